@@ -1,0 +1,107 @@
+"""Typed descriptors that plugins return from the registration hooks.
+
+A descriptor says what a plugin provides and how to make it; the core never imports a pack, it only
+sees these objects. They are frozen attrs classes so a registry entry cannot be changed after load.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import attrs
+
+
+def _name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not value or not isinstance(value, str) or value.strip() != value:
+        raise ValueError(f"{attribute.name} must be a non-empty name, got {value!r}")
+
+
+@attrs.frozen
+class ModelDescriptor:
+    """A model architecture.
+
+    ``build(config, context)`` returns a ``keras.Model`` with inputs ``[face_in_a, face_in_b]`` and a flat
+    list of outputs: side A's faces at each output size (smallest first), then A's mask when
+    ``context.learn_mask``; then the same for side B. Its parts are named Keras sub-models
+    (``encoder``, ``decoder_a``, ``decoder_b`` or a shared ``decoder``, ``inter_*``, ``fc_*``).
+    ``config_class`` is an attrs class built with :func:`fs_core.config.option` fields; it is the
+    ``[model.<name>]`` section of the config file.
+    ``freeze_parts``/``load_parts`` name the parts ``-f`` freezes and ``-l`` copies; either may be a
+    callable taking the config instance, for models whose lists depend on options.
+    """
+
+    name: str = attrs.field(validator=_name)
+    help: str
+    config_class: type
+    build: Callable[..., Any]
+    freeze_parts: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ("encoder",)
+    load_parts: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ("encoder",)
+    color_order: str = "bgr"
+
+    def parts_to_freeze(self, config: Any) -> tuple[str, ...]:
+        return tuple(self.freeze_parts(config) if callable(self.freeze_parts) else self.freeze_parts)
+
+    def parts_to_load(self, config: Any) -> tuple[str, ...]:
+        return tuple(self.load_parts(config) if callable(self.load_parts) else self.load_parts)
+
+
+@attrs.frozen
+class LossDescriptor:
+    """A loss function on NHWC float32 images in [0, 1].
+
+    ``function(y_true, y_pred)`` returns a per-pixel map ``(N, H, W, C or 1)`` when ``per_pixel`` is
+    true, else a per-item value ``(N,)``. It must be traceable by ``tf.function``.
+    ``primary_allowed`` is false for losses the reference refuses as the primary loss (flip).
+    """
+
+    name: str = attrs.field(validator=_name)
+    function: Callable[[Any, Any], Any]
+    per_pixel: bool
+    help: str = ""
+    primary_allowed: bool = True
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        return self.function(y_true, y_pred)
+
+
+@attrs.frozen
+class InitializerDescriptor:
+    """A Keras initializer. ``make(**kwargs)`` returns a ``keras.initializers.Initializer``.
+
+    ``wraps`` is true for initializers that wrap another one (ICNR wraps the base initializer and
+    is applied to upscale convolutions only).
+    """
+
+    name: str = attrs.field(validator=_name)
+    make: Callable[..., Any]
+    help: str = ""
+    wraps: bool = False
+
+
+@attrs.frozen
+class AugmenterDescriptor:
+    """A batch augmentation.
+
+    ``apply(batch, rng, options)`` changes an :class:`fs_core.data.batch.AugmentBatch` in place
+    (uint8 images, their masks and landmarks at process size). ``stage`` orders augmenters
+    (colour 10, affine 20, flip 30, warp 50); ``input_only`` augmenters run on the model's input
+    copy after the targets are taken (warps). ``enabled(options)`` says whether it runs under the
+    current ``[augmentation]`` options and CLI switches.
+    """
+
+    name: str = attrs.field(validator=_name)
+    apply: Callable[..., None]
+    stage: int
+    help: str = ""
+    input_only: bool = False
+    needs_landmarks: bool = False
+    needs_masks: bool = False
+    enabled: Callable[[Any], bool] = lambda options: True
+
+
+@attrs.frozen
+class OptimizerDescriptor:
+    """An optimizer. ``make(options)`` returns a Keras optimizer from the ``[global]`` options."""
+
+    name: str = attrs.field(validator=_name)
+    make: Callable[..., Any]
+    help: str = ""
