@@ -1,0 +1,117 @@
+"""Building a model from its plugin: options validated, build context assembled, result checked.
+
+The core knows no architecture; it asks the model's descriptor to build, then checks that what came
+back honours the contract (two inputs, outputs split evenly between the sides, named parts that
+the freeze/load lists refer to), so a broken pack fails with a message naming it.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import attrs
+import keras
+
+from fs_core.config import Config, config_from_mapping
+from fs_core.errors import FsUserError
+from fs_core.model.context import BuildContext
+from fs_core.model.weights import parts_of
+
+
+@attrs.frozen
+class BuiltModel:
+    """A built model and what the trainer needs to know about it."""
+
+    model: keras.Model
+    name: str
+    descriptor: Any
+    options: Any
+    input_size: int
+    output_sizes: tuple[int, ...]
+    learn_mask: bool
+
+    @property
+    def outputs_per_side(self) -> int:
+        return len(self.output_sizes) + (1 if self.learn_mask else 0)
+
+
+def get_descriptor(registry: Any, name: str) -> Any:
+    if name not in registry.models:
+        available = ", ".join(sorted(registry.models)) or "none installed"
+        raise FsUserError(f"unknown model '{name}' (available: {available})")
+    return registry.models[name]
+
+
+def build_from_config(registry: Any, name: str, config: Config) -> BuiltModel:
+    """Build model ``name`` with the options in ``config``."""
+    descriptor = get_descriptor(registry, name)
+    options = config.model(name, descriptor.config_class)
+    context = BuildContext(learn_mask=config.mask.learn_mask, icnr_init=config.global_.icnr_init,
+                           conv_aware_init=config.global_.conv_aware_init,
+                           reflect_padding=config.global_.reflect_padding,
+                           initializers=registry.initializers)
+    try:
+        model = descriptor.build(options, context)
+    except FsUserError:
+        raise
+    except Exception as error:
+        raise RuntimeError(f"model plugin '{name}' failed to build: {type(error).__name__}: {error}") \
+            from error
+    return check_model(model, name, descriptor, options, config.mask.learn_mask)
+
+
+def check_model(model: Any, name: str, descriptor: Any, options: Any, learn_mask: bool) -> BuiltModel:
+    if not isinstance(model, keras.Model):
+        raise FsUserError(f"model plugin '{name}' returned {type(model).__name__}, not a keras.Model")
+    if len(model.inputs) != 2:
+        raise FsUserError(f"model plugin '{name}' must take two inputs (face_in_a, face_in_b), "
+                          f"it takes {len(model.inputs)}")
+    outputs = list(model.outputs)
+    if not outputs or len(outputs) % 2:
+        raise FsUserError(f"model plugin '{name}' must give the same outputs for both sides, "
+                          f"it gives {len(outputs)}")
+    side = outputs[: len(outputs) // 2]
+    faces = side[:-1] if learn_mask else side
+    if learn_mask and (side[-1].shape[-1] != 1):
+        raise FsUserError(f"model plugin '{name}' has learn_mask on but its last output is not a mask")
+    sizes = tuple(int(o.shape[1]) for o in faces)
+    if list(sizes) != sorted(sizes) or any(o.shape[-1] != 3 for o in faces):
+        raise FsUserError(f"model plugin '{name}' face outputs must be 3-channel, smallest first")
+    parts = parts_of(model)
+    if not parts:
+        raise FsUserError(f"model plugin '{name}' has no named parts (nested Keras models)")
+    for listed in set(descriptor.parts_to_freeze(options)) | set(descriptor.parts_to_load(options)):
+        if listed not in parts:
+            raise FsUserError(f"model plugin '{name}' lists part '{listed}' to freeze/load but has "
+                              f"parts {', '.join(sorted(parts))}")
+    return BuiltModel(model=model, name=name, descriptor=descriptor, options=options,
+                      input_size=int(model.inputs[0].shape[1]), output_sizes=sizes,
+                      learn_mask=learn_mask)
+
+
+def build_model(name: str, options: Mapping[str, Any] | None = None, *, learn_mask: bool = False,
+                registry: Any = None) -> keras.Model:
+    """The public API: build model ``name`` with ``options`` (its config keys)."""
+    if registry is None:
+        from fs_core.plugins import get_registry
+        registry = get_registry()
+    descriptor = get_descriptor(registry, name)
+    config = config_from_mapping({"global": {"mask": {"learn_mask": learn_mask,
+                                                      "mask_type": "extended"}},
+                                  "model": {name: dict(options or {})}},
+                                 {name: descriptor.config_class})
+    return build_from_config(registry, name, config).model
+
+
+def summary_text(built: BuiltModel) -> str:
+    """Each part's layers and the total and trainable parameter counts."""
+    lines: list[str] = []
+    for part_name, part in parts_of(built.model).items():
+        lines.append(f"== {part_name} ==")
+        part.summary(print_fn=lambda text, **_: lines.append(text), line_length=100)
+    total = built.model.count_params()
+    trainable = sum(int(keras.ops.size(v)) for v in built.model.trainable_weights)
+    lines.append(f"Model '{built.name}': input {built.input_size} px, outputs "
+                 f"{', '.join(str(s) for s in built.output_sizes)} px per side"
+                 f"{' + mask' if built.learn_mask else ''}")
+    lines.append(f"Total parameters: {total:,}   Trainable: {trainable:,}")
+    return "\n".join(lines)

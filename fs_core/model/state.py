@@ -1,0 +1,111 @@
+"""``state.toml``: what a model is, how it was configured at creation, and its training history.
+
+The file is the model's memory across sessions (DESIGN §4): total iterations, the lowest average
+loss (for backups), the learning rate the LR finder found, the options stored at creation (locked
+ones win on resume) and one ``[[sessions]]`` entry per training run.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import tomli_w
+
+from fs_core import __version__
+from fs_core.errors import FsUserError
+from fs_core.model.atomic import atomic_write_bytes
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+STATE_FILE = "state.toml"
+FORMAT = 1
+
+
+def now() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+@attrs.define
+class ModelState:
+    model: str
+    model_distribution: str = "?"
+    model_version: str = "?"
+    created: str = attrs.field(factory=now)
+    iterations: int = 0
+    lowest_avg_loss: float | None = None
+    lr_finder: float | None = None
+    config: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    sessions: list[dict[str, Any]] = attrs.field(factory=list)
+    fs_version: str = __version__
+    format: int = FORMAT
+
+    def to_toml(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "format": self.format, "fs_version": __version__,
+            "model": {"name": self.model, "distribution": self.model_distribution,
+                      "version": self.model_version},
+            "created": self.created, "iterations": self.iterations,
+        }
+        if self.lowest_avg_loss is not None:
+            data["lowest_avg_loss"] = float(self.lowest_avg_loss)
+        if self.lr_finder is not None:
+            data["lr_finder"] = float(self.lr_finder)
+        data["config"] = self.config
+        data["sessions"] = [{k: v for k, v in s.items() if v is not None} for s in self.sessions]
+        return data
+
+    @classmethod
+    def from_toml(cls, data: dict[str, Any], path: str) -> "ModelState":
+        try:
+            model = data["model"]
+            state = cls(model=str(model["name"]), model_distribution=str(model.get("distribution", "?")),
+                        model_version=str(model.get("version", "?")),
+                        created=str(data.get("created", "")), iterations=int(data["iterations"]),
+                        lowest_avg_loss=data.get("lowest_avg_loss"), lr_finder=data.get("lr_finder"),
+                        config=dict(data.get("config", {})), sessions=list(data.get("sessions", [])),
+                        fs_version=str(data.get("fs_version", "?")), format=int(data["format"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise FsUserError(f"model state is incomplete or damaged ({error!s}); restore it from "
+                              "backups/ with 'fs restore'", path) from None
+        if state.format > FORMAT:
+            raise FsUserError(f"model state format {state.format} is newer than this fs understands "
+                              f"({FORMAT}); upgrade fs-core", path)
+        if state.iterations < 0:
+            raise FsUserError("model state has a negative iteration count", path)
+        return state
+
+    def new_session(self, batch_size: int, changeable: dict[str, Any]) -> dict[str, Any]:
+        session = {"id": len(self.sessions) + 1, "start": now(), "end": None, "batch_size": batch_size,
+                   "iterations": 0, "examples_per_second": 0.0, "config": changeable}
+        self.sessions.append(session)
+        return session
+
+
+def state_path(model_dir: str | Path) -> Path:
+    return Path(model_dir) / STATE_FILE
+
+
+def load_state(model_dir: str | Path) -> ModelState:
+    path = state_path(model_dir)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise FsUserError(f"model state is not valid TOML ({error}); restore it from backups/ with "
+                          "'fs restore'", path) from None
+    except UnicodeDecodeError:
+        raise FsUserError("model state is not a text file; restore it from backups/ with 'fs restore'",
+                          path) from None
+    except OSError as error:
+        raise FsUserError(f"cannot read model state: {error.strerror or error}", path) from None
+    return ModelState.from_toml(data, str(path))
+
+
+def save_state(model_dir: str | Path, state: ModelState) -> None:
+    atomic_write_bytes(state_path(model_dir), tomli_w.dumps(state.to_toml()).encode())

@@ -1,0 +1,178 @@
+"""``weights.h5``: one HDF5 group per model part, one dataset per variable (DESIGN §4).
+
+Keras's own weight files match by topology and cannot load one part alone, so fs writes its own
+layout: ``/<part>/<layer index>_<layer class>/<weight index>_<weight name>``. The key depends only on
+the architecture (not on Keras's process-global layer counters), so a rebuilt model loads its file,
+and one part can be copied between models (``-l``). The file carries a checksum over every dataset,
+so a damaged file is detected on load instead of training on garbage.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import h5py
+import keras
+import numpy as np
+
+from fs_core import __version__
+from fs_core.errors import FsUserError
+from fs_core.model.atomic import atomic_path
+
+WEIGHTS_FILE = "weights.h5"
+FORMAT = 1
+ROOT_PART = "model"  # variables of layers that belong to no named part
+OPTIMIZER_GROUP = "optimizer"
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def parts_of(model: keras.Model) -> dict[str, keras.Model]:
+    """The model's named parts: its nested Keras models, by name."""
+    return {layer.name: layer for layer in model.layers if isinstance(layer, keras.Model)}
+
+
+def part_variables(layer_owner: Any) -> list[tuple[str, Any]]:
+    """(key, variable) pairs of a part, keyed by structure (see module docstring)."""
+    items = []
+    for index, layer in enumerate(layer_owner.layers):
+        for windex, variable in enumerate(layer.weights):
+            short = variable.name.split("/")[-1]
+            items.append((f"{index:03d}_{_snake(type(layer).__name__)}/{windex:02d}_{short}", variable))
+    return items
+
+
+def model_groups(model: keras.Model) -> dict[str, list[tuple[str, Any]]]:
+    """Every variable of the model, grouped by part (``model`` for loose top-level layers)."""
+    groups = {name: part_variables(part) for name, part in parts_of(model).items()}
+    loose = [layer for layer in model.layers if not isinstance(layer, keras.Model) and layer.weights]
+    if loose:
+        class _Loose:
+            layers = loose
+        groups[ROOT_PART] = part_variables(_Loose)
+    return groups
+
+
+def _digest(items: Iterable[tuple[str, np.ndarray]]) -> str:
+    """A sha256 over every (key, bytes) pair in key order, independent of write order."""
+    hasher = hashlib.sha256()
+    for key, value in sorted(items, key=lambda item: item[0]):
+        hasher.update(key.encode())
+        hasher.update(np.ascontiguousarray(value).tobytes())
+    return hasher.hexdigest()
+
+
+def save_weights(path: str | Path, model: keras.Model, *, model_name: str, iterations: int,
+                 optimizer: keras.optimizers.Optimizer | None = None) -> None:
+    """Write every part (and the optimizer state, when given) atomically."""
+    arrays: list[tuple[str, np.ndarray]] = []
+    for part, items in model_groups(model).items():
+        arrays += [(f"{part}/{key}", np.asarray(variable.numpy())) for key, variable in items]
+    if optimizer is not None:
+        arrays += [(f"{OPTIMIZER_GROUP}/{index:04d}_{variable.name.split('/')[-1]}",
+                    np.asarray(variable.numpy())) for index, variable in enumerate(optimizer.variables)]
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            for key, value in arrays:
+                handle.create_dataset(key, data=value)
+            handle.attrs["format"] = FORMAT
+            handle.attrs["fs_version"] = __version__
+            handle.attrs["model"] = model_name
+            handle.attrs["iterations"] = int(iterations)
+            handle.attrs["checksum"] = _digest(arrays)
+
+
+def _read_all(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    try:
+        with h5py.File(path, "r") as handle:
+            arrays: dict[str, np.ndarray] = {}
+            handle.visititems(lambda name, obj: arrays.__setitem__(name, obj[()])
+                              if isinstance(obj, h5py.Dataset) else None)
+            attributes = dict(handle.attrs)
+    except FileNotFoundError:
+        raise FsUserError("weights file is missing; restore the model with 'fs restore'", path) from None
+    except (OSError, KeyError, ValueError) as error:
+        raise FsUserError(f"weights file is damaged and cannot be read ({error}); restore the last "
+                          "backup with 'fs restore'", path) from None
+    expected = attributes.get("checksum")
+    if expected is not None:
+        if _digest(arrays.items()) != expected:
+            raise FsUserError("weights file is damaged (checksum mismatch); restore the last backup "
+                              "with 'fs restore'", path)
+    return arrays, attributes
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """All datasets by full key, and the file's attributes, after checking the checksum."""
+    return _read_all(Path(path))
+
+
+def load_weights(path: str | Path, model: keras.Model, *, model_name: str,
+                 parts: Iterable[str] | None = None, strict: bool = True) -> list[str]:
+    """Assign the saved values to ``model``; returns the list of keys that were skipped.
+
+    ``strict`` (a model's own file): every variable must be present with its shape, else the load
+    fails naming what differs. Non-strict (``-l`` from another model): only ``parts`` are copied;
+    a variable whose shape differs is skipped and reported, and at least one must load.
+    """
+    path = Path(path)
+    arrays, attributes = read_weights(path)
+    saved_model = str(attributes.get("model", ""))
+    if strict and saved_model and saved_model != model_name:
+        raise FsUserError(f"weights belong to model '{saved_model}', not '{model_name}'", path)
+    groups = model_groups(model)
+    wanted = set(parts) if parts is not None else set(groups)
+    missing_parts = [p for p in wanted if p not in groups]
+    if missing_parts:
+        raise FsUserError(f"model '{model_name}' has no part {', '.join(missing_parts)}", path)
+    problems, skipped, assignments = [], [], []
+    for part in sorted(wanted):
+        for key, variable in groups[part]:
+            full = f"{part}/{key}"
+            if full not in arrays:
+                problems.append(f"{full} missing")
+                skipped.append(full)
+                continue
+            value = arrays[full]
+            if tuple(value.shape) != tuple(variable.shape):
+                problems.append(f"{full} has shape {tuple(value.shape)}, model needs {tuple(variable.shape)}")
+                skipped.append(full)
+                continue
+            assignments.append((variable, value))
+    if strict and problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise FsUserError(f"weights do not match the model ({shown}); was it made with other options?",
+                          path)
+    if not strict and not assignments:
+        raise FsUserError(f"no weights of parts {', '.join(sorted(wanted))} could be loaded "
+                          f"({'; '.join(problems[:3])})", path)
+    for variable, value in assignments:
+        variable.assign(value)
+    return skipped
+
+
+def has_optimizer_state(path: str | Path) -> bool:
+    try:
+        with h5py.File(path, "r") as handle:
+            return OPTIMIZER_GROUP in handle
+    except OSError:
+        return False
+
+
+def load_optimizer_state(path: str | Path, optimizer: keras.optimizers.Optimizer) -> bool:
+    """Restore optimizer variables saved with the weights; False when absent or not matching."""
+    arrays, _ = read_weights(path)
+    saved = sorted(k for k in arrays if k.startswith(OPTIMIZER_GROUP + "/"))
+    variables = list(optimizer.variables)
+    if not saved or len(saved) != len(variables):
+        return False
+    values = [arrays[k] for k in saved]
+    if any(tuple(v.shape) != tuple(var.shape) for v, var in zip(values, variables)):
+        return False
+    for value, variable in zip(values, variables):
+        variable.assign(value)
+    return True

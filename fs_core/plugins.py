@@ -1,0 +1,230 @@
+"""Finding plugins: the core's built-ins first, then every pack's ``fs_core`` entry point.
+
+Built-ins are modules registered with the same :class:`pluggy.PluginManager` as external packs, so a
+pack can do everything a built-in does. A pack that fails to import, whose hook raises, or that returns
+something other than descriptors is recorded in :attr:`Registry.failures` and skipped; the rest still
+works. Two plugins giving the same name to the same kind is an error naming both distributions.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from importlib import metadata
+from typing import Any, Iterable, Mapping
+
+import attrs
+import pluggy
+
+from fs_core import __version__, hookspecs
+from fs_core.descriptors import (AugmenterDescriptor, InitializerDescriptor, LossDescriptor,
+                                 ModelDescriptor, OptimizerDescriptor)
+from fs_core.errors import FsUserError
+
+ENTRY_POINT_GROUP = hookspecs.PROJECT
+DISABLE_ENV = "FS_DISABLE_PLUGINS"
+
+#: the core's own plugins, registered exactly like packs
+BUILTIN_MODULES: tuple[str, ...] = (
+    "fs_core.builtins.initializers",
+    "fs_core.builtins.optimizers",
+    "fs_core.augment.builtin",
+    "fs_core.builtins.reporting",
+)
+
+#: kind name -> (hook name, descriptor class)
+KINDS: dict[str, tuple[str, type]] = {
+    "model": ("fs_models", ModelDescriptor),
+    "loss": ("fs_losses", LossDescriptor),
+    "initializer": ("fs_initializers", InitializerDescriptor),
+    "augmenter": ("fs_augmenters", AugmenterDescriptor),
+    "optimizer": ("fs_optimizers", OptimizerDescriptor),
+}
+
+
+@attrs.frozen
+class PluginInfo:
+    """One registered plugin (a module): where it came from and what it provides."""
+
+    name: str
+    distribution: str
+    version: str
+    provides: tuple[tuple[str, str], ...] = ()  # (kind, item name)
+
+
+@attrs.frozen
+class PluginFailure:
+    name: str
+    distribution: str
+    reason: str
+
+
+@attrs.define
+class Registry:
+    """Everything the installed plugins provide, by kind, name -> descriptor."""
+
+    models: dict[str, ModelDescriptor] = attrs.field(factory=dict)
+    losses: dict[str, LossDescriptor] = attrs.field(factory=dict)
+    initializers: dict[str, InitializerDescriptor] = attrs.field(factory=dict)
+    augmenters: dict[str, AugmenterDescriptor] = attrs.field(factory=dict)
+    optimizers: dict[str, OptimizerDescriptor] = attrs.field(factory=dict)
+    plugins: list[PluginInfo] = attrs.field(factory=list)
+    failures: list[PluginFailure] = attrs.field(factory=list)
+    disabled: tuple[str, ...] = ()
+    manager: pluggy.PluginManager | None = None
+
+    def of_kind(self, kind: str) -> dict[str, Any]:
+        return getattr(self, kind + "s")
+
+    def hook(self) -> Any:
+        """The lifecycle hook caller (``registry.hook().fs_train_start(session=...)``)."""
+        assert self.manager is not None
+        return self.manager.hook
+
+
+def _disabled_names(disabled: Iterable[str] | None) -> tuple[str, ...]:
+    names = set(disabled or ())
+    names.update(n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip())
+    return tuple(sorted(names))
+
+
+def _requirement_problem(dist: metadata.Distribution) -> str | None:
+    """A pack may require a minimum fs-core (``fs-core>=X`` in its dependencies)."""
+    for requirement in dist.requires or ():
+        text = requirement.split(";")[0].replace(" ", "")
+        if not text.lower().startswith(("fs-core>=", "fs_core>=")):
+            continue
+        wanted = text.split(">=", 1)[1].split(",")[0]
+        if _version_tuple(__version__) < _version_tuple(wanted):
+            return f"needs fs-core >= {wanted}, this is fs-core {__version__}; upgrade fs-core"
+    return None
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _entry_points() -> list[tuple[metadata.EntryPoint, metadata.Distribution | None]]:
+    found = []
+    for dist in metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP:
+                found.append((ep, dist))
+    # one distribution can appear twice on sys.path (e.g. editable + build dir): keep the first
+    unique, seen = [], set()
+    for ep, dist in found:
+        if ep.name not in seen:
+            seen.add(ep.name)
+            unique.append((ep, dist))
+    return unique
+
+
+def load_registry(disabled: Iterable[str] | None = None,
+                  builtins: Iterable[str] = BUILTIN_MODULES,
+                  extra_plugins: Mapping[str, Any] | None = None) -> Registry:
+    """Register built-ins, then entry points (then ``extra_plugins``, for tests), and collect."""
+    blocked = _disabled_names(disabled)
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    registry = Registry(disabled=blocked, manager=manager)
+    origins: dict[str, tuple[str, str]] = {}
+
+    def register(name: str, module: Any, dist: str, version: str) -> None:
+        try:
+            manager.register(module, name)
+        except Exception as error:  # pluggy validation: wrong hook names or arguments
+            registry.failures.append(PluginFailure(name, dist, f"invalid plugin: {error}"))
+            return
+        origins[name] = (dist, version)
+
+    for module_name in builtins:
+        if module_name in blocked or module_name.rsplit(".", 1)[-1] in blocked:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name == module_name:  # a built-in not written yet is simply absent
+                continue
+            registry.failures.append(PluginFailure(module_name, "fs-core", f"import failed: {error}"))
+            continue
+        except Exception as error:
+            registry.failures.append(PluginFailure(module_name, "fs-core", f"import failed: {error}"))
+            continue
+        register(module_name, module, "fs-core", __version__)
+
+    for ep, dist in _entry_points():
+        dist_name = dist.metadata["Name"] if dist is not None else "?"
+        version = dist.version if dist is not None else "?"
+        if ep.name in blocked or dist_name in blocked:
+            continue
+        problem = _requirement_problem(dist) if dist is not None else None
+        if problem:
+            registry.failures.append(PluginFailure(ep.name, dist_name, problem))
+            continue
+        try:
+            module = ep.load()
+        except Exception as error:
+            registry.failures.append(PluginFailure(ep.name, dist_name,
+                                                   f"import failed: {type(error).__name__}: {error}"))
+            continue
+        register(ep.name, module, dist_name, version)
+
+    for name, module in (extra_plugins or {}).items():
+        register(name, module, name, "0")
+
+    _collect(registry, manager, origins)
+    return registry
+
+
+def _collect(registry: Registry, manager: pluggy.PluginManager,
+             origins: dict[str, tuple[str, str]]) -> None:
+    owner: dict[tuple[str, str], str] = {}
+    provides: dict[str, list[tuple[str, str]]] = {name: [] for name in origins}
+    failed: set[str] = set()
+    for kind, (hook_name, descriptor_class) in KINDS.items():
+        for impl in getattr(manager.hook, hook_name).get_hookimpls():
+            plugin_name = impl.plugin_name
+            dist, _ = origins.get(plugin_name, (plugin_name, "?"))
+            try:
+                items = impl.function()
+                items = list(items or [])
+                bad = [item for item in items if not isinstance(item, descriptor_class)]
+                if bad:
+                    raise TypeError(f"{hook_name}() must return {descriptor_class.__name__} objects, "
+                                    f"got {type(bad[0]).__name__}")
+            except Exception as error:
+                registry.failures.append(PluginFailure(plugin_name, dist,
+                                                       f"{hook_name} failed: {error}"))
+                failed.add(plugin_name)
+                continue
+            target = registry.of_kind(kind)
+            for item in items:
+                if item.name in registry.disabled:
+                    continue
+                key = (kind, item.name)
+                if key in owner:
+                    first = origins.get(owner[key], (owner[key],))[0]
+                    raise FsUserError(f"two plugins register the {kind} '{item.name}': {first} and "
+                                      f"{dist}; uninstall one or disable it with {DISABLE_ENV}")
+                owner[key] = plugin_name
+                target[item.name] = item
+                provides[plugin_name].append(key)
+    for name, (dist, version) in origins.items():
+        if name not in failed:
+            registry.plugins.append(PluginInfo(name, dist, version, tuple(provides.get(name, ()))))
+
+
+_CACHE: dict[tuple[str, ...], Registry] = {}
+
+
+def get_registry(disabled: Iterable[str] | None = None) -> Registry:
+    """The registry for this set of disabled names, loaded once per process."""
+    key = _disabled_names(disabled)
+    if key not in _CACHE:
+        _CACHE[key] = load_registry(key)
+    return _CACHE[key]

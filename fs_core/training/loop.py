@@ -1,0 +1,128 @@
+"""The training loop: fetch a batch, run the compiled step, report, save on schedule.
+
+Ctrl-C (and SIGTERM) and reaching the iteration count both end with a save. A non-finite loss
+stops *without* saving (NaN protection), so the last save never holds a collapsed model.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+from typing import Any, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from fs_core.errors import FsUserError
+from fs_core.model.state import now
+from fs_core.model.weights import WEIGHTS_FILE, has_optimizer_state, load_optimizer_state, save_weights
+from fs_core.training import model_dir as model_folder
+from fs_core.training.session import TrainingSession
+
+
+class NanDetected(Exception):
+    """Raised inside the loop when NaN protection stops training."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so a polite kill also ends with a save."""
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def make_optimizer(session: TrainingSession) -> Any:
+    options = session.config.global_
+    if options.optimizer not in session.registry.optimizers:
+        raise FsUserError(f"[global] optimizer: '{options.optimizer}' is not installed (installed: "
+                          f"{', '.join(sorted(session.registry.optimizers))})", session.config.path)
+    optimizer = session.registry.optimizers[options.optimizer].make(options)
+    if options.mixed_precision == "mixed_float16":
+        import keras
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    optimizer.build(session.model.trainable_variables)
+    weights = session.model_dir / WEIGHTS_FILE
+    if session.state.iterations and weights.exists() and has_optimizer_state(weights):
+        if load_optimizer_state(weights, optimizer):
+            session.print("Optimizer state restored")
+    return optimizer
+
+
+def _to_floats(values: dict) -> dict[str, float]:
+    return {key: float(value) for key, value in values.items()}
+
+
+def save(session: TrainingSession, *, is_exit: bool, hook: Any) -> None:
+    """Save weights and state; back up when the average loss since the last save is a new low."""
+    policy = session.config.global_.save_optimizer
+    with_optimizer = policy == "always" or (policy == "exit" and is_exit)
+    state = session.state
+    session.record["iterations"] = session.session_iterations
+    session.record["end"] = now()
+    session.record["examples_per_second"] = round(session.examples_per_second(), 3)
+    average = float(np.mean(session.loss_history)) if session.loss_history else None
+    new_low = average is not None and (state.lowest_avg_loss is None or average < state.lowest_avg_loss)
+    first_record = state.lowest_avg_loss is None
+    if new_low:
+        state.lowest_avg_loss = average
+    model_folder.save_model_files(
+        session.model_dir, state,
+        lambda path: save_weights(path, session.model, model_name=session.model_name,
+                                  iterations=state.iterations,
+                                  optimizer=session.optimizer if with_optimizer else None))
+    if new_low and not first_record:
+        model_folder.write_backup(session.model_dir)
+        session.print(f"\nModel backed up (average loss {average:.5f})")
+    session.loss_history.clear()
+    hook.fs_save(session=session, model_dir=str(session.model_dir), iteration=state.iterations)
+
+
+def train(session: TrainingSession, loader: Any, step: Any) -> str:
+    """Run until the iteration count, Ctrl-C or a NaN; returns why it stopped."""
+    hook = session.registry.hook()
+    request = session.request
+    hook.fs_train_start(session=session)
+    reason = "done"
+    try:
+        with _sigterm_as_interrupt():
+            for local in range(1, request.iterations + 1):
+                batch = next(loader)
+                losses = _to_floats(step(batch))
+                session.state.iterations += 1
+                session.session_iterations += 1
+                if not all(math.isfinite(losses[k]) for k in ("loss_a", "loss_b")):
+                    _report_nan(session, losses, hook)
+                    if session.config.global_.nan_protection:
+                        reason = "nan"
+                        break
+                session.loss_history.append(losses["loss_a"] + losses["loss_b"])
+                hook.fs_iteration_end(session=session, iteration=session.state.iterations,
+                                      losses=losses)
+                if local % request.save_interval == 0 and local != request.iterations:
+                    save(session, is_exit=False, hook=hook)
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    if reason != "nan" and session.session_iterations:
+        save(session, is_exit=True, hook=hook)
+    hook.fs_train_end(session=session)
+    return reason
+
+
+def _report_nan(session: TrainingSession, losses: dict[str, float], hook: Any) -> None:
+    bad = [name for name, value in losses.items() if not math.isfinite(value)]
+    hook.fs_nan(session=session, iteration=session.state.iterations, losses=losses)
+    if not session.config.global_.nan_protection:
+        return
+    session.print(f"\nNaN protection: non-finite loss at iteration {session.state.iterations} "
+                  f"({', '.join(bad)}). Training stopped without saving; the last save is intact. "
+                  "Restore the last backup with 'fs restore' or lower [global] learning_rate.")

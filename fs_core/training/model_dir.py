@@ -1,0 +1,68 @@
+"""The model folder: deciding new versus resume, saving, and backups (DESIGN §4).
+
+A model folder is either new (absent or empty) or an fs model (it has ``state.toml``). Anything
+else is refused, so fs never writes over files it does not own. Saves write ``weights.h5`` then
+``state.toml``, each atomically; a backup copies both into ``backups/`` when the average loss since
+the last save reaches a new low.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from fs_core.errors import FsUserError
+from fs_core.model.atomic import atomic_path
+from fs_core.model.state import STATE_FILE, ModelState, load_state, save_state
+from fs_core.model.weights import WEIGHTS_FILE
+
+BACKUP_DIR = "backups"
+
+
+def open_model_dir(model_dir: str | Path, model_name: str) -> ModelState | None:
+    """The stored state when ``model_dir`` holds a model, None when it is new; refuses anything else."""
+    folder = Path(model_dir)
+    if folder.exists() and not folder.is_dir():
+        raise FsUserError("model folder is a file, not a folder", folder)
+    if not folder.exists():
+        return None
+    state_file = folder / STATE_FILE
+    if not state_file.exists():
+        leftovers = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+        if WEIGHTS_FILE in leftovers:
+            raise FsUserError(f"has {WEIGHTS_FILE} but no {STATE_FILE}; restore the state from "
+                              f"{BACKUP_DIR}/ or use a new model folder", folder)
+        if leftovers:
+            raise FsUserError(f"is not empty and holds no fs model (found {', '.join(sorted(leftovers)[:3])}); "
+                              "use an empty or new folder", folder)
+        return None
+    state = load_state(folder)
+    if state.model != model_name:
+        raise FsUserError(f"holds a '{state.model}' model, not '{model_name}'; use -t {state.model} "
+                          "or another model folder", folder)
+    if not (folder / WEIGHTS_FILE).exists():
+        raise FsUserError(f"has {STATE_FILE} but {WEIGHTS_FILE} is missing; restore it with "
+                          "'fs restore'", folder)
+    return state
+
+
+def copy_atomic(source: Path, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def write_backup(model_dir: str | Path) -> None:
+    """Copy the saved weights and state into ``backups/`` (each file replaced atomically)."""
+    folder = Path(model_dir)
+    backups = folder / BACKUP_DIR
+    backups.mkdir(exist_ok=True)
+    # weights first: a state in backups/ always has weights at least as new beside it
+    copy_atomic(folder / WEIGHTS_FILE, backups / WEIGHTS_FILE)
+    copy_atomic(folder / STATE_FILE, backups / STATE_FILE)
+
+
+def save_model_files(model_dir: str | Path, state: ModelState, write_weights) -> None:
+    """Write weights (through ``write_weights(path)``) then the state."""
+    folder = Path(model_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_weights(folder / WEIGHTS_FILE)
+    save_state(folder, state)

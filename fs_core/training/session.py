@@ -1,0 +1,174 @@
+"""One training run, from the command's options to the last save.
+
+The flow a newcomer should see here: options and model folder -> faces -> model -> optimizer ->
+losses -> loader -> compiled step -> loop (hooks, saves, backups) -> exit save. Each stage lives in
+its own module; this one only wires them together and owns the run's bookkeeping.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import attrs
+import numpy as np
+
+from fs_core.config import Config, apply_locked, changeable_values, load_config
+from fs_core.errors import FsUserError
+from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
+from fs_core.model.state import ModelState, now
+from fs_core.model.weights import (WEIGHTS_FILE, has_optimizer_state, load_optimizer_state,
+                                   load_weights, parts_of, save_weights)
+from fs_core.training import model_dir as model_folder
+
+
+@attrs.define
+class TrainRequest:
+    """What ``fs train`` was asked to do (the CLI flags; options live in the config file)."""
+
+    input_a: str
+    input_b: str
+    model_dir: str
+    model_name: str = "original"
+    batch_size: int = 16
+    iterations: int = 1_000_000
+    save_interval: int = 250
+    snapshot_interval: int = 0
+    config_path: str | None = None
+    load_from: str | None = None
+    freeze: bool = False
+    seed: int | None = None
+    no_logs: bool = False
+    write_image: bool = False
+    warmup: int = 0
+    no_warp: bool = False
+    no_flip: bool = False
+    no_augment_color: bool = False
+    warp_to_landmarks: bool = False
+    disabled_plugins: tuple[str, ...] = ()
+    status_every: float = 1.0
+
+
+@attrs.define(eq=False)
+class TrainingSession:
+    """The live state of a run; lifecycle hooks receive it as ``session``."""
+
+    request: TrainRequest
+    registry: Any
+    config: Config
+    state: ModelState
+    built: BuiltModel
+    model_dir: Path
+    optimizer: Any = None
+    record: dict = attrs.field(factory=dict)
+    session_iterations: int = 0
+    started: float = attrs.field(factory=time.monotonic)
+    loss_history: list = attrs.field(factory=list)
+    print: Callable[[str], None] = print
+
+    @property
+    def model_name(self) -> str:
+        return self.built.name
+
+    @property
+    def model(self):
+        return self.built.model
+
+    @property
+    def batch_size(self) -> int:
+        return self.request.batch_size
+
+    def examples_per_second(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.session_iterations * self.batch_size / elapsed if elapsed > 0 else 0.0
+
+
+def _validate_request(request: TrainRequest) -> None:
+    if request.batch_size < 1 or request.batch_size > 256:
+        raise FsUserError(f"-b/--batch-size must be 1 to 256, got {request.batch_size}")
+    if request.iterations < 0:
+        raise FsUserError(f"-i/--iterations must be 0 or more, got {request.iterations}")
+    if request.save_interval < 1:
+        raise FsUserError(f"-s/--save-interval must be at least 1, got {request.save_interval}")
+
+
+def prepare_session(request: TrainRequest, registry: Any, notify: Callable[[str], None] = print
+                    ) -> TrainingSession:
+    """Everything up to the first iteration; raises FsUserError before touching the model folder."""
+    _validate_request(request)
+    descriptor = get_descriptor(registry, request.model_name)
+    model_classes = {name: d.config_class for name, d in registry.models.items()}
+    config = load_config(request.config_path, model_classes)
+    _apply_cli_switches(config, request)
+    stored = model_folder.open_model_dir(request.model_dir, request.model_name)
+    if stored is not None:
+        apply_locked(config, stored.config, request.model_name, descriptor.config_class, notify)
+        if request.load_from:
+            raise FsUserError("-l/--load-weights only applies to a new model; this folder already "
+                              "holds one", request.model_dir)
+    state = stored or ModelState(model=request.model_name,
+                                 model_distribution=_distribution_of(registry, request.model_name),
+                                 model_version=_version_of(registry, request.model_name),
+                                 config=config.stored_sections(request.model_name,
+                                                               descriptor.config_class))
+    _set_precision(config.global_.mixed_precision)
+    if request.seed is not None:
+        import keras
+        keras.utils.set_random_seed(request.seed)
+    built = build_from_config(registry, request.model_name, config)
+    session = TrainingSession(request=request, registry=registry, config=config, state=state,
+                              built=built, model_dir=Path(request.model_dir), print=notify)
+    if stored is not None:
+        load_weights(session.model_dir / WEIGHTS_FILE, built.model, model_name=built.name)
+    elif request.load_from:
+        _load_parts_from(session, notify)
+    if request.freeze:
+        freeze_parts(built, descriptor.parts_to_freeze(built.options), notify)
+    return session
+
+
+def _apply_cli_switches(config: Config, request: TrainRequest) -> None:
+    aug = config.augmentation
+    changes = {name: True for name in ("no_warp", "no_flip", "no_augment_color", "warp_to_landmarks")
+               if getattr(request, name)}
+    if changes:
+        config.augmentation = attrs.evolve(aug, **changes)
+
+
+def _distribution_of(registry: Any, model_name: str) -> str:
+    for info in registry.plugins:
+        if ("model", model_name) in info.provides:
+            return info.distribution
+    return "?"
+
+
+def _version_of(registry: Any, model_name: str) -> str:
+    for info in registry.plugins:
+        if ("model", model_name) in info.provides:
+            return info.version
+    return "?"
+
+
+def _set_precision(policy: str) -> None:
+    import keras
+    keras.config.set_dtype_policy("float32" if policy == "none" else policy)
+
+
+def _load_parts_from(session: TrainingSession, notify: Callable[[str], None]) -> None:
+    source = Path(session.request.load_from)
+    if not (source / WEIGHTS_FILE).exists():
+        raise FsUserError(f"-l/--load-weights: no {WEIGHTS_FILE} in this folder", source)
+    parts = session.built.descriptor.parts_to_load(session.built.options)
+    skipped = load_weights(source / WEIGHTS_FILE, session.built.model, model_name=session.built.name,
+                           parts=parts, strict=False)
+    notify(f"Loaded {', '.join(parts)} from {source}" +
+           (f" ({len(skipped)} variables skipped: shapes differ)" if skipped else ""))
+
+
+def freeze_parts(built: BuiltModel, names: tuple[str, ...], notify: Callable[[str], None]) -> None:
+    parts = parts_of(built.model)
+    for name in names:
+        parts[name].trainable = False
+    notify(f"Frozen: {', '.join(names)}")
