@@ -27,6 +27,7 @@ class ModelDescriptor:
     ``[model.<name>]`` section of the config file.
     ``freeze_parts``/``load_parts`` name the parts ``-f`` freezes and ``-l`` copies; either may be a
     callable taking the config instance, for models whose lists depend on options.
+    ``presets`` maps preset names to TOML files that ``fs config --preset`` loads.
     """
 
     name: str = attrs.field(validator=_name)
@@ -36,6 +37,7 @@ class ModelDescriptor:
     freeze_parts: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ("encoder",)
     load_parts: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ("encoder",)
     color_order: str = "bgr"
+    presets: dict[str, str] = attrs.field(factory=dict)  # preset name -> TOML file path
 
     def parts_to_freeze(self, config: Any) -> tuple[str, ...]:
         return tuple(self.freeze_parts(config) if callable(self.freeze_parts) else self.freeze_parts)

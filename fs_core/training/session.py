@@ -62,7 +62,8 @@ class TrainingSession:
     built: BuiltModel
     model_dir: Path
     optimizer: Any = None
-    record: dict = attrs.field(factory=dict)
+    record: dict = attrs.field(factory=dict)  # this run's [[sessions]] entry in the state
+    scratch: dict = attrs.field(factory=dict)  # per-run memory for reporting plugins
     session_iterations: int = 0
     started: float = attrs.field(factory=time.monotonic)
     loss_history: list = attrs.field(factory=list)

@@ -1,0 +1,67 @@
+"""The live status line, as a built-in implementation of the lifecycle hooks.
+
+On a terminal it rewrites one line (carriage return) at most a few times a second; when output
+goes to a file or CI log it prints a full line every few seconds instead, so logs stay readable.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Mapping
+
+from fs_core.hookspecs import hookimpl
+
+TTY_REFRESH_SECONDS = 0.25
+LOG_REFRESH_SECONDS = 10.0
+
+
+def _elapsed(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def status_line(session: Any, losses: Mapping[str, float]) -> str:
+    """``[elapsed] [#total] session N | Loss A: x | Loss B: y | EG/s``."""
+    return (f"[{_elapsed(time.monotonic() - session.started)}] "
+            f"[#{session.state.iterations:06d}] session {session.session_iterations} "
+            f"| Loss A: {losses['loss_a']:.5f} | Loss B: {losses['loss_b']:.5f} "
+            f"| {session.examples_per_second():.1f} EG/s")
+
+
+@hookimpl
+def fs_train_start(session: Any) -> None:
+    session.print(f"Training '{session.model_name}' in {session.model_dir} from iteration "
+                  f"{session.state.iterations} (batch {session.batch_size}); Ctrl-C saves and stops.")
+    session.scratch.setdefault("status_printed", 0.0)
+
+
+@hookimpl
+def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) -> None:
+    stream = sys.stdout
+    tty = stream.isatty()
+    now = time.monotonic()
+    last = session.scratch.get("status_printed", 0.0)
+    final = session.session_iterations == session.request.iterations
+    if not final and now - last < (TTY_REFRESH_SECONDS if tty else LOG_REFRESH_SECONDS) \
+            and session.session_iterations > 1:
+        return
+    session.scratch["status_printed"] = now
+    line = status_line(session, losses)
+    stream.write(("\r" + line) if tty else line + "\n")
+    stream.flush()
+
+
+@hookimpl
+def fs_save(session: Any, model_dir: str, iteration: int) -> None:
+    if sys.stdout.isatty():
+        sys.stdout.write(f"  [saved at #{iteration}]")
+        sys.stdout.flush()
+
+
+@hookimpl
+def fs_train_end(session: Any) -> None:
+    if sys.stdout.isatty():
+        sys.stdout.write("\n")
+    session.print(f"Stopped at iteration {session.state.iterations} "
+                  f"({session.session_iterations} this session, "
+                  f"{session.examples_per_second():.1f} examples/s).")

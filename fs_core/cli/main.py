@@ -1,0 +1,78 @@
+"""The ``fs`` command: sub-commands, and the one place errors become exit codes.
+
+A :class:`~fs_core.errors.FsUserError` prints one line and exits 1; anything else is a bug in fs
+and exits 2 with the traceback, so users can report it.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from typing import Sequence
+
+#: sub-command modules; each has ``add_parser(subparsers)`` setting ``func`` to its ``run(args)``
+COMMANDS: tuple[str, ...] = (
+    "fs_core.cli.train",
+    "fs_core.cli.summary",
+    "fs_core.cli.plugins_cmd",
+    "fs_core.cli.config_cmd",
+    "fs_core.cli.demo_data",
+    "fs_core.cli.augment_preview",
+)
+
+
+def _quiet_tensorflow() -> None:
+    """TensorFlow's C++ start-up chatter hides the status line; keep warnings and errors."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    from fs_core import __version__
+    parser = argparse.ArgumentParser(prog="fs", description="Train face-swap models.")
+    parser.add_argument("--version", action="version", version=f"fs-core {__version__}")
+    parser.add_argument("--disable-plugins", default="", metavar="NAMES",
+                        help="comma-separated plugin names to block (also FS_DISABLE_PLUGINS)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name == module_name:
+                continue
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_tensorflow()
+    from fs_core.errors import FsUserError
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except FsUserError as error:
+        sys.stdout.flush()
+        print(f"fs {args.command}: error: {error.one_line()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 1
+    except Exception:  # a bug: show it so it can be reported
+        sys.stdout.flush()
+        traceback.print_exc()
+        print("fs: internal error (this is a bug in fs or a plugin; please report it)", file=sys.stderr)
+        return 2
+
+
+def disabled_from(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(n.strip() for n in getattr(args, "disable_plugins", "").split(",") if n.strip())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

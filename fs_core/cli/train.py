@@ -1,0 +1,58 @@
+"""``fs train``: flags named as faceswap's, so users can move over (reference §I)."""
+from __future__ import annotations
+
+import argparse
+
+from fs_core.cli.main import disabled_from
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a model on two face sets")
+    p.add_argument("-A", "--input-A", dest="input_a", help="folder of faces A (the face to replace)")
+    p.add_argument("-B", "--input-B", dest="input_b", help="folder of faces B (the face to put in)")
+    p.add_argument("-m", "--model-dir", dest="model_dir", help="model folder (new, or one to resume)")
+    p.add_argument("-t", "--trainer", default="original", help="model to train (see 'fs plugins')")
+    p.add_argument("-b", "--batch-size", dest="batch_size", type=int, default=16,
+                   help="faces per side per iteration (1-256, default 16)")
+    p.add_argument("-i", "--iterations", type=int, default=1_000_000,
+                   help="iterations to train this session (default 1000000)")
+    p.add_argument("-s", "--save-interval", dest="save_interval", type=int, default=250,
+                   help="save every N iterations (default 250)")
+    p.add_argument("-C", "--configfile", help="TOML configuration (see 'fs config')")
+    p.add_argument("-l", "--load-weights", dest="load_weights", metavar="MODEL_DIR",
+                   help="new model only: copy the model's load parts from another model folder")
+    p.add_argument("-f", "--freeze-weights", dest="freeze_weights", action="store_true",
+                   help="freeze the model's freeze parts (usually the encoder)")
+    p.add_argument("-u", "--summary", action="store_true", help="print the model summary and exit")
+    p.add_argument("-M", "--warp-to-landmarks", dest="warp_to_landmarks", action="store_true",
+                   help="warp inputs toward the nearest faces of the other side")
+    p.add_argument("-P", "--no-flip", dest="no_flip", action="store_true", help="do not flip faces")
+    p.add_argument("-c", "--no-augment-color", dest="no_augment_color", action="store_true",
+                   help="do not augment colour")
+    p.add_argument("-W", "--no-warp", dest="no_warp", action="store_true", help="do not warp inputs")
+    p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fs_core.errors import FsUserError
+    if args.summary:
+        from fs_core.cli.summary import print_summary
+        print_summary(args.trainer, args.configfile, disabled_from(args))
+        return 0
+    missing = [flag for flag, value in (("-A", args.input_a), ("-B", args.input_b),
+                                        ("-m", args.model_dir)) if not value]
+    if missing:
+        raise FsUserError(f"missing {', '.join(missing)}: fs train -A FACES_A -B FACES_B -m MODEL_DIR")
+    from fs_core.plugins import get_registry
+    from fs_core.training.run import run_train
+    from fs_core.training.session import TrainRequest
+    request = TrainRequest(
+        input_a=args.input_a, input_b=args.input_b, model_dir=args.model_dir,
+        model_name=args.trainer, batch_size=args.batch_size, iterations=args.iterations,
+        save_interval=args.save_interval, config_path=args.configfile, load_from=args.load_weights,
+        freeze=args.freeze_weights, seed=args.seed, no_warp=args.no_warp, no_flip=args.no_flip,
+        no_augment_color=args.no_augment_color, warp_to_landmarks=args.warp_to_landmarks,
+        disabled_plugins=disabled_from(args))
+    reason = run_train(request, get_registry(request.disabled_plugins))
+    return 1 if reason == "nan" else 0

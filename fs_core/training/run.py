@@ -1,0 +1,85 @@
+"""``fs train`` end to end: check the inputs, prepare the session, feed it, train, clean up.
+
+Every check that can fail on user input runs before the model folder is touched, so a bad
+invocation never changes a saved model.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fs_core.errors import FsUserError
+from fs_core.faces.faceset import index_faceset
+from fs_core.faces.prepare import PrepareSpec
+from fs_core.losses.compose import LossComposer
+from fs_core.training.loop import make_optimizer, train
+from fs_core.training.session import TrainRequest, TrainingSession, prepare_session
+from fs_core.training.step import make_train_step
+
+
+def _check_sizes(faceset: Any, batch_size: int, flag: str) -> None:
+    if len(faceset) < batch_size:
+        raise FsUserError(f"{flag}: has {len(faceset)} faces, fewer than the batch size {batch_size}; "
+                          "add faces or lower -b", faceset.folder)
+
+
+def make_composer(session: TrainingSession, faces_a: Any, faces_b: Any) -> LossComposer:
+    """The loss composition, with errors about landmarks/masks naming the face set that lacks them."""
+    config = session.config
+    for faceset in (faces_a, faces_b):
+        try:
+            LossComposer(config.loss, config.mask, session.registry.losses,
+                         output_count=len(session.built.output_sizes),
+                         has_landmarks=faceset.has_landmarks,
+                         stored_masks=frozenset(faceset.stored_mask_names))
+        except FsUserError as error:
+            raise FsUserError(error.message, faceset.folder) from None
+    return LossComposer(config.loss, config.mask, session.registry.losses,
+                        output_count=len(session.built.output_sizes), has_landmarks=True,
+                        stored_masks=frozenset(faces_a.stored_mask_names) &
+                        frozenset(faces_b.stored_mask_names))
+
+
+def prepare_spec(session: TrainingSession, mask_names: tuple[str, ...]) -> PrepareSpec:
+    g, m = session.config.global_, session.config.mask
+    size = max((session.built.input_size,) + session.built.output_sizes)
+    return PrepareSpec(size=size, centering=g.centering, coverage=g.coverage,
+                       vertical_offset=g.vertical_offset, mask_type=m.mask_type,
+                       mask_dilation=m.mask_dilation, mask_blur_kernel=m.mask_blur_kernel,
+                       mask_threshold=m.mask_threshold, mask_names=mask_names)
+
+
+def make_loader(session: TrainingSession, faces_a: Any, faces_b: Any, composer: LossComposer) -> Any:
+    from fs_core.data.loader import BatchLoader
+    augmenters = sorted(session.registry.augmenters.values(), key=lambda a: a.stage)
+    return BatchLoader.from_facesets(
+        faces_a, faces_b, spec=prepare_spec(session, composer.mask_names),
+        batch_size=session.batch_size, input_size=session.built.input_size,
+        output_sizes=session.built.output_sizes, augmenters=augmenters,
+        options=session.config.augmentation, color_order=session.built.descriptor.color_order,
+        seed=session.request.seed)
+
+
+def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None] = print) -> str:
+    """Train as ``request`` says; returns why training stopped ("done", "interrupted", "nan")."""
+    faces_a = index_faceset(request.input_a)
+    faces_b = index_faceset(request.input_b)
+    _check_sizes(faces_a, request.batch_size, "-A")
+    _check_sizes(faces_b, request.batch_size, "-B")
+    session = prepare_session(request, registry, notify)
+    composer = make_composer(session, faces_a, faces_b)
+    loader = make_loader(session, faces_a, faces_b, composer)
+    try:
+        session.optimizer = make_optimizer(session)
+        step = make_train_step(session.model, composer, session.optimizer,
+                               session.built.outputs_per_side)
+        session.record = session.state.new_session(
+            request.batch_size, _session_config(session))
+        return train(session, loader, step)
+    finally:
+        loader.close()
+
+
+def _session_config(session: TrainingSession) -> dict:
+    from fs_core.config import changeable_values
+    return changeable_values(session.config, session.model_name,
+                             session.built.descriptor.config_class)
