@@ -11,6 +11,8 @@ the targets (unwarped) at each output size, warps the input copy, and hands the 
     "targets": tuple of float32 (B, s, s, 3), one per model output size, smallest first
     "masks":   dict name -> tuple of float32 (B, s, s, 1), one per output size;
                names among "face", "eye", "mouth", present only when the loss needs them
+
+Colour order is BGR unless the model asked for RGB; augmenters always see BGR.
 """
 from __future__ import annotations
 
@@ -29,7 +31,14 @@ class AugmentBatch:
     ``images``: uint8 (N, P, P, 3) BGR. ``masks``: uint8 (N, P, P, K) with ``mask_names`` naming the
     K channels (e.g. ("face", "eye", "mouth")), or None. ``landmarks``: float32 (N, 68, 2) in pixel
     coordinates of the P×P crop, or None. ``warped``: the model-input copy made by input-only
-    augmenters (None until the first of them runs; they read ``images`` and write ``warped``).
+    augmenters (None until the first of them runs; they read :meth:`input_images` and write
+    ``warped``, never ``images``, because ``images`` has already become the targets).
+
+    Context the loader hands in, so augmenters need no state of their own:
+    ``indices``: int64 (N,), each face's index in its side's face set (lets a plugin look up
+    per-face data it prepared itself). ``neighbours``: float32 (N, k, 68, 2), the landmarks of the k
+    faces of the *other* side nearest to each face (found once when the loader starts, in crop
+    pixels of the same P), or None; warp-to-landmarks morphs each input toward one of them.
     """
 
     images: np.ndarray
@@ -38,7 +47,16 @@ class AugmentBatch:
     landmarks: np.ndarray | None = None
     warped: np.ndarray | None = None
     side: str = "a"
+    indices: np.ndarray | None = None
+    neighbours: np.ndarray | None = None
 
     @property
     def size(self) -> int:
         return int(self.images.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def input_images(self) -> np.ndarray:
+        """What an input-only augmenter should transform: the input copy so far, else the images."""
+        return self.images if self.warped is None else self.warped

@@ -1,0 +1,201 @@
+"""The training batch loader: worker threads build augmented batches ahead of the train step.
+
+Why threads and not processes: the per-face work is OpenCV and numpy calls that release the GIL,
+the faces are cached once in this process's memory (no copies per worker), and a thread that fails
+is simply a future whose exception the consumer re-raises.
+
+Determinism: the consumer thread draws every batch's face indices in order (one epoch sampler per
+side) and gives batch ``i`` its own generators seeded from ``(seed, i, side)``; workers only compute,
+and batches are handed out in the order they were asked for. So the batches depend on the seed alone,
+never on thread timing or the worker count.
+
+Warp-to-landmarks context: when an enabled augmenter ``needs_landmarks``, the loader finds the
+nearest other-side faces of every face once at start (:mod:`fs_core.data.neighbours`) and puts each
+batch's candidates in :attr:`AugmentBatch.neighbours`.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Sequence
+
+import numpy as np
+
+from fs_core.data.assemble import SidePlan, build_side, order_augmenters
+from fs_core.data.batch import AugmentBatch, TrainingBatch
+from fs_core.data.cache import FaceCache, PrepareFn, default_prepare
+from fs_core.data.neighbours import DEFAULT_NEIGHBOURS, nearest_faces
+from fs_core.data.sampler import EpochSampler
+from fs_core.errors import FsUserError
+
+SIDES = ("a", "b")
+
+
+def _shutdown(executor: ThreadPoolExecutor | None, pending: collections.deque) -> None:
+    for future in pending:
+        future.cancel()
+    pending.clear()
+    if executor is not None:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+class BatchLoader:
+    """Endless iterator of :data:`TrainingBatch` dicts of numpy arrays, built by worker threads.
+
+    ``cache_a``/``cache_b``: the two sides' :class:`FaceCache` (same process size P).
+    ``batch_size``: faces per side. ``input_size``, ``output_sizes`` (smallest first): the model's.
+    ``mask_names``: the mask channels each batch carries (None: all the caches have).
+    ``augmenters``: :class:`~fs_core.descriptors.AugmenterDescriptor` s; the ones ``enabled`` under
+    ``options`` (an ``AugmentationOptions``) run, by stage. ``color_order``: "bgr" or "rgb" (the
+    model's). ``seed``: batches are a function of it alone. ``workers``: threads (0 builds each batch
+    in ``next()``). ``prefetch``: batches built ahead (default 2 per worker, at least 1).
+    ``neighbours``: how many nearest other-side faces warp-to-landmarks picks from.
+
+    Use as a context manager, or call :meth:`close`; an exception in a worker is raised from
+    ``next()`` after the loader has shut down.
+    """
+
+    def __init__(self, cache_a: FaceCache, cache_b: FaceCache, *, batch_size: int, input_size: int,
+                 output_sizes: Sequence[int], mask_names: Sequence[str] | None = None,
+                 augmenters: Sequence[Any] = (), options: Any = None, color_order: str = "bgr",
+                 seed: int = 0, workers: int = 2, prefetch: int | None = None,
+                 neighbours: int = DEFAULT_NEIGHBOURS) -> None:
+        if options is None:
+            from fs_core.config.sections import AugmentationOptions
+            options = AugmentationOptions()
+        self.caches = {"a": cache_a, "b": cache_b}
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self._check_sizes(input_size, output_sizes)
+        names = tuple(cache_a.mask_names if mask_names is None else mask_names)
+        for cache in self.caches.values():
+            missing = [name for name in names if name not in cache.mask_names]
+            if missing:
+                raise FsUserError(f"the faces were prepared without the mask(s) {', '.join(missing)} "
+                                  "that training needs", cache.source)
+        self.plan = SidePlan(input_size=int(input_size), output_sizes=tuple(int(s) for s in output_sizes),
+                             mask_names=names, augmenters=order_augmenters(augmenters, options),
+                             options=options, color_order=color_order)
+        self._neighbours = self._find_neighbours(neighbours)
+        self._samplers = {side: EpochSampler(len(self.caches[side]), np.random.default_rng(
+            np.random.SeedSequence(self.seed, spawn_key=(0, number))))
+            for number, side in enumerate(SIDES)}
+        self._next_index = 0
+        self._prefetch = max(1, prefetch if prefetch is not None else 2 * workers)
+        self._pending: collections.deque[Future] = collections.deque()
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="fs-loader") if workers > 0 else None
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _shutdown, self._executor, self._pending)
+
+    @classmethod
+    def from_folders(cls, folder_a: str | os.PathLike, folder_b: str | os.PathLike, spec: Any, *,
+                     prepare: PrepareFn | None = None, memory_budget: int | None = None,
+                     cache_workers: int | None = None, **loader_args: Any) -> "BatchLoader":
+        """Index both folders (``fs_core.faces.faceset.index_faceset``), cache them at ``spec.size``
+        with ``prepare`` (default: read + ``prepare_face`` with ``spec``), and make the loader.
+        ``memory_budget`` is per side; ``loader_args`` are the constructor's keywords."""
+        from fs_core.faces.faceset import index_faceset
+        prepare = prepare or default_prepare(spec)
+        caches = [FaceCache(index_faceset(folder).paths, spec.size, prepare,
+                            mask_names=tuple(spec.mask_names), memory_budget=memory_budget,
+                            workers=cache_workers, source=folder)
+                  for folder in (folder_a, folder_b)]
+        return cls(*caches, **loader_args)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _check_sizes(self, input_size: int, output_sizes: Sequence[int]) -> None:
+        sizes = [self.caches[side].size for side in SIDES]
+        if sizes[0] != sizes[1]:
+            raise ValueError(f"both sides must be prepared at one size, got {sizes}")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if not output_sizes or list(output_sizes) != sorted(output_sizes):
+            raise ValueError(f"output_sizes must be given smallest first, got {list(output_sizes)}")
+        if max(input_size, *output_sizes) > sizes[0]:
+            raise ValueError(f"faces prepared at {sizes[0]} px cannot feed sizes "
+                             f"{input_size} / {list(output_sizes)}; prepare at the largest")
+
+    def _find_neighbours(self, count: int) -> dict[str, np.ndarray] | None:
+        """Per side, the landmarks of every face's nearest other-side faces' (index table and the
+        other side's landmark table), when an enabled augmenter needs landmarks."""
+        needing = [aug for aug in self.plan.augmenters if aug.needs_landmarks]
+        needing_masks = [aug for aug in self.plan.augmenters if aug.needs_masks]
+        for aug in needing_masks:
+            for cache in self.caches.values():
+                if not cache.mask_count:
+                    raise FsUserError(f"augmenter '{aug.name}' needs masks; set a mask_type", cache.source)
+        if not needing:
+            return None
+        for cache in self.caches.values():
+            if not cache.has_landmarks:
+                raise FsUserError(f"augmenter '{needing[0].name}' needs landmarks, and these faces have "
+                                  "none (plain crops); use faceswap-extracted faces or turn it off",
+                                  cache.source)
+        tables = {side: self.caches[side].landmarks_table() for side in SIDES}
+        return {side: (nearest_faces(tables[side], tables[other], count), tables[other])
+                for side, other in zip(SIDES, reversed(SIDES))}
+
+    # ------------------------------------------------------------------ iteration
+
+    def __iter__(self) -> "BatchLoader":
+        return self
+
+    def __next__(self) -> TrainingBatch:
+        if self._closed:
+            raise StopIteration
+        if self._executor is None:
+            return self._build(*self._draw())
+        while len(self._pending) < self._prefetch:
+            self._pending.append(self._executor.submit(self._build, *self._draw()))
+        future = self._pending.popleft()
+        try:
+            return future.result()
+        except BaseException:
+            self.close()
+            raise
+
+    def _draw(self) -> tuple[int, dict[str, np.ndarray]]:
+        """The next batch's number and faces; drawn in the consumer thread, in order."""
+        index = self._next_index
+        self._next_index += 1
+        return index, {side: self._samplers[side].take(self.batch_size) for side in SIDES}
+
+    def _build(self, index: int, chosen: dict[str, np.ndarray]) -> TrainingBatch:
+        result = {}
+        for number, side in enumerate(SIDES):
+            rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(1, index, number)))
+            result[side] = build_side(self.augment_batch(side, chosen[side]), self.plan, rng)
+        return result
+
+    def augment_batch(self, side: str, indices: np.ndarray) -> AugmentBatch:
+        """The faces at ``indices`` of ``side``, copied into a fresh :class:`AugmentBatch`."""
+        cache = self.caches[side]
+        images, masks, landmarks = cache.gather(indices)
+        neighbours = None
+        if self._neighbours is not None:
+            table, other_landmarks = self._neighbours[side]
+            neighbours = other_landmarks[table[indices]]
+        return AugmentBatch(images=images, masks=masks, mask_names=cache.mask_names,
+                            landmarks=landmarks, side=side, indices=np.asarray(indices),
+                            neighbours=neighbours)
+
+    @property
+    def epochs(self) -> dict[str, int]:
+        """Completed passes over each side's faces (as drawn, counting batches built ahead)."""
+        return {side: sampler.epoch for side, sampler in self._samplers.items()}
+
+    # ------------------------------------------------------------------ shutting down
+
+    def close(self) -> None:
+        """Stop the workers: batches not started are dropped, running ones finish, threads end."""
+        self._closed = True
+        self._finalizer()
+
+    def __enter__(self) -> "BatchLoader":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
