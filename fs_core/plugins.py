@@ -73,7 +73,7 @@ class Registry:
     manager: pluggy.PluginManager | None = None
 
     def of_kind(self, kind: str) -> dict[str, Any]:
-        return getattr(self, kind + "s")
+        return getattr(self, "losses" if kind == "loss" else kind + "s")
 
     def hook(self) -> Any:
         """The lifecycle hook caller (``registry.hook().fs_train_start(session=...)``)."""
@@ -126,7 +126,8 @@ def _entry_points() -> list[tuple[metadata.EntryPoint, metadata.Distribution | N
 
 def load_registry(disabled: Iterable[str] | None = None,
                   builtins: Iterable[str] = BUILTIN_MODULES,
-                  extra_plugins: Mapping[str, Any] | None = None) -> Registry:
+                  extra_plugins: Mapping[str, Any] | None = None,
+                  entry_points: bool = True) -> Registry:
     """Register built-ins, then entry points (then ``extra_plugins``, for tests), and collect."""
     blocked = _disabled_names(disabled)
     manager = pluggy.PluginManager(hookspecs.PROJECT)
@@ -157,7 +158,7 @@ def load_registry(disabled: Iterable[str] | None = None,
             continue
         register(module_name, module, "fs-core", __version__)
 
-    for ep, dist in _entry_points():
+    for ep, dist in (_entry_points() if entry_points else []):
         dist_name = dist.metadata["Name"] if dist is not None else "?"
         version = dist.version if dist is not None else "?"
         if ep.name in blocked or dist_name in blocked:
@@ -177,8 +178,24 @@ def load_registry(disabled: Iterable[str] | None = None,
     for name, module in (extra_plugins or {}).items():
         register(name, module, name, "0")
 
+    _drop_unknown_hooks(registry, manager, origins)
     _collect(registry, manager, origins)
     return registry
+
+
+def _drop_unknown_hooks(registry: Registry, manager: pluggy.PluginManager,
+                        origins: dict[str, tuple[str, str]]) -> None:
+    """A plugin implementing a hook fs does not have (a typo, or a newer fs) is reported and
+    unregistered, instead of pluggy's check_pending failing the whole start-up."""
+    for hook_name in dir(manager.hook):
+        caller = getattr(manager.hook, hook_name)
+        if hook_name.startswith("_") or not hasattr(caller, "has_spec") or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            dist = origins.pop(impl.plugin_name, ("?",))[0]
+            registry.failures.append(PluginFailure(impl.plugin_name, dist,
+                                                   f"implements unknown hook '{hook_name}'"))
+            manager.unregister(name=impl.plugin_name)
 
 
 def _collect(registry: Registry, manager: pluggy.PluginManager,

@@ -24,8 +24,23 @@ COMMANDS: tuple[str, ...] = (
 
 
 def _quiet_tensorflow() -> None:
-    """TensorFlow's C++ start-up chatter hides the status line; keep warnings and errors."""
+    """TensorFlow's C++ start-up chatter hides the status line; keep warnings and errors.
+
+    Its oneDNN notice is printed before logging is set up, ignoring TF_CPP_MIN_LOG_LEVEL, so the
+    import runs with the stderr file descriptor pointed at /dev/null (Python errors still raise).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,8 @@ OPTIMIZER_GROUP = "optimizer"
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """Conv2DTranspose -> conv2d_transpose (layer class names as keys stay readable)."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z0-9])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def parts_of(model: keras.Model) -> dict[str, keras.Model]:

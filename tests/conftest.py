@@ -1,0 +1,20 @@
+"""Shared fixtures: a registry with the tiny test plugin, and quiet TensorFlow."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """The installed plugins plus the tiny test model and loss."""
+    import tiny_plugin
+
+    from fs_core.plugins import load_registry
+    return load_registry(extra_plugins={"tiny_plugin": tiny_plugin})
