@@ -56,7 +56,7 @@ def make_loader(session: TrainingSession, faces_a: Any, faces_b: Any, composer: 
         batch_size=session.batch_size, input_size=session.built.input_size,
         output_sizes=session.built.output_sizes, augmenters=augmenters,
         options=session.config.augmentation, color_order=session.built.descriptor.color_order,
-        seed=session.request.seed)
+        seed=session.request.seed if session.request.seed is not None else _fresh_seed())
 
 
 def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None] = print) -> str:
@@ -83,3 +83,9 @@ def _session_config(session: TrainingSession) -> dict:
     from fs_core.config import changeable_values
     return changeable_values(session.config, session.model_name,
                              session.built.descriptor.config_class)
+
+
+def _fresh_seed() -> int:
+    """Without --seed every run draws different augmentations."""
+    import secrets
+    return secrets.randbits(31)
