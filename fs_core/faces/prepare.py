@@ -1,0 +1,291 @@
+"""Turn a stored face into the training crop at process size, with its mask channels.
+
+This is the face-loading half of the data pipeline (reference §E.2 step 5, §E.3, §C.3): a
+faceswap-extracted face (a head-centred crop) is sub-cropped to the model's centering, coverage and
+vertical offset, resized to the process size P, and its landmarks are carried into the crop. The mask
+channels the loss asks for are built at the same time, so augmentation can move image, masks and
+landmarks together:
+
+* ``"face"``: the ``mask_type`` mask. ``components``/``extended`` are drawn from the landmarks;
+  any other name is a mask stored in the face header, decoded, dilated, thresholded and blurred at its
+  stored size, then placed into the crop from its own stored centering. ``none`` gives a full mask.
+* ``"eye"`` / ``"mouth"``: hulls of the eye and lip landmarks, dilated and blurred.
+
+Plain crops (no landmarks) are centre-cropped for coverage; anything that needs landmarks or a stored
+mask is refused with a message that says which option to change.
+"""
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import attrs
+import cv2
+import numpy as np
+
+from fs_core.errors import FsUserError
+from fs_core.faces import alignment as al
+from fs_core.faces.read import FaceRecord, stored_mask_entries
+
+LANDMARK_MASKS = ("components", "extended")
+MASK_CHANNELS = ("face", "eye", "mouth")
+
+
+def _positive(instance, attribute, value) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value!r}")
+
+
+def _coverage(instance, attribute, value) -> None:
+    if not 0.0 < value <= 100.0:
+        raise ValueError(f"coverage is a percentage in (0, 100], got {value!r}")
+
+
+def _mask_names(instance, attribute, value) -> None:
+    unknown = [name for name in value if name not in MASK_CHANNELS]
+    if unknown or len(set(value)) != len(value):
+        raise ValueError(f"mask_names must be distinct names among {MASK_CHANNELS}, got {value!r}")
+
+
+@attrs.frozen
+class PrepareSpec:
+    """How faces are cropped and which mask channels come with them.
+
+    ``coverage`` and ``vertical_offset`` are percentages, as in the ``[global]`` config section;
+    ``mask_names`` lists the wanted mask channels in order ("face" = the ``mask_type`` mask).
+    """
+
+    size: int = attrs.field(validator=_positive)
+    centering: str = attrs.field(default="face", validator=attrs.validators.in_(al.CENTERINGS))
+    coverage: float = attrs.field(default=100.0, validator=_coverage)
+    vertical_offset: float = 0.0
+    mask_type: str = "none"
+    mask_dilation: float = 0.0
+    mask_blur_kernel: int = 3
+    mask_threshold: int = 4
+    mask_names: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_mask_names)
+
+
+class PreparedFace(NamedTuple):
+    """``image`` uint8 (P, P, 3) BGR; ``masks`` uint8 (P, P, K) in ``spec.mask_names`` order or
+    None when no mask is asked for; ``landmarks`` float32 (68, 2) in crop pixels, or None."""
+
+    image: np.ndarray
+    masks: np.ndarray | None
+    landmarks: np.ndarray | None
+
+
+def _odd(kernel: int) -> int:
+    kernel = int(kernel)
+    return kernel if kernel % 2 else kernel + 1
+
+
+def _ellipse(kernel: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
+
+
+def _dilate(mask: np.ndarray, size: int, percent: float) -> np.ndarray:
+    """Grow (positive) or shrink (negative) by round(size * |percent| / 100) px, elliptical."""
+    kernel = int(round(size * abs(percent) / 100.0))
+    if kernel < 1 or percent == 0:
+        return mask
+    op = cv2.dilate if percent > 0 else cv2.erode
+    return op(mask, _ellipse(kernel), iterations=1)
+
+
+def _fill_hulls(size: int, landmarks: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """uint8 (size, size) mask: the union of the filled, anti-aliased convex hulls of ``groups``."""
+    mask = np.zeros((size, size), dtype=np.uint8)
+    shift = 4  # sub-pixel vertices: 1/16 px
+    for indices in groups:
+        points = np.asarray(landmarks[indices], dtype=np.float32)
+        hull = cv2.convexHull(points).reshape(-1, 2)
+        fixed = np.rint(hull * (1 << shift)).astype(np.int32)
+        cv2.fillConvexPoly(mask, fixed, 255, lineType=cv2.LINE_AA, shift=shift)
+    return mask
+
+
+def _zone_indices(zone: tuple[tuple[int, int], ...]) -> np.ndarray:
+    return np.concatenate([np.arange(start, stop) for start, stop in zone])
+
+
+def _raise_brows(landmarks: np.ndarray) -> np.ndarray:
+    """The "extended" mask's landmarks: eyebrows pushed up, away from the eyes (reference §E.3)."""
+    points = np.array(landmarks, dtype=np.float64)
+    mid_left = (points[36] + points[0]) / 2
+    mid_right = (points[16] + points[45]) / 2
+    quarter_left = (points[36] + mid_left) / 2
+    quarter_right = (points[45] + mid_right) / 2
+    lower_right_brow = np.array([quarter_left, points[36], points[37], points[38], points[39]])
+    lower_left_brow = np.array([points[42], points[43], points[44], points[45], quarter_right])
+    points[17:22] += np.floor_divide(points[17:22] - lower_right_brow, 2)
+    points[22:27] += np.floor_divide(points[22:27] - lower_left_brow, 2)
+    return points
+
+
+def landmark_mask(landmarks: np.ndarray, size: int, kind: str, dilation: float = 0.0) -> np.ndarray:
+    """The ``components`` or ``extended`` mask (uint8 size x size) from crop-space landmarks."""
+    if kind not in LANDMARK_MASKS:
+        raise ValueError(f"kind must be one of {LANDMARK_MASKS}, got {kind!r}")
+    points = _raise_brows(landmarks) if kind == "extended" else np.asarray(landmarks)
+    mask = _fill_hulls(size, points, [_zone_indices(zone) for zone in al.MASK_ZONES.values()])
+    return _dilate(mask, size, dilation)
+
+
+def part_mask(landmarks: np.ndarray, size: int, part: str) -> np.ndarray:
+    """The ``eye`` or ``mouth`` weighting mask (uint8 size x size): hulls, dilated and blurred."""
+    parts = al.LANDMARK_PARTS
+    if part == "eye":
+        groups = [np.arange(*parts["right_eye"]), np.arange(*parts["left_eye"])]
+    elif part == "mouth":
+        groups = [np.arange(*parts["mouth_outer"])]
+    else:
+        raise ValueError(f"part must be 'eye' or 'mouth', got {part!r}")
+    mask = _fill_hulls(size, landmarks, groups)
+    kernel = int(round(size * 2.5 / 100.0))
+    if kernel >= 1:
+        mask = cv2.dilate(mask, _ellipse(kernel), iterations=1)
+    blur = _odd(size // 16)
+    if blur > 1:
+        mask = cv2.GaussianBlur(mask, (blur, blur), 0)
+    return mask
+
+
+def process_stored_mask(mask: np.ndarray, dilation: float, threshold: int, blur_kernel: int
+                        ) -> np.ndarray:
+    """Dilate/erode, threshold and blur a stored mask at its stored size (reference §E.3 1-3)."""
+    size = mask.shape[0]
+    out = _dilate(mask, size, dilation)
+    if threshold > 0:
+        level = threshold / 100.0 * 255.0
+        out = out.copy()
+        out[out < level] = 0
+        out[out > 255.0 - level] = 255
+    kernel = _odd(blur_kernel) if blur_kernel > 0 else 0
+    if kernel > 1:
+        out = cv2.GaussianBlur(out, (kernel, kernel), 0)
+    return out
+
+
+def _name(record: FaceRecord, path: str | os.PathLike | None):
+    if path is not None:
+        return path
+    source = record.metadata.get("source") if isinstance(record.metadata, dict) else None
+    if isinstance(source, dict) and isinstance(source.get("original_filename"), str):
+        return source["original_filename"]
+    return None
+
+
+def _needs_landmarks(what: str, fix: str, where) -> FsUserError:
+    return FsUserError(f"{what} needs landmarks; this face has none (a plain crop): {fix}", where)
+
+
+class _Geometry(NamedTuple):
+    """Where the training crop lies in the stored face, and what maps into it."""
+
+    left: int
+    top: int
+    crop: int
+    offsets: dict | None
+    landmarks: np.ndarray | None
+
+
+def _geometry(record: FaceRecord, spec: PrepareSpec) -> _Geometry:
+    size = record.image.shape[0]
+    coverage = spec.coverage / 100.0
+    y_offset = spec.vertical_offset / 100.0
+    if record.landmarks is None:
+        crop = max(2, 2 * int(round(size * coverage / 2)))
+        left = (size - crop) // 2
+        # plain crops are taken as face-centred: the face box is about half the crop
+        top = left - int(np.rint(y_offset * size * (1.0 - al.EXTRACT_RATIOS["face"])))
+        return _Geometry(left, top, crop, None, None)
+    legacy = al.legacy_matrix(record.landmarks)
+    offsets = al.centering_offsets(record.landmarks, legacy)
+    left, top, crop = al.sub_crop_window(size, "head", spec.centering, offsets, coverage, y_offset)
+    head = al.aligned_matrix(record.landmarks, size, "head", 1.0, offsets, legacy)
+    in_face = al.transform_points(record.landmarks, head)
+    landmarks = al.window_points(in_face, left, top, crop, spec.size).astype(np.float32)
+    return _Geometry(left, top, crop, offsets, landmarks)
+
+
+def _stored_face_mask(record: FaceRecord, spec: PrepareSpec, geo: _Geometry, where) -> np.ndarray:
+    name = spec.mask_type
+    entries = stored_mask_entries(record.metadata, where)
+    if name not in record.masks or name not in entries:
+        have = sorted(record.masks)
+        listed = f"it has {', '.join(have)}" if have else "it has no stored masks"
+        raise FsUserError(f"mask_type {name!r} needs that mask stored in the face; {listed}: set "
+                          "mask_type to a stored mask, or to components, extended or none", where)
+    if geo.offsets is None:
+        raise _needs_landmarks(f"stored mask_type {name!r}", "set mask_type = none", where)
+    entry = entries[name]
+    centering = entry.get("stored_centering", "face")
+    if centering not in al.CENTERINGS:
+        raise FsUserError(f"stored mask {name!r} has an unknown stored_centering {centering!r}",
+                          where)
+    mask = process_stored_mask(record.masks[name], spec.mask_dilation, spec.mask_threshold,
+                               spec.mask_blur_kernel)
+    left, top, crop = al.sub_crop_window(mask.shape[0], centering, spec.centering, geo.offsets,
+                                         spec.coverage / 100.0, spec.vertical_offset / 100.0)
+    return al.resize_square(al.crop_window(mask, left, top, crop), spec.size)
+
+
+def _mask_channel(name: str, record: FaceRecord, spec: PrepareSpec, geo: _Geometry, where
+                  ) -> np.ndarray:
+    size = spec.size
+    if name == "face":
+        if spec.mask_type == "none":
+            return np.full((size, size), 255, dtype=np.uint8)
+        if spec.mask_type in LANDMARK_MASKS:
+            if geo.landmarks is None:
+                raise _needs_landmarks(f"mask_type {spec.mask_type!r}", "set mask_type = none",
+                                       where)
+            return landmark_mask(geo.landmarks, size, spec.mask_type, spec.mask_dilation)
+        return _stored_face_mask(record, spec, geo, where)
+    if geo.landmarks is None:
+        option = "eye_multiplier" if name == "eye" else "mouth_multiplier"
+        raise _needs_landmarks(f"the {name} weighting ({option} > 1)", f"set {option} = 1", where)
+    return part_mask(geo.landmarks, size, name)
+
+
+def prepare_face(record: FaceRecord, spec: PrepareSpec,
+                 path: str | os.PathLike | None = None) -> PreparedFace:
+    """The training crop of ``record`` at ``spec.size``, its mask channels and its landmarks.
+
+    ``path`` names the face in error messages (the header's original filename is used without it).
+    """
+    where = _name(record, path)
+    geo = _geometry(record, spec)
+    image = al.resize_square(al.crop_window(record.image, geo.left, geo.top, geo.crop), spec.size)
+    masks = None
+    if spec.mask_names:
+        channels = [_mask_channel(name, record, spec, geo, where) for name in spec.mask_names]
+        masks = np.ascontiguousarray(np.stack(channels, axis=-1))
+    return PreparedFace(np.ascontiguousarray(image), masks, geo.landmarks)
+
+
+def check_faceset(faceset, spec: PrepareSpec) -> None:
+    """Refuse, before training starts, a face set that cannot give what ``spec`` asks for.
+
+    ``faceset`` is a :class:`fs_core.faces.faceset.FaceSet`. The error names the folder and the
+    option to change, so a user learns it once instead of at the first batch.
+    """
+    folder = faceset.folder
+    if not faceset.has_landmarks:
+        if spec.mask_type in LANDMARK_MASKS and "face" in spec.mask_names:
+            raise FsUserError(f"mask_type {spec.mask_type!r} needs landmarks; these faces are plain "
+                              "crops without them: set mask_type = none", folder)
+        for name in ("eye", "mouth"):
+            if name in spec.mask_names:
+                option = f"{name}_multiplier"
+                raise FsUserError(f"the {name} weighting ({option} > 1) needs landmarks; these "
+                                  f"faces are plain crops without them: set {option} = 1", folder)
+    stored = spec.mask_type not in LANDMARK_MASKS and spec.mask_type != "none"
+    if stored and "face" in spec.mask_names:
+        if spec.mask_type not in faceset.stored_mask_names or not faceset.has_landmarks:
+            have = sorted(faceset.stored_mask_names)
+            listed = f"all of them have {', '.join(have)}" if have else "they have no common one"
+            raise FsUserError(f"mask_type {spec.mask_type!r} needs that mask stored in every face; "
+                              f"{listed}: set mask_type to a stored mask, or to components, "
+                              "extended or none", folder)

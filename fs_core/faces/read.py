@@ -1,0 +1,134 @@
+"""Read one face image with its faceswap header (DESIGN §5, §7).
+
+Two kinds of face are read: faceswap-extracted PNGs (pixels = aligned head-centred crop; header =
+frame landmarks and stored masks) and plain square crops (PNG/JPEG, no header). Every defect a user's
+file can have is reported as FsUserError naming the file, so a bad face in a folder of ten thousand is
+found by name instead of by a stack trace in a data-loader thread.
+"""
+from __future__ import annotations
+
+import os
+import zlib
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+from fs_core.errors import FsUserError
+from fs_core.faces.pngmeta import PNG_SIGNATURE, faceswap_metadata_from_bytes
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_JPEG_START = b"\xff\xd8"
+_JPEG_END = b"\xff\xd9"
+
+
+class FaceRecord(NamedTuple):
+    """A face as stored: ``image`` uint8 (H, W, 3) BGR; ``landmarks`` float32 (68, 2) in the original
+    frame's pixel coordinates, or None for a plain crop; ``masks`` stored mask name -> uint8
+    (stored_size, stored_size); ``metadata`` the raw header dict ({} when none)."""
+
+    image: np.ndarray
+    landmarks: np.ndarray | None
+    masks: dict
+    metadata: dict
+
+
+def _check_complete(data: bytes, path: str | os.PathLike) -> None:
+    """Refuse truncated PNG/JPEG files, which OpenCV may otherwise decode half-grey."""
+    if data.startswith(PNG_SIGNATURE):
+        if _PNG_END not in data[-64:]:
+            raise FsUserError("the PNG file is truncated (no IEND chunk at its end)", path)
+    elif data.startswith(_JPEG_START):
+        if _JPEG_END not in data.rstrip(b"\x00\r\n ")[-2:]:
+            raise FsUserError("the JPEG file is truncated (no end-of-image marker)", path)
+
+
+def _decode_image(data: bytes, path: str | os.PathLike) -> np.ndarray:
+    if not data:
+        raise FsUserError("the image file is empty", path)
+    _check_complete(data, path)
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise FsUserError("not a readable image (OpenCV cannot decode it; is it corrupt or not "
+                          "an image?)", path)
+    if image.dtype != np.uint8:
+        raise FsUserError(f"the image has {image.dtype} pixels; faces must be 8-bit", path)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels != 3:
+        kind = {1: "grayscale", 2: "grayscale with alpha", 4: "colour with alpha (4 channels)"}
+        raise FsUserError(f"the image is {kind.get(channels, f'{channels}-channel')}; faces must "
+                          "be 3-channel colour images", path)
+    height, width = image.shape[:2]
+    if height != width:
+        raise FsUserError(f"the image is {width}x{height}; faces must be square", path)
+    return image
+
+
+def landmarks_from_metadata(metadata: dict, path: str | os.PathLike) -> np.ndarray | None:
+    """The (68, 2) float32 frame landmarks in a faceswap header, or None when it has none."""
+    alignments = metadata.get("alignments")
+    if alignments is None:
+        return None
+    if not isinstance(alignments, dict):
+        raise FsUserError("the faceswap header's 'alignments' is not a mapping", path)
+    points = alignments.get("landmarks_xy")
+    if points is None:
+        return None
+    try:
+        array = np.asarray(points, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise FsUserError(f"the faceswap header's landmarks are not numbers ({err})", path) from err
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise FsUserError(f"the faceswap header's landmarks have shape {array.shape}; expected "
+                          "(68, 2)", path)
+    if array.shape[0] != 68:
+        raise FsUserError(f"the face has {array.shape[0]}-point landmarks; fs needs the 68-point "
+                          "layout (re-extract with a 68-point aligner, or use plain crops)", path)
+    if not np.all(np.isfinite(array)):
+        raise FsUserError("the faceswap header's landmarks contain NaN or infinite values", path)
+    return array
+
+
+def stored_mask_entries(metadata: dict, path: str | os.PathLike) -> dict:
+    """The header's ``alignments.mask`` mapping (name -> entry dict), {} when it has none."""
+    alignments = metadata.get("alignments")
+    if not isinstance(alignments, dict):
+        return {}
+    masks = alignments.get("mask") or {}
+    if not isinstance(masks, dict) or not all(isinstance(entry, dict) for entry in masks.values()):
+        raise FsUserError("the faceswap header's 'mask' section is malformed", path)
+    return masks
+
+
+def decode_stored_mask(name: str, entry: dict, path: str | os.PathLike) -> np.ndarray:
+    """Decompress one stored mask into uint8 (stored_size, stored_size)."""
+    size = entry.get("stored_size", 128)
+    blob = entry.get("mask")
+    if not isinstance(size, int) or size <= 0 or not isinstance(blob, (bytes, bytearray)):
+        raise FsUserError(f"stored mask {name!r} is malformed (needs bytes 'mask' and an integer "
+                          "'stored_size')", path)
+    try:
+        raw = zlib.decompressobj().decompress(bytes(blob), size * size + 1)
+    except zlib.error as err:
+        raise FsUserError(f"stored mask {name!r} is corrupt: cannot decompress it ({err})",
+                          path) from err
+    if len(raw) != size * size:
+        raise FsUserError(f"stored mask {name!r} holds {len(raw)} bytes; expected {size}x{size}",
+                          path)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(size, size).copy()
+
+
+def read_face(path: str | os.PathLike) -> FaceRecord:
+    """Read the face image at ``path`` with its faceswap header, if any (see :class:`FaceRecord`)."""
+    try:
+        data = np.fromfile(os.fspath(path), dtype=np.uint8).tobytes()
+    except OSError as err:
+        raise FsUserError(f"cannot read the file: {err.strerror or err}", path) from err
+    image = _decode_image(data, path)
+    metadata: dict = {}
+    if data.startswith(PNG_SIGNATURE):
+        metadata = faceswap_metadata_from_bytes(data, path) or {}
+    landmarks = landmarks_from_metadata(metadata, path)
+    masks = {name: decode_stored_mask(name, entry, path)
+             for name, entry in stored_mask_entries(metadata, path).items()}
+    return FaceRecord(image, landmarks, masks, metadata)
