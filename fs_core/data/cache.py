@@ -38,7 +38,7 @@ def default_prepare(spec: Any) -> PrepareFn:
     from fs_core.faces.read import read_face
 
     def prepare(path: str) -> Any:
-        return prepare_face(read_face(path), spec)
+        return prepare_face(read_face(path), spec, path)
 
     return prepare
 

@@ -90,19 +90,30 @@ class BatchLoader:
         self._finalizer = weakref.finalize(self, _shutdown, self._executor, self._pending)
 
     @classmethod
-    def from_folders(cls, folder_a: str | os.PathLike, folder_b: str | os.PathLike, spec: Any, *,
-                     prepare: PrepareFn | None = None, memory_budget: int | None = None,
-                     cache_workers: int | None = None, **loader_args: Any) -> "BatchLoader":
-        """Index both folders (``fs_core.faces.faceset.index_faceset``), cache them at ``spec.size``
-        with ``prepare`` (default: read + ``prepare_face`` with ``spec``), and make the loader.
-        ``memory_budget`` is per side; ``loader_args`` are the constructor's keywords."""
-        from fs_core.faces.faceset import index_faceset
-        prepare = prepare or default_prepare(spec)
-        caches = [FaceCache(index_faceset(folder).paths, spec.size, prepare,
-                            mask_names=tuple(spec.mask_names), memory_budget=memory_budget,
-                            workers=cache_workers, source=folder)
-                  for folder in (folder_a, folder_b)]
+    def from_facesets(cls, faces_a: Any, faces_b: Any, spec: Any, *, prepare: PrepareFn | None = None,
+                      memory_budget: int | None = None, cache_workers: int | None = None,
+                      **loader_args: Any) -> "BatchLoader":
+        """Cache two indexed face sets (``fs_core.faces.faceset.FaceSet``) at ``spec.size`` and make
+        the loader. ``prepare`` defaults to read + ``prepare_face`` with ``spec`` (a ``PrepareSpec``);
+        each set is checked against ``spec`` first (``check_faceset``) so a set that cannot give the
+        masks asked for fails before any face is decoded. ``memory_budget`` is per side;
+        ``loader_args`` are the constructor's keywords."""
+        if prepare is None:
+            from fs_core.faces.prepare import check_faceset
+            for faces in (faces_a, faces_b):
+                check_faceset(faces, spec)
+            prepare = default_prepare(spec)
+        caches = [FaceCache(faces.paths, spec.size, prepare, mask_names=tuple(spec.mask_names),
+                            memory_budget=memory_budget, workers=cache_workers, source=faces.folder)
+                  for faces in (faces_a, faces_b)]
         return cls(*caches, **loader_args)
+
+    @classmethod
+    def from_folders(cls, folder_a: str | os.PathLike, folder_b: str | os.PathLike, spec: Any,
+                     **args: Any) -> "BatchLoader":
+        """:meth:`from_facesets` on the two folders, indexed by ``index_faceset``."""
+        from fs_core.faces.faceset import index_faceset
+        return cls.from_facesets(index_faceset(folder_a), index_faceset(folder_b), spec, **args)
 
     # ------------------------------------------------------------------ set-up
 

@@ -1,0 +1,108 @@
+"""``fs augment-preview``: see what the augmenters do to a face set before training on it.
+
+Writes one PNG: a row per face, the warped model input beside the (unwarped, augmented) target, both
+at the process size, made by exactly the code the training loader runs (:func:`build_side`) with the
+``[augmentation]`` options of the config file.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fs_core.errors import FsUserError
+
+GAP = 4  # pixels between the two faces of a row
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "augment-preview", help="write a PNG of augmented faces (warped input | target)",
+        description="Augment faces from a folder as training would and write them to a PNG grid: "
+                    "one row per face, the warped model input on the left, the target on the right.")
+    parser.add_argument("-A", "--input-A", dest="input_a", required=True, metavar="DIR",
+                        help="folder of faces")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="PNG file to write")
+    parser.add_argument("-C", "--config", default=None, metavar="CONFIG",
+                        help="config file ([augmentation] and [global] face options); defaults without")
+    parser.add_argument("--size", type=int, default=128, metavar="N", help="face size in px (default 128)")
+    parser.add_argument("--count", type=int, default=8, metavar="N", help="faces to show (default 8)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _augmenters() -> list[Any]:
+    import fs_core
+    return list(fs_core.plugins().augmenters.values())
+
+
+def preview_grid(cache: Any, augmenters: list[Any], options: Any, seed: int) -> np.ndarray:
+    """Rows of (warped input | target), uint8 BGR, one per face of ``cache``.
+
+    Warp-to-landmarks has no other side here: each face's nearest *other* faces of the same cache
+    stand in for it, which shows the kind of morph it makes.
+    """
+    from fs_core.data.assemble import SidePlan, build_side, order_augmenters
+    from fs_core.data.batch import AugmentBatch
+    from fs_core.data.neighbours import nearest_faces
+
+    rng = np.random.default_rng(seed)
+    indices = np.arange(len(cache))
+    chosen = order_augmenters(augmenters, options)
+    images, masks, landmarks = cache.gather(indices)
+    neighbours = None
+    if any(aug.needs_landmarks for aug in chosen):
+        table = cache.landmarks_table()
+        if table is None or len(cache) < 2:
+            raise FsUserError("warp_to_landmarks needs at least two faces with landmarks "
+                              "(raise --count, or use extracted faces)", cache.source)
+        neighbours = table[nearest_faces(table, table, exclude_self=True)]
+    batch = AugmentBatch(images=images, masks=masks, mask_names=cache.mask_names, landmarks=landmarks,
+                         indices=indices, neighbours=neighbours)
+    plan = SidePlan(input_size=cache.size, output_sizes=(cache.size,), augmenters=chosen,
+                    options=options)
+    side = build_side(batch, plan, rng)
+    to_bytes = lambda faces: np.clip(np.rint(faces * 255.0), 0, 255).astype(np.uint8)  # noqa: E731
+    feed, target = to_bytes(side["input"]), to_bytes(side["targets"][-1])
+    gap = np.zeros((len(feed), cache.size, GAP, 3), np.uint8)
+    rows = np.concatenate([feed, gap, target], axis=2)
+    return rows.reshape(-1, rows.shape[2], 3)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fs_core.config import load_config
+    from fs_core.data.cache import FaceCache, default_prepare
+    from fs_core.faces.faceset import index_faceset
+    from fs_core.faces.prepare import PrepareSpec
+
+    if args.size < 16:
+        raise FsUserError(f"--size must be at least 16, got {args.size}")
+    if args.count < 1:
+        raise FsUserError(f"--count must be at least 1, got {args.count}")
+    config = load_config(args.config)
+    face_options = config.global_
+    spec = PrepareSpec(size=args.size, centering=face_options.centering,
+                       coverage=face_options.coverage, vertical_offset=face_options.vertical_offset)
+    faces = index_faceset(args.input_a)
+    chosen = np.sort(np.random.default_rng(args.seed).choice(
+        len(faces), size=min(args.count, len(faces)), replace=False))
+    cache = FaceCache([faces.paths[i] for i in chosen], args.size, default_prepare(spec),
+                      source=faces.folder)
+    grid = preview_grid(cache, _augmenters(), config.augmentation, args.seed)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise FsUserError("the folder to write the preview in does not exist", folder)
+    ok, data = cv2.imencode(".png", grid)
+    if not ok:
+        raise FsUserError("could not encode the preview as PNG", args.output)
+    try:
+        with open(args.output, "wb") as handle:
+            handle.write(data.tobytes())
+    except OSError as error:
+        raise FsUserError(f"cannot write the preview: {error.strerror or error}", args.output) from None
+    print(f"wrote {len(cache)} faces (warped input | target) to {args.output}")
+    return 0
