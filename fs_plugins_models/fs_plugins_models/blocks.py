@@ -34,7 +34,8 @@ __all__ = [
     "GlobalStdDevPooling2D", "GroupNormalization", "InstanceNormalization", "KResizeImages",
     "PixelShuffler", "RMSNormalization", "ReflectionPadding2D", "ResidualBlock",
     "SeparableConv2DBlock", "Swish", "Upscale2xBlock", "UpscaleBlock", "UpscaleDNYBlock",
-    "UpscaleResizeImagesBlock", "activation_layer", "conv2d", "dense", "sub_name",
+    "UpscaleResizeImagesBlock", "activation_layer", "conv2d", "dense", "resolve_initializer",
+    "sub_name",
 ]
 
 
@@ -43,11 +44,23 @@ def sub_name(name: str | None, role: str) -> str | None:
     return None if name is None else f"{name}_{role}"
 
 
+def resolve_initializer(context: Any, requested: Any = None, is_upscale: bool = False) -> Any:
+    """The kernel initializer for one convolution, by the context's rule, on a fresh copy.
+
+    A Keras 3 initializer *instance* returns the same values every time it is called, so one
+    RandomNormal shared by several layers would give them identical kernels. Each convolution
+    therefore gets its own copy (a new random seed when the original was unseeded).
+    """
+    if isinstance(requested, keras.initializers.Initializer):
+        requested = type(requested).from_config(requested.get_config())
+    return context.kernel_initializer(requested, is_upscale=is_upscale)
+
+
 def conv2d(context: Any, filters: int, kernel_size: int | tuple = 3, strides: int = 1,
            padding: str = "same", kernel_initializer: Any = None, is_upscale: bool = False,
            name: str | None = None, **kwargs: Any) -> keras.layers.Conv2D:
     """A faceswap convolution: Keras Conv2D whose kernel initializer follows the reference rule."""
-    init = context.kernel_initializer(kernel_initializer, is_upscale=is_upscale)
+    init = resolve_initializer(context, kernel_initializer, is_upscale)
     return keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                                kernel_initializer=init, name=name, **kwargs)
 
@@ -128,7 +141,7 @@ class Conv2DBlock:
             x = ReflectionPadding2D(self.strides, self.kernel_size,
                                     name=sub_name(self.name, "reflectionpad"))(x)
             padding = "valid"
-        init = self.context.kernel_initializer(self.kernel_initializer, is_upscale=self.is_upscale)
+        init = resolve_initializer(self.context, self.kernel_initializer, self.is_upscale)
         if self.use_depthwise:
             conv = keras.layers.DepthwiseConv2D(self.kernel_size, strides=self.strides,
                                                 padding=padding, depthwise_initializer=init,
@@ -143,7 +156,7 @@ class Conv2DBlock:
 
 
 class SeparableConv2DBlock:
-    """SeparableConv2D (``same`` padding, one resolved initializer for both kernels) → ReLU."""
+    """SeparableConv2D (``same`` padding, the resolved initializer for both kernels) → ReLU."""
 
     def __init__(self, context: Any, filters: int, kernel_size: int = 5, strides: int = 2,
                  kernel_initializer: Any = None, name: str | None = None, **kwargs: Any) -> None:
@@ -156,10 +169,12 @@ class SeparableConv2DBlock:
         self.kwargs = kwargs
 
     def __call__(self, inputs: Any) -> Any:
-        init = self.context.kernel_initializer(self.kernel_initializer)
         x = keras.layers.SeparableConv2D(self.filters, self.kernel_size, strides=self.strides,
-                                         padding="same", depthwise_initializer=init,
-                                         pointwise_initializer=init,
+                                         padding="same",
+                                         depthwise_initializer=resolve_initializer(
+                                             self.context, self.kernel_initializer),
+                                         pointwise_initializer=resolve_initializer(
+                                             self.context, self.kernel_initializer),
                                          name=sub_name(self.name, "sepconv2d"), **self.kwargs)(inputs)
         return keras.layers.ReLU(name=sub_name(self.name, "relu"))(x)
 

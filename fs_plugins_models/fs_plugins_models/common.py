@@ -1,0 +1,105 @@
+"""What every architecture module needs besides the blocks: options with a step, the two face
+inputs, decoder parts with an optional learned-mask head, and the final two-sided model.
+
+Keeping these here means each architecture module reads like its table in the reference and no
+wiring is copied between models.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+import keras
+
+from fs_core.config.options import option
+from fs_plugins_models.blocks import Conv2DOutput, ResidualBlock, UpscaleBlock
+
+
+def stepped_option(default: int, help: str, *, min: int, max: int, step: int) -> Any:
+    """A locked whole-number option in ``[min, max]`` that must also sit on a ``step`` grid from ``min``."""
+    field = option(default, f"{help} ({min} to {max}, step {step})", min=min, max=max, locked=True)
+
+    @field.validator
+    def _on_grid(instance: Any, attribute: Any, value: Any) -> None:
+        if isinstance(value, int) and not isinstance(value, bool) and (value - min) % step:
+            raise ValueError(f"must be {min} plus a multiple of {step}, got {value!r}")
+
+    return field
+
+
+def as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def face_inputs(size: int) -> tuple[Any, Any]:
+    """The model inputs ``face_in_a`` and ``face_in_b``: square BGR faces in [0, 1]."""
+    return (keras.Input((size, size, 3), name="face_in_a"),
+            keras.Input((size, size, 3), name="face_in_b"))
+
+
+def part(name: str, inputs: Any, outputs: Any) -> keras.Model:
+    """A named sub-model (a *part*): the unit that is saved, frozen and loaded by name."""
+    return keras.Model(inputs, outputs, name=name)
+
+
+def part_input(shape: Sequence[int], name: str) -> Any:
+    return keras.Input(tuple(shape), name=f"{name}_in")
+
+
+def upscale_chain(context: Any, x: Any, filters: Iterable[int], name: str, **kwargs: Any) -> Any:
+    """Plain sub-pixel upscales in series, named ``<name>0``, ``<name>1`` …"""
+    for index, count in enumerate(filters):
+        x = UpscaleBlock(context, count, name=f"{name}{index}", **kwargs)(x)
+    return x
+
+
+def upscale_residual(context: Any, x: Any, filters: int, name: str, residuals: int = 1,
+                     kernel_initializer: Any = None, residual_kwargs: Sequence[dict] | None = None,
+                     **kwargs: Any) -> Any:
+    """The dfaker-style stage: UpscaleBlock(no activation) → LReLU(0.2) → ``residuals`` ResidualBlocks.
+
+    ``residual_kwargs`` gives per-block extras (e.g. ``[{"use_bias": False}, {}]``, or a residual-only
+    ``kernel_initializer``); ``kwargs`` go to the upscale (``kernel_size`` ...).
+    ``kernel_initializer`` is used by both unless a residual's extras override it.
+    """
+    x = UpscaleBlock(context, filters, activation=None, kernel_initializer=kernel_initializer,
+                     name=f"{name}_upscale", **kwargs)(x)
+    x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_leakyrelu")(x)
+    extras = list(residual_kwargs) if residual_kwargs is not None else [{}] * residuals
+    for index, extra in enumerate(extras):
+        x = ResidualBlock(context, filters, name=f"{name}_residual{index}",
+                          **{"kernel_initializer": kernel_initializer, **extra})(x)
+    return x
+
+
+def mask_head(context: Any, x: Any, filters: Iterable[int], name: str = "mask",
+              **kwargs: Any) -> Any:
+    """The learn-mask branch: plain upscales then a 1-channel float32 sigmoid ``mask_out``.
+
+    ``kwargs`` go to the upscale blocks (``kernel_initializer``, ...).
+    """
+    x = upscale_chain(context, x, filters, f"{name}_upscale", **kwargs)
+    return Conv2DOutput(context, 1, 5, kernel_initializer=kwargs.get("kernel_initializer"),
+                        name="mask_out")(x)
+
+
+def decoder(context: Any, name: str, input_shape: Sequence[int],
+            faces: Callable[[Any], Any], mask: Callable[[Any], Any]) -> keras.Model:
+    """A decoder part: ``faces(x)`` gives the face output(s), smallest first; ``mask(x)`` the mask,
+    added as the last output only when ``context.learn_mask``. Both branches start at the input."""
+    inputs = part_input(input_shape, name)
+    outputs = as_list(faces(inputs))
+    if context.learn_mask:
+        outputs.append(mask(inputs))
+    return part(name, inputs, outputs)
+
+
+def swap_model(name: str, inputs: Sequence[Any], outputs_a: Any, outputs_b: Any) -> keras.Model:
+    """The trainable model: inputs ``[face_in_a, face_in_b]``, outputs side A's then side B's."""
+    return keras.Model(list(inputs), as_list(outputs_a) + as_list(outputs_b), name=name)
+
+
+def shared_encoder_model(name: str, size: int, encoder: keras.Model, decoder_a: keras.Model,
+                         decoder_b: keras.Model) -> keras.Model:
+    """The classic layout: one encoder, one decoder per side."""
+    face_a, face_b = face_inputs(size)
+    return swap_model(name, [face_a, face_b], decoder_a(encoder(face_a)), decoder_b(encoder(face_b)))

@@ -1,0 +1,108 @@
+"""realface: Andenixa's model, small input to larger output (reference §A.2 "realface").
+
+Encoder (RandomNormal(0, 0.02) throughout): three [k5 s2 conv → LReLU 0.2 → 2 Residual]
+stages (ce, 2ce, 4ce) → conv 8ce (LReLU 0.1) at in/16. Each decoder owns its Dense layers:
+flatten → Dense(nodes) → Dense(w²·df) → w×w×df, then upscales to the output size. The dense grid
+width w and the number of upscales come from the output size (see :func:`dense_geometry`).
+Decoder B: [Upscale df → LReLU 0.2 → Residual(no bias)], then [Upscale cd/2^i → LReLU 0.2 →
+Residual(no bias) → Residual], then a plain upscale and the face. Decoder A is the light
+version: nodes, df and cd divided by 1.5, plain upscales only.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import keras
+
+from fs_plugins_models.blocks import Conv2DBlock, Conv2DOutput, ResidualBlock, UpscaleBlock
+from fs_plugins_models.common import (decoder, mask_head, part, part_input, shared_encoder_model,
+                                      stepped_option, upscale_chain, upscale_residual)
+from fs_plugins_models.original import dense_to_grid
+
+NAME = "realface"
+
+
+def _init() -> keras.initializers.Initializer:
+    return keras.initializers.RandomNormal(0.0, 0.02)
+
+
+@attrs.define
+class RealfaceConfig:
+    input_size: int = stepped_option(64, "Input resolution in pixels.", min=64, max=128, step=16)
+    output_size: int = stepped_option(128, "Output resolution in pixels.", min=64, max=256, step=32)
+    dense_nodes: int = stepped_option(1536, "Width of decoder B's Dense bottleneck (A uses 2/3).",
+                                      min=768, max=2048, step=64)
+    complexity_encoder: int = stepped_option(128, "Filters of the first encoder conv.", min=96,
+                                             max=160, step=4)
+    complexity_decoder: int = stepped_option(512, "Filters of decoder B's first residual stage.",
+                                             min=512, max=544, step=4)
+
+
+def dense_geometry(input_size: int, output_size: int) -> tuple[int, int, int]:
+    """(grid width w, number of upscales, dense filters df) for these sizes.
+
+    Of the widths ``output/2**n`` (n = 4 or 5) below 10, the one whose ``w·16`` is closest to the
+    input size wins (ties: the larger w); df shrinks by 64 for each step of w above 4.
+    """
+    candidates = [(output_size // 2 ** n, n) for n in (4, 5) if output_size / 2 ** n < 10]
+    width, upscales = min(candidates, key=lambda c: abs(c[0] * 16 - input_size))
+    dense_filters = (1024 - (width - 4) * 64) // 16 * 16
+    return width, upscales, dense_filters
+
+
+def _encoder(context: Any, config: RealfaceConfig) -> keras.Model:
+    size, ce = config.input_size, config.complexity_encoder
+    inputs = part_input((size, size, 3), "encoder")
+    x = inputs
+    for index in range(3):
+        x = Conv2DBlock(context, ce * 2 ** index, activation=None, kernel_initializer=_init(),
+                        name=f"conv{index}")(x)
+        x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"conv{index}_leakyrelu")(x)
+        for res in range(2):
+            x = ResidualBlock(context, ce * 2 ** index, kernel_initializer=_init(), use_bias=True,
+                              name=f"conv{index}_residual{res}")(x)
+    x = Conv2DBlock(context, ce * 8, kernel_initializer=_init(), name="conv3")(x)
+    return part("encoder", inputs, x)
+
+
+def _decoder(context: Any, config: RealfaceConfig, name: str, code: tuple[int, ...],
+             light: bool) -> keras.Model:
+    width, upscales, dense_filters = dense_geometry(config.input_size, config.output_size)
+    scale = 1.5 if light else 1.0
+    nodes, df, cd = (int(v / scale) for v in (config.dense_nodes, dense_filters,
+                                               config.complexity_decoder))
+    inputs = part_input(code, name)
+    grid = dense_to_grid(inputs, nodes, width, df)
+
+    def faces(x: Any) -> Any:
+        stages = [cd // 2 ** i for i in range(upscales - 2)]
+        last = cd // 2 ** (upscales - 2)
+        if light:
+            x = upscale_chain(context, x, [df, *stages, last], "upscale", kernel_initializer=_init())
+        else:
+            x = upscale_residual(context, x, df, "stage_in", kernel_initializer=_init(),
+                                 residual_kwargs=[{"use_bias": False}])
+            for index, count in enumerate(stages):
+                x = upscale_residual(context, x, count, f"stage{index}", kernel_initializer=_init(),
+                                     residual_kwargs=[{"use_bias": False}, {"use_bias": True}])
+            x = UpscaleBlock(context, last, kernel_initializer=_init(), name="upscale")(x)
+        return Conv2DOutput(context, 3, 5, kernel_initializer=_init(), name="face_out")(x)
+
+    def mask(x: Any) -> Any:
+        x = keras.layers.LeakyReLU(negative_slope=0.1, name="mask_leakyrelu")(x)
+        return mask_head(context, x, [384 // 2 ** i for i in range(upscales)],
+                         kernel_initializer=_init())
+
+    outputs = [faces(grid)]
+    if context.learn_mask:
+        outputs.append(mask(grid))
+    return part(name, inputs, outputs)
+
+
+def build(config: RealfaceConfig, context: Any) -> keras.Model:
+    enc = _encoder(context, config)
+    code = tuple(enc.output.shape[1:])
+    return shared_encoder_model(NAME, config.input_size, enc,
+                                _decoder(context, config, "decoder_a", code, light=True),
+                                _decoder(context, config, "decoder_b", code, light=False))
