@@ -192,6 +192,11 @@ def validate(config: PhazeAConfig) -> None:
     if config.dec_upscales_in_fc > upscales:
         _fail("dec_upscales_in_fc", f"{config.dec_upscales_in_fc} is more than the decoder's "
               f"{upscales} upscales at output_size {config.output_size}")
+    if config.dec_norm == "group":
+        odd = [f for f in geo.decoder_filters(config) if f % 32]
+        if odd:
+            _fail("dec_norm", f"group normalization needs decoder filters divisible by its 32 "
+                  f"groups; the decoder filter curve gives {odd}")
     info = geo.ENCODERS[config.enc_architecture]
     if info.kind == "clip" and config.bottleneck_type in ("average_pooling", "max_pooling"):
         _fail("bottleneck_type", f"{config.bottleneck_type} needs a feature map, but "
