@@ -35,11 +35,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _augmenters() -> list[Any]:
-    import fs_core
-    return list(fs_core.plugins().augmenters.values())
-
-
 def preview_grid(cache: Any, augmenters: list[Any], options: Any, seed: int) -> np.ndarray:
     """Rows of (warped input | target), uint8 BGR, one per face of ``cache``.
 
@@ -83,7 +78,15 @@ def run(args: argparse.Namespace) -> int:
         raise FsUserError(f"--size must be at least 16, got {args.size}")
     if args.count < 1:
         raise FsUserError(f"--count must be at least 1, got {args.count}")
-    config = load_config(args.config)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise FsUserError("the folder to write the preview in does not exist", folder)
+    from fs_core.cli.main import disabled_from
+    from fs_core.plugins import get_registry
+
+    registry = get_registry(disabled_from(args))  # plugins' augmenters run too, as in training
+    model_classes = {name: model.config_class for name, model in registry.models.items()}
+    config = load_config(args.config, model_classes)
     face_options = config.global_
     spec = PrepareSpec(size=args.size, centering=face_options.centering,
                        coverage=face_options.coverage, vertical_offset=face_options.vertical_offset)
@@ -92,10 +95,7 @@ def run(args: argparse.Namespace) -> int:
         len(faces), size=min(args.count, len(faces)), replace=False))
     cache = FaceCache([faces.paths[i] for i in chosen], args.size, default_prepare(spec),
                       source=faces.folder)
-    grid = preview_grid(cache, _augmenters(), config.augmentation, args.seed)
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise FsUserError("the folder to write the preview in does not exist", folder)
+    grid = preview_grid(cache, list(registry.augmenters.values()), config.augmentation, args.seed)
     ok, data = cv2.imencode(".png", grid)
     if not ok:
         raise FsUserError("could not encode the preview as PNG", args.output)
