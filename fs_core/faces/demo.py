@@ -43,8 +43,8 @@ _JAW = np.concatenate([_JAW_HALF, np.stack([1.0 - _JAW_HALF[7::-1, 0], _JAW_HALF
 _NEUTRAL = np.concatenate([_JAW, al.MEAN_FACE_2D])
 # depth (towards the camera, unit face widths) of each landmark, for 3-D pose variation
 _DEPTH = np.concatenate([
-    [-0.55, -0.55, -0.55, -0.48, -0.40, -0.30, -0.17, -0.02, 0.0, -0.02, -0.17, -0.30, -0.40,
-     -0.48, -0.55, -0.55, -0.55],
+    [-0.35, -0.35, -0.34, -0.32, -0.28, -0.22, -0.14, -0.02, 0.0, -0.02, -0.14, -0.22, -0.28,
+     -0.32, -0.34, -0.35, -0.35],
     [-0.05, 0.0, 0.03, 0.04, 0.04, 0.04, 0.04, 0.03, 0.0, -0.05],  # brows 17-26
     [0.05, 0.10, 0.15, 0.20, 0.08, 0.12, 0.19, 0.12, 0.08],  # nose 27-35
     [-0.03, 0.0, 0.0, 0.03, 0.0, 0.0, 0.03, 0.0, 0.0, -0.03, 0.0, 0.0],  # eyes 36-47
@@ -105,15 +105,14 @@ def _face_points(ident: dict, rng: np.random.Generator
     half_w = (pts[16, 0] - pts[0, 0]) / 2
     forehead = np.stack([0.5 + half_w * np.cos(angles),
                          pts[0, 1] - ident["forehead"] * np.sin(angles) - 0.05], 1)
-    outline = np.concatenate([pts[:17], forehead])
     hair = 0.5 + (np.concatenate([forehead, pts[[0, 16]]]) - 0.5) * (1.16, 1.12) - (0, 0.04)
     if ident["hair_long"]:
         hair = np.concatenate([hair, [(pts[0, 0] - 0.17, pts[6, 1] + 0.1),
                                       (pts[16, 0] + 0.17, pts[10, 1] + 0.1)]])
     neck = np.array([pts[5] + (0.05, 0), pts[11] - (0.05, 0), pts[11] + (-0.02, 0.7),
                      pts[5] + (0.02, 0.7)])
-    extra = np.concatenate([outline[17:], hair, neck])
-    depth = np.concatenate([_DEPTH, -0.55 + 0.5 * np.sin(angles), np.full(len(hair), -0.6),
+    extra = np.concatenate([forehead, hair, neck])
+    depth = np.concatenate([_DEPTH, -0.35 + 0.3 * np.sin(angles), np.full(len(hair), -0.6),
                             np.full(4, -0.5)])
     return np.concatenate([pts, extra]), depth, (len(forehead), len(hair))
 
@@ -175,6 +174,13 @@ def _draw_eye(img: np.ndarray, eye: np.ndarray, iris_colour, unit: float) -> Non
     _line(img, eye, (30, 28, 35), max(1.0, unit * 0.012), closed=True)
 
 
+def _outline(pts: np.ndarray, forehead: np.ndarray) -> np.ndarray:
+    """The skin silhouette: jaw and forehead arc, widened where a turned head's brows or cheeks
+    would poke out of it (the convex hull of the jaw, brows and forehead)."""
+    hull = cv2.convexHull(np.concatenate([pts[:27], forehead]).astype(np.float32)).reshape(-1, 2)
+    return hull.astype(np.float64)
+
+
 def _draw_face(frame: np.ndarray, pts: np.ndarray, counts: tuple[int, int], ident: dict,
                rng: np.random.Generator, unit: float) -> np.ndarray:
     """Draw one face into ``frame``; return its outline polygon (for the stored mask)."""
@@ -186,7 +192,7 @@ def _draw_face(frame: np.ndarray, pts: np.ndarray, counts: tuple[int, int], iden
     _poly(frame, cv2.convexHull(hair.astype(np.float32)).reshape(-1, 2), _jitter(ident["hair"],
                                                                              rng, 0.1))
     _poly(frame, neck, tuple(c * 0.8 for c in skin))
-    outline = np.concatenate([pts[:17], forehead])
+    outline = _outline(pts, forehead)
     _poly(frame, outline, skin)
     # a fringe of hair over the top of the forehead
     top = forehead[len(forehead) // 4: len(forehead) - len(forehead) // 4]
