@@ -1,0 +1,11 @@
+"""Faces: reading face images and their faceswap headers, alignment, training crops, demo data.
+
+Modules, each with one job:
+
+* :mod:`~fs_core.faces.pngmeta` -- the ``faceswap`` iTXt header of a face PNG (read, encode, write);
+* :mod:`~fs_core.faces.alignment` -- Umeyama, pose, centering offsets, aligned crops and sub-crops;
+* :mod:`~fs_core.faces.read` -- :func:`read_face` -> :class:`FaceRecord` (image, landmarks, masks);
+* :mod:`~fs_core.faces.prepare` -- :func:`prepare_face`: the training crop and its mask channels;
+* :mod:`~fs_core.faces.faceset` -- :func:`index_faceset`: a folder's faces and what they provide;
+* :mod:`~fs_core.faces.demo` -- :func:`write_demo_data`: two synthetic identities.
+"""

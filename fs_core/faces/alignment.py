@@ -150,7 +150,12 @@ def centering_offsets(landmarks: np.ndarray, matrix: np.ndarray | None = None
 
 
 def padding(size: int, centering: str, coverage: float = 1.0) -> int:
-    """Pixels between the crop edge and the mean-face box for ``centering`` at ``coverage`` (0-1]."""
+    """Pixels between the crop edge and the mean-face box for ``centering`` at ``coverage`` (0-1].
+
+    At coverage 1.0 this is faceswap's extraction padding. For other coverages it follows the
+    reference formula, which makes a direct crop agree with the training sub-crop of a head-centred
+    face (:func:`sub_crop_window`), so a frame cropped for swapping matches what the model learnt.
+    """
     _check_centering(centering)
     return int(round(size * (EXTRACT_RATIOS[centering] + coverage - 1.0) / (2.0 * coverage)))
 
@@ -180,7 +185,7 @@ def aligned_matrix(landmarks: np.ndarray, size: int, centering: str = "head",
 def warp_interpolation(matrix: np.ndarray) -> int:
     """cv2 interpolation for a warp: cubic when the matrix enlarges, area when it shrinks."""
     scale = float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, dtype=np.float64)[:2, :2]))))
-    return cv2.INTER_CUBIC if scale > 1.0 else cv2.INTER_AREA
+    return cv2.INTER_CUBIC if scale >= 1.0 else cv2.INTER_AREA
 
 
 def extract_face(frame: np.ndarray, landmarks: np.ndarray, size: int, centering: str = "head",
@@ -204,8 +209,12 @@ def sub_crop_window(size: int, source_centering: str, target_centering: str,
     _check_centering(source_centering)
     _check_centering(target_centering)
     src_box = 1.0 - EXTRACT_RATIOS[source_centering]
-    crop = 2 * int(round(size * (src_box / (1.0 - EXTRACT_RATIOS[target_centering])) * coverage / 2))
-    base = 2 * int(round(size * src_box / 2))
+    if source_centering == target_centering and coverage == 1.0:
+        crop = size
+    else:
+        crop = 2 * int(round(size * (src_box / (1.0 - EXTRACT_RATIOS[target_centering]))
+                             * coverage / 2))
+    base = size * src_box  # the mean-face box of the source crop, in its pixels
     shift = (np.asarray(offsets[target_centering], dtype=np.float64)
              - np.asarray(offsets[source_centering], dtype=np.float64)
              - np.array([0.0, y_offset]))

@@ -47,15 +47,6 @@ def _read_exact(handle: BinaryIO, count: int, path: str | os.PathLike) -> bytes:
     return data
 
 
-def is_png(path: str | os.PathLike) -> bool:
-    """Whether the file starts with the PNG signature (reads 8 bytes)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(8) == PNG_SIGNATURE
-    except OSError as err:
-        raise FsUserError(f"cannot read the file: {err.strerror or err}", path) from err
-
-
 def _itxt_text(body: bytes, path: str | os.PathLike) -> bytes:
     """The text of the ``faceswap`` iTXt chunk ``body`` (decompressed if it is compressed)."""
     _keyword, _sep, rest = body.partition(b"\x00")
