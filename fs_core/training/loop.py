@@ -47,6 +47,10 @@ def make_optimizer(session: TrainingSession) -> Any:
         raise FsUserError(f"[global] optimizer: '{options.optimizer}' is not installed (installed: "
                           f"{', '.join(sorted(session.registry.optimizers))})", session.config.path)
     optimizer = session.registry.optimizers[options.optimizer].make(options)
+    if options.gradient_clipping != "none" and hasattr(optimizer, "set_gradient_clipper"):
+        # inside the optimizer: clipping sees unscaled, accumulated gradients (reference §D.1)
+        from fs_core.training.clipping import make_gradient_clipper
+        optimizer.set_gradient_clipper(make_gradient_clipper(options))
     if options.mixed_precision == "mixed_float16":
         import keras
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

@@ -1,0 +1,157 @@
+"""The command line as a user meets it: demo data, train, resume, summary, config, bad input."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+from fs_core.cli.main import main
+
+MODEL = ["-t", "lightweight"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo-data", str(out), "--count", "12", "--size", "128"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(demo, tmp_path_factory) -> Path:
+    """A model trained for 3 iterations (saved at 2 and at exit)."""
+    model = tmp_path_factory.mktemp("models") / "m"
+    assert main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), *MODEL,
+                 "-b", "2", "-i", "3", "-s", "2", "--seed", "1"]) == 0
+    return model
+
+
+def _state(model: Path) -> dict:
+    return tomllib.loads((model / "state.toml").read_text())
+
+
+def test_demo_data_has_two_face_sets_with_landmarks(demo):
+    from fs_core import read_face
+    faces = sorted((demo / "A").glob("*.png"))
+    assert len(faces) == 12 and len(list((demo / "B").glob("*.png"))) == 12
+    image, landmarks, masks, metadata = read_face(faces[0])
+    assert image.shape == (128, 128, 3) and landmarks.shape == (68, 2) and masks
+
+
+def test_train_writes_state_and_weights(trained):
+    state = _state(trained)
+    assert state["iterations"] == 3 and len(state["sessions"]) == 1
+    assert state["model"]["name"] == "lightweight"
+    assert state["model"]["distribution"] == "fs-plugins-models"
+    assert state["config"]["global"]["centering"] == "face"
+    with h5py.File(trained / "weights.h5") as handle:
+        assert {"encoder", "decoder_a", "decoder_b"} <= set(handle)
+        assert handle.attrs["iterations"] == 3
+
+
+def test_resume_continues_the_count_and_adds_a_session(demo, trained, tmp_path):
+    model = tmp_path / "m"
+    shutil.copytree(trained, model)
+    assert main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), *MODEL,
+                 "-b", "2", "-i", "2"]) == 0
+    state = _state(model)
+    assert state["iterations"] == 5 and [s["iterations"] for s in state["sessions"]] == [3, 2]
+
+
+def _bad(tmp_path, demo, trained, case):
+    """Arguments for one bad-input case (and the model folder that must stay unchanged)."""
+    model = tmp_path / "model"
+    shutil.copytree(trained, model)
+    a, b = str(demo / "A"), str(demo / "B")
+    if case == "missing folder":
+        return ["-A", str(tmp_path / "nope"), "-B", b, "-m", str(model), *MODEL], model
+    if case == "empty folder":
+        (tmp_path / "empty").mkdir()
+        return ["-A", str(tmp_path / "empty"), "-B", b, "-m", str(model), *MODEL], model
+    if case == "fewer faces than a batch":
+        return ["-A", a, "-B", b, "-m", str(model), *MODEL, "-b", "64"], model
+    if case == "non-image file":
+        folder = tmp_path / "faces"
+        shutil.copytree(demo / "A", folder)
+        (folder / "zz_notes.png").write_text("this is not a picture")
+        return ["-A", str(folder), "-B", b, "-m", str(model), *MODEL, "-b", "2"], model
+    if case == "non-square image":
+        folder = tmp_path / "faces"
+        shutil.copytree(demo / "A", folder)
+        cv2.imwrite(str(folder / "zz_wide.png"), np.zeros((20, 40, 3), np.uint8))
+        return ["-A", str(folder), "-B", b, "-m", str(model), *MODEL, "-b", "2"], model
+    if case == "unknown model":
+        return ["-A", a, "-B", b, "-m", str(model), "-t", "no_such_model"], model
+    if case == "model folder of another model":
+        return ["-A", a, "-B", b, "-m", str(model), "-t", "original"], model
+    if case == "corrupt state":
+        (model / "state.toml").write_text("iterations = = 3")
+        return ["-A", a, "-B", b, "-m", str(model), *MODEL, "-b", "2"], model
+    if case == "corrupt weights":
+        data = (model / "weights.h5").read_bytes()
+        (model / "weights.h5").write_bytes(data[: len(data) // 2])
+        return ["-A", a, "-B", b, "-m", str(model), *MODEL, "-b", "2"], model
+    if case == "bad config value":
+        config = tmp_path / "bad.toml"
+        config.write_text("[global]\nlearning_rate = 5.0\n")
+        return ["-A", a, "-B", b, "-m", str(model), *MODEL, "-C", str(config)], model
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["missing folder", "empty folder", "fewer faces than a batch",
+                                  "non-image file", "non-square image", "unknown model",
+                                  "model folder of another model", "corrupt state",
+                                  "corrupt weights", "bad config value"])
+def test_bad_input_is_one_line_exit_1_and_changes_nothing(tmp_path, demo, trained, case, capsys):
+    args, model = _bad(tmp_path, demo, trained, case)
+    before = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
+    code = main(["train", *args, "-i", "1"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    after = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_summary_prints_parts_and_parameter_counts(capsys):
+    assert main(["summary", *MODEL]) == 0
+    out = capsys.readouterr().out
+    assert "== encoder ==" in out and "== decoder_b ==" in out
+    assert "Total parameters:" in out
+
+
+def test_config_write_then_train_with_it(tmp_path, demo, capsys):
+    path = tmp_path / "fs.toml"
+    assert main(["config", "--write", str(path)]) == 0
+    text = path.read_text()
+    assert "[model.lightweight]" in text or "[model.original]" in text
+    text = text.replace('loss_function_2 = "mse"', 'loss_function_2 = "mae"')
+    path.write_text(text)
+    model = tmp_path / "m"
+    assert main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), *MODEL,
+                 "-b", "2", "-i", "1", "-C", str(path)]) == 0
+    assert _state(model)["config"]["global.loss"]["loss_function_2"] == "mae"
+
+
+def test_plugins_lists_kinds_names_and_distributions(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    for word in ("original", "lightweight", "mae", "mse", "ssim", "fs-plugins-models",
+                 "fs-plugins-losses", "he_uniform"):
+        assert word in out
+
+
+def test_the_console_script_runs_as_a_module():
+    result = subprocess.run([sys.executable, "-m", "fs_core", "train", "-A", "/nonexistent/x",
+                             "-B", "/nonexistent/y", "-m", "/tmp/unused_model"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "/nonexistent/x" in result.stderr and "Traceback" not in result.stderr
