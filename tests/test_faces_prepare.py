@@ -190,3 +190,17 @@ def test_spec_validation():
     with pytest.raises(ValueError):
         PrepareSpec(size=64, mask_names=("face", "nose"))
     assert PrepareSpec(size=64, mask_names=["eye"]).mask_names == ("eye",)
+
+
+def test_degenerate_landmarks_are_a_user_error(demo):
+    record = read_face(demo[0])._replace(landmarks=np.zeros((68, 2), np.float32))
+    with pytest.raises(FsUserError, match="landmarks") as info:
+        prepare_face(record, PrepareSpec(size=32), demo[0])
+    assert info.value.path == str(demo[0])
+    # collinear points align to *something*; whatever happens, it is not a crash
+    line = np.tile(np.float32([[5, 5], [6, 6]]), (34, 1))
+    try:
+        face = prepare_face(record._replace(landmarks=line), PrepareSpec(size=32), demo[0])
+    except FsUserError:
+        return
+    assert face.image.shape == (32, 32, 3)

@@ -190,7 +190,7 @@ class _Geometry(NamedTuple):
     landmarks: np.ndarray | None
 
 
-def _geometry(record: FaceRecord, spec: PrepareSpec) -> _Geometry:
+def _geometry(record: FaceRecord, spec: PrepareSpec, where) -> _Geometry:
     size = record.image.shape[0]
     coverage = spec.coverage / 100.0
     y_offset = spec.vertical_offset / 100.0
@@ -200,8 +200,14 @@ def _geometry(record: FaceRecord, spec: PrepareSpec) -> _Geometry:
         # plain crops are taken as face-centred: the face box is about half the crop
         top = left - int(np.rint(y_offset * size * (1.0 - al.EXTRACT_RATIOS["face"])))
         return _Geometry(left, top, crop, None, None)
-    legacy = al.legacy_matrix(record.landmarks)
-    offsets = al.centering_offsets(record.landmarks, legacy)
+    try:
+        legacy = al.legacy_matrix(record.landmarks)
+        offsets = al.centering_offsets(record.landmarks, legacy)
+    except cv2.error as err:
+        raise FsUserError(f"the face's landmarks cannot be aligned ({err.err})", where) from err
+    if not (np.all(np.isfinite(legacy)) and all(np.all(np.isfinite(v)) for v in offsets.values())):
+        raise FsUserError("the face's landmarks are degenerate (they cannot be aligned to a face)",
+                          where)
     left, top, crop = al.sub_crop_window(size, "head", spec.centering, offsets, coverage, y_offset)
     head = al.aligned_matrix(record.landmarks, size, "head", 1.0, offsets, legacy)
     in_face = al.transform_points(record.landmarks, head)
@@ -256,7 +262,7 @@ def prepare_face(record: FaceRecord, spec: PrepareSpec,
     ``path`` names the face in error messages (the header's original filename is used without it).
     """
     where = _name(record, path)
-    geo = _geometry(record, spec)
+    geo = _geometry(record, spec, where)
     image = al.resize_square(al.crop_window(record.image, geo.left, geo.top, geo.crop), spec.size)
     masks = None
     if spec.mask_names:
