@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+from fs_core.config import Config, load_config, render_config
 from fs_core.errors import FsUserError
 from fs_core.model.context import BuildContext
 from fs_plugins_models.phaze_a import PRESET_DIR, geometry as geo
@@ -42,7 +43,7 @@ def preset_values(path) -> dict:
 def test_defaults_follow_the_reference():
     config = PhazeAConfig()
     assert (config.output_size, config.enc_architecture, config.enc_scaling) == (128, "fs_original", 7)
-    assert config.freeze_layers == ("keras_encoder",) and config.load_layers == ("encoder",)
+    assert config.freeze_layers == ["keras_encoder"] and config.load_layers == ["encoder"]
     assert (config.dec_filter_slope, config.fc_filter_slope, config.dec_res_blocks) == (-0.45, -0.5, 1)
     changeable = {f.name for f in attrs.fields(PhazeAConfig) if not f.metadata["fs_locked"]}
     assert changeable == {"fc_dropout", "fc_gblock_dropout", "freeze_layers"}
@@ -67,7 +68,10 @@ def test_range_and_choice_errors():
         PhazeAConfig(enc_architecture="alexnet")
     with pytest.raises(ValueError):
         PhazeAConfig(load_layers=["keras_encoder"])       # only freeze may name keras_encoder
-    assert PhazeAConfig(freeze_layers="encoder").freeze_layers == ("encoder",)
+    assert PhazeAConfig(freeze_layers="encoder").freeze_layers == ["encoder"]
+    first, second = PhazeAConfig(), PhazeAConfig()
+    first.freeze_layers.append("encoder")
+    assert second.freeze_layers == ["keras_encoder"]    # no shared mutable default
 
 
 def test_geometry_of_the_default_walkthrough():
@@ -107,6 +111,17 @@ def test_preset_parses_and_validates(path):
     config = PhazeAConfig(**values)
     assert set(values) == {f.name for f in attrs.fields(PhazeAConfig)}
     assert part_names(config)[0] == "encoder"
+    loaded = load_config(path, {"phaze_a": PhazeAConfig}).model("phaze_a", PhazeAConfig)
+    assert loaded == config
+
+
+@pytest.mark.xfail(reason="fs_core render_config writes list values (freeze_layers) over several "
+                          "lines inside its '# ... Default:' comment, which breaks the TOML",
+                   strict=False)
+def test_rendered_config_reads_back():
+    text = render_config(Config(), {"phaze_a": PhazeAConfig})
+    section = tomllib.loads(text)["model"]["phaze_a"]
+    assert PhazeAConfig(**section) == PhazeAConfig()
 
 
 def test_preset_values_spot_check():

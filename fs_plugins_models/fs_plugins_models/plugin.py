@@ -12,6 +12,7 @@ from fs_plugins_models import (dfaker, dfl_h128, dfl_sae, dlight, iae, lightweig
                                realface, unbalanced, villain)
 
 # --- Phaze-A: add its import here -------------------------------------------------------------
+from fs_plugins_models import phaze_a  # noqa: E402
 # --- end Phaze-A import ---------------------------------------------------------------------------
 
 
@@ -46,6 +47,9 @@ def _descriptors() -> list[ModelDescriptor]:
         ModelDescriptor(name=dlight.NAME, config_class=dlight.DlightConfig, build=dlight.build,
                         help="Light encoder, detailed B decoder, 128 px in, 128/256/384 px out."),
         # --- Phaze-A: add its ModelDescriptor here ------------------------------------------------
+        ModelDescriptor(name=phaze_a.NAME, config_class=phaze_a.PhazeAConfig, build=phaze_a.build,
+                        freeze_parts=phaze_a.freeze_parts, load_parts=phaze_a.load_parts,
+                        help=phaze_a.HELP),
         # --- end Phaze-A descriptor -----------------------------------------------------------------
     ]
 

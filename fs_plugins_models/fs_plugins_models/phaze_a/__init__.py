@@ -1,14 +1,23 @@
 """Phaze-A: faceswap's configurable model (encoder -> fc -> G-Block -> decoder), reference §A.3.
 
-``PhazeAConfig`` holds the options, ``build(config, context)`` makes the Keras model, and
-``PRESET_DIR`` holds the reference's presets as TOML files (``phaze_a_<name>.toml``).
+``PhazeAConfig`` holds the options, ``build(config, context)`` makes the Keras model,
+``freeze_parts``/``load_parts`` turn ``freeze_layers``/``load_layers`` into part names, and
+``PRESET_DIR`` holds the reference's presets as TOML files (``phaze_a_<name>.toml``, each with a
+``[model.phaze_a]`` section).
+
+The model is BGR in and BGR out whatever the encoder: encoders trained on RGB get their channels
+reversed inside the ``encoder`` part, so the descriptor's ``color_order`` stays ``"bgr"``.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from fs_plugins_models.phaze_a.build import NAME, build, freeze_parts, load_parts, part_names
 from fs_plugins_models.phaze_a.config import PhazeAConfig
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
+HELP = ("Phaze-A: a highly configurable model (any encoder incl. ImageNet/CLIP networks, split or "
+        "shared fc, G-Block, many upscalers), 64-2048 px; see the phaze_a_* presets.")
 
-__all__ = ["PRESET_DIR", "PhazeAConfig"]
+__all__ = ["HELP", "NAME", "PRESET_DIR", "PhazeAConfig", "build", "freeze_parts", "load_parts",
+           "part_names"]

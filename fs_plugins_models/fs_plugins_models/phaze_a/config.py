@@ -25,17 +25,20 @@ UPSCALERS = ("subpixel", "resize_images", "upscale_fast", "upscale_hybrid")
 
 
 def _as_names(value: Any) -> Any:
-    """A part list may be written as one name or a list of names; keep it as a tuple."""
+    """A part list may be written as one name or a list of names; keep it as a (new) list.
+
+    A list, not a tuple, so a value read back from TOML compares equal to the one in force.
+    """
     if isinstance(value, str):
-        return (value,)
+        return [value]
     if isinstance(value, (list, tuple)):
-        return tuple(value)
+        return list(value)
     return value
 
 
 def _check_names(choices: tuple[str, ...]):
     def validate(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"must be a list of names, got {value!r}")
         unknown = [v for v in value if v not in choices]
         if unknown:
@@ -144,9 +147,9 @@ class PhazeAConfig:
     dec_skip_last_residual: bool = option(True, "No residual blocks after the last upscale.",
                                           locked=True)
     # weights
-    freeze_layers: tuple = part_list_option(("keras_encoder",), "Parts -f freezes (changeable).",
+    freeze_layers: list = part_list_option(("keras_encoder",), "Parts -f freezes (changeable).",
                                             FREEZE_CHOICES, locked=False)
-    load_layers: tuple = part_list_option(("encoder",), "Parts -l copies from another model.",
+    load_layers: list = part_list_option(("encoder",), "Parts -l copies from another model.",
                                           LOAD_CHOICES, locked=True)
     # fs_original encoder
     fs_original_depth: int = option(4, "Convolutions of the fs_original encoder.", min=2, max=10,
