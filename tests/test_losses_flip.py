@@ -131,3 +131,18 @@ def test_flip_identical_images_near_zero_and_gradients_finite():
         value = tf.reduce_mean(flip.make_flip()(true.astype(np.float32), image))
     assert float(value) < 1e-3
     assert np.isfinite(tape.gradient(value, image).numpy()).all()
+
+
+def test_separable_filters_equal_the_2d_kernels():
+    factors, channels = flip.csf_separable()
+    full = flip.csf_kernels()
+    assert full.shape[0] == 2 * math.ceil(3 * math.sqrt(0.04 / (2 * math.pi ** 2)) * PPD) + 1
+    for channel in range(3):
+        rebuilt = sum(np.outer(factors[:, i], factors[:, i])
+                      for i, c in enumerate(channels) if c == channel)
+        np.testing.assert_allclose(rebuilt, full[..., channel], atol=1e-7)
+    along_w, along_h = flip.feature_separable()
+    edge, point = detector("edge"), detector("point")
+    for index, kernel in enumerate((edge, edge.T, point, point.T)):
+        np.testing.assert_allclose(np.outer(along_h[:, index], along_w[:, index]), kernel,
+                                   atol=1e-7)

@@ -24,7 +24,8 @@ _MAX_FLOOR = 1e-6
 def spectrum(image: tf.Tensor) -> tf.Tensor:
     """Orthonormal 2-D FFT of each channel: complex (N, C, H, W)."""
     height, width = static_hw(image)
-    planes = tf.cast(tf.transpose(image, (0, 3, 1, 2)), tf.complex64)
+    planes = tf.transpose(image, (0, 3, 1, 2))
+    planes = tf.complex(planes, tf.zeros_like(planes))
     return tf.signal.fft2d(planes) / math.sqrt(height * width)
 
 

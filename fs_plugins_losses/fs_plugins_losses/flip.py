@@ -75,6 +75,43 @@ def feature_kernel(kind: str, ppd: float = PIXELS_PER_DEGREE) -> np.ndarray:
     return np.where(kernel > 0, kernel / positive, kernel / negative).astype(np.float32)
 
 
+def csf_separable(ppd: float = PIXELS_PER_DEGREE) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The CSF filters as 1-D factors: (k, T) kernels and the opponent channel of each.
+
+    Every Gaussian is separable, so each channel's normalized sum of Gaussians is a sum of outer
+    products ``outer(v, v)`` with ``v = sqrt(weight) · exp(-π² x² / (b·ppd²))``; A and RG have one
+    term, BY two. Filtering with two 1-D passes costs 2k instead of k² multiplies per pixel.
+    """
+    widest = max(max(b1, b2) for _, b1, _, b2 in _CSF.values())
+    radius = int(math.ceil(3.0 * math.sqrt(widest / (2.0 * math.pi ** 2)) * ppd))
+    coords = np.arange(-radius, radius + 1) / ppd
+    factors, channels = [], []
+    for channel, (a1, b1, a2, b2) in enumerate(_CSF.values()):
+        terms = [(a * math.sqrt(math.pi / b), np.exp(-math.pi ** 2 * coords ** 2 / b))
+                 for a, b in ((a1, b1), (a2, b2)) if a]
+        total = sum(weight * line.sum() ** 2 for weight, line in terms)
+        for weight, line in terms:
+            factors.append(math.sqrt(weight / total) * line)
+            channels.append(channel)
+    return np.stack(factors, axis=-1).astype(np.float32), tuple(channels)
+
+
+def feature_separable(ppd: float = PIXELS_PER_DEGREE) -> tuple[np.ndarray, np.ndarray]:
+    """Width and height factors of the four detectors (edge x, edge y, point x, point y).
+
+    A detector is (derivative of a Gaussian in x)·(Gaussian in y); the sign of each tap depends on
+    x only, so scaling positive and negative taps separately keeps it an outer product.
+    """
+    edge, point = feature_kernel("edge", ppd), feature_kernel("point", ppd)
+    radius = edge.shape[0] // 2
+    sigma = 0.5 * _FEATURE_WIDTH * ppd
+    gauss = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2.0 * sigma ** 2))
+    edge_x, point_x = edge[radius] / gauss[radius], point[radius] / gauss[radius]
+    along_w = np.stack([edge_x, gauss, point_x, gauss], axis=-1)
+    along_h = np.stack([gauss, edge_x, gauss, point_x], axis=-1)
+    return along_w.astype(np.float32), along_h.astype(np.float32)
+
+
 # ---------------------------------------------------------------- colour transforms (TF, last axis)
 
 def _matmul(image: tf.Tensor, matrix: np.ndarray) -> tf.Tensor:
@@ -134,35 +171,43 @@ def _c_max() -> float:
 
 # ---------------------------------------------------------------- the metric
 
-def _depthwise(image: tf.Tensor, kernels: np.ndarray) -> tf.Tensor:
-    """Replicate-pad and filter channel c with kernels[..., c] (or one kernel for all)."""
-    radius = kernels.shape[0] // 2
+def _separable(image: tf.Tensor, along_w: np.ndarray, along_h: np.ndarray) -> tf.Tensor:
+    """Replicate-pad, then filter channel c along the width with along_w[:, c] and along the
+    height with along_h[:, c] (VALID: the output has the input's size)."""
+    radius = along_w.shape[0] // 2
     padded = pad_replicate(image, radius)
-    weights = kernels[:, :, :, None] if kernels.ndim == 3 else kernels[:, :, None, None]
-    return tf.nn.depthwise_conv2d(padded, tf.constant(weights), [1, 1, 1, 1], "VALID")
+    rows = tf.nn.depthwise_conv2d(padded, tf.constant(along_w[None, :, :, None]), [1, 1, 1, 1],
+                                  "VALID")
+    return tf.nn.depthwise_conv2d(rows, tf.constant(along_h[:, None, :, None]), [1, 1, 1, 1],
+                                  "VALID")
 
 
 class _Flip:
-    """The FLIP map with its constants computed once (kernels, c_max)."""
+    """The FLIP map with its constants computed once (filter factors, c_max)."""
 
     def __init__(self, color_order: str, ppd: float) -> None:
         self.bgr = color_order.lower() == "bgr"
-        self.csf = csf_kernels(ppd)
-        edge, point = feature_kernel("edge", ppd), feature_kernel("point", ppd)
-        self.features = np.stack([edge, edge.T, point, point.T], axis=-1)[:, :, None, :]
+        self.csf, self.csf_channels = csf_separable(ppd)
+        self.features = feature_separable(ppd)
         self.c_max = _c_max()
+
+    def _filter_opponent(self, opponent: tf.Tensor) -> tf.Tensor:
+        terms = _separable(tf.gather(opponent, list(self.csf_channels), axis=-1), self.csf, self.csf)
+        merged = [None, None, None]
+        for index, channel in enumerate(self.csf_channels):
+            term = terms[..., index:index + 1]
+            merged[channel] = term if merged[channel] is None else merged[channel] + term
+        return tf.concat(merged, axis=-1)
 
     def _prepare(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         image = tf.clip_by_value(tf.cast(image, tf.float32), 0.0, 1.0)
         if self.bgr:
             image = image[..., ::-1]
         opponent = linear_to_ycxcz(srgb_to_linear(image))
-        filtered = tf.clip_by_value(ycxcz_to_linear(_depthwise(opponent, self.csf)), 0.0, 1.0)
+        filtered = tf.clip_by_value(ycxcz_to_linear(self._filter_opponent(opponent)), 0.0, 1.0)
         lab = linear_to_hunt_lab(filtered)
         achromatic = (opponent[..., :1] + 16.0) / 116.0
-        radius = self.features.shape[0] // 2
-        responses = tf.nn.conv2d(pad_replicate(achromatic, radius), tf.constant(self.features),
-                                 1, "VALID")
+        responses = _separable(tf.tile(achromatic, [1, 1, 1, 4]), *self.features)
         edges = tf.sqrt(tf.reduce_sum(tf.square(responses[..., :2]), -1, keepdims=True) + EPS)
         points = tf.sqrt(tf.reduce_sum(tf.square(responses[..., 2:]), -1, keepdims=True) + EPS)
         return lab, edges, points

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from fs_plugins_losses._common import (filter_channels, gaussian_kernel, pad_replicate, static_hw,
+from fs_plugins_losses._common import (blur_separable, gaussian_line, pad_replicate, static_hw,
                                        upsample_to)
 
 LEVELS = 5
-KERNEL = gaussian_kernel(5, 1.0)
+LINE = gaussian_line(5, 1.0)  # the 5×5 kernel is outer(LINE, LINE)
 
 
 def blur(image: tf.Tensor) -> tf.Tensor:
-    return filter_channels(pad_replicate(image, 2), KERNEL)
+    return blur_separable(pad_replicate(image, 2), LINE)
 
 
 def pyramid(image: tf.Tensor, levels: int = LEVELS) -> list[tf.Tensor]:

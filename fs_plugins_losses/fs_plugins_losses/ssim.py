@@ -20,7 +20,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from fs_core.errors import FsUserError
-from fs_plugins_losses._common import (downsample2, filter_channels, gaussian_kernel, pad_reflect,
+from fs_plugins_losses._common import (blur_separable, downsample2, gaussian_line, pad_reflect,
                                        static_hw, upsample_to)
 
 KERNEL_SIZE = 11
@@ -39,22 +39,24 @@ def ssim_components(y_true: tf.Tensor, y_pred: tf.Tensor, kernel_size: int = KER
     ``padding="reflect"`` keeps the image size (the loss); ``"valid"`` uses only whole windows
     (what ``tf.image.ssim`` does; used by the tests).
     """
-    kernel = gaussian_kernel(kernel_size, SIGMA)
+    line = gaussian_line(kernel_size, SIGMA)
     half = kernel_size // 2
-
-    def blur(image: tf.Tensor) -> tf.Tensor:
-        if padding == "reflect":
-            image = pad_reflect(image, half)
-        return filter_channels(image, kernel)
+    channels = int(y_true.shape[-1])
+    # one separable blur of the four statistics stacked on the channel axis
+    stack = tf.concat([y_true, y_pred, y_true * y_pred, tf.square(y_true) + tf.square(y_pred)],
+                      axis=-1)
+    if padding == "reflect":
+        stack = pad_reflect(stack, half)
+    mean_t, mean_p, mean_xy, mean_sq_sum = tf.split(blur_separable(stack, line), 4 * [channels],
+                                                    axis=-1)
 
     c1 = (K1 * MAX_VALUE) ** 2
     c2 = (K2 * MAX_VALUE) ** 2
-    mean_t, mean_p = blur(y_true), blur(y_pred)
     mean_tp = mean_t * mean_p
     mean_sq = tf.square(mean_t) + tf.square(mean_p)
     luminance = (2.0 * mean_tp + c1) / (mean_sq + c1)
-    covariance = blur(y_true * y_pred) - mean_tp
-    variances = tf.maximum(blur(tf.square(y_true) + tf.square(y_pred)) - mean_sq, 0.0)
+    covariance = mean_xy - mean_tp
+    variances = tf.maximum(mean_sq_sum - mean_sq, 0.0)
     contrast_structure = (2.0 * covariance + c2) / (variances + c2)
     return luminance, contrast_structure
 
