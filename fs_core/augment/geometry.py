@@ -91,8 +91,9 @@ def augment_flip(batch: AugmentBatch, rng: np.random.Generator, options) -> None
     chosen = np.flatnonzero(rng.random(len(batch)) < options.flip_chance / 100.0)
     if chosen.size == 0:
         return
-    batch.images[chosen] = batch.images[chosen, :, ::-1]
-    if batch.masks is not None:
-        batch.masks[chosen] = batch.masks[chosen, :, ::-1]
+    for index in chosen:
+        batch.images[index] = cv2.flip(batch.images[index], 1)
+        if batch.masks is not None:
+            batch.masks[index] = cv2.flip(batch.masks[index], 1).reshape(batch.masks.shape[1:])
     if batch.landmarks is not None:
         batch.landmarks[chosen] = flip_landmarks(batch.landmarks[chosen], batch.size)

@@ -47,19 +47,15 @@ def _triangles(points: np.ndarray, size: int) -> np.ndarray:
     """Delaunay triangles of ``points`` (M, 2) as vertex indices (T, 3)."""
     bound = 4 * size
     clipped = np.clip(points, -bound + 1, bound - 1).astype(np.float32)
+    # Subdiv2D hands back corner coordinates, not indices: key each float32 (x, y) pair by its
+    # 8 bytes so corners are found among the points by an exact match
+    keys, first = np.unique(np.ascontiguousarray(clipped).view(np.int64).ravel(), return_index=True)
     subdiv = cv2.Subdiv2D((-bound, -bound, 2 * bound, 2 * bound))
-    lookup: dict[tuple[float, float], int] = {}
-    for index, (x, y) in enumerate(clipped):
-        key = (float(x), float(y))
-        if key not in lookup:
-            lookup[key] = index
-            subdiv.insert(key)
-    triangles = []
-    for row in subdiv.getTriangleList().reshape(-1, 3, 2):
-        corners = [lookup.get((float(np.float32(x)), float(np.float32(y)))) for x, y in row]
-        if None not in corners:  # triangles touching Subdiv2D's virtual outer vertices
-            triangles.append(corners)
-    return np.array(triangles, np.int64).reshape(-1, 3)
+    subdiv.insert(clipped[first])  # repeated points once
+    corners = np.ascontiguousarray(subdiv.getTriangleList(), np.float32).view(np.int64)  # (T, 3)
+    where = np.minimum(np.searchsorted(keys, corners), len(keys) - 1)
+    found = (keys[where] == corners).all(axis=1)  # drop triangles on Subdiv2D's virtual vertices
+    return first[where[found]]
 
 
 def piecewise_affine_maps(dst: np.ndarray, src: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -72,15 +68,17 @@ def piecewise_affine_maps(dst: np.ndarray, src: np.ndarray, size: int) -> tuple[
     homogeneous, src_tri, dst_tri = homogeneous[usable], src_tri[usable], dst_tri[usable]
     coefficients = np.linalg.solve(homogeneous, src_tri) if len(homogeneous) else np.zeros((0, 3, 2))
 
+    # label each pixel with its triangle (1-based; 0 = none), then apply that triangle's map
     labels = np.zeros((size, size), np.int32)
-    for number, corners in enumerate(dst_tri, start=1):
-        cv2.fillConvexPoly(labels, np.rint(corners * 16).astype(np.int32), number, cv2.LINE_8, 4)
-    grid_x, grid_y = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
-    table = np.concatenate([np.array([[[1, 0], [0, 1], [0, 0]]], np.float64), coefficients])
-    chosen = table[labels]  # (P, P, 3, 2): identity where label is 0
-    map_x = grid_x * chosen[..., 0, 0] + grid_y * chosen[..., 1, 0] + chosen[..., 2, 0]
-    map_y = grid_x * chosen[..., 0, 1] + grid_y * chosen[..., 1, 1] + chosen[..., 2, 1]
-    return map_x.astype(np.float32), map_y.astype(np.float32)
+    for number, corners in enumerate(np.rint(dst_tri * 16).astype(np.int32), start=1):
+        cv2.fillConvexPoly(labels, corners, number, cv2.LINE_8, 4)
+    identity = np.array([[1, 0], [0, 1], [0, 0]], np.float64)
+    table = np.concatenate([identity[None], coefficients]).reshape(-1, 6).astype(np.float32)
+    chosen = table[labels]  # (P, P, 6): x·(a, b) + y·(c, d) + (e, f)
+    axis = np.arange(size, dtype=np.float32)
+    map_x = axis[None, :] * chosen[..., 0] + axis[:, None] * chosen[..., 2] + chosen[..., 4]
+    map_y = axis[None, :] * chosen[..., 1] + axis[:, None] * chosen[..., 3] + chosen[..., 5]
+    return map_x, map_y
 
 
 def warp_face_to(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:

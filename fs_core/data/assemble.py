@@ -64,9 +64,9 @@ def build_side(batch: AugmentBatch, plan: SidePlan, rng: np.random.Generator) ->
     masks: dict[str, tuple[np.ndarray, ...]] = {}
     if plan.mask_names:
         channels = [batch.mask_names.index(name) for name in plan.mask_names]
-        chosen = batch.masks[..., channels]
+        chosen = batch.masks if channels == list(range(batch.masks.shape[3])) else batch.masks[..., channels]
         per_size = [to_unit(resize_faces(chosen, size)) for size in plan.output_sizes]
-        masks = {name: tuple(resized[..., [k]] for resized in per_size)
+        masks = {name: tuple(resized[..., k:k + 1] for resized in per_size)
                  for k, name in enumerate(plan.mask_names)}
 
     for augmenter in plan.augmenters:
