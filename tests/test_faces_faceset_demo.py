@@ -82,14 +82,14 @@ def test_demo_rerun_overwrites_its_own_folders(tmp_path):
 def test_demo_refuses_foreign_folders(tmp_path):
     (tmp_path / "B").mkdir()
     (tmp_path / "B" / "holiday.jpg").write_bytes(b"x")
-    with pytest.raises(FsUserError, match="not written by") as info:
+    with pytest.raises(FsUserError, match="did not write") as info:
         write_demo_data(tmp_path, count=2, size=32)
     assert info.value.path == str(tmp_path / "B")
     assert not (tmp_path / "A").exists()  # nothing written when either folder is refused
     # a demo folder the user added files to is refused too
     write_demo_data(tmp_path / "x", count=1, size=32)
     (tmp_path / "x" / "A" / "mine.png").write_bytes(b"x")
-    with pytest.raises(FsUserError, match="not written by"):
+    with pytest.raises(FsUserError, match="did not write"):
         write_demo_data(tmp_path / "x", count=1, size=32)
 
 

@@ -318,9 +318,10 @@ def _check_folder(folder: Path) -> None:
     entries = list(folder.iterdir())
     others = [p for p in entries if p.name != MARKER and not _NAME_RE.match(p.name)]
     if entries and (others or not (folder / MARKER).is_file()):
-        raise FsUserError("the folder is not empty and was not written by 'fs demo-data' "
-                          "(refusing to mix demo faces with other files); choose an empty or new "
-                          "output folder", folder)
+        example = (others or entries)[0].name
+        raise FsUserError(f"the folder holds files 'fs demo-data' did not write (e.g. {example}); "
+                          "refusing to mix demo faces with them: choose an empty or new output "
+                          "folder", folder)
 
 
 def _prepare_folder(folder: Path) -> None:
