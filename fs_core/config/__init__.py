@@ -139,6 +139,9 @@ def _render_section(table: str, instance: Any) -> list[str]:
 
 
 def _toml_value(value: Any) -> str:
+    """One value as inline TOML (lists stay on one line so comments above them read well)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
 
 
