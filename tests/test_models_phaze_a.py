@@ -246,3 +246,35 @@ def test_every_preset_builds_at_full_size(path):
     assert [tuple(o.shape[1:]) for o in model.outputs] == [(size, size, 3)] * 2
     assert set(sub_models(model)) == set(part_names(config))
     keras.backend.clear_session()
+
+
+# ------------------------------------------------------------------ CLIP encoder
+
+def test_clip_missing_weights_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    config = PhazeAConfig(**dict(SMALL, enc_architecture="clipv_farl-b-16-64", enc_scaling=29,
+                                 bottleneck_type="flatten"))
+    with pytest.raises(FsUserError, match="clipv_farl-b-16-64_visual.weights.h5.*enc_load_weights"):
+        build(config, BuildContext())
+
+
+def test_clip_weights_load_at_another_resolution(tmp_path, monkeypatch):
+    """Weights saved at the native size load into a smaller tower, positions resized."""
+    from fs_plugins_models.phaze_a import clip
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    spec = clip.ViTSpec(width=64, layers=1, patch=16, embed_dim=32, resolution=64)
+    native = clip.vision_transformer(spec, 64)
+    (tmp_path / "models").mkdir()
+    native.save_weights(str(tmp_path / "models" / pretrained.clip_weights_file("clipv_tiny")))
+    small = clip.vision_transformer(spec, 32)
+    clip.load_clip_weights(small, spec, "clipv_tiny")
+    np.testing.assert_allclose(small.get_layer("proj").kernel.numpy(),
+                               native.get_layer("proj").kernel.numpy())
+    positions = small.get_layer("embeddings").positional_embedding.numpy()
+    assert positions.shape == (1 + 2 * 2, 64)
+    source = native.get_layer("embeddings").positional_embedding.numpy()
+    np.testing.assert_allclose(positions[0], source[0])          # the class position is kept
+    grid = source[1:].reshape(4, 4, 64)
+    np.testing.assert_allclose(positions[1], grid[:2, :2].mean(axis=(0, 1)), rtol=1e-4, atol=1e-5)
+    assert small.predict(np.random.rand(1, 32, 32, 3), verbose=0).shape == (1, 32)

@@ -145,11 +145,14 @@ def resize_positions(positions: np.ndarray, tokens: int) -> np.ndarray:
 def load_clip_weights(model: keras.Model, spec: ViTSpec, architecture: str) -> None:
     """Load the cached weights (made at the native resolution) into ``model`` at any size."""
     path = pretrained.require(pretrained.clip_weights_file(architecture), architecture)
-    native = vision_transformer(spec, spec.resolution)
+    native = vision_transformer(spec, spec.resolution) if model.input_shape[1] != spec.resolution \
+        else model
     try:
         native.load_weights(str(path))
     except Exception as err:  # a file of another layout or a corrupt file
         raise FsUserError(f"cannot load CLIP weights from {path}: {err}", path) from err
+    if native is model:
+        return
     for source, target in zip(native.weights, model.weights):
         value = ops.convert_to_numpy(source)
         if "positional_embedding" in target.path:
@@ -161,6 +164,9 @@ def build_clip(config: Any, size: int) -> keras.Model:
     """The ``visual`` network for ``config.enc_architecture`` at input ``size``."""
     name = geo.ENCODERS[config.enc_architecture].keras_name
     spec = SPECS[name]
+    if config.enc_load_weights:  # fail fast, before building a large network
+        pretrained.require(pretrained.clip_weights_file(config.enc_architecture),
+                           config.enc_architecture)
     model = vision_transformer(spec, size)
     if config.enc_load_weights:
         load_clip_weights(model, spec, config.enc_architecture)
