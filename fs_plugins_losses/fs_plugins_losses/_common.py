@@ -102,6 +102,15 @@ def upsample_to(image: tf.Tensor, height: int, width: int) -> tf.Tensor:
     return tf.image.resize(image, (height, width), method="bilinear")
 
 
+def positive_pow(base: tf.Tensor, exponent) -> tf.Tensor:
+    """``base ** exponent`` for a strictly positive base, as exp(exponent·log(base)).
+
+    Same value as ``tf.pow`` but several times faster forward and backward on CPU (the Pow
+    gradient also differentiates the exponent). Callers floor the base above zero first.
+    """
+    return tf.exp(exponent * tf.math.log(base))
+
+
 def generalized_loss(y_true: tf.Tensor, y_pred: tf.Tensor, alpha: float = 1.0,
                      beta: float = 1.0 / 255.0) -> tf.Tensor:
     """Barron's general robust loss, per element, scaled by beta.
@@ -112,7 +121,5 @@ def generalized_loss(y_true: tf.Tensor, y_pred: tf.Tensor, alpha: float = 1.0,
     diff = y_pred - y_true
     shape = abs(2.0 - alpha)
     base = tf.square(diff / beta) / shape + 1.0  # >= 1, so the log is safe
-    # exp(k·log(b)) rather than pow(b, k): the same value, several times faster forward and
-    # backward on CPU (TensorFlow's Pow gradient also differentiates the exponent)
-    inner = tf.exp((alpha / 2.0) * tf.math.log(base)) - 1.0
+    inner = positive_pow(base, alpha / 2.0) - 1.0
     return beta * (shape / alpha) * inner

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from fs_plugins_losses._common import pad_replicate
+from fs_plugins_losses._common import pad_replicate, positive_pow
 
 PIXELS_PER_DEGREE = 3840.0 * math.pi / 180.0
 QC = 0.7      # exponent of the colour (HyAB) error
@@ -119,7 +119,7 @@ def _matmul(image: tf.Tensor, matrix: np.ndarray) -> tf.Tensor:
 
 
 def srgb_to_linear(image: tf.Tensor) -> tf.Tensor:
-    curved = tf.pow((tf.maximum(image, 0.04045) + 0.055) / 1.055, 2.4)
+    curved = positive_pow((tf.maximum(image, 0.04045) + 0.055) / 1.055, 2.4)
     return tf.where(image > 0.04045, curved, image / 12.92)
 
 
@@ -140,7 +140,7 @@ def linear_to_hunt_lab(image: tf.Tensor) -> tf.Tensor:
     """Linear RGB -> CIE L*a*b* (D65) with the Hunt adjustment (a, b scaled by L/100)."""
     xyz = _matmul(image, _RGB_TO_XYZ) / _WHITE.astype(np.float32)
     delta = 6.0 / 29.0
-    cube = tf.pow(tf.maximum(xyz, delta ** 3), 1.0 / 3.0)
+    cube = positive_pow(tf.maximum(xyz, delta ** 3), 1.0 / 3.0)
     f = tf.where(xyz > delta ** 3, cube, xyz / (3.0 * delta ** 2) + 4.0 / 29.0)
     fx, fy, fz = tf.unstack(f, axis=-1)
     lum = 116.0 * fy - 16.0
@@ -215,13 +215,13 @@ class _Flip:
     def __call__(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         lab_t, edges_t, points_t = self._prepare(y_true)
         lab_p, edges_p, points_p = self._prepare(y_pred)
-        power = tf.pow(hyab(lab_t, lab_p), QC)
+        power = positive_pow(hyab(lab_t, lab_p), QC)
         knee = PC * self.c_max
         color = tf.where(power < knee, (PT / knee) * power,
                          PT + (power - knee) / (self.c_max - knee) * (1.0 - PT))
         feature = tf.maximum(tf.abs(edges_t - edges_p), tf.abs(points_t - points_p))
-        feature = tf.pow(tf.maximum(feature / math.sqrt(2.0), EPS), QF)
-        return tf.pow(color, 1.0 - feature)
+        feature = positive_pow(tf.maximum(feature / math.sqrt(2.0), EPS), QF)
+        return positive_pow(color, 1.0 - feature)  # color > 0: hyab >= 2·sqrt(EPS)
 
 
 def make_flip(color_order: str = "bgr", ppd: float = PIXELS_PER_DEGREE

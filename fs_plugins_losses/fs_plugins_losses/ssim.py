@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from fs_core.errors import FsUserError
 from fs_plugins_losses._common import (blur_separable, downsample2, gaussian_line, pad_reflect,
-                                       static_hw, upsample_to)
+                                       positive_pow, static_hw, upsample_to)
 
 KERNEL_SIZE = 11
 SIGMA = 1.5
@@ -106,6 +106,6 @@ def ms_ssim(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     result = None
     for weight, scale_map in zip(POWER_FACTORS, ms_ssim_scales(y_true, y_pred)):
         scale_map = upsample_to(tf.maximum(scale_map, _FLOOR), height, width)
-        term = tf.pow(scale_map, weight)
+        term = positive_pow(scale_map, weight)
         result = term if result is None else result * term
     return 1.0 - result
