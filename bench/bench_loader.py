@@ -6,7 +6,9 @@ Measures the BatchLoader alone, with every built-in augmentation on (colour, aff
 warp), and again with warp-to-landmarks instead of the grid warp, for a 64 px and a 128 px model
 (input = output size, masks face/eye/mouth as the default penalized loss asks). Faces come from
 ``fs_core.faces.demo.write_demo_data`` (decoded and cached once, as in training) unless
-``--synthetic`` is given or the faces package is missing. Faces/s counts both sides.
+``--synthetic`` is given or the faces package is missing. Faces/s counts both sides; CPU ms per
+face (all threads) is the cost the loader takes from the train step on shared cores, and depends
+less than faces/s on what else the machine is running.
 """
 from __future__ import annotations
 
@@ -38,22 +40,25 @@ def caches(size: int, count: int, synthetic: bool, folder: str) -> tuple[FaceCac
                 FaceCache([f"b{i}" for i in range(count)], size, synthetic_prepare(size, MASKS, seed=2),
                           mask_names=MASKS), "synthetic faces")
     folders = write_demo_data(folder, count=count, size=256)
+    start = time.perf_counter()
     prepare = default_prepare(PrepareSpec(size=size, mask_type="extended", mask_names=MASKS))
     made = [FaceCache(index_faceset(f).paths, size, prepare, mask_names=MASKS, source=f) for f in folders]
-    return made[0], made[1], "demo faces (256 px PNGs)"
+    return made[0], made[1], f"demo faces (256 px PNGs) in {time.perf_counter() - start:.1f} s"
 
 
 def measure(cache_a: FaceCache, cache_b: FaceCache, size: int, options: AugmentationOptions,
-            batch_size: int, workers: int, seconds: float) -> float:
+            batch_size: int, workers: int, seconds: float) -> tuple[float, float]:
+    """(faces per second of wall time, CPU milliseconds per face over all threads)."""
     with BatchLoader(cache_a, cache_b, batch_size=batch_size, input_size=size, output_sizes=[size],
                      augmenters=fs_augmenters(), options=options, seed=0, workers=workers) as loader:
         next(loader)  # threads started, first batches queued
-        start, batches = time.perf_counter(), 0
+        start, cpu, batches = time.perf_counter(), time.process_time(), 0
         while time.perf_counter() - start < seconds:
             next(loader)
             batches += 1
-        elapsed = time.perf_counter() - start
-    return 2 * batch_size * batches / elapsed
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    faces = 2 * batch_size * batches
+    return faces / elapsed, 1000 * cpu / faces
 
 
 def main() -> None:
@@ -68,14 +73,13 @@ def main() -> None:
             ("all augmentations, warp to landmarks", AugmentationOptions(warp_to_landmarks=True)))
     with tempfile.TemporaryDirectory() as folder:
         for size in (64, 128):
-            start = time.perf_counter()
             cache_a, cache_b, what = caches(size, args.faces, args.synthetic, f"{folder}/{size}")
-            print(f"{size} px: cached 2 x {len(cache_a)} {what} in {time.perf_counter() - start:.1f} s")
+            print(f"{size} px: cached 2 x {len(cache_a)} {what}")
             for label, options in runs:
-                rate = measure(cache_a, cache_b, size, options, args.batch_size, args.workers,
-                               args.seconds)
-                print(f"  {label:40s} {rate:8.0f} faces/s  (batch {args.batch_size} per side, "
-                      f"{args.workers} worker threads)")
+                rate, cost = measure(cache_a, cache_b, size, options, args.batch_size, args.workers,
+                                     args.seconds)
+                print(f"  {label:38s} {rate:6.0f} faces/s  {cost:5.2f} CPU ms/face  (batch "
+                      f"{args.batch_size} per side, {args.workers} worker threads)")
 
 
 if __name__ == "__main__":
