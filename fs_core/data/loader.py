@@ -129,22 +129,24 @@ class BatchLoader:
             raise ValueError(f"faces prepared at {sizes[0]} px cannot feed sizes "
                              f"{input_size} / {list(output_sizes)}; prepare at the largest")
 
-    def _find_neighbours(self, count: int) -> dict[str, np.ndarray] | None:
-        """Per side, the landmarks of every face's nearest other-side faces' (index table and the
-        other side's landmark table), when an enabled augmenter needs landmarks."""
-        needing = [aug for aug in self.plan.augmenters if aug.needs_landmarks]
-        needing_masks = [aug for aug in self.plan.augmenters if aug.needs_masks]
-        for aug in needing_masks:
+    def _check_needs(self) -> None:
+        """Refuse, before any batch, augmenters whose needs (masks, landmarks) a face set lacks."""
+        for aug in self.plan.augmenters:
             for cache in self.caches.values():
-                if not cache.mask_count:
-                    raise FsUserError(f"augmenter '{aug.name}' needs masks; set a mask_type", cache.source)
-        if not needing:
+                if aug.needs_masks and not cache.mask_count:
+                    raise FsUserError(f"augmenter '{aug.name}' needs masks; set a mask_type",
+                                      cache.source)
+                if aug.needs_landmarks and not cache.has_landmarks:
+                    raise FsUserError(f"augmenter '{aug.name}' needs landmarks, and these faces have "
+                                      "none (plain crops); use faceswap-extracted faces or turn it "
+                                      "off", cache.source)
+
+    def _find_neighbours(self, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+        """Per side: which ``count`` faces of the other side are nearest each face (index table) and
+        the other side's landmarks; only when an enabled augmenter needs landmarks."""
+        self._check_needs()
+        if not any(aug.needs_landmarks for aug in self.plan.augmenters):
             return None
-        for cache in self.caches.values():
-            if not cache.has_landmarks:
-                raise FsUserError(f"augmenter '{needing[0].name}' needs landmarks, and these faces have "
-                                  "none (plain crops); use faceswap-extracted faces or turn it off",
-                                  cache.source)
         tables = {side: self.caches[side].landmarks_table() for side in SIDES}
         return {side: (nearest_faces(tables[side], tables[other], count), tables[other])
                 for side, other in zip(SIDES, reversed(SIDES))}
