@@ -59,7 +59,8 @@ def np_resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray
 
 
 def np_generalized(d: np.ndarray, alpha: float, beta: float) -> np.ndarray:
-    return beta * abs(2 - alpha) / alpha * (((d / beta) ** 2 / abs(2 - alpha) + 1) ** (alpha / 2) - 1)
+    shape = abs(2 - alpha)
+    return beta * shape / alpha * (((d / beta) ** 2 / shape + 1) ** (alpha / 2) - 1)
 
 
 # ---------------------------------------------------------------- ssim / ms_ssim
@@ -105,7 +106,8 @@ def test_ms_ssim_loss_close_to_tf_on_uniform_noise():
     np.testing.assert_allclose(1 - loss_map.mean(axis=(1, 2, 3)), reference, atol=0.02)
 
 
-@pytest.mark.parametrize("size, kernel", [(176, 11), (256, 11), (128, 7), (96, 5), (64, 3), (48, 3)])
+@pytest.mark.parametrize("size, kernel",
+                         [(176, 11), (256, 11), (128, 7), (96, 5), (64, 3), (48, 3)])
 def test_ms_ssim_window_shrinks_to_fit_the_coarsest_scale(size, kernel):
     assert ssim.ms_ssim_kernel_size(size, size) == kernel
 

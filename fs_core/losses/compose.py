@@ -71,9 +71,9 @@ class LossComposer:
         """The side's total (scalar float32) and its terms by :attr:`term_names`."""
         expected = self._output_count + int(self._learn_mask)
         if len(outputs) != expected:
+            mask = " + mask" if self._learn_mask else ""
             raise ValueError(f"expected {expected} outputs for one side "
-                             f"({self._output_count} faces{' + mask' if self._learn_mask else ''}), "
-                             f"got {len(outputs)}")
+                             f"({self._output_count} faces{mask}), got {len(outputs)}")
         targets = side["targets"]
         sums = {active.term: tf.constant(0.0, tf.float32) for active in self._active}
         for index in range(self._output_count):

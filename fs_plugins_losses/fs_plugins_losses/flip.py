@@ -40,7 +40,8 @@ _RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],     # linear sRGB -> 
                         [0.2126729, 0.7151522, 0.0721750],
                         [0.0193339, 0.1191920, 0.9503041]])
 _XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
-# Contrast sensitivity: (a1, b1, a2, b2) of g = a1·sqrt(π/b1)·exp(-π²r²/b1) + a2·sqrt(π/b2)·exp(-π²r²/b2)
+# Contrast sensitivity per opponent channel: (a1, b1, a2, b2) of
+# g(r) = a1·sqrt(π/b1)·exp(-π²r²/b1) + a2·sqrt(π/b2)·exp(-π²r²/b2), r in degrees
 _CSF = {"A": (1.0, 0.0047, 0.0, 1e-5), "RG": (1.0, 0.0053, 0.0, 1e-5),
         "BY": (34.1, 0.04, 13.5, 0.025)}
 _FEATURE_WIDTH = 0.082
@@ -162,7 +163,8 @@ def _c_max() -> float:
         delta = 6.0 / 29.0
         f = np.where(xyz > delta ** 3, np.cbrt(xyz), xyz / (3.0 * delta ** 2) + 4.0 / 29.0)
         lum = 116.0 * f[1] - 16.0
-        return np.array([lum, 0.01 * lum * 500.0 * (f[0] - f[1]), 0.01 * lum * 200.0 * (f[1] - f[2])])
+        return np.array([lum, 0.01 * lum * 500.0 * (f[0] - f[1]),
+                         0.01 * lum * 200.0 * (f[1] - f[2])])
 
     delta = lab(np.array([0.0, 1.0, 0.0])) - lab(np.array([0.0, 0.0, 1.0]))
     distance = math.sqrt(max(delta[0] ** 2, EPS)) + math.sqrt(delta[1] ** 2 + delta[2] ** 2 + EPS)
@@ -192,7 +194,8 @@ class _Flip:
         self.c_max = _c_max()
 
     def _filter_opponent(self, opponent: tf.Tensor) -> tf.Tensor:
-        terms = _separable(tf.gather(opponent, list(self.csf_channels), axis=-1), self.csf, self.csf)
+        stacked = tf.gather(opponent, list(self.csf_channels), axis=-1)
+        terms = _separable(stacked, self.csf, self.csf)
         merged = [None, None, None]
         for index, channel in enumerate(self.csf_channels):
             term = terms[..., index:index + 1]
