@@ -12,8 +12,8 @@ from fs_core.hookspecs import hookimpl  # noqa: E402
 
 
 def plugins(disabled=None):
-    """The plugin registry, loaded once per process (see :mod:`fs_core.plugins`)."""
-    from fs_core.plugins import get_registry
+    """The plugin registry, loaded once per process (see :mod:`fs_core.plugin_manager`)."""
+    from fs_core.plugin_manager import get_registry
     return get_registry(disabled)
 
 

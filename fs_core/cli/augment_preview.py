@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.isdir(folder):
         raise FsUserError("the folder to write the preview in does not exist", folder)
     from fs_core.cli.main import disabled_from
-    from fs_core.plugins import get_registry
+    from fs_core.plugin_manager import get_registry
 
     registry = get_registry(disabled_from(args))  # plugins' augmenters run too, as in training
     model_classes = {name: model.config_class for name, model in registry.models.items()}

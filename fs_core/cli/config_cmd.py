@@ -29,7 +29,7 @@ def presets(registry) -> dict[str, Path]:
 def run(args: argparse.Namespace) -> int:
     from fs_core.config import load_config, render_config
     from fs_core.model.atomic import atomic_write_bytes
-    from fs_core.plugins import get_registry
+    from fs_core.plugin_manager import get_registry
     registry = get_registry(disabled_from(args))
     classes = {name: d.config_class for name, d in registry.models.items()}
     available = presets(registry)

@@ -14,7 +14,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.plugins import get_registry
+    from fs_core.plugin_manager import get_registry
     registry = get_registry(disabled_from(args))
     rows = []
     for info in registry.plugins:

@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
 def print_summary(model_name: str, config_path: str | None, disabled: tuple[str, ...]) -> None:
     from fs_core.config import load_config
     from fs_core.model.build import build_from_config, get_descriptor, summary_text
-    from fs_core.plugins import get_registry
+    from fs_core.plugin_manager import get_registry
     registry = get_registry(disabled)
     get_descriptor(registry, model_name)
     config = load_config(config_path, {n: d.config_class for n, d in registry.models.items()})

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
                                         ("-m", args.model_dir)) if not value]
     if missing:
         raise FsUserError(f"missing {', '.join(missing)}: fs train -A FACES_A -B FACES_B -m MODEL_DIR")
-    from fs_core.plugins import get_registry
+    from fs_core.plugin_manager import get_registry
     from fs_core.training.run import run_train
     from fs_core.training.session import TrainRequest
     request = TrainRequest(

@@ -64,6 +64,8 @@ def _build_section(cls: type, values: Mapping[str, Any], table: str, path: str |
                               path)
     try:
         return cls(**values)
+    except FsUserError as error:  # a plugin's own cross-option check
+        raise FsUserError(error.message, path) from None
     except (ValueError, TypeError) as error:
         key = _failing_key(cls, values)
         field = attrs.fields_dict(cls).get(key) if key else None

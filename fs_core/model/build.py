@@ -14,7 +14,7 @@ import keras
 from fs_core.config import Config, config_from_mapping
 from fs_core.errors import FsUserError
 from fs_core.model.context import BuildContext
-from fs_core.model.weights import parts_of
+from fs_core.model.weights import find_part, parts_of
 
 
 @attrs.frozen
@@ -80,7 +80,7 @@ def check_model(model: Any, name: str, descriptor: Any, options: Any, learn_mask
     if not parts:
         raise FsUserError(f"model plugin '{name}' has no named parts (nested Keras models)")
     for listed in set(descriptor.parts_to_freeze(options)) | set(descriptor.parts_to_load(options)):
-        if listed not in parts:
+        if find_part(model, listed) is None:
             raise FsUserError(f"model plugin '{name}' lists part '{listed}' to freeze/load but has "
                               f"parts {', '.join(sorted(parts))}")
     return BuiltModel(model=model, name=name, descriptor=descriptor, options=options,
@@ -92,7 +92,7 @@ def build_model(name: str, options: Mapping[str, Any] | None = None, *, learn_ma
                 registry: Any = None) -> keras.Model:
     """The public API: build model ``name`` with ``options`` (its config keys)."""
     if registry is None:
-        from fs_core.plugins import get_registry
+        from fs_core.plugin_manager import get_registry
         registry = get_registry()
     descriptor = get_descriptor(registry, name)
     config = config_from_mapping({"global": {"mask": {"learn_mask": learn_mask,

@@ -37,6 +37,33 @@ def parts_of(model: keras.Model) -> dict[str, keras.Model]:
     return {layer.name: layer for layer in model.layers if isinstance(layer, keras.Model)}
 
 
+def find_part(model: keras.Model, name: str) -> tuple[str, str] | None:
+    """Where part ``name`` lives: (top-level part, key prefix inside it), or None.
+
+    Most parts are top-level nested models (prefix ""). Some architectures nest a named model one
+    level deeper (Phaze-A's pretrained ``keras_encoder`` inside ``encoder``); its variables are the
+    keys of the top-level part that start with that layer's index.
+    """
+    parts = parts_of(model)
+    if name in parts:
+        return name, ""
+    for top_name, part in parts.items():
+        for index, layer in enumerate(part.layers):
+            if isinstance(layer, keras.Model) and layer.name == name:
+                return top_name, f"{index:03d}_"
+    return None
+
+
+def find_part_model(model: keras.Model, name: str) -> keras.Model | None:
+    """The Keras model of part ``name`` (top-level or nested one level)."""
+    where = find_part(model, name)
+    if where is None:
+        return None
+    top, prefix = where
+    part = parts_of(model)[top]
+    return part if not prefix else part.layers[int(prefix[:3])]
+
+
 def part_variables(layer_owner: Any) -> list[tuple[str, Any]]:
     """(key, variable) pairs of a part, keyed by structure (see module docstring)."""
     items = []
@@ -126,14 +153,20 @@ def load_weights(path: str | Path, model: keras.Model, *, model_name: str,
     if strict and saved_model and saved_model != model_name:
         raise FsUserError(f"weights belong to model '{saved_model}', not '{model_name}'", path)
     groups = model_groups(model)
-    wanted = set(parts) if parts is not None else set(groups)
-    missing_parts = [p for p in wanted if p not in groups]
+    if parts is None:
+        wanted = {name: (name, "") for name in groups}
+    else:
+        wanted = {name: find_part(model, name) for name in parts}
+    missing_parts = [name for name, where in wanted.items() if where is None]
     if missing_parts:
         raise FsUserError(f"model '{model_name}' has no part {', '.join(missing_parts)}", path)
     problems, skipped, assignments = [], [], []
-    for part in sorted(wanted):
-        for key, variable in groups[part]:
-            full = f"{part}/{key}"
+    for name in sorted(wanted):
+        top, prefix = wanted[name]
+        for key, variable in groups[top]:
+            if not key.startswith(prefix):
+                continue
+            full = f"{top}/{key}"
             if full not in arrays:
                 problems.append(f"{full} missing")
                 skipped.append(full)

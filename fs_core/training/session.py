@@ -20,7 +20,7 @@ from fs_core.errors import FsUserError
 from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
 from fs_core.model.state import ModelState, now
 from fs_core.model.weights import (WEIGHTS_FILE, has_optimizer_state, load_optimizer_state,
-                                   load_weights, parts_of, save_weights)
+                                   find_part_model, load_weights, save_weights)
 from fs_core.training import model_dir as model_folder
 
 
@@ -169,7 +169,9 @@ def _load_parts_from(session: TrainingSession, notify: Callable[[str], None]) ->
 
 
 def freeze_parts(built: BuiltModel, names: tuple[str, ...], notify: Callable[[str], None]) -> None:
-    parts = parts_of(built.model)
     for name in names:
-        parts[name].trainable = False
+        part = find_part_model(built.model, name)
+        if part is None:
+            raise FsUserError(f"model '{built.name}' has no part '{name}' to freeze")
+        part.trainable = False
     notify(f"Frozen: {', '.join(names)}")
