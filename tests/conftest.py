@@ -16,5 +16,5 @@ def registry():
     """The installed plugins plus the tiny test model and loss."""
     import tiny_plugin
 
-    from fs_core.plugins import load_registry
+    from fs_core.plugin_manager import load_registry
     return load_registry(extra_plugins={"tiny_plugin": tiny_plugin})

@@ -8,7 +8,7 @@ import pytest
 from fs_core import hookimpl
 from fs_core.descriptors import LossDescriptor
 from fs_core.errors import FsUserError
-from fs_core.plugins import load_registry
+from fs_core.plugin_manager import load_registry
 
 
 def _module(name: str, **functions) -> types.ModuleType:
