@@ -29,6 +29,10 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "fs_core.builtins.optimizers",
     "fs_core.augment.builtin",
     "fs_core.builtins.reporting",
+    "fs_core.builtins.preview",
+    "fs_core.builtins.timelapse",
+    "fs_core.builtins.tensorboard",
+    "fs_core.builtins.snapshots",
 )
 
 #: kind name -> (hook name, descriptor class)

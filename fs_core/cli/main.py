@@ -20,6 +20,10 @@ COMMANDS: tuple[str, ...] = (
     "fs_core.cli.config_cmd",
     "fs_core.cli.demo_data",
     "fs_core.cli.augment_preview",
+    "fs_core.cli.swap",
+    "fs_core.cli.export",
+    "fs_core.cli.restore",
+    "fs_core.cli.analysis",
 )
 
 

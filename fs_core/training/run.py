@@ -23,20 +23,26 @@ def _check_sizes(faceset: Any, batch_size: int, flag: str) -> None:
 
 
 def make_composer(session: TrainingSession, faces_a: Any, faces_b: Any) -> LossComposer:
-    """The loss composition, with errors about landmarks/masks naming the face set that lacks them."""
+    """The loss composition. Option mistakes name the config file; a face set that lacks the
+    landmarks or stored masks the options need is named itself."""
     config = session.config
+    registry = session.registry
+
+    def compose(has_landmarks: bool, stored: frozenset) -> LossComposer:
+        return LossComposer(config.loss, config.mask, registry.losses,
+                            output_count=len(session.built.output_sizes),
+                            has_landmarks=has_landmarks, stored_masks=stored)
+
+    try:
+        compose(True, frozenset({config.mask.mask_type}))
+    except FsUserError as error:
+        raise FsUserError(error.message, config.path) from None
     for faceset in (faces_a, faces_b):
         try:
-            LossComposer(config.loss, config.mask, session.registry.losses,
-                         output_count=len(session.built.output_sizes),
-                         has_landmarks=faceset.has_landmarks,
-                         stored_masks=frozenset(faceset.stored_mask_names))
+            compose(faceset.has_landmarks, frozenset(faceset.stored_mask_names))
         except FsUserError as error:
             raise FsUserError(error.message, faceset.folder) from None
-    return LossComposer(config.loss, config.mask, session.registry.losses,
-                        output_count=len(session.built.output_sizes), has_landmarks=True,
-                        stored_masks=frozenset(faces_a.stored_mask_names) &
-                        frozenset(faces_b.stored_mask_names))
+    return compose(True, frozenset(faces_a.stored_mask_names) & frozenset(faces_b.stored_mask_names))
 
 
 def prepare_spec(session: TrainingSession, mask_names: tuple[str, ...]) -> PrepareSpec:
@@ -52,7 +58,7 @@ def make_loader(session: TrainingSession, faces_a: Any, faces_b: Any, composer: 
     from fs_core.data.loader import BatchLoader
     augmenters = sorted(session.registry.augmenters.values(), key=lambda a: a.stage)
     return BatchLoader.from_facesets(
-        faces_a, faces_b, spec=prepare_spec(session, composer.mask_names),
+        faces_a, faces_b, spec=session.prepare_spec,
         batch_size=session.batch_size, input_size=session.built.input_size,
         output_sizes=session.built.output_sizes, augmenters=augmenters,
         options=session.config.augmentation, color_order=session.built.descriptor.color_order,
@@ -67,6 +73,8 @@ def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None
     _check_sizes(faces_b, request.batch_size, "-B")
     session = prepare_session(request, registry, notify)
     composer = make_composer(session, faces_a, faces_b)
+    session.faces_a, session.faces_b = faces_a, faces_b
+    session.prepare_spec = prepare_spec(session, composer.mask_names)
     loader = make_loader(session, faces_a, faces_b, composer)
     try:
         session.optimizer = make_optimizer(session)

@@ -43,6 +43,10 @@ class TrainRequest:
     no_logs: bool = False
     write_image: bool = False
     warmup: int = 0
+    preview: bool = False
+    timelapse_a: str | None = None
+    timelapse_b: str | None = None
+    timelapse_out: str | None = None
     no_warp: bool = False
     no_flip: bool = False
     no_augment_color: bool = False
@@ -62,6 +66,9 @@ class TrainingSession:
     built: BuiltModel
     model_dir: Path
     optimizer: Any = None
+    faces_a: Any = None  # the indexed face sets (fs_core.faces.faceset.FaceSet)
+    faces_b: Any = None
+    prepare_spec: Any = None  # how faces are cropped for this model (fs_core.faces.prepare.PrepareSpec)
     record: dict = attrs.field(factory=dict)  # this run's [[sessions]] entry in the state
     scratch: dict = attrs.field(factory=dict)  # per-run memory for reporting plugins
     session_iterations: int = 0
