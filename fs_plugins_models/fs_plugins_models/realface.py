@@ -16,7 +16,7 @@ import attrs
 import keras
 
 from fs_plugins_models.blocks import Conv2DBlock, Conv2DOutput, ResidualBlock, UpscaleBlock
-from fs_plugins_models.common import (decoder, mask_head, part, part_input, shared_encoder_model,
+from fs_plugins_models.common import (mask_head, part, part_input, shared_encoder_model,
                                       stepped_option, upscale_chain, upscale_residual)
 from fs_plugins_models.original import dense_to_grid
 
