@@ -54,4 +54,6 @@ def fs_models():
 @hookimpl
 def fs_losses():
     return [LossDescriptor(name="tiny_l1", per_pixel=True,
-                           function=lambda t, p: tf.abs(t - p), help="test L1")]
+                           function=lambda t, p: tf.abs(t - p), help="test L1"),
+            LossDescriptor(name="tiny_nan", per_pixel=True,
+                           function=lambda t, p: tf.abs(t - p) * float("nan"), help="always NaN")]

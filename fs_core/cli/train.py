@@ -30,6 +30,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("-c", "--no-augment-color", dest="no_augment_color", action="store_true",
                    help="do not augment colour")
     p.add_argument("-W", "--no-warp", dest="no_warp", action="store_true", help="do not warp inputs")
+    p.add_argument("-r", "--use-lr-finder", dest="use_lr_finder", action="store_true",
+                   help="new model: find a learning rate first ([global] lr_finder_* options)")
+    p.add_argument("-a", "--warmup", type=int, default=0,
+                   help="raise the learning rate from 0 over the first N iterations (0-5000)")
     p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
     p.set_defaults(func=run)
 
@@ -51,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         input_a=args.input_a, input_b=args.input_b, model_dir=args.model_dir,
         model_name=args.trainer, batch_size=args.batch_size, iterations=args.iterations,
         save_interval=args.save_interval, config_path=args.configfile, load_from=args.load_weights,
-        freeze=args.freeze_weights, seed=args.seed, no_warp=args.no_warp, no_flip=args.no_flip,
+        freeze=args.freeze_weights, seed=args.seed, use_lr_finder=args.use_lr_finder,
+        warmup=args.warmup, no_warp=args.no_warp, no_flip=args.no_flip,
         no_augment_color=args.no_augment_color, warp_to_landmarks=args.warp_to_landmarks,
         disabled_plugins=disabled_from(args))
     reason = run_train(request, get_registry(request.disabled_plugins))

@@ -170,6 +170,14 @@ class BatchLoader:
             self.close()
             raise
 
+    def skip(self, batches: int) -> None:
+        """Continue a seeded sequence: draw (and drop) ``batches`` batches' faces without building
+        them, so a resumed run under the same seed sees what an uninterrupted run would have."""
+        if self._pending or self._next_index:
+            raise RuntimeError("skip() must come before the first batch")
+        for _ in range(int(batches)):
+            self._draw()
+
     def _draw(self) -> tuple[int, dict[str, np.ndarray]]:
         """The next batch's number and faces; drawn in the consumer thread, in order."""
         index = self._next_index

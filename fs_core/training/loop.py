@@ -100,6 +100,7 @@ def train(session: TrainingSession, loader: Any, step: Any) -> str:
     try:
         with _sigterm_as_interrupt():
             for local in range(1, request.iterations + 1):
+                warm_up(session)
                 batch = next(loader)
                 losses = _to_floats(step(batch))
                 session.state.iterations += 1
@@ -120,6 +121,15 @@ def train(session: TrainingSession, loader: Any, step: Any) -> str:
         save(session, is_exit=True, hook=hook)
     hook.fs_train_end(session=session)
     return reason
+
+
+def warm_up(session: TrainingSession) -> None:
+    """``-a N``: the rate rises linearly from 0 to the base rate over this session's first N steps."""
+    steps, done = session.request.warmup, session.session_iterations
+    if steps and done <= steps:
+        session.optimizer.learning_rate.assign(session.base_learning_rate * done / steps)
+        if done and done % max(1, steps // 10) == 0 and done < steps:
+            session.print(f"\nWarmup {100 * done // steps}%")
 
 
 def _report_nan(session: TrainingSession, losses: dict[str, float], hook: Any) -> None:

@@ -11,7 +11,10 @@ from fs_core.errors import FsUserError
 from fs_core.faces.faceset import index_faceset
 from fs_core.faces.prepare import PrepareSpec
 from fs_core.losses.compose import LossComposer
+from fs_core.model.weights import save_weights
 from fs_core.training.loop import make_optimizer, train
+from fs_core.training.lr_finder import find_learning_rate
+from fs_core.training.model_dir import save_model_files
 from fs_core.training.session import TrainRequest, TrainingSession, prepare_session
 from fs_core.training.step import make_train_step
 
@@ -76,10 +79,14 @@ def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None
     session.faces_a, session.faces_b = faces_a, faces_b
     session.prepare_spec = prepare_spec(session, composer.mask_names)
     loader = make_loader(session, faces_a, faces_b, composer)
+    if request.seed is not None:
+        loader.skip(session.state.iterations)  # a resumed seeded run continues the same sequence
     try:
         session.optimizer = make_optimizer(session)
         step = make_train_step(session.model, composer, session.optimizer,
                                session.built.outputs_per_side)
+        if not set_learning_rate(session, loader, step):
+            return "lr_finder"
         session.record = session.state.new_session(
             request.batch_size, _session_config(session))
         return train(session, loader, step)
@@ -87,10 +94,36 @@ def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None
         loader.close()
 
 
+def set_learning_rate(session: TrainingSession, loader: Any, step: Any) -> bool:
+    """The rate this session trains at: the LR finder's (found now for a new model with ``-r``,
+    or stored from when it was found) else the configured one. False when the finder's mode says
+    to stop after the graph."""
+    state, options = session.state, session.config.global_
+    if session.request.use_lr_finder and state.lr_finder is None:
+        if state.iterations:
+            session.print("The learning rate finder only runs on a new model; using "
+                          f"[global] learning_rate = {options.learning_rate:g}")
+        else:
+            state.lr_finder = find_learning_rate(session, loader, step)
+            if options.lr_finder_mode == "graph_and_exit":
+                save_model_files(session.model_dir, state,
+                                 lambda path: save_weights(path, session.model,
+                                                           model_name=session.model_name,
+                                                           iterations=state.iterations))
+                session.print("Learning rate stored in the model; run fs train again to train.")
+                return False
+    rate = state.lr_finder if state.lr_finder is not None else options.learning_rate
+    session.base_learning_rate = float(rate)
+    session.optimizer.learning_rate.assign(session.base_learning_rate)
+    return True
+
+
 def _session_config(session: TrainingSession) -> dict:
     from fs_core.config import changeable_values
-    return changeable_values(session.config, session.model_name,
-                             session.built.descriptor.config_class)
+    values = changeable_values(session.config, session.model_name,
+                               session.built.descriptor.config_class)
+    values["global"]["learning_rate"] = session.base_learning_rate  # the finder's rate when used
+    return values
 
 
 def _fresh_seed() -> int:

@@ -43,6 +43,7 @@ class TrainRequest:
     no_logs: bool = False
     write_image: bool = False
     warmup: int = 0
+    use_lr_finder: bool = False
     preview: bool = False
     timelapse_a: str | None = None
     timelapse_b: str | None = None
@@ -66,6 +67,7 @@ class TrainingSession:
     built: BuiltModel
     model_dir: Path
     optimizer: Any = None
+    base_learning_rate: float = 0.0  # the rate after warmup
     faces_a: Any = None  # the indexed face sets (fs_core.faces.faceset.FaceSet)
     faces_b: Any = None
     prepare_spec: Any = None  # how faces are cropped for this model (fs_core.faces.prepare.PrepareSpec)
@@ -98,6 +100,8 @@ def _validate_request(request: TrainRequest) -> None:
         raise FsUserError(f"-b/--batch-size must be 1 to 256, got {request.batch_size}")
     if request.iterations < 0:
         raise FsUserError(f"-i/--iterations must be 0 or more, got {request.iterations}")
+    if not 0 <= request.warmup <= 5000:
+        raise FsUserError(f"-a/--warmup must be 0 to 5000, got {request.warmup}")
     if request.save_interval < 1:
         raise FsUserError(f"-s/--save-interval must be at least 1, got {request.save_interval}")
 

@@ -1,0 +1,154 @@
+"""Training controls of the loop: LR finder, warmup, NaN protection, exact resume, load/freeze."""
+from __future__ import annotations
+
+import math
+import tomllib
+
+import numpy as np
+import pytest
+
+from fs_core.errors import FsUserError
+from fs_core.model.weights import read_weights
+from fs_core.training import lr_finder
+from fs_core.training.run import run_train
+from fs_core.training.session import TrainRequest
+
+FAST = ("[global.loss]\nloss_function = 'mae'\nloss_function_2 = 'none'\n"
+        "penalized_mask_loss = false\n[global.mask]\nmask_type = 'none'\n")
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    from fs_core.faces.demo import write_demo_data
+    return write_demo_data(tmp_path_factory.mktemp("faces") / "demo", count=8, size=128)
+
+
+def _request(faces, model_dir, config, **changes) -> TrainRequest:
+    values = dict(input_a=str(faces[0]), input_b=str(faces[1]), model_dir=str(model_dir),
+                  model_name="tiny", batch_size=2, iterations=3, save_interval=100,
+                  config_path=str(config), seed=3)
+    values.update(changes)
+    return TrainRequest(**values)
+
+
+@pytest.fixture()
+def config(tmp_path):
+    path = tmp_path / "fs.toml"
+    path.write_text(FAST)
+    return path
+
+
+def test_sweep_stops_on_divergence_and_choose_divides_the_best_rate():
+    losses = iter([2.0] + [1.0 - 0.01 * i for i in range(49)] + [100.0] * 50)
+    records = lr_finder.sweep(lambda rate: next(losses), 100)
+    assert 50 < len(records) < 60
+    best = min(records[lr_finder.SETTLE:], key=lambda r: r[1])[0]
+    assert best > records[lr_finder.SETTLE + 20][0]  # the decreasing stretch, not the first record
+    assert lr_finder.choose(records, "default") == pytest.approx(best / 10)
+    assert lr_finder.choose(records, "extreme") == pytest.approx(best / 2.5)
+    rates = [r for r, _ in records]
+    assert rates[0] == pytest.approx(1e-10) and all(b > a for a, b in zip(rates, rates[1:]))
+
+
+def test_sweep_stops_at_nan():
+    values = iter([1.0, 0.9, float("nan"), 0.5])
+    assert len(lr_finder.sweep(lambda rate: next(values), 4)) == 2
+
+
+def test_lr_finder_graph_and_exit_stores_the_rate_and_trains_nothing(registry, faces, tmp_path, config):
+    config.write_text("[global]\nlr_finder_iterations = 300\nlr_finder_mode = 'graph_and_exit'\n" + FAST)
+    model = tmp_path / "m"
+    reason = run_train(_request(faces, model, config, use_lr_finder=True), registry, lambda s: None)
+    assert reason == "lr_finder"
+    state = tomllib.loads((model / "state.toml").read_text())
+    assert state["iterations"] == 0 and 1e-9 < state["lr_finder"] < 1
+    assert list(model.glob("learning_rate_finder_*.png"))
+    # the next run trains at the stored rate
+    assert run_train(_request(faces, model, config), registry, lambda s: None) == "done"
+    state = tomllib.loads((model / "state.toml").read_text())
+    assert state["sessions"][-1]["config"]["global"]["learning_rate"] == state["lr_finder"]
+
+
+def test_warmup_ramps_the_rate_from_zero(registry, faces, tmp_path, config):
+    seen = []
+
+    class Spy:
+        @staticmethod
+        def record(session):
+            seen.append(float(session.optimizer.learning_rate.numpy()))
+
+    from fs_core import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def fs_iteration_end(self, session):
+            Spy.record(session)
+
+    registry.manager.register(Plugin(), "warmup_spy")
+    try:
+        run_train(_request(faces, tmp_path / "m", config, warmup=2, iterations=4), registry,
+                  lambda s: None)
+    finally:
+        registry.manager.unregister(name="warmup_spy")
+    assert seen[0] == 0.0 and seen[1] == pytest.approx(2.5e-5) and seen[2] == pytest.approx(5e-5)
+
+
+def test_nan_stops_without_saving_and_names_the_term(registry, faces, tmp_path, config):
+    config.write_text(FAST.replace("'mae'", "'tiny_nan'"))
+    messages = []
+    model = tmp_path / "m"
+    reason = run_train(_request(faces, model, config), registry, messages.append)
+    assert reason == "nan"
+    assert not (model / "weights.h5").exists()
+    assert any("tiny_nan" in m and "learning_rate" in m for m in messages)
+
+
+def test_resume_with_saved_optimizer_is_exact(registry, faces, tmp_path, config):
+    """N+M iterations in one run equal N then M under the same seed (optimizer saved at exit)."""
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    run_train(_request(faces, whole, config, iterations=4), registry, lambda s: None)
+    run_train(_request(faces, parts, config, iterations=2), registry, lambda s: None)
+    run_train(_request(faces, parts, config, iterations=2), registry, lambda s: None)
+    a, _ = read_weights(whole / "weights.h5")
+    b, _ = read_weights(parts / "weights.h5")
+    model_keys = [k for k in a if not k.startswith("optimizer/")]
+    assert model_keys
+    for key in model_keys:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-7, err_msg=key)
+
+
+def test_load_weights_copies_the_encoder_and_freeze_keeps_it(registry, faces, tmp_path, config):
+    source = tmp_path / "source"
+    run_train(_request(faces, source, config, iterations=2), registry, lambda s: None)
+    target = tmp_path / "target"
+    run_train(_request(faces, target, config, iterations=3, load_from=str(source), freeze=True,
+                       seed=9), registry, lambda s: None)
+    a, _ = read_weights(source / "weights.h5")
+    b, _ = read_weights(target / "weights.h5")
+    encoder = [k for k in a if k.startswith("encoder/")]
+    decoder = [k for k in a if k.startswith("decoder_a/")]
+    assert all(np.array_equal(a[k], b[k]) for k in encoder)  # loaded, then frozen
+    assert not all(np.array_equal(a[k], b[k]) for k in decoder)
+
+
+def test_load_weights_refuses_an_existing_model(registry, faces, tmp_path, config):
+    model = tmp_path / "m"
+    run_train(_request(faces, model, config, iterations=1), registry, lambda s: None)
+    with pytest.raises(FsUserError, match="new model"):
+        run_train(_request(faces, model, config, load_from=str(model)), registry, lambda s: None)
+
+
+def test_mixed_bfloat16_trains_and_can_be_switched_off_on_resume(registry, faces, tmp_path, config):
+    import keras
+    model = tmp_path / "m"
+    config.write_text("[global]\nmixed_precision = 'mixed_bfloat16'\n" + FAST)
+    try:
+        assert run_train(_request(faces, model, config, iterations=2), registry, lambda s: None) == "done"
+        config.write_text(FAST)
+        assert run_train(_request(faces, model, config, iterations=2), registry, lambda s: None) == "done"
+    finally:
+        keras.config.set_dtype_policy("float32")
+    state = tomllib.loads((model / "state.toml").read_text())
+    assert [s["config"]["global"]["mixed_precision"] for s in state["sessions"]] == \
+        ["mixed_bfloat16", "none"]
+    assert math.isfinite(state["lowest_avg_loss"])
