@@ -49,39 +49,53 @@ def build_from_config(registry: Any, name: str, config: Config) -> BuiltModel:
                            conv_aware_init=config.global_.conv_aware_init,
                            reflect_padding=config.global_.reflect_padding,
                            initializers=registry.initializers)
+    origin = model_origin(registry, name)
     try:
         model = descriptor.build(options, context)
     except FsUserError:
         raise
     except Exception as error:
-        raise RuntimeError(f"model plugin '{name}' failed to build: {type(error).__name__}: {error}") \
-            from error
-    return check_model(model, name, descriptor, options, config.mask.learn_mask)
+        raise RuntimeError(f"model plugin '{name}'{origin} failed to build: "
+                           f"{type(error).__name__}: {error}") from error
+    return check_model(model, name, descriptor, options, config.mask.learn_mask, origin=origin)
 
 
-def check_model(model: Any, name: str, descriptor: Any, options: Any, learn_mask: bool) -> BuiltModel:
+def model_origin(registry: Any, name: str) -> str:
+    """`` (from <distribution> <version>)`` for messages about model ``name``, so an author or user
+    knows which pack to fix or report; empty when the registry does not say."""
+    for info in getattr(registry, "plugins", ()):
+        if ("model", name) in info.provides:
+            return f" (from {info.distribution} {info.version})"
+    return ""
+
+
+def check_model(model: Any, name: str, descriptor: Any, options: Any, learn_mask: bool,
+                origin: str = "") -> BuiltModel:
+    """The contract of DESIGN §2 a built model must honour; ``origin`` (see :func:`model_origin`)
+    is added after the model's name in every message."""
+    who = f"model plugin '{name}'{origin}"
     if not isinstance(model, keras.Model):
-        raise FsUserError(f"model plugin '{name}' returned {type(model).__name__}, not a keras.Model")
+        raise FsUserError(f"{who} returned {type(model).__name__}, not a keras.Model")
     if len(model.inputs) != 2:
-        raise FsUserError(f"model plugin '{name}' must take two inputs (face_in_a, face_in_b), "
+        raise FsUserError(f"{who} must take two inputs (face_in_a, face_in_b), "
                           f"it takes {len(model.inputs)}")
     outputs = list(model.outputs)
     if not outputs or len(outputs) % 2:
-        raise FsUserError(f"model plugin '{name}' must give the same outputs for both sides, "
+        raise FsUserError(f"{who} must give the same outputs for both sides, "
                           f"it gives {len(outputs)}")
     side = outputs[: len(outputs) // 2]
     faces = side[:-1] if learn_mask else side
     if learn_mask and (side[-1].shape[-1] != 1):
-        raise FsUserError(f"model plugin '{name}' has learn_mask on but its last output is not a mask")
+        raise FsUserError(f"{who} has learn_mask on but its last output is not a mask")
     sizes = tuple(int(o.shape[1]) for o in faces)
     if list(sizes) != sorted(sizes) or any(o.shape[-1] != 3 for o in faces):
-        raise FsUserError(f"model plugin '{name}' face outputs must be 3-channel, smallest first")
+        raise FsUserError(f"{who} face outputs must be 3-channel, smallest first")
     parts = parts_of(model)
     if not parts:
-        raise FsUserError(f"model plugin '{name}' has no named parts (nested Keras models)")
+        raise FsUserError(f"{who} has no named parts (nested Keras models)")
     for listed in set(descriptor.parts_to_freeze(options)) | set(descriptor.parts_to_load(options)):
         if find_part(model, listed) is None:
-            raise FsUserError(f"model plugin '{name}' lists part '{listed}' to freeze/load but has "
+            raise FsUserError(f"{who} lists part '{listed}' to freeze/load but has "
                               f"parts {', '.join(sorted(parts))}")
     return BuiltModel(model=model, name=name, descriptor=descriptor, options=options,
                       input_size=int(model.inputs[0].shape[1]), output_sizes=sizes,
