@@ -119,11 +119,14 @@ def _entry_points() -> list[tuple[metadata.EntryPoint, metadata.Distribution | N
         for ep in dist.entry_points:
             if ep.group == ENTRY_POINT_GROUP:
                 found.append((ep, dist))
-    # one distribution can appear twice on sys.path (e.g. editable + build dir): keep the first
+    # one distribution can appear twice on sys.path (e.g. editable + build dir): keep the first.
+    # Two *different* distributions using one entry-point name both stay, so the second one's
+    # registration fails and is reported naming it, instead of one pack silently hiding the other.
     unique, seen = [], set()
     for ep, dist in found:
-        if ep.name not in seen:
-            seen.add(ep.name)
+        key = ((dist.metadata["Name"] or "").lower() if dist is not None else "?", ep.name)
+        if key not in seen:
+            seen.add(key)
             unique.append((ep, dist))
     return unique
 
@@ -218,6 +221,8 @@ def _collect(registry: Registry, manager: pluggy.PluginManager,
                 if bad:
                     raise TypeError(f"{hook_name}() must return {descriptor_class.__name__} objects, "
                                     f"got {type(bad[0]).__name__}")
+                for item in items:
+                    _check_descriptor(item)
             except Exception as error:
                 registry.failures.append(PluginFailure(plugin_name, dist,
                                                        f"{hook_name} failed: {error}"))
@@ -235,9 +240,33 @@ def _collect(registry: Registry, manager: pluggy.PluginManager,
                 owner[key] = plugin_name
                 target[item.name] = item
                 provides[plugin_name].append(key)
+    for name in failed:  # a pack with one broken hook is skipped whole, lifecycle hooks included
+        for kind, item_name in provides.get(name, ()):
+            registry.of_kind(kind).pop(item_name, None)
+        if manager.get_plugin(name) is not None:
+            manager.unregister(name=name)
     for name, (dist, version) in origins.items():
         if name not in failed:
             registry.plugins.append(PluginInfo(name, dist, version, tuple(provides.get(name, ()))))
+
+
+def _check_descriptor(item: Any) -> None:
+    """What a descriptor's own validators cannot see: callables that are not callable, and a model
+    config class that is not an attrs class with defaults (``fs config`` renders every model's class,
+    so one bad class would break it for every model)."""
+    for field in ("build", "function", "make", "apply"):
+        if hasattr(item, field) and not callable(getattr(item, field)):
+            raise TypeError(f"{type(item).__name__} '{item.name}': {field} must be callable, "
+                            f"got {type(getattr(item, field)).__name__}")
+    if isinstance(item, ModelDescriptor):
+        if not attrs.has(item.config_class):
+            raise TypeError(f"ModelDescriptor '{item.name}': config_class must be an attrs class "
+                            f"whose fields are fs_core.config.option(...), got {item.config_class!r}")
+        try:
+            item.config_class()
+        except Exception as error:
+            raise TypeError(f"ModelDescriptor '{item.name}': config_class() with its defaults "
+                            f"failed: {type(error).__name__}: {error}") from None
 
 
 _CACHE: dict[tuple[str, ...], Registry] = {}
