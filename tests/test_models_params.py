@@ -91,3 +91,27 @@ def test_dfaker_decoder_by_hand():
     assert counts["decoder_a"] == counts["decoder_b"] == face
     # 64 px input: the original encoder ends its convs at 4×4×1024, exactly original's encoder
     assert counts["encoder"] == 69_662_976
+
+
+# Totals at the reference defaults (no learned mask), as built here; the ones above are derived by
+# hand, the rest pin the architecture so an accidental change to a shared block shows up.
+DEFAULT_TOTALS = [
+    ("original", {}, 82_062_470), ("original", {"lowmem": True}, 60_565_126),
+    ("lightweight", {}, 51_066_374), ("iae", {}, 117_816_003),
+    ("dfaker", {}, 113_330_822), ("dfaker", {"output_size": 256}, 258_046_598),
+    ("unbalanced", {}, 163_005_994), ("unbalanced", {"lowmem": True}, 92_332_170),
+    ("dfl_h128", {}, 107_716_102), ("dfl_h128", {"lowmem": True}, 48_244_102),
+    ("dfl_sae", {}, 130_008_718), ("dfl_sae", {"architecture": "liae"}, 121_746_593),
+    ("villain", {}, 155_115_014), ("villain", {"lowmem": True}, 118_660_614),
+    ("realface", {}, 229_869_444),
+    ("dlight", {}, 143_617_334), ("dlight", {"features": "lowmem"}, 104_506_646),
+    ("dlight", {"details": "fast"}, 163_706_006),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,options,total", DEFAULT_TOTALS,
+                         ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}"
+                              for n, o, _ in DEFAULT_TOTALS])
+def test_default_totals(name, options, total):
+    assert part_counts(name, options)["total"] == total
