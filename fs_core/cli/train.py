@@ -35,6 +35,21 @@ def add_parser(subparsers) -> None:
     p.add_argument("-a", "--warmup", type=int, default=0,
                    help="raise the learning rate from 0 over the first N iterations (0-5000)")
     p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
+    p.add_argument("-I", "--snapshot-interval", dest="snapshot_interval", type=int, default=0,
+                   metavar="N", help="copy the saved model to MODEL_DIR_snapshot_<ITERS>_iters/ "
+                   "every N iterations (0: never)")
+    p.add_argument("-w", "--write-image", dest="write_image", action="store_true",
+                   help="write preview.png in the model folder at each save")
+    p.add_argument("-p", "--preview", action="store_true",
+                   help="show the preview in a window at each save (needs a display)")
+    p.add_argument("-x", "--timelapse-input-A", dest="timelapse_a", metavar="DIR",
+                   help="timelapse: folder of A faces (with -y and -z)")
+    p.add_argument("-y", "--timelapse-input-B", dest="timelapse_b", metavar="DIR",
+                   help="timelapse: folder of B faces (with -x and -z)")
+    p.add_argument("-z", "--timelapse-output", dest="timelapse_out", metavar="DIR",
+                   help="timelapse: folder for one <unix time>.jpg per save (with -x and -y)")
+    p.add_argument("-n", "--no-logs", dest="no_logs", action="store_true",
+                   help="do not write TensorBoard logs")
     p.set_defaults(func=run)
 
 
@@ -48,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
                                         ("-m", args.model_dir)) if not value]
     if missing:
         raise FsUserError(f"missing {', '.join(missing)}: fs train -A FACES_A -B FACES_B -m MODEL_DIR")
+    if args.snapshot_interval < 0:
+        raise FsUserError(f"-I/--snapshot-interval must be 0 or more, got {args.snapshot_interval}")
+    _check_timelapse(args)
     from fs_core.plugin_manager import get_registry
     from fs_core.training.run import run_train
     from fs_core.training.session import TrainRequest
@@ -58,6 +76,17 @@ def run(args: argparse.Namespace) -> int:
         freeze=args.freeze_weights, seed=args.seed, use_lr_finder=args.use_lr_finder,
         warmup=args.warmup, no_warp=args.no_warp, no_flip=args.no_flip,
         no_augment_color=args.no_augment_color, warp_to_landmarks=args.warp_to_landmarks,
-        disabled_plugins=disabled_from(args))
+        disabled_plugins=disabled_from(args), snapshot_interval=args.snapshot_interval,
+        write_image=args.write_image, preview=args.preview, no_logs=args.no_logs,
+        timelapse_a=args.timelapse_a, timelapse_b=args.timelapse_b, timelapse_out=args.timelapse_out)
     reason = run_train(request, get_registry(request.disabled_plugins))
     return 1 if reason == "nan" else 0
+
+
+def _check_timelapse(args: argparse.Namespace) -> None:
+    """-x, -y and -z come together, and the face folders hold faces, before training starts."""
+    from fs_core.builtins.timelapse import check_request
+    if check_request(args):
+        from fs_core.faces.faceset import list_images
+        list_images(args.timelapse_a)
+        list_images(args.timelapse_b)

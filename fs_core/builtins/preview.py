@@ -1,0 +1,84 @@
+"""The training preview: ``-w`` writes ``preview.png`` in the model folder at each save, ``-p``
+shows it in a window when there is a display.
+
+The preview faces are chosen and prepared once per run (no augmentation), so successive previews
+show the same faces and differ only by what the model learned. Everything this plugin remembers
+lives in ``session.scratch["preview"]``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fs_core.hookspecs import hookimpl
+
+PREVIEW_FILE = "preview.png"
+WINDOW = "fs preview"
+KEY = "preview"
+
+
+def display_available() -> bool:
+    """A window can open: a display server is named and this OpenCV was built with a GUI
+    (opencv-python-headless has none)."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    import cv2
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GUI:"):
+            return line.split(":", 1)[1].strip().upper() not in ("", "NONE")
+    return False
+
+
+def _wanted(session: Any) -> bool:
+    return bool(session.request.write_image or session.request.preview)
+
+
+@hookimpl
+def fs_train_start(session: Any) -> None:
+    if not _wanted(session):
+        return
+    from fs_core.preview.render import session_faces, style_of
+    memory: dict[str, Any] = {"style": style_of(session.config, session.built), "window": False}
+    if session.request.preview:
+        if display_available():
+            memory["window"] = True
+        else:
+            session.print("Preview: no display here (DISPLAY/WAYLAND_DISPLAY unset or OpenCV has no "
+                          "GUI); use -w to write preview.png in the model folder instead.")
+    if memory["window"] or session.request.write_image:
+        memory["faces"] = session_faces(session)
+        session.scratch[KEY] = memory
+
+
+def render(session: Any) -> Any:
+    """The preview image for the model as it is now (uint8 BGR), or None when not asked for."""
+    memory = session.scratch.get(KEY)
+    if not memory:
+        return None
+    from fs_core.preview.render import preview_image
+    faces_a, faces_b = memory["faces"]
+    return preview_image(session.built, faces_a, faces_b, memory["style"],
+                         session.config.global_.convert_batchsize)
+
+
+@hookimpl
+def fs_save(session: Any, model_dir: str) -> None:
+    image = render(session)
+    if image is None:
+        return
+    if session.request.write_image:
+        from fs_core.preview.render import write_image
+        write_image(os.path.join(model_dir, PREVIEW_FILE), image)
+    if session.scratch[KEY]["window"]:
+        import cv2
+        cv2.imshow(WINDOW, image)
+        cv2.waitKey(1)
+
+
+@hookimpl
+def fs_train_end(session: Any) -> None:
+    memory = session.scratch.pop(KEY, None)
+    if memory and memory.get("window"):
+        import cv2
+        cv2.destroyWindow(WINDOW)
+        cv2.waitKey(1)
