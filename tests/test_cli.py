@@ -155,3 +155,13 @@ def test_the_console_script_runs_as_a_module():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "/nonexistent/x" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_preset_writes_the_presets_values(tmp_path, capsys):
+    assert main(["config", "--list-presets"]) == 0
+    presets = capsys.readouterr().out.split()
+    assert "phaze_a_dny256" in presets and len(presets) >= 17
+    path = tmp_path / "dny.toml"
+    assert main(["config", "--preset", "phaze_a_dny256", "--write", str(path)]) == 0
+    assert tomllib.loads(path.read_text())["model"]["phaze_a"]["output_size"] == 256
+    assert main(["config", "--preset", "no_such_preset"]) == 1

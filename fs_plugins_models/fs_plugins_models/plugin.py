@@ -49,7 +49,9 @@ def _descriptors() -> list[ModelDescriptor]:
         # --- Phaze-A: add its ModelDescriptor here ------------------------------------------------
         ModelDescriptor(name=phaze_a.NAME, config_class=phaze_a.PhazeAConfig, build=phaze_a.build,
                         freeze_parts=phaze_a.freeze_parts, load_parts=phaze_a.load_parts,
-                        help=phaze_a.HELP),
+                        help=phaze_a.HELP,
+                        presets={path.stem: str(path)
+                                 for path in sorted(phaze_a.PRESET_DIR.glob("*.toml"))}),
         # --- end Phaze-A descriptor -----------------------------------------------------------------
     ]
 
