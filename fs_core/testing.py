@@ -181,15 +181,16 @@ def _check_same_weights(first: Any, second: Any, who: str) -> None:
 
 
 def _check_training_step(built: Any, who: str, rng: np.random.Generator, batch_size: int) -> None:
-    """One Adam step on an MSE to random targets, with the first freeze part frozen."""
+    """One Adam step on an MSE to random targets, with the first freeze part (if any) frozen."""
     import keras
     import tensorflow as tf
 
     from fs_core.model.weights import find_part_model, parts_of
 
     model = built.model
-    frozen_name = built.descriptor.parts_to_freeze(built.options)[0]
-    frozen = find_part_model(model, frozen_name)
+    freeze = built.descriptor.parts_to_freeze(built.options)
+    frozen_name = freeze[0] if freeze else None  # a model may offer nothing to freeze
+    frozen = find_part_model(model, frozen_name) if frozen_name else keras.Model()
     frozen.trainable = False
     try:
         variables = list(model.trainable_variables)
