@@ -132,12 +132,13 @@ def test_snapshots_are_complete_and_train_on(demo, trained):
     assert main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(snapshot),
                  *MODEL, "-i", "1", "-n"]) == 0
     assert _state(snapshot)["iterations"] == 3
+    assert sorted(p.name for p in (snapshot / "logs").iterdir()) == ["session_1"]  # -n: no new logs
 
 
 def test_snapshot_replaces_an_older_one_of_the_same_name(trained, tmp_path):
     from fs_core.builtins.snapshots import write_snapshot
     model = tmp_path / "m"
-    shutil.copytree(trained.model, model)
+    shutil.copytree(trained.model, model, ignore=shutil.ignore_patterns("backups", "preview.png"))
     first = write_snapshot(model, 4)
     (first / "stale.txt").write_text("from before")
     again = write_snapshot(model, 4)
@@ -149,8 +150,7 @@ def test_restore_brings_back_the_backed_up_iteration_count(trained, tmp_path, ca
     from fs_core.model.state import load_state, save_state
     from fs_core.training.model_dir import write_backup
     model = tmp_path / "m"
-    shutil.copytree(trained.model, model)
-    shutil.rmtree(model / "backups", ignore_errors=True)
+    shutil.copytree(trained.model, model, ignore=shutil.ignore_patterns("backups", "preview.png"))
     write_backup(model)  # the backup holds 4 iterations
     state = load_state(model)  # the model trains on (a later, worse save)
     state.iterations = 9
