@@ -159,7 +159,8 @@ def _check_outputs(built: Any, who: str, rng: np.random.Generator, batch_size: i
         value = np.asarray(value)
         if not np.all(np.isfinite(value)) or value.min() < 0.0 or value.max() > 1.0:
             raise PluginCheckError(f"{who}{mask}: output {index} is not finite and in [0, 1] "
-                                   f"(range {value.min():.3g} to {value.max():.3g}); end it in a sigmoid")
+                                   f"(range {value.min():.3g} to {value.max():.3g}); "
+                                   "end it in a sigmoid")
 
 
 def _check_same_weights(first: Any, second: Any, who: str) -> None:
@@ -236,7 +237,8 @@ def check_loss_plugin(name: str, *, registry: Any = None, size: int = 64, batch_
 
     The result has the declared shape (``(N, H, W, C or 1)`` when ``per_pixel``, else ``(N,)``),
     is finite and not negative, is zero (within ``zero_tolerance``, for float round-off in colour
-    conversions and filters) on identical images and positive on different ones, gives the same values inside ``tf.function`` as eagerly, and has finite gradients with
+    conversions and filters) on identical images and positive on different ones, gives the same
+    values inside ``tf.function`` as eagerly, and has finite gradients with
     respect to the prediction, also where prediction and target are equal. Returns the descriptor.
     """
     import tensorflow as tf
@@ -250,7 +252,8 @@ def check_loss_plugin(name: str, *, registry: Any = None, size: int = 64, batch_
 
     value = np.asarray(loss(true, pred))
     if loss.per_pixel:
-        if value.ndim != 4 or value.shape[:3] != (batch_size, size, size) or value.shape[3] not in (1, 3):
+        if value.ndim != 4 or value.shape[:3] != (batch_size, size, size) or \
+                value.shape[3] not in (1, 3):
             raise PluginCheckError(f"{who}: per_pixel is true, so it must return (N, H, W, C or 1) = "
                                    f"({batch_size}, {size}, {size}, 3 or 1); got {value.shape}")
     elif value.shape != (batch_size,):
@@ -263,7 +266,8 @@ def check_loss_plugin(name: str, *, registry: Any = None, size: int = 64, batch_
         raise PluginCheckError(f"{who}: is zero on two different images")
     same = np.asarray(loss(true, true))
     if np.abs(same).max() > zero_tolerance:
-        raise PluginCheckError(f"{who}: must be 0 on identical images, got up to {np.abs(same).max():.3g}")
+        raise PluginCheckError(f"{who}: must be 0 on identical images, "
+                               f"got up to {np.abs(same).max():.3g}")
     traced = np.asarray(tf.function(loss.function)(true, pred))
     if traced.shape != value.shape or not np.allclose(traced, value, rtol=1e-4, atol=1e-5):
         raise PluginCheckError(f"{who}: gives other values inside tf.function; use TensorFlow "
