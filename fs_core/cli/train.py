@@ -35,6 +35,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("-a", "--warmup", type=int, default=0,
                    help="raise the learning rate from 0 over the first N iterations (0-5000)")
     p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
+    p.add_argument("-d", "--distributed", default="default", metavar="STRATEGY",
+                   help="default (one device), mirrored (every visible GPU), central-storage "
+                        "(variables on one device, compute on all), multi-worker (the machines in "
+                        "TF_CONFIG); -b is the global batch, split over the replicas")
+    p.add_argument("-X", "--exclude-gpus", dest="exclude_gpus", nargs="+", default=None,
+                   metavar="ID", help="hide these GPUs (indices, e.g. -X 1 or -X 0,2) from training")
     p.add_argument("-I", "--snapshot-interval", dest="snapshot_interval", type=int, default=0,
                    metavar="N", help="copy the saved model to MODEL_DIR_snapshot_<ITERS>_iters/ "
                    "every N iterations (0: never)")
@@ -69,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from fs_core.plugin_manager import get_registry
     from fs_core.training.run import run_train
     from fs_core.training.session import TrainRequest
+    from fs_core.training.strategy import parse_gpu_ids
     request = TrainRequest(
         input_a=args.input_a, input_b=args.input_b, model_dir=args.model_dir,
         model_name=args.trainer, batch_size=args.batch_size, iterations=args.iterations,
@@ -78,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         no_augment_color=args.no_augment_color, warp_to_landmarks=args.warp_to_landmarks,
         disabled_plugins=disabled_from(args), snapshot_interval=args.snapshot_interval,
         write_image=args.write_image, preview=args.preview, no_logs=args.no_logs,
-        timelapse_a=args.timelapse_a, timelapse_b=args.timelapse_b, timelapse_out=args.timelapse_out)
+        timelapse_a=args.timelapse_a, timelapse_b=args.timelapse_b, timelapse_out=args.timelapse_out,
+        distributed=args.distributed, exclude_gpus=parse_gpu_ids(args.exclude_gpus))
     reason = run_train(request, get_registry(request.disabled_plugins))
     return 1 if reason == "nan" else 0
 

@@ -9,6 +9,7 @@ import contextlib
 import math
 import signal
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -46,19 +47,32 @@ def make_optimizer(session: TrainingSession) -> Any:
     if options.optimizer not in session.registry.optimizers:
         raise FsUserError(f"[global] optimizer: '{options.optimizer}' is not installed (installed: "
                           f"{', '.join(sorted(session.registry.optimizers))})", session.config.path)
+    distribution = session.distribution
+    scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
+    with scope:  # optimizer slots and the clipper's state live where the model's variables do
+        optimizer = _build_optimizer(session, options)
+    weights = Path(session.request.model_dir) / WEIGHTS_FILE  # a non-chief worker's too
+    if session.state.iterations and weights.exists() and has_optimizer_state(weights):
+        if load_optimizer_state(weights, optimizer):
+            session.print("Optimizer state restored")
+    return optimizer
+
+
+def _build_optimizer(session: TrainingSession, options: Any) -> Any:
     optimizer = session.registry.optimizers[options.optimizer].make(options)
     if options.gradient_clipping != "none" and hasattr(optimizer, "set_gradient_clipper"):
         # inside the optimizer: clipping sees unscaled, accumulated gradients (reference §D.1)
         from fs_core.training.clipping import make_gradient_clipper
-        optimizer.set_gradient_clipper(make_gradient_clipper(options))
+        clipper = make_gradient_clipper(options)
+        replicas = session.distribution.replicas if session.distribution is not None else 1
+        if replicas > 1:  # clip the global gradient, not each replica's share
+            from fs_core.training.strategy import ReplicaSumClipper
+            clipper = ReplicaSumClipper(clipper, replicas)
+        optimizer.set_gradient_clipper(clipper)
     if options.mixed_precision == "mixed_float16":
         import keras
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     optimizer.build(session.model.trainable_variables)
-    weights = session.model_dir / WEIGHTS_FILE
-    if session.state.iterations and weights.exists() and has_optimizer_state(weights):
-        if load_optimizer_state(weights, optimizer):
-            session.print("Optimizer state restored")
     return optimizer
 
 

@@ -62,19 +62,36 @@ def make_loader(session: TrainingSession, faces_a: Any, faces_b: Any, composer: 
     augmenters = sorted(session.registry.augmenters.values(), key=lambda a: a.stage)
     return BatchLoader.from_facesets(
         faces_a, faces_b, spec=session.prepare_spec,
-        batch_size=session.batch_size, input_size=session.built.input_size,
+        batch_size=session.local_batch_size, input_size=session.built.input_size,
         output_sizes=session.built.output_sizes, augmenters=augmenters,
         options=session.config.augmentation, color_order=session.built.descriptor.color_order,
-        seed=session.request.seed if session.request.seed is not None else _fresh_seed())
+        seed=_loader_seed(session))
+
+
+def _loader_seed(session: TrainingSession) -> int:
+    seed = session.request.seed if session.request.seed is not None else _fresh_seed()
+    distribution = session.distribution
+    return distribution.loader_seed(seed) if distribution is not None else seed
 
 
 def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None] = print) -> str:
     """Train as ``request`` says; returns why training stopped ("done", "interrupted", "nan")."""
     faces_a = index_faceset(request.input_a)
     faces_b = index_faceset(request.input_b)
-    _check_sizes(faces_a, request.batch_size, "-A")
-    _check_sizes(faces_b, request.batch_size, "-B")
+    if request.distributed != "multi-worker":  # a worker's loader needs only its share
+        _check_sizes(faces_a, request.batch_size, "-A")
+        _check_sizes(faces_b, request.batch_size, "-B")
     session = prepare_session(request, registry, notify)
+    try:
+        return _train_session(session, faces_a, faces_b)
+    finally:
+        session.distribution.close()
+
+
+def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> str:
+    request = session.request  # the batch size may have been raised for the replicas
+    _check_sizes(faces_a, session.local_batch_size, "-A")
+    _check_sizes(faces_b, session.local_batch_size, "-B")
     composer = make_composer(session, faces_a, faces_b)
     session.faces_a, session.faces_b = faces_a, faces_b
     session.prepare_spec = prepare_spec(session, composer.mask_names)
@@ -84,11 +101,13 @@ def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None
     try:
         session.optimizer = make_optimizer(session)
         step = make_train_step(session.model, composer, session.optimizer,
-                               session.built.outputs_per_side)
+                               session.built.outputs_per_side, distribution=session.distribution)
         if not set_learning_rate(session, loader, step):
             return "lr_finder"
         session.record = session.state.new_session(
             request.batch_size, _session_config(session))
+        session.record["distributed"] = session.distribution.name
+        session.record["replicas"] = session.distribution.replicas
         return train(session, loader, step)
     finally:
         loader.close()

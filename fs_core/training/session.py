@@ -54,6 +54,8 @@ class TrainRequest:
     warp_to_landmarks: bool = False
     disabled_plugins: tuple[str, ...] = ()
     status_every: float = 1.0
+    distributed: str = "default"  # -d: fs_core.training.strategy.STRATEGIES
+    exclude_gpus: tuple[int, ...] = ()  # -X: GPU indices hidden from TensorFlow
 
 
 @attrs.define(eq=False)
@@ -77,6 +79,7 @@ class TrainingSession:
     started: float = attrs.field(factory=time.monotonic)
     loss_history: list = attrs.field(factory=list)
     print: Callable[[str], None] = print
+    distribution: Any = None  # fs_core.training.strategy.Distribution the model was built under
 
     @property
     def model_name(self) -> str:
@@ -88,7 +91,20 @@ class TrainingSession:
 
     @property
     def batch_size(self) -> int:
+        """The global batch per side (all replicas of all workers together)."""
         return self.request.batch_size
+
+    @property
+    def local_batch_size(self) -> int:
+        """The batch per side this process's loader builds (its workers' share)."""
+        if self.distribution is None:
+            return self.batch_size
+        return self.distribution.local_batch(self.batch_size)
+
+    @property
+    def is_chief(self) -> bool:
+        """False on the non-chief workers of -d multi-worker (they save to a scratch folder)."""
+        return self.distribution is None or self.distribution.is_chief
 
     def examples_per_second(self) -> float:
         elapsed = time.monotonic() - self.started
@@ -114,6 +130,10 @@ def prepare_session(request: TrainRequest, registry: Any, notify: Callable[[str]
     model_classes = {name: d.config_class for name, d in registry.models.items()}
     config = load_config(request.config_path, model_classes)
     _apply_cli_switches(config, request)
+    distribution = start_distribution(request, config, notify)
+    batch_size = distribution.global_batch(request.batch_size, notify)
+    if batch_size != request.batch_size:
+        request = attrs.evolve(request, batch_size=batch_size)
     stored = model_folder.open_model_dir(request.model_dir, request.model_name)
     if stored is not None:
         apply_locked(config, stored.config, request.model_name, descriptor.config_class, notify)
@@ -129,16 +149,28 @@ def prepare_session(request: TrainRequest, registry: Any, notify: Callable[[str]
     if request.seed is not None:
         import keras
         keras.utils.set_random_seed(request.seed)
-    built = build_from_config(registry, request.model_name, config)
+    with distribution.scope():  # variables are created per replica (or centrally) as asked
+        built = build_from_config(registry, request.model_name, config)
     session = TrainingSession(request=request, registry=registry, config=config, state=state,
-                              built=built, model_dir=Path(request.model_dir), print=notify)
+                              built=built, model_dir=distribution.save_dir(Path(request.model_dir)),
+                              print=notify, distribution=distribution)
     if stored is not None:
-        load_weights(session.model_dir / WEIGHTS_FILE, built.model, model_name=built.name)
+        load_weights(Path(request.model_dir) / WEIGHTS_FILE, built.model, model_name=built.name)
     elif request.load_from:
         _load_parts_from(session, notify)
     if request.freeze:
         freeze_parts(built, descriptor.parts_to_freeze(built.options), notify)
     return session
+
+
+def start_distribution(request: TrainRequest, config: Config, notify: Callable[[str], None]) -> Any:
+    """Device options, then the ``-d`` strategy: both before TensorFlow initialises its devices."""
+    from fs_core.training.strategy import configure_devices, make_distribution
+    configure_devices(request.exclude_gpus, bool(getattr(config.global_, "allow_growth", False)))
+    distribution = make_distribution(request.distributed, notify)
+    if distribution.name != "default":
+        notify(f"Distributed training ({distribution.describe()})")
+    return distribution
 
 
 def _apply_cli_switches(config: Config, request: TrainRequest) -> None:

@@ -1,7 +1,10 @@
 """The compiled training step: both sides forward, per-side losses, one backward pass, one update.
 
 The step is traced once by ``tf.function`` (the batch shapes never change during a session) and
-returns every loss term as a tensor, so the Python loop does no per-iteration graph work.
+returns every loss term as a tensor, so the Python loop does no per-iteration graph work. Under a
+multi-replica strategy (``fs_core.training.strategy``) the same step runs on every replica with
+its share of the batch; the loss it differentiates is divided by the replica count so that the
+summed gradients are the global batch's mean, and the reported losses are the replicas' mean.
 """
 from __future__ import annotations
 
@@ -13,9 +16,17 @@ import tensorflow as tf
 
 def make_train_step(model: keras.Model, composer: Any, optimizer: keras.optimizers.Optimizer,
                     outputs_per_side: int, clipper: Callable[[list], list] | None = None,
-                    jit_compile: bool = False) -> Callable[[dict], dict]:
-    """A ``tf.function`` taking a TrainingBatch and returning ``loss_a``, ``loss_b`` and the terms."""
+                    jit_compile: bool = False, distribution: Any = None) -> Callable[[dict], dict]:
+    """A callable taking a TrainingBatch and returning ``loss_a``, ``loss_b`` and the terms.
+
+    ``distribution`` (a :class:`fs_core.training.strategy.Distribution`, or None for one device)
+    whose scope created ``model`` and ``optimizer``.
+    """
     variables = model.trainable_variables
+    replicas = distribution.replicas if distribution is not None else 1
+    if clipper is not None and replicas > 1:
+        from fs_core.training.strategy import ReplicaSumClipper
+        clipper = ReplicaSumClipper(clipper, replicas)
 
     def step(batch: dict) -> dict:
         with tf.GradientTape() as tape:
@@ -24,6 +35,8 @@ def make_train_step(model: keras.Model, composer: Any, optimizer: keras.optimize
             loss_a, terms_a = composer.side_loss(outputs[:outputs_per_side], batch["a"])
             loss_b, terms_b = composer.side_loss(outputs[outputs_per_side:], batch["b"])
             total = loss_a + loss_b
+            if replicas > 1:  # gradients are summed over replicas: each adds its share of the mean
+                total = total / replicas
             scaled = optimizer.scale_loss(total) if hasattr(optimizer, "scale_loss") else total
         gradients = tape.gradient(scaled, variables)
         if clipper is not None:
@@ -34,4 +47,6 @@ def make_train_step(model: keras.Model, composer: Any, optimizer: keras.optimize
         result.update({f"b/{name}": value for name, value in terms_b.items()})
         return result
 
-    return tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
+    if distribution is None or distribution.name == "default":
+        return tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
+    return distribution.wrap_step(step, jit_compile=jit_compile)
