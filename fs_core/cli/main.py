@@ -1,11 +1,14 @@
 """The ``fs`` command: sub-commands, and the one place errors become exit codes.
 
 A :class:`~fs_core.errors.FsUserError` prints one line and exits 1; anything else is a bug in fs
-and exits 2 with the traceback, so users can report it.
+and exits 2 with the traceback, so users can report it. The exception: an ``OSError`` about a named
+file, or a full disk or refused permission, is the system refusing what the user asked (not a bug in
+fs), so it too is one line naming the file and exit 1.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -82,11 +85,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 1
+    except OSError as error:
+        line = os_error_line(error)
+        if line is None:
+            sys.stdout.flush()
+            traceback.print_exc()
+            print("fs: internal error (this is a bug in fs or a plugin; please report it)",
+                  file=sys.stderr)
+            return 2
+        sys.stdout.flush()
+        print(f"fs {args.command}: error: {line}", file=sys.stderr)
+        return 1
     except Exception:  # a bug: show it so it can be reported
         sys.stdout.flush()
         traceback.print_exc()
         print("fs: internal error (this is a bug in fs or a plugin; please report it)", file=sys.stderr)
         return 2
+
+
+#: errors that say the system refused a request whatever the file (the user can fix them)
+_SYSTEM_REFUSALS = {errno.ENOSPC: "no space left on the disk", errno.EDQUOT: "disk quota exceeded",
+                    errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+                    errno.EPERM: "operation not permitted"}
+
+
+def os_error_line(error: OSError) -> str | None:
+    """One line for an OSError a user can fix (a named file, or a system refusal); None otherwise."""
+    reason = _SYSTEM_REFUSALS.get(getattr(error, "errno", None)) or error.strerror
+    if error.filename is not None:
+        return f"{os.fspath(error.filename)}: {reason or error}"
+    if getattr(error, "errno", None) in _SYSTEM_REFUSALS:
+        return reason
+    return None
 
 
 def disabled_from(args: argparse.Namespace) -> tuple[str, ...]:

@@ -7,15 +7,48 @@ the last save reaches a new low.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 from pathlib import Path
 
+import attrs
+
 from fs_core.errors import FsUserError
-from fs_core.model.atomic import atomic_path
+from fs_core.model.atomic import atomic_path, temp_files
 from fs_core.model.state import STATE_FILE, ModelState, load_state, save_state
 from fs_core.model.weights import WEIGHTS_FILE
 
 BACKUP_DIR = "backups"
+#: the files fs saves in a model folder (and in backups/), whose leftover temporary files it removes
+SAVED_FILES = (STATE_FILE, WEIGHTS_FILE, "preview.png")
+
+
+def _check_creatable(folder: Path) -> None:
+    """A new model folder must be creatable: its nearest existing parent is a folder."""
+    parent = folder.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise FsUserError(f"cannot create the model folder: {parent} is a file, not a folder", folder)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FsUserError(f"cannot create the model folder: {parent} is not writable", folder)
+
+
+def remove_stale_temp_files(model_dir: str | Path) -> list[Path]:
+    """Delete the temporary files a killed save left in ``model_dir`` and its backups; returns them.
+
+    Only names :func:`fs_core.model.atomic.atomic_path` makes for fs's own files are touched; a file
+    that cannot be removed (read-only folder) is left, since it never breaks a load.
+    """
+    folder = Path(model_dir)
+    removed = []
+    for place in (folder, folder / BACKUP_DIR):
+        for path in temp_files(place, SAVED_FILES):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def open_model_dir(model_dir: str | Path, model_name: str) -> ModelState | None:
@@ -24,6 +57,7 @@ def open_model_dir(model_dir: str | Path, model_name: str) -> ModelState | None:
     if folder.exists() and not folder.is_dir():
         raise FsUserError("model folder is a file, not a folder", folder)
     if not folder.exists():
+        _check_creatable(folder)
         return None
     state_file = folder / STATE_FILE
     if not state_file.exists():
@@ -40,8 +74,12 @@ def open_model_dir(model_dir: str | Path, model_name: str) -> ModelState | None:
         raise FsUserError(f"holds a '{state.model}' model, not '{model_name}'; use -t {state.model} "
                           "or another model folder", folder)
     if not (folder / WEIGHTS_FILE).exists():
+        if state.iterations == 0:  # the placeholder of a first save that was cut short
+            remove_stale_temp_files(folder)
+            return None
         raise FsUserError(f"has {STATE_FILE} but {WEIGHTS_FILE} is missing; restore it with "
                           "'fs restore'", folder)
+    remove_stale_temp_files(folder)
     return state
 
 
@@ -61,8 +99,17 @@ def write_backup(model_dir: str | Path) -> None:
 
 
 def save_model_files(model_dir: str | Path, state: ModelState, write_weights) -> None:
-    """Write weights (through ``write_weights(path)``) then the state."""
+    """Write weights (through ``write_weights(path)``) then the state.
+
+    A kill between the two leaves weights at most one save newer than the state, which loads. On a
+    new model a placeholder state (0 iterations, no history) goes first, see the module docstring.
+    """
     folder = Path(model_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FsUserError(f"cannot create the model folder: {error.strerror or error}", folder) from None
+    if not (folder / STATE_FILE).exists():
+        save_state(folder, attrs.evolve(state, iterations=0, lowest_avg_loss=None, sessions=[]))
     write_weights(folder / WEIGHTS_FILE)
     save_state(folder, state)
