@@ -50,9 +50,16 @@ def _quiet_tensorflow() -> None:
         os.close(saved)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a wrong flag is a user error like any other: one line, exit code 1."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(1, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
     from fs_core import __version__
-    parser = argparse.ArgumentParser(prog="fs", description="Train face-swap models.")
+    parser = _Parser(prog="fs", description="Train face-swap models.")
     parser.add_argument("--version", action="version", version=f"fs-core {__version__}")
     parser.add_argument("--disable-plugins", default="", metavar="NAMES",
                         help="comma-separated plugin names to block (also FS_DISABLE_PLUGINS)")
