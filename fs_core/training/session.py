@@ -167,7 +167,7 @@ def start_distribution(request: TrainRequest, config: Config, notify: Callable[[
     """Device options, then the ``-d`` strategy: both before TensorFlow initialises its devices."""
     from fs_core.training.strategy import configure_devices, make_distribution
     configure_devices(request.exclude_gpus, bool(getattr(config.global_, "allow_growth", False)))
-    distribution = make_distribution(request.distributed, notify)
+    distribution = make_distribution(request.distributed)
     if distribution.name != "default":
         notify(f"Distributed training ({distribution.describe()})")
     return distribution

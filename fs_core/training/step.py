@@ -27,6 +27,9 @@ def make_train_step(model: keras.Model, composer: Any, optimizer: keras.optimize
     if clipper is not None and replicas > 1:
         from fs_core.training.strategy import ReplicaSumClipper
         clipper = ReplicaSumClipper(clipper, replicas)
+    # Keras' loss-scale optimizer decides "finite" from the first replica's gradients alone; with
+    # each replica holding the replicas' mean, every replica sees the same (inf on any => inf).
+    share_first = replicas > 1 and isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
     def step(batch: dict) -> dict:
         with tf.GradientTape() as tape:
@@ -39,6 +42,9 @@ def make_train_step(model: keras.Model, composer: Any, optimizer: keras.optimize
                 total = total / replicas
             scaled = optimizer.scale_loss(total) if hasattr(optimizer, "scale_loss") else total
         gradients = tape.gradient(scaled, variables)
+        if share_first:
+            from fs_core.training.strategy import replica_mean
+            gradients = replica_mean(gradients)
         if clipper is not None:
             gradients = clipper(gradients)
         optimizer.apply_gradients(zip(gradients, variables))

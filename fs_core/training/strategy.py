@@ -18,6 +18,8 @@ How a distributed step stays equal to one step on one device with the same globa
 * Keras clips *before* that all-reduce, on one replica's share; :class:`ReplicaSumClipper` sums
   the gradients first so clipping (and AutoClip's norm history) sees the global gradient, then
   hands back a share that Keras' sum restores;
+* with ``mixed_float16`` the gradients are averaged over replicas before the loss scaler checks
+  them (:func:`replica_mean`), because Keras takes that check from the first replica only;
 * the reported losses are the replicas' mean, identical on every worker, so NaN protection and
   the save schedule take the same branch everywhere (multi-worker collectives require that).
 """
@@ -228,7 +230,23 @@ class ReplicaSumClipper:
         return [None if g is None else g / tf.cast(self.replicas, g.dtype) for g in clipped]
 
 
-def make_distribution(name: str, notify: Callable[[str], None] = print) -> Distribution:
+def replica_mean(grads: list) -> list:
+    """Every replica's gradients replaced by the replicas' mean (an all-reduce; None stays None).
+
+    Keras' optimizer still sums across replicas afterwards, which then gives the same total as the
+    unreduced gradients would have; what changes is that every replica holds identical values, so
+    a decision taken from one replica (the loss scaler's finite check) holds for all.
+    """
+    import tensorflow as tf
+    context = tf.distribute.get_replica_context()
+    present = [g for g in grads if g is not None]
+    if context is None or context.num_replicas_in_sync < 2 or not present:
+        return list(grads)
+    reduced = iter(context.all_reduce(tf.distribute.ReduceOp.MEAN, present))
+    return [None if g is None else next(reduced) for g in grads]
+
+
+def make_distribution(name: str) -> Distribution:
     """The strategy ``-d NAME`` asks for; refuses clearly what this machine cannot do."""
     import tensorflow as tf
     if name not in STRATEGIES:
@@ -236,7 +254,7 @@ def make_distribution(name: str, notify: Callable[[str], None] = print) -> Distr
     if name == "default":
         return Distribution(name, tf.distribute.get_strategy())
     if name == "multi-worker":
-        return _multi_worker(notify)
+        return _multi_worker()
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
     if not gpus and len(cpus) < 2:
@@ -255,7 +273,7 @@ def make_distribution(name: str, notify: Callable[[str], None] = print) -> Distr
     return Distribution(name, strategy)
 
 
-def _multi_worker(notify: Callable[[str], None]) -> Distribution:
+def _multi_worker() -> Distribution:
     import tensorflow as tf
     cluster = _read_tf_config()
     workers = cluster["cluster"]["worker"]
@@ -267,7 +285,6 @@ def _multi_worker(notify: Callable[[str], None]) -> Distribution:
     except RuntimeError as error:
         raise FsUserError(f"-d multi-worker must start before TensorFlow runs anything else in this "
                           f"process ({error})") from None
-    notify(f"Multi-worker training: worker {index} of {len(workers)} ({workers[index]})")
     return Distribution("multi-worker", strategy, worker_index=index, worker_count=len(workers))
 
 
