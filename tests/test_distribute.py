@@ -193,22 +193,28 @@ def test_cli_refuses_an_unknown_strategy_in_one_line(faces, tmp_path, capsys):
 def test_mirrored_and_central_storage_steps_equal_one_device_step(registry, faces, tmp_path):
     """One step on 2 logical CPUs (global batch 4, 2 per replica) equals one default step on the
     same 4 faces: plain, with global-norm clipping (clips the global gradient, not a share), under
-    central storage, and (two steps) with mixed_float16 loss scaling and clipping. A batch of 3 is
-    raised to 4; the step is traced once."""
+    central storage, and over three steps with AutoClip (its norm history is shared by the replicas)
+    and with mixed_float16 loss scaling and clipping. A batch of 3 is raised to 4; the step is
+    traced once."""
     plain = _config(tmp_path, "plain")
     clipped = _config(tmp_path, "clipped", "gradient_clipping = 'global_norm'\n"
                                             "clipping_value = 0.01\n")
     fp16 = _config(tmp_path, "fp16", "mixed_precision = 'mixed_float16'\n"
                                       "gradient_clipping = 'global_norm'\nclipping_value = 0.01\n")
+    autoclip = _config(tmp_path, "autoclip", "gradient_clipping = 'autoclip'\n"
+                                              "clipping_value = 1.0\n")
     runs = {
         "mirrored": _fields(faces, tmp_path / "mirrored", plain, distributed="mirrored"),
         "clipped": _fields(faces, tmp_path / "clipped", clipped, distributed="mirrored"),
         "central": _fields(faces, tmp_path / "central", plain, distributed="central-storage"),
         "raised": _fields(faces, tmp_path / "raised", plain, distributed="mirrored", batch_size=3,
                           iterations=3),
-        "fp16_default": _fields(faces, tmp_path / "fp16_default", fp16, iterations=2),
-        "fp16_mirrored": _fields(faces, tmp_path / "fp16_mirrored", fp16, iterations=2,
+        "fp16_default": _fields(faces, tmp_path / "fp16_default", fp16, iterations=3),
+        "fp16_mirrored": _fields(faces, tmp_path / "fp16_mirrored", fp16, iterations=3,
                                  distributed="mirrored"),
+        "autoclip_default": _fields(faces, tmp_path / "autoclip_default", autoclip, iterations=3),
+        "autoclip_mirrored": _fields(faces, tmp_path / "autoclip_mirrored", autoclip,
+                                     iterations=3, distributed="mirrored"),
     }
     process = _helper(["--cpus", "2", *(json.dumps(r) for r in runs.values())])
     # meanwhile, the same requests on one device in this process
@@ -225,9 +231,11 @@ def test_mirrored_and_central_storage_steps_equal_one_device_step(registry, face
     _assert_same_update(initial, default, _weights(tmp_path / "mirrored"))
     _assert_same_update(initial, default, _weights(tmp_path / "central"))
     _assert_same_update(initial, default_clipped, _weights(tmp_path / "clipped"))
-    fp16_default = _weights(tmp_path / "fp16_default")
-    for key, value in _weights(tmp_path / "fp16_mirrored").items():
-        np.testing.assert_allclose(value, fp16_default[key], rtol=1e-5, atol=1e-7, err_msg=key)
+    for name in ("fp16", "autoclip"):
+        expected = _weights(tmp_path / f"{name}_default")
+        for key, value in _weights(tmp_path / f"{name}_mirrored").items():
+            np.testing.assert_allclose(value, expected[key], rtol=1e-5, atol=1e-7,
+                                       err_msg=f"{name}: {key}")
     assert "Batch size 3 raised to 4" in output
     state = tomllib.loads((tmp_path / "raised" / "state.toml").read_text())
     assert state["iterations"] == 3
