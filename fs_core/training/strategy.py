@@ -3,7 +3,8 @@
 ``default`` trains on one device exactly as before. ``mirrored`` copies the model to every visible
 GPU (or, with no GPU, to several logical CPU devices when a program configured them: tests do) and
 sums the replicas' gradients. ``central-storage`` keeps the variables on one device (the CPU when
-several GPUs compute) and computes on all. ``multi-worker`` is ``MultiWorkerMirroredStrategy``
+several GPUs compute) and computes on all; Keras 3 has no tests for it, but with Keras 3.15 and
+TF 2.21 its steps equal one device's (tests/test_distribute.py), so it is offered. ``multi-worker`` is ``MultiWorkerMirroredStrategy``
 over the machines that ``TF_CONFIG`` lists, so training scales past one machine.
 
 How a distributed step stays equal to one step on one device with the same global batch:
@@ -22,6 +23,13 @@ How a distributed step stays equal to one step on one device with the same globa
   them (:func:`replica_mean`), because Keras takes that check from the first replica only;
 * the reported losses are the replicas' mean, identical on every worker, so NaN protection and
   the save schedule take the same branch everywhere (multi-worker collectives require that).
+
+Saving under ``multi-worker``: every worker runs every save at the same iterations (writing the
+HDF5 file reads variables and needs no collective today, but keeping the workers' programs
+identical means a later save that does use one cannot deadlock). Worker 0, the chief, writes the
+model folder; the others write to a private scratch folder (:meth:`Distribution.save_dir`) that is
+removed when training ends, so the chief's files are never written over. Every worker reads the
+model folder when resuming.
 """
 from __future__ import annotations
 
