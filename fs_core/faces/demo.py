@@ -27,6 +27,7 @@ import numpy as np
 from fs_core.errors import FsUserError
 from fs_core.faces import alignment as al
 from fs_core.faces.pngmeta import encode_faceswap_png
+from fs_core.model.atomic import atomic_write_bytes
 
 MARKER = ".fs-demo-data"
 MASK_NAME = "custom_face"
@@ -358,13 +359,7 @@ def write_demo_data(out_dir: str | os.PathLike, count: int = 200, size: int = 25
         for index in range(count):
             face, metadata = make_demo_face(side, index, size, rng)
             data = encode_faceswap_png(face, metadata)
-            target = folder / metadata["source"]["original_filename"]
-            tmp = target.with_name(f".{target.name}.tmp")
-            try:
-                tmp.write_bytes(data)
-                os.replace(tmp, target)
-            except OSError as err:
-                raise FsUserError(f"cannot write a demo face: {err.strerror or err}",
-                                  target) from err
+            # atomic and fsync'd: a kill or a full disk leaves no half face (nor a temp file)
+            atomic_write_bytes(folder / metadata["source"]["original_filename"], data)
     return folders
 

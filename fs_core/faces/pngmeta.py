@@ -15,7 +15,6 @@ import ast
 import io
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -185,22 +184,11 @@ def encode_faceswap_png(image_bgr: np.ndarray, metadata: dict) -> bytes:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and os.replace.
 
-    A reader never sees half a file, and a crash leaves the old file (or none) in place.
+    A reader never sees half a file, and a crash leaves the old file (or none) in place; a full
+    disk or refused permission is an FsUserError naming ``path`` (see :mod:`fs_core.model.atomic`).
     """
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from fs_core.model.atomic import atomic_write_bytes as write
+    write(path, data)
 
 
 def write_faceswap_png(path: str | os.PathLike, image_bgr: np.ndarray, metadata: dict) -> None:

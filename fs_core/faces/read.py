@@ -75,8 +75,9 @@ def landmarks_from_metadata(metadata: dict, path: str | os.PathLike) -> np.ndarr
     if points is None:
         return None
     try:
-        array = np.asarray(points, dtype=np.float32)
-    except (TypeError, ValueError) as err:
+        with np.errstate(over="ignore", invalid="ignore"):  # too large for float32: inf, refused below
+            array = np.asarray(points, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError) as err:
         raise FsUserError(f"the faceswap header's landmarks are not numbers ({err})", path) from err
     if array.ndim != 2 or array.shape[1] != 2:
         raise FsUserError(f"the faceswap header's landmarks have shape {array.shape}; expected "
