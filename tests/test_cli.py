@@ -1,4 +1,5 @@
-"""The command line as a user meets it: demo data, train, resume, summary, config, bad input."""
+"""The command line as a user meets it: demo data, train, resume, summary, config (bad input of
+every command: tests/test_reliability_bad_input.py)."""
 from __future__ import annotations
 
 import shutil
@@ -7,9 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-import cv2
 import h5py
-import numpy as np
 import pytest
 
 from fs_core.cli.main import main
@@ -63,62 +62,6 @@ def test_resume_continues_the_count_and_adds_a_session(demo, trained, tmp_path):
                  "-b", "2", "-i", "2"]) == 0
     state = _state(model)
     assert state["iterations"] == 5 and [s["iterations"] for s in state["sessions"]] == [3, 2]
-
-
-def _bad(tmp_path, demo, trained, case):
-    """Arguments for one bad-input case (and the model folder that must stay unchanged)."""
-    model = tmp_path / "model"
-    shutil.copytree(trained, model)
-    a, b = str(demo / "A"), str(demo / "B")
-    if case == "missing folder":
-        return ["-A", str(tmp_path / "nope"), "-B", b, "-m", str(model), *MODEL], model
-    if case == "empty folder":
-        (tmp_path / "empty").mkdir()
-        return ["-A", str(tmp_path / "empty"), "-B", b, "-m", str(model), *MODEL], model
-    if case == "fewer faces than a batch":
-        return ["-A", a, "-B", b, "-m", str(model), *MODEL, "-b", "64"], model
-    if case == "non-image file":
-        folder = tmp_path / "faces"
-        shutil.copytree(demo / "A", folder)
-        (folder / "zz_notes.png").write_text("this is not a picture")
-        return ["-A", str(folder), "-B", b, "-m", str(model), *MODEL, "-b", "2"], model
-    if case == "non-square image":
-        folder = tmp_path / "faces"
-        shutil.copytree(demo / "A", folder)
-        cv2.imwrite(str(folder / "zz_wide.png"), np.zeros((20, 40, 3), np.uint8))
-        return ["-A", str(folder), "-B", b, "-m", str(model), *MODEL, "-b", "2"], model
-    if case == "unknown model":
-        return ["-A", a, "-B", b, "-m", str(model), "-t", "no_such_model"], model
-    if case == "model folder of another model":
-        return ["-A", a, "-B", b, "-m", str(model), "-t", "original"], model
-    if case == "corrupt state":
-        (model / "state.toml").write_text("iterations = = 3")
-        return ["-A", a, "-B", b, "-m", str(model), *MODEL, "-b", "2"], model
-    if case == "corrupt weights":
-        data = (model / "weights.h5").read_bytes()
-        (model / "weights.h5").write_bytes(data[: len(data) // 2])
-        return ["-A", a, "-B", b, "-m", str(model), *MODEL, "-b", "2"], model
-    if case == "bad config value":
-        config = tmp_path / "bad.toml"
-        config.write_text("[global]\nlearning_rate = 5.0\n")
-        return ["-A", a, "-B", b, "-m", str(model), *MODEL, "-C", str(config)], model
-    raise AssertionError(case)
-
-
-@pytest.mark.parametrize("case", ["missing folder", "empty folder", "fewer faces than a batch",
-                                  "non-image file", "non-square image", "unknown model",
-                                  "model folder of another model", "corrupt state",
-                                  "corrupt weights", "bad config value"])
-def test_bad_input_is_one_line_exit_1_and_changes_nothing(tmp_path, demo, trained, case, capsys):
-    args, model = _bad(tmp_path, demo, trained, case)
-    before = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
-    code = main(["train", *args, "-i", "1"])
-    err = capsys.readouterr().err
-    assert code == 1, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    after = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
-    assert after == before
 
 
 def test_summary_prints_parts_and_parameter_counts(capsys):
