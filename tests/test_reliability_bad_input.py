@@ -59,10 +59,14 @@ def world(tmp_path_factory):
         model = root / "model"
         assert main(["train", "-A", str(a), "-B", str(b), "-m", str(model), "-C", str(config),
                      "-t", "tiny", "-b", "2", "-i", "3", "-s", "1", "-n", "--seed", "1"]) == 0
+        other = root / "model16"  # the same model made with other (locked) options
+        (root / "f16.toml").write_text(FAST + "[model.tiny]\nfilters = 16\n")
+        assert main(["train", "-A", str(a), "-B", str(b), "-m", str(other), "-C", str(root / "f16.toml"),
+                     "-t", "tiny", "-b", "2", "-i", "1", "-n"]) == 0
         if not (model / "backups" / "state.toml").exists():  # a backup needs a new low; force one
             from fs_core.training.model_dir import write_backup
             write_backup(model)
-        yield {"root": root, "a": a, "b": b, "config": config, "model": model}
+        yield {"root": root, "a": a, "b": b, "config": config, "model": model, "other": other}
 
 
 class Ctx(NamedTuple):
@@ -72,6 +76,7 @@ class Ctx(NamedTuple):
     config: str
     model: Path  # a private copy of the trained model
     monkeypatch: pytest.MonkeyPatch
+    other: Path  # a tiny model made with filters = 16 (weights of other shapes)
 
 
 def _copy_faces(ctx: Ctx, name: str = "faces") -> Path:
@@ -287,6 +292,11 @@ CASES += [
              (ctx.model / "weights.h5").read_bytes()[:3000])),
     Case("train: weights fail their checksum", train(), lambda ctx: ["weights.h5", "checksum", "restore"],
          setup=lambda ctx: _flip_weights_byte(ctx.model / "weights.h5")),
+    Case("train: weights of other options", train(), lambda ctx: ["weights.h5", "do not match"],
+         setup=lambda ctx: shutil.copy(ctx.other / "weights.h5", ctx.model / "weights.h5")),
+    Case("train: -l from damaged weights", lambda ctx: train(model=lambda c: str(c.tmp / "new"))(ctx)
+         + ["-l", str(ctx.model)], lambda ctx: ["weights.h5", "checksum"],
+         setup=lambda ctx: _flip_weights_byte(ctx.model / "weights.h5")),
     Case("train: read-only model folder", train(), lambda ctx: ["weights.h5", "permission"],
          setup=_read_only),
     Case("train: disk full at save", train(), lambda ctx: ["weights.h5", "no space"], setup=_full_disk),
@@ -352,10 +362,10 @@ CASES += [
     Case("restore: no backup", lambda ctx: ["restore", "-m", str(ctx.model)], lambda ctx: ["backup"],
          setup=lambda ctx: shutil.rmtree(ctx.model / "backups")),
     Case("restore: damaged backup weights", lambda ctx: ["restore", "-m", str(ctx.model)],
-         lambda ctx: ["backups", "weights.h5"],
+         lambda ctx: ["backups", "weights.h5", "backup itself"],
          setup=lambda ctx: _flip_weights_byte(ctx.model / "backups" / "weights.h5")),
     Case("restore: damaged backup state", lambda ctx: ["restore", "-m", str(ctx.model)],
-         lambda ctx: ["backups", "state.toml"],
+         lambda ctx: ["backups", "state.toml", "backup itself"],
          setup=lambda ctx: (ctx.model / "backups" / "state.toml").write_bytes(b"\x00\x00\x00")),
     Case("restore: read-only model folder", lambda ctx: ["restore", "-m", str(ctx.model)],
          lambda ctx: ["weights.h5", "permission"], setup=_read_only),
@@ -450,7 +460,8 @@ def test_bad_input_is_exit_1_one_line_and_changes_no_saved_model(case, world, tm
     shutil.copytree(world["model"], model)
     work = tmp_path / "work"
     work.mkdir()
-    ctx = Ctx(work, str(world["a"]), str(world["b"]), str(world["config"]), model, monkeypatch)
+    ctx = Ctx(work, str(world["a"]), str(world["b"]), str(world["config"]), model, monkeypatch,
+              world["other"])
     monkeypatch.syspath_prepend(str(world["root"] / "site"))
     if case.setup:
         case.setup(ctx)

@@ -27,6 +27,14 @@ STATE_FILE = "state.toml"
 FORMAT = 1
 
 
+def recovery_hint(path: str | Path, what: str = "it") -> str:
+    """What to do about a damaged model file: restore the backup, unless it *is* the backup."""
+    if Path(path).parent.name == "backups":
+        return ("this is the backup itself; the model beside backups/ is untouched (a snapshot "
+                "folder, if any, is another copy)")
+    return f"restore {what} from backups/ with 'fs restore'"
+
+
 def now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
@@ -71,8 +79,8 @@ class ModelState:
                         config=dict(data.get("config", {})), sessions=list(data.get("sessions", [])),
                         fs_version=str(data.get("fs_version", "?")), format=int(data["format"]))
         except (KeyError, TypeError, ValueError) as error:
-            raise FsUserError(f"model state is incomplete or damaged ({error!s}); restore it from "
-                              "backups/ with 'fs restore'", path) from None
+            raise FsUserError(f"model state is incomplete or damaged ({error!s}); "
+                              f"{recovery_hint(path)}", path) from None
         if state.format > FORMAT:
             raise FsUserError(f"model state format {state.format} is newer than this fs understands "
                               f"({FORMAT}); upgrade fs-core", path)
@@ -97,11 +105,10 @@ def load_state(model_dir: str | Path) -> ModelState:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
-        raise FsUserError(f"model state is not valid TOML ({error}); restore it from backups/ with "
-                          "'fs restore'", path) from None
-    except UnicodeDecodeError:
-        raise FsUserError("model state is not a text file; restore it from backups/ with 'fs restore'",
+        raise FsUserError(f"model state is not valid TOML ({error}); {recovery_hint(path)}",
                           path) from None
+    except UnicodeDecodeError:
+        raise FsUserError(f"model state is not a text file; {recovery_hint(path)}", path) from None
     except OSError as error:
         raise FsUserError(f"cannot read model state: {error.strerror or error}", path) from None
     return ModelState.from_toml(data, str(path))

@@ -20,6 +20,7 @@ import numpy as np
 from fs_core import __version__
 from fs_core.errors import FsUserError
 from fs_core.model.atomic import atomic_path
+from fs_core.model.state import recovery_hint
 
 WEIGHTS_FILE = "weights.h5"
 FORMAT = 1
@@ -124,13 +125,13 @@ def _read_all(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     except FileNotFoundError:
         raise FsUserError("weights file is missing; restore the model with 'fs restore'", path) from None
     except (OSError, KeyError, ValueError) as error:
-        raise FsUserError(f"weights file is damaged and cannot be read ({error}); restore the last "
-                          "backup with 'fs restore'", path) from None
+        raise FsUserError(f"weights file is damaged and cannot be read ({error}); "
+                          f"{recovery_hint(path, 'the last backup')}", path) from None
     expected = attributes.get("checksum")
     if expected is not None:
         if _digest(arrays.items()) != expected:
-            raise FsUserError("weights file is damaged (checksum mismatch); restore the last backup "
-                              "with 'fs restore'", path)
+            raise FsUserError("weights file is damaged (checksum mismatch); "
+                              f"{recovery_hint(path, 'the last backup')}", path)
     return arrays, attributes
 
 
