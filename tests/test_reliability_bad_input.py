@@ -431,6 +431,30 @@ def _generic_cases(command: str) -> list[Case]:
     ]
 
 
+def _swap(folder: Callable[[Ctx], str], out: Callable[[Ctx], str] = lambda ctx: str(ctx.tmp / "out")
+          ) -> Callable[[Ctx], list[str]]:
+    return lambda ctx: ["swap", "-m", str(ctx.model), "-i", folder(ctx), "-o", out(ctx)]
+
+
+# the commands of the conversion pack, when it is there (their generic cases are added as well)
+OPTIONAL: dict[str, list[Case]] = {
+    "swap": [Case(f"swap: faces: {name}", _swap(folder), lambda ctx, f=fragment: [f])
+             for name, folder, fragment in FACE_DEFECTS] + [
+        Case("swap: output under a file", _swap(lambda ctx: ctx.a, lambda ctx: str(_a_file(ctx) / "o")),
+             lambda ctx: ["a_file"]),
+        Case("swap: full disk", _swap(lambda ctx: ctx.a), lambda ctx: ["out", "no space"],
+             setup=_full_disk),
+    ],
+    "export": [
+        Case("export: output under a file", lambda ctx: [
+            "export", "-m", str(ctx.model), "-o", str(_a_file(ctx) / "o")], lambda ctx: ["a_file"]),
+        # (a full disk is not simulated for export: it writes through TensorFlow's C++ file layer)
+    ],
+}
+for _command, _cases in OPTIONAL.items():
+    if importlib.util.find_spec(f"fs_core.cli.{_command}") is not None:
+        CASES += _cases + _generic_cases(_command)
+
 _EXPLICIT = {_command_of(case) for case in CASES}
 for _module in COMMANDS:
     _command = _module.rsplit(".", 1)[1].replace("_cmd", "").replace("_", "-")
@@ -445,6 +469,12 @@ def _hashes(folder: Path) -> dict[str, str]:
         return {}
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def terminal_lines(text: str) -> list[str]:
+    """The non-blank lines a terminal shows: a progress bar that ``\r`` overwrote is gone."""
+    shown = (line.split("\r")[-1] for line in text.split("\n"))
+    return [line for line in shown if line.strip()]
 
 
 def _archived(name: str) -> bool:
@@ -471,7 +501,7 @@ def test_bad_input_is_exit_1_one_line_and_changes_no_saved_model(case, world, tm
     code = main(argv)
     monkeypatch.undo()  # the simulated disk is real again before anything is checked
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
+    lines = terminal_lines(err)
     assert "Traceback" not in err, err
     assert code == 1, f"exit {code}: {err}"
     assert len(lines) == 1, err
@@ -546,3 +576,25 @@ def test_plugins_with_unknown_names_to_disable_still_lists(world, capsys):
     """``fs plugins`` takes no path; its one input, the names to disable, tolerates unknown names."""
     assert main(["--disable-plugins", "no_such_plugin,,", "plugins"]) == 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error, code", [
+    (OSError(errno.EIO, "Input/output error", "/data/faces/x.png"), 1),  # a named file: one line
+    (OSError(errno.ENOSPC, "No space left on device"), 1),  # a system refusal without a file
+    (OSError(errno.EBADF, "Bad file descriptor"), 2),  # neither: a bug, with its traceback
+])
+def test_os_errors_that_escape_a_command(monkeypatch, capsys, error, code):
+    """The last line of defence in ``main``: the system refusing a file is the user's to fix."""
+    import fs_core.cli.summary as summary
+
+    def fail(*args, **kwargs):
+        raise error
+    monkeypatch.setattr(summary, "print_summary", fail)
+    assert main(["summary", "-t", "tiny"]) == code
+    err = capsys.readouterr().err
+    if code == 1:
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in err, err
+        assert ("x.png" in err) if error.filename else ("no space" in err)
+    else:
+        assert "Traceback" in err and "internal error" in err
