@@ -86,7 +86,7 @@ def _saved_iterations(model: Path) -> int:
         return -1
 
 
-def _wait(proc: subprocess.Popen, until, timeout: float = 30.0, poll: float = 0.001) -> bool:
+def _wait(proc: subprocess.Popen, until, timeout: float = 120.0, poll: float = 0.001) -> bool:
     """Poll ``until()`` while the process lives; True when it held before the timeout."""
     end = time.monotonic() + timeout
     while time.monotonic() < end and proc.poll() is None:
