@@ -60,6 +60,8 @@ class GlobalOptions:
     mixed_precision: str = option("none", "Compute precision: none (float32), mixed_float16 (GPU) or "
                                   "mixed_bfloat16 (CPUs with native bf16).",
                                   choices=("none", "mixed_float16", "mixed_bfloat16"))
+    allow_growth: bool = option(False, "Let TensorFlow take GPU memory as it needs it instead of "
+                                "all at start (NVIDIA).")
     nan_protection: bool = option(True, "Stop without saving when a loss goes NaN or infinite.")
     # convert
     convert_batchsize: int = option(16, "Batch size when swapping faces with a trained model.",
