@@ -127,8 +127,11 @@ def train(session: TrainingSession, loader: Any, step: Any) -> str:
                 session.loss_history.append(losses["loss_a"] + losses["loss_b"])
                 hook.fs_iteration_end(session=session, iteration=session.state.iterations,
                                       losses=losses)
-                if local % request.save_interval == 0 and local != request.iterations:
-                    save(session, is_exit=False, hook=hook)
+                snapshot_due = (request.snapshot_interval and
+                                session.state.iterations % request.snapshot_interval == 0)
+                if (local % request.save_interval == 0 or snapshot_due) \
+                        and local != request.iterations:
+                    save(session, is_exit=False, hook=hook)  # a snapshot copies this save
     except KeyboardInterrupt:
         reason = "interrupted"
     if reason != "nan" and session.session_iterations:
