@@ -9,9 +9,10 @@ registry like any pack, samples every ``--every`` iterations:
 * the process's OS threads (Threads from /proc/self/status), and the live Python threads, of which
   the batch loader's workers (named ``fs-loader``).
 
-It prints the samples, then the slope of memory over the second half of the run (least squares,
-MiB per 1000 iterations; the first half holds the warm-up: graph tracing, caches, allocator pools)
-and the thread counts, and exits 1 when the slope exceeds ``--max-slope`` or the thread counts grow
+It prints the samples, then the slope of memory over the second half of the run, from the first
+sample after the first save on (least squares, MiB per 1000 iterations; the first half holds the
+warm-up: graph tracing, caches, allocator pools; the first save allocates its buffers once), and
+the thread counts, and exits 1 when the slope exceeds ``--max-slope`` or the thread counts grow
 in the second half (a leak of loader workers or of TensorFlow's threads).
 
     python bench/soak.py [--iterations 2000] [--batch-size 4] [--every 50] [--model lightweight]
@@ -81,20 +82,32 @@ def slope_per_1000(samples: list[dict]) -> float:
     return float(np.polyfit(x, y, 1)[0] * 1000)
 
 
-def report(samples: list[dict], max_slope: float, workers_limit: int) -> bool:
+def steady_window(samples: list[dict], save_interval: int) -> list[dict]:
+    """The samples the memory slope is judged on: the second half of the run, and nothing before
+    the first save has been followed by a sample (a first save allocates its buffers once, which
+    is a step, not a leak). At least three samples."""
+    last = samples[-1]["iteration"]
+    start = max(last / 2, min(save_interval, last) + 1)
+    window = [s for s in samples if s["iteration"] >= start]
+    return window if len(window) >= 3 else samples[-3:]
+
+
+def report(samples: list[dict], max_slope: float, workers_limit: int, save_interval: int) -> bool:
     print(f"\n{'iter':>7} {'sec':>8} {'RSS MiB':>9} {'OS thr':>7} {'py thr':>7} {'loader':>7}")
     for s in samples:
         print(f"{s['iteration']:>7} {s['seconds']:>8.1f} {s['rss_mib']:>9.1f} {s['os_threads']:>7} "
               f"{s['py_threads']:>7} {s['loader_threads']:>7}")
     half = samples[len(samples) // 2:]
     first = samples[:len(samples) // 2] or samples
-    slope = slope_per_1000(half)
+    window = steady_window(samples, save_interval)
+    slope = slope_per_1000(window)
     total = slope_per_1000(samples)
     grown = max(s["os_threads"] for s in half) - max(s["os_threads"] for s in first)
     loader_max = max(s["loader_threads"] for s in samples)
     print(f"\nRSS: start {samples[0]['rss_mib']:.1f} MiB, end {samples[-1]['rss_mib']:.1f} MiB, "
           f"peak {max(s['rss_mib'] for s in samples):.1f} MiB")
-    print(f"RSS slope, second half: {slope:+.2f} MiB per 1000 iterations (whole run {total:+.2f}); "
+    print(f"RSS slope, iterations {window[0]['iteration']}-{window[-1]['iteration']}: {slope:+.2f} "
+          f"MiB per 1000 iterations (second half {slope_per_1000(half):+.2f}, whole run {total:+.2f}); "
           f"limit {max_slope:g}")
     print(f"OS threads: first half max {max(s['os_threads'] for s in first)}, second half max "
           f"{max(s['os_threads'] for s in half)} (growth {grown:+d}); loader threads max {loader_max} "
@@ -149,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     threads_after = proc_status()["Threads"]
     loader_left = sum(t.name.startswith("fs-loader") for t in threading.enumerate())
     print(f"after training: {threads_after} OS threads, {loader_left} loader threads alive")
-    ok = report(sampler.samples[:-1], args.max_slope, args.workers_limit) and loader_left == 0
+    ok = report(sampler.samples[:-1], args.max_slope, args.workers_limit,
+                args.save_interval) and loader_left == 0
     return 0 if ok else 1
 
 
