@@ -152,3 +152,13 @@ def test_mixed_bfloat16_trains_and_can_be_switched_off_on_resume(registry, faces
     assert [s["config"]["global"]["mixed_precision"] for s in state["sessions"]] == \
         ["mixed_bfloat16", "none"]
     assert math.isfinite(state["lowest_avg_loss"])
+
+
+def test_a_second_run_on_the_same_model_folder_is_refused(registry, faces, tmp_path, config):
+    from fs_core.training.model_dir import training_lock
+    model = tmp_path / "m"
+    with training_lock(model):
+        with pytest.raises(FsUserError, match="another fs process"):
+            run_train(_request(faces, model, config, iterations=1), registry, lambda s: None)
+    assert not model.exists()  # the refused run, and the lock, left nothing behind
+    assert run_train(_request(faces, model, config, iterations=1), registry, lambda s: None) == "done"

@@ -75,6 +75,11 @@ def export(trained: Any, out: str | Path, direction: str) -> Path:
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FsUserError("the output exists and is not an empty folder; choose a new folder", out)
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise FsUserError("is a file, not a folder", parent)
+            break
     out.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     built = trained.built

@@ -31,12 +31,13 @@ COMMANDS: tuple[str, ...] = (
 
 
 def _quiet_tensorflow() -> None:
-    """TensorFlow's C++ start-up chatter hides the status line; keep warnings and errors.
+    """TensorFlow's C++ log chatter (start-up notices, grappler "remapper failed" lines) hides the
+    status line and reads like a failure; real errors reach fs as Python exceptions anyway.
 
     Its oneDNN notice is printed before logging is set up, ignoring TF_CPP_MIN_LOG_LEVEL, so the
     import runs with the stderr file descriptor pointed at /dev/null (Python errors still raise).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ errors still surface as exceptions
     if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()

@@ -48,6 +48,8 @@ def restore(model_dir: str | Path) -> tuple[int, Path]:
     from fs_core.training.model_dir import BACKUP_DIR, copy_atomic
 
     folder = Path(model_dir)
+    if folder.exists() and not folder.is_dir():
+        raise FsUserError("is a file, not a model folder", folder)
     if not folder.is_dir():
         raise FsUserError("the model folder does not exist", folder)
     backups = folder / BACKUP_DIR
@@ -59,10 +61,15 @@ def restore(model_dir: str | Path) -> tuple[int, Path]:
 
     archive = _archive_folder(folder)
     archive.mkdir()
-    for name in ARCHIVED_FILES:
-        if (folder / name).is_file():
-            shutil.copy2(folder / name, archive / name)
-    for name in (WEIGHTS_FILE, STATE_FILE):
+    try:
+        for name in ARCHIVED_FILES:
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, archive / name)
+    except OSError:
+        shutil.rmtree(archive, ignore_errors=True)  # nothing changed yet: leave no half archive
+        raise
+    # state first: a kill between the two leaves weights ahead of the state, like any save
+    for name in (STATE_FILE, WEIGHTS_FILE):
         copy_atomic(backups / name, folder / name)
     (folder / "preview.png").unlink(missing_ok=True)  # it showed the model that was rolled back
 

@@ -59,7 +59,7 @@ def swap_folder(trained: Any, faces: Any, out: Path, direction: str, progress: b
     order = built.descriptor.color_order
     written = 0
     with tqdm(total=len(faces), desc="Swapping", unit="face", file=sys.stderr,
-              disable=not progress, leave=False) as bar:
+              disable=not (progress and sys.stderr.isatty()), leave=False) as bar:
         for start in range(0, len(faces), batch):
             paths = faces.paths[start:start + batch]
             crops = np.stack([prepare_face(read_face(p), spec, p).image for p in paths])

@@ -113,3 +113,45 @@ def save_model_files(model_dir: str | Path, state: ModelState, write_weights) ->
         save_state(folder, attrs.evolve(state, iterations=0, lowest_avg_loss=None, sessions=[]))
     write_weights(folder / WEIGHTS_FILE)
     save_state(folder, state)
+
+
+LOCK_FILE = ".fs.lock"
+
+
+@contextlib.contextmanager
+def training_lock(model_dir: str | Path):
+    """Hold an advisory lock on the model folder for a whole run.
+
+    Two ``fs train`` runs on one folder would overwrite each other's saves (and one's start-up
+    clean-up could remove the other's temporary files), so the second is refused. The lock is a
+    ``flock`` on a hidden file, released by the kernel if the process dies. A folder this created
+    and left without a model is removed again, so a refused run leaves nothing behind.
+    """
+    import fcntl
+    folder = Path(model_dir)
+    created = not folder.exists()
+    if created:
+        _check_creatable(folder)
+        folder.mkdir(parents=True)
+    elif not folder.is_dir():
+        raise FsUserError("model folder is a file, not a folder", folder)
+    lock_path = folder / LOCK_FILE
+    try:
+        handle = open(lock_path, "a")
+    except OSError as error:
+        raise FsUserError(f"cannot use the model folder: {error.strerror or error}", folder) from None
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise FsUserError("another fs process is training this model; wait for it or stop it",
+                              folder) from None
+        yield
+    finally:
+        handle.close()
+        if not (folder / STATE_FILE).exists():
+            with contextlib.suppress(OSError):
+                lock_path.unlink()
+            if created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty

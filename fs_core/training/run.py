@@ -5,6 +5,7 @@ invocation never changes a saved model.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 from fs_core.errors import FsUserError
@@ -14,8 +15,9 @@ from fs_core.losses.compose import LossComposer
 from fs_core.model.weights import save_weights
 from fs_core.training.loop import make_optimizer, train
 from fs_core.training.lr_finder import find_learning_rate
-from fs_core.training.model_dir import save_model_files
-from fs_core.training.session import TrainRequest, TrainingSession, prepare_session
+from fs_core.training.model_dir import save_model_files, training_lock
+from fs_core.training.session import (TrainRequest, TrainingSession, prepare_session,
+                                      validate_request)
 from fs_core.training.step import make_train_step
 
 
@@ -76,16 +78,21 @@ def _loader_seed(session: TrainingSession) -> int:
 
 def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None] = print) -> str:
     """Train as ``request`` says; returns why training stopped ("done", "interrupted", "nan")."""
+    validate_request(request)
     faces_a = index_faceset(request.input_a)
     faces_b = index_faceset(request.input_b)
     if request.distributed != "multi-worker":  # a worker's loader needs only its share
         _check_sizes(faces_a, request.batch_size, "-A")
         _check_sizes(faces_b, request.batch_size, "-B")
-    session = prepare_session(request, registry, notify)
-    try:
-        return _train_session(session, faces_a, faces_b)
-    finally:
-        session.distribution.close()
+    # multi-worker runs share one folder by design (only worker 0 writes it): no lock there
+    lock = (contextlib.nullcontext() if request.distributed == "multi-worker"
+            else training_lock(request.model_dir))
+    with lock:
+        session = prepare_session(request, registry, notify)
+        try:
+            return _train_session(session, faces_a, faces_b)
+        finally:
+            session.distribution.close()
 
 
 def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> str:

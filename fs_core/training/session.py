@@ -111,7 +111,7 @@ class TrainingSession:
         return self.session_iterations * self.batch_size / elapsed if elapsed > 0 else 0.0
 
 
-def _validate_request(request: TrainRequest) -> None:
+def validate_request(request: TrainRequest) -> None:
     if request.batch_size < 1 or request.batch_size > 256:
         raise FsUserError(f"-b/--batch-size must be 1 to 256, got {request.batch_size}")
     if request.iterations < 0:
@@ -125,7 +125,7 @@ def _validate_request(request: TrainRequest) -> None:
 def prepare_session(request: TrainRequest, registry: Any, notify: Callable[[str], None] = print
                     ) -> TrainingSession:
     """Everything up to the first iteration; raises FsUserError before touching the model folder."""
-    _validate_request(request)
+    validate_request(request)
     descriptor = get_descriptor(registry, request.model_name)
     model_classes = {name: d.config_class for name, d in registry.models.items()}
     config = load_config(request.config_path, model_classes)
