@@ -162,3 +162,72 @@ def test_a_second_run_on_the_same_model_folder_is_refused(registry, faces, tmp_p
             run_train(_request(faces, model, config, iterations=1), registry, lambda s: None)
     assert not model.exists()  # the refused run, and the lock, left nothing behind
     assert run_train(_request(faces, model, config, iterations=1), registry, lambda s: None) == "done"
+
+
+def test_nan_rollback_restores_lowers_the_rate_and_goes_on(registry, faces, tmp_path, config,
+                                                          monkeypatch):
+    import fs_core.training.run as run_module
+    model = tmp_path / "m"
+    assert run_train(_request(faces, model, config, iterations=3), registry, lambda s: None) == "done"
+    config.write_text("[global]\nnan_recovery = 'rollback'\nnan_lr_factor = 0.1\n" + FAST)
+    real = run_module.make_train_step
+    calls = []
+
+    def poisoned(*args, **kwargs):
+        step = real(*args, **kwargs)
+
+        def wrapped(batch):
+            result = dict(step(batch))
+            calls.append(1)
+            if len(calls) == 2:  # one collapse, on the session's second iteration
+                result["loss_a"] = float("nan")
+            return result
+        return wrapped
+
+    monkeypatch.setattr(run_module, "make_train_step", poisoned)
+    messages = []
+    assert run_train(_request(faces, model, config, iterations=4), registry, messages.append) == "done"
+    state = tomllib.loads((model / "state.toml").read_text())
+    rollback = state["sessions"][-1]["nan_rollbacks"]
+    assert len(rollback) == 1 and rollback[0]["restored_to"] == 3
+    assert rollback[0]["learning_rate"] == pytest.approx(5e-6)
+    # 4 steps ran: one to 4, one that collapsed (undone, back to 3), then two to 5
+    assert state["iterations"] == 5
+    assert any("rolled back" in m for m in messages)
+
+
+def _oom_above(monkeypatch, limit: int) -> None:
+    """Make the train step run out of memory for batches larger than ``limit``."""
+    import tensorflow as tf
+
+    import fs_core.training.run as run_module
+    real = run_module.make_train_step
+
+    def limited(*args, **kwargs):
+        step = real(*args, **kwargs)
+
+        def wrapped(batch):
+            if batch["a"]["input"].shape[0] > limit:
+                raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+            return step(batch)
+        return wrapped
+
+    monkeypatch.setattr(run_module, "make_train_step", limited)
+
+
+def test_out_of_memory_names_the_settings_to_lower(registry, faces, tmp_path, config, monkeypatch):
+    _oom_above(monkeypatch, 2)
+    with pytest.raises(FsUserError, match="out of memory.*batch size 4.*--auto-batch"):
+        run_train(_request(faces, tmp_path / "m", config, batch_size=4), registry, lambda s: None)
+    assert not (tmp_path / "m").exists()
+
+
+def test_auto_batch_halves_until_it_fits_and_records_it(registry, faces, tmp_path, config,
+                                                        monkeypatch):
+    _oom_above(monkeypatch, 2)
+    model = tmp_path / "m"
+    request = _request(faces, model, config, batch_size=8, auto_batch=True, iterations=2)
+    assert run_train(request, registry, lambda s: None) == "done"
+    state = tomllib.loads((model / "state.toml").read_text())
+    assert state["sessions"][-1]["batch_size"] == 2
+    assert state["sessions"][-1]["auto_batch"] == {"asked": 8, "used": 2}

@@ -34,6 +34,8 @@ def add_parser(subparsers) -> None:
                    help="new model: find a learning rate first ([global] lr_finder_* options)")
     p.add_argument("-a", "--warmup", type=int, default=0,
                    help="raise the learning rate from 0 over the first N iterations (0-5000)")
+    p.add_argument("--auto-batch", dest="auto_batch", action="store_true",
+                   help="on running out of memory in the first iterations, halve -b and retry")
     p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
     p.add_argument("-d", "--distributed", default="default", metavar="STRATEGY",
                    help="default (one device), mirrored (every visible GPU), central-storage "
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         model_name=args.trainer, batch_size=args.batch_size, iterations=args.iterations,
         save_interval=args.save_interval, config_path=args.configfile, load_from=args.load_weights,
         freeze=args.freeze_weights, seed=args.seed, use_lr_finder=args.use_lr_finder,
+        auto_batch=args.auto_batch,
         warmup=args.warmup, no_warp=args.no_warp, no_flip=args.no_flip,
         no_augment_color=args.no_augment_color, warp_to_landmarks=args.warp_to_landmarks,
         disabled_plugins=disabled_from(args), snapshot_interval=args.snapshot_interval,

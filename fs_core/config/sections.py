@@ -63,6 +63,13 @@ class GlobalOptions:
     allow_growth: bool = option(False, "Let TensorFlow take GPU memory as it needs it instead of "
                                 "all at start (NVIDIA).")
     nan_protection: bool = option(True, "Stop without saving when a loss goes NaN or infinite.")
+    nan_recovery: str = option("stop", "What NaN protection does: stop, or rollback (load the last "
+                               "backup, lower the learning rate, go on).",
+                               choices=("stop", "rollback"))
+    nan_lr_factor: float = option(0.5, "On each rollback the learning rate is multiplied by this.",
+                                  min=0.01, max=0.99)
+    nan_max_rollbacks: int = option(3, "Rollbacks in one session before NaN protection stops.",
+                                    min=1, max=100)
     # convert
     convert_batchsize: int = option(16, "Batch size when swapping faces with a trained model.",
                                     min=1, max=32)

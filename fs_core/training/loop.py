@@ -19,6 +19,7 @@ from fs_core.errors import FsUserError
 from fs_core.model.state import now
 from fs_core.model.weights import WEIGHTS_FILE, has_optimizer_state, load_optimizer_state, save_weights
 from fs_core.training import model_dir as model_folder
+from fs_core.training.nan_recovery import roll_back
 from fs_core.training.session import TrainingSession
 
 
@@ -120,6 +121,11 @@ def train(session: TrainingSession, loader: Any, step: Any) -> str:
                 session.state.iterations += 1
                 session.session_iterations += 1
                 if not all(math.isfinite(losses[k]) for k in ("loss_a", "loss_b")):
+                    if session.config.global_.nan_protection and \
+                            roll_back(session, session.state.iterations):
+                        hook.fs_nan(session=session, iteration=session.state.iterations,
+                                    losses=losses)
+                        continue
                     _report_nan(session, losses, hook)
                     if session.config.global_.nan_protection:
                         reason = "nan"

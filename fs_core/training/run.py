@@ -8,6 +8,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable
 
+import attrs
+import tensorflow as tf
+
 from fs_core.errors import FsUserError
 from fs_core.faces.faceset import index_faceset
 from fs_core.faces.prepare import PrepareSpec
@@ -88,11 +91,35 @@ def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None
     lock = (contextlib.nullcontext() if request.distributed == "multi-worker"
             else training_lock(request.model_dir))
     with lock:
-        session = prepare_session(request, registry, notify)
-        try:
-            return _train_session(session, faces_a, faces_b)
-        finally:
-            session.distribution.close()
+        while True:
+            session = prepare_session(request, registry, notify)
+            try:
+                return _train_session(session, faces_a, faces_b)
+            except (tf.errors.ResourceExhaustedError, MemoryError):
+                request = _smaller_batch_or_stop(session, request)
+            finally:
+                session.distribution.close()
+
+
+#: out of memory this early in a session is a setting that does not fit, not a passing spike
+OOM_RETRY_ITERATIONS = 10
+
+
+def _smaller_batch_or_stop(session: TrainingSession, request: TrainRequest) -> TrainRequest:
+    """After running out of memory: with ``--auto-batch`` (and early in the session) the request
+    again at half the batch; otherwise a one-line error saying which settings to lower."""
+    batch = request.batch_size
+    early = session.session_iterations < OOM_RETRY_ITERATIONS
+    if request.auto_batch and early and batch > 1:
+        smaller = batch // 2
+        session.print(f"Out of memory at batch size {batch}; retrying at {smaller} (--auto-batch)")
+        return attrs.evolve(request, batch_size=smaller,
+                            auto_batch_from=request.auto_batch_from or batch)
+    where = "in the first iterations" if early else f"at iteration {session.state.iterations}"
+    raise FsUserError(f"out of memory {where} at batch size {batch}: lower -b, or choose a smaller "
+                      f"model or its lowmem/size options in [model.{session.model_name}]"
+                      + ("; --auto-batch halves the batch until it fits" if early else "")
+                      + ". The last save is intact.", session.model_dir)
 
 
 def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> str:
@@ -113,6 +140,9 @@ def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> str:
             return "lr_finder"
         session.record = session.state.new_session(
             request.batch_size, _session_config(session))
+        if request.auto_batch_from:
+            session.record["auto_batch"] = {"asked": request.auto_batch_from,
+                                             "used": request.batch_size}
         session.record["distributed"] = session.distribution.name
         session.record["replicas"] = session.distribution.replicas
         return train(session, loader, step)

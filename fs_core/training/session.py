@@ -44,6 +44,8 @@ class TrainRequest:
     write_image: bool = False
     warmup: int = 0
     use_lr_finder: bool = False
+    auto_batch: bool = False  # halve the batch on running out of memory early in the session
+    auto_batch_from: int | None = None  # the batch size asked for, once --auto-batch lowered it
     preview: bool = False
     timelapse_a: str | None = None
     timelapse_b: str | None = None
