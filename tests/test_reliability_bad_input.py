@@ -368,9 +368,9 @@ CASES += [
          lambda ctx: ["backups", "state.toml", "backup itself"],
          setup=lambda ctx: (ctx.model / "backups" / "state.toml").write_bytes(b"\x00\x00\x00")),
     Case("restore: read-only model folder", lambda ctx: ["restore", "-m", str(ctx.model)],
-         lambda ctx: ["weights.h5", "permission"], setup=_read_only),
+         lambda ctx: ["state.toml", "permission"], setup=_read_only),  # state is restored first
     Case("restore: full disk", lambda ctx: ["restore", "-m", str(ctx.model)],
-         lambda ctx: ["weights.h5", "no space"], setup=_full_disk),
+         lambda ctx: ["state.toml", "no space"], setup=_full_disk),
     # analysis
     Case("analysis: missing folder", lambda ctx: ["analysis", "-m", str(ctx.tmp / "nope")],
          lambda ctx: ["nope"]),
