@@ -73,6 +73,8 @@ class Registry:
     optimizers: dict[str, OptimizerDescriptor] = attrs.field(factory=dict)
     plugins: list[PluginInfo] = attrs.field(factory=list)
     failures: list[PluginFailure] = attrs.field(factory=list)
+    #: loss names a pack knows but cannot offer, with the reason (its ``LOSSES_NOT_PROVIDED``)
+    losses_not_provided: dict[str, str] = attrs.field(factory=dict)
     disabled: tuple[str, ...] = ()
     manager: pluggy.PluginManager | None = None
 
@@ -207,6 +209,10 @@ def _drop_unknown_hooks(registry: Registry, manager: pluggy.PluginManager,
 
 def _collect(registry: Registry, manager: pluggy.PluginManager,
              origins: dict[str, tuple[str, str]]) -> None:
+    for name in origins:
+        declared = getattr(manager.get_plugin(name), "LOSSES_NOT_PROVIDED", None)
+        if isinstance(declared, dict):
+            registry.losses_not_provided.update({str(k): str(v) for k, v in declared.items()})
     owner: dict[tuple[str, str], str] = {}
     provides: dict[str, list[tuple[str, str]]] = {name: [] for name in origins}
     failed: set[str] = set()

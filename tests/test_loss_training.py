@@ -64,3 +64,11 @@ def test_supplementary_losses_and_a_learned_mask(registry, faces, tmp_path):
         for term in ("ssim", "mae_weighted", "flip", "gmsd_weighted", "mask"):
             assert math.isfinite(seen[f"{side}/{term}"]), term
     assert seen["a/mae_weighted"] == pytest.approx(0.5 * seen["a/mae"], rel=1e-5)
+
+
+def test_lpips_is_listed_as_not_provided_and_explained_when_asked_for(registry, faces, tmp_path):
+    from fs_core.errors import FsUserError
+    assert "lpips_vgg16" in registry.losses_not_provided
+    with pytest.raises(FsUserError, match="lpips_vgg16.*pretrained") as info:
+        _train(registry, faces, tmp_path, "[global.loss]\nloss_function_2 = 'lpips_vgg16'\n")
+    assert info.value.path == str(tmp_path / "fs.toml")

@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     failures = [{"plugin": f.name, "distribution": f.distribution, "reason": f.reason}
                 for f in registry.failures]
     if args.json:
-        print(json.dumps({"plugins": rows, "failed": failures, "disabled": list(registry.disabled)},
+        print(json.dumps({"plugins": rows, "failed": failures, "disabled": list(registry.disabled),
+                          "losses_not_provided": registry.losses_not_provided},
                          indent=2))
         return 0
     order = ["model", "loss", "initializer", "optimizer", "augmenter"]
@@ -39,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         cells = (r["kind"], r["name"], r["distribution"], r["version"])
         print("  ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + "  " + r["help"])
+    if registry.losses_not_provided:
+        print("\nNot provided:")
+        for name, reason in sorted(registry.losses_not_provided.items()):
+            print(f"  loss {name}: {reason}")
     if registry.disabled:
         print(f"\nDisabled: {', '.join(registry.disabled)}")
     if failures:

@@ -39,7 +39,8 @@ def make_composer(session: TrainingSession, faces_a: Any, faces_b: Any) -> LossC
     def compose(has_landmarks: bool, stored: frozenset) -> LossComposer:
         return LossComposer(config.loss, config.mask, registry.losses,
                             output_count=len(session.built.output_sizes),
-                            has_landmarks=has_landmarks, stored_masks=stored)
+                            has_landmarks=has_landmarks, stored_masks=stored,
+                            not_provided=registry.losses_not_provided)
 
     try:
         compose(True, frozenset({config.mask.mask_type}))
