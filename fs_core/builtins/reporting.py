@@ -21,9 +21,10 @@ def _elapsed(seconds: float) -> str:
 
 
 def status_line(session: Any, losses: Mapping[str, float]) -> str:
-    """``[elapsed] [#total] session N | Loss A: x | Loss B: y | EG/s``."""
+    """``[elapsed] [#total] [session id: its iterations] | Loss A: x | Loss B: y | EG/s``."""
     return (f"[{_elapsed(time.monotonic() - session.started)}] "
-            f"[#{session.state.iterations:06d}] session {session.session_iterations} "
+            f"[#{session.state.iterations:06d}] "
+            f"[session {session.record.get('id', '?')}: {session.session_iterations} it] "
             f"| Loss A: {losses['loss_a']:.5f} | Loss B: {losses['loss_b']:.5f} "
             f"| {session.examples_per_second():.1f} EG/s")
 
