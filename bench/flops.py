@@ -46,13 +46,23 @@ def forward_flops(model: keras.Model) -> int:
     for node in _nodes(model):
         layer = node.operation
         if isinstance(layer, keras.Model):
-            total += forward_flops(layer)
+            total += forward_flops(layer) * _stacked_batches(node)
             continue
         inputs = node.input_tensors[0] if node.input_tensors else None
         outputs = node.output_tensors[0]
         if inputs is not None:
             total += layer_flops(layer, inputs, outputs)
     return total
+
+
+def _stacked_batches(node) -> int:
+    """How many batches a call carries: models that run both sides through the encoder at once
+    feed it a Concatenate along the batch axis, which counts once per stacked input."""
+    source = getattr(node.input_tensors[0], "_keras_history", None) if node.input_tensors else None
+    operation = getattr(source, "operation", None)
+    if isinstance(operation, keras.layers.Concatenate) and operation.axis == 0:
+        return len(operation._inbound_nodes[0].input_tensors)
+    return 1
 
 
 def _nodes(model: keras.Model):
