@@ -47,7 +47,8 @@ def _fs(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_model_trains_through_the_cli(name, demo, tmp_path):
     config = tmp_path / "fs.toml"
-    config.write_text(tomli_w.dumps({"model": {name: SMALL[name]}}))
+    config.write_text(tomli_w.dumps({"global": {"save_optimizer": "never"},  # smaller files
+                                     "model": {name: SMALL[name]}}))
     model = tmp_path / "m"
     args = ["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), "-t", name,
             "-b", "2", "-i", "2", "-C", str(config), "-n", "--seed", "0"]
