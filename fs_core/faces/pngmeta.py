@@ -16,7 +16,6 @@ import io
 import os
 import struct
 import zlib
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import cv2

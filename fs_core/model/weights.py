@@ -199,13 +199,22 @@ def has_optimizer_state(path: str | Path) -> bool:
 
 
 def load_optimizer_state(path: str | Path, optimizer: keras.optimizers.Optimizer) -> bool:
-    """Restore optimizer variables saved with the weights; False when absent or not matching."""
-    arrays, _ = read_weights(path)
-    saved = sorted(k for k in arrays if k.startswith(OPTIMIZER_GROUP + "/"))
+    """Restore optimizer variables saved with the weights; False when absent or not matching.
+
+    Only the optimizer group is read: callers load the model's weights from the same file first,
+    which reads every dataset and checks the file's checksum, so reading (and hashing) the whole
+    file a second time would only double the start-up I/O.
+    """
+    try:
+        with h5py.File(path, "r") as handle:
+            group = handle.get(OPTIMIZER_GROUP)
+            values = [group[name][()] for name in sorted(group)] if group is not None else []
+    except (OSError, KeyError, ValueError) as error:
+        raise FsUserError(f"weights file is damaged and cannot be read ({error}); restore the last "
+                          "backup with 'fs restore'", path) from None
     variables = list(optimizer.variables)
-    if not saved or len(saved) != len(variables):
+    if not values or len(values) != len(variables):
         return False
-    values = [arrays[k] for k in saved]
     if any(tuple(v.shape) != tuple(var.shape) for v, var in zip(values, variables)):
         return False
     for value, variable in zip(values, variables):

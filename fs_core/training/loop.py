@@ -8,12 +8,10 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import tensorflow as tf
 
 from fs_core.errors import FsUserError
 from fs_core.model.state import now

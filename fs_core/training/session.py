@@ -6,21 +6,17 @@ its own module; this one only wires them together and owns the run's bookkeeping
 """
 from __future__ import annotations
 
-import math
-import signal
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import attrs
-import numpy as np
 
-from fs_core.config import Config, apply_locked, changeable_values, load_config
+from fs_core.config import Config, apply_locked, load_config
 from fs_core.errors import FsUserError
 from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
-from fs_core.model.state import ModelState, now
-from fs_core.model.weights import (WEIGHTS_FILE, has_optimizer_state, load_optimizer_state,
-                                   find_part_model, load_weights, save_weights)
+from fs_core.model.state import ModelState
+from fs_core.model.weights import (WEIGHTS_FILE, find_part_model, load_weights)
 from fs_core.training import model_dir as model_folder
 
 
