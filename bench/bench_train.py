@@ -2,11 +2,13 @@
 
 For each case (Original at batch 16 and 64, Lightweight and Dfaker at batch 16; float32 and
 mixed_bfloat16) it trains on demo data in a fresh subprocess (so peak memory is per case), drops
-the warm-up iterations and prints examples per second (batch per side x iterations / s, as
-faceswap counts them), the model's training FLOPs per example (one A and one B face, three times
-the forward pass counted from the layers), the achieved FLOP/s, and that as a fraction of the
-machine's ceiling (a float32 4096x4096 matmul through tf.function) measured in the same run.
-Optionally (--startup) the time from start to the first iteration with 10,000 faces.
+the warm-up iterations and prints examples per second (one example is one face: an iteration at
+batch 16 trains 32), the model's training FLOPs per example (three times the forward pass counted
+from the layers; Original 11.4 GFLOP, as in shared/reference/performance-notes.md), the achieved
+FLOP/s, and that as a fraction of the machine's ceiling (a float32 4096x4096 matmul through
+tf.function) measured in the same run. Optionally (--startup) the time from start to the first
+iteration with 10,000 faces, and (--compare) every case also as it ran before the speed changes
+of bench/RESULTS.md (Keras' convolution for small maps, Keras' element-wise Adam update).
 
     python bench/bench_train.py [--cases original:16,lightweight:16] [--iterations 40] [--startup]
 """
@@ -42,10 +44,13 @@ def matmul_ceiling(size: int = 4096, repeats: int = 10, dtype: str = "float32") 
     return best
 
 
-def run_case(model: str, batch: int, precision: str, iterations: int, warmup: int, faces: Path) -> dict:
+def run_case(model: str, batch: int, precision: str, iterations: int, warmup: int, faces: Path,
+             baseline: bool = False) -> dict:
     """Train in a subprocess; returns its measurements (see :func:`case_main`)."""
     command = [sys.executable, str(Path(__file__)), "--case", f"{model}:{batch}:{precision}",
                "--iterations", str(iterations), "--warmup", str(warmup), "--faces", str(faces)]
+    if baseline:
+        command.append("--baseline")
     output = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     lines = [line for line in output.stdout.splitlines() if line.startswith("{")]
     if output.returncode or not lines:
@@ -53,12 +58,23 @@ def run_case(model: str, batch: int, precision: str, iterations: int, warmup: in
     return json.loads(lines[-1])
 
 
-def case_main(spec: str, iterations: int, warmup: int, faces: Path) -> None:
+def use_baseline() -> None:
+    """Undo the measured speed changes in this process (for --compare): Keras' own convolution
+    for every map size and Keras' element-wise Adam update."""
+    from fs_core.builtins.optimizers import FusedAdamUpdate
+    from fs_plugins_models.layers import Conv2D
+    Conv2D.matmul_max_pixels = 0
+    FusedAdamUpdate.fused = False
+
+
+def case_main(spec: str, iterations: int, warmup: int, faces: Path, baseline: bool) -> None:
     """One case, in its own process: train, time each iteration, print a JSON line."""
     import resource
     model_name, batch, precision = spec.split(":")
     sys.path.insert(0, str(HERE))
-    from flops import training_flops_per_pair
+    from flops import training_flops_per_example
+    if baseline:
+        use_baseline()
 
     from fs_core import hookimpl
     from fs_core.plugin_manager import get_registry
@@ -72,7 +88,7 @@ def case_main(spec: str, iterations: int, warmup: int, faces: Path) -> None:
         def fs_iteration_end(self, session):
             stamps.append(time.perf_counter())
             if "flops" not in Timer.__dict__:
-                Timer.flops = training_flops_per_pair(session.model)
+                Timer.flops = training_flops_per_example(session.model)
 
     registry = get_registry()
     registry.manager.register(Timer(), "bench_timer")
@@ -86,7 +102,7 @@ def case_main(spec: str, iterations: int, warmup: int, faces: Path) -> None:
         run_train(request, registry, notify=lambda text: None)
     measured = stamps[warmup:]
     seconds = measured[-1] - measured[0]
-    rate = (len(measured) - 1) * int(batch) / seconds
+    rate = (len(measured) - 1) * 2 * int(batch) / seconds  # both sides' faces
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
     print(json.dumps({"examples_per_second": rate, "flops_per_example": Timer.flops,
                       "peak_gib": peak}))
@@ -120,12 +136,15 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--startup", action="store_true", help="also time start-up with 10,000 faces")
+    parser.add_argument("--compare", action="store_true",
+                        help="also run every case as before the speed changes, for the ratio")
     parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--faces", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.case:
-        case_main(args.case, args.iterations, args.warmup, Path(args.faces))
+        case_main(args.case, args.iterations, args.warmup, Path(args.faces), args.baseline)
         return
     from fs_core.faces.demo import write_demo_data
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,20 +153,26 @@ def main() -> None:
         ceiling = matmul_ceiling()
         print(f"float32 matmul ceiling: {ceiling / 1e9:.0f} GFLOP/s "
               f"(bar for Original b16: {2 * 7.16 * ceiling / 209e9:.1f} EG/s = 2 x faceswap's 7.16 "
-              "scaled to this ceiling)")
-        print(f"{'case':<28}{'EG/s':>8}{'GFLOP/ex':>10}{'GFLOP/s':>9}{'MFU':>7}{'peak GiB':>10}")
+              "at 209 GFLOP/s, scaled to this ceiling)")
+        print(f"{'case':<37}{'EG/s':>8}{'GFLOP/ex':>10}{'GFLOP/s':>9}{'MFU':>7}{'peak GiB':>10}")
         for case in args.cases.split(","):
             model, batch = case.split(":")
             for precision in args.precisions.split(","):
-                result = run_case(model, int(batch), precision, args.iterations, args.warmup, faces)
-                label = f"{model} b{batch} {precision}"
-                if "error" in result:
-                    print(f"{label:<28} failed: {result['error']}")
-                    continue
-                achieved = result["examples_per_second"] * result["flops_per_example"]
-                print(f"{label:<28}{result['examples_per_second']:>8.2f}"
-                      f"{result['flops_per_example'] / 1e9:>10.1f}{achieved / 1e9:>9.0f}"
-                      f"{achieved / ceiling:>7.0%}{result['peak_gib']:>10.2f}", flush=True)
+                rates = {}
+                for baseline in ((True, False) if args.compare else (False,)):
+                    result = run_case(model, int(batch), precision, args.iterations, args.warmup,
+                                      faces, baseline)
+                    label = f"{model} b{batch} {precision}" + (" (before)" if baseline else "")
+                    if "error" in result:
+                        print(f"{label:<37} failed: {result['error']}")
+                        continue
+                    rates[baseline] = result["examples_per_second"]
+                    achieved = result["examples_per_second"] * result["flops_per_example"]
+                    print(f"{label:<37}{result['examples_per_second']:>8.2f}"
+                          f"{result['flops_per_example'] / 1e9:>10.1f}{achieved / 1e9:>9.0f}"
+                          f"{achieved / ceiling:>7.0%}{result['peak_gib']:>10.2f}", flush=True)
+                if len(rates) == 2:
+                    print(f"{'':<37}now / before: x{rates[False] / rates[True]:.2f}", flush=True)
         if args.startup:
             print(f"start to first iteration, 10,000 faces per side: "
                   f"{startup_time(10_000, Path(tmp) / 'many'):.1f} s")

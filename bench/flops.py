@@ -3,7 +3,8 @@
 Forward FLOPs per layer call (2 per multiply-add) for the layers that carry the work: convolutions
 (plain, transposed, depthwise, separable) and dense layers. Nested models (the parts) are counted
 once per call in the outer graph, so the shared encoder counts twice per A+B pair. Training is taken
-as three times the forward pass (forward, gradient wrt inputs, gradient wrt weights).
+as three times the forward pass (forward, gradient wrt inputs, gradient wrt weights); one
+example is one face, half of a call that trains an A and a B face.
 """
 from __future__ import annotations
 
@@ -73,6 +74,6 @@ def _nodes(model: keras.Model):
                 yield node
 
 
-def training_flops_per_pair(model: keras.Model) -> int:
-    """Training FLOPs for one A face and one B face (one "example" slot of a batch)."""
-    return 3 * forward_flops(model)
+def training_flops_per_example(model: keras.Model) -> float:
+    """Training FLOPs of one example (one face): a call of the model trains one A and one B face."""
+    return 3 * forward_flops(model) / 2

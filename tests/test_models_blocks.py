@@ -240,3 +240,41 @@ def test_custom_layers_survive_a_keras_save(tmp_path):
     loaded = keras.saving.load_model(path)
     sample = rand(2, 8, 8, 8)
     np.testing.assert_allclose(loaded(sample), model(sample), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size,kernel,strides,padding", [
+    ((8, 8), 5, 2, "same"), ((4, 4), 3, 1, "same"), ((7, 5), 3, 2, "same"),
+    ((6, 6), 3, 1, "valid"), ((9, 9), (3, 5), (2, 1), "same"), ((5, 4), 2, 2, "same"),
+])
+def test_matmul_convolution_equals_keras_conv2d_with_gradients(size, kernel, strides, padding,
+                                                               monkeypatch):
+    """The small-map matrix path gives Keras' outputs and gradients (to float rounding)."""
+    from fs_plugins_models.layers import Conv2D
+    monkeypatch.setattr(Conv2D, "matmul_max_pixels", 10 ** 6)
+    x = tf.constant(rand(3, *size, 6))
+    reference = keras.layers.Conv2D(4, kernel, strides=strides, padding=padding)
+    reference.build(x.shape)
+    ours = Conv2D(4, kernel, strides=strides, padding=padding)
+    ours.build(x.shape)
+    ours.set_weights(reference.get_weights())
+    assert ours._patches is not None  # the matrix path is the one under test
+    results = []
+    for layer in (reference, ours):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * tf.cos(y))
+        results.append([y, *tape.gradient(loss, [x, *layer.trainable_variables])])
+    for theirs, mine in zip(*results):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_matmul_convolution_only_for_small_output_maps():
+    from fs_plugins_models.layers import Conv2D
+    small, large = Conv2D(8, 5, strides=2, padding="same"), Conv2D(8, 3, padding="same")
+    small.build((None, 8, 8, 4))   # 4x4 output: 16 pixels
+    large.build((None, 8, 8, 4))   # 8x8 output: Keras' convolution
+    assert small._patches is not None and large._patches is None
+    dilated = Conv2D(8, 3, dilation_rate=2, padding="same")
+    dilated.build((None, 4, 4, 4))
+    assert dilated._patches is None

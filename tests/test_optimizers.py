@@ -198,3 +198,27 @@ def test_learning_rate_change_takes_effect_in_a_traced_step():
     optimizer.learning_rate.assign(1e-3)
     step(tf.constant([[1.0, -1.0]]))
     np.testing.assert_allclose(weight.numpy(), [[-5e-5 - 1e-3, 5e-5 + 1e-3]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("name,options", [
+    ("adam", {}), ("adam", {"ada_amsgrad": True}), ("adamw", {"weight_decay": 0.01}),
+])
+def test_fused_adam_update_matches_keras_update(name, options):
+    """The fused TensorFlow kernel computes exactly Keras' Adam (same slots, same formula)."""
+    x, y = _data()
+    weights = {}
+    for fused in (True, False):
+        model = _model()
+        optimizer = _make(name, learning_rate=1e-4, **options)
+        optimizer.fused = fused
+        step = _train_step(model, optimizer)
+        for _ in range(5):
+            step(x, y)
+        kernels = {op.type for op in step.get_concrete_function(x, y).graph.get_operations()
+                   if op.type.startswith("ResourceApplyAdam")}
+        assert bool(kernels) == fused, kernels
+        weights[fused] = ([v.numpy() for v in model.trainable_variables],
+                          [v.numpy() for v in optimizer.variables])
+    for fused_value, keras_value in zip(*[weights[True][0] + weights[True][1],
+                                          weights[False][0] + weights[False][1]]):
+        np.testing.assert_allclose(fused_value, keras_value, rtol=2e-5, atol=1e-7)

@@ -53,9 +53,54 @@ class FsOptimizerMixin:
         return list(clipper(list(grads))) if clipper is not None else grads
 
 
+class FusedAdamUpdate:
+    """Adam's per-variable update as TensorFlow's one fused kernel instead of Keras' eight ops.
+
+    Why: Keras writes the update as separate element-wise ops (multiply, subtract, square, sqrt,
+    divide, three assignments), each one a pass over memory; for Original's 82 million weights
+    that took 246 ms a step on a 2-core CPU, 13% of the step. ``ResourceApplyAdam`` (and its
+    AMSGrad twin) computes the same formula, ``m += (g - m)(1 - b1)``, ``v += (g² - v)(1 - b2)``,
+    ``w -= lr·√(1 - b2^t)/(1 - b1^t) · m / (√v + eps)``, in one pass: 80 ms. The moments are
+    Keras' own slot variables, so optimizer state saves and loads exactly as before. Weight
+    decay (AdamW) and clipping run before the update, as in Keras. Sparse gradients and
+    non-TensorFlow variables take Keras' path; :attr:`fused` = False forces it (benchmarks).
+    """
+
+    fused = True
+
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
+        import tensorflow as tf
+        handle = _resource_handle(variable)
+        if not self.fused or handle is None or isinstance(gradient, tf.IndexedSlices):
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        index = self._get_variable_index(variable)
+        step = ops.cast(self.iterations + 1, dtype)
+        arguments = dict(
+            var=handle, m=_resource_handle(self._momentums[index]),
+            v=_resource_handle(self._velocities[index]),
+            beta1_power=ops.power(ops.cast(self.beta_1, dtype), step),
+            beta2_power=ops.power(ops.cast(self.beta_2, dtype), step),
+            lr=ops.cast(learning_rate, dtype), beta1=ops.cast(self.beta_1, dtype),
+            beta2=ops.cast(self.beta_2, dtype), epsilon=ops.cast(self.epsilon, dtype),
+            grad=ops.cast(gradient, dtype), use_locking=False)
+        if self.amsgrad:
+            tf.raw_ops.ResourceApplyAdamWithAmsgrad(
+                vhat=_resource_handle(self._velocity_hats[index]), **arguments)
+        else:
+            tf.raw_ops.ResourceApplyAdam(**arguments)
+        return None
+
+
+def _resource_handle(variable: Any) -> Any:
+    """The TensorFlow resource handle behind a Keras variable (None when there is none)."""
+    value = variable.value if isinstance(variable, keras.Variable) else variable
+    return getattr(value, "handle", None)
+
+
 @keras.saving.register_keras_serializable(package="fs")
-class FsAdam(FsOptimizerMixin, keras.optimizers.Adam):
-    """Keras Adam with fs weight-decay exclusions and in-step clipping."""
+class FsAdam(FsOptimizerMixin, FusedAdamUpdate, keras.optimizers.Adam):
+    """Keras Adam with fs weight-decay exclusions, in-step clipping and the fused update."""
 
 
 @keras.saving.register_keras_serializable(package="fs")
@@ -69,7 +114,7 @@ class FsAdamax(FsOptimizerMixin, keras.optimizers.Adamax):
 
 
 @keras.saving.register_keras_serializable(package="fs")
-class FsAdamW(FsOptimizerMixin, keras.optimizers.AdamW):
+class FsAdamW(FsOptimizerMixin, FusedAdamUpdate, keras.optimizers.AdamW):
     """Keras AdamW with fs weight-decay exclusions and in-step clipping."""
 
 

@@ -98,7 +98,7 @@ def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) 
     if rate is not None:
         values["learning_rate"] = rate
     if elapsed > 0:
-        values["examples_per_second"] = session.batch_size / elapsed
+        values["examples_per_second"] = session.examples_per_iteration / elapsed
     memory["pending"].append((int(iteration), values))
 
 

@@ -24,13 +24,13 @@ from typing import Any
 
 import keras
 
-from fs_plugins_models.layers import (GlobalMinPooling2D, GlobalStdDevPooling2D, KResizeImages,
+from fs_plugins_models.layers import (Conv2D, GlobalMinPooling2D, GlobalStdDevPooling2D, KResizeImages,
                                       PixelShuffler, ReflectionPadding2D, Swish)
 from fs_plugins_models.normalization import (AdaInstanceNormalization, GroupNormalization,
                                              InstanceNormalization, RMSNormalization)
 
 __all__ = [
-    "AdaInstanceNormalization", "Conv2DBlock", "Conv2DOutput", "GlobalMinPooling2D",
+    "AdaInstanceNormalization", "Conv2D", "Conv2DBlock", "Conv2DOutput", "GlobalMinPooling2D",
     "GlobalStdDevPooling2D", "GroupNormalization", "InstanceNormalization", "KResizeImages",
     "PixelShuffler", "RMSNormalization", "ReflectionPadding2D", "ResidualBlock",
     "SeparableConv2DBlock", "Swish", "Upscale2xBlock", "UpscaleBlock", "UpscaleDNYBlock",
@@ -58,11 +58,11 @@ def resolve_initializer(context: Any, requested: Any = None, is_upscale: bool = 
 
 def conv2d(context: Any, filters: int, kernel_size: int | tuple = 3, strides: int = 1,
            padding: str = "same", kernel_initializer: Any = None, is_upscale: bool = False,
-           name: str | None = None, **kwargs: Any) -> keras.layers.Conv2D:
-    """A faceswap convolution: Keras Conv2D whose kernel initializer follows the reference rule."""
+           name: str | None = None, **kwargs: Any) -> Conv2D:
+    """A faceswap convolution: a :class:`Conv2D` whose kernel initializer follows the reference rule."""
     init = resolve_initializer(context, kernel_initializer, is_upscale)
-    return keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
-                               kernel_initializer=init, name=name, **kwargs)
+    return Conv2D(filters, kernel_size, strides=strides, padding=padding, kernel_initializer=init,
+                  name=name, **kwargs)
 
 
 def dense(units: int, name: str | None = None, **kwargs: Any) -> keras.layers.Dense:
@@ -147,9 +147,9 @@ class Conv2DBlock:
                                                 padding=padding, depthwise_initializer=init,
                                                 name=sub_name(self.name, "dwconv2d"), **self.kwargs)
         else:
-            conv = keras.layers.Conv2D(self.filters, self.kernel_size, strides=self.strides,
-                                       padding=padding, kernel_initializer=init,
-                                       name=sub_name(self.name, "conv2d"), **self.kwargs)
+            conv = Conv2D(self.filters, self.kernel_size, strides=self.strides, padding=padding,
+                          kernel_initializer=init, name=sub_name(self.name, "conv2d"),
+                          **self.kwargs)
         x = conv(x)
         x = _normalize(x, self.normalization, self.name)
         return _activate(x, self.activation, self.relu_alpha, self.name)

@@ -1,4 +1,5 @@
-"""Custom Keras layers the architectures share (padding, pixel shuffle, swish, resize, pooling).
+"""Custom Keras layers the architectures share (convolution, padding, pixel shuffle, swish,
+resize, pooling).
 
 Each layer is registered under the ``fs`` package so a saved ``.keras`` file can be reloaded, and
 each one is written with ``keras.ops`` only, so it runs on any Keras backend and traces under
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -16,6 +18,74 @@ def _spatial_size(value: Any, what: str) -> int:
     if value is None:
         raise ValueError(f"{what} needs a known spatial size; build the model with a fixed input size")
     return int(value)
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's ``same`` padding of one axis: (before, after)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+@keras.saving.register_keras_serializable(package="fs")
+class Conv2D(keras.layers.Conv2D):
+    """Keras ``Conv2D`` that computes a small output map as one matrix product on the CPU.
+
+    Why: on a CPU, oneDNN's convolution kernels reach only about 40-50% of the machine's matrix
+    product speed when the output map is tiny (Original's last encoder convolution, 8x8 -> 4x4,
+    and its 4x4 upscale convolution), while the same arithmetic written as
+    ``patches (batch*pixels, kh*kw*cin) @ kernel (kh*kw*cin, cout)`` runs at matrix-product speed:
+    the two layers train about 1.8-2x faster (``bench/RESULTS.md``). The patches come from one
+    gather with indices fixed at build time. Weights, their names and the outputs (to float
+    rounding) are those of Keras' Conv2D, so saved models load either way.
+
+    The matrix path is used only where it was measured to win: output maps of at most
+    :attr:`matmul_max_pixels` pixels, no dilation or groups, channels-last, a known input size and
+    no GPU (cuDNN has no such weakness). Everything else is Keras' own convolution.
+    """
+
+    matmul_max_pixels = 16  # a tuning constant; bench/bench_train.py --baseline sets 0
+
+    def build(self, input_shape: tuple) -> None:
+        super().build(input_shape)
+        self._patches = self._patch_plan(input_shape)
+
+    def _patch_plan(self, input_shape: tuple) -> tuple | None:
+        """(pads, flat patch indices, output size) when the matrix path applies, else None."""
+        height, width = input_shape[1], input_shape[2]
+        if (self.data_format != "channels_last" or self.groups != 1 or height is None
+                or width is None or tuple(self.dilation_rate) != (1, 1)
+                or keras.distribution.list_devices("gpu")):
+            return None
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        if self.padding == "same":
+            pad_h, pad_w = _same_padding(height, kh, sh), _same_padding(width, kw, sw)
+        else:
+            pad_h, pad_w = (0, 0), (0, 0)
+        padded_w = width + sum(pad_w)
+        out_h = (height + sum(pad_h) - kh) // sh + 1
+        out_w = (padded_w - kw) // sw + 1
+        if out_h * out_w > self.matmul_max_pixels:
+            return None
+        rows = (np.arange(out_h)[:, None, None, None] * sh + np.arange(kh)[None, None, :, None])
+        cols = (np.arange(out_w)[None, :, None, None] * sw + np.arange(kw)[None, None, None, :])
+        indices = (rows * padded_w + cols).reshape(-1).astype("int32")
+        return pad_h, pad_w, indices, (out_h, out_w)
+
+    def convolution_op(self, inputs: Any, kernel: Any) -> Any:
+        plan = getattr(self, "_patches", None)
+        if plan is None:
+            return super().convolution_op(inputs, kernel)
+        pad_h, pad_w, indices, (out_h, out_w) = plan
+        channels = inputs.shape[-1]
+        x = inputs
+        if any(pad_h) or any(pad_w):
+            x = ops.pad(x, [[0, 0], list(pad_h), list(pad_w), [0, 0]])
+        x = ops.reshape(x, (-1, x.shape[1] * x.shape[2], channels))
+        patches = ops.take(x, indices, axis=1)  # (batch, pixels * kh * kw, cin)
+        taps = kernel.shape[0] * kernel.shape[1] * channels
+        y = ops.matmul(ops.reshape(patches, (-1, taps)), ops.reshape(kernel, (taps, self.filters)))
+        return ops.reshape(y, (-1, out_h, out_w, self.filters))
 
 
 @keras.saving.register_keras_serializable(package="fs")
