@@ -6,7 +6,9 @@ the warm-up iterations and prints examples per second (one example is one face: 
 batch 16 trains 32), the model's training FLOPs per example (three times the forward pass counted
 from the layers; Original 11.4 GFLOP, as in shared/reference/performance-notes.md), the achieved
 FLOP/s, and that as a fraction of the machine's ceiling (a float32 4096x4096 matmul through
-tf.function) measured in the same run. Optionally (--startup) the time from start to the first
+tf.function) measured in the same run, and the slowest measured iteration over the median one
+(with 200 demo faces per side an epoch ends every 200 / batch iterations, so a loader stall at
+epoch boundaries would show there). Optionally (--startup) the time from start to the first
 iteration with 10,000 faces, and (--compare) every case also as it ran before the speed changes
 of bench/RESULTS.md (Keras' convolution for small maps, Keras' element-wise Adam update).
 
@@ -104,8 +106,11 @@ def case_main(spec: str, iterations: int, warmup: int, faces: Path, baseline: bo
     seconds = measured[-1] - measured[0]
     rate = (len(measured) - 1) * 2 * int(batch) / seconds  # both sides' faces
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    durations = sorted(b - a for a, b in zip(measured, measured[1:]))
+    # a loader stall (e.g. at an epoch boundary) shows as one iteration much slower than the rest
+    slowest = durations[-1] / durations[len(durations) // 2]
     print(json.dumps({"examples_per_second": rate, "flops_per_example": Timer.flops,
-                      "peak_gib": peak}))
+                      "peak_gib": peak, "slowest_over_median": slowest}))
 
 
 def startup_time(count: int, folder: Path) -> float:
@@ -154,7 +159,8 @@ def main() -> None:
         print(f"float32 matmul ceiling: {ceiling / 1e9:.0f} GFLOP/s "
               f"(bar for Original b16: {2 * 7.16 * ceiling / 209e9:.1f} EG/s = 2 x faceswap's 7.16 "
               "at 209 GFLOP/s, scaled to this ceiling)")
-        print(f"{'case':<37}{'EG/s':>8}{'GFLOP/ex':>10}{'GFLOP/s':>9}{'MFU':>7}{'peak GiB':>10}")
+        print(f"{'case':<37}{'EG/s':>8}{'GFLOP/ex':>10}{'GFLOP/s':>9}{'MFU':>7}{'peak GiB':>10}"
+              f"{'max/med it':>12}")
         for case in args.cases.split(","):
             model, batch = case.split(":")
             for precision in args.precisions.split(","):
@@ -170,7 +176,8 @@ def main() -> None:
                     achieved = result["examples_per_second"] * result["flops_per_example"]
                     print(f"{label:<37}{result['examples_per_second']:>8.2f}"
                           f"{result['flops_per_example'] / 1e9:>10.1f}{achieved / 1e9:>9.0f}"
-                          f"{achieved / ceiling:>7.0%}{result['peak_gib']:>10.2f}", flush=True)
+                          f"{achieved / ceiling:>7.0%}{result['peak_gib']:>10.2f}"
+                          f"{result['slowest_over_median']:>12.2f}", flush=True)
                 if len(rates) == 2:
                     print(f"{'':<37}now / before: x{rates[False] / rates[True]:.2f}", flush=True)
         if args.startup:

@@ -3,4 +3,5 @@ import sys
 
 from fs_core.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a worker process (fs_core.parallel) re-imports this module
+    sys.exit(main())

@@ -108,3 +108,37 @@ def test_config_preset_writes_the_presets_values(tmp_path, capsys):
     assert main(["config", "--preset", "phaze_a_dny256", "--write", str(path)]) == 0
     assert tomllib.loads(path.read_text())["model"]["phaze_a"]["output_size"] == 256
     assert main(["config", "--preset", "no_such_preset"]) == 1
+
+
+def test_loglevel_and_logfile(demo, tmp_path, capsys):
+    """-F keeps the messages with times (plus the status at each save); -L WARNING hides the
+    informational messages but not the live status line."""
+    model, log = tmp_path / "m", tmp_path / "train.log"
+    faces = ["-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), *MODEL, "-b", "2"]
+    assert main(["train", *faces, "-i", "3", "-s", "2", "-L", "debug", "-F", str(log)]) == 0
+    assert "Training 'lightweight'" in capsys.readouterr().out
+    text = log.read_text()
+    assert " DEBUG    fs-core " in text and " INFO     Training 'lightweight'" in text
+    assert " INFO     saved: [" in text and "[#000002]" in text and "Stopped at iteration 3" in text
+    assert main(["train", *faces, "-i", "1", "-L", "WARNING", "-F", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "Training 'lightweight'" not in out and "[#000004]" in out
+    assert log.read_text() == text  # appended nothing: no warnings
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["-L", "LOUD"], "invalid choice: 'LOUD'"),
+    (["-F", "{tmp}/no/such/folder/train.log"], "No such file or directory"),
+    (["-F", "{tmp}"], "is a folder"),
+])
+def test_bad_log_options_are_one_line_errors(demo, tmp_path, capsys, flags, message):
+    model = tmp_path / "m"
+    flags = [flag.format(tmp=tmp_path) for flag in flags]
+    try:
+        code = main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model),
+                     *MODEL, "-b", "2", "-i", "1", *flags])
+    except SystemExit as stop:  # argparse refuses a bad flag value before main's handlers
+        code = stop.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and message in err[0]
+    assert not model.exists()

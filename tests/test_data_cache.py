@@ -113,3 +113,48 @@ def test_a_face_with_the_wrong_masks_is_named():
 def test_an_empty_set_is_a_user_error():
     with pytest.raises(FsUserError, match="no face"):
         FaceCache([], P, synthetic_prepare(P), source="empty")
+
+
+@pytest.fixture(scope="module")
+def demo_faces(tmp_path_factory):
+    from fs_core.faces.demo import write_demo_data
+    folder = tmp_path_factory.mktemp("parallel")
+    write_demo_data(folder, count=8, size=64)
+    return folder
+
+
+def test_large_sets_are_indexed_and_cached_in_worker_processes(demo_faces, monkeypatch):
+    """Above PROCESS_MIN_ITEMS the headers and faces are read by worker processes; the result is
+    the one the calling process computes."""
+    import fs_core.parallel
+    from fs_core.data.cache import default_prepare
+    from fs_core.faces.faceset import index_faceset
+    from fs_core.faces.prepare import PrepareSpec
+    spec = PrepareSpec(size=32, mask_type="custom_face", mask_names=("face", "eye"))
+    results = {}
+    for minimum in (10 ** 9, 2):
+        monkeypatch.setattr(fs_core.parallel, "PROCESS_MIN_ITEMS", minimum)
+        monkeypatch.setattr(fs_core.parallel, "worker_count", lambda: 2)
+        faces = index_faceset(demo_faces / "A")
+        cache = FaceCache(faces.paths, 32, default_prepare(spec), mask_names=spec.mask_names,
+                          progress=False)
+        results[minimum] = (faces, cache.gather(np.arange(len(cache))))
+    (faces_here, here), (faces_workers, workers) = results[10 ** 9], results[2]
+    assert faces_here == faces_workers and faces_here.stored_mask_names
+    for mine, theirs in zip(here, workers):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_broken_face_read_by_a_worker_is_named(demo_faces, tmp_path, monkeypatch):
+    import shutil
+
+    import fs_core.parallel
+    from fs_core.faces.faceset import index_faceset
+    folder = tmp_path / "A"
+    shutil.copytree(demo_faces / "A", folder)
+    broken = sorted(folder.glob("*.png"))[5]
+    broken.write_bytes(b"not an image at all")
+    monkeypatch.setattr(fs_core.parallel, "PROCESS_MIN_ITEMS", 2)
+    monkeypatch.setattr(fs_core.parallel, "worker_count", lambda: 2)
+    with pytest.raises(FsUserError, match=broken.name):
+        index_faceset(folder)

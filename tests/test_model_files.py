@@ -104,3 +104,22 @@ def test_model_folder_checks(tmp_path):
     (folder / "weights.h5").write_bytes(b"x")
     with pytest.raises(FsUserError, match="holds a 'original' model"):
         open_model_dir(folder, "tiny")
+
+
+def test_optimizer_state_loads_in_saved_order_beyond_9999_variables(tmp_path):
+    """Saved keys are numbered 0000_..., 9999_..., 10000_...: loading must follow the numbers,
+    not the text order (where 10000 sorts before 2)."""
+    import types
+
+    import h5py
+
+    from fs_core.model.weights import load_optimizer_state
+    count = 10_003
+    path = tmp_path / "weights.h5"
+    with h5py.File(path, "w") as handle:
+        for index in range(count):
+            handle.create_dataset(f"optimizer/{index:04d}_momentum", data=np.float32(index))
+    variables = [keras.Variable(0.0) for _ in range(count)]
+    assert load_optimizer_state(path, types.SimpleNamespace(variables=variables))
+    assert [int(v.numpy()) for v in variables[-5:]] == list(range(count - 5, count))
+    assert all(int(v.numpy()) == index for index, v in enumerate(variables))

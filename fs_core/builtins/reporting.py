@@ -10,6 +10,7 @@ import time
 from typing import Any, Mapping
 
 from fs_core.hookspecs import hookimpl
+from fs_core.logs import log_to_file
 
 TTY_REFRESH_SECONDS = 0.25
 LOG_REFRESH_SECONDS = 10.0
@@ -38,6 +39,7 @@ def fs_train_start(session: Any) -> None:
 
 @hookimpl
 def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) -> None:
+    session.scratch["status_losses"] = losses  # for the log file's line at the next save
     stream = sys.stdout
     tty = stream.isatty()
     now = time.monotonic()
@@ -54,6 +56,9 @@ def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) 
 
 @hookimpl
 def fs_save(session: Any, model_dir: str, iteration: int) -> None:
+    losses = session.scratch.get("status_losses")
+    if losses:  # the -F log file gets the status at each save (the console shows it live)
+        log_to_file("saved: %s", status_line(session, losses))
     if sys.stdout.isatty():
         sys.stdout.write(f"  [saved at #{iteration}]")
         sys.stdout.flush()

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 from fs_core.cli.main import disabled_from
+from fs_core.logs import LEVELS, log_to_file, logging_to
 
 
 def add_parser(subparsers) -> None:
@@ -58,6 +61,12 @@ def add_parser(subparsers) -> None:
                    help="timelapse: folder for one <unix time>.jpg per save (with -x and -y)")
     p.add_argument("-n", "--no-logs", dest="no_logs", action="store_true",
                    help="do not write TensorBoard logs")
+    p.add_argument("-L", "--loglevel", default="INFO", type=str.upper, choices=LEVELS,
+                   help="messages shown (and written to -F): DEBUG, INFO (default), WARNING, "
+                        "ERROR or CRITICAL; the live status line is always shown")
+    p.add_argument("-F", "--logfile", metavar="FILE",
+                   help="also write the messages, with times, to FILE (appended), plus the "
+                        "status at each save and the details of an internal error")
     p.set_defaults(func=run)
 
 
@@ -90,8 +99,31 @@ def run(args: argparse.Namespace) -> int:
         write_image=args.write_image, preview=args.preview, no_logs=args.no_logs,
         timelapse_a=args.timelapse_a, timelapse_b=args.timelapse_b, timelapse_out=args.timelapse_out,
         distributed=args.distributed, exclude_gpus=parse_gpu_ids(args.exclude_gpus))
-    reason = run_train(request, get_registry(request.disabled_plugins))
+    with logging_to(args.loglevel, args.logfile) as notify:
+        _log_versions(request)
+        try:
+            reason = run_train(request, get_registry(request.disabled_plugins), notify=notify)
+        except FsUserError as error:
+            log_to_file("error: %s", error.one_line(), level=logging.ERROR)
+            raise
+        except Exception:
+            log_to_file("stopped by an internal error", level=logging.ERROR, exc_info=True)
+            raise
     return 1 if reason == "nan" else 0
+
+
+def _log_versions(request: object) -> None:
+    """DEBUG: what ran, for bug reports (the request and the library versions)."""
+    log = logging.getLogger("fs")
+    if log.isEnabledFor(logging.DEBUG):
+        import keras
+        import tensorflow as tf
+
+        from fs_core import __version__
+        log.debug("fs-core %s, TensorFlow %s, Keras %s, Python %s", __version__, tf.__version__,
+                  keras.__version__, sys.version.split()[0])
+        log.debug("devices: %s", ", ".join(d.name for d in tf.config.list_logical_devices()))
+        log.debug("request: %s", request)
 
 
 def _check_timelapse(args: argparse.Namespace) -> None:

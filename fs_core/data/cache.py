@@ -1,8 +1,8 @@
 """Faces decoded and prepared once, at process size, as uint8 arrays.
 
 Decoding a PNG and cropping it costs far more than augmenting it, and the loader shares the same CPU
-cores as the train step, so each face is read and prepared once when training starts (in a thread
-pool: PNG decoding and OpenCV release the GIL) and kept as contiguous uint8 arrays. When a set would
+cores as the train step, so each face is read and prepared once when training starts (in worker
+processes for large sets, see :mod:`fs_core.parallel`, else a thread pool) and kept as contiguous uint8 arrays. When a set would
 not fit the memory budget, the cache streams instead: it reads and prepares faces when a batch asks
 for them, and says so in one line.
 
@@ -18,10 +18,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Callable, Sequence
 
+import attrs
 import numpy as np
 from tqdm import tqdm
 
 from fs_core.errors import FsUserError
+from fs_core.parallel import map_in_processes, use_processes
 
 PrepareFn = Callable[[str], Any]
 
@@ -31,16 +33,22 @@ DEFAULT_MEMORY_FRACTION = 0.25
 LANDMARK_COUNT = 68
 
 
-def default_prepare(spec: Any) -> PrepareFn:
+@attrs.frozen
+class PrepareFromFile:
     """``path -> PreparedFace`` using :func:`fs_core.faces.read.read_face` and
-    :func:`fs_core.faces.prepare.prepare_face` with ``spec`` (a ``PrepareSpec``)."""
-    from fs_core.faces.prepare import prepare_face
-    from fs_core.faces.read import read_face
+    :func:`fs_core.faces.prepare.prepare_face` with ``spec`` (a ``PrepareSpec``). A class rather
+    than a closure so that worker processes can be sent it."""
 
-    def prepare(path: str) -> Any:
-        return prepare_face(read_face(path), spec, path)
+    spec: Any
 
-    return prepare
+    def __call__(self, path: str) -> Any:
+        from fs_core.faces.prepare import prepare_face
+        from fs_core.faces.read import read_face
+        return prepare_face(read_face(path), self.spec, path)
+
+
+def default_prepare(spec: Any) -> PrepareFn:
+    return PrepareFromFile(spec)
 
 
 def available_memory() -> int:
@@ -177,9 +185,16 @@ class FaceCache:
         if not len(indices):
             return
         label = f"{what} {os.path.basename(self.source)}" if self.source else what
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="fs-cache") as pool, \
-                tqdm(total=len(indices), desc=label, unit="face", file=sys.stderr, delay=2.0,
-                     disable=not self._progress, leave=False) as bar:
+        bar = tqdm(total=len(indices), desc=label, unit="face", file=sys.stderr, delay=2.0,
+                   disable=not self._progress, leave=False)
+        if use_processes(len(indices)) and isinstance(self._prepare, PrepareFromFile):
+            with bar:  # header parsing holds the GIL: processes, not threads (fs_core.parallel)
+                faces = map_in_processes(self._prepare, [self.paths[i] for i in indices], 32)
+                for index, face in zip(indices, faces):
+                    handle(index, self._check(index, face))
+                    bar.update()
+            return
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="fs-cache") as pool, bar:
             futures = [pool.submit(lambda i=index: handle(i, self._checked(i))) for index in indices]
             try:
                 for future in as_completed(futures):
@@ -192,8 +207,10 @@ class FaceCache:
 
     def _checked(self, index: int) -> Any:
         """``prepare`` one face and check it has the shapes every other face has."""
+        return self._check(index, self._prepare(self.paths[index]))
+
+    def _check(self, index: int, face: Any) -> Any:
         path = self.paths[index]
-        face = self._prepare(path)
         image = np.asarray(face.image)
         if image.shape != (self.size, self.size, 3) or image.dtype != np.uint8:
             raise ValueError(f"prepare({path!r}) gave an image {image.dtype} {image.shape}, "

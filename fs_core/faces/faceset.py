@@ -1,6 +1,7 @@
 """Index a folder of faces: which files, and what every face in it can provide.
 
-Indexing reads only the PNG headers (no pixels), so ten thousand faces take seconds, and it tells the
+Indexing reads only the PNG headers (no pixels), in worker processes for large sets (see
+:mod:`fs_core.parallel`), so ten thousand faces take seconds, and it tells the
 trainer up front whether the set has landmarks and which stored masks all faces share; options that
 need more are refused before training starts (see :func:`fs_core.faces.prepare.check_faceset`).
 """
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from fs_core.errors import FsUserError
 from fs_core.faces.pngmeta import PNG_SIGNATURE, read_faceswap_metadata
 from fs_core.faces.read import landmarks_from_metadata, stored_mask_entries
+from fs_core.parallel import map_in_processes, use_processes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PROGRESS_MIN_FILES = 500
@@ -69,6 +71,14 @@ def _header(path: Path) -> tuple[bool, frozenset]:
         frozenset()
 
 
+def _checked_header(path: Path) -> tuple[bool, frozenset]:
+    """:func:`_header`, with an unreadable file as a user error (module level: workers run it)."""
+    try:
+        return _header(path)
+    except OSError as err:
+        raise FsUserError(f"cannot read the file: {err.strerror or err}", path) from err
+
+
 def index_faceset(folder: str | os.PathLike) -> FaceSet:
     """Index ``folder``: sorted image paths, landmarks and the stored masks common to all faces.
 
@@ -80,12 +90,11 @@ def index_faceset(folder: str | os.PathLike) -> FaceSet:
     plain: list[Path] = []
     common: frozenset | None = None
     show = sys.stderr.isatty() and len(paths) >= PROGRESS_MIN_FILES
-    for path in tqdm(paths, desc=f"Reading {Path(folder).name}", unit="face", file=sys.stderr,
-                     disable=not show, leave=False):
-        try:
-            has_landmarks, names = _header(path)
-        except OSError as err:
-            raise FsUserError(f"cannot read the file: {err.strerror or err}", path) from err
+    headers = (map_in_processes(_checked_header, paths, chunksize=256)
+               if use_processes(len(paths)) else map(_checked_header, paths))
+    for path, (has_landmarks, names) in zip(paths, tqdm(
+            headers, total=len(paths), desc=f"Reading {Path(folder).name}", unit="face",
+            file=sys.stderr, disable=not show, leave=False)):
         (with_landmarks if has_landmarks else plain).append(path)
         common = names if common is None else common & names
     if with_landmarks and plain:

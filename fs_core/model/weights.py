@@ -198,6 +198,12 @@ def has_optimizer_state(path: str | Path) -> bool:
         return False
 
 
+def _saved_index(name: str) -> int:
+    """The position an optimizer variable was saved at: ``0012_momentum`` -> 12 (numeric order, so
+    that ``10000_...`` follows ``9999_...``)."""
+    return int(name.split("_", 1)[0])
+
+
 def load_optimizer_state(path: str | Path, optimizer: keras.optimizers.Optimizer) -> bool:
     """Restore optimizer variables saved with the weights; False when absent or not matching.
 
@@ -208,7 +214,8 @@ def load_optimizer_state(path: str | Path, optimizer: keras.optimizers.Optimizer
     try:
         with h5py.File(path, "r") as handle:
             group = handle.get(OPTIMIZER_GROUP)
-            values = [group[name][()] for name in sorted(group)] if group is not None else []
+            names = sorted(group, key=_saved_index) if group is not None else []
+            values = [group[name][()] for name in names]
     except (OSError, KeyError, ValueError) as error:
         raise FsUserError(f"weights file is damaged and cannot be read ({error}); restore the last "
                           "backup with 'fs restore'", path) from None

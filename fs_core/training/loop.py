@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -108,6 +109,7 @@ def train(session: TrainingSession, loader: Any, step: Any) -> str:
     """Run until the iteration count, Ctrl-C or a NaN; returns why it stopped."""
     hook = session.registry.hook()
     request = session.request
+    session.started = time.monotonic()  # examples/s count training, not loading the faces
     hook.fs_train_start(session=session)
     reason = "done"
     try:
