@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import h5py
 import keras
@@ -86,41 +86,57 @@ def model_groups(model: keras.Model) -> dict[str, list[tuple[str, Any]]]:
     return groups
 
 
-def _digest(items: Iterable[tuple[str, np.ndarray]]) -> str:
-    """A sha256 over every (key, bytes) pair in key order, independent of write order."""
-    hasher = hashlib.sha256()
-    for key, value in sorted(items, key=lambda item: item[0]):
-        hasher.update(key.encode())
-        hasher.update(np.ascontiguousarray(value).tobytes())
-    return hasher.hexdigest()
+def _hash_entry(hasher: Any, key: str, value: np.ndarray) -> None:
+    """Add one dataset to the file's checksum: a sha256 over every (key, bytes) pair, fed in key
+    order on both writing and reading, so it does not depend on the order of the file."""
+    hasher.update(key.encode())
+    hasher.update(np.ascontiguousarray(value).tobytes())
 
 
 def save_weights(path: str | Path, model: keras.Model, *, model_name: str, iterations: int,
                  optimizer: keras.optimizers.Optimizer | None = None) -> None:
-    """Write every part (and the optimizer state, when given) atomically."""
-    arrays: list[tuple[str, np.ndarray]] = []
-    for part, items in model_groups(model).items():
-        arrays += [(f"{part}/{key}", np.asarray(variable.numpy())) for key, variable in items]
+    """Write every part (and the optimizer state, when given) atomically.
+
+    One variable at a time is copied out of TensorFlow, hashed and written, in key order (the
+    checksum's order, see :func:`_hash_entry`): holding every copy until the end would add the
+    model's whole size, three times over with Adam's state (1 GB for Original), to each save.
+    """
+    entries = [(f"{part}/{key}", variable) for part, items in model_groups(model).items()
+               for key, variable in items]
     if optimizer is not None:
-        arrays += [(f"{OPTIMIZER_GROUP}/{index:04d}_{variable.name.split('/')[-1]}",
-                    np.asarray(variable.numpy())) for index, variable in enumerate(optimizer.variables)]
+        entries += [(f"{OPTIMIZER_GROUP}/{index:04d}_{variable.name.split('/')[-1]}", variable)
+                    for index, variable in enumerate(optimizer.variables)]
+    hasher = hashlib.sha256()
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
-            for key, value in arrays:
+            for key, variable in sorted(entries, key=lambda entry: entry[0]):
+                value = np.asarray(variable.numpy())
+                _hash_entry(hasher, key, value)
                 handle.create_dataset(key, data=value)
             handle.attrs["format"] = FORMAT
             handle.attrs["fs_version"] = __version__
             handle.attrs["model"] = model_name
             handle.attrs["iterations"] = int(iterations)
-            handle.attrs["checksum"] = _digest(arrays)
+            handle.attrs["checksum"] = hasher.hexdigest()
 
 
-def _read_all(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _read_all(path: Path, keep: Callable[[str], bool] = lambda key: True
+              ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The datasets whose key ``keep`` accepts, and the attributes, after checking the checksum
+    over every dataset. Datasets are read and hashed one at a time, in key order, so the ones not
+    kept (the optimizer state, when only weights are wanted) never sit in memory together."""
     try:
         with h5py.File(path, "r") as handle:
-            arrays: dict[str, np.ndarray] = {}
-            handle.visititems(lambda name, obj: arrays.__setitem__(name, obj[()])
+            keys: list[str] = []
+            handle.visititems(lambda name, obj: keys.append(name)
                               if isinstance(obj, h5py.Dataset) else None)
+            hasher = hashlib.sha256()
+            arrays: dict[str, np.ndarray] = {}
+            for key in sorted(keys):
+                value = handle[key][()]
+                _hash_entry(hasher, key, value)
+                if keep(key):
+                    arrays[key] = value
             attributes = dict(handle.attrs)
     except FileNotFoundError:
         raise FsUserError("weights file is missing; restore the model with 'fs restore'", path) from None
@@ -129,7 +145,7 @@ def _read_all(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
                           f"{recovery_hint(path, 'the last backup')}", path) from None
     expected = attributes.get("checksum")
     if expected is not None:
-        if _digest(arrays.items()) != expected:
+        if hasher.hexdigest() != expected:
             raise FsUserError("weights file is damaged (checksum mismatch); "
                               f"{recovery_hint(path, 'the last backup')}", path)
     return arrays, attributes
@@ -149,7 +165,7 @@ def load_weights(path: str | Path, model: keras.Model, *, model_name: str,
     a variable whose shape differs is skipped and reported, and at least one must load.
     """
     path = Path(path)
-    arrays, attributes = read_weights(path)
+    arrays, attributes = _read_all(path, keep=lambda key: not key.startswith(f"{OPTIMIZER_GROUP}/"))
     saved_model = str(attributes.get("model", ""))
     if strict and saved_model and saved_model != model_name:
         raise FsUserError(f"weights belong to model '{saved_model}', not '{model_name}'", path)
