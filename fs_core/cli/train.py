@@ -122,7 +122,9 @@ def _log_versions(request: object) -> None:
         from fs_core import __version__
         log.debug("fs-core %s, TensorFlow %s, Keras %s, Python %s", __version__, tf.__version__,
                   keras.__version__, sys.version.split()[0])
-        log.debug("devices: %s", ", ".join(d.name for d in tf.config.list_logical_devices()))
+        # physical, not logical: listing logical devices would initialise them before -X and
+        # allow_growth are applied
+        log.debug("devices: %s", ", ".join(d.name for d in tf.config.list_physical_devices()))
         log.debug("request: %s", request)
 
 

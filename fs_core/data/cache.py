@@ -2,9 +2,9 @@
 
 Decoding a PNG and cropping it costs far more than augmenting it, and the loader shares the same CPU
 cores as the train step, so each face is read and prepared once when training starts (in worker
-processes for large sets, see :mod:`fs_core.parallel`, else a thread pool) and kept as contiguous uint8 arrays. When a set would
-not fit the memory budget, the cache streams instead: it reads and prepares faces when a batch asks
-for them, and says so in one line.
+processes for large sets, see :mod:`fs_core.parallel`, else a thread pool) and kept as contiguous
+uint8 arrays. When a set would not fit the memory budget, the cache streams instead: it reads and
+prepares faces when a batch asks for them, and says so in one line.
 
 *How* a face is read and prepared is injected: ``prepare(path) -> PreparedFace`` (anything with
 ``image`` (P, P, 3) uint8, ``masks`` (P, P, K) uint8 or None and ``landmarks`` (68, 2) float32 or
@@ -12,6 +12,7 @@ None). :func:`default_prepare` builds it from :mod:`fs_core.faces`; tests pass t
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -188,8 +189,10 @@ class FaceCache:
         bar = tqdm(total=len(indices), desc=label, unit="face", file=sys.stderr, delay=2.0,
                    disable=not self._progress, leave=False)
         if use_processes(len(indices)) and isinstance(self._prepare, PrepareFromFile):
-            with bar:  # header parsing holds the GIL: processes, not threads (fs_core.parallel)
-                faces = map_in_processes(self._prepare, [self.paths[i] for i in indices], 32)
+            paths = [self.paths[i] for i in indices]
+            # header parsing holds the GIL: processes, not threads (fs_core.parallel); closing
+            # stops the workers at once when a face fails its check
+            with bar, contextlib.closing(map_in_processes(self._prepare, paths, 32)) as faces:
                 for index, face in zip(indices, faces):
                     handle(index, self._check(index, face))
                     bar.update()

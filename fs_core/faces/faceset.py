@@ -1,9 +1,9 @@
 """Index a folder of faces: which files, and what every face in it can provide.
 
 Indexing reads only the PNG headers (no pixels), in worker processes for large sets (see
-:mod:`fs_core.parallel`), so ten thousand faces take seconds, and it tells the
-trainer up front whether the set has landmarks and which stored masks all faces share; options that
-need more are refused before training starts (see :func:`fs_core.faces.prepare.check_faceset`).
+:mod:`fs_core.parallel`), so ten thousand faces take seconds, and it tells the trainer up front
+whether the set has landmarks and which stored masks all faces share; options that need more are
+refused before training starts (see :func:`fs_core.faces.prepare.check_faceset`).
 """
 from __future__ import annotations
 
