@@ -5,6 +5,10 @@ A block is a small callable object: configure it, then call it on a tensor to ge
     x = Conv2DBlock(context, 128, name="conv1")(inputs)
     x = UpscaleBlock(context, 256, name="up1")(x)
 
+Blocks are attrs classes: their fields are the constructor's arguments, in order, and
+``conv_options`` (a dict) holds extra keyword arguments for their convolution layers, e.g.
+``Conv2DBlock(context, 64, conv_options={"use_bias": False})``.
+
 Every block takes the :class:`fs_core.model.context.BuildContext` first, because the global
 switches live there: the kernel initializer of each faceswap convolution is resolved through
 ``context.kernel_initializer(requested, is_upscale)`` (conv-aware overrides, He-uniform by default,
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import keras
 
 from fs_plugins_models.layers import (Conv2D, GlobalMinPooling2D, GlobalStdDevPooling2D, KResizeImages,
@@ -105,6 +110,7 @@ def _normalize(x: Any, normalization: str | None, name: str | None) -> Any:
     raise ValueError(f"unknown normalization {normalization!r}")
 
 
+@attrs.define
 class Conv2DBlock:
     """[ReflectionPadding2D] → Conv2D (or DepthwiseConv2D) → [normalization] → [activation].
 
@@ -112,27 +118,22 @@ class Conv2DBlock:
     ``"group"`` or ``"rms"``. ``activation``: ``"leakyrelu"`` (slope ``relu_alpha``), ``"swish"``,
     ``"prelu"``, ``"relu"`` or None. With reflect padding on and ``padding="same"`` the input is
     reflect-padded and the convolution runs ``valid``, giving the same output size.
-    Extra keyword arguments go to the convolution (e.g. ``use_bias``).
+    ``conv_options`` go to the convolution (e.g. ``{"use_bias": False}``).
     """
 
-    def __init__(self, context: Any, filters: int, kernel_size: int = 5, strides: int = 2,
-                 padding: str = "same", normalization: str | None = None,
-                 activation: str | None = "leakyrelu", use_depthwise: bool = False,
-                 relu_alpha: float = 0.1, kernel_initializer: Any = None, is_upscale: bool = False,
-                 name: str | None = None, **kwargs: Any) -> None:
-        self.context = context
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.strides = strides
-        self.padding = padding
-        self.normalization = normalization
-        self.activation = activation
-        self.use_depthwise = use_depthwise
-        self.relu_alpha = relu_alpha
-        self.kernel_initializer = kernel_initializer
-        self.is_upscale = is_upscale
-        self.name = name
-        self.kwargs = kwargs
+    context: Any
+    filters: int
+    kernel_size: int = 5
+    strides: int = 2
+    padding: str = "same"
+    normalization: str | None = None
+    activation: str | None = "leakyrelu"
+    use_depthwise: bool = False
+    relu_alpha: float = 0.1
+    kernel_initializer: Any = None
+    is_upscale: bool = False
+    name: str | None = None
+    conv_options: dict = attrs.field(factory=dict)
 
     def __call__(self, inputs: Any) -> Any:
         x = inputs
@@ -145,28 +146,28 @@ class Conv2DBlock:
         if self.use_depthwise:
             conv = keras.layers.DepthwiseConv2D(self.kernel_size, strides=self.strides,
                                                 padding=padding, depthwise_initializer=init,
-                                                name=sub_name(self.name, "dwconv2d"), **self.kwargs)
+                                                name=sub_name(self.name, "dwconv2d"),
+                                                **self.conv_options)
         else:
             conv = Conv2D(self.filters, self.kernel_size, strides=self.strides, padding=padding,
                           kernel_initializer=init, name=sub_name(self.name, "conv2d"),
-                          **self.kwargs)
+                          **self.conv_options)
         x = conv(x)
         x = _normalize(x, self.normalization, self.name)
         return _activate(x, self.activation, self.relu_alpha, self.name)
 
 
+@attrs.define
 class SeparableConv2DBlock:
     """SeparableConv2D (``same`` padding, the resolved initializer for both kernels) → ReLU."""
 
-    def __init__(self, context: Any, filters: int, kernel_size: int = 5, strides: int = 2,
-                 kernel_initializer: Any = None, name: str | None = None, **kwargs: Any) -> None:
-        self.context = context
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.strides = strides
-        self.kernel_initializer = kernel_initializer
-        self.name = name
-        self.kwargs = kwargs
+    context: Any
+    filters: int
+    kernel_size: int = 5
+    strides: int = 2
+    kernel_initializer: Any = None
+    name: str | None = None
+    conv_options: dict = attrs.field(factory=dict)
 
     def __call__(self, inputs: Any) -> Any:
         x = keras.layers.SeparableConv2D(self.filters, self.kernel_size, strides=self.strides,
@@ -175,10 +176,12 @@ class SeparableConv2DBlock:
                                              self.context, self.kernel_initializer),
                                          pointwise_initializer=resolve_initializer(
                                              self.context, self.kernel_initializer),
-                                         name=sub_name(self.name, "sepconv2d"), **self.kwargs)(inputs)
+                                         name=sub_name(self.name, "sepconv2d"),
+                                         **self.conv_options)(inputs)
         return keras.layers.ReLU(name=sub_name(self.name, "relu"))(x)
 
 
+@attrs.define
 class Conv2DOutput:
     """An output head: Conv2D without activation, then an Activation layer forced to float32.
 
@@ -186,56 +189,51 @@ class Conv2DOutput:
     precision. The Activation layer carries ``name`` itself, so outputs are named e.g. ``face_out``.
     """
 
-    def __init__(self, context: Any, filters: int, kernel_size: int = 5,
-                 activation: str = "sigmoid", padding: str = "same", kernel_initializer: Any = None,
-                 name: str | None = None, **kwargs: Any) -> None:
-        self.context = context
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.activation = activation
-        self.padding = padding
-        self.kernel_initializer = kernel_initializer
-        self.name = name
-        self.kwargs = kwargs
+    context: Any
+    filters: int
+    kernel_size: int = 5
+    activation: str = "sigmoid"
+    padding: str = "same"
+    kernel_initializer: Any = None
+    name: str | None = None
+    conv_options: dict = attrs.field(factory=dict)
 
     def __call__(self, inputs: Any) -> Any:
         x = conv2d(self.context, self.filters, self.kernel_size, padding=self.padding,
                    kernel_initializer=self.kernel_initializer, name=sub_name(self.name, "conv2d"),
-                   **self.kwargs)(inputs)
+                   **self.conv_options)(inputs)
         return keras.layers.Activation(self.activation, dtype="float32", name=self.name)(x)
 
 
+@attrs.define
 class UpscaleBlock:
     """Sub-pixel upscale: Conv2DBlock(``filters * scale²``, stride 1, upscale init) → PixelShuffler.
 
     The activation (and normalization) runs before the shuffle, as in the reference.
     """
 
-    def __init__(self, context: Any, filters: int, kernel_size: int = 3, padding: str = "same",
-                 scale_factor: int = 2, normalization: str | None = None,
-                 activation: str | None = "leakyrelu", relu_alpha: float = 0.1,
-                 kernel_initializer: Any = None, name: str | None = None, **kwargs: Any) -> None:
-        self.context = context
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.padding = padding
-        self.scale_factor = scale_factor
-        self.normalization = normalization
-        self.activation = activation
-        self.relu_alpha = relu_alpha
-        self.kernel_initializer = kernel_initializer
-        self.name = name
-        self.kwargs = kwargs
+    context: Any
+    filters: int
+    kernel_size: int = 3
+    padding: str = "same"
+    scale_factor: int = 2
+    normalization: str | None = None
+    activation: str | None = "leakyrelu"
+    relu_alpha: float = 0.1
+    kernel_initializer: Any = None
+    name: str | None = None
+    conv_options: dict = attrs.field(factory=dict)
 
     def __call__(self, inputs: Any) -> Any:
         x = Conv2DBlock(self.context, self.filters * self.scale_factor ** 2, self.kernel_size,
                         strides=1, padding=self.padding, normalization=self.normalization,
                         activation=self.activation, relu_alpha=self.relu_alpha,
                         kernel_initializer=self.kernel_initializer, is_upscale=True,
-                        name=self.name, **self.kwargs)(inputs)
+                        name=self.name, conv_options=self.conv_options)(inputs)
         return PixelShuffler(self.scale_factor, name=sub_name(self.name, "pixelshuffler"))(x)
 
 
+@attrs.define
 class Upscale2xBlock:
     """Andenixa's hybrid/fast upscale: a sub-pixel branch plus a conv → interpolation branch.
 
@@ -244,22 +242,18 @@ class Upscale2xBlock:
     and [Conv2D(filters) → UpSampling2D] are added. Only the sub-pixel branch is activated.
     """
 
-    def __init__(self, context: Any, filters: int, kernel_size: int = 3, padding: str = "same",
-                 activation: str | None = "leakyrelu", interpolation: str = "bilinear",
-                 sr_ratio: float = 0.5, scale_factor: int = 2, fast: bool = False,
-                 kernel_initializer: Any = None, name: str | None = None, **kwargs: Any) -> None:
-        self.context = context
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.padding = padding
-        self.activation = activation
-        self.interpolation = interpolation
-        self.sr_ratio = sr_ratio
-        self.scale_factor = scale_factor
-        self.fast = fast
-        self.kernel_initializer = kernel_initializer
-        self.name = name
-        self.kwargs = kwargs
+    context: Any
+    filters: int
+    kernel_size: int = 3
+    padding: str = "same"
+    activation: str | None = "leakyrelu"
+    interpolation: str = "bilinear"
+    sr_ratio: float = 0.5
+    scale_factor: int = 2
+    fast: bool = False
+    kernel_initializer: Any = None
+    name: str | None = None
+    conv_options: dict = attrs.field(factory=dict)
 
     def __call__(self, inputs: Any) -> Any:
         branch_filters = self.filters if self.fast else self.filters - int(self.filters * self.sr_ratio)
@@ -267,14 +261,16 @@ class Upscale2xBlock:
             return UpscaleBlock(self.context, self.filters, self.kernel_size, self.padding,
                                 self.scale_factor, activation=self.activation,
                                 kernel_initializer=self.kernel_initializer,
-                                name=sub_name(self.name, "sr"), **self.kwargs)(inputs)
+                                name=sub_name(self.name, "sr"),
+                                conv_options=self.conv_options)(inputs)
         sub_pixel = UpscaleBlock(self.context, branch_filters, self.kernel_size, self.padding,
                                  self.scale_factor, activation=self.activation,
                                  kernel_initializer=self.kernel_initializer,
-                                 name=sub_name(self.name, "sr"), **self.kwargs)(inputs)
+                                 name=sub_name(self.name, "sr"),
+                                 conv_options=self.conv_options)(inputs)
         resized = conv2d(self.context, branch_filters, self.kernel_size, padding=self.padding,
                          kernel_initializer=self.kernel_initializer, is_upscale=True,
-                         name=sub_name(self.name, "conv2d"), **self.kwargs)(inputs)
+                         name=sub_name(self.name, "conv2d"), **self.conv_options)(inputs)
         resized = keras.layers.UpSampling2D(self.scale_factor, interpolation=self.interpolation,
                                             name=sub_name(self.name, "upsampling"))(resized)
         if self.fast:
@@ -282,6 +278,7 @@ class Upscale2xBlock:
         return keras.layers.Concatenate(name=sub_name(self.name, "concat"))([sub_pixel, resized])
 
 
+@attrs.define
 class UpscaleResizeImagesBlock:
     """[resize ×scale → Conv2D (upscale init)] + [Conv2DTranspose(3, stride 2)] → activation.
 
@@ -289,19 +286,15 @@ class UpscaleResizeImagesBlock:
     ``"leakyrelu"`` here uses slope 0.2.
     """
 
-    def __init__(self, context: Any, filters: int, kernel_size: int = 3, padding: str = "same",
-                 activation: str | None = "leakyrelu", scale_factor: int = 2,
-                 interpolation: str = "bilinear", kernel_initializer: Any = None,
-                 name: str | None = None) -> None:
-        self.context = context
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.padding = padding
-        self.activation = activation
-        self.scale_factor = scale_factor
-        self.interpolation = interpolation
-        self.kernel_initializer = kernel_initializer
-        self.name = name
+    context: Any
+    filters: int
+    kernel_size: int = 3
+    padding: str = "same"
+    activation: str | None = "leakyrelu"
+    scale_factor: int = 2
+    interpolation: str = "bilinear"
+    kernel_initializer: Any = None
+    name: str | None = None
 
     def __call__(self, inputs: Any) -> Any:
         resized = KResizeImages(self.scale_factor, self.interpolation,
@@ -315,22 +308,20 @@ class UpscaleResizeImagesBlock:
         return _activate(x, self.activation, 0.2, self.name)
 
 
+@attrs.define
 class UpscaleDNYBlock:
     """UpSampling2D(size, interpolation) → 2 × Conv2DBlock(filters, stride 1, LReLU 0.2, upscale init)."""
 
-    def __init__(self, context: Any, filters: int, kernel_size: int = 3, padding: str = "same",
-                 activation: str | None = "leakyrelu", size: int = 2, interpolation: str = "bilinear",
-                 kernel_initializer: Any = None, name: str | None = None, **kwargs: Any) -> None:
-        self.context = context
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.padding = padding
-        self.activation = activation
-        self.size = size
-        self.interpolation = interpolation
-        self.kernel_initializer = kernel_initializer
-        self.name = name
-        self.kwargs = kwargs
+    context: Any
+    filters: int
+    kernel_size: int = 3
+    padding: str = "same"
+    activation: str | None = "leakyrelu"
+    size: int = 2
+    interpolation: str = "bilinear"
+    kernel_initializer: Any = None
+    name: str | None = None
+    conv_options: dict = attrs.field(factory=dict)
 
     def __call__(self, inputs: Any) -> Any:
         x = keras.layers.UpSampling2D(self.size, interpolation=self.interpolation,
@@ -339,27 +330,27 @@ class UpscaleDNYBlock:
             x = Conv2DBlock(self.context, self.filters, self.kernel_size, strides=1,
                             padding=self.padding, activation=self.activation, relu_alpha=0.2,
                             kernel_initializer=self.kernel_initializer, is_upscale=True,
-                            name=sub_name(self.name, f"conv{index}"), **self.kwargs)(x)
+                            name=sub_name(self.name, f"conv{index}"),
+                            conv_options=self.conv_options)(x)
         return x
 
 
+@attrs.define
 class ResidualBlock:
     """The dfaker residual: conv → LReLU(0.2) → conv (VarianceScaling 0.2) → add input → LReLU(0.2).
 
     The second convolution starts small (VarianceScaling(0.2, fan_in, uniform)) so the block begins
-    close to identity; conv-aware init still overrides it. Extra keyword arguments (``use_bias``)
+    close to identity; conv-aware init still overrides it. ``conv_options`` (``use_bias``)
     go to both convolutions. ``filters`` must equal the input's channels.
     """
 
-    def __init__(self, context: Any, filters: int, kernel_size: int = 3, padding: str = "same",
-                 kernel_initializer: Any = None, name: str | None = None, **kwargs: Any) -> None:
-        self.context = context
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.padding = padding
-        self.kernel_initializer = kernel_initializer
-        self.name = name
-        self.kwargs = kwargs
+    context: Any
+    filters: int
+    kernel_size: int = 3
+    padding: str = "same"
+    kernel_initializer: Any = None
+    name: str | None = None
+    conv_options: dict = attrs.field(factory=dict)
 
     def _conv(self, x: Any, initializer: Any, index: int) -> Any:
         padding = self.padding
@@ -369,7 +360,7 @@ class ResidualBlock:
             padding = "valid"
         return conv2d(self.context, self.filters, self.kernel_size, padding=padding,
                       kernel_initializer=initializer, name=sub_name(self.name, f"conv2d{index}"),
-                      **self.kwargs)(x)
+                      **self.conv_options)(x)
 
     def __call__(self, inputs: Any) -> Any:
         x = self._conv(inputs, self.kernel_initializer, 0)

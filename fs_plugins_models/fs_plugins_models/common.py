@@ -57,8 +57,9 @@ def upscale_residual(context: Any, x: Any, filters: int, name: str, residuals: i
                      **kwargs: Any) -> Any:
     """The dfaker-style stage: UpscaleBlock(no activation) → LReLU(0.2) → ``residuals`` ResidualBlocks.
 
-    ``residual_kwargs`` gives per-block extras (e.g. ``[{"use_bias": False}, {}]``, or a residual-only
-    ``kernel_initializer``); ``kwargs`` go to the upscale (``kernel_size`` ...).
+    ``residual_kwargs`` gives per-block extras (e.g. ``[{"conv_options": {"use_bias": False}},
+    {}]``, or a residual-only ``kernel_initializer``); ``kwargs`` go to the upscale
+    (``kernel_size`` ...).
     ``kernel_initializer`` is used by both unless a residual's extras override it.
     """
     x = UpscaleBlock(context, filters, activation=None, kernel_initializer=kernel_initializer,

@@ -60,7 +60,8 @@ def _encoder(context: Any, config: RealfaceConfig) -> keras.Model:
                         name=f"conv{index}")(x)
         x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"conv{index}_leakyrelu")(x)
         for res in range(2):
-            x = ResidualBlock(context, ce * 2 ** index, kernel_initializer=_init(), use_bias=True,
+            x = ResidualBlock(context, ce * 2 ** index, kernel_initializer=_init(),
+                              conv_options={"use_bias": True},
                               name=f"conv{index}_residual{res}")(x)
     x = Conv2DBlock(context, ce * 8, kernel_initializer=_init(), name="conv3")(x)
     return part("encoder", inputs, x)
@@ -82,10 +83,11 @@ def _decoder(context: Any, config: RealfaceConfig, name: str, code: tuple[int, .
             x = upscale_chain(context, x, [df, *stages, last], "upscale", kernel_initializer=_init())
         else:
             x = upscale_residual(context, x, df, "stage_in", kernel_initializer=_init(),
-                                 residual_kwargs=[{"use_bias": False}])
+                                 residual_kwargs=[{"conv_options": {"use_bias": False}}])
             for index, count in enumerate(stages):
                 x = upscale_residual(context, x, count, f"stage{index}", kernel_initializer=_init(),
-                                     residual_kwargs=[{"use_bias": False}, {"use_bias": True}])
+                                     residual_kwargs=[{"conv_options": {"use_bias": False}},
+                                                      {"conv_options": {"use_bias": True}}])
             x = UpscaleBlock(context, last, kernel_initializer=_init(), name="upscale")(x)
         return Conv2DOutput(context, 3, 5, kernel_initializer=_init(), name="face_out")(x)
 
