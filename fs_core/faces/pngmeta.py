@@ -15,6 +15,7 @@ import ast
 import io
 import os
 import struct
+import threading
 import zlib
 from typing import Any, BinaryIO
 
@@ -73,6 +74,12 @@ def _itxt_text(body: bytes, path: str | os.PathLike) -> bytes:
     return text
 
 
+#: CPython 3.11 before 3.11.8 (gh-106905) can raise "SystemError: AST constructor recursion depth
+#: mismatch" when two threads build ASTs at once, as the face cache's reader threads do. Parsing
+#: holds the GIL anyway, so taking turns costs nothing.
+_LITERAL_EVAL_LOCK = threading.Lock()
+
+
 def _parse_payload(text: bytes, path: str | os.PathLike) -> dict:
     try:
         source = text.decode("utf-8")
@@ -82,7 +89,8 @@ def _parse_payload(text: bytes, path: str | os.PathLike) -> dict:
     if "\x00" in source:
         raise FsUserError("the faceswap header contains NUL characters; it is corrupt", path)
     try:
-        value = ast.literal_eval(source)
+        with _LITERAL_EVAL_LOCK:
+            value = ast.literal_eval(source)
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError) as err:
         kind = type(err).__name__
         raise FsUserError(f"the faceswap header is not a valid Python literal ({kind}); the file "
