@@ -44,7 +44,7 @@ class Conv2D(keras.layers.Conv2D):
     no GPU (cuDNN has no such weakness). Everything else is Keras' own convolution.
     """
 
-    matmul_max_pixels = 16  # a tuning constant; bench/bench_train.py --baseline sets 0
+    matmul_max_pixels = 16  # a tuning constant; bench/bench_train.py --compare sets 0
 
     def build(self, input_shape: tuple) -> None:
         super().build(input_shape)
@@ -93,7 +93,7 @@ class ReflectionPadding2D(keras.layers.Layer):
     """Reflect-pad so that a following ``valid`` convolution behaves like ``same`` padding.
 
     Total pad per spatial axis is ``max(k - s, 0)`` when the size divides by the stride, else
-    ``max(k - size % s, 0)``; the top/left gets half (rounded down) and the bottom/right the rest.
+    ``max(k - size % s, 0)``; the top/left gets half (rounded down) and the bottom/right the rest (TensorFlow's ``same``).
     Reflection avoids the dark border zero padding teaches the network near the image edge.
     """
 
@@ -103,11 +103,7 @@ class ReflectionPadding2D(keras.layers.Layer):
         self.kernel_size = int(kernel_size)
 
     def _pads(self, size: int) -> tuple[int, int]:
-        if size % self.stride == 0:
-            total = max(self.kernel_size - self.stride, 0)
-        else:
-            total = max(self.kernel_size - size % self.stride, 0)
-        return total // 2, total - total // 2
+        return _same_padding(size, self.kernel_size, self.stride)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         height = _spatial_size(input_shape[1], self.name)
