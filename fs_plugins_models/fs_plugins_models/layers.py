@@ -93,7 +93,8 @@ class ReflectionPadding2D(keras.layers.Layer):
     """Reflect-pad so that a following ``valid`` convolution behaves like ``same`` padding.
 
     Total pad per spatial axis is ``max(k - s, 0)`` when the size divides by the stride, else
-    ``max(k - size % s, 0)``; the top/left gets half (rounded down) and the bottom/right the rest (TensorFlow's ``same``).
+    ``max(k - size % s, 0)`` (TensorFlow's ``same`` padding); the top/left gets half (rounded
+    down) and the bottom/right the rest.
     Reflection avoids the dark border zero padding teaches the network near the image edge.
     """
 
