@@ -141,12 +141,15 @@ def test_index_errors(tmp_path, demo):
         index_faceset(bad)
 
 
-def test_index_refuses_mixed_kinds(tmp_path, demo):
+def test_index_refuses_plain_crops_mixed_with_extracted_faces(tmp_path, demo):
+    """A folder where plain crops outnumber extracted faces is a plain-crop folder: the extracted
+    faces in it are a mix-up, refused (a folder of mostly extracted faces skips the plain ones)."""
     _, (folder_a, _) = demo
     mixed = tmp_path / "mixed"
     mixed.mkdir()
-    for path in folder_a.glob("*.png"):
+    for path in sorted(folder_a.glob("*.png"))[:2]:
         (mixed / path.name).write_bytes(path.read_bytes())
-    cv2.imwrite(str(mixed / "plain.png"), np.zeros((64, 64, 3), np.uint8))
-    with pytest.raises(FsUserError, match="mixes 5 faceswap-extracted.*plain.png"):
+    for index in range(3):
+        cv2.imwrite(str(mixed / f"plain{index}.png"), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(FsUserError, match="mixes 2 faceswap-extracted.*plain0.png"):
         index_faceset(mixed)

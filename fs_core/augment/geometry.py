@@ -1,7 +1,10 @@
 """Geometric augmentation: a random affine transform (zoom, rotation, shift) and a horizontal flip.
 
-Both move images, masks and landmarks together, so the masks still cover the face and the landmarks
-still point at the features the warp-to-landmarks augmenter and the eye/mouth weighting rely on.
+Both move images, masks and every set of crop points together (the face's landmarks and the
+neighbour landmarks warp-to-landmarks aims at, :meth:`AugmentBatch.point_sets`), so the masks still
+cover the face and the points still sit where the features are. Moving the neighbours too is what
+faceswap does (lib/training/data/augmentation.py transforms and flips both point sets): the warp
+then morphs the augmented face toward an equally augmented neighbour.
 """
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ def draw_affine(count: int, size: int, rng: np.random.Generator, options) -> np.
 
 
 def apply_affine(batch: AugmentBatch, matrices: np.ndarray) -> None:
-    """Warp every face (and its masks) by its matrix, replicating the border; move the landmarks."""
+    """Warp every face (and its masks) by its matrix, replicating the border; move its points
+    (landmarks and neighbours) by the same matrix."""
     size = batch.size
     for index, matrix in enumerate(matrices):
         batch.images[index] = cv2.warpAffine(batch.images[index], matrix, (size, size),
@@ -47,12 +51,14 @@ def apply_affine(batch: AugmentBatch, matrices: np.ndarray) -> None:
             warped = cv2.warpAffine(batch.masks[index], matrix, (size, size), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REPLICATE)
             batch.masks[index] = warped.reshape(batch.masks.shape[1:])
-    if batch.landmarks is not None:
-        batch.landmarks[...] = transform_points(batch.landmarks, matrices)
+    for points in batch.point_sets():
+        # (N, k·68, 2): one matrix per face (the count spelt out, so an empty batch reshapes too)
+        flat = points.reshape(len(points), int(np.prod(points.shape[1:-1])), 2)
+        points[...] = transform_points(flat, matrices).reshape(points.shape)
 
 
 def augment_affine(batch: AugmentBatch, rng: np.random.Generator, options) -> None:
-    """Random zoom, rotation and shift for each face (images, masks and landmarks alike)."""
+    """Random zoom, rotation and shift for each face (images, masks and points alike)."""
     apply_affine(batch, draw_affine(len(batch), batch.size, rng, options))
 
 
@@ -82,11 +88,13 @@ def flip_landmarks(landmarks: np.ndarray, size: int) -> np.ndarray:
 
 
 def augment_flip(batch: AugmentBatch, rng: np.random.Generator, options) -> None:
-    """Flip each face horizontally with ``flip_chance`` percent: images, masks and landmarks.
+    """Flip each face horizontally with ``flip_chance`` percent: images, masks and points.
 
     Landmarks get x → P − 1 − x *and* their left/right indices swapped (:data:`MIRROR_68`), so the
-    eye, eyebrow, jaw and mouth points keep their meaning; without the swap a flipped face's "right
-    eye" points would sit on its left eye and warp-to-landmarks would fold the face over.
+    eye, eyebrow, jaw and mouth points keep their meaning for the eye/mouth masks. A flipped face's
+    neighbours are flipped the same way, so each index still pairs the same feature of the face and
+    of its neighbour for warp-to-landmarks (faceswap mirrors x only, in both sets alike: the same
+    pairs).
     """
     chosen = np.flatnonzero(rng.random(len(batch)) < options.flip_chance / 100.0)
     if chosen.size == 0:
@@ -95,5 +103,5 @@ def augment_flip(batch: AugmentBatch, rng: np.random.Generator, options) -> None
         batch.images[index] = cv2.flip(batch.images[index], 1)
         if batch.masks is not None:
             batch.masks[index] = cv2.flip(batch.masks[index], 1).reshape(batch.masks.shape[1:])
-    if batch.landmarks is not None:
-        batch.landmarks[chosen] = flip_landmarks(batch.landmarks[chosen], batch.size)
+    for points in batch.point_sets():
+        points[chosen] = flip_landmarks(points[chosen], batch.size)

@@ -9,7 +9,8 @@ other side for every face (:func:`fs_core.data.neighbours.nearest_faces`) and ha
 landmarks in :attr:`AugmentBatch.neighbours` (N, k, 68, 2). This module keeps no state.
 
 Per face: src = the face's own landmarks after the affine transform and flip; dst = a random one of
-its neighbours + N(0, 2/256·P). Jaw points (and point 17) that fall inside the hull of the inner
+its neighbours after the *same* transform and flip (the geometric stages move both, see
+:meth:`AugmentBatch.point_sets`) + N(0, 2/256·P). Jaw points (and point 17) that fall inside the hull of the inner
 features of either set are dropped, 8 border anchors pin the frame, and the dst → src mapping is
 interpolated piecewise-linearly over Delaunay triangles of dst (each pixel takes the affine map of the
 triangle it lies in). The result is remapped bilinearly with a transparent border.

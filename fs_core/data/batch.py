@@ -39,6 +39,11 @@ class AugmentBatch:
     per-face data it prepared itself). ``neighbours``: float32 (N, k, 68, 2), the landmarks of the k
     faces of the *other* side nearest to each face (found once when the loader starts, in crop
     pixels of the same P), or None; warp-to-landmarks morphs each input toward one of them.
+
+    Both ``landmarks`` and ``neighbours`` are points of this crop (:meth:`point_sets`): an augmenter
+    that moves the faces' pixels (zoom, rotation, shift, flip) moves all of them by the same
+    per-face transform. A neighbour left where it was would make warp-to-landmarks pull the input
+    back toward the un-augmented pose while the target keeps the augmented one.
     """
 
     images: np.ndarray
@@ -56,6 +61,11 @@ class AugmentBatch:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def point_sets(self) -> list[np.ndarray]:
+        """The arrays of crop points that move with the pixels, each (N, ..., 68, 2) float32 and
+        changed in place by geometric augmenters: ``landmarks`` and ``neighbours``, where present."""
+        return [points for points in (self.landmarks, self.neighbours) if points is not None]
 
     def input_images(self) -> np.ndarray:
         """What an input-only augmenter should transform: the input copy so far, else the images."""

@@ -2,36 +2,45 @@
 
 Indexing reads only the PNG headers (no pixels), in worker processes for large sets (see
 :mod:`fs_core.parallel`), so ten thousand faces take seconds, and it tells the trainer up front
-whether the set has landmarks and which stored masks all faces share; options that need more are
-refused before training starts (see :func:`fs_core.faces.prepare.check_faceset`).
+whether the set has landmarks, how the faces were cropped and which stored masks all faces share;
+options that need more are refused before training starts (see
+:func:`fs_core.faces.prepare.check_faceset`).
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import attrs
 from tqdm import tqdm
 
 from fs_core.errors import FsUserError
 from fs_core.faces.pngmeta import PNG_SIGNATURE, read_faceswap_metadata
-from fs_core.faces.read import landmarks_from_metadata, stored_mask_entries
+from fs_core.faces.read import extract_centering, landmarks_from_metadata, stored_mask_entries
 from fs_core.parallel import map_in_processes, use_processes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PROGRESS_MIN_FILES = 500
+SKIPPED_NAMES_SHOWN = 5  # names listed in the warning about skipped images
+_log = logging.getLogger("fs.faces")
 
 
 @attrs.frozen
 class FaceSet:
-    """A face folder: its image ``paths`` (sorted), whether every face has 68 landmarks, and the
-    stored mask names present in every face."""
+    """A face folder: its image ``paths`` (sorted, the faces to train on), whether every face has
+    68 landmarks, the stored mask names present in every face, how the faces were cropped
+    (``centering``: "head", "legacy" for faces extracted before faceswap 2.0, None for plain crops)
+    and the images ``skipped`` (without a faceswap header, in a folder of extracted faces)."""
 
     folder: Path
     paths: tuple[Path, ...]
     has_landmarks: bool
     stored_mask_names: frozenset = frozenset()
+    centering: str | None = None
+    skipped: tuple[Path, ...] = ()
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -56,22 +65,32 @@ def list_images(folder: str | os.PathLike) -> tuple[Path, ...]:
     return tuple(paths)
 
 
-def _header(path: Path) -> tuple[bool, frozenset]:
-    """(has 68 landmarks, stored mask names) of one face, from its header only."""
+class _Header(NamedTuple):
+    """What one image's header says: ``extracted`` (a faceswap header with 68 landmarks), its
+    stored mask names and its crop ``centering`` (both empty for an image that is not extracted)."""
+
+    extracted: bool
+    mask_names: frozenset = frozenset()
+    centering: str = ""
+
+
+def _header(path: Path) -> _Header:
+    """The :class:`_Header` of one image, from its header only (no pixels decoded)."""
     with open(path, "rb") as handle:
         start = handle.read(8)
     if start == PNG_SIGNATURE:
         metadata = read_faceswap_metadata(path) or {}
     elif start[:2] == b"\xff\xd8":
-        return False, frozenset()
+        return _Header(False)
     else:
         raise FsUserError("not a PNG or JPEG image (the file's signature is wrong)", path)
-    has_landmarks = landmarks_from_metadata(metadata, path) is not None
-    return has_landmarks, frozenset(stored_mask_entries(metadata, path)) if has_landmarks else \
-        frozenset()
+    if landmarks_from_metadata(metadata, path) is None:
+        return _Header(False)
+    return _Header(True, frozenset(stored_mask_entries(metadata, path)),
+                   extract_centering(metadata, path))
 
 
-def _checked_header(path: Path) -> tuple[bool, frozenset]:
+def _checked_header(path: Path) -> _Header:
     """:func:`_header`, with an unreadable file as a user error (module level: workers run it)."""
     try:
         return _header(path)
@@ -79,26 +98,63 @@ def _checked_header(path: Path) -> tuple[bool, frozenset]:
         raise FsUserError(f"cannot read the file: {err.strerror or err}", path) from err
 
 
-def index_faceset(folder: str | os.PathLike) -> FaceSet:
-    """Index ``folder``: sorted image paths, landmarks and the stored masks common to all faces.
+def _names(paths: list[Path]) -> str:
+    """The first few file names of ``paths`` for a one-line message, and how many more."""
+    shown = ", ".join(path.name for path in paths[:SKIPPED_NAMES_SHOWN])
+    more = len(paths) - SKIPPED_NAMES_SHOWN
+    return f"{shown} and {more} more" if more > 0 else shown
 
-    A folder mixing faceswap-extracted faces (head-centred, with landmarks) and plain crops is
-    refused: the two are cropped differently, so the model would see two kinds of framing.
+
+def index_faceset(folder: str | os.PathLike) -> FaceSet:
+    """Index ``folder``: sorted image paths, landmarks, crop centering and common stored masks.
+
+    What a folder is decides how its odd files are treated:
+
+    * *a folder of extracted faces*: at least as many images carry a faceswap header with 68
+      landmarks as do not. Images without one (a stray JPEG, a plain PNG, a preview someone saved
+      there) are not faces faceswap extracted: they are left out with one warning that names them
+      rather than stopping the run (faceswap's scripts/train.py lists only .png files, so a stray
+      JPEG never reaches its training either);
+    * otherwise *a folder of plain crops*: every image is a face, and a folder that still holds some
+      extracted faces is refused, because the two are framed differently and a minority of
+      extracted faces there is more likely a mistake than the training set.
+
+    Extracted faces must all be cropped alike: a folder mixing faces extracted before faceswap 2.0
+    (legacy-centred, header ``source.alignments_version`` below 2.0) with later (head-centred)
+    ones is refused, naming one of each. Files without an image suffix are ignored quietly; a file
+    with an image suffix that is neither PNG nor JPEG, a PNG cut short, or a malformed faceswap
+    header is refused by name (pixels are checked later, when the faces are read).
     """
     paths = list_images(folder)
-    with_landmarks: list[Path] = []
+    extracted: list[Path] = []
     plain: list[Path] = []
+    by_centering: dict[str, Path] = {}
     common: frozenset | None = None
     show = sys.stderr.isatty() and len(paths) >= PROGRESS_MIN_FILES
     headers = (map_in_processes(_checked_header, paths, chunksize=256)
                if use_processes(len(paths)) else map(_checked_header, paths))
-    for path, (has_landmarks, names) in zip(paths, tqdm(
+    for path, header in zip(paths, tqdm(
             headers, total=len(paths), desc=f"Reading {Path(folder).name}", unit="face",
             file=sys.stderr, disable=not show, leave=False)):
-        (with_landmarks if has_landmarks else plain).append(path)
-        common = names if common is None else common & names
-    if with_landmarks and plain:
-        raise FsUserError(f"the folder mixes {len(with_landmarks)} faceswap-extracted faces (with "
-                          f"landmarks) and {len(plain)} plain crops, e.g. {plain[0].name}: keep "
-                          "one kind of face per folder", folder)
-    return FaceSet(Path(folder), paths, bool(with_landmarks), common or frozenset())
+        if not header.extracted:
+            plain.append(path)
+            continue
+        extracted.append(path)
+        by_centering.setdefault(header.centering, path)
+        common = header.mask_names if common is None else common & header.mask_names
+    if extracted and len(extracted) < len(plain):
+        raise FsUserError(f"the folder mixes {len(extracted)} faceswap-extracted faces (with "
+                          f"landmarks, e.g. {extracted[0].name}) and {len(plain)} plain crops, e.g. "
+                          f"{plain[0].name}: keep one kind of face per folder", folder)
+    if len(by_centering) > 1:
+        raise FsUserError(f"the folder mixes faces extracted before faceswap 2.0 (legacy-centred, "
+                          f"e.g. {by_centering['legacy'].name}) and later ones (head-centred, e.g. "
+                          f"{by_centering['head'].name}), which are framed differently: keep one "
+                          "kind per folder (or re-extract the old faces)", folder)
+    if not extracted:
+        return FaceSet(Path(folder), tuple(paths), False)
+    if plain:
+        _log.warning("%s: skipping %d image(s) without a faceswap header in a folder of extracted "
+                     "faces: %s", os.fspath(folder), len(plain), _names(plain))
+    return FaceSet(Path(folder), tuple(extracted), True, common or frozenset(),
+                   next(iter(by_centering)), tuple(plain))

@@ -1,11 +1,15 @@
 """The faceswap alignment header inside a face PNG (reference ``faceswap-training.md`` §H).
 
 faceswap stores each extracted face's alignment data in one ``iTXt`` chunk with keyword ``faceswap``,
-placed before the first ``IDAT``. The payload is ``str(dict)`` of a Python literal (it holds ``bytes``
-values), so it is parsed with :func:`ast.literal_eval`, never ``eval``.
+which it writes before the first ``IDAT``. The PNG specification lets an iTXt chunk stand anywhere
+between IHDR and IEND, and some re-encoders and optimisers move text chunks after the image data, so
+the reader looks for it up to ``IEND``. The payload is ``str(dict)`` of a Python literal (it holds
+``bytes`` values), so it is parsed with :func:`ast.literal_eval`, never ``eval``.
 
-Reading only walks the chunk headers up to the first ``IDAT`` and seeks past everything else, so a
-face set of thousands of images can be indexed without decoding a single pixel. Any defect a user's
+Reading walks the chunk headers only, seeking over every chunk body but the iTXt ones (an unbuffered
+handle, so a skipped IDAT is never read from disk), so a face set of thousands of images can be
+indexed without decoding a single pixel; a faceswap face, whose header comes first, is read no
+further than its header. Any defect a user's
 file can have (not a PNG, truncated, bad CRC, a payload that is not a dict literal) becomes an
 :class:`~fs_core.errors.FsUserError` naming the file; nothing else escapes for bad input.
 """
@@ -38,11 +42,17 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def _read_exact(handle: BinaryIO, count: int, path: str | os.PathLike) -> bytes:
+def _read_exact(handle: BinaryIO, count: int, path: str | os.PathLike | None) -> bytes:
+    """``count`` bytes from ``handle`` (an unbuffered file may return fewer per call: keep reading)."""
     data = handle.read(count)
-    if len(data) != count:
-        raise FsUserError("the PNG file is truncated (it ends inside a chunk, before any image data)",
-                          path)
+    while data is not None and 0 < len(data) < count:
+        more = handle.read(count - len(data))
+        if not more:
+            break
+        data += more
+    if data is None or len(data) != count:
+        raise FsUserError("the PNG file is truncated (it ends inside a chunk, before its IEND "
+                          "chunk)", path)
     return data
 
 
@@ -104,12 +114,12 @@ def _parse_payload(text: bytes, path: str | os.PathLike) -> dict:
 def read_faceswap_metadata(path: str | os.PathLike) -> dict | None:
     """The faceswap header dict of the PNG at ``path``, or None when it has none.
 
-    Walks the chunks up to the first IDAT without decoding pixels. Raises FsUserError when the file
-    is not a PNG, is truncated before its image data, has a bad CRC on the faceswap chunk, or its
-    payload is not a dict literal.
+    Walks the chunks up to IEND (or the faceswap chunk) without reading pixels. Raises FsUserError
+    when the file is not a PNG, is truncated, has a bad CRC on the faceswap chunk, or its payload
+    is not a dict literal.
     """
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb", buffering=0)
     except OSError as err:
         raise FsUserError(f"cannot read the file: {err.strerror or err}", path) from err
     with handle:
@@ -122,7 +132,7 @@ def faceswap_metadata_from_bytes(data: bytes, path: str | os.PathLike | None = N
 
 
 def _scan(handle: BinaryIO, path: str | os.PathLike | None) -> dict | None:
-    """Walk the chunks of the PNG in ``handle`` up to the first IDAT; return the faceswap dict."""
+    """Walk the chunks of the PNG in ``handle`` up to IEND; return the faceswap dict (or None)."""
     if handle.read(8) != PNG_SIGNATURE:
         raise FsUserError("not a PNG file (the PNG signature is missing)", path)
     first = True
@@ -135,13 +145,10 @@ def _scan(handle: BinaryIO, path: str | os.PathLike | None) -> dict | None:
             raise FsUserError("the PNG file is corrupt: it does not start with an IHDR chunk",
                               path)
         first = False
-        if kind in (b"IDAT", b"IEND"):
+        if kind == b"IEND":
             return None
-        if kind != b"iTXt":
-            handle.seek(length + 4, os.SEEK_CUR)  # body and CRC, unread
-            continue
-        if length > _MAX_PAYLOAD:
-            handle.seek(length + 4, os.SEEK_CUR)
+        if kind != b"iTXt" or length > _MAX_PAYLOAD:
+            handle.seek(length + 4, os.SEEK_CUR)  # body and CRC, unread (IDAT included)
             continue
         body = _read_exact(handle, length, path)
         (crc,) = struct.unpack(">I", _read_exact(handle, 4, path))

@@ -1,7 +1,8 @@
 """Turn a stored face into the training crop at process size, with its mask channels.
 
 This is the face-loading half of the data pipeline (reference §E.2 step 5, §E.3, §C.3): a
-faceswap-extracted face (a head-centred crop) is sub-cropped to the model's centering, coverage and
+faceswap-extracted face (a head-centred crop, or a legacy-centred one from before faceswap 2.0; see
+:func:`fs_core.faces.read.extract_centering`) is sub-cropped to the model's centering, coverage and
 vertical offset, resized to the process size P, and its landmarks are carried into the crop. The mask
 channels the loss asks for are built at the same time, so augmentation can move image, masks and
 landmarks together:
@@ -16,6 +17,7 @@ mask is refused with a message that says which option to change.
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import NamedTuple
 
@@ -29,6 +31,7 @@ from fs_core.faces.read import FaceRecord, stored_mask_entries
 
 LANDMARK_MASKS = ("components", "extended")
 MASK_CHANNELS = ("face", "eye", "mouth")
+_log = logging.getLogger("fs.faces")
 
 
 def _positive(instance, attribute, value) -> None:
@@ -208,9 +211,10 @@ def _geometry(record: FaceRecord, spec: PrepareSpec, where) -> _Geometry:
     if not (np.all(np.isfinite(legacy)) and all(np.all(np.isfinite(v)) for v in offsets.values())):
         raise FsUserError("the face's landmarks are degenerate (they cannot be aligned to a face)",
                           where)
-    left, top, crop = al.sub_crop_window(size, "head", spec.centering, offsets, coverage, y_offset)
-    head = al.aligned_matrix(record.landmarks, size, "head", 1.0, offsets, legacy)
-    in_face = al.transform_points(record.landmarks, head)
+    source = record.centering  # how the stored pixels were cropped ("head", or "legacy" if old)
+    left, top, crop = al.sub_crop_window(size, source, spec.centering, offsets, coverage, y_offset)
+    stored = al.aligned_matrix(record.landmarks, size, source, 1.0, offsets, legacy)
+    in_face = al.transform_points(record.landmarks, stored)
     landmarks = al.window_points(in_face, left, top, crop, spec.size).astype(np.float32)
     return _Geometry(left, top, crop, offsets, landmarks)
 
@@ -275,9 +279,20 @@ def check_faceset(faceset, spec: PrepareSpec) -> None:
     """Refuse, before training starts, a face set that cannot give what ``spec`` asks for.
 
     ``faceset`` is a :class:`fs_core.faces.faceset.FaceSet`. The error names the folder and the
-    option to change, so a user learns it once instead of at the first batch.
+    option to change, so a user learns it once instead of at the first batch. Faces extracted
+    before faceswap 2.0 (legacy-centred) whose training window is wider than the stored crop are
+    trained with a warning: what lies beyond the stored pixels trains as black borders.
     """
     folder = faceset.folder
+    if getattr(faceset, "centering", None) == "legacy":
+        ratios = al.EXTRACT_RATIOS
+        window = (1.0 - ratios["legacy"]) / (1.0 - ratios[spec.centering]) * spec.coverage / 100.0
+        if window > 1.0:
+            _log.warning("%s: these faces were extracted before faceswap 2.0 (legacy-centred, a "
+                         "tighter crop); centering %r at coverage %g%% needs %.2fx the stored crop, "
+                         "and what lies beyond it trains as black borders: set centering = legacy "
+                         "or a lower coverage, or re-extract the faces", folder, spec.centering,
+                         spec.coverage, window)
     if not faceset.has_landmarks:
         if spec.mask_type in LANDMARK_MASKS and "face" in spec.mask_names:
             raise FsUserError(f"mask_type {spec.mask_type!r} needs landmarks; these faces are plain "

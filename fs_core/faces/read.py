@@ -1,12 +1,14 @@
 """Read one face image with its faceswap header (DESIGN §5, §7).
 
-Two kinds of face are read: faceswap-extracted PNGs (pixels = aligned head-centred crop; header =
-frame landmarks and stored masks) and plain square crops (PNG/JPEG, no header). Every defect a user's
+Two kinds of face are read: faceswap-extracted PNGs (pixels = aligned crop, head-centred, or
+legacy-centred for faces extracted before faceswap 2.0; header = frame landmarks and stored masks)
+and plain square crops (PNG/JPEG, no header). Every defect a user's
 file can have is reported as FsUserError naming the file, so a bad face in a folder of ten thousand is
 found by name instead of by a stack trace in a data-loader thread.
 """
 from __future__ import annotations
 
+import math
 import os
 import zlib
 from typing import NamedTuple
@@ -20,17 +22,30 @@ from fs_core.faces.pngmeta import PNG_SIGNATURE, faceswap_metadata_from_bytes
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _JPEG_START = b"\xff\xd8"
 _JPEG_END = b"\xff\xd9"
+#: faceswap's lib/align/alignments.py: alignments version 2.0 brought the full-head extract; faces of
+#: an older version (the header says 1.0) were cropped legacy-centred.
+HEAD_EXTRACT_VERSION = 2.0
 
 
 class FaceRecord(NamedTuple):
     """A face as stored: ``image`` uint8 (H, W, 3) BGR; ``landmarks`` float32 (68, 2) in the original
     frame's pixel coordinates, or None for a plain crop; ``masks`` stored mask name -> uint8
-    (stored_size, stored_size); ``metadata`` the raw header dict ({} when none)."""
+    (stored_size, stored_size); ``metadata`` the raw header dict ({} when none).
+
+    Four fields, as the public API has always returned (callers unpack it); how ``image`` was
+    cropped is derived from the header by :attr:`centering`.
+    """
 
     image: np.ndarray
     landmarks: np.ndarray | None
     masks: dict
     metadata: dict
+
+    @property
+    def centering(self) -> str:
+        """How ``image`` was cropped from the frame: "head", or "legacy" for a face extracted before
+        faceswap 2.0 (see :func:`extract_centering`; :func:`read_face` already checked the header)."""
+        return "head" if self.landmarks is None else extract_centering(self.metadata, None)
 
 
 def _check_complete(data: bytes, path: str | os.PathLike) -> None:
@@ -90,6 +105,30 @@ def landmarks_from_metadata(metadata: dict, path: str | os.PathLike) -> np.ndarr
     return array
 
 
+def extract_centering(metadata: dict, path: str | os.PathLike | None) -> str:
+    """How a faceswap face's pixels were cropped: "legacy" when its header's
+    ``source.alignments_version`` is below 2.0, else "head" (also when the header gives no version).
+
+    faceswap extracted legacy-centred faces (nose at the centre, the face filling 1.67x more of the
+    crop than in today's head crop) until its alignments version 2.0; its
+    lib/align/aligned_face.py still reads such a face as a "legacy" source crop. Taken for a head
+    crop, it would train on crops 1.67x too tight, so the version decides.
+    """
+    source = metadata.get("source")
+    if source is None:
+        return "head"
+    if not isinstance(source, dict):
+        raise FsUserError("the faceswap header's 'source' is not a mapping", path)
+    version = source.get("alignments_version")
+    if version is None:
+        return "head"
+    if isinstance(version, bool) or not isinstance(version, (int, float)) \
+            or (isinstance(version, float) and not math.isfinite(version)):
+        raise FsUserError(f"the faceswap header's source.alignments_version is not a number "
+                          f"({repr(version)[:40]})", path)
+    return "legacy" if version < HEAD_EXTRACT_VERSION else "head"
+
+
 def stored_mask_entries(metadata: dict, path: str | os.PathLike) -> dict:
     """The header's ``alignments.mask`` mapping (name -> entry dict), {} when it has none."""
     alignments = metadata.get("alignments")
@@ -132,4 +171,6 @@ def read_face(path: str | os.PathLike) -> FaceRecord:
     landmarks = landmarks_from_metadata(metadata, path)
     masks = {name: decode_stored_mask(name, entry, path)
              for name, entry in stored_mask_entries(metadata, path).items()}
+    if landmarks is not None:
+        extract_centering(metadata, path)  # a bad version is refused here, naming the file
     return FaceRecord(image, landmarks, masks, metadata)
