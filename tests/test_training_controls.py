@@ -47,7 +47,23 @@ def test_sweep_stops_on_divergence_and_choose_divides_the_best_rate():
     assert lr_finder.choose(records, "default") == pytest.approx(best / 10)
     assert lr_finder.choose(records, "extreme") == pytest.approx(best / 2.5)
     rates = [r for r, _ in records]
-    assert rates[0] == pytest.approx(1e-10) and all(b > a for a, b in zip(rates, rates[1:]))
+    gamma = (1e-1 / 1e-10) ** (1 / 100)
+    assert rates[0] == pytest.approx(1e-10 * gamma) and all(b > a for a, b in zip(rates, rates[1:]))
+
+
+def test_sweep_pairs_each_loss_with_the_rate_after_the_scheduler_step():
+    """As faceswap reads its ExponentialLR after stepping it: γ × the rate the batch trained at."""
+    used = []
+
+    def step(rate):
+        used.append(rate)
+        return 1.0
+    records = lr_finder.sweep(step, 50)
+    gamma = (1e-1 / 1e-10) ** (1 / 50)
+    assert used[0] == pytest.approx(1e-10)
+    for trained_at, (recorded, _) in zip(used, records):
+        assert recorded == pytest.approx(trained_at * gamma)
+    assert records[-1][0] == pytest.approx(1e-1)
 
 
 def test_sweep_stops_at_nan():
@@ -63,10 +79,37 @@ def test_lr_finder_graph_and_exit_stores_the_rate_and_trains_nothing(registry, f
     state = tomllib.loads((model / "state.toml").read_text())
     assert state["iterations"] == 0 and 1e-9 < state["lr_finder"] < 1
     assert list(model.glob("learning_rate_finder_*.png"))
-    # the next run trains at the stored rate
-    assert run_train(_request(faces, model, config), registry, lambda s: None) == "done"
+    # the next run with -r trains at the stored rate
+    assert run_train(_request(faces, model, config, use_lr_finder=True), registry,
+                     lambda s: None) == "done"
     state = tomllib.loads((model / "state.toml").read_text())
     assert state["sessions"][-1]["config"]["global"]["learning_rate"] == state["lr_finder"]
+    assert state["sessions"][-1]["learning_rate_source"] == "lr_finder (stored)"
+
+
+def test_a_stored_finder_rate_is_used_only_with_r(registry, faces, tmp_path, config, monkeypatch):
+    """faceswap's trainer: -r reuses the stored rate (no second sweep); without -r the configured
+    learning_rate applies. Each session records the rate and where it came from."""
+    import fs_core.training.run as run_module
+    sweeps = []
+
+    def fake_finder(session, loader, step):
+        sweeps.append(1)
+        return 3e-5
+
+    monkeypatch.setattr(run_module, "find_learning_rate", fake_finder)
+    model = tmp_path / "m"
+    seen = []
+    for use_lr_finder in (True, False, True):
+        run_train(_request(faces, model, config, iterations=1, use_lr_finder=use_lr_finder),
+                  registry, seen.append)
+    state = tomllib.loads((model / "state.toml").read_text())
+    assert sweeps == [1] and state["lr_finder"] == pytest.approx(3e-5)
+    used = [(s["config"]["global"]["learning_rate"], s["learning_rate_source"])
+            for s in state["sessions"]]
+    assert used == [(pytest.approx(3e-5), "lr_finder"), (pytest.approx(5e-5), "config"),
+                    (pytest.approx(3e-5), "lr_finder (stored)")]
+    assert any("add -r" in message for message in seen)
 
 
 def test_warmup_ramps_the_rate_from_zero(registry, faces, tmp_path, config):

@@ -34,7 +34,9 @@ def add_parser(subparsers) -> None:
                    help="do not augment colour")
     p.add_argument("-W", "--no-warp", dest="no_warp", action="store_true", help="do not warp inputs")
     p.add_argument("-r", "--use-lr-finder", dest="use_lr_finder", action="store_true",
-                   help="new model: find a learning rate first ([global] lr_finder_* options)")
+                   help="learning rate finder: on a new model find a rate first ([global] "
+                        "lr_finder_* options) and store it; on a model with a stored rate train at "
+                        "that rate (without -r, [global] learning_rate applies)")
     p.add_argument("-a", "--warmup", type=int, default=0,
                    help="raise the learning rate from 0 over the first N iterations (0-5000)")
     p.add_argument("--auto-batch", dest="auto_batch", action="store_true",

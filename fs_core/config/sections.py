@@ -2,7 +2,7 @@
 
 ``[global]`` (face crop, initialization, optimizer, LR finder, network, convert), ``[global.loss]``,
 ``[global.mask]`` and ``[augmentation]``. Each model plugin adds ``[model.<name>]``.
-Defaults and ranges follow ``shared/reference/faceswap-training.md`` §C.1, §D.1, §E.1, §G.
+Defaults and ranges follow faceswap's training configuration (``plugins/train/train_config.py``).
 """
 from __future__ import annotations
 
@@ -36,7 +36,10 @@ class GlobalOptions:
     ada_beta_2: float = option(0.999, "Second moment decay of Adam-style optimizers.", min=0.0,
                                max=1.0, locked=True)
     ada_amsgrad: bool = option(False, "AMSGrad variant of Adam/AdamW.", locked=True)
-    weight_decay: float = option(0.0, "Decoupled weight decay (not on biases or 1-D weights).",
+    weight_decay: float = option(0.0, "Weight decay, never on biases or 1-D weights. As torch's "
+                                 "optimizers: coupled L2 (wd * weight added to the gradient) for "
+                                 "adam, nadam, adamax and rms-prop; decoupled (weights shrunk by "
+                                 "lr * wd each step) for adamw, adabelief and lion.",
                                  min=0.0, max=1.0)
     gradient_accumulation: int = option(1, "Step the optimizer every N iterations.", min=1, max=100)
     gradient_clipping: str = option("none", "Gradient clipping method.",
@@ -48,7 +51,9 @@ class GlobalOptions:
     save_optimizer: str = option("exit", "When the optimizer state is saved with the weights.",
                                  choices=("never", "always", "exit"))
     # LR finder
-    lr_finder_iterations: int = option(1000, "Iterations of the learning rate finder sweep.", min=100,
+    lr_finder_iterations: int = option(1000, "Iterations of the learning rate finder sweep (its "
+                                       "first 10 points are not candidates, unlike faceswap, which "
+                                       "can pick a noisy early minimum).", min=100,
                                        max=10000, locked=True)
     lr_finder_mode: str = option("set", "What the learning rate finder does with its result.",
                                  choices=("set", "graph_and_set", "graph_and_exit"), locked=True)

@@ -1,10 +1,13 @@
 """The learning-rate finder (``-r``): a short geometric sweep that picks a rate for a new model.
 
-Reference §D.3: the rate rises from 1e-10 to 1e-1 over ``lr_finder_iterations`` real training steps
-while a bias-corrected moving average of the loss is tracked; the sweep stops early when the loss
-diverges (four times its best). The chosen rate is the one at the best smoothed loss divided by the
-strength's divisor. The model's and optimizer's starting values are restored afterwards, so the
-sweep leaves no trace in the weights.
+As faceswap's (``lib/training/lr_finder.py`` driven by ``lib/training/optimizer.py``): the rate rises
+from 1e-10 to 1e-1 over ``lr_finder_iterations`` real training steps while a bias-corrected moving
+average of the loss is tracked; the sweep stops early when the loss diverges (four times its best).
+Each loss is recorded against the rate *after* that step's scheduler step (γ × the rate the batch
+trained at), as faceswap reads its ExponentialLR after stepping it. The chosen rate is the one at the
+best smoothed loss divided by the strength's divisor. The model's and optimizer's starting values
+are restored afterwards, so the sweep leaves no trace in the weights. The rate is stored in the
+model's state and reused only when ``-r`` is given again (see ``fs_core.training.run``).
 """
 from __future__ import annotations
 
@@ -24,7 +27,10 @@ DIVISORS = {"default": 10.0, "aggressive": 5.0, "extreme": 2.5}
 
 
 def sweep(step: Callable[[float], float], iterations: int) -> list[tuple[float, float]]:
-    """Run ``step(rate) -> loss`` over the geometric range; returns (rate, smoothed loss) pairs."""
+    """Run ``step(rate) -> loss`` over the geometric range; returns (rate, smoothed loss) pairs.
+
+    The rate paired with each loss is γ × the rate that step trained at (faceswap's pairing).
+    """
     gamma = (END_RATE / START_RATE) ** (1.0 / iterations)
     rate, average, best, records = START_RATE, 0.0, math.inf, []
     for index in range(1, iterations + 1):
@@ -33,11 +39,11 @@ def sweep(step: Callable[[float], float], iterations: int) -> list[tuple[float, 
             break
         average = SMOOTHING * average + (1 - SMOOTHING) * loss
         smoothed = average / (1 - SMOOTHING ** index)
+        rate *= gamma  # the scheduler steps after the batch; its new rate is what is recorded
         records.append((rate, smoothed))
         if index > 1 and smoothed > DIVERGENCE * best:
             break
         best = min(best, smoothed)
-        rate *= gamma
     return records
 
 
@@ -46,6 +52,8 @@ def choose(records: list[tuple[float, float]], strength: str) -> float:
 
     The first ``SETTLE`` records are skipped (as the graph skips them): an average of a handful of
     losses is too noisy, and one lucky early batch would otherwise pick a rate that cannot train.
+    faceswap searches every record, so an early minimum can give it a rate below 1e-9, which it
+    then refuses (deleting the new model folder); fs keeps the skip on purpose.
     """
     if not records:
         raise FsUserError("the learning rate finder got no finite loss; check the faces and options")

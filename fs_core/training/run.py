@@ -141,6 +141,7 @@ def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> str:
             return "lr_finder"
         session.record = session.state.new_session(
             request.batch_size, _session_config(session))
+        session.record["learning_rate_source"] = session.learning_rate_source
         if request.auto_batch_from:
             session.record["auto_batch"] = {"asked": request.auto_batch_from,
                                              "used": request.batch_size}
@@ -152,12 +153,21 @@ def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> str:
 
 
 def set_learning_rate(session: TrainingSession, loader: Any, step: Any) -> bool:
-    """The rate this session trains at: the LR finder's (found now for a new model with ``-r``,
-    or stored from when it was found) else the configured one. False when the finder's mode says
-    to stop after the graph."""
+    """Set the rate this session trains at and say where it came from; False when the finder's
+    mode says to stop after the graph.
+
+    As faceswap's trainer (``lib/training/train.py``): with ``-r`` a rate stored by an earlier
+    finder run is reused (the finder does not run again), and a new model runs the finder; without
+    ``-r`` the configured ``learning_rate`` applies even when a rate is stored. The source is kept
+    in :attr:`TrainingSession.learning_rate_source` for the session record.
+    """
     state, options = session.state, session.config.global_
-    if session.request.use_lr_finder and state.lr_finder is None:
-        if state.iterations:
+    rate, source = float(options.learning_rate), "config"
+    if session.request.use_lr_finder:
+        if state.lr_finder is not None:
+            rate, source = float(state.lr_finder), "lr_finder (stored)"
+            session.print(f"Learning rate from the learning rate finder: {rate:.3e} (stored)")
+        elif state.iterations:
             session.print("The learning rate finder only runs on a new model; using "
                           f"[global] learning_rate = {options.learning_rate:g}")
         else:
@@ -167,10 +177,15 @@ def set_learning_rate(session: TrainingSession, loader: Any, step: Any) -> bool:
                                  lambda path: save_weights(path, session.model,
                                                            model_name=session.model_name,
                                                            iterations=state.iterations))
-                session.print("Learning rate stored in the model; run fs train again to train.")
+                session.print("Learning rate stored in the model; run fs train -r again to train "
+                              "at it.")
                 return False
-    rate = state.lr_finder if state.lr_finder is not None else options.learning_rate
-    session.base_learning_rate = float(rate)
+            rate, source = float(state.lr_finder), "lr_finder"
+    elif state.lr_finder is not None:
+        session.print(f"Using [global] learning_rate = {options.learning_rate:g}; add -r to train "
+                      f"at the stored learning rate finder rate {state.lr_finder:.3e}")
+    session.base_learning_rate = rate
+    session.learning_rate_source = source
     session.optimizer.learning_rate.assign(session.base_learning_rate)
     return True
 

@@ -68,6 +68,9 @@ class TrainingSession:
     model_dir: Path
     optimizer: Any = None
     base_learning_rate: float = 0.0  # the rate after warmup
+    #: where base_learning_rate came from: "config", "lr_finder" (found in this run) or
+    #: "lr_finder (stored)" (found earlier, reused with -r); recorded in the session
+    learning_rate_source: str = "config"
     faces_a: Any = None  # the indexed face sets (fs_core.faces.faceset.FaceSet)
     faces_b: Any = None
     prepare_spec: Any = None  # how faces are cropped for this model (fs_core.faces.prepare.PrepareSpec)

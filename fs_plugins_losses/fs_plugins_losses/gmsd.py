@@ -6,6 +6,10 @@ similarity ``GMS = (2 g_t g_p + c) / (g_t² + g_p² + c)``, c = 0.0025, is 1 whe
 The reference's spatial mode (the one training uses) returns ``1 - mean over the two components of
 GMS`` per pixel and channel; the "true" GMSD (the standard deviation of GMS over the image) is not
 a per-pixel quantity and is not what the reference trains with.
+
+Both derivative kernels are applied to every channel, the published formula; faceswap's GMSDLoss
+(``lib/model/losses/perceptual_loss.py``) reshapes its kernel so that B gets only vertical edges and
+R only horizontal ones, which fs does not copy.
 """
 from __future__ import annotations
 

@@ -37,7 +37,9 @@ def descriptors() -> list[LossDescriptor]:
         LossDescriptor("ms_ssim", ssim.ms_ssim, per_pixel=True,
                        help="Multi-scale SSIM over 5 scales (outputs of 48 px or more)."),
         LossDescriptor("gmsd", gmsd.gmsd, per_pixel=True,
-                       help="Gradient magnitude similarity deviation (5x5 Scharr-like edges)."),
+                       help="Gradient magnitude similarity deviation (5x5 Scharr-like edges, both "
+                            "kernels on every channel as published; faceswap's kernel reshape "
+                            "gives B only vertical and R only horizontal edges)."),
         LossDescriptor("laploss", laploss.laploss, per_pixel=True,
                        help="L1 between Laplacian pyramids (5 levels)."),
         LossDescriptor("ffl", ffl.ffl, per_pixel=True,
