@@ -33,11 +33,23 @@ def conv_stack(context: Any, x: Any, filters: tuple[int, ...], name: str = "conv
     return x
 
 
-def dense_to_grid(x: Any, bottleneck: int, side: int, channels: int, name: str = "dense") -> Any:
-    """Flatten → Dense(bottleneck) → Dense(side²·channels) → Reshape(side, side, channels)."""
+def dense_to_grid(x: Any, bottleneck: int, side: int, channels: int, name: str = "dense",
+                  kernel_initializer: keras.initializers.Initializer | None = None) -> Any:
+    """Flatten → Dense(bottleneck) → Dense(side²·channels) → Reshape(side, side, channels).
+
+    The Dense kernels keep Keras' glorot-uniform default unless ``kernel_initializer`` is given
+    (Unbalanced and Villain ask for RandomNormal). Each Dense then gets its own copy of it, so the
+    two do not share one fixed seed.
+    """
+    def kernel() -> dict:
+        if kernel_initializer is None:
+            return {}
+        return {"kernel_initializer": type(kernel_initializer).from_config(
+            kernel_initializer.get_config())}
+
     x = keras.layers.Flatten(name=f"{name}_flatten")(x)
-    x = dense(bottleneck, name=f"{name}0")(x)
-    x = dense(side * side * channels, name=f"{name}1")(x)
+    x = dense(bottleneck, name=f"{name}0", **kernel())(x)
+    x = dense(side * side * channels, name=f"{name}1", **kernel())(x)
     return keras.layers.Reshape((side, side, channels), name=f"{name}_reshape")(x)
 
 

@@ -1,12 +1,18 @@
-"""realface: Andenixa's model, small input to larger output (reference §A.2 "realface").
+"""realface: Andenixa's model, small input to larger output, as faceswap's RealFace.
 
-Encoder (RandomNormal(0, 0.02) throughout): three [k5 s2 conv → LReLU 0.2 → 2 Residual]
-stages (ce, 2ce, 4ce) → conv 8ce (LReLU 0.1) at in/16. Each decoder owns its Dense layers:
-flatten → Dense(nodes) → Dense(w²·df) → w×w×df, then upscales to the output size. The dense grid
-width w and the number of upscales come from the output size (see :func:`dense_geometry`).
-Decoder B: [Upscale df → LReLU 0.2 → Residual(no bias)], then [Upscale cd/2^i → LReLU 0.2 →
-Residual(no bias) → Residual], then a plain upscale and the face. Decoder A is the light
-version: nodes, df and cd divided by 1.5, plain upscales only.
+Encoder: three [k5 s2 conv → LReLU 0.2 → 2 Residual] stages (ce, 2ce, 4ce) → conv 8ce (LReLU 0.1)
+at in/16. Each decoder owns its Dense layers: flatten → Dense(nodes) → Dense(w²·df) → w×w×df,
+then upscales to the output size. The dense grid width w and the number n of upscales come from
+the output size (see :func:`dense_geometry`). Both decoders open with the same stage:
+[Upscale df (no activation) → LReLU 0.2 → Residual(df, no bias)]. Decoder B then has n − 2
+stages [Upscale cd/2^i → LReLU 0.2 → Residual(no bias) → Residual], then a plain upscale and the
+face. Decoder A is the light version: nodes, df and cd divided by 1.5, and plain upscales after
+the first stage. The mask branch shares the first upscale with the face path: its output →
+LReLU 0.1 → n − 1 plain upscales (384, 192, 96 …) → 1-channel output.
+
+Initializers: faceswap's plugins/train/model/realface.py defines RandomNormal(0, 0.02) but hands
+it to no layer, so every convolution here is He-uniform (the residual blocks' second convolutions
+keep their VarianceScaling(0.2)) and the Dense layers keep glorot-uniform.
 """
 from __future__ import annotations
 
@@ -21,10 +27,6 @@ from fs_plugins_models.common import (mask_head, part, part_input, shared_encode
 from fs_plugins_models.original import dense_to_grid
 
 NAME = "realface"
-
-
-def _init() -> keras.initializers.Initializer:
-    return keras.initializers.RandomNormal(0.0, 0.02)
 
 
 @attrs.define
@@ -56,14 +58,12 @@ def _encoder(context: Any, config: RealfaceConfig) -> keras.Model:
     inputs = part_input((size, size, 3), "encoder")
     x = inputs
     for index in range(3):
-        x = Conv2DBlock(context, ce * 2 ** index, activation=None, kernel_initializer=_init(),
-                        name=f"conv{index}")(x)
+        x = Conv2DBlock(context, ce * 2 ** index, activation=None, name=f"conv{index}")(x)
         x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"conv{index}_leakyrelu")(x)
         for res in range(2):
-            x = ResidualBlock(context, ce * 2 ** index, kernel_initializer=_init(),
-                              conv_options={"use_bias": True},
+            x = ResidualBlock(context, ce * 2 ** index, conv_options={"use_bias": True},
                               name=f"conv{index}_residual{res}")(x)
-    x = Conv2DBlock(context, ce * 8, kernel_initializer=_init(), name="conv3")(x)
+    x = Conv2DBlock(context, ce * 8, name="conv3")(x)
     return part("encoder", inputs, x)
 
 
@@ -75,30 +75,32 @@ def _decoder(context: Any, config: RealfaceConfig, name: str, code: tuple[int, .
                                                config.complexity_decoder))
     inputs = part_input(code, name)
     grid = dense_to_grid(inputs, nodes, width, df)
+    # the first upscale is shared by the face path and the mask branch
+    shared = UpscaleBlock(context, df, activation=None, name="stage_in_upscale")(grid)
 
     def faces(x: Any) -> Any:
+        x = keras.layers.LeakyReLU(negative_slope=0.2, name="stage_in_leakyrelu")(x)
+        x = ResidualBlock(context, df, conv_options={"use_bias": False},
+                          name="stage_in_residual0")(x)
         stages = [cd // 2 ** i for i in range(upscales - 2)]
         last = cd // 2 ** (upscales - 2)
         if light:
-            x = upscale_chain(context, x, [df, *stages, last], "upscale", kernel_initializer=_init())
+            x = upscale_chain(context, x, [*stages, last], "upscale")
         else:
-            x = upscale_residual(context, x, df, "stage_in", kernel_initializer=_init(),
-                                 residual_kwargs=[{"conv_options": {"use_bias": False}}])
             for index, count in enumerate(stages):
-                x = upscale_residual(context, x, count, f"stage{index}", kernel_initializer=_init(),
+                x = upscale_residual(context, x, count, f"stage{index}",
                                      residual_kwargs=[{"conv_options": {"use_bias": False}},
                                                       {"conv_options": {"use_bias": True}}])
-            x = UpscaleBlock(context, last, kernel_initializer=_init(), name="upscale")(x)
-        return Conv2DOutput(context, 3, 5, kernel_initializer=_init(), name="face_out")(x)
+            x = UpscaleBlock(context, last, name="upscale")(x)
+        return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
     def mask(x: Any) -> Any:
         x = keras.layers.LeakyReLU(negative_slope=0.1, name="mask_leakyrelu")(x)
-        return mask_head(context, x, [384 // 2 ** i for i in range(upscales)],
-                         kernel_initializer=_init())
+        return mask_head(context, x, [384 // 2 ** i for i in range(upscales - 1)])
 
-    outputs = [faces(grid)]
+    outputs = [faces(shared)]
     if context.learn_mask:
-        outputs.append(mask(grid))
+        outputs.append(mask(shared))
     return part(name, inputs, outputs)
 
 

@@ -1,10 +1,16 @@
-"""unbalanced: a wide residual B decoder and a lighter dropout A decoder (reference §A.2).
+"""unbalanced: a wide residual B decoder and a lighter dropout A decoder, as faceswap's Unbalanced.
 
-Every faceswap convolution uses RandomNormal(0, 0.02). Encoder: five k5 s2 convs (ce, 2ce with
-instance norm; 4ce, 6ce, 8ce) → Dense(nodes) → Dense((in/16)²·512) → (in/16)×(in/16)×512.
-Decoder A: four kernel-5 upscales (c, c, c/2, c/4) with spatial dropout after the first two.
-Decoder B: two [Upscale → LReLU 0.2 → Residual] stages at c, one at c/2, an upscale at c/4.
-``lowmem`` fixes ce 128, nodes 512, code 384 channels, c_A 320 (dropout 0.15), and makes B plain.
+Encoder: five k5 s2 convs (ce, 2ce with instance norm; 4ce, 6ce, 8ce) → Dense(nodes) →
+Dense((in/16)²·512) → (in/16)×(in/16)×512. Decoder A: four kernel-5 upscales (c, c, c/2, c/4)
+with spatial dropout after the first two. Decoder B: two [Upscale → LReLU 0.2 → Residual] stages
+at c, one at c/2, an upscale at c/4, every upscale with a 5×5 kernel. ``lowmem`` fixes ce 128,
+nodes 512, code 384 channels, c_A 320 (dropout 0.15), and makes B four plain 5×5 upscales
+(c 384, c/2, c/4, c/8).
+
+Initializers, as faceswap's plugins/train/model/unbalanced.py: the encoder convs and Dense
+layers, and every convolution of the face paths (residual blocks included) use
+RandomNormal(0, 0.02); the face outputs and the whole mask branch (3×3 upscales mirroring the
+face path's filters → 1-channel 5×5 output) keep the default He-uniform.
 """
 from __future__ import annotations
 
@@ -52,7 +58,7 @@ def _encoder(context: Any, config: UnbalancedConfig) -> keras.Model:
         x = Conv2DBlock(context, ce * mult, normalization=norm, kernel_initializer=_init(),
                         name=f"conv{index}")(x)
     x = dense_to_grid(x, 512 if config.lowmem else config.nodes, size // 16,
-                      384 if config.lowmem else 512)
+                      384 if config.lowmem else 512, kernel_initializer=_init())
     return part("encoder", inputs, x)
 
 
@@ -67,10 +73,9 @@ def _decoder_a(context: Any, config: UnbalancedConfig, code: tuple[int, ...]) ->
             if index < 2:
                 rate = 0.15 if (config.lowmem and index == 1) else 0.25
                 x = keras.layers.SpatialDropout2D(rate, name=f"dropout{index}")(x)
-        return Conv2DOutput(context, 3, 5, kernel_initializer=_init(), name="face_out")(x)
+        return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
-    return decoder(context, "decoder_a", code, faces,
-                   lambda x: mask_head(context, x, filters, kernel_initializer=_init()))
+    return decoder(context, "decoder_a", code, faces, lambda x: mask_head(context, x, filters))
 
 
 def _decoder_b(context: Any, config: UnbalancedConfig, code: tuple[int, ...]) -> keras.Model:
@@ -79,15 +84,17 @@ def _decoder_b(context: Any, config: UnbalancedConfig, code: tuple[int, ...]) ->
 
     def faces(x: Any) -> Any:
         if config.lowmem:
-            x = upscale_chain(context, x, filters, "upscale", kernel_initializer=_init())
+            x = upscale_chain(context, x, filters, "upscale", kernel_size=5,
+                              kernel_initializer=_init())
         else:
             for index, count in enumerate(filters[:3]):
-                x = upscale_residual(context, x, count, f"stage{index}", kernel_initializer=_init())
-            x = UpscaleBlock(context, filters[3], kernel_initializer=_init(), name="upscale")(x)
-        return Conv2DOutput(context, 3, 5, kernel_initializer=_init(), name="face_out")(x)
+                x = upscale_residual(context, x, count, f"stage{index}", kernel_size=5,
+                                     kernel_initializer=_init())
+            x = UpscaleBlock(context, filters[3], kernel_size=5, kernel_initializer=_init(),
+                             name="upscale")(x)
+        return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
-    return decoder(context, "decoder_b", code, faces,
-                   lambda x: mask_head(context, x, filters, kernel_initializer=_init()))
+    return decoder(context, "decoder_b", code, faces, lambda x: mask_head(context, x, filters))
 
 
 def build(config: UnbalancedConfig, context: Any) -> keras.Model:

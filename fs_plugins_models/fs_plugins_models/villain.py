@@ -1,10 +1,15 @@
-"""villain: a deep residual encoder for 128 px faces (reference §A.2 "villain").
+"""villain: a deep residual encoder for 128 px faces, as faceswap's Villain.
 
-Every faceswap convolution uses RandomNormal(0, 0.02). Encoder: a k5 s2 conv (f0 filters, to
-64²) feeding 16 residual blocks (8 when ``lowmem``) with a skip; two conv → pixel-shuffle
-round-trips at 32²↔64²; a conv to 32²×128; separable conv 256 → conv 512 → separable conv 1024
-(dropped when ``lowmem``) down to 4²; Dense(1024, or 512 when lowmem) → Dense(8·8·1024) →
-upscale to 16×16×512. Decoders: three [Upscale → LReLU 0.2 → Residual] stages (512, 256, 128).
+Encoder: a k5 s2 conv (f0 filters, to 64²) feeding 16 residual blocks (8 when ``lowmem``) with a
+skip; two conv → pixel-shuffle round-trips at 32²↔64²; a conv to 32²×128; separable conv 256 →
+conv 512 → separable conv 1024 (dropped when ``lowmem``) down to 4²; Dense(1024, or 512 when
+lowmem) → Dense(8·8·1024) → upscale to 16×16×512. Decoders: three [Upscale → LReLU 0.2 →
+Residual] stages (512, 256, 128) → face; the mask branch is three plain upscales (512, 256, 128)
+from the decoder input → 1-channel output.
+
+Initializers, as faceswap's plugins/train/model/villain.py: every encoder layer (convolutions,
+both separable kernels, the two Dense layers) and the decoders' face-path stages use
+RandomNormal(0, 0.02); the face output and the whole mask branch keep the default He-uniform.
 """
 from __future__ import annotations
 
@@ -52,7 +57,7 @@ def _encoder(context: Any, lowmem: bool) -> keras.Model:
     x = Conv2DBlock(context, 512, kernel_initializer=_init(), name="conv_out")(x)
     if not lowmem:
         x = SeparableConv2DBlock(context, 1024, kernel_initializer=_init(), name="sepconv1")(x)
-    x = dense_to_grid(x, 512 if lowmem else 1024, 8, 1024)
+    x = dense_to_grid(x, 512 if lowmem else 1024, 8, 1024, kernel_initializer=_init())
     x = UpscaleBlock(context, 512, kernel_initializer=_init(), name="upscale")(x)
     return part("encoder", inputs, x)
 
@@ -63,10 +68,9 @@ def _decoder(context: Any, name: str, code: tuple[int, ...]) -> keras.Model:
     def faces(x: Any) -> Any:
         for index, count in enumerate(filters):
             x = upscale_residual(context, x, count, f"stage{index}", kernel_initializer=_init())
-        return Conv2DOutput(context, 3, 5, kernel_initializer=_init(), name="face_out")(x)
+        return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
-    return decoder(context, name, code, faces,
-                   lambda x: mask_head(context, x, filters, kernel_initializer=_init()))
+    return decoder(context, name, code, faces, lambda x: mask_head(context, x, filters))
 
 
 def build(config: VillainConfig, context: Any) -> keras.Model:
