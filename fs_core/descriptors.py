@@ -5,7 +5,7 @@ sees these objects. They are frozen attrs classes so a registry entry cannot be 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import attrs
 
@@ -28,6 +28,10 @@ class ModelDescriptor:
     ``freeze_parts``/``load_parts`` name the parts ``-f`` freezes and ``-l`` copies; either may be a
     callable taking the config instance, for models whose lists depend on options.
     ``presets`` maps preset names to TOML files that ``fs config --preset`` loads.
+    ``legacy_part_names`` maps part names an earlier version of the model saved under to today's
+    names (``{"decoder": "decoder_both"}``), so a model saved before a part was renamed still
+    resumes: loading ``weights.h5`` reads an old group as the renamed part when the file has no
+    group of the new name (see :func:`fs_core.model.weights.load_weights`).
     """
 
     name: str = attrs.field(validator=_name)
@@ -38,6 +42,15 @@ class ModelDescriptor:
     load_parts: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ("encoder",)
     color_order: str = "bgr"
     presets: dict[str, str] = attrs.field(factory=dict)  # preset name -> TOML file path
+    legacy_part_names: Mapping[str, str] = attrs.field(factory=dict)  # old part name -> current
+
+    @legacy_part_names.validator
+    def _check_legacy(self, attribute: attrs.Attribute, value: Mapping[str, str]) -> None:
+        for old, new in value.items():
+            names_ok = all(isinstance(n, str) and n and n.strip() == n for n in (old, new))
+            if not names_ok or old == new:
+                raise ValueError(f"legacy_part_names must map an old part name to a different "
+                                 f"current one, got {old!r}: {new!r}")
 
     def parts_to_freeze(self, config: Any) -> tuple[str, ...]:
         return tuple(self.freeze_parts(config) if callable(self.freeze_parts) else self.freeze_parts)

@@ -99,12 +99,12 @@ DEFAULT_TOTALS = [
     ("original", {}, 82_062_470), ("original", {"lowmem": True}, 60_565_126),
     ("lightweight", {}, 51_066_374), ("iae", {}, 117_816_003),
     ("dfaker", {}, 113_330_822), ("dfaker", {"output_size": 256}, 258_046_598),
-    ("unbalanced", {}, 163_005_994), ("unbalanced", {"lowmem": True}, 92_332_170),
+    ("unbalanced", {}, 207_046_186), ("unbalanced", {"lowmem": True}, 107_962_506),
     ("dfl_h128", {}, 107_716_102), ("dfl_h128", {"lowmem": True}, 48_244_102),
     ("dfl_sae", {}, 130_008_718), ("dfl_sae", {"architecture": "liae"}, 121_746_593),
     ("villain", {}, 155_115_014), ("villain", {"lowmem": True}, 118_660_614),
-    ("realface", {}, 229_869_444),
-    ("dlight", {}, 143_617_334), ("dlight", {"features": "lowmem"}, 104_506_646),
+    ("realface", {}, 238_241_676),
+    ("dlight", {}, 143_614_006), ("dlight", {"features": "lowmem"}, 104_503_318),
     ("dlight", {"details": "fast"}, 163_706_006),
 ]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import h5py
 import keras
@@ -156,13 +156,32 @@ def read_weights(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any
     return _read_all(Path(path))
 
 
+def _rename_legacy_groups(arrays: dict[str, np.ndarray], groups: Mapping[str, Any],
+                          renames: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Read the groups of parts saved under an old name as the renamed parts.
+
+    Only where it is unambiguous: the model has the new part and no part of the old name, and the
+    file has the old group but none of the new name. The variables must then still match key by
+    key and shape by shape, so a part that changed besides its name is refused, not half-loaded.
+    """
+    saved = {key.split("/", 1)[0] for key in arrays}
+    for old, new in renames.items():
+        if new in groups and old not in groups and old in saved and new not in saved:
+            arrays = {(f"{new}/{key.split('/', 1)[1]}" if key.split("/", 1)[0] == old else key): value
+                      for key, value in arrays.items()}
+    return arrays
+
+
 def load_weights(path: str | Path, model: keras.Model, *, model_name: str,
-                 parts: Iterable[str] | None = None, strict: bool = True) -> list[str]:
+                 parts: Iterable[str] | None = None, strict: bool = True,
+                 renamed_parts: Mapping[str, str] | None = None) -> list[str]:
     """Assign the saved values to ``model``; returns the list of keys that were skipped.
 
-    ``strict`` (a model's own file): every variable must be present with its shape, else the load
-    fails naming what differs. Non-strict (``-l`` from another model): only ``parts`` are copied;
-    a variable whose shape differs is skipped and reported, and at least one must load.
+    ``strict`` (a model's own file): every variable must be present with its shape, and the file
+    must hold no variable the model lacks, else the load fails naming what differs. Non-strict
+    (``-l`` from another model): only ``parts`` are copied; a variable whose shape differs is
+    skipped and reported, and at least one must load. ``renamed_parts`` (old -> current part name,
+    the descriptor's ``legacy_part_names``) lets a file saved before a part was renamed load.
     """
     path = Path(path)
     arrays, attributes = _read_all(path, keep=lambda key: not key.startswith(f"{OPTIMIZER_GROUP}/"))
@@ -170,6 +189,8 @@ def load_weights(path: str | Path, model: keras.Model, *, model_name: str,
     if strict and saved_model and saved_model != model_name:
         raise FsUserError(f"weights belong to model '{saved_model}', not '{model_name}'", path)
     groups = model_groups(model)
+    if renamed_parts:
+        arrays = _rename_legacy_groups(arrays, groups, renamed_parts)
     if parts is None:
         wanted = {name: (name, "") for name in groups}
     else:
@@ -194,10 +215,15 @@ def load_weights(path: str | Path, model: keras.Model, *, model_name: str,
                 skipped.append(full)
                 continue
             assignments.append((variable, value))
+    if strict:  # a saved variable the model lacks: a changed architecture, not one to half-load
+        known = {f"{top}/{key}" for top, items in groups.items() for key, _ in items}
+        scopes = None if parts is None else [f"{top}/{prefix}" for top, prefix in wanted.values()]
+        problems += [f"{key} is not in the model" for key in sorted(arrays) if key not in known
+                     and (scopes is None or any(key.startswith(scope) for scope in scopes))]
     if strict and problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        raise FsUserError(f"weights do not match the model ({shown}); was it made with other options?",
-                          path)
+        raise FsUserError(f"weights do not match the model ({shown}); was it made with other options "
+                          "or by an older version of the model?", path)
     if not strict and not assignments:
         raise FsUserError(f"no weights of parts {', '.join(sorted(wanted))} could be loaded "
                           f"({'; '.join(problems[:3])})", path)

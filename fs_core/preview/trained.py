@@ -57,7 +57,8 @@ def load_trained(model_dir: str | Path, registry: Any, config_path: str | None =
         if isinstance(batch, int) and 1 <= batch <= 32:
             config.global_ = attrs.evolve(config.global_, convert_batchsize=batch)
     built = build_from_config(registry, state.model, config)
-    load_weights(folder / WEIGHTS_FILE, built.model, model_name=built.name)
+    load_weights(folder / WEIGHTS_FILE, built.model, model_name=built.name,
+                 renamed_parts=built.descriptor.legacy_part_names)
     return TrainedModel(built=built, config=config, state=state, folder=folder)
 
 

@@ -33,7 +33,8 @@ def roll_back(session, iteration: int) -> bool:
     folder = _last_good(session.model_dir)
     if folder is None:
         return False
-    load_weights(folder / WEIGHTS_FILE, session.model, model_name=session.model_name)
+    load_weights(folder / WEIGHTS_FILE, session.model, model_name=session.model_name,
+                 renamed_parts=session.built.descriptor.legacy_part_names)
     if not (has_optimizer_state(folder / WEIGHTS_FILE)
             and load_optimizer_state(folder / WEIGHTS_FILE, session.optimizer)):
         for variable in session.optimizer.variables:

@@ -163,7 +163,8 @@ def prepare_session(request: TrainRequest, registry: Any, notify: Callable[[str]
                               built=built, model_dir=distribution.save_dir(Path(request.model_dir)),
                               print=notify, distribution=distribution)
     if stored is not None:
-        load_weights(Path(request.model_dir) / WEIGHTS_FILE, built.model, model_name=built.name)
+        load_weights(Path(request.model_dir) / WEIGHTS_FILE, built.model, model_name=built.name,
+                     renamed_parts=descriptor.legacy_part_names)
     elif request.load_from:
         _load_parts_from(session, notify)
     if request.freeze:
@@ -214,7 +215,8 @@ def _load_parts_from(session: TrainingSession, notify: Callable[[str], None]) ->
         raise FsUserError(f"-l/--load-weights: no {WEIGHTS_FILE} in this folder", source)
     parts = session.built.descriptor.parts_to_load(session.built.options)
     skipped = load_weights(source / WEIGHTS_FILE, session.built.model, model_name=session.built.name,
-                           parts=parts, strict=False)
+                           parts=parts, strict=False,
+                           renamed_parts=session.built.descriptor.legacy_part_names)
     notify(f"Loaded {', '.join(parts)} from {source}" +
            (f" ({len(skipped)} variables skipped: shapes differ)" if skipped else ""))
 

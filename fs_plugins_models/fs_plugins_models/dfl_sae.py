@@ -1,14 +1,18 @@
-"""dfl_sae: DeepFaceLab's SAE in its DF and LIAE layouts (reference §A.2 "dfl_sae").
+"""dfl_sae: DeepFaceLab's SAE in its DF and LIAE layouts, as faceswap's
+plugins/train/model/dfl_sae.py.
 
 d_e = 3·encoder_dims, d_d = 3·decoder_dims, r = in/16, ae = autoencoder_dims (0: df 512, liae 256).
 * DF: ``encoder_df`` = 4 convs (d_e, 2d_e, 4d_e, 8d_e) → Dense(ae) → Dense(r²·ae) → upscale
   (2r×2r×ae); separate ``decoder_a`` and ``decoder_b``.
 * LIAE: ``encoder_liae`` = the 4 convs → flatten; ``intermediate_both`` and ``intermediate_b``
   (Dense(ae) → Dense(r²·2ae) → upscale to 2r×2r×2ae); A's code is [both(A), both(A)], B's is
-  [b(B), both(B)]; one shared ``decoder``.
+  [b(B), both(B)]; one shared ``decoder_both``.
 Decoder: three [Upscale → LReLU 0.2 → 2 Residual] stages (8d_d, 4d_d, 2d_d) → face; with
 ``multiscale_decoder`` the first two stages also give faces at in/4 and in/2 (smallest first).
 (quirk) The mask branch upscales with 8, 4, 2 × decoder_dims, without the ×3.
+The Keras model is named by layout (``dfl_sae_df``, ``dfl_sae_liae``), as faceswap names it; models
+saved by earlier fs versions, whose shared LIAE decoder was the part ``decoder``, resume through
+:data:`LEGACY_PART_NAMES`.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ from fs_plugins_models.common import (decoder, face_inputs, mask_head, part, par
 from fs_plugins_models.original import conv_stack, dense_to_grid
 
 NAME = "dfl_sae"
+#: parts saved under another name by earlier fs versions: LIAE's shared decoder was ``decoder``
+LEGACY_PART_NAMES = {"decoder": "decoder_both"}
 
 
 @attrs.define
@@ -48,6 +54,11 @@ def _ae_dims(config: DflSaeConfig) -> int:
     if config.autoencoder_dims:
         return config.autoencoder_dims
     return 512 if config.architecture == "df" else 256
+
+
+def model_name(config: DflSaeConfig) -> str:
+    """The Keras model's name: ``dfl_sae_df`` or ``dfl_sae_liae``, by layout."""
+    return f"{NAME}_{config.architecture}"
 
 
 def encoder_part(config: DflSaeConfig) -> tuple[str, ...]:
@@ -87,7 +98,8 @@ def _build_df(config: DflSaeConfig, context: Any) -> keras.Model:
     x = _bottleneck(context, _convs(context, inputs, config), ae, size // 16, ae)
     enc = part("encoder_df", inputs, x)
     code = tuple(enc.output.shape[1:])
-    return shared_encoder_model(NAME, size, enc, _decoder(context, config, "decoder_a", code),
+    return shared_encoder_model(model_name(config), size, enc,
+                                _decoder(context, config, "decoder_a", code),
                                 _decoder(context, config, "decoder_b", code))
 
 
@@ -102,13 +114,13 @@ def _build_liae(config: DflSaeConfig, context: Any) -> keras.Model:
         return part(name, inter_in, _bottleneck(context, inter_in, ae, size // 16, 2 * ae))
 
     inter_both, inter_b = intermediate("intermediate_both"), intermediate("intermediate_b")
-    shared = _decoder(context, config, "decoder", (size // 8, size // 8, 4 * ae))
+    shared = _decoder(context, config, "decoder_both", (size // 8, size // 8, 4 * ae))
     face_a, face_b = face_inputs(size)
     code_a, code_b = enc(face_a), enc(face_b)
     both_a = inter_both(code_a)
     joined_a = keras.layers.Concatenate(name="code_a")([both_a, both_a])
     joined_b = keras.layers.Concatenate(name="code_b")([inter_b(code_b), inter_both(code_b)])
-    return swap_model(NAME, [face_a, face_b], shared(joined_a), shared(joined_b))
+    return swap_model(model_name(config), [face_a, face_b], shared(joined_a), shared(joined_b))
 
 
 def build(config: DflSaeConfig, context: Any) -> keras.Model:

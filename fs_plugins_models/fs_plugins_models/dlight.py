@@ -1,11 +1,16 @@
-"""dlight: a light encoder with a detailed B decoder (reference §A.2 "dlight"). Input 128 px.
+"""dlight: a light encoder with a detailed B decoder, as faceswap's plugins/train/model/dlight.py.
+
+Input 128 px.
 
 Encoder: five stages, each concatenating a k5 s2 conv (f/2, f, 2f, 4f, 8f filters) with the
 average-pooled previous tensor (LReLU 0.1), 128 → 4 px; Dense(encoder dim) → Dropout 0.05 →
 Dense(4·4·1024) → Dropout 0.05 → 4×4×1024. The first upscale is by the ratio output/64 (2, 4 or 6).
-Decoder A: bilinear upsampling by the ratio, then four hybrid Upscale2x (256 … 32).
-Decoder B ``good``: hybrid Upscale2x stages with residual blocks and batch norm; ``fast``: one
-sub-pixel upscale by the ratio, then four fast Upscale2x.
+Decoder A: bilinear upsampling by the ratio, then four hybrid Upscale2x (256 … 32); its mask branch
+(learn_mask) starts from the same bilinear upsampling.
+Decoder B ``good`` (part ``decoder_b``): hybrid Upscale2x stages with residual blocks and batch
+norm; ``fast`` (part ``decoder_b_fast``): one sub-pixel upscale by the ratio, then four fast
+Upscale2x. Decoder B's mask branch starts from its first learned upscale (in ``good``, after a
+LeakyReLU 0.1 of its own), so that upscale is shared by the face and the mask.
 """
 from __future__ import annotations
 
@@ -24,6 +29,13 @@ INPUT_SIZE = 128
 ENCODER_FILTERS = {"lowmem": 48, "fair": 64, "best": 64}
 ENCODER_DIMS = {"lowmem": 640, "fair": 1152, "best": 1664}
 UPSCALE_RATIO = {128: 2, 256: 4, 384: 6}
+#: decoder B's part name by ``details`` (faceswap names the fast one ``decoder_b_fast``)
+DECODER_B = {"good": "decoder_b", "fast": "decoder_b_fast"}
+#: parts saved under another name by earlier fs versions: a fast decoder B was ``decoder_b``
+LEGACY_PART_NAMES = {"decoder_b": "decoder_b_fast"}
+#: decoder B ``good``: (filters, upscale factor, use_bias of each residual block, batch norm after)
+GOOD_PLAN = ((512, None, (True, False, False), False), (512, 2, (True, False), True),
+             (256, 2, (True,), False), (128, 2, (False,), True))
 
 
 @attrs.define
@@ -54,53 +66,69 @@ def _encoder(context: Any, features: str) -> keras.Model:
     return part("encoder", inputs, x)
 
 
-def _hybrid_chain(context: Any, x: Any, ratio: int, filters: tuple[int, ...], name: str) -> Any:
-    x = keras.layers.UpSampling2D(ratio, interpolation="bilinear", name=f"{name}_upsampling")(x)
+def _hybrid_upscales(context: Any, x: Any, filters: tuple[int, ...], name: str) -> Any:
     for index, count in enumerate(filters):
         x = Upscale2xBlock(context, count, name=f"{name}{index}")(x)
     return x
 
 
-def _mask(context: Any, x: Any, ratio: int) -> Any:
-    x = _hybrid_chain(context, x, ratio, (128, 64, 32, 16), "mask_upscale")
+def _bilinear(x: Any, ratio: int, name: str) -> Any:
+    return keras.layers.UpSampling2D(ratio, interpolation="bilinear", name=f"{name}_upsampling")(x)
+
+
+def _mask(context: Any, x: Any) -> Any:
+    """Four hybrid upscales (128 … 16) → 1-channel ``mask_out``."""
+    x = _hybrid_upscales(context, x, (128, 64, 32, 16), "mask_upscale")
     return Conv2DOutput(context, 1, 5, name="mask_out")(x)
 
 
 def _decoder_a(context: Any, code: tuple[int, ...], ratio: int) -> keras.Model:
     def faces(x: Any) -> Any:
-        x = _hybrid_chain(context, x, ratio, (256, 128, 64, 32), "upscale")
+        x = _hybrid_upscales(context, _bilinear(x, ratio, "upscale"), (256, 128, 64, 32), "upscale")
         return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
-    return decoder(context, "decoder_a", code, faces, lambda x: _mask(context, x, ratio))
+    return decoder(context, "decoder_a", code, faces,
+                   lambda x: _mask(context, _bilinear(x, ratio, "mask_upscale")))
 
 
-def _good_faces(context: Any, x: Any, ratio: int) -> Any:
-    """Hybrid upscales (no activation) → LReLU 0.2 → residuals, with batch norm after stages 1 and 3."""
-    plan = ((512, ratio, 3, False), (512, 2, 2, True), (256, 2, 1, False), (128, 2, 1, True))
-    for index, (filters, scale, residuals, norm_after) in enumerate(plan):
-        x = Upscale2xBlock(context, filters, activation=None, scale_factor=scale,
+def _good_faces(context: Any, inputs: Any, ratio: int) -> tuple[Any, Any]:
+    """Hybrid upscales (no activation) → LReLU 0.2 → residuals; batch norm after stages 1 and 3.
+
+    Returns the face before its output head and the mask branch's start: the first upscale's
+    output through a LeakyReLU(0.1).
+    """
+    x, mask_start = inputs, None
+    for index, (filters, scale, biases, norm_after) in enumerate(GOOD_PLAN):
+        x = Upscale2xBlock(context, filters, activation=None, scale_factor=scale or ratio,
                            name=f"stage{index}_upscale")(x)
+        if index == 0:
+            mask_start = keras.layers.LeakyReLU(negative_slope=0.1, name="mask_leakyrelu")(x)
         x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"stage{index}_leakyrelu")(x)
-        for res in range(residuals):
-            x = ResidualBlock(context, filters, name=f"stage{index}_residual{res}")(x)
+        for res, use_bias in enumerate(biases):
+            x = ResidualBlock(context, filters, name=f"stage{index}_residual{res}",
+                              conv_options={"use_bias": use_bias})(x)
         if norm_after:
             x = keras.layers.BatchNormalization(name=f"stage{index}_batchnorm")(x)
-    return Upscale2xBlock(context, 64, name="upscale_out")(x)
+    return Upscale2xBlock(context, 64, name="upscale_out")(x), mask_start
 
 
-def _fast_faces(context: Any, x: Any, ratio: int) -> Any:
-    x = UpscaleBlock(context, 512, scale_factor=ratio, name="upscale_in")(x)
+def _fast_faces(context: Any, inputs: Any, ratio: int) -> tuple[Any, Any]:
+    """A sub-pixel upscale by the ratio (also the mask branch's start), then four fast Upscale2x."""
+    first = UpscaleBlock(context, 512, scale_factor=ratio, name="upscale_in")(inputs)
+    x = first
     for index, filters in enumerate((512, 256, 128, 64)):
         x = Upscale2xBlock(context, filters, fast=True, name=f"upscale{index}")(x)
-    return x
+    return x, first
 
 
 def _decoder_b(context: Any, code: tuple[int, ...], ratio: int, details: str) -> keras.Model:
-    def faces(x: Any) -> Any:
-        x = (_good_faces if details == "good" else _fast_faces)(context, x, ratio)
-        return Conv2DOutput(context, 3, 5, name="face_out")(x)
-
-    return decoder(context, "decoder_b", code, faces, lambda x: _mask(context, x, ratio))
+    name = DECODER_B[details]
+    inputs = part_input(code, name)
+    face, mask_start = (_good_faces if details == "good" else _fast_faces)(context, inputs, ratio)
+    outputs = [Conv2DOutput(context, 3, 5, name="face_out")(face)]
+    if context.learn_mask:
+        outputs.append(_mask(context, mask_start))
+    return part(name, inputs, outputs)
 
 
 def build(config: DlightConfig, context: Any) -> keras.Model:

@@ -165,10 +165,14 @@ class GroupNormalization(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="fs")
 class RMSNormalization(keras.layers.Layer):
-    """Root-mean-square norm (Zhang & Sennrich 2019) over the last axis: ``x / (rms + eps) * scale``.
+    """Root-mean-square norm (Zhang & Sennrich 2019) over the last axis:
+    ``scale * x * rsqrt(mean(x²) + eps) [+ offset]``.
 
-    ``partial`` in (0, 1) estimates the RMS from the first ``partial`` fraction of the channels
-    only (pRMSNorm); ``bias`` adds a learned offset. No mean is subtracted.
+    The epsilon sits inside the root, as in faceswap's lib/model/normalization.py, so a near-zero
+    input is scaled by at most ``1/sqrt(eps)`` rather than ``1/eps``. ``partial`` in (0, 1)
+    estimates the mean square from the first ``int(channels * partial)`` channels only (pRMSNorm;
+    at least one, where faceswap would average over none); ``bias`` adds a learned offset. No mean
+    is subtracted.
     """
 
     def __init__(self, axis: int = -1, epsilon: float = 1e-8, partial: float = 0.0,
@@ -195,8 +199,8 @@ class RMSNormalization(keras.layers.Layer):
         used = inputs
         if 0.0 < self.partial < 1.0:
             used = inputs[..., :max(int(channels * self.partial), 1)]
-        rms = ops.sqrt(ops.mean(ops.square(used), axis=-1, keepdims=True))
-        out = inputs / (rms + self.epsilon) * self.scale
+        mean_square = ops.mean(ops.square(used), axis=-1, keepdims=True)
+        out = self.scale * inputs * ops.rsqrt(mean_square + self.epsilon)
         if self.offset is not None:
             out = out + self.offset
         return out

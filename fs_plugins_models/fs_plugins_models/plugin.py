@@ -37,6 +37,7 @@ def _descriptors() -> list[ModelDescriptor]:
                         help="DeepFaceLab's H128, 128 px in and out."),
         ModelDescriptor(name=dfl_sae.NAME, config_class=dfl_sae.DflSaeConfig, build=dfl_sae.build,
                         freeze_parts=dfl_sae.encoder_part, load_parts=dfl_sae.encoder_part,
+                        legacy_part_names=dfl_sae.LEGACY_PART_NAMES,
                         help="DeepFaceLab's SAE (df or liae layout), 64-256 px, optional multiscale "
                              "outputs."),
         ModelDescriptor(name=villain.NAME, config_class=villain.VillainConfig, build=villain.build,
@@ -45,6 +46,7 @@ def _descriptors() -> list[ModelDescriptor]:
                         help="Small input to larger output (64 to 128 px by default), heavier B "
                              "decoder."),
         ModelDescriptor(name=dlight.NAME, config_class=dlight.DlightConfig, build=dlight.build,
+                        legacy_part_names=dlight.LEGACY_PART_NAMES,
                         help="Light encoder, detailed B decoder, 128 px in, 128/256/384 px out."),
         # --- Phaze-A: add its ModelDescriptor here ------------------------------------------------
         ModelDescriptor(name=phaze_a.NAME, config_class=phaze_a.PhazeAConfig, build=phaze_a.build,

@@ -57,7 +57,8 @@ def part_list_option(default: tuple[str, ...], help: str, choices: Iterable[str]
 
 @attrs.define
 class PhazeAConfig:
-    """Options of the Phaze-A model (reference §A.3). See each option's help."""
+    """Options of the Phaze-A model (faceswap's plugins/train/model/phaze_a_defaults.py). See each
+    option's help."""
 
     # general
     output_size: int = option(128, "Output resolution in pixels (a multiple of 16).", min=64,
@@ -147,8 +148,11 @@ class PhazeAConfig:
     dec_skip_last_residual: bool = option(True, "No residual blocks after the last upscale.",
                                           locked=True)
     # weights
-    freeze_layers: list = part_list_option(("keras_encoder",), "Parts -f freezes (changeable).",
-                                            FREEZE_CHOICES, locked=False)
+    freeze_layers: list = part_list_option(("keras_encoder",), "Parts -f freezes (changeable). "
+                                            "keras_encoder (the pretrained network inside encoder) "
+                                            "is really frozen for every Keras encoder, where "
+                                            "faceswap's name lookup freezes nothing for most of "
+                                            "them.", FREEZE_CHOICES, locked=False)
     load_layers: list = part_list_option(("encoder",), "Parts -l copies from another model.",
                                           LOAD_CHOICES, locked=True)
     # fs_original encoder
@@ -164,9 +168,12 @@ class PhazeAConfig:
     mobilenet_width: float = option(1.0, "MobileNet width multiplier (alpha).", min=0.1, max=2.0,
                                     locked=True)
     mobilenet_depth: int = option(1, "MobileNet v1 depth multiplier.", min=1, max=10, locked=True)
-    mobilenet_dropout: float = option(0.001, "MobileNet v1 dropout.", min=0.0, max=0.99,
-                                      locked=True)
-    mobilenet_minimalistic: bool = option(False, "MobileNet v3 minimalistic variant.", locked=True)
+    mobilenet_dropout: float = option(0.001, "MobileNet v1 dropout (the network's top only, which "
+                                      "the encoder leaves out).", min=0.001, max=2.0, locked=True)
+    mobilenet_minimalistic: bool = option(False, "MobileNet v3 minimalistic variant. fs passes "
+                                          "mobilenet_width and this option to MobileNet v3 (and "
+                                          "scales its input once), where faceswap passes it no "
+                                          "options, so its input is scaled twice.", locked=True)
 
     def __attrs_post_init__(self) -> None:
         validate(self)

@@ -1,9 +1,9 @@
 """The Phaze-A ``encoder`` part: input scaling, the chosen network, and the bottleneck.
 
-Three kinds of network sit inside it (reference §A.3 "Encoder details"): faceswap's own
-``fs_original`` (or its DNY "alt" variant), a ``keras.applications`` network without its top, or a
-CLIP vision transformer (:mod:`.clip`). Pretrained networks see RGB input scaled the way they were
-trained; fs faces are BGR in [0, 1], so the encoder itself reverses the channels and rescales.
+Three kinds of network sit inside it, as in faceswap's plugins/train/model/phaze_a.py: faceswap's
+own ``fs_original`` (or its DNY "alt" variant), a ``keras.applications`` network without its top,
+or a CLIP vision transformer (:mod:`.clip`). Pretrained networks see RGB input scaled the way they
+were trained; fs faces are BGR in [0, 1], so the encoder itself reverses the channels and rescales.
 Doing it inside the model keeps the whole model BGR-in/BGR-out, so the data pipeline never needs
 to know which encoder was chosen.
 """
@@ -41,7 +41,13 @@ def fs_original(context: Any, x: Any, config: Any) -> Any:
 
 def fs_original_alt(context: Any, x: Any, config: Any) -> Any:
     """The DNY variant: a 1x1 conv, then per level conv(f) -> conv(2f) -> max-pool (stride 1, k3,
-    LReLU 0.2); the last level ends in a k4 ``valid`` conv instead of the pool."""
+    LReLU 0.2); the last level ends in a k4 ``valid`` conv instead of the pool.
+
+    With reflect padding on, faceswap's Conv2DBlock (lib/model/nn_blocks.py) reflect-pads every
+    convolution, whatever padding was asked for, so that last k4 conv keeps its input's size
+    (4x4 at the dny presets) instead of shrinking it to 1x1; asking for ``same`` here gives exactly
+    that padding.
+    """
     filters = config.fs_original_min_filters
     x = Conv2DBlock(context, filters, 1, strides=1, relu_alpha=0.2, name="fs_dny_enc_entry")(x)
     depth = config.fs_original_depth
@@ -51,7 +57,8 @@ def fs_original_alt(context: Any, x: Any, config: Any) -> Any:
         filters = min(config.fs_original_max_filters, filters * 2)
         last = index == depth - 1
         x = Conv2DBlock(context, filters, 4 if last else 3, strides=1,
-                        padding="valid" if last else "same", relu_alpha=0.2,
+                        padding="valid" if last and not context.reflect_padding else "same",
+                        relu_alpha=0.2,
                         name=f"fs_dny_enc_convblk_{index}_1")(x)
         if not last:
             x = keras.layers.MaxPooling2D(2, name=f"fs_dny_enc_pool_{index}")(x)
