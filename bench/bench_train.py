@@ -4,7 +4,7 @@ For each case (Original at batch 16 and 64, Lightweight and Dfaker at batch 16; 
 mixed_bfloat16) it trains on demo data in a fresh subprocess (so peak memory is per case), drops
 the warm-up iterations and prints examples per second (one example is one face: an iteration at
 batch 16 trains 32), the model's training FLOPs per example (three times the forward pass counted
-from the layers; Original 11.4 GFLOP, as in shared/reference/performance-notes.md), the achieved
+from the layers; Original 11.4 GFLOP, the unit of faceswap's own 7.16 examples/s), the achieved
 FLOP/s, and that as a fraction of the machine's ceiling (a float32 4096x4096 matmul through
 tf.function) measured in the same run, and the slowest measured iteration over the median one
 (with 200 demo faces per side an epoch ends every 200 / batch iterations, so a loader stall at

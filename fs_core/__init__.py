@@ -1,7 +1,8 @@
 """fs: a plugin-based engine for training face-swap models.
 
-The public Python API (DESIGN §7) is small: :func:`plugins`, :func:`build_model`, :func:`read_face`
-and the :data:`hookimpl` marker plugins use. Everything else is internal.
+The public Python API is small: :func:`plugins`, :func:`build_model`, :func:`read_face` and the
+:data:`hookimpl` marker plugins use; docs/plugins.md §8 lists what stays stable for packs.
+Everything else is internal.
 """
 from __future__ import annotations
 

@@ -65,7 +65,8 @@ class LossDescriptor:
 
     ``function(y_true, y_pred)`` returns a per-pixel map ``(N, H, W, C or 1)`` when ``per_pixel`` is
     true, else a per-item value ``(N,)``. It must be traceable by ``tf.function``.
-    ``primary_allowed`` is false for losses the reference refuses as the primary loss (flip).
+    ``primary_allowed`` is false for losses faceswap refuses as the primary loss (flip; its
+    ``plugins/train/train_config.py``).
     """
 
     name: str = attrs.field(validator=_name)

@@ -31,7 +31,7 @@ from fs_core.descriptors import LossDescriptor, ModelDescriptor
 
 
 class PluginCheckError(AssertionError):
-    """A plugin breaks the contract of DESIGN §2/§7; the message says which plugin and how."""
+    """A plugin breaks the contract of docs/plugins.md; the message says which plugin and how."""
 
 
 @attrs.frozen

@@ -1,4 +1,4 @@
-"""The small public Python API of DESIGN §7."""
+"""The small public Python API of ``fs_core`` (docs/plugins.md §8 says what is stable)."""
 from __future__ import annotations
 
 import numpy as np

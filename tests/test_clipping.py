@@ -1,4 +1,4 @@
-"""Gradient clipping against NumPy (reference §D.1, §D.2)."""
+"""Gradient clipping (faceswap's lib/training/optimizer.py, lib/model/autoclip.py) against NumPy."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Alignment geometry: Umeyama, the legacy matrix, pose offsets, crops and sub-crops (§E.2)."""
+"""Alignment geometry (faceswap's lib/align/): Umeyama, legacy matrix, pose offsets, crops."""
 from __future__ import annotations
 
 import json
@@ -43,13 +43,14 @@ def _frame_landmarks(angle=0.2, scale=180.0, centre=(300.0, 260.0)):
     return al.transform_points(_NEUTRAL - 0.5, _similarity(angle, scale, *centre))
 
 
-def test_packaged_constants_match_the_reference():
-    reference = Path(__file__).parents[2] / "shared" / "reference" / "alignment_constants.json"
-    if not reference.exists():
-        pytest.skip("shared reference not present")
-    data = json.loads(reference.read_text())
-    np.testing.assert_array_equal(al.MEAN_FACE_2D, data["mean_face_2d_51"])
-    assert dict(al.EXTRACT_RATIOS) == data["extract_ratios"]
+def test_packaged_constants_are_faceswaps():
+    """Spot values of faceswap's lib/align/constants.py (EXTRACT_RATIOS, the 51-point mean face):
+    a changed constant file would move every crop."""
+    assert dict(al.EXTRACT_RATIOS) == {"legacy": 0.375, "face": 0.5, "head": 0.625}
+    assert al.MEAN_FACE_2D.shape == (51, 2)
+    np.testing.assert_array_equal(al.MEAN_FACE_2D[0], [0.010086, 0.106454])
+    np.testing.assert_array_equal(al.MEAN_FACE_2D[10], [0.5, 0.203352])
+    np.testing.assert_array_equal(al.MEAN_FACE_2D[-1], [0.436763, 0.824182])
 
 
 def test_constants_are_read_only():
@@ -85,7 +86,7 @@ def test_aligned_matrix_padding(centering, box):
     landmarks = _frame_landmarks()
     matrix = al.aligned_matrix(landmarks, size, centering)
     in_crop = al.transform_points(landmarks, matrix)
-    # the mean face spans the unit box, which is (1 - ratio) of the crop (§E.2 step 2)
+    # the mean face spans the unit box, which is (1 - ratio) of the crop
     span = in_crop[17:, 0].max() - in_crop[17:, 0].min()
     mean_span = al.MEAN_FACE_2D[:, 0].max() - al.MEAN_FACE_2D[:, 0].min()
     assert span == pytest.approx(size * box * mean_span, rel=1e-6)

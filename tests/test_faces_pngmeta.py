@@ -1,4 +1,4 @@
-"""The faceswap PNG header: round trip, absence, corruption, and a fuzz of the reader (§H)."""
+"""The faceswap PNG header: round trip, absence, corruption, and a fuzz of the reader."""
 from __future__ import annotations
 
 import struct

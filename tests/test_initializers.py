@@ -1,4 +1,5 @@
-"""The built-in initializers keep the properties they exist for (reference §B)."""
+"""The built-in initializers keep the properties they exist for (faceswap's
+lib/model/initializers.py)."""
 from __future__ import annotations
 
 import keras

@@ -1,4 +1,5 @@
-"""The shared blocks and custom layers of the model pack, checked against the reference maths."""
+"""The shared blocks and custom layers of the model pack, checked against faceswap's maths
+(lib/model/nn_blocks.py, lib/model/layers.py, lib/model/normalization.py)."""
 from __future__ import annotations
 
 import numpy as np

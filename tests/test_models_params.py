@@ -1,4 +1,4 @@
-"""Parameter counts of the architectures, derived by hand from the reference tables (§A.2).
+"""Parameter counts of the architectures, derived by hand from faceswap's plugins/train/model/.
 
 Each count below is written out layer by layer, so a wrong filter count, a missing bias, a
 dropped lowmem switch or an extra block shows up as a different number.
@@ -93,7 +93,7 @@ def test_dfaker_decoder_by_hand():
     assert counts["encoder"] == 69_662_976
 
 
-# Totals at the reference defaults (no learned mask), as built here; the ones above are derived by
+# Totals at faceswap's defaults (no learned mask), as built here; the ones above are derived by
 # hand, the rest pin the architecture so an accidental change to a shared block shows up.
 DEFAULT_TOTALS = [
     ("original", {}, 82_062_470), ("original", {"lowmem": True}, 60_565_126),

@@ -95,7 +95,7 @@ def test_options_reach_the_optimizers():
     assert _make("nadam").momentum_decay == 4e-3  # torch NAdam's default
     lion = _make("lion", **opts)
     assert (lion.beta_1, lion.beta_2) == (0.8, 0.99) and not hasattr(lion, "epsilon")
-    assert _make("lion").beta_2 == 0.999  # the reference passes Adam's betas to Lion
+    assert _make("lion").beta_2 == 0.999  # faceswap passes Adam's betas to Lion
     rms = _make("rms-prop", **opts)
     assert rms.epsilon == 1e-5 and rms.rho == 0.99
     assert _make("adamax", gradient_accumulation=4).gradient_accumulation_steps == 4

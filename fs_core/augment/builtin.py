@@ -1,7 +1,8 @@
 """The built-in augmenters, registered through the ``fs_augmenters`` hook like any plugin's.
 
-Order (by stage) follows the reference: colour (10), affine (20), flip (30), then the input-only
-warps (50): the random grid warp by default, warp-to-landmarks instead when asked. The switches in
+Order (by stage) follows faceswap's batch collation (``lib/training/data/collate.py``): colour
+(10), affine (20), flip (30), then the input-only warps (50): the random grid warp by default,
+warp-to-landmarks instead when asked. The switches in
 :class:`fs_core.config.sections.AugmentationOptions` (``no_augment_color``, ``no_flip``, ``no_warp``,
 ``warp_to_landmarks``; the CLI's -c -P -W -M) decide which run.
 """

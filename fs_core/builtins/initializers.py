@@ -3,7 +3,7 @@
 Models never pick ICNR or conv-aware themselves; :class:`fs_core.model.context.BuildContext` applies
 them when ``[global] icnr_init`` / ``conv_aware_init`` are on, by name, through this registry.
 Both are Keras-serializable (package ``fs``) so a saved model can be rebuilt from its config.
-See ``shared/reference/faceswap-training.md`` §B for the algorithms.
+They compute what faceswap's ``lib/model/initializers.py`` computes, so weights start alike.
 """
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ class ConvolutionAware(keras.initializers.Initializer):
 
 
 def make_icnr(initializer: Any = "he_uniform", scale: int = 2) -> Any:
-    """ICNR around ``initializer``; at scale 1 the wrapped initializer itself (reference §B)."""
+    """ICNR around ``initializer``; at scale 1 (nothing to shuffle) the wrapped initializer."""
     if int(scale) == 1:
         return keras.initializers.get(initializer)
     return ICNR(initializer=initializer, scale=scale)

@@ -1,14 +1,15 @@
 """``fs analysis``: how training went, from the model folder alone.
 
-The sessions table comes from ``state.toml`` (each save rewrites it atomically), the loss graph from
-the TensorBoard event files (read without locking, a half-written last record ignored), so it can
-run while another process trains the same model: it only reads.
+The sessions table comes from ``state.toml`` (each save rewrites it atomically), brought up to date
+for a session still training by the training record (``record/events.jsonl``); the loss graph from
+the record's progress records, or from the TensorBoard event files of a model trained before the
+record existed. Files are read without locking (a half-written last record ignored), so it can run
+while another process trains the same model: it only reads.
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import io
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,37 +32,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="only session N (default: all)")
     parser.add_argument("--csv", default=None, metavar="FILE", help="write the table as CSV")
     parser.add_argument("--graph", default=None, metavar="FILE",
-                        help="write a PNG graph of loss over iterations (from the TensorBoard logs)")
+                        help="write a PNG graph of loss over iterations (from the training record, or the "
+                             "TensorBoard logs of older models)")
     parser.set_defaults(func=run)
     return parser
 
 
-def _time(text: Any) -> dt.datetime | None:
-    try:
-        return dt.datetime.fromisoformat(str(text))
-    except (TypeError, ValueError):
-        return None
-
-
-def _elapsed(start: Any, end: Any) -> str:
-    first, last = _time(start), _time(end)
-    if first is None or last is None:
-        return ""
-    seconds = max(0, int((last - first).total_seconds()))
-    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
 def session_rows(sessions: Sequence[dict]) -> list[dict[str, Any]]:
     """One row per session, with the elapsed time (H:MM:SS from start to the last save)."""
-    rows = []
-    for entry in sessions:
-        rows.append({"id": int(entry.get("id", 0)), "start": entry.get("start", ""),
-                     "end": entry.get("end", ""),
-                     "elapsed": _elapsed(entry.get("start"), entry.get("end")),
-                     "batch_size": entry.get("batch_size", ""),
-                     "iterations": int(entry.get("iterations", 0)),
-                     "examples_per_second": entry.get("examples_per_second", "")})
-    return rows
+    from fs_core.record.reader import session_rows as rows_of
+    return rows_of(sessions)
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -96,18 +76,16 @@ def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
     return out
 
 
-def loss_series(model_dir: Path, session_ids: Sequence[int]) -> dict[str, np.ndarray]:
-    """``loss_a``/``loss_b`` as (steps, values) arrays over the chosen sessions' event files."""
-    from fs_core.builtins.tensorboard import session_log_dir
-    from fs_core.preview.events import event_files, read_scalars
-    files = [f for sid in session_ids for f in event_files(session_log_dir(model_dir, sid))]
-    scalars = read_scalars(files, ("loss_a", "loss_b"))
+def loss_series(model_dir: Path, session: int | None = None) -> dict[str, np.ndarray]:
+    """``loss_a``/``loss_b`` as (steps, values) arrays, of one session or all of them."""
+    from fs_core.record import loss_series as series_of
+    found = series_of(model_dir, session=session)
     series = {}
     for tag in ("loss_a", "loss_b"):
-        points = dict(scalars.get(tag, []))  # a step logged twice keeps its last value
-        if points:
-            steps = np.array(sorted(points))
-            series[tag] = np.stack([steps, np.array([points[s] for s in steps])])
+        pairs = [(step, value) for step, value in zip(found["iterations"], found["terms"].get(tag, []))
+                 if value is not None]
+        if pairs:
+            series[tag] = np.array(pairs, np.float64).T
     return series
 
 
@@ -145,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
         raise FsUserError("the model folder does not exist", folder)
     if not (folder / STATE_FILE).exists():
         raise FsUserError(f"no {STATE_FILE}: not an fs model folder (or not saved yet)", folder)
+    from fs_core.record import sessions_table
     state = load_state(folder)
-    rows = session_rows(state.sessions)
+    rows = sessions_table(folder)
     if args.session is not None:
         rows = [row for row in rows if row["id"] == args.session]
         if not rows:
@@ -159,10 +138,10 @@ def run(args: argparse.Namespace) -> int:
         write_csv(args.csv, rows)
         print(f"Wrote {args.csv}")
     if args.graph:
-        series = loss_series(folder, [row["id"] for row in rows])
+        series = loss_series(folder, args.session)
         if not series:
-            raise FsUserError("no loss values in logs/ for these sessions (trained with -n, or not "
-                              "saved yet?)", folder)
+            raise FsUserError("no loss values in record/ or logs/ for these sessions (trained with "
+                              "training_record off and -n, or not saved yet?)", folder)
         which = f"session {args.session}" if args.session is not None else "all sessions"
         write_graph(args.graph, series, f"{state.model}: loss over iterations ({which})")
         print(f"Wrote {args.graph}")

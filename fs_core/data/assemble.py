@@ -1,10 +1,10 @@
 """Turning one side's prepared faces into its part of a :data:`~fs_core.data.batch.TrainingBatch`.
 
-Order, as the reference: the whole-face augmenters (colour, affine, flip) at process size; then the
-targets are taken from the *unwarped* faces at each output size (INTER_AREA) with their masks; then
-the input-only augmenters (warps) make the input copy, resized to the input size. Everything ends as
-float32 in [0, 1]. This is a pure function of its arguments, so the loader's worker threads and the
-augment preview share it.
+Order, as faceswap's ``lib/training/data/collate.py``: the whole-face augmenters (colour, affine,
+flip) at process size; then the targets are taken from the *unwarped* faces at each output size
+(INTER_AREA) with their masks; then the input-only augmenters (warps) make the input copy, resized
+to the input size. Everything ends as float32 in [0, 1]. This is a pure function of its
+arguments, so the loader's worker threads and the augment preview share it.
 """
 from __future__ import annotations
 

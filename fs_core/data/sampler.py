@@ -3,8 +3,9 @@
 Each side draws from a stream made of fresh random permutations of its faces, one after another; a
 batch takes the next ``n`` indices, and what is left of a permutation carries over to the next batch.
 So every face is used once per pass over its side, whatever the batch size, and the small side of
-an unbalanced pair is simply cycled more often (the reference's "epoch of max(len A, len B) with
-carried-over leftovers" gives the same use per face).
+an unbalanced pair is simply cycled more often (faceswap's ``MultiDataset`` in
+``lib/training/data/data_set.py`` runs epochs of max(len A, len B) with carried-over leftovers,
+which gives the same use per face).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Face alignment the way faceswap-extracted faces were made (reference §E.2, §H).
+"""Face alignment the way faceswap-extracted faces were made (faceswap's ``lib/align/``).
 
 A faceswap face PNG stores no matrix for its own pixels: the matrix is recomputed from the 68 frame
 landmarks in its header. This module holds the pieces needed for that, so that faces extracted by
@@ -136,7 +136,7 @@ def centering_offsets(landmarks: np.ndarray, matrix: np.ndarray | None = None
     """Per centering, the (x, y) of its crop centre in unit aligned space minus (0.5, 0.5).
 
     "legacy" is (0, 0); "face" and "head" are the projections of fixed 3-D points through the
-    solved pose (reference §E.2 step 4).
+    solved pose (as faceswap's ``lib/align/pose.py``).
     """
     rotation, translation = estimate_pose(landmarks, matrix)
     offsets = {"legacy": np.zeros(2)}
@@ -152,9 +152,10 @@ def centering_offsets(landmarks: np.ndarray, matrix: np.ndarray | None = None
 def padding(size: int, centering: str, coverage: float = 1.0) -> int:
     """Pixels between the crop edge and the mean-face box for ``centering`` at ``coverage`` (0-1].
 
-    At coverage 1.0 this is faceswap's extraction padding. For other coverages it follows the
-    reference formula, which makes a direct crop agree with the training sub-crop of a head-centred
-    face (:func:`sub_crop_window`), so a frame cropped for swapping matches what the model learnt.
+    At coverage 1.0 this is faceswap's extraction padding. For other coverages it follows
+    faceswap's formula (``AlignedFace`` in ``lib/align/aligned_face.py``), which makes a direct
+    crop agree with the training sub-crop of a head-centred face (:func:`sub_crop_window`), so a
+    frame cropped for swapping matches what the model learnt.
     """
     _check_centering(centering)
     return int(round(size * (EXTRACT_RATIOS[centering] + coverage - 1.0) / (2.0 * coverage)))
@@ -204,7 +205,8 @@ def sub_crop_window(size: int, source_centering: str, target_centering: str,
 
     ``size`` is the source crop's size (an extracted face, or a stored mask); ``coverage`` is a
     fraction (0-1] and ``y_offset`` a fraction of the mean-face box (negative moves the face up).
-    Reference §E.2 step 5 and §E.3 step 4.
+    The same window faceswap cuts from faces and stored masks (``lib/align/aligned_utils.py``,
+    ``lib/align/aligned_mask.py``).
     """
     _check_centering(source_centering)
     _check_centering(target_centering)

@@ -1,4 +1,4 @@
-"""The faceswap alignment header inside a face PNG (reference ``faceswap-training.md`` §H).
+"""The faceswap alignment header inside a face PNG (faceswap's ``lib/image.py`` writes it).
 
 faceswap stores each extracted face's alignment data in one ``iTXt`` chunk with keyword ``faceswap``,
 which it writes before the first ``IDAT``. The PNG specification lets an iTXt chunk stand anywhere

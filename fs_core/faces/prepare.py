@@ -1,7 +1,8 @@
 """Turn a stored face into the training crop at process size, with its mask channels.
 
-This is the face-loading half of the data pipeline (reference §E.2 step 5, §E.3, §C.3): a
-faceswap-extracted face (a head-centred crop, or a legacy-centred one from before faceswap 2.0; see
+This is the face-loading half of the data pipeline (as faceswap's
+``lib/training/data/data_set.py`` with ``lib/align/``): a faceswap-extracted face (a head-centred
+crop, or a legacy-centred one from before faceswap 2.0; see
 :func:`fs_core.faces.read.extract_centering`) is sub-cropped to the model's centering, coverage and
 vertical offset, resized to the process size P, and its landmarks are carried into the crop. The mask
 channels the loss asks for are built at the same time, so augmentation can move image, masks and
@@ -113,7 +114,10 @@ def _zone_indices(zone: tuple[tuple[int, int], ...]) -> np.ndarray:
 
 
 def _raise_brows(landmarks: np.ndarray) -> np.ndarray:
-    """The "extended" mask's landmarks: eyebrows pushed up, away from the eyes (reference §E.3)."""
+    """The "extended" mask's landmarks: eyebrows pushed up, away from the eyes.
+
+    As faceswap's ``lib/align/aligned_mask.py``, so the mask covers the forehead the same way.
+    """
     points = np.array(landmarks, dtype=np.float64)
     mid_left = (points[36] + points[0]) / 2
     mid_right = (points[16] + points[45]) / 2
@@ -156,7 +160,10 @@ def part_mask(landmarks: np.ndarray, size: int, part: str) -> np.ndarray:
 
 def process_stored_mask(mask: np.ndarray, dilation: float, threshold: int, blur_kernel: int
                         ) -> np.ndarray:
-    """Dilate/erode, threshold and blur a stored mask at its stored size (reference §E.3 1-3)."""
+    """Dilate/erode, threshold and blur a stored mask at its stored size, in that order.
+
+    As faceswap's ``lib/align/aligned_mask.py`` does, so a stored mask trains as it would there.
+    """
     size = mask.shape[0]
     out = _dilate(mask, size, dilation)
     if threshold > 0:

@@ -1,4 +1,4 @@
-"""Read one face image with its faceswap header (DESIGN §5, §7).
+"""Read one face image with its faceswap header (behind the public ``fs_core.read_face``).
 
 Two kinds of face are read: faceswap-extracted PNGs (pixels = aligned crop, head-centred, or
 legacy-centred for faces extracted before faceswap 2.0; header = frame landmarks and stored masks)

@@ -1,4 +1,4 @@
-"""One side's training loss from its model outputs and batch (reference §C.3).
+"""One side's training loss from its model outputs and batch, as faceswap's lib/training/loss.py.
 
 For each face output (smallest size first) and each active loss:
 

@@ -71,8 +71,8 @@ def model_origin(registry: Any, name: str) -> str:
 
 def check_model(model: Any, name: str, descriptor: Any, options: Any, learn_mask: bool,
                 origin: str = "") -> BuiltModel:
-    """The contract of DESIGN §2 a built model must honour; ``origin`` (see :func:`model_origin`)
-    is added after the model's name in every message."""
+    """The output contract a built model must honour (docs/plugins.md §3.3); ``origin`` (see
+    :func:`model_origin`) is added after the model's name in every message."""
     who = f"model plugin '{name}'{origin}"
     if not isinstance(model, keras.Model):
         raise FsUserError(f"{who} returned {type(model).__name__}, not a keras.Model")

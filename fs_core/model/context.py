@@ -28,7 +28,7 @@ class BuildContext:
         return self.initializers[name].make(**kwargs)
 
     def kernel_initializer(self, requested: Any = None, is_upscale: bool = False) -> Any:
-        """The kernel initializer of a convolution, by the reference's resolution rule.
+        """The kernel initializer of a convolution, by faceswap's rule (``lib/model/nn_blocks.py``).
 
         Conv-aware (when on) overrides what the model asked for; otherwise the model's choice, or
         He-uniform when it asked for none. Upscale convolutions are wrapped in ICNR when on.

@@ -1,8 +1,9 @@
 """``state.toml``: what a model is, how it was configured at creation, and its training history.
 
-The file is the model's memory across sessions (DESIGN §4): total iterations, the lowest average
-loss (for backups), the learning rate the LR finder found, the options stored at creation (locked
-ones win on resume) and one ``[[sessions]]`` entry per training run.
+The file is the model's memory across sessions (README.md, "The model folder"): total
+iterations, the lowest average loss (for backups), the learning rate the LR finder found, the
+options stored at creation (locked ones win on resume) and one ``[[sessions]]`` entry per training
+run.
 """
 from __future__ import annotations
 

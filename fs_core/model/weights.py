@@ -1,4 +1,4 @@
-"""``weights.h5``: one HDF5 group per model part, one dataset per variable (DESIGN §4).
+"""``weights.h5``: one HDF5 group per model part, one dataset per variable.
 
 Keras's own weight files match by topology and cannot load one part alone, so fs writes its own
 layout: ``/<part>/<layer index>_<layer class>/<weight index>_<weight name>``. The key depends only on

@@ -1,4 +1,4 @@
-"""The preview grid (reference §F "Preview layout").
+"""The preview grid, laid out as faceswap's (``lib/training/preview.py``).
 
 Each row shows one face: for side A the original, A > A (decoder A's reconstruction) and A > B
 (the swap through decoder B); side B's triple (B, B > B, B > A) sits beside it. A tile is the

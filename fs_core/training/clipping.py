@@ -3,7 +3,7 @@
 The clipper is a ``tf.Module`` so it can own state (AutoClip's history of gradient norms) and be
 created by the caller inside a distribution strategy scope, then called inside the traced train
 step on the *unscaled* gradients (after mixed-precision loss-scale division), just before the
-optimizer step. See ``shared/reference/faceswap-training.md`` §D.1 and §D.2.
+optimizer step, as faceswap's ``lib/training/optimizer.py`` and ``lib/model/autoclip.py``.
 """
 from __future__ import annotations
 

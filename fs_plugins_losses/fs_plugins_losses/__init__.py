@@ -2,10 +2,10 @@
 
 Every loss takes ``(y_true, y_pred)`` as NHWC float32 tensors in [0, 1] and returns either a
 per-pixel map ``(N, H, W, C or 1)`` or a per-item value ``(N,)`` (see
-:class:`fs_core.descriptors.LossDescriptor`). They follow the maths of the reference tool
-(``shared/reference/faceswap-training.md`` §C.2), written for NHWC tensors: where the reference's
-PyTorch port applied NHWC-era axis indices to NCHW tensors, these modules apply the *intended* axes
-and say so in their docstrings.
+:class:`fs_core.descriptors.LossDescriptor`). They follow the maths of faceswap's losses
+(``lib/model/losses/``), written for NHWC tensors: where faceswap's PyTorch code applies NHWC-era
+axis indices to NCHW tensors, these modules apply the *intended* axes and say so in their
+docstrings.
 
 Provided: mae, mse, logcosh, smooth_loss, l_inf_norm, pixel_gradient_diff, ssim, ms_ssim, gmsd,
 laploss, ffl, flip.

@@ -4,10 +4,10 @@ Both images go through an orthonormal 2-D FFT per channel (one patch: patch_fact
 spectral distance ``|F_p - F_t|²`` is weighted by ``w = |F_p - F_t|^alpha`` (alpha 1) divided by its
 maximum over the frequency plane (per item and channel, the maximum floored at 1e-6) and clamped to
 [0, 1], so the frequencies the model gets most wrong dominate. Following the paper, ``w`` is a
-constant for the gradient (``stop_gradient``); the reference's PyTorch port does not detach it
-explicitly. The result ``w · |F_p - F_t|²`` has the image's shape (N, H, W, C) but indexes
-frequencies, not pixels, so masks multiply it only in the reference's sense (the composer treats
-every per-pixel map alike, as the reference does).
+constant for the gradient (``stop_gradient``); faceswap's ``FocalFrequencyLoss``
+(``lib/model/losses/loss.py``) does not detach it explicitly. The result ``w · |F_p - F_t|²`` has
+the image's shape (N, H, W, C) but indexes frequencies, not pixels, so masks multiply it only in
+faceswap's sense (the composer treats every per-pixel map alike, as faceswap does).
 """
 from __future__ import annotations
 

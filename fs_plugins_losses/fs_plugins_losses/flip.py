@@ -16,7 +16,7 @@ FLIP models what a viewer notices when flipping between two images at a given vi
 Images are BGR (fs's default order) and are turned to RGB and clamped to [0, 1] first;
 :func:`make_flip` builds the function for RGB models. Square roots and powers are floored by a tiny
 epsilon so gradients stay finite where the two images agree. FLIP is a metric to add to a primary
-loss, never the primary itself (the reference refuses it there).
+loss, never the primary itself (faceswap's ``plugins/train/train_config.py`` refuses it there).
 """
 from __future__ import annotations
 

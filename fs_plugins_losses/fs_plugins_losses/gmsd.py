@@ -3,9 +3,9 @@
 Edges are found with a fixed 5×5 Scharr-like derivative pair (rotationally tuned taps), applied to
 every channel after reflect padding. For each gradient component (along y and along x) the
 similarity ``GMS = (2 g_t g_p + c) / (g_t² + g_p² + c)``, c = 0.0025, is 1 where the edges agree.
-The reference's spatial mode (the one training uses) returns ``1 - mean over the two components of
+faceswap's spatial mode (the one training uses) returns ``1 - mean over the two components of
 GMS`` per pixel and channel; the "true" GMSD (the standard deviation of GMS over the image) is not
-a per-pixel quantity and is not what the reference trains with.
+a per-pixel quantity and is not what faceswap trains with.
 
 Both derivative kernels are applied to every channel, the published formula; faceswap's GMSDLoss
 (``lib/model/losses/perceptual_loss.py``) reshapes its kernel so that B gets only vertical edges and

@@ -2,7 +2,8 @@
 
 It pushes the prediction to have the same edges and curvature as the target, not only the same
 colours. Derivatives are finite differences over a replicate-padded image, which reproduces the
-reference's border handling (one-sided differences at the edges):
+border handling of faceswap's ``GradientLoss`` (``lib/model/losses/loss.py``; one-sided
+differences at the edges):
 
 * dx, dy: half the central difference ``(x[i+1] - x[i-1]) / 2``;
 * dxx, dyy: ``x[i+1] + x[i-1] - 2 x[i]``;
@@ -10,7 +11,7 @@ reference's border handling (one-sided differences at the edges):
 
 Each derivative pair is compared with the generalized loss (alpha=1.9999, beta=1/255) and
 ``loss = [(Lx + Ly) + (Lxx + Lyy + 2 Lxy)] / 2``. x is the width axis and y the height axis of NHWC
-(the reference's PyTorch port applies its NHWC-era axis indices to NCHW tensors; this uses the
+(faceswap's PyTorch code applies its NHWC-era axis indices to NCHW tensors; this uses the
 intended image axes).
 """
 from __future__ import annotations

@@ -39,7 +39,8 @@ def smooth_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
 def l_inf_norm(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """Per item: the mean over channels of the largest absolute error over the image.
 
-    The reference's PyTorch port takes the max over (C, H) of an NCHW tensor and the mean over W,
+    faceswap's ``LInfNorm`` (PyTorch, ``lib/model/losses/loss.py``) takes the max over (C, H) of
+    an NCHW tensor and the mean over W,
     keeping the axes of its older NHWC code; this takes the intended max over (H, W) per channel,
     then the mean over channels. Returns shape (N,).
     """

@@ -2,18 +2,20 @@
 
 SSIM compares local means, variances and covariance under a Gaussian window, so it rewards matching
 structure and contrast rather than exact values. The window is 11 px, sigma 1.5, normalized to sum
-1; k1=0.01, k2=0.03, dynamic range 1 (the constants of ``tf.image.ssim``). The reference pads the
-images by reflection so that the map keeps the image size; ``tf.image.ssim`` uses VALID windows, so
-the two agree exactly on the interior (``kernel//2`` px from each edge) and differ near the borders,
-where reflected pixels enter the window.
+1; k1=0.01, k2=0.03, dynamic range 1 (the constants of ``tf.image.ssim``). Like faceswap's SSIM
+(``lib/model/losses/perceptual_loss.py``) this pads the images by reflection so that the map keeps
+the image size; ``tf.image.ssim`` uses VALID windows, so the two agree exactly on the interior
+(``kernel//2`` px from each edge) and differ near the borders, where reflected pixels enter the
+window.
 
 MS-SSIM evaluates contrast-structure at five scales (2×2 average pooling between scales, the last
 row/column repeated when a size is odd) and luminance at the coarsest one, weighted by
-(0.0448, 0.2856, 0.3001, 0.2363, 0.1333). As in the reference, each scale's map is clamped at zero,
-upsampled bilinearly to the full size and the weighted product is taken per pixel, giving a loss map
-rather than ``tf.image.ssim_multiscale``'s single number (the product of per-scale means). When the
-coarsest scale is smaller than 11 px (outputs below 176 px) the window shrinks to the largest odd
-size that fits; below 3 px (outputs below 48 px) ms_ssim cannot be used.
+(0.0448, 0.2856, 0.3001, 0.2363, 0.1333). As in faceswap's ``MSSIMLoss`` (same file), each
+scale's map is clamped at zero, upsampled bilinearly to the full size and the weighted product is
+taken per pixel, giving a loss map rather than ``tf.image.ssim_multiscale``'s single number (the
+product of per-scale means). When the coarsest scale is smaller than 11 px (outputs below 176 px)
+the window shrinks to the largest odd size that fits; below 3 px (outputs below 48 px) ms_ssim
+cannot be used.
 """
 from __future__ import annotations
 
@@ -99,7 +101,7 @@ def ms_ssim_scales(y_true: tf.Tensor, y_pred: tf.Tensor, kernel_size: int | None
 def ms_ssim(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """Per-pixel map (N, H, W, C) of 1 - MS-SSIM (scales multiplied pixel by pixel).
 
-    Each scale is clamped at a tiny floor instead of exactly 0 (the reference's ReLU) so that the
+    Each scale is clamped at a tiny floor instead of exactly 0 (faceswap's ReLU) so that the
     fractional powers keep finite gradients.
     """
     height, width = static_hw(y_true)

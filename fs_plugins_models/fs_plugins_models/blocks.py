@@ -1,4 +1,7 @@
-"""The shared building blocks of every architecture (reference §A.0), in Keras 3 functional style.
+"""The shared building blocks of every architecture, in Keras 3 functional style.
+
+They mirror faceswap's ``lib/model/nn_blocks.py`` (and its custom layers in ``lib/model/layers.py``)
+so that each architecture has the same layers, in the same order, as in faceswap.
 
 A block is a small callable object: configure it, then call it on a tensor to get a tensor back::
 
@@ -64,7 +67,10 @@ def resolve_initializer(context: Any, requested: Any = None, is_upscale: bool = 
 def conv2d(context: Any, filters: int, kernel_size: int | tuple = 3, strides: int = 1,
            padding: str = "same", kernel_initializer: Any = None, is_upscale: bool = False,
            name: str | None = None, **kwargs: Any) -> Conv2D:
-    """A faceswap convolution: a :class:`Conv2D` whose kernel initializer follows the reference rule."""
+    """A faceswap convolution: a :class:`Conv2D` whose kernel initializer follows faceswap's rule.
+
+    See :meth:`fs_core.model.context.BuildContext.kernel_initializer`.
+    """
     init = resolve_initializer(context, kernel_initializer, is_upscale)
     return Conv2D(filters, kernel_size, strides=strides, padding=padding, kernel_initializer=init,
                   name=name, **kwargs)
@@ -209,7 +215,7 @@ class Conv2DOutput:
 class UpscaleBlock:
     """Sub-pixel upscale: Conv2DBlock(``filters * scale²``, stride 1, upscale init) → PixelShuffler.
 
-    The activation (and normalization) runs before the shuffle, as in the reference.
+    The activation (and normalization) runs before the shuffle, as in faceswap's ``UpscaleBlock``.
     """
 
     context: Any

@@ -1,8 +1,8 @@
 """What every architecture module needs besides the blocks: options with a step, the two face
 inputs, decoder parts with an optional learned-mask head, and the final two-sided model.
 
-Keeping these here means each architecture module reads like its table in the reference and no
-wiring is copied between models.
+Keeping these here means each architecture module reads as a list of its layers (like its
+faceswap counterpart in ``plugins/train/model/``) and no wiring is copied between models.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""dfaker: original's encoder with a residual decoder at twice the input size (reference §A.2).
+"""dfaker: original's encoder, a residual decoder at twice the input size (faceswap's dfaker.py).
 
 ``output_size`` 128 (input 64) or 256 (input 128). The decoder (8×8×512 in) climbs with
 [Upscale(no act) → LReLU 0.2 → Residual] stages (1024 first at 256 px; then 512, 256, 128), then
@@ -45,7 +45,8 @@ def _decoder(context: Any, name: str, input_shape: tuple[int, ...], output_size:
 
 
 def build(config: DfakerConfig, context: Any) -> keras.Model:
-    # (quirk) the reference reads original's ``lowmem``; dfaker has no lowmem of its own here.
+    # (quirk) faceswap's dfaker inherits original's encoder, which reads original's ``lowmem``;
+    # dfaker has no lowmem of its own here.
     size = config.output_size // 2
     enc = original_encoder(context, size, lowmem=False)
     code = tuple(enc.output.shape[1:])

@@ -1,4 +1,4 @@
-"""dfl_h128: DeepFaceLab's H128 (reference §A.2 "dfl_h128"). 128 px in and out.
+"""dfl_h128: DeepFaceLab's H128, as faceswap's plugins/train/model/dfl_h128.py. 128 px in and out.
 
 Encoder: convs 128…1024 (→ 8×8×1024) → Dense(e) → Dense(8·8·e) → upscale to 16×16×e, with
 e = 512 (256 when ``lowmem``). Decoders: upscales e, e/2, e/4 → face.

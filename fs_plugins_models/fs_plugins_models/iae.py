@@ -1,4 +1,4 @@
-"""iae: intermediate autoencoder (reference §A.2 "iae"). No options.
+"""iae: intermediate autoencoder, as faceswap's plugins/train/model/iae.py. No options.
 
 One encoder (convs 128…1024 → flatten), three intermediates (``inter_a``, ``inter_b``,
 ``inter_both``: Dense(1024) → Dense(4·4·512) → 4×4×512) and one shared ``decoder``. Side A's code

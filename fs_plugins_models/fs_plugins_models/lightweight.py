@@ -1,4 +1,4 @@
-"""lightweight: original cut down for small GPUs (reference §A.2 "lightweight"). No options.
+"""lightweight: original cut down for small GPUs (faceswap's lightweight.py). No options.
 
 Encoder: convs 128, 256, 512 → Dense(512) → Dense(4·4·512) → upscale to 8×8×256.
 Decoders: upscales 512, 256, 128 → face (wider than original's, narrower encoder).

@@ -1,4 +1,4 @@
-"""Normalization layers with the reference tool's semantics (not Keras' own variants).
+"""Normalization layers with faceswap's semantics (lib/model/normalization.py), not Keras' own.
 
 The differences matter for weights to mean the same thing: faceswap's InstanceNormalization with
 ``axis=None`` normalizes each sample over (H, W, C) jointly with *scalar* gamma/beta, and adds the

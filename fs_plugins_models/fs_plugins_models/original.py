@@ -1,4 +1,4 @@
-"""original: the first deepfakes autoencoder (reference §A.2 "original").
+"""original: the first deepfakes autoencoder, as faceswap's plugins/train/model/original.py.
 
 64 px in and out. Encoder: four k5 s2 convs (128, 256, 512, 1024) → Dense(1024) → Dense(4·4·1024)
 → reshape → one sub-pixel upscale to 8×8×512. Each side's decoder: upscales 256, 128, 64 → face.

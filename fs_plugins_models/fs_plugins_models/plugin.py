@@ -1,7 +1,7 @@
 """The entry point of the model pack: one :class:`ModelDescriptor` per architecture.
 
 Registered under the ``fs_core`` entry-point group (see the pack's ``pyproject.toml``). Names are
-spelled as the reference tool's ``-t/--trainer`` option spells them.
+spelled as faceswap's ``-t/--trainer`` option spells them (``lib/cli/args_train.py``).
 """
 from __future__ import annotations
 

@@ -1,9 +1,11 @@
-"""Phaze-A: faceswap's configurable model (encoder -> fc -> G-Block -> decoder), reference §A.3.
+"""Phaze-A: faceswap's configurable model (encoder -> fc -> G-Block -> decoder).
+
+It mirrors faceswap's ``plugins/train/model/phaze_a.py`` and ``phaze_a_defaults.py``.
 
 ``PhazeAConfig`` holds the options, ``build(config, context)`` makes the Keras model,
 ``freeze_parts``/``load_parts`` turn ``freeze_layers``/``load_layers`` into part names, and
-``PRESET_DIR`` holds the reference's presets as TOML files (``phaze_a_<name>.toml``, each with a
-``[model.phaze_a]`` section).
+``PRESET_DIR`` holds faceswap's Phaze-A presets (``lib/gui/.cache/presets/train/``) as TOML
+files (``phaze_a_<name>.toml``, each with a ``[model.phaze_a]`` section).
 
 The model is BGR in and BGR out whatever the encoder: encoders trained on RGB get their channels
 reversed inside the ``encoder`` part, so the descriptor's ``color_order`` stays ``"bgr"``.

@@ -1,4 +1,6 @@
-"""The ``[model.phaze_a]`` options: every knob of Phaze-A with the reference's defaults and ranges.
+"""The ``[model.phaze_a]`` options: every knob of Phaze-A with faceswap's defaults and ranges.
+
+Those are in faceswap's ``plugins/train/model/phaze_a_defaults.py``.
 
 Phaze-A is built entirely from these options, so they are checked here, once, before any layer is
 made: per-option ranges by the :func:`fs_core.config.option` validators, and the checks that involve

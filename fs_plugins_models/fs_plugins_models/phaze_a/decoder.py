@@ -88,7 +88,7 @@ def run_upscales(context: Any, config: Any, face: Any, mask: Any | None, start: 
 
     From ``start == 0`` the tensors are first reshaped for the output size and, for DNY, go through
     the entry convolutions. ``dec_skip_last_residual`` applies to the last upscale of this slice,
-    as in the reference.
+    as in faceswap's ``phaze_a.py``.
     """
     if start == 0:
         face = reshape_for_output(face, config.output_size, "reshape_for_output")

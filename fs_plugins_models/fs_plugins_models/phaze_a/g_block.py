@@ -3,7 +3,7 @@
 Inputs: the fc feature map and the style vector from ``fc_gblock``. The style goes through three
 Dense(512, he_normal) layers; the map through a conv and noise, then two rounds of AdaIN modulated
 by two style projections (beta, gamma), plus learned per-channel noise. The raw Keras convolutions
-here keep Keras' default initializer, as in the reference; only the first conv is a faceswap conv.
+here keep Keras' default initializer, as in faceswap; only the first conv is a faceswap conv.
 """
 from __future__ import annotations
 

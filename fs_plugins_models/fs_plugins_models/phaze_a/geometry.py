@@ -72,7 +72,7 @@ def keras_model_name(architecture: str) -> str:
     """The name of the pretrained network inside ``encoder``: what ``keras_encoder`` stands for.
 
     CLIP encoders are always ``visual``; Keras applications use their lower-cased Keras name (with
-    the reference's ``efficientnetv2-s`` spelling). fs_original has none (empty string).
+    faceswap's ``efficientnetv2-s`` spelling). fs_original has none (empty string).
     """
     info = ENCODERS[architecture]
     if info.kind == "clip":
@@ -81,7 +81,7 @@ def keras_model_name(architecture: str) -> str:
 
 
 def input_size(config: Any) -> int:
-    """Encoder (and model) input size in pixels, per the reference's rule.
+    """Encoder (and model) input size in pixels, by faceswap's rule (its ``phaze_a.py``).
 
     ``max(min_size, floor(default_size * enc_scaling / 100 / 16) * 16)``; NASNet with ImageNet
     weights is forced to its default size, since its weights only fit that.
@@ -136,9 +136,9 @@ def scale_dim(target: int, dim: int) -> int:
 
 
 def fc_final_dims(config: Any) -> int:
-    """The reference's estimate of the fc output side: ``fc_dimensions * (fc_upsamples + 1)``.
+    """faceswap's estimate of the fc output side: ``fc_dimensions * (fc_upsamples + 1)``.
 
-    (The true side after ``n`` doublings is ``fc_dimensions * 2**n``; the reference uses this
+    (The true side after ``n`` doublings is ``fc_dimensions * 2**n``; faceswap uses this
     estimate only to decide how to round filters, and so do we, to match its layer sizes.)
     """
     return config.fc_dimensions * (config.fc_upsamples + 1)
