@@ -1,8 +1,6 @@
 """Alignment geometry (faceswap's lib/align/): Umeyama, legacy matrix, pose offsets, crops."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import cv2
 import numpy as np
