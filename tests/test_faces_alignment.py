@@ -1,7 +1,6 @@
 """Alignment geometry (faceswap's lib/align/): Umeyama, legacy matrix, pose offsets, crops."""
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 import pytest
