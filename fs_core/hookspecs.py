@@ -117,8 +117,9 @@ def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) 
 
 
 @hookspec
-def fs_save(session: Any, model_dir: str, iteration: int) -> None:
-    """The model was saved to ``model_dir`` at ``iteration`` (files are complete on disk).
+def fs_save(session: Any, model_dir: str, iteration: int, backup: bool) -> None:
+    """The model was saved to ``model_dir`` at ``iteration`` (files are complete on disk);
+    ``backup`` is True when this save was also copied to the backup (a new lowest average loss).
 
     Example::
 
@@ -129,8 +130,9 @@ def fs_save(session: Any, model_dir: str, iteration: int) -> None:
 
 
 @hookspec
-def fs_nan(session: Any, iteration: int, losses: Mapping[str, float]) -> None:
-    """A loss went non-finite at ``iteration``; training stops without saving.
+def fs_nan(session: Any, iteration: int, losses: Mapping[str, float], rolled_back: bool) -> None:
+    """A loss went non-finite at ``iteration``. ``rolled_back``: NaN recovery loaded the last
+    backup and training goes on; otherwise training stops without saving (with NaN protection).
 
     Example::
 
@@ -141,8 +143,10 @@ def fs_nan(session: Any, iteration: int, losses: Mapping[str, float]) -> None:
 
 
 @hookspec
-def fs_train_end(session: Any) -> None:
-    """Training ended (iterations reached, Ctrl-C, or an error after the model was built).
+def fs_train_end(session: Any, reason: str, error: str | None) -> None:
+    """Training ended: ``reason`` is "done" (iterations reached), "interrupted" (Ctrl-C,
+    SIGTERM), "stopped" (a stop request), "nan" (NaN protection) or "error" (an exception, whose
+    one-line message is ``error``; it is raised again after this hook).
 
     Example::
 

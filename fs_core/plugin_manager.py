@@ -33,6 +33,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "fs_core.builtins.timelapse",
     "fs_core.builtins.tensorboard",
     "fs_core.builtins.snapshots",
+    "fs_core.builtins.record",  # after snapshots: its save hook runs last (see its docstring)
 )
 
 #: kind name -> (hook name, descriptor class)

@@ -69,6 +69,7 @@ def fs_save(session: Any, model_dir: str, iteration: int) -> None:
         return
     memory["done"] = reached
     folder = write_snapshot(model_dir, iteration)
+    session.scratch["last_snapshot"] = {"iteration": iteration, "folder": folder.name}  # for the record
     session.print(f"\nSnapshot at {iteration} iterations: {folder}")
 
 

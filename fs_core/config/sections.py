@@ -1,4 +1,4 @@
-"""The core's configuration sections, as the reference tool's panels.
+"""The core's configuration sections, grouped as faceswap's training settings are.
 
 ``[global]`` (face crop, initialization, optimizer, LR finder, network, convert), ``[global.loss]``,
 ``[global.mask]`` and ``[augmentation]``. Each model plugin adds ``[model.<name>]``.
@@ -75,6 +75,10 @@ class GlobalOptions:
                                   min=0.01, max=0.99)
     nan_max_rollbacks: int = option(3, "Rollbacks in one session before NaN protection stops.",
                                     min=1, max=100)
+    # record
+    training_record: bool = option(True, "Write MODEL_DIR/record/ (progress, saves, previews, "
+                                   "messages) for fs gui and fs analysis, and take commands (stop, "
+                                   "save, snapshot, preview) from its commands/ folder.")
     # convert
     convert_batchsize: int = option(16, "Batch size when swapping faces with a trained model.",
                                     min=1, max=32)

@@ -98,20 +98,40 @@ def save(session: TrainingSession, *, is_exit: bool, hook: Any) -> None:
         lambda path: save_weights(path, session.model, model_name=session.model_name,
                                   iterations=state.iterations,
                                   optimizer=session.optimizer if with_optimizer else None))
-    if new_low and not first_record:
+    backup = new_low and not first_record
+    if backup:
         model_folder.write_backup(session.model_dir)
         session.print(f"\nModel backed up (average loss {average:.5f})")
     session.loss_history.clear()
-    hook.fs_save(session=session, model_dir=str(session.model_dir), iteration=state.iterations)
+    hook.fs_save(session=session, model_dir=str(session.model_dir), iteration=state.iterations,
+                 backup=backup)
 
 
 def train(session: TrainingSession, loader: Any, step: Any) -> str:
-    """Run until the iteration count, Ctrl-C or a NaN; returns why it stopped."""
+    """Run until the iteration count, Ctrl-C, a NaN or a stop request; returns why it stopped.
+
+    ``fs_train_end`` is called however the session ends, an exception included (with
+    ``reason="error"`` and its one-line message), so every plugin can close what it opened."""
     hook = session.registry.hook()
-    request = session.request
     session.started = time.monotonic()  # examples/s count training, not loading the faces
-    hook.fs_train_start(session=session)
-    reason = "done"
+    reason = "error"
+    try:
+        hook.fs_train_start(session=session)
+        reason = _iterate(session, loader, step, hook)
+        if reason != "nan" and session.session_iterations:
+            save(session, is_exit=True, hook=hook)
+    except BaseException as error:
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
+        with contextlib.suppress(Exception):  # the original error is the one to report
+            hook.fs_train_end(session=session, reason=reason,
+                              error=None if reason == "interrupted" else _one_line(error))
+        raise
+    hook.fs_train_end(session=session, reason=reason, error=None)
+    return reason
+
+
+def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Any) -> str:
+    request = session.request
     try:
         with _sigterm_as_interrupt():
             for local in range(1, request.iterations + 1):
@@ -124,26 +144,31 @@ def train(session: TrainingSession, loader: Any, step: Any) -> str:
                     if session.config.global_.nan_protection and \
                             roll_back(session, session.state.iterations):
                         hook.fs_nan(session=session, iteration=session.state.iterations,
-                                    losses=losses)
+                                    losses=losses, rolled_back=True)
                         continue
                     _report_nan(session, losses, hook)
                     if session.config.global_.nan_protection:
-                        reason = "nan"
-                        break
+                        return "nan"
                 session.loss_history.append(losses["loss_a"] + losses["loss_b"])
                 hook.fs_iteration_end(session=session, iteration=session.state.iterations,
                                       losses=losses)
+                if session.stop_requested:
+                    return "stopped"  # the exit save follows
                 snapshot_due = (request.snapshot_interval and
                                 session.state.iterations % request.snapshot_interval == 0)
                 if (local % request.save_interval == 0 or snapshot_due) \
                         and local != request.iterations:
                     save(session, is_exit=False, hook=hook)  # a snapshot copies this save
     except KeyboardInterrupt:
-        reason = "interrupted"
-    if reason != "nan" and session.session_iterations:
-        save(session, is_exit=True, hook=hook)
-    hook.fs_train_end(session=session)
-    return reason
+        return "interrupted"
+    return "done"
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, FsUserError):
+        return error.one_line()
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def warm_up(session: TrainingSession) -> None:
@@ -157,7 +182,8 @@ def warm_up(session: TrainingSession) -> None:
 
 def _report_nan(session: TrainingSession, losses: dict[str, float], hook: Any) -> None:
     bad = [name for name, value in losses.items() if not math.isfinite(value)]
-    hook.fs_nan(session=session, iteration=session.state.iterations, losses=losses)
+    hook.fs_nan(session=session, iteration=session.state.iterations, losses=losses,
+                rolled_back=False)
     if not session.config.global_.nan_protection:
         return
     session.print(f"\nNaN protection: non-finite loss at iteration {session.state.iterations} "

@@ -1,7 +1,8 @@
-"""The model folder: deciding new versus resume, saving, and backups (DESIGN §4).
+"""The model folder (README.md, "The model folder"): new versus resume, saving, and backups.
 
-A model folder is either new (absent or empty) or an fs model (it has ``state.toml``). Anything
-else is refused, so fs never writes over files it does not own. Saves write ``weights.h5`` then
+A model folder is either new (absent, empty, or holding only fs's training record: ``fs gui``
+creates ``record/`` with the trainer's log before the first save, and a run that died before its
+first save leaves it) or an fs model (it has ``state.toml``). Anything else is refused, so fs never writes over files it does not own. Saves write ``weights.h5`` then
 ``state.toml``, each atomically; a backup copies both into ``backups/`` when the average loss since
 the last save reaches a new low.
 """
@@ -18,6 +19,7 @@ from fs_core.errors import FsUserError
 from fs_core.model.atomic import atomic_path, temp_files
 from fs_core.model.state import STATE_FILE, ModelState, load_state, save_state
 from fs_core.model.weights import WEIGHTS_FILE
+from fs_core.record.files import RECORD_DIR
 
 BACKUP_DIR = "backups"
 #: the files fs saves in a model folder (and in backups/), whose leftover temporary files it removes
@@ -61,7 +63,8 @@ def open_model_dir(model_dir: str | Path, model_name: str) -> ModelState | None:
         return None
     state_file = folder / STATE_FILE
     if not state_file.exists():
-        leftovers = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+        leftovers = [p.name for p in folder.iterdir()
+                     if not p.name.startswith(".") and p.name != RECORD_DIR]
         if WEIGHTS_FILE in leftovers:
             raise FsUserError(f"has {WEIGHTS_FILE} but no {STATE_FILE}; restore the state from "
                               f"{BACKUP_DIR}/ or use a new model folder", folder)

@@ -81,7 +81,8 @@ def _loader_seed(session: TrainingSession) -> int:
 
 
 def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None] = print) -> str:
-    """Train as ``request`` says; returns why training stopped ("done", "interrupted", "nan")."""
+    """Train as ``request`` says; returns why training stopped ("done", "interrupted", "stopped",
+    "nan")."""
     validate_request(request)
     faces_a = index_faceset(request.input_a)
     faces_b = index_faceset(request.input_b)

@@ -81,6 +81,8 @@ class TrainingSession:
     loss_history: list = attrs.field(factory=list)
     print: Callable[[str], None] = print
     distribution: Any = None  # fs_core.training.strategy.Distribution the model was built under
+    #: set by a plugin (the record's "stop" command) to end the loop with a save, reason "stopped"
+    stop_requested: bool = False
 
     @property
     def model_name(self) -> str:

@@ -1,0 +1,59 @@
+"""The training record (``MODEL_DIR/record/``), as a built-in implementation of the lifecycle
+hooks: what ``fs gui`` and ``fs analysis`` read, and the folder through which they send commands.
+
+Written by the chief worker only, and only with ``[global] training_record`` on (the default).
+Its save, iteration and end hooks run after the other plugins' (``trylast``, and registered after
+the snapshots built-in), so a save record can name the snapshot just written and the end record
+follows every message. The work is done by :class:`fs_core.record.trainer.TrainerRecord`.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from fs_core.hookspecs import hookimpl
+
+KEY = "record"
+
+
+@hookimpl
+def fs_train_start(session: Any) -> None:
+    if not session.is_chief or not getattr(session.config.global_, "training_record", True):
+        return
+    from fs_core.record.trainer import TrainerRecord
+    try:
+        record = TrainerRecord(session)
+    except OSError as error:
+        session.print(f"Training record: cannot write in {session.model_dir}: "
+                      f"{error.strerror or error}; training without it")
+        return
+    session.scratch[KEY] = record
+    record.start()
+
+
+@hookimpl(trylast=True)
+def fs_iteration_end(session: Any, losses: Mapping[str, float]) -> None:
+    record = session.scratch.get(KEY)
+    if record is not None:
+        record.iteration(losses)
+
+
+@hookimpl(trylast=True)
+def fs_save(session: Any, iteration: int, backup: bool = False) -> None:
+    record = session.scratch.get(KEY)
+    if record is not None:
+        record.saved(iteration, backup)
+
+
+@hookimpl
+def fs_nan(session: Any, iteration: int, losses: Mapping[str, float],
+           rolled_back: bool = False) -> None:
+    record = session.scratch.get(KEY)
+    if record is not None:
+        record.nan(iteration, losses, rolled_back)
+
+
+@hookimpl(trylast=True)
+def fs_train_end(session: Any, reason: str = "done", error: str | None = None) -> None:
+    record = session.scratch.pop(KEY, None)
+    if record is not None:
+        record.end(reason, error)

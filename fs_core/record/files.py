@@ -1,0 +1,63 @@
+"""Where the training record lives and how one line of it is encoded.
+
+Everything is under ``MODEL_DIR/record/``: ``events.jsonl`` (the event log), ``trainer.json`` (who
+is training), ``previews/`` (one PNG pair per save) and ``commands/`` (requests to the trainer).
+Kept apart from the writer and the readers so both agree on names without importing each other.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RECORD_DIR = "record"
+EVENTS_FILE = "events.jsonl"
+TRAINER_FILE = "trainer.json"
+PREVIEWS_DIR = "previews"
+COMMANDS_DIR = "commands"
+TRAINER_LOG = "trainer.log"
+VERSION = 1
+COMMANDS = ("stop", "save", "snapshot", "preview")
+TYPES = ("session_start", "progress", "save", "preview", "message", "nan", "command", "end")
+END_REASONS = ("done", "interrupted", "stopped", "nan", "error")
+
+
+def record_dir(model_dir: str | Path) -> Path:
+    return Path(model_dir) / RECORD_DIR
+
+
+def events_path(model_dir: str | Path) -> Path:
+    return record_dir(model_dir) / EVENTS_FILE
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """One record as one line: compact separators, ``v`` and ``type`` first, so a reader can pick
+    lines of one type by a byte search (``"type":"message"``) before parsing them. Non-finite
+    floats are written as null (JSON has no NaN)."""
+    return (json.dumps(_finite(record), separators=(",", ":"), ensure_ascii=False,
+                       allow_nan=False) + "\n").encode("utf-8")
+
+
+def type_marker(kind: str) -> bytes:
+    """The bytes every encoded record of ``kind`` contains."""
+    return f'"type":"{kind}"'.encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def one_line(text: Any) -> str:
+    """Whitespace (newlines included) collapsed, so a message or error fits one line."""
+    return " ".join(str(text).split())
+
+
+def preview_names(iteration: int) -> tuple[str, str]:
+    """File names of the preview pair at ``iteration``: (with the mask, plain)."""
+    return f"{int(iteration):09d}.png", f"{int(iteration):09d}_plain.png"

@@ -1,0 +1,336 @@
+"""What a training session writes into ``MODEL_DIR/record/``, driven by the lifecycle hooks.
+
+:class:`TrainerRecord` is created at ``fs_train_start`` (on the chief worker, with ``[global]
+training_record`` on) and kept in ``session.scratch``. Per iteration it adds the losses to running
+sums and looks at the clock; at most every 0.5 s that becomes one ``progress`` record, and the
+command folder is looked at. Saves add the preview pair and a ``save`` record; the end of the
+session (however it ends) adds the last ``progress`` and the ``end`` record.
+"""
+from __future__ import annotations
+
+import logging
+import contextlib
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from fs_core.logs import FILE_ONLY, LOGGER
+from fs_core.model.atomic import atomic_write_bytes
+from fs_core.record.commands import CommandInbox, Request
+from fs_core.record.files import (COMMANDS_DIR, EVENTS_FILE, PREVIEWS_DIR, RECORD_DIR,
+                                  TRAINER_FILE, encode, one_line, preview_names, record_dir)
+from fs_core.record.reader import process_start_time
+from fs_core.record.writer import RecordWriter, prune_previews, rounded
+
+PROGRESS_SECONDS = 0.5
+#: flags of ``fs train`` for the request's fields, to write the command that resumes this run
+_VALUE_FLAGS = (("input_a", "-A", True), ("input_b", "-B", True), ("model_dir", "-m", True),
+                ("model_name", "-t", False), ("batch_size", "-b", False),
+                ("iterations", "-i", False), ("save_interval", "-s", False),
+                ("snapshot_interval", "-I", False), ("config_path", "-C", True),
+                ("warmup", "-a", False), ("seed", "--seed", False),
+                ("distributed", "-d", False), ("timelapse_a", "-x", True),
+                ("timelapse_b", "-y", True), ("timelapse_out", "-z", True))
+_SWITCHES = (("no_warp", "-W"), ("no_flip", "-P"), ("no_augment_color", "-c"),
+             ("warp_to_landmarks", "-M"), ("use_lr_finder", "-r"), ("auto_batch", "--auto-batch"),
+             ("write_image", "-w"), ("no_logs", "-n"), ("freeze", "-f"))
+
+
+def train_argv(request: Any) -> list[str]:
+    """``fs`` arguments (starting with ``train``) that run this request again, paths absolute."""
+    argv = ["train"]
+    for field, flag, is_path in _VALUE_FLAGS:
+        value = getattr(request, field, None)
+        if value is None or (field in ("warmup", "snapshot_interval") and not value) or \
+                (field == "distributed" and value == "default"):
+            continue
+        argv += [flag, os.path.abspath(value) if is_path else str(value)]
+    argv += [flag for field, flag in _SWITCHES if getattr(request, field, False)]
+    if getattr(request, "exclude_gpus", ()):
+        argv += ["-X", ",".join(str(i) for i in request.exclude_gpus)]
+    return argv
+
+
+class _MessageHandler(logging.Handler):
+    """Copies what the ``fs`` loggers print into ``message`` records (the console is unchanged)."""
+
+    def __init__(self, write: Callable[..., None]) -> None:
+        super().__init__()
+        self._write = write
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(FILE_ONLY):
+            return
+        try:
+            text = one_line(record.getMessage())
+        except Exception:  # noqa: BLE001 - a bad format string must not stop training
+            return
+        if text:
+            self._write("message", level=record.levelname, text=text)
+
+
+class TrainerRecord:
+    """The record of one training session (see the module docstring)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.model_dir = Path(session.model_dir)
+        self.session_id = int(session.record.get("id", 0) or 0)
+        #: a model folder holds nothing until its first save (a failed first run leaves no folder):
+        #: a record this session started is removed again when it ends before that save
+        self.created_record = not record_dir(self.model_dir).exists()
+        self.writer = RecordWriter(self.model_dir, self.session_id, warn=self._warn)
+        self.inbox = CommandInbox(self.model_dir)
+        self.sums: dict[str, float] = {}
+        self.count = 0
+        self.next_progress = 0.0
+        self.faces: Any = None
+        self.snapshot_wanted = False
+        self.pending: list[Request] = []  # requests sent while this process was starting
+        self._handler: _MessageHandler | None = None
+        self._print: Callable[[str], None] | None = None
+
+    # ---------------------------------------------------------------- start
+
+    def start(self) -> None:
+        session, request = self.session, self.session.request
+        argv = train_argv(request)
+        host, pid, started = socket.gethostname(), os.getpid(), time.time()
+        self._write_trainer_json({"pid": pid, "host": host, "session": self.session_id,
+                                  "started": started, "argv": argv,
+                                  "process_started": process_start_time(pid),
+                                  "model": session.model_name,
+                                  "iteration": session.state.iterations,
+                                  "target": request.iterations, "batch_size": session.batch_size})
+        self.writer.write("session_start", iteration=session.state.iterations,
+                          target=request.iterations, batch_size=session.batch_size,
+                          model=session.model_name, pid=pid, host=host,
+                          save_interval=request.save_interval,
+                          snapshot_interval=request.snapshot_interval, argv=argv)
+        self._refuse_stale()
+        self._capture_messages()
+
+    def _write_trainer_json(self, content: dict) -> None:
+        try:
+            atomic_write_bytes(record_dir(self.model_dir) / TRAINER_FILE, encode(content))
+        except Exception as error:  # noqa: BLE001 - the record never stops training
+            self._warn(f"Training record: {one_line(error)}")
+
+    def _refuse_stale(self) -> None:
+        """Requests older than this process were meant for a trainer that is gone."""
+        born = process_start_time(os.getpid())
+        for request in self.inbox.take():
+            if born is not None and request.mtime >= born and request.command is not None:
+                self.pending.append(request)  # handled at the first iteration
+            else:
+                self._answer(request, "failed", request.detail or
+                             "sent before this training session started; not executed")
+
+    def _capture_messages(self) -> None:
+        logger = logging.getLogger(LOGGER)
+        if logger.handlers:  # the CLI's handlers: what fs prints goes through the logger
+            self._handler = _MessageHandler(self.writer.write)
+            logger.addHandler(self._handler)
+        if self.session.print != logger.info:  # an API caller's own print function
+            self._print = original = self.session.print
+
+            def recorded(text: str) -> None:
+                original(text)
+                line = one_line(text)
+                if line:
+                    self.writer.write("message", level="INFO", text=line)
+            self.session.print = recorded
+
+    def _warn(self, text: str) -> None:
+        print(text, file=sys.stderr)
+
+    # ---------------------------------------------------------------- each iteration
+
+    def iteration(self, losses: Mapping[str, float]) -> None:
+        sums = self.sums
+        for name, value in losses.items():
+            sums[name] = sums.get(name, 0.0) + value
+        self.count += 1
+        now = time.monotonic()
+        if now >= self.next_progress:
+            self.next_progress = now + PROGRESS_SECONDS
+            self.progress()
+        if now >= self.inbox.next_check:
+            waiting, self.pending = self.pending + self.inbox.poll(now), []
+            for request in waiting:
+                self._handle(request)
+
+    def progress(self) -> None:
+        """A progress record for the iterations since the last one (none when there were none)."""
+        if not self.count:
+            return
+        session, count = self.session, self.count
+        means = {name: rounded(total / count) for name, total in self.sums.items()}
+        loss_a, loss_b = means.pop("loss_a", None), means.pop("loss_b", None)
+        self.sums, self.count = {}, 0
+        self.writer.write("progress", iteration=session.state.iterations,
+                          session_iterations=session.session_iterations,
+                          elapsed=round(time.monotonic() - session.started, 3),
+                          loss_a=loss_a, loss_b=loss_b,
+                          examples_per_second=round(session.examples_per_second(), 3),
+                          count=count, losses=means)
+
+    # ---------------------------------------------------------------- commands
+
+    def _handle(self, request: Request) -> None:
+        if request.command is None:
+            self._answer(request, "failed", request.detail)
+            return
+        iteration = self.session.state.iterations
+        try:
+            detail = getattr(self, f"_command_{request.command}")()
+        except Exception as error:  # noqa: BLE001 - a failed request is answered, training goes on
+            self._answer(request, "failed", f"{request.command} at iteration {iteration}: "
+                                            f"{one_line(error)}")
+            return
+        self._answer(request, "done", detail)
+
+    def _answer(self, request: Request, status: str, detail: str) -> None:
+        self.writer.write("command", id=request.id, command=request.command, status=status,
+                          detail=one_line(detail))
+
+    def _command_stop(self) -> str:
+        self.session.stop_requested = True
+        return f"stopping: saving at iteration {self.session.state.iterations} and exiting"
+
+    def _save_now(self) -> None:
+        from fs_core.training.loop import save
+        save(self.session, is_exit=False, hook=self.session.registry.hook())
+
+    def _command_save(self) -> str:
+        if not self.session.session_iterations:
+            raise ValueError("nothing trained yet this session")
+        self._save_now()
+        return f"saved at iteration {self.session.state.iterations}"
+
+    def _command_snapshot(self) -> str:
+        if not self.session.session_iterations:
+            raise ValueError("nothing trained yet this session")
+        self.snapshot_wanted = True
+        try:
+            self._save_now()
+        finally:
+            self.snapshot_wanted = False
+        written = self.session.scratch.get("last_snapshot") or {}
+        return f"saved and snapshot {written.get('folder')} at iteration " \
+               f"{self.session.state.iterations}"
+
+    def _command_preview(self) -> str:
+        iteration = self.session.state.iterations
+        paths = self.write_preview(iteration)
+        if paths is None:
+            raise ValueError("no preview faces in this session")
+        self.writer.write("preview", iteration=iteration, preview=paths)
+        return f"preview at iteration {iteration}"
+
+    # ---------------------------------------------------------------- saves, NaN, end
+
+    def saved(self, iteration: int, backup: bool) -> None:
+        self.progress()
+        snapshot = None
+        written = self.session.scratch.get("last_snapshot")
+        if self.snapshot_wanted and not (written and written.get("iteration") == iteration):
+            from fs_core.builtins.snapshots import write_snapshot
+            folder = write_snapshot(self.model_dir, iteration)
+            self.session.scratch["last_snapshot"] = written = {"iteration": iteration,
+                                                               "folder": folder.name}
+        if written and written.get("iteration") == iteration:
+            snapshot = written.get("folder")
+        preview = self.write_preview(iteration)
+        self.writer.write("save", iteration=iteration, backup=bool(backup), snapshot=snapshot,
+                          preview=preview)
+
+    def nan(self, iteration: int, losses: Mapping[str, float], rolled_back: bool) -> None:
+        self.writer.write("nan", iteration=iteration,
+                          losses={k: float(v) for k, v in losses.items()},
+                          rolled_back=bool(rolled_back))
+
+    def end(self, reason: str, error: str | None) -> None:
+        try:
+            self.progress()
+            self.writer.write("end", iteration=self.session.state.iterations, reason=reason,
+                              error=one_line(error) if error else None)
+        finally:
+            if self._handler is not None:
+                logging.getLogger(LOGGER).removeHandler(self._handler)
+            if self._print is not None:
+                self.session.print = self._print
+            self.writer.close()
+            self._remove_unsaved_folder()
+
+    def _remove_unsaved_folder(self) -> None:
+        from fs_core.model.state import STATE_FILE
+        if not self.created_record or (self.model_dir / STATE_FILE).exists():
+            return
+        folder = record_dir(self.model_dir)
+        for name in (EVENTS_FILE, TRAINER_FILE):
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+        for sub in (COMMANDS_DIR, PREVIEWS_DIR, ""):
+            with contextlib.suppress(OSError):
+                (folder / sub).rmdir()  # only when empty
+
+    # ---------------------------------------------------------------- previews
+
+    def write_preview(self, iteration: int) -> dict[str, str] | None:
+        """Render the preview pair (mask shown, plain) and write it; None when it cannot be drawn
+        (the reason is a WARNING message; a preview never stops training)."""
+        try:
+            images = self._render()
+            if images is None:
+                return None
+            folder = record_dir(self.model_dir) / PREVIEWS_DIR
+            folder.mkdir(parents=True, exist_ok=True)
+            paths = {}
+            for key, name, image in zip(("mask", "plain"), preview_names(iteration), images):
+                _write_png(folder / name, image)
+                paths[key] = f"{RECORD_DIR}/{PREVIEWS_DIR}/{name}"
+            prune_previews(self.model_dir)
+            return paths
+        except Exception as error:  # noqa: BLE001
+            self.writer.write("message", level="WARNING",
+                              text=f"Training record: no preview at iteration {iteration}: "
+                                   f"{one_line(error)}")
+            return None
+
+    def _render(self) -> tuple[Any, Any] | None:
+        import attrs
+
+        from fs_core.preview.layout import render_preview
+        from fs_core.preview.render import session_faces, side_images, style_of
+        session = self.session
+        if self.faces is None:
+            shown = session.scratch.get("preview") or {}
+            if shown.get("faces") is not None:  # -w/-p: the same faces as preview.png
+                self.faces = shown["faces"]
+            elif session.faces_a is not None and session.prepare_spec is not None:
+                self.faces = session_faces(session)
+            else:
+                return None
+        faces_a, faces_b = self.faces
+        batch = session.config.global_.convert_batchsize
+        style = style_of(session.config, session.built)
+        side_a = side_images(session.built, faces_a, "a", batch)
+        side_b = side_images(session.built, faces_b, "b", batch)
+        return (render_preview(side_a, side_b, style),
+                render_preview(side_a, side_b, attrs.evolve(style, show_mask=False)))
+
+
+def _write_png(path: Path, image: Any) -> None:
+    """Fast PNG (low compression), written under a temporary name and renamed: a reader never
+    sees half an image. Not fsynced: a preview lost in a power cut costs nothing."""
+    import cv2
+    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise OSError(f"cannot encode {path.name}")
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_bytes(data.tobytes())
+    os.replace(temp, path)
