@@ -485,7 +485,8 @@ class _Checker:
         }
         if not all(isinstance(name, str) for name in stored):
             raise self.fail(where, "a stored mask's name is not text")
-        return FrameFace(*box, landmarks, MappingProxyType(stored))
+        x, y, w, h = box
+        return FrameFace(x, y, w, h, landmarks, MappingProxyType(stored))
 
     def frame(self, key: Any, entry: Any) -> FrameFaces:
         if not isinstance(key, str):
