@@ -10,7 +10,8 @@ copy of the variables and interleaved round by round so machine load hits all al
 * ``fused, constant eps``: the fused kernel with a constant epsilon (Keras' eps placement; fs
   before it followed torch), the baseline;
 * ``fused, per-step eps``: fs's Adam now;
-* ``plain ops``: fs's Adam with ``fused = False`` (the same torch rule as separate element-wise ops);
+* ``plain ops``: fs's Adam with ``fused = False`` (the same torch rule as separate element-wise
+  ops);
 * ``keras Adam``: Keras' own element-wise Adam.
 
 The variables are a few large kernels plus many small ones (Original has ~82 M weights in a few
@@ -18,6 +19,7 @@ dozen variables, so the per-variable scalar work of the per-step epsilon is coun
 the median milliseconds per step of each case, its ratio to the baseline's median, and the median
 of its per-round ratios to the baseline (steadier when other work shares the machine).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,13 +41,18 @@ class ConstantEpsilonAdam(FsAdam):
         index = self._get_variable_index(variable)
         step = tf.cast(self.iterations + 1, dtype)
         tf.raw_ops.ResourceApplyAdam(
-            var=_resource_handle(variable), m=_resource_handle(self._momentums[index]),
+            var=_resource_handle(variable),
+            m=_resource_handle(self._momentums[index]),
             v=_resource_handle(self._velocities[index]),
             beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
             beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
-            lr=tf.cast(learning_rate, dtype), beta1=tf.cast(self.beta_1, dtype),
-            beta2=tf.cast(self.beta_2, dtype), epsilon=tf.cast(self.epsilon, dtype),
-            grad=tf.cast(gradient, dtype), use_locking=False)
+            lr=tf.cast(learning_rate, dtype),
+            beta1=tf.cast(self.beta_1, dtype),
+            beta2=tf.cast(self.beta_2, dtype),
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype),
+            use_locking=False,
+        )
 
 
 def shapes(params: float) -> list[tuple[int, ...]]:
@@ -70,6 +77,7 @@ def make_case(name: str, grads: list[tf.Tensor]):
     @tf.function
     def step():
         optimizer.apply(grads, variables)
+
     step()  # trace and warm up
     return step
 
@@ -93,13 +101,17 @@ def main() -> None:
                 steps[name]()
             times[name].append((time.perf_counter() - start) / args.steps * 1000)
     base = statistics.median(times[names[0]])
-    print(f"{total / 1e6:.1f} M weights in {len(grads)} variables, {args.rounds} rounds of "
-          f"{args.steps} steps")
+    print(
+        f"{total / 1e6:.1f} M weights in {len(grads)} variables, {args.rounds} rounds of "
+        f"{args.steps} steps"
+    )
     for name in names:
         median = statistics.median(times[name])
         paired = statistics.median(t / b for t, b in zip(times[name], times[names[0]]))
-        print(f"{name:22s} {median:8.1f} ms/step   {median / base:5.2f}x baseline   "
-              f"{paired:5.2f}x paired by round   (all: {', '.join(f'{t:.0f}' for t in times[name])})")
+        print(
+            f"{name:22s} {median:8.1f} ms/step   {median / base:5.2f}x baseline   "
+            f"{paired:5.2f}x paired by round   (all: {', '.join(f'{t:.0f}' for t in times[name])})"
+        )
 
 
 if __name__ == "__main__":

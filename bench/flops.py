@@ -6,6 +6,7 @@ once per call in the outer graph, so the shared encoder counts twice per A+B pai
 as three times the forward pass (forward, gradient wrt inputs, gradient wrt weights); one
 example is one face, half of a call that trains an A and a B face.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,7 +71,9 @@ def _nodes(model: keras.Model):
     """The call nodes inside a functional model, each layer call once."""
     for depth in sorted(model._nodes_by_depth, reverse=True):
         for node in model._nodes_by_depth[depth]:
-            if node.operation is not None and not isinstance(node.operation, keras.layers.InputLayer):
+            if node.operation is not None and not isinstance(
+                node.operation, keras.layers.InputLayer
+            ):
                 yield node
 
 

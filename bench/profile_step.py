@@ -15,6 +15,7 @@ step time the profiled run uses one inter-op thread (each op still uses every co
 
     python bench/profile_step.py [--model original] [--batch-size 16] [--steps 4] [--trace-dir D]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,8 @@ def kind_of(op_type: str) -> str:
 
 
 def layer_of(op_name: str, model_name: str) -> str:
-    """``gradient_tape/original_1/encoder_1/conv2_conv2d_1/convolution/...`` -> ``encoder/conv2_conv2d``.
+    """``gradient_tape/original_1/encoder_1/conv2_conv2d_1/convolution/...`` ->
+    ``encoder/conv2_conv2d``.
 
     Ops outside the model (the optimizer, the losses) are keyed by their first name scope.
     """
@@ -61,6 +63,7 @@ def layer_of(op_name: str, model_name: str) -> str:
 def read_trace(trace_dir: Path, steps: int) -> list[tuple[str, str, float]]:
     """(op name, op type, milliseconds per step) for every TensorFlow op event in the trace."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
     path = max(trace_dir.rglob("*.xplane.pb"), key=lambda p: p.stat().st_mtime)
     space = xplane_pb2.XSpace()
     space.ParseFromString(path.read_bytes())
@@ -83,6 +86,7 @@ def layer_flops_table(model, batch_size: int) -> dict[str, float]:
     sys.path.insert(0, str(HERE))
     import keras
     from flops import _nodes, _stacked_batches, layer_flops
+
     table: dict[str, float] = collections.defaultdict(float)
     for node in _nodes(model):
         part = node.operation
@@ -97,8 +101,9 @@ def layer_flops_table(model, batch_size: int) -> dict[str, float]:
     return table
 
 
-def profile(model_name: str, batch_size: int, steps: int, warmup: int, trace_dir: Path,
-            faces: Path) -> dict:
+def profile(
+    model_name: str, batch_size: int, steps: int, warmup: int, trace_dir: Path, faces: Path
+) -> dict:
     import tensorflow as tf
 
     from fs_core import hookimpl
@@ -124,57 +129,80 @@ def profile(model_name: str, batch_size: int, steps: int, warmup: int, trace_dir
     registry = get_registry()
     registry.manager.register(Profiler(), "bench_profiler")
     with tempfile.TemporaryDirectory() as tmp:
-        request = TrainRequest(input_a=str(faces / "A"), input_b=str(faces / "B"),
-                               model_dir=str(Path(tmp) / "model"), model_name=model_name,
-                               batch_size=batch_size, iterations=warmup + steps,
-                               save_interval=10 ** 6, seed=0)
+        request = TrainRequest(
+            input_a=str(faces / "A"),
+            input_b=str(faces / "B"),
+            model_dir=str(Path(tmp) / "model"),
+            model_name=model_name,
+            batch_size=batch_size,
+            iterations=warmup + steps,
+            save_interval=10**6,
+            seed=0,
+        )
         run_train(request, registry, notify=lambda text: None)
-    return {"events": read_trace(trace_dir, steps), "flops": marks["flops"],
-            "model": marks["model"], "step_seconds": marks["seconds"] / steps}
+    return {
+        "events": read_trace(trace_dir, steps),
+        "flops": marks["flops"],
+        "model": marks["model"],
+        "step_seconds": marks["seconds"] / steps,
+    }
 
 
 def report(result: dict, ceiling: float, batch_size: int) -> None:
     events, flops, step_seconds = result["events"], result["flops"], result["step_seconds"]
     step_ms = step_seconds * 1000
     op_total = sum(ms for _, _, ms in events)
-    print(f"step {step_ms:.0f} ms ({2 * batch_size / step_seconds:.2f} EG/s); TensorFlow ops account "
-          f"for {op_total:.0f} ms of it; ceiling {ceiling / 1e9:.0f} GFLOP/s")
+    print(
+        f"step {step_ms:.0f} ms ({2 * batch_size / step_seconds:.2f} EG/s); TensorFlow ops account "
+        f"for {op_total:.0f} ms of it; ceiling {ceiling / 1e9:.0f} GFLOP/s"
+    )
     by_kind: dict[str, float] = collections.Counter()
     by_layer: dict[str, float] = collections.Counter()
     for name, op_type, ms in events:
         by_kind[kind_of(op_type)] += ms
-        by_layer[layer_of(name, result['model'])] += ms
+        by_layer[layer_of(name, result["model"])] += ms
     print(f"\n{'kind of work':<40}{'ms/step':>9}{'share':>8}")
     for kind, ms in by_kind.most_common():
         print(f"{kind:<40}{ms:>9.1f}{ms / step_ms:>8.1%}")
-    print(f"\n{'layer (forward + backward)':<40}{'ms/step':>9}{'share':>8}{'GFLOP':>8}"
-          f"{'GFLOP/s':>9}{'of ceiling':>11}")
+    print(
+        f"\n{'layer (forward + backward)':<40}{'ms/step':>9}{'share':>8}{'GFLOP':>8}"
+        f"{'GFLOP/s':>9}{'of ceiling':>11}"
+    )
     for layer, ms in by_layer.most_common(25):
         work = flops.get(layer, 0.0)
         rate = work / (ms / 1000) if work and ms else 0.0
         extra = f"{work / 1e9:>8.1f}{rate / 1e9:>9.0f}{rate / ceiling:>11.0%}" if work else ""
         print(f"{layer:<40}{ms:>9.1f}{ms / step_ms:>8.1%}{extra}")
     total_work = sum(flops.values())
-    print(f"\nall counted layers: {total_work / 1e9:.0f} GFLOP per step = "
-          f"{total_work / step_seconds / ceiling:.0%} of the ceiling over the whole step")
+    print(
+        f"\nall counted layers: {total_work / 1e9:.0f} GFLOP per step = "
+        f"{total_work / step_seconds / ceiling:.0%} of the ceiling over the whole step"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--model", default="original")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--trace-dir", help="keep the raw trace here (open it with TensorBoard's "
-                        "profile plugin); default: a temporary folder")
+    parser.add_argument(
+        "--trace-dir",
+        help="keep the raw trace here (open it with TensorBoard's "
+        "profile plugin); default: a temporary folder",
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(HERE))
     import tensorflow as tf
     from bench_train import matmul_ceiling
+
     tf.config.threading.set_inter_op_parallelism_threads(1)  # before TensorFlow starts
 
     from fs_core.faces.demo import write_demo_data
+
     with tempfile.TemporaryDirectory() as tmp:
         faces = Path(tmp) / "demo"
         write_demo_data(faces, count=60, size=256)

@@ -17,6 +17,7 @@ in the second half (a leak of loader workers or of TensorFlow's threads).
 
     python bench/soak.py [--iterations 2000] [--batch-size 4] [--every 50] [--model lightweight]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fs_core.hookspecs import hookimpl  # noqa: E402
+from fs_core.hookspecs import hookimpl
 
 
 def proc_status() -> dict[str, int]:
@@ -56,18 +57,24 @@ class Sampler:
     def sample(self, iteration: int) -> None:
         status = proc_status()
         names = [t.name for t in threading.enumerate()]
-        self.samples.append({
-            "iteration": iteration, "seconds": time.monotonic() - self.started,
-            "rss_mib": status["VmRSS"] / 1024, "os_threads": status["Threads"],
-            "py_threads": len(names), "loader_threads": sum(n.startswith("fs-loader") for n in names)})
+        self.samples.append(
+            {
+                "iteration": iteration,
+                "seconds": time.monotonic() - self.started,
+                "rss_mib": status["VmRSS"] / 1024,
+                "os_threads": status["Threads"],
+                "py_threads": len(names),
+                "loader_threads": sum(n.startswith("fs-loader") for n in names),
+            }
+        )
 
     # hooks (the names and arguments of fs_core.hookspecs)
     @hookimpl
-    def fs_train_start(self, session) -> None:  # noqa: ARG002
+    def fs_train_start(self, session) -> None:
         self.started = time.monotonic()
 
     @hookimpl
-    def fs_iteration_end(self, session, iteration: int, losses) -> None:  # noqa: ARG002
+    def fs_iteration_end(self, session, iteration: int, losses) -> None:
         local = session.session_iterations
         if local == 1 or local % self.every == 0:
             self.sample(local)
@@ -95,23 +102,33 @@ def steady_window(samples: list[dict], save_interval: int) -> list[dict]:
 def report(samples: list[dict], max_slope: float, workers_limit: int, save_interval: int) -> bool:
     print(f"\n{'iter':>7} {'sec':>8} {'RSS MiB':>9} {'OS thr':>7} {'py thr':>7} {'loader':>7}")
     for s in samples:
-        print(f"{s['iteration']:>7} {s['seconds']:>8.1f} {s['rss_mib']:>9.1f} {s['os_threads']:>7} "
-              f"{s['py_threads']:>7} {s['loader_threads']:>7}")
-    half = samples[len(samples) // 2:]
-    first = samples[:len(samples) // 2] or samples
+        print(
+            f"{s['iteration']:>7} {s['seconds']:>8.1f} {s['rss_mib']:>9.1f} {s['os_threads']:>7} "
+            f"{s['py_threads']:>7} {s['loader_threads']:>7}"
+        )
+    half = samples[len(samples) // 2 :]
+    first = samples[: len(samples) // 2] or samples
     window = steady_window(samples, save_interval)
     slope = slope_per_1000(window)
     total = slope_per_1000(samples)
     grown = max(s["os_threads"] for s in half) - max(s["os_threads"] for s in first)
     loader_max = max(s["loader_threads"] for s in samples)
-    print(f"\nRSS: start {samples[0]['rss_mib']:.1f} MiB, end {samples[-1]['rss_mib']:.1f} MiB, "
-          f"peak {max(s['rss_mib'] for s in samples):.1f} MiB")
-    print(f"RSS slope, iterations {window[0]['iteration']}-{window[-1]['iteration']}: {slope:+.2f} "
-          f"MiB per 1000 iterations (second half {slope_per_1000(half):+.2f}, whole run {total:+.2f}); "
-          f"limit {max_slope:g}")
-    print(f"OS threads: first half max {max(s['os_threads'] for s in first)}, second half max "
-          f"{max(s['os_threads'] for s in half)} (growth {grown:+d}); loader threads max {loader_max} "
-          f"(limit {workers_limit})")
+    print(
+        f"\nRSS: start {samples[0]['rss_mib']:.1f} MiB, end {samples[-1]['rss_mib']:.1f} MiB, "
+        f"peak {max(s['rss_mib'] for s in samples):.1f} MiB"
+    )
+    print(
+        f"RSS slope, iterations {window[0]['iteration']}-{window[-1]['iteration']}: {slope:+.2f} "
+        f"MiB per 1000 iterations (second half {slope_per_1000(half):+.2f}, "
+        f"whole run {total:+.2f}); "
+        f"limit {max_slope:g}"
+    )
+    print(
+        f"OS threads: first half max {max(s['os_threads'] for s in first)}, second half max "
+        f"{max(s['os_threads'] for s in half)} (growth {grown:+d}); "
+        f"loader threads max {loader_max} "
+        f"(limit {workers_limit})"
+    )
     ok = slope <= max_slope and grown <= 0 and loader_max <= workers_limit
     print("PASS" if ok else "FAIL")
     return ok
@@ -125,10 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="lightweight")
     parser.add_argument("--save-interval", type=int, default=250)
     parser.add_argument("--faces", type=int, default=32, help="demo faces per side")
-    parser.add_argument("--max-slope", type=float, default=5.0,
-                        help="largest acceptable RSS growth, MiB per 1000 iterations (second half)")
-    parser.add_argument("--workers-limit", type=int, default=2,
-                        help="most loader threads allowed (the loader's default worker count)")
+    parser.add_argument(
+        "--max-slope",
+        type=float,
+        default=5.0,
+        help="largest acceptable RSS growth, MiB per 1000 iterations (second half)",
+    )
+    parser.add_argument(
+        "--workers-limit",
+        type=int,
+        default=2,
+        help="most loader threads allowed (the loader's default worker count)",
+    )
     parser.add_argument("--no-logs", action="store_true", help="without TensorBoard logs")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR (kept) instead of a temp folder")
     args = parser.parse_args(argv)
@@ -147,13 +172,23 @@ def main(argv: list[str] | None = None) -> int:
         write_demo_data(faces, count=args.faces, size=128)
     sampler = Sampler(args.every)
     registry = load_registry(extra_plugins={"soak_sampler": sampler})
-    request = TrainRequest(input_a=str(faces / "A"), input_b=str(faces / "B"),
-                           model_dir=str(work / f"model_{os.getpid()}"), model_name=args.model,
-                           batch_size=args.batch_size, iterations=args.iterations,
-                           save_interval=args.save_interval, no_logs=args.no_logs, seed=0,
-                           status_every=10.0)
-    print(f"Soak: {args.model}, batch {args.batch_size}, {args.iterations} iterations, save every "
-          f"{args.save_interval}, sampling every {args.every}; work folder {work}", flush=True)
+    request = TrainRequest(
+        input_a=str(faces / "A"),
+        input_b=str(faces / "B"),
+        model_dir=str(work / f"model_{os.getpid()}"),
+        model_name=args.model,
+        batch_size=args.batch_size,
+        iterations=args.iterations,
+        save_interval=args.save_interval,
+        no_logs=args.no_logs,
+        seed=0,
+        status_every=10.0,
+    )
+    print(
+        f"Soak: {args.model}, batch {args.batch_size}, {args.iterations} iterations, save every "
+        f"{args.save_interval}, sampling every {args.every}; work folder {work}",
+        flush=True,
+    )
     started = time.monotonic()
     reason = run_train(request, registry, notify=lambda text: None)
     sampler.sample(args.iterations)  # after the exit save and the loader's shutdown
@@ -162,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     threads_after = proc_status()["Threads"]
     loader_left = sum(t.name.startswith("fs-loader") for t in threading.enumerate())
     print(f"after training: {threads_after} OS threads, {loader_left} loader threads alive")
-    ok = report(sampler.samples[:-1], args.max_slope, args.workers_limit,
-                args.save_interval) and loader_left == 0
+    ok = (
+        report(sampler.samples[:-1], args.max_slope, args.workers_limit, args.save_interval)
+        and loader_left == 0
+    )
     return 0 if ok else 1
 
 

@@ -4,29 +4,33 @@ The public Python API is small: :func:`plugins`, :func:`build_model`, :func:`rea
 :data:`hookimpl` marker plugins use; docs/plugins.md §8 lists what stays stable for packs.
 Everything else is internal.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from fs_core.errors import FsUserError  # noqa: E402
-from fs_core.hookspecs import hookimpl  # noqa: E402
+from fs_core.errors import FsUserError
+from fs_core.hookspecs import hookimpl
 
 
 def plugins(disabled=None):
     """The plugin registry, loaded once per process (see :mod:`fs_core.plugin_manager`)."""
     from fs_core.plugin_manager import get_registry
+
     return get_registry(disabled)
 
 
 def build_model(name: str, options=None, **context):
     """Build model ``name`` with ``options`` (its config keys; defaults for the rest)."""
     from fs_core.model.build import build_model as _build
+
     return _build(name, options, **context)
 
 
 def read_face(path):
     """Read a face image: (image BGR uint8, landmarks 68×2 or None, masks by name, metadata)."""
     from fs_core.faces.read import read_face as _read
+
     return _read(path)
 
 

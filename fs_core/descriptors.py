@@ -3,9 +3,11 @@
 A descriptor says what a plugin provides and how to make it; the core never imports a pack, it only
 sees these objects. They are frozen attrs classes so a registry entry cannot be changed after load.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -19,8 +21,8 @@ def _name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
 class ModelDescriptor:
     """A model architecture.
 
-    ``build(config, context)`` returns a ``keras.Model`` with inputs ``[face_in_a, face_in_b]`` and a flat
-    list of outputs: side A's faces at each output size (smallest first), then A's mask when
+    ``build(config, context)`` returns a ``keras.Model`` with inputs ``[face_in_a, face_in_b]`` and
+    a flat list of outputs: side A's faces at each output size (smallest first), then A's mask when
     ``context.learn_mask``; then the same for side B. Its parts are named Keras sub-models
     (``encoder``, ``decoder_a``, ``decoder_b`` or a shared ``decoder``, ``inter_*``, ``fc_*``).
     ``config_class`` is an attrs class built with :func:`fs_core.config.option` fields; it is the
@@ -49,11 +51,15 @@ class ModelDescriptor:
         for old, new in value.items():
             names_ok = all(isinstance(n, str) and n and n.strip() == n for n in (old, new))
             if not names_ok or old == new:
-                raise ValueError(f"legacy_part_names must map an old part name to a different "
-                                 f"current one, got {old!r}: {new!r}")
+                raise ValueError(
+                    f"legacy_part_names must map an old part name to a different "
+                    f"current one, got {old!r}: {new!r}"
+                )
 
     def parts_to_freeze(self, config: Any) -> tuple[str, ...]:
-        return tuple(self.freeze_parts(config) if callable(self.freeze_parts) else self.freeze_parts)
+        return tuple(
+            self.freeze_parts(config) if callable(self.freeze_parts) else self.freeze_parts
+        )
 
     def parts_to_load(self, config: Any) -> tuple[str, ...]:
         return tuple(self.load_parts(config) if callable(self.load_parts) else self.load_parts)
@@ -121,3 +127,67 @@ class OptimizerDescriptor:
     name: str = attrs.field(validator=_name)
     make: Callable[..., Any]
     help: str = ""
+
+
+def _nothing_done(*args: Any) -> set[str]:
+    return set()
+
+
+@attrs.frozen
+class ColorAdjustmentDescriptor:
+    """A colour adjustment of ``fs convert`` (``-c``): makes the swapped face match the frame.
+
+    ``apply(new_face, old_face, mask, options)`` takes the model's face ``new_face`` and the face
+    cut from the frame ``old_face`` (float32 (S, S, 3) BGR in 0-1), the raw mask (float32
+    (S, S, 1) in 0-1) and the :class:`fs_core.convert.options.ConvertOptions` in force, and returns
+    the adjusted face, float32 (S, S, 3); the caller clips it to 0-1.
+    """
+
+    name: str = attrs.field(validator=_name)
+    help: str
+    apply: Callable[..., Any]
+
+
+@attrs.frozen
+class MaskBlendDescriptor:
+    """A mask blend of ``fs convert`` (``mask_blend_type``): softens the mask's edge.
+
+    ``apply(mask, options)`` takes a float32 (S, S, 1) mask in 0-1 and the ConvertOptions, and
+    returns the blended mask, float32 (S, S, 1).
+    """
+
+    name: str = attrs.field(validator=_name)
+    help: str
+    apply: Callable[..., Any]
+
+
+@attrs.frozen
+class ScalerDescriptor:
+    """A scaler of ``fs convert`` (``sharpen``): applied to the frame after the faces are in.
+
+    ``apply(image, options)`` takes a float32 (H, W, 3) image in 0-1 and the ConvertOptions, and
+    returns a float32 image of the same shape; the caller clips it to 0-1.
+    """
+
+    name: str = attrs.field(validator=_name)
+    help: str
+    apply: Callable[..., Any]
+
+
+@attrs.frozen
+class WriterDescriptor:
+    """An output of ``fs convert`` (``-w``): image frames, a video, a GIF, patches.
+
+    ``open(output, source, options)`` takes the output folder (a ``Path``), the
+    :class:`fs_core.convert.types.SourceInfo` of the input and the ConvertOptions, and returns a
+    :class:`fs_core.convert.types.FrameWriter`. ``extensions`` are the file extensions it writes
+    (with the dot). ``done_keys(output, source, options)`` returns the frame keys whose output is
+    already complete, so a stopped run resumes without redoing them; a stream writer (one file for
+    the whole run) returns an empty set, so a stopped video is redone, never half kept.
+    """
+
+    name: str = attrs.field(validator=_name)
+    help: str
+    extensions: tuple[str, ...]
+    open: Callable[..., Any]
+    done_keys: Callable[..., set[str]] = _nothing_done

@@ -4,6 +4,7 @@ Everything the user got wrong (a missing folder, a bad option, a corrupt model f
 :class:`FsUserError`. The CLI turns it into a single line and exit code 1; any other exception is a
 bug in fs and exits with code 2.
 """
+
 from __future__ import annotations
 
 import os

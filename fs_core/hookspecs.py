@@ -9,9 +9,11 @@ called by the training loop; reporting (status line, previews, TensorBoard) is b
 An implementation may accept a subset of a hook's arguments, so new arguments can be added later
 without breaking plugins.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
 
 import pluggy
 
@@ -20,11 +22,22 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fs_core.descriptors import (AugmenterDescriptor, InitializerDescriptor, LossDescriptor,
-                                     ModelDescriptor, OptimizerDescriptor)
+    from fs_core.descriptors import (
+        AugmenterDescriptor,
+        ColorAdjustmentDescriptor,
+        InitializerDescriptor,
+        LossDescriptor,
+        MaskBlendDescriptor,
+        ModelDescriptor,
+        OptimizerDescriptor,
+        ScalerDescriptor,
+        WriterDescriptor,
+    )
+    from fs_core.training.session import TrainingSession
 
 
 # ---------------------------------------------------------------- registration
+
 
 @hookspec
 def fs_models() -> list[ModelDescriptor]:
@@ -84,15 +97,75 @@ def fs_optimizers() -> list[OptimizerDescriptor]:
 
         @fs_core.hookimpl
         def fs_optimizers():
-            return [OptimizerDescriptor(name="sgd", make=lambda o: keras.optimizers.SGD(o.learning_rate))]
+            def sgd(options):
+                return keras.optimizers.SGD(options.learning_rate)
+
+            return [OptimizerDescriptor(name="sgd", make=sgd)]
+    """
+
+
+@hookspec
+def fs_convert_colors() -> list[ColorAdjustmentDescriptor]:
+    """Colour adjustments for ``fs convert -c``.
+
+    Example::
+
+        @fs_core.hookimpl
+        def fs_convert_colors():
+            def brighter(new_face, old_face, mask, options):
+                return new_face * 1.1
+
+            return [ColorAdjustmentDescriptor(name="brighter", help="10% brighter",
+                                              apply=brighter)]
+    """
+
+
+@hookspec
+def fs_convert_mask_blends() -> list[MaskBlendDescriptor]:
+    """Mask blends for ``fs convert`` (the ``[convert] mask_blend_type`` option).
+
+    Example::
+
+        @fs_core.hookimpl
+        def fs_convert_mask_blends():
+            return [MaskBlendDescriptor(name="hard", help="0 or 1",
+                                        apply=lambda mask, options: (mask > 0.5) * 1.0)]
+    """
+
+
+@hookspec
+def fs_convert_scalers() -> list[ScalerDescriptor]:
+    """Frame scalers (sharpening) for ``fs convert`` (the ``[convert] sharpen`` option).
+
+    Example::
+
+        @fs_core.hookimpl
+        def fs_convert_scalers():
+            return [ScalerDescriptor(name="identity", help="no change",
+                                     apply=lambda image, options: image)]
+    """
+
+
+@hookspec
+def fs_convert_writers() -> list[WriterDescriptor]:
+    """Outputs for ``fs convert -w`` (image frames, video ...).
+
+    Example::
+
+        @fs_core.hookimpl
+        def fs_convert_writers():
+            return [WriterDescriptor(name="npy", help="NumPy arrays", extensions=(".npy",),
+                                     open=open_npy_writer)]
     """
 
 
 # ---------------------------------------------------------------- training lifecycle
 
+
 @hookspec
-def fs_train_start(session: Any) -> None:
-    """Training is about to start; ``session`` is the :class:`fs_core.training.session.TrainingSession`.
+def fs_train_start(session: TrainingSession) -> None:
+    """Training is about to start; ``session`` is the
+    :class:`fs_core.training.session.TrainingSession`.
 
     Example::
 
@@ -103,7 +176,7 @@ def fs_train_start(session: Any) -> None:
 
 
 @hookspec
-def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) -> None:
+def fs_iteration_end(session: TrainingSession, iteration: int, losses: Mapping[str, float]) -> None:
     """One iteration finished. ``iteration`` is the model's total count; ``losses`` holds
     ``loss_a``, ``loss_b`` and each loss term (``a/ssim``, ``a/ssim_weighted`` ...) as floats.
 
@@ -117,7 +190,7 @@ def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) 
 
 
 @hookspec
-def fs_save(session: Any, model_dir: str, iteration: int, backup: bool) -> None:
+def fs_save(session: TrainingSession, model_dir: str, iteration: int, backup: bool) -> None:
     """The model was saved to ``model_dir`` at ``iteration`` (files are complete on disk);
     ``backup`` is True when this save was also copied to the backup (a new lowest average loss).
 
@@ -130,9 +203,13 @@ def fs_save(session: Any, model_dir: str, iteration: int, backup: bool) -> None:
 
 
 @hookspec
-def fs_nan(session: Any, iteration: int, losses: Mapping[str, float], rolled_back: bool) -> None:
-    """A loss went non-finite at ``iteration``. ``rolled_back``: NaN recovery loaded the last
-    backup and training goes on; otherwise training stops without saving (with NaN protection).
+def fs_nan(
+    session: TrainingSession, iteration: int, losses: Mapping[str, float], rolled_back: bool
+) -> None:
+    """A loss went non-finite at ``iteration``. ``rolled_back`` True: NaN recovery loaded the
+    last backup (or save) and training goes on. False: with ``nan_protection`` on, training
+    stops without saving (``fs_train_end`` follows with reason "nan"); with it off, training
+    goes on from the non-finite weights.
 
     Example::
 
@@ -143,10 +220,16 @@ def fs_nan(session: Any, iteration: int, losses: Mapping[str, float], rolled_bac
 
 
 @hookspec
-def fs_train_end(session: Any, reason: str, error: str | None) -> None:
+def fs_train_end(
+    session: TrainingSession,
+    reason: Literal["done", "interrupted", "stopped", "nan", "error"],
+    error: str | None,
+) -> None:
     """Training ended: ``reason`` is "done" (iterations reached), "interrupted" (Ctrl-C,
     SIGTERM), "stopped" (a stop request), "nan" (NaN protection) or "error" (an exception, whose
-    one-line message is ``error``; it is raised again after this hook).
+    one-line message is ``error``; it is raised again after this hook). It pairs with
+    ``fs_train_start``: it runs however a started session ends, and not for a run that fails
+    before training starts.
 
     Example::
 

@@ -11,13 +11,14 @@ Records of the ``fs.logfile`` child logger go to the file alone: the status line
 console already shows it live) and the traceback of an internal error (the console prints its own).
 The live status line itself is a display, not a message: it is shown whatever ``-L`` says.
 """
+
 from __future__ import annotations
 
 import contextlib
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOGGER = "fs"
@@ -30,7 +31,8 @@ class _ConsoleFilter(logging.Filter):
 
 
 class _FileFormatter(logging.Formatter):
-    """Timestamped lines; the leading newlines messages carry to leave the status line are dropped."""
+    """Timestamped lines; the leading newlines messages carry to leave the status line are
+    dropped."""
 
     def format(self, record: logging.LogRecord) -> str:
         record.msg = str(record.msg).strip("\n")
@@ -61,19 +63,21 @@ def logging_to(level: str = "INFO", logfile: str | None = None) -> Iterator[Call
     previous = (logger.level, logger.propagate)
     logger.setLevel(numeric)
     logger.propagate = False
-    for handler in handlers:
-        handler.setLevel(numeric)
-        logger.addHandler(handler)
+    for each in handlers:
+        each.setLevel(numeric)
+        logger.addHandler(each)
     try:
         yield logger.info
     finally:
-        for handler in handlers:
-            logger.removeHandler(handler)
-            handler.close()
+        for each in handlers:
+            logger.removeHandler(each)
+            each.close()
         logger.setLevel(previous[0])
         logger.propagate = previous[1]
 
 
-def log_to_file(message: str, *args: object, level: int = logging.INFO, exc_info: bool = False) -> None:
+def log_to_file(
+    message: str, *args: object, level: int = logging.INFO, exc_info: bool = False
+) -> None:
     """A record for the log file only (nothing is written when no ``-F`` file is open)."""
     logging.getLogger(FILE_ONLY).log(level, message, *args, exc_info=exc_info)

@@ -10,12 +10,14 @@ Workers are started with ``spawn`` (a fresh interpreter, never a fork of a proce
 TensorFlow's threads), so the function and its arguments must be picklable: module-level
 functions or instances of module-level classes.
 """
+
 from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 #: below this many items the work stays in the calling process
 PROCESS_MIN_ITEMS = 1000
@@ -34,8 +36,9 @@ def use_processes(count: int) -> bool:
     return count >= PROCESS_MIN_ITEMS and worker_count() > 1
 
 
-def map_in_processes(function: Callable[[Any], Any], items: Sequence[Any] | Iterable[Any],
-                     chunksize: int = 64) -> Iterator[Any]:
+def map_in_processes(
+    function: Callable[[Any], Any], items: Sequence[Any] | Iterable[Any], chunksize: int = 64
+) -> Generator[Any, None, None]:
     """``function(item)`` for every item, in order, computed by worker processes.
 
     The first item that raises stops the work: its exception is raised here, as the worker raised

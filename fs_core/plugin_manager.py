@@ -1,23 +1,35 @@
 """Finding plugins: the core's built-ins first, then every pack's ``fs_core`` entry point.
 
 Built-ins are modules registered with the same :class:`pluggy.PluginManager` as external packs, so a
-pack can do everything a built-in does. A pack that fails to import, whose hook raises, or that returns
-something other than descriptors is recorded in :attr:`Registry.failures` and skipped; the rest still
-works. Two plugins giving the same name to the same kind is an error naming both distributions.
+pack can do everything a built-in does. A pack that fails to import, whose hook raises, or that
+returns something other than descriptors is recorded in :attr:`Registry.failures` and skipped; the
+rest still works. Two plugins giving the same name to the same kind is an error naming both
+distributions.
 """
+
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterable, Mapping
 from importlib import metadata
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import attrs
 import pluggy
 
 from fs_core import __version__, hookspecs
-from fs_core.descriptors import (AugmenterDescriptor, InitializerDescriptor, LossDescriptor,
-                                 ModelDescriptor, OptimizerDescriptor)
+from fs_core.descriptors import (
+    AugmenterDescriptor,
+    ColorAdjustmentDescriptor,
+    InitializerDescriptor,
+    LossDescriptor,
+    MaskBlendDescriptor,
+    ModelDescriptor,
+    OptimizerDescriptor,
+    ScalerDescriptor,
+    WriterDescriptor,
+)
 from fs_core.errors import FsUserError
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
@@ -34,6 +46,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "fs_core.builtins.tensorboard",
     "fs_core.builtins.snapshots",
     "fs_core.builtins.record",  # after snapshots: its save hook runs last (see its docstring)
+    "fs_core.convert.builtin",
+    "fs_core.convert.writers",
 )
 
 #: kind name -> (hook name, descriptor class)
@@ -43,6 +57,10 @@ KINDS: dict[str, tuple[str, type]] = {
     "initializer": ("fs_initializers", InitializerDescriptor),
     "augmenter": ("fs_augmenters", AugmenterDescriptor),
     "optimizer": ("fs_optimizers", OptimizerDescriptor),
+    "convert_color": ("fs_convert_colors", ColorAdjustmentDescriptor),
+    "convert_mask_blend": ("fs_convert_mask_blends", MaskBlendDescriptor),
+    "convert_scaler": ("fs_convert_scalers", ScalerDescriptor),
+    "convert_writer": ("fs_convert_writers", WriterDescriptor),
 }
 
 
@@ -72,6 +90,10 @@ class Registry:
     initializers: dict[str, InitializerDescriptor] = attrs.field(factory=dict)
     augmenters: dict[str, AugmenterDescriptor] = attrs.field(factory=dict)
     optimizers: dict[str, OptimizerDescriptor] = attrs.field(factory=dict)
+    convert_colors: dict[str, ColorAdjustmentDescriptor] = attrs.field(factory=dict)
+    convert_mask_blends: dict[str, MaskBlendDescriptor] = attrs.field(factory=dict)
+    convert_scalers: dict[str, ScalerDescriptor] = attrs.field(factory=dict)
+    convert_writers: dict[str, WriterDescriptor] = attrs.field(factory=dict)
     plugins: list[PluginInfo] = attrs.field(factory=list)
     failures: list[PluginFailure] = attrs.field(factory=list)
     #: loss names a pack knows but cannot offer, with the reason (its ``LOSSES_NOT_PROVIDED``)
@@ -117,15 +139,16 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 
 def _entry_points() -> list[tuple[metadata.EntryPoint, metadata.Distribution | None]]:
-    found = []
-    for dist in metadata.distributions():
-        for ep in dist.entry_points:
+    found: list[tuple[metadata.EntryPoint, metadata.Distribution | None]] = []
+    for distribution in metadata.distributions():
+        for ep in distribution.entry_points:
             if ep.group == ENTRY_POINT_GROUP:
-                found.append((ep, dist))
+                found.append((ep, distribution))
     # one distribution can appear twice on sys.path (e.g. editable + build dir): keep the first.
     # Two *different* distributions using one entry-point name both stay, so the second one's
     # registration fails and is reported naming it, instead of one pack silently hiding the other.
-    unique, seen = [], set()
+    unique: list[tuple[metadata.EntryPoint, metadata.Distribution | None]] = []
+    seen = set()
     for ep, dist in found:
         key = ((dist.metadata["Name"] or "").lower() if dist is not None else "?", ep.name)
         if key not in seen:
@@ -134,10 +157,12 @@ def _entry_points() -> list[tuple[metadata.EntryPoint, metadata.Distribution | N
     return unique
 
 
-def load_registry(disabled: Iterable[str] | None = None,
-                  builtins: Iterable[str] = BUILTIN_MODULES,
-                  extra_plugins: Mapping[str, Any] | None = None,
-                  entry_points: bool = True) -> Registry:
+def load_registry(
+    disabled: Iterable[str] | None = None,
+    builtins: Iterable[str] = BUILTIN_MODULES,
+    extra_plugins: Mapping[str, Any] | None = None,
+    entry_points: bool = True,
+) -> Registry:
     """Register built-ins, then entry points (then ``extra_plugins``, for tests), and collect."""
     blocked = _disabled_names(disabled)
     manager = pluggy.PluginManager(hookspecs.PROJECT)
@@ -159,16 +184,22 @@ def load_registry(disabled: Iterable[str] | None = None,
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name == module_name:  # a built-in not written yet is simply absent
-                continue
-            registry.failures.append(PluginFailure(module_name, "fs-core", f"import failed: {error}"))
+            if error.name == module_name:  # fs itself is broken, not a plugin: say so at once
+                raise ImportError(
+                    f'built-in plugin module "{module_name}" is missing from this fs installation'
+                ) from error
+            registry.failures.append(
+                PluginFailure(module_name, "fs-core", f"import failed: {error}")
+            )
             continue
         except Exception as error:
-            registry.failures.append(PluginFailure(module_name, "fs-core", f"import failed: {error}"))
+            registry.failures.append(
+                PluginFailure(module_name, "fs-core", f"import failed: {error}")
+            )
             continue
         register(module_name, module, "fs-core", __version__)
 
-    for ep, dist in (_entry_points() if entry_points else []):
+    for ep, dist in _entry_points() if entry_points else []:
         dist_name = dist.metadata["Name"] if dist is not None else "?"
         version = dist.version if dist is not None else "?"
         if ep.name in blocked or dist_name in blocked:
@@ -180,8 +211,9 @@ def load_registry(disabled: Iterable[str] | None = None,
         try:
             module = ep.load()
         except Exception as error:
-            registry.failures.append(PluginFailure(ep.name, dist_name,
-                                                   f"import failed: {type(error).__name__}: {error}"))
+            registry.failures.append(
+                PluginFailure(ep.name, dist_name, f"import failed: {type(error).__name__}: {error}")
+            )
             continue
         register(ep.name, module, dist_name, version)
 
@@ -193,8 +225,9 @@ def load_registry(disabled: Iterable[str] | None = None,
     return registry
 
 
-def _drop_unknown_hooks(registry: Registry, manager: pluggy.PluginManager,
-                        origins: dict[str, tuple[str, str]]) -> None:
+def _drop_unknown_hooks(
+    registry: Registry, manager: pluggy.PluginManager, origins: dict[str, tuple[str, str]]
+) -> None:
     """A plugin implementing a hook fs does not have (a typo, or a newer fs) is reported and
     unregistered, instead of pluggy's check_pending failing the whole start-up."""
     for hook_name in dir(manager.hook):
@@ -203,13 +236,15 @@ def _drop_unknown_hooks(registry: Registry, manager: pluggy.PluginManager,
             continue
         for impl in caller.get_hookimpls():
             dist = origins.pop(impl.plugin_name, ("?",))[0]
-            registry.failures.append(PluginFailure(impl.plugin_name, dist,
-                                                   f"implements unknown hook '{hook_name}'"))
+            registry.failures.append(
+                PluginFailure(impl.plugin_name, dist, f"implements unknown hook '{hook_name}'")
+            )
             manager.unregister(name=impl.plugin_name)
 
 
-def _collect(registry: Registry, manager: pluggy.PluginManager,
-             origins: dict[str, tuple[str, str]]) -> None:
+def _collect(
+    registry: Registry, manager: pluggy.PluginManager, origins: dict[str, tuple[str, str]]
+) -> None:
     for name in origins:
         declared = getattr(manager.get_plugin(name), "LOSSES_NOT_PROVIDED", None)
         if isinstance(declared, dict):
@@ -226,13 +261,16 @@ def _collect(registry: Registry, manager: pluggy.PluginManager,
                 items = list(items or [])
                 bad = [item for item in items if not isinstance(item, descriptor_class)]
                 if bad:
-                    raise TypeError(f"{hook_name}() must return {descriptor_class.__name__} objects, "
-                                    f"got {type(bad[0]).__name__}")
+                    raise TypeError(
+                        f"{hook_name}() must return {descriptor_class.__name__} objects, "
+                        f"got {type(bad[0]).__name__}"
+                    )
                 for item in items:
                     _check_descriptor(item)
             except Exception as error:
-                registry.failures.append(PluginFailure(plugin_name, dist,
-                                                       f"{hook_name} failed: {error}"))
+                registry.failures.append(
+                    PluginFailure(plugin_name, dist, f"{hook_name} failed: {error}")
+                )
                 failed.add(plugin_name)
                 continue
             target = registry.of_kind(kind)
@@ -242,8 +280,10 @@ def _collect(registry: Registry, manager: pluggy.PluginManager,
                 key = (kind, item.name)
                 if key in owner:
                     first = origins.get(owner[key], (owner[key],))[0]
-                    raise FsUserError(f"two plugins register the {kind} '{item.name}': {first} and "
-                                      f"{dist}; uninstall one or disable it with {DISABLE_ENV}")
+                    raise FsUserError(
+                        f"two plugins register the {kind} '{item.name}': {first} and "
+                        f"{dist}; uninstall one or disable it with {DISABLE_ENV}"
+                    )
                 owner[key] = plugin_name
                 target[item.name] = item
                 provides[plugin_name].append(key)
@@ -259,21 +299,27 @@ def _collect(registry: Registry, manager: pluggy.PluginManager,
 
 def _check_descriptor(item: Any) -> None:
     """What a descriptor's own validators cannot see: callables that are not callable, and a model
-    config class that is not an attrs class with defaults (``fs config`` renders every model's class,
-    so one bad class would break it for every model)."""
+    config class that is not an attrs class with defaults (``fs config`` renders every model's
+    class, so one bad class would break it for every model)."""
     for field in ("build", "function", "make", "apply"):
         if hasattr(item, field) and not callable(getattr(item, field)):
-            raise TypeError(f"{type(item).__name__} '{item.name}': {field} must be callable, "
-                            f"got {type(getattr(item, field)).__name__}")
+            raise TypeError(
+                f"{type(item).__name__} '{item.name}': {field} must be callable, "
+                f"got {type(getattr(item, field)).__name__}"
+            )
     if isinstance(item, ModelDescriptor):
         if not attrs.has(item.config_class):
-            raise TypeError(f"ModelDescriptor '{item.name}': config_class must be an attrs class "
-                            f"whose fields are fs_core.config.option(...), got {item.config_class!r}")
+            raise TypeError(
+                f"ModelDescriptor '{item.name}': config_class must be an attrs class "
+                f"whose fields are fs_core.config.option(...), got {item.config_class!r}"
+            )
         try:
             item.config_class()
         except Exception as error:
-            raise TypeError(f"ModelDescriptor '{item.name}': config_class() with its defaults "
-                            f"failed: {type(error).__name__}: {error}") from None
+            raise TypeError(
+                f"ModelDescriptor '{item.name}': config_class() with its defaults "
+                f"failed: {type(error).__name__}: {error}"
+            ) from None
 
 
 _CACHE: dict[tuple[str, ...], Registry] = {}

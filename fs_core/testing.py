@@ -20,9 +20,11 @@ optimizer step, so a pack that passes them trains. A failed check raises :class:
 (an ``AssertionError``, so pytest shows it as a test failure) whose message names the plugin, the
 pack it came from and what is wrong.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -50,6 +52,7 @@ def _registry(registry: Any) -> Any:
     if registry is not None:
         return registry
     from fs_core.plugin_manager import get_registry
+
     return get_registry()
 
 
@@ -65,28 +68,43 @@ def _descriptor(registry: Any, kind: str, name: str, expected: type) -> Any:
     if name not in items:
         failed = "; ".join(f"{f.name} ({f.distribution}): {f.reason}" for f in registry.failures)
         raise PluginCheckError(
-            f"no {kind} named '{name}' is registered (installed: {', '.join(sorted(items)) or 'none'})"
-            + (f"; plugins that failed to load: {failed}" if failed else
-               "; is the pack installed (pip install -e .) and its entry point in group 'fs_core'?"))
+            f"no {kind} named '{name}' is registered "
+            f"(installed: {', '.join(sorted(items)) or 'none'})"
+            + (
+                f"; plugins that failed to load: {failed}"
+                if failed
+                else "; is the pack installed (pip install -e .) "
+                "and its entry point in group 'fs_core'?"
+            )
+        )
     item = items[name]
     if not isinstance(item, expected):
-        raise PluginCheckError(f"{kind} '{name}' is a {type(item).__name__}, not a {expected.__name__}")
+        raise PluginCheckError(
+            f"{kind} '{name}' is a {type(item).__name__}, not a {expected.__name__}"
+        )
     return item
 
 
 # ------------------------------------------------------------------------------------------ models
 
-def check_model_plugin(name: str, options: Mapping[str, Any] | None = None, *,
-                       registry: Any = None, learn_mask: Iterable[bool] = (False, True),
-                       batch_size: int = 2, seed: int = 0) -> ModelCheck:
+
+def check_model_plugin(
+    name: str,
+    options: Mapping[str, Any] | None = None,
+    *,
+    registry: Any = None,
+    learn_mask: Iterable[bool] = (False, True),
+    batch_size: int = 2,
+    seed: int = 0,
+) -> ModelCheck:
     """Build model ``name`` with ``options`` (its config keys; defaults for the rest) and check it.
 
     For each ``learn_mask`` setting: the build passes :func:`fs_core.model.build.check_model`
     (two inputs, outputs per side, named parts covering the freeze/load lists); outputs are float32;
     on random faces every output is finite and in [0, 1]. Then: a second build has the same weight
     keys and shapes (what weights.h5 and ``-l`` rely on), and one optimizer step on random data,
-    with the first freeze part frozen, moves every trainable weight and leaves the frozen part alone.
-    Returns a :class:`ModelCheck`; raises :class:`PluginCheckError` (or the ``FsUserError`` a
+    with the first freeze part frozen, moves every trainable weight and leaves the frozen part
+    alone. Returns a :class:`ModelCheck`; raises :class:`PluginCheckError` (or the ``FsUserError`` a
     user would see, e.g. for an option out of range).
     """
     from fs_core.config import config_from_mapping
@@ -103,9 +121,13 @@ def check_model_plugin(name: str, options: Mapping[str, Any] | None = None, *,
         raise PluginCheckError(f"{who}: the descriptor has no help line ('fs plugins' shows it)")
 
     def build(mask: bool) -> Any:
-        config = config_from_mapping({"global": {"mask": {"learn_mask": mask, "mask_type": "extended"}},
-                                      "model": {name: dict(options or {})}},
-                                     {name: descriptor.config_class})
+        config = config_from_mapping(
+            {
+                "global": {"mask": {"learn_mask": mask, "mask_type": "extended"}},
+                "model": {name: dict(options or {})},
+            },
+            {name: descriptor.config_class},
+        )
         try:
             return build_from_config(registry, name, config)
         except FsUserError as error:
@@ -120,19 +142,27 @@ def check_model_plugin(name: str, options: Mapping[str, Any] | None = None, *,
         raise PluginCheckError("learn_mask must name at least one setting to check")
     _check_same_weights(built.model, build(built.learn_mask).model, who)
     _check_training_step(built, who, rng, batch_size)
-    return ModelCheck(name=name, origin=origin, input_size=built.input_size,
-                      output_sizes=built.output_sizes, parts=tuple(sorted(parts_of(built.model))),
-                      parameters=int(built.model.count_params()))
+    return ModelCheck(
+        name=name,
+        origin=origin,
+        input_size=built.input_size,
+        output_sizes=built.output_sizes,
+        parts=tuple(sorted(parts_of(built.model))),
+        parameters=int(built.model.count_params()),
+    )
 
 
 def _check_config_class(descriptor: ModelDescriptor, who: str) -> None:
     from fs_core.config.options import LOCKED
+
     if not attrs.has(descriptor.config_class):
         raise PluginCheckError(f"{who}: config_class must be an attrs class")
     for field in attrs.fields(descriptor.config_class):
         if not field.metadata.get("help") or LOCKED not in field.metadata:
-            raise PluginCheckError(f"{who}: option '{field.name}' is not declared with "
-                                   f"fs_core.config.option(default, help, ...)")
+            raise PluginCheckError(
+                f"{who}: option '{field.name}' is not declared with "
+                f"fs_core.config.option(default, help, ...)"
+            )
 
 
 def _random_faces(rng: np.random.Generator, batch_size: int, size: int) -> np.ndarray:
@@ -143,38 +173,52 @@ def _check_outputs(built: Any, who: str, rng: np.random.Generator, batch_size: i
     model, mask = built.model, " (learn_mask on)" if built.learn_mask else ""
     expected = 2 * built.outputs_per_side
     if len(model.outputs) != expected:
-        raise PluginCheckError(f"{who}{mask}: {len(model.outputs)} outputs, expected {expected} "
-                               f"({len(built.output_sizes)} faces{' + mask' if built.learn_mask else ''}"
-                               " per side)")
+        raise PluginCheckError(
+            f"{who}{mask}: {len(model.outputs)} outputs, expected {expected} "
+            f"({len(built.output_sizes)} faces{' + mask' if built.learn_mask else ''}"
+            " per side)"
+        )
     for index, output in enumerate(model.outputs):
         if output.dtype != "float32":
-            raise PluginCheckError(f"{who}{mask}: output {index} is {output.dtype}; end each output "
-                                   "in a float32 layer (Activation('sigmoid', dtype='float32'))")
+            raise PluginCheckError(
+                f"{who}{mask}: output {index} is {output.dtype}; end each output "
+                "in a float32 layer (Activation('sigmoid', dtype='float32'))"
+            )
     sizes = [int(t.shape[1]) for t in model.inputs]
-    if sizes[0] != sizes[1] or any(tuple(t.shape[1:]) != (sizes[0], sizes[0], 3) for t in model.inputs):
-        raise PluginCheckError(f"{who}: inputs must both be (size, size, 3), got "
-                               f"{[tuple(t.shape[1:]) for t in model.inputs]}")
+    if sizes[0] != sizes[1] or any(
+        tuple(t.shape[1:]) != (sizes[0], sizes[0], 3) for t in model.inputs
+    ):
+        raise PluginCheckError(
+            f"{who}: inputs must both be (size, size, 3), got "
+            f"{[tuple(t.shape[1:]) for t in model.inputs]}"
+        )
     faces = [_random_faces(rng, batch_size, sizes[0]) for _ in range(2)]
-    for index, value in enumerate(model(faces, training=False)):
-        value = np.asarray(value)
+    for index, output_value in enumerate(model(faces, training=False)):
+        value = np.asarray(output_value)
         if not np.all(np.isfinite(value)) or value.min() < 0.0 or value.max() > 1.0:
-            raise PluginCheckError(f"{who}{mask}: output {index} is not finite and in [0, 1] "
-                                   f"(range {value.min():.3g} to {value.max():.3g}); "
-                                   "end it in a sigmoid")
+            raise PluginCheckError(
+                f"{who}{mask}: output {index} is not finite and in [0, 1] "
+                f"(range {value.min():.3g} to {value.max():.3g}); "
+                "end it in a sigmoid"
+            )
 
 
 def _check_same_weights(first: Any, second: Any, who: str) -> None:
     from fs_core.model.weights import model_groups
 
     def keys(model: Any) -> dict[str, list[tuple[str, tuple]]]:
-        return {part: [(key, tuple(v.shape)) for key, v in items]
-                for part, items in model_groups(model).items()}
+        return {
+            part: [(key, tuple(v.shape)) for key, v in items]
+            for part, items in model_groups(model).items()
+        }
 
     a, b = keys(first), keys(second)
     if a != b:
         differing = sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p))
-        raise PluginCheckError(f"{who}: two builds with the same options give different weights in "
-                               f"part(s) {', '.join(differing)}; weights.h5 could not be reloaded")
+        raise PluginCheckError(
+            f"{who}: two builds with the same options give different weights in "
+            f"part(s) {', '.join(differing)}; weights.h5 could not be reloaded"
+        )
     for part, items in a.items():
         names = [key for key, _ in items]
         if len(names) != len(set(names)):
@@ -192,6 +236,8 @@ def _check_training_step(built: Any, who: str, rng: np.random.Generator, batch_s
     freeze = built.descriptor.parts_to_freeze(built.options)
     frozen_name = freeze[0] if freeze else None  # a model may offer nothing to freeze
     frozen = find_part_model(model, frozen_name) if frozen_name else keras.Model()
+    if frozen is None:
+        raise PluginCheckError(f"{who}: freeze part '{frozen_name}' is not a part of the model")
     frozen.trainable = False
     try:
         variables = list(model.trainable_variables)
@@ -205,23 +251,36 @@ def _check_training_step(built: Any, who: str, rng: np.random.Generator, batch_s
         optimizer = keras.optimizers.Adam(1e-3)
         with tf.GradientTape() as tape:
             outputs = model(inputs, training=True)
-            loss = tf.add_n([tf.reduce_mean(tf.square(t - tf.cast(o, tf.float32)))
-                             for t, o in zip(targets, outputs)])
+            loss = tf.add_n(
+                [
+                    tf.reduce_mean(tf.square(t - tf.cast(o, tf.float32)))
+                    for t, o in zip(targets, outputs)
+                ]
+            )
         gradients = tape.gradient(loss, variables)
         missing = [v.path for v, g in zip(variables, gradients) if g is None]
         if missing:
-            raise PluginCheckError(f"{who}: no gradient reaches {len(missing)} weight(s), e.g. "
-                                   f"{', '.join(missing[:3])}; are they connected to an output?")
+            raise PluginCheckError(
+                f"{who}: no gradient reaches {len(missing)} weight(s), e.g. "
+                f"{', '.join(missing[:3])}; are they connected to an output?"
+            )
         optimizer.apply_gradients(zip(gradients, variables))
         still = [v.path for v, old in zip(variables, before) if np.array_equal(old, v.numpy())]
         if still:
-            raise PluginCheckError(f"{who}: one training step left {len(still)} trainable weight(s) "
-                                   f"unchanged, e.g. {', '.join(still[:3])}")
-        moved = [v.path for v, old in zip(frozen.weights, frozen_before)
-                 if not np.array_equal(old, v.numpy())]
+            raise PluginCheckError(
+                f"{who}: one training step left {len(still)} trainable weight(s) "
+                f"unchanged, e.g. {', '.join(still[:3])}"
+            )
+        moved = [
+            v.path
+            for v, old in zip(frozen.weights, frozen_before)
+            if not np.array_equal(old, v.numpy())
+        ]
         if moved:
-            raise PluginCheckError(f"{who}: freezing part '{frozen_name}' did not stop "
-                                   f"{', '.join(moved[:3])} from changing")
+            raise PluginCheckError(
+                f"{who}: freezing part '{frozen_name}' did not stop "
+                f"{', '.join(moved[:3])} from changing"
+            )
         trained_parts = {p for p, part in parts_of(model).items() if part.trainable_weights}
         if not trained_parts:
             raise PluginCheckError(f"{who}: no named part has trainable weights")
@@ -231,8 +290,16 @@ def _check_training_step(built: Any, who: str, rng: np.random.Generator, batch_s
 
 # ------------------------------------------------------------------------------------------ losses
 
-def check_loss_plugin(name: str, *, registry: Any = None, size: int = 64, batch_size: int = 2,
-                      seed: int = 0, zero_tolerance: float = 1e-3) -> LossDescriptor:
+
+def check_loss_plugin(
+    name: str,
+    *,
+    registry: Any = None,
+    size: int = 64,
+    batch_size: int = 2,
+    seed: int = 0,
+    zero_tolerance: float = 1e-3,
+) -> LossDescriptor:
     """Check loss ``name`` on random NHWC float32 faces in [0, 1] (``size`` px, 3 channels).
 
     The result has the declared shape (``(N, H, W, C or 1)`` when ``per_pixel``, else ``(N,)``),
@@ -252,44 +319,58 @@ def check_loss_plugin(name: str, *, registry: Any = None, size: int = 64, batch_
 
     value = np.asarray(loss(true, pred))
     if loss.per_pixel:
-        if value.ndim != 4 or value.shape[:3] != (batch_size, size, size) or \
-                value.shape[3] not in (1, 3):
-            raise PluginCheckError(f"{who}: per_pixel is true, so it must return (N, H, W, C or 1) = "
-                                   f"({batch_size}, {size}, {size}, 3 or 1); got {value.shape}")
+        if (
+            value.ndim != 4
+            or value.shape[:3] != (batch_size, size, size)
+            or value.shape[3] not in (1, 3)
+        ):
+            raise PluginCheckError(
+                f"{who}: per_pixel is true, so it must return (N, H, W, C or 1) = "
+                f"({batch_size}, {size}, {size}, 3 or 1); got {value.shape}"
+            )
     elif value.shape != (batch_size,):
-        raise PluginCheckError(f"{who}: per_pixel is false, so it must return one value per item, "
-                               f"shape ({batch_size},); got {value.shape}")
+        raise PluginCheckError(
+            f"{who}: per_pixel is false, so it must return one value per item, "
+            f"shape ({batch_size},); got {value.shape}"
+        )
     if not np.all(np.isfinite(value)) or value.min() < -1e-6:
-        raise PluginCheckError(f"{who}: values must be finite and not negative "
-                               f"(got {value.min():.3g} to {value.max():.3g})")
+        raise PluginCheckError(
+            f"{who}: values must be finite and not negative "
+            f"(got {value.min():.3g} to {value.max():.3g})"
+        )
     if not value.mean() > 0:
         raise PluginCheckError(f"{who}: is zero on two different images")
     same = np.asarray(loss(true, true))
     if np.abs(same).max() > zero_tolerance:
-        raise PluginCheckError(f"{who}: must be 0 on identical images, "
-                               f"got up to {np.abs(same).max():.3g}")
+        raise PluginCheckError(
+            f"{who}: must be 0 on identical images, got up to {np.abs(same).max():.3g}"
+        )
     traced = np.asarray(tf.function(loss.function)(true, pred))
     if traced.shape != value.shape or not np.allclose(traced, value, rtol=1e-4, atol=1e-5):
-        raise PluginCheckError(f"{who}: gives other values inside tf.function; use TensorFlow "
-                               "operations only, no NumPy or Python branching on tensor values")
+        raise PluginCheckError(
+            f"{who}: gives other values inside tf.function; use TensorFlow "
+            "operations only, no NumPy or Python branching on tensor values"
+        )
     for label, target in (("different", true), ("identical", pred)):
         variable = tf.Variable(pred)
         with tf.GradientTape() as tape:
             total = tf.reduce_mean(loss(target, variable))
         gradient = tape.gradient(total, variable)
         if gradient is None or not np.all(np.isfinite(gradient.numpy())):
-            raise PluginCheckError(f"{who}: gradient on {label} images is "
-                                   f"{'missing' if gradient is None else 'not finite'}; training "
-                                   "would stop with NaN")
+            raise PluginCheckError(
+                f"{who}: gradient on {label} images is "
+                f"{'missing' if gradient is None else 'not finite'}; training "
+                "would stop with NaN"
+            )
     return loss
 
 
-# ------------------------------------------------------------------------------------------ fixtures
+# -------------------------------------------------------------------------------------- fixtures
 
 try:
     import pytest
 except ImportError:  # pragma: no cover - the functions above work without pytest
-    pytest = None
+    pytest = None  # type: ignore[assignment]
 
 if pytest is not None:
 
@@ -297,18 +378,23 @@ if pytest is not None:
     def fs_registry() -> Any:
         """The installed plugins, loaded freshly (FS_DISABLE_PLUGINS honoured) once per test run."""
         from fs_core.plugin_manager import load_registry
+
         return load_registry()
 
     @pytest.fixture
     def fs_check_model(fs_registry: Any) -> Any:
         """:func:`check_model_plugin` bound to :func:`fs_registry`."""
+
         def check(name: str, options: Mapping[str, Any] | None = None, **kwargs: Any) -> ModelCheck:
             return check_model_plugin(name, options, registry=fs_registry, **kwargs)
+
         return check
 
     @pytest.fixture
     def fs_check_loss(fs_registry: Any) -> Any:
         """:func:`check_loss_plugin` bound to :func:`fs_registry`."""
+
         def check(name: str, **kwargs: Any) -> LossDescriptor:
             return check_loss_plugin(name, registry=fs_registry, **kwargs)
+
         return check

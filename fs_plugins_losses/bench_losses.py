@@ -3,6 +3,7 @@
 
     python fs_plugins_losses/bench_losses.py [--batch 16] [--size 64] [--repeats 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,16 +12,18 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from fs_plugins_losses.plugin import descriptors  # noqa: E402
+from fs_plugins_losses.plugin import descriptors
 
 
-def time_loss(descriptor, true: tf.Tensor, pred: tf.Variable, repeats: int,
-              rounds: int = 3) -> float:
+def time_loss(
+    descriptor, true: tf.Tensor, pred: tf.Variable, repeats: int, rounds: int = 3
+) -> float:
     """Seconds per forward+backward step: after 3 warm-up steps, the best of ``rounds`` means over
     ``repeats`` steps (the best round is the least disturbed by other work on a shared machine)."""
+
     @tf.function
     def step():
         with tf.GradientTape() as tape:
@@ -51,8 +54,10 @@ def main() -> None:
     true = tf.constant(rng.random(shape), tf.float32)
     pred = tf.Variable(np.clip(true.numpy() + rng.normal(0, 0.1, shape), 0, 1), dtype=tf.float32)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
-    print(f"batch {args.batch}, {args.size} px, forward+backward, best of 3 x {args.repeats}, "
-          f"{device}")
+    print(
+        f"batch {args.batch}, {args.size} px, forward+backward, best of 3 x {args.repeats}, "
+        f"{device}"
+    )
     times = {d.name: time_loss(d, true, pred, args.repeats) for d in descriptors()}
     base = times["mse"]
     for name, seconds in times.items():

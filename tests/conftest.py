@@ -1,14 +1,13 @@
 """Shared fixtures: a registry with the tiny test plugin, and quiet TensorFlow."""
+
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
+import pytest
+
+# before any test imports TensorFlow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).parent))
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +16,7 @@ def registry():
     import tiny_plugin
 
     from fs_core.plugin_manager import load_registry
+
     return load_registry(extra_plugins={"tiny_plugin": tiny_plugin})
 
 
@@ -28,5 +28,6 @@ def _release_keras_memory():
     import gc
 
     import keras
+
     keras.backend.clear_session()
     gc.collect()

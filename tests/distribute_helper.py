@@ -11,6 +11,7 @@ one after another in this process with the tiny test plugin registered. After ea
 checksum of the model's weights. A user error prints ``fs train: error: ...`` and exits 1, as the
 ``fs`` command does.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,16 +26,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cpus", type=int, default=1, help="logical CPU devices to split CPU:0 into")
+    parser.add_argument(
+        "--cpus", type=int, default=1, help="logical CPU devices to split CPU:0 into"
+    )
     parser.add_argument("requests", nargs="+")
     args = parser.parse_args()
     import tensorflow as tf
+
     if args.cpus > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpus)
+            cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpus
+        )
 
     import tiny_plugin
+
     from fs_core.errors import FsUserError
     from fs_core.plugin_manager import load_registry
     from fs_core.training import run as run_module
@@ -71,14 +77,22 @@ def main() -> int:
             return 1
         session = sessions[-1]
         compiled = getattr(steps[-1], "compiled", steps[-1])
-        print("RESULT " + json.dumps({
-            "reason": reason,
-            "traces": int(compiled.experimental_get_tracing_count()),
-            "checksum": float(sum(float(abs(v.numpy()).sum()) for v in session.model.weights)),
-            "save_dir": str(session.model_dir),
-            "batch_size": session.batch_size,
-            "local_batch_size": session.local_batch_size,
-        }), flush=True)
+        print(
+            "RESULT "
+            + json.dumps(
+                {
+                    "reason": reason,
+                    "traces": int(compiled.experimental_get_tracing_count()),
+                    "checksum": float(
+                        sum(float(abs(v.numpy()).sum()) for v in session.model.weights)
+                    ),
+                    "save_dir": str(session.model_dir),
+                    "batch_size": session.batch_size,
+                    "local_batch_size": session.local_batch_size,
+                }
+            ),
+            flush=True,
+        )
     return 0
 
 

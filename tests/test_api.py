@@ -1,4 +1,5 @@
 """The small public Python API of ``fs_core`` (docs/plugins.md §8 says what is stable)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,6 +37,7 @@ def test_build_model_returns_the_named_parts():
 
 def test_read_face_gives_image_landmarks_masks_and_metadata(tmp_path):
     from fs_core.faces.demo import write_demo_data
+
     folder_a, _ = write_demo_data(tmp_path / "demo", count=2, size=128)
     image, landmarks, masks, metadata = fs_core.read_face(sorted(folder_a.glob("*.png"))[0])
     assert image.dtype == np.uint8 and image.shape == (128, 128, 3)

@@ -1,4 +1,5 @@
 """The built-in augmenters on synthetic faces with known landmarks."""
+
 from __future__ import annotations
 
 import cv2
@@ -7,11 +8,22 @@ import pytest
 
 from fs_core.augment import builtin
 from fs_core.augment.color import augment_color, clahe_grid, shift_channels
-from fs_core.augment.geometry import (MIRROR_68, affine_matrix, apply_affine, augment_affine,
-                                      augment_flip, flip_landmarks, transform_points)
+from fs_core.augment.geometry import (
+    MIRROR_68,
+    affine_matrix,
+    apply_affine,
+    augment_affine,
+    augment_flip,
+    flip_landmarks,
+    transform_points,
+)
 from fs_core.augment.grid_warp import augment_grid_warp, displacement_fields
-from fs_core.augment.landmark_warp import (augment_warp_to_landmarks, border_anchors,
-                                           piecewise_affine_maps, warp_face_to)
+from fs_core.augment.landmark_warp import (
+    augment_warp_to_landmarks,
+    border_anchors,
+    piecewise_affine_maps,
+    warp_face_to,
+)
 from fs_core.config.sections import AugmentationOptions
 from fs_core.data.batch import AugmentBatch
 from fs_core.data.synthetic import landmark_template, synthetic_prepare
@@ -22,20 +34,25 @@ P = 64
 def faces(count=4, size=P, masks=("face",)):
     prepare = synthetic_prepare(size, masks)
     made = [prepare(f"f{i}.png") for i in range(count)]
-    return AugmentBatch(images=np.stack([f.image for f in made]),
-                        masks=np.stack([f.masks for f in made]) if masks else None,
-                        mask_names=tuple(masks), landmarks=np.stack([f.landmarks for f in made]))
+    return AugmentBatch(
+        images=np.stack([f.image for f in made]),
+        masks=np.stack([f.masks for f in made]) if masks else None,
+        mask_names=tuple(masks),
+        landmarks=np.stack([f.landmarks for f in made]),
+    )
 
 
 def dot_batch(point, size=P):
-    """One black face with a white 3×3 dot at ``point`` in the image and the mask, landmark 30 there."""
+    """One black face with a white 3×3 dot at ``point`` in the image and the mask, landmark 30
+    there."""
     image = np.zeros((1, size, size, 3), np.uint8)
     x, y = point
-    image[0, y - 1:y + 2, x - 1:x + 2] = 255
+    image[0, y - 1 : y + 2, x - 1 : x + 2] = 255
     landmarks = np.tile(np.float32([[size / 2, size / 2]]), (1, 68, 1))
     landmarks[0, 30] = point
-    return AugmentBatch(images=image, masks=image[..., :1].copy(), mask_names=("face",),
-                        landmarks=landmarks)
+    return AugmentBatch(
+        images=image, masks=image[..., :1].copy(), mask_names=("face",), landmarks=landmarks
+    )
 
 
 def centroid(plane):
@@ -44,6 +61,7 @@ def centroid(plane):
 
 
 # ------------------------------------------------------------------ colour
+
 
 def test_shift_channels_moves_toward_the_ends_and_stays_in_range():
     lab = np.array([[[[100, 0, 255]]]], np.uint8)
@@ -76,6 +94,7 @@ def test_color_without_amounts_is_nearly_the_identity():
 
 # ------------------------------------------------------------------ affine
 
+
 def test_affine_matrix_rotates_counter_clockwise_about_the_centre():
     c = (P - 1) / 2
     moved = transform_points(np.float32([[[c + 10, c]]]), affine_matrix(P, 90, 1.0, 0, 0)[None])
@@ -99,10 +118,13 @@ def test_random_affine_keeps_landmarks_on_the_drawn_dot():
     for seed in range(5):
         batch = dot_batch((40, 24))
         augment_affine(batch, np.random.default_rng(seed), options)
-        np.testing.assert_allclose(centroid(batch.images[0, ..., 1]), batch.landmarks[0, 30], atol=0.6)
+        np.testing.assert_allclose(
+            centroid(batch.images[0, ..., 1]), batch.landmarks[0, 30], atol=0.6
+        )
 
 
 # ------------------------------------------------------------------ flip
+
 
 def test_mirror_order_is_an_involution_pairing_eyes():
     assert np.array_equal(MIRROR_68[MIRROR_68], np.arange(68))
@@ -117,9 +139,12 @@ def test_flipping_a_symmetric_face_gives_the_same_landmarks():
 
 def test_flip_mirrors_images_masks_and_landmarks():
     dots = [dot_batch((50, 20)) for _ in range(12)]
-    batch = AugmentBatch(images=np.concatenate([d.images for d in dots]),
-                         masks=np.concatenate([d.masks for d in dots]), mask_names=("face",),
-                         landmarks=np.concatenate([d.landmarks for d in dots]))
+    batch = AugmentBatch(
+        images=np.concatenate([d.images for d in dots]),
+        masks=np.concatenate([d.masks for d in dots]),
+        mask_names=("face",),
+        landmarks=np.concatenate([d.landmarks for d in dots]),
+    )
     augment_flip(batch, np.random.default_rng(0), AugmentationOptions(flip_chance=50))
     flipped = 0
     for index in range(len(batch)):
@@ -127,15 +152,18 @@ def test_flip_mirrors_images_masks_and_landmarks():
         assert tuple(where) in ((50, 20), (P - 1 - 50, 20))
         flipped += where[0] != 50
         np.testing.assert_allclose(centroid(batch.masks[index, ..., 0]), where)
-        np.testing.assert_allclose(batch.landmarks[index, 30], where)  # the nose tip is its own mirror
+        np.testing.assert_allclose(
+            batch.landmarks[index, 30], where
+        )  # the nose tip is its own mirror
     assert 0 < flipped < len(batch)
 
 
 def test_flip_keeps_right_eye_index_on_the_right_eye():
     landmarks = faces(1).landmarks
     flipped = flip_landmarks(landmarks, P)
-    np.testing.assert_allclose(flipped[0, 36:42, 0].mean(), P - 1 - landmarks[0, 42:48, 0].mean(),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        flipped[0, 36:42, 0].mean(), P - 1 - landmarks[0, 42:48, 0].mean(), atol=1e-4
+    )
     assert flipped[0, 36:42, 0].mean() < flipped[0, 42:48, 0].mean()  # still on the image's left
     np.testing.assert_allclose(flip_landmarks(flipped, P), landmarks, atol=1e-4)
 
@@ -149,10 +177,13 @@ def test_no_flip_at_zero_chance():
 
 # ------------------------------------------------------------------ warps
 
+
 def test_zero_grid_noise_is_the_identity_field():
     fields = displacement_fields(np.zeros((3, 5, 5, 2), np.float32), P)
     assert fields.shape == (3, P, P, 2) and not fields.any()
-    noisy = displacement_fields(np.random.default_rng(0).normal(0, 2, (2, 5, 5, 2)).astype(np.float32), P)
+    noisy = displacement_fields(
+        np.random.default_rng(0).normal(0, 2, (2, 5, 5, 2)).astype(np.float32), P
+    )
     assert noisy.std() > 0.3 and np.abs(np.diff(noisy, axis=1)).max() < 1.0  # smooth
 
 
@@ -174,10 +205,16 @@ def test_piecewise_maps_follow_an_affine_motion_of_the_points():
     inverse = np.linalg.inv(np.vstack([motion, [0, 0, 1]]))[:2]
     x, y = np.meshgrid(np.arange(P), np.arange(P))
     inner = slice(24, 44)  # well inside the face: only landmark triangles
-    np.testing.assert_allclose(map_x[inner, inner], (inverse[0, 0] * x + inverse[0, 1] * y
-                                                     + inverse[0, 2])[inner, inner], atol=1e-3)
-    np.testing.assert_allclose(map_y[inner, inner], (inverse[1, 0] * x + inverse[1, 1] * y
-                                                     + inverse[1, 2])[inner, inner], atol=1e-3)
+    np.testing.assert_allclose(
+        map_x[inner, inner],
+        (inverse[0, 0] * x + inverse[0, 1] * y + inverse[0, 2])[inner, inner],
+        atol=1e-3,
+    )
+    np.testing.assert_allclose(
+        map_y[inner, inner],
+        (inverse[1, 0] * x + inverse[1, 1] * y + inverse[1, 2])[inner, inner],
+        atol=1e-3,
+    )
 
 
 def test_warp_to_landmarks_moves_the_face_to_the_destination():
@@ -207,21 +244,33 @@ def test_warp_to_landmarks_augmenter_uses_the_neighbours():
 
 # ------------------------------------------------------------------ registration
 
+
 def test_builtin_descriptors_in_reference_order():
     found = builtin.fs_augmenters()
-    assert [(a.name, a.stage) for a in found] == [("color", 10), ("affine", 20), ("flip", 30),
-                                                  ("grid_warp", 50), ("warp_to_landmarks", 50)]
+    assert [(a.name, a.stage) for a in found] == [
+        ("color", 10),
+        ("affine", 20),
+        ("flip", 30),
+        ("grid_warp", 50),
+        ("warp_to_landmarks", 50),
+    ]
     assert [a.name for a in found if a.input_only] == ["grid_warp", "warp_to_landmarks"]
     assert [a.name for a in found if a.needs_landmarks] == ["warp_to_landmarks"]
 
 
-@pytest.mark.parametrize("switches, expected", [
-    ({}, {"color", "affine", "flip", "grid_warp"}),
-    ({"warp_to_landmarks": True}, {"color", "affine", "flip", "warp_to_landmarks"}),
-    ({"no_warp": True, "warp_to_landmarks": True}, {"color", "affine", "flip"}),
-    ({"no_flip": True, "no_augment_color": True}, {"affine", "grid_warp"}),
-    ({"rotation_range": 0, "zoom_amount": 0, "shift_range": 0, "flip_chance": 0}, {"color", "grid_warp"}),
-])
+@pytest.mark.parametrize(
+    "switches, expected",
+    [
+        ({}, {"color", "affine", "flip", "grid_warp"}),
+        ({"warp_to_landmarks": True}, {"color", "affine", "flip", "warp_to_landmarks"}),
+        ({"no_warp": True, "warp_to_landmarks": True}, {"color", "affine", "flip"}),
+        ({"no_flip": True, "no_augment_color": True}, {"affine", "grid_warp"}),
+        (
+            {"rotation_range": 0, "zoom_amount": 0, "shift_range": 0, "flip_chance": 0},
+            {"color", "grid_warp"},
+        ),
+    ],
+)
 def test_switches_enable_the_right_augmenters(switches, expected):
     options = AugmentationOptions(**switches)
     assert {a.name for a in builtin.fs_augmenters() if a.enabled(options)} == expected

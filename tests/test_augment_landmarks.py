@@ -9,14 +9,21 @@ face, so each landmark is found by its own centroid however close the landmarks 
 only neighbour is its own un-augmented landmarks and the landmark noise is off, so after a correct
 augmentation the warped input must put every dot where the target has it.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from fs_core.augment import builtin, landmark_warp
-from fs_core.augment.geometry import (MIRROR_68, affine_matrix, apply_affine, augment_flip,
-                                      flip_landmarks, transform_points)
+from fs_core.augment.geometry import (
+    MIRROR_68,
+    affine_matrix,
+    apply_affine,
+    augment_flip,
+    flip_landmarks,
+    transform_points,
+)
 from fs_core.config.sections import AugmentationOptions
 from fs_core.data.assemble import SidePlan, build_side, order_augmenters
 from fs_core.data.batch import AugmentBatch
@@ -41,7 +48,7 @@ def _dot_images(points: np.ndarray) -> np.ndarray:
     axis = np.arange(P, dtype=np.float64)
     dx = axis[None, None, :] - points[:, 0, None, None]
     dy = axis[None, :, None] - points[:, 1, None, None]
-    dots = np.rint(255.0 * np.exp(-(dx ** 2 + dy ** 2) / (2 * 1.5 ** 2))).astype(np.uint8)
+    dots = np.rint(255.0 * np.exp(-(dx**2 + dy**2) / (2 * 1.5**2))).astype(np.uint8)
     return np.repeat(dots[..., None], 3, axis=-1)
 
 
@@ -51,8 +58,13 @@ def _centroids(images: np.ndarray) -> np.ndarray:
     weights = np.where(weights > 8.0 / 255.0 * weights.max(), weights, 0.0)
     axis = np.arange(P, dtype=np.float64)
     total = weights.sum(axis=(1, 2))
-    return np.stack([(weights * axis[None, None, :]).sum(axis=(1, 2)) / total,
-                     (weights * axis[None, :, None]).sum(axis=(1, 2)) / total], axis=1)
+    return np.stack(
+        [
+            (weights * axis[None, None, :]).sum(axis=(1, 2)) / total,
+            (weights * axis[None, :, None]).sum(axis=(1, 2)) / total,
+        ],
+        axis=1,
+    )
 
 
 def landmark_error(landmarks: np.ndarray, options: AugmentationOptions, seed: int = 0) -> float:
@@ -61,12 +73,16 @@ def landmark_error(landmarks: np.ndarray, options: AugmentationOptions, seed: in
     One image per (face, landmark); the faces' own landmarks are their only neighbours. Dots the
     random transform pushed to (or past) the image's edge are left out: they are cut or smeared.
     """
-    faces, count = landmarks.shape[:2]
+    _faces, count = landmarks.shape[:2]
     own = np.repeat(landmarks, count, axis=0)  # (faces*68, 68, 2)
     dots = _dot_images(landmarks.reshape(-1, 2))
     batch = AugmentBatch(images=dots, landmarks=own.copy(), neighbours=own[:, None].copy())
-    plan = SidePlan(input_size=P, output_sizes=(P,), options=options,
-                    augmenters=order_augmenters(builtin.fs_augmenters(), options))
+    plan = SidePlan(
+        input_size=P,
+        output_sizes=(P,),
+        options=options,
+        augmenters=order_augmenters(builtin.fs_augmenters(), options),
+    )
     names = [a.name for a in plan.augmenters]
     assert names[0] == "affine" and names[-1] == "warp_to_landmarks" and "color" not in names
     side = build_side(batch, plan, np.random.default_rng(seed))
@@ -78,21 +94,31 @@ def landmark_error(landmarks: np.ndarray, options: AugmentationOptions, seed: in
 
 
 @pytest.mark.parametrize("flip_chance", [0, 50])
-def test_input_and_target_landmarks_agree_after_affine_and_flip(demo_landmarks, monkeypatch,
-                                                               flip_chance):
+def test_input_and_target_landmarks_agree_after_affine_and_flip(
+    demo_landmarks, monkeypatch, flip_chance
+):
     monkeypatch.setattr(landmark_warp, "NOISE_SCALE", 0.0)
-    options = AugmentationOptions(rotation_range=20, zoom_amount=15, shift_range=8,
-                                  flip_chance=flip_chance, no_augment_color=True,
-                                  warp_to_landmarks=True)
+    options = AugmentationOptions(
+        rotation_range=20,
+        zoom_amount=15,
+        shift_range=8,
+        flip_chance=flip_chance,
+        no_augment_color=True,
+        warp_to_landmarks=True,
+    )
     assert landmark_error(demo_landmarks, options) < 1.0
 
 
 def test_neighbours_move_exactly_as_the_landmarks(demo_landmarks):
-    """Affine and flip give the neighbour sets the very transform (and index mirroring) of the face."""
+    """Affine and flip give the neighbour sets the very transform (and index mirroring) of the
+    face."""
     landmarks = demo_landmarks[:2].astype(np.float32)
     neighbours = np.stack([demo_landmarks[[2, 3]], demo_landmarks[[3, 0]]]).astype(np.float32)
-    batch = AugmentBatch(images=np.zeros((2, P, P, 3), np.uint8), landmarks=landmarks.copy(),
-                         neighbours=neighbours.copy())
+    batch = AugmentBatch(
+        images=np.zeros((2, P, P, 3), np.uint8),
+        landmarks=landmarks.copy(),
+        neighbours=neighbours.copy(),
+    )
     matrices = np.stack([affine_matrix(P, 17, 1.1, 3, -5), affine_matrix(P, -9, 0.93, -4, 2)])
     apply_affine(batch, matrices)
     moved = transform_points(neighbours.reshape(2, -1, 2), matrices).reshape(neighbours.shape)
@@ -100,11 +126,16 @@ def test_neighbours_move_exactly_as_the_landmarks(demo_landmarks):
     np.testing.assert_allclose(batch.neighbours, moved, atol=1e-4)
     own = batch.landmarks.copy()
     augment_flip(batch, np.random.default_rng(0), AugmentationOptions(flip_chance=75))
-    flipped = [np.allclose(batch.landmarks[i], flip_landmarks(own[i], P), atol=1e-4) for i in range(2)]
+    flipped = [
+        np.allclose(batch.landmarks[i], flip_landmarks(own[i], P), atol=1e-4) for i in range(2)
+    ]
     assert any(flipped)
     for index, was_flipped in enumerate(flipped):
         expected = flip_landmarks(moved[index], P) if was_flipped else moved[index]
         np.testing.assert_allclose(batch.neighbours[index], expected, atol=1e-4)
         if was_flipped:  # a flipped neighbour's index 36 (right eye, outer corner) was its index 45
-            np.testing.assert_allclose(batch.neighbours[index, :, 36, 0],
-                                       P - 1 - moved[index, :, MIRROR_68[36], 0], atol=1e-4)
+            np.testing.assert_allclose(
+                batch.neighbours[index, :, 36, 0],
+                P - 1 - moved[index, :, MIRROR_68[36], 0],
+                atol=1e-4,
+            )

@@ -1,4 +1,5 @@
 """``fs augment-preview`` on demo faces."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,6 +14,7 @@ from fs_core.errors import FsUserError
 @pytest.fixture(scope="module")
 def demo_faces(tmp_path_factory):
     from fs_core.faces.demo import write_demo_data
+
     folder_a, _ = write_demo_data(tmp_path_factory.mktemp("demo"), count=6, size=64)
     return folder_a
 
@@ -25,7 +27,9 @@ def parse(*argv):
 
 def test_writes_a_grid_of_input_and_target(demo_faces, tmp_path):
     out = tmp_path / "preview.png"
-    args = parse("-A", str(demo_faces), "-o", str(out), "--size", "32", "--count", "3", "--seed", "1")
+    args = parse(
+        "-A", str(demo_faces), "-o", str(out), "--size", "32", "--count", "3", "--seed", "1"
+    )
     assert args.func is augment_preview.run
     assert args.func(args) == 0
     grid = cv2.imread(str(out))
@@ -37,8 +41,9 @@ def test_warp_to_landmarks_from_the_config(demo_faces, tmp_path):
     config = tmp_path / "fs.toml"
     config.write_text("[augmentation]\nwarp_to_landmarks = true\n")
     out = tmp_path / "preview.png"
-    args = parse("-A", str(demo_faces), "-o", str(out), "-C", str(config), "--size", "32",
-                 "--count", "4")
+    args = parse(
+        "-A", str(demo_faces), "-o", str(out), "-C", str(config), "--size", "32", "--count", "4"
+    )
     assert args.func(args) == 0 and cv2.imread(str(out)).shape[0] == 4 * 32
 
 

@@ -1,5 +1,6 @@
 """The command line as a user meets it: demo data, train, resume, summary, config (bad input of
 every command: tests/test_reliability_bad_input.py)."""
+
 from __future__ import annotations
 
 import shutil
@@ -27,8 +28,29 @@ def demo(tmp_path_factory) -> Path:
 def trained(demo, tmp_path_factory) -> Path:
     """A model trained for 3 iterations (saved at 2 and at exit)."""
     model = tmp_path_factory.mktemp("models") / "m"
-    assert main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), *MODEL,
-                 "-b", "2", "-i", "3", "-s", "2", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "-A",
+                str(demo / "A"),
+                "-B",
+                str(demo / "B"),
+                "-m",
+                str(model),
+                *MODEL,
+                "-b",
+                "2",
+                "-i",
+                "3",
+                "-s",
+                "2",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     return model
 
 
@@ -38,9 +60,10 @@ def _state(model: Path) -> dict:
 
 def test_demo_data_has_two_face_sets_with_landmarks(demo):
     from fs_core import read_face
+
     faces = sorted((demo / "A").glob("*.png"))
     assert len(faces) == 12 and len(list((demo / "B").glob("*.png"))) == 12
-    image, landmarks, masks, metadata = read_face(faces[0])
+    image, landmarks, masks, _metadata = read_face(faces[0])
     assert image.shape == (128, 128, 3) and landmarks.shape == (68, 2) and masks
 
 
@@ -58,8 +81,25 @@ def test_train_writes_state_and_weights(trained):
 def test_resume_continues_the_count_and_adds_a_session(demo, trained, tmp_path):
     model = tmp_path / "m"
     shutil.copytree(trained, model)
-    assert main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), *MODEL,
-                 "-b", "2", "-i", "2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "-A",
+                str(demo / "A"),
+                "-B",
+                str(demo / "B"),
+                "-m",
+                str(model),
+                *MODEL,
+                "-b",
+                "2",
+                "-i",
+                "2",
+            ]
+        )
+        == 0
+    )
     state = _state(model)
     assert state["iterations"] == 5 and [s["iterations"] for s in state["sessions"]] == [3, 2]
 
@@ -79,23 +119,65 @@ def test_config_write_then_train_with_it(tmp_path, demo, capsys):
     text = text.replace('loss_function_2 = "mse"', 'loss_function_2 = "mae"')
     path.write_text(text)
     model = tmp_path / "m"
-    assert main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), *MODEL,
-                 "-b", "2", "-i", "1", "-C", str(path)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "-A",
+                str(demo / "A"),
+                "-B",
+                str(demo / "B"),
+                "-m",
+                str(model),
+                *MODEL,
+                "-b",
+                "2",
+                "-i",
+                "1",
+                "-C",
+                str(path),
+            ]
+        )
+        == 0
+    )
     assert _state(model)["config"]["global.loss"]["loss_function_2"] == "mae"
 
 
 def test_plugins_lists_kinds_names_and_distributions(capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
-    for word in ("original", "lightweight", "mae", "mse", "ssim", "fs-plugins-models",
-                 "fs-plugins-losses", "he_uniform"):
+    for word in (
+        "original",
+        "lightweight",
+        "mae",
+        "mse",
+        "ssim",
+        "fs-plugins-models",
+        "fs-plugins-losses",
+        "he_uniform",
+    ):
         assert word in out
 
 
 def test_the_console_script_runs_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "fs_core", "train", "-A", "/nonexistent/x",
-                             "-B", "/nonexistent/y", "-m", "/tmp/unused_model"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fs_core",
+            "train",
+            "-A",
+            "/nonexistent/x",
+            "-B",
+            "/nonexistent/y",
+            "-m",
+            "/tmp/unused_model",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "/nonexistent/x" in result.stderr and "Traceback" not in result.stderr
 
@@ -126,17 +208,35 @@ def test_loglevel_and_logfile(demo, tmp_path, capsys):
     assert log.read_text() == text  # appended nothing: no warnings
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["-L", "LOUD"], "invalid choice: 'LOUD'"),
-    (["-F", "{tmp}/no/such/folder/train.log"], "No such file or directory"),
-    (["-F", "{tmp}"], "is a folder"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["-L", "LOUD"], "invalid choice: 'LOUD'"),
+        (["-F", "{tmp}/no/such/folder/train.log"], "No such file or directory"),
+        (["-F", "{tmp}"], "is a folder"),
+    ],
+)
 def test_bad_log_options_are_one_line_errors(demo, tmp_path, capsys, flags, message):
     model = tmp_path / "m"
     flags = [flag.format(tmp=tmp_path) for flag in flags]
     try:
-        code = main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model),
-                     *MODEL, "-b", "2", "-i", "1", *flags])
+        code = main(
+            [
+                "train",
+                "-A",
+                str(demo / "A"),
+                "-B",
+                str(demo / "B"),
+                "-m",
+                str(model),
+                *MODEL,
+                "-b",
+                "2",
+                "-i",
+                "1",
+                *flags,
+            ]
+        )
     except SystemExit as stop:  # argparse refuses a bad flag value before main's handlers
         code = stop.code
     err = capsys.readouterr().err.strip().splitlines()

@@ -1,4 +1,5 @@
 """Gradient clipping (faceswap's lib/training/optimizer.py, lib/model/autoclip.py) against NumPy."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,13 +8,19 @@ import tensorflow as tf
 
 from fs_core.config.sections import GlobalOptions
 from fs_core.errors import FsUserError
-from fs_core.training.clipping import (AUTOCLIP_UNBOUNDED_CAP, GradientClipper,
-                                       make_gradient_clipper, percentile)
+from fs_core.training.clipping import (
+    AUTOCLIP_UNBOUNDED_CAP,
+    GradientClipper,
+    make_gradient_clipper,
+    percentile,
+)
 
 
 def _grads(rng, scale=1.0):
-    return [rng.normal(0, scale, size=(3, 4)).astype(np.float32),
-            rng.normal(0, scale, size=(5,)).astype(np.float32)]
+    return [
+        rng.normal(0, scale, size=(3, 4)).astype(np.float32),
+        rng.normal(0, scale, size=(5,)).astype(np.float32),
+    ]
 
 
 def _np(grads):
@@ -21,8 +28,9 @@ def _np(grads):
 
 
 def _clipper(method, value=1.0, history=10000):
-    return make_gradient_clipper(GlobalOptions(gradient_clipping=method, clipping_value=value,
-                                               autoclip_history=history))
+    return make_gradient_clipper(
+        GlobalOptions(gradient_clipping=method, clipping_value=value, autoclip_history=history)
+    )
 
 
 def test_none_passes_through():
@@ -69,8 +77,9 @@ def test_value_clips_elements():
 @pytest.mark.parametrize("q", [0.0, 10.0, 37.5, 50.0, 90.0, 100.0])
 def test_percentile_matches_numpy(q):
     values = np.random.default_rng(5).normal(size=17).astype(np.float32)
-    assert float(percentile(tf.constant(values), q)) == pytest.approx(np.percentile(values, q),
-                                                                      rel=1e-5)
+    assert float(percentile(tf.constant(values), q)) == pytest.approx(
+        np.percentile(values, q), rel=1e-5
+    )
 
 
 def _numpy_autoclip(steps, value, history):

@@ -1,17 +1,13 @@
 """Configuration: the rendered file round-trips, bad keys and values name the file and key."""
+
 from __future__ import annotations
 
-import sys
+import tomllib
 
 import pytest
 
 from fs_core.config import Config, apply_locked, changeable_values, load_config, render_config
 from fs_core.errors import FsUserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 @pytest.fixture()
@@ -33,24 +29,29 @@ def test_rendered_config_is_complete_valid_toml_and_round_trips(tmp_path, classe
 
 def test_values_from_the_file_are_used(tmp_path, classes):
     path = tmp_path / "fs.toml"
-    path.write_text("[global]\nlearning_rate = 2e-5\n[global.loss]\nloss_function = 'mae'\n"
-                    "[model.tiny]\nsize = 16\n")
+    path.write_text(
+        "[global]\nlearning_rate = 2e-5\n[global.loss]\nloss_function = 'mae'\n"
+        "[model.tiny]\nsize = 16\n"
+    )
     config = load_config(path, classes)
     assert config.global_.learning_rate == 2e-5
     assert config.loss.loss_function == "mae"
     assert config.models["tiny"].size == 16
 
 
-@pytest.mark.parametrize("body, expected", [
-    ("[global]\nnot_an_option = 1\n", "unknown key 'not_an_option' in \\[global\\]"),
-    ("[global]\ncoverage = 10.0\n", "coverage.*at least 62.5"),
-    ("[global]\ncentering = 'middle'\n", "centering.*one of face, head, legacy"),
-    ("[global.mask]\nlearn_mask = 'yes'\n", "learn_mask.*true or false"),
-    ("[model.tiny]\nsize = 48\n", "size.*one of 16, 32, 64"),
-    ("[model.nope]\nx = 1\n", "no model plugin named 'nope'"),
-    ("[strange]\n", "unknown section"),
-    ("this is = not toml =\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("[global]\nnot_an_option = 1\n", "unknown key 'not_an_option' in \\[global\\]"),
+        ("[global]\ncoverage = 10.0\n", "coverage.*at least 62.5"),
+        ("[global]\ncentering = 'middle'\n", "centering.*one of face, head, legacy"),
+        ("[global.mask]\nlearn_mask = 'yes'\n", "learn_mask.*true or false"),
+        ("[model.tiny]\nsize = 48\n", "size.*one of 16, 32, 64"),
+        ("[model.nope]\nx = 1\n", "no model plugin named 'nope'"),
+        ("[strange]\n", "unknown section"),
+        ("this is = not toml =\n", "not valid TOML"),
+    ],
+)
 def test_bad_config_names_file_and_key(tmp_path, classes, body, expected):
     path = tmp_path / "bad.toml"
     path.write_text(body)
@@ -72,9 +73,9 @@ def test_locked_options_stored_at_creation_win_and_changeable_ones_do_not(tmp_pa
     later = load_config(path, classes)
     messages = []
     apply_locked(later, stored, "tiny", classes["tiny"], messages.append)
-    assert later.global_.centering == "face"          # locked: the model's value
-    assert later.models["tiny"].size == 32            # model options are locked
-    assert later.global_.learning_rate == 1e-5        # changeable: the file's value
+    assert later.global_.centering == "face"  # locked: the model's value
+    assert later.models["tiny"].size == 32  # model options are locked
+    assert later.global_.learning_rate == 1e-5  # changeable: the file's value
     assert any("centering" in m for m in messages) and any("size" in m for m in messages)
     session = changeable_values(later, "tiny", classes["tiny"])
     assert session["global"]["learning_rate"] == 1e-5

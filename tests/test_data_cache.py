@@ -1,4 +1,5 @@
 """Face cache, epoch sampler and nearest-face search."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,12 +21,13 @@ def paths(count, prefix="f"):
 
 # ------------------------------------------------------------------ sampler
 
+
 @pytest.mark.parametrize("count, batch", [(10, 3), (7, 7), (5, 8), (1, 4)])
 def test_sampler_uses_every_face_once_per_epoch(count, batch):
     sampler = EpochSampler(count, np.random.default_rng(0))
     drawn = np.concatenate([sampler.take(batch) for _ in range(count * 3)])
     for epoch in range(len(drawn) // count):
-        assert sorted(drawn[epoch * count:(epoch + 1) * count]) == list(range(count))
+        assert sorted(drawn[epoch * count : (epoch + 1) * count]) == list(range(count))
     assert sampler.epoch == len(drawn) // count - (len(drawn) % count == 0)
 
 
@@ -38,6 +40,7 @@ def test_sampler_is_seeded_and_shuffles():
 
 
 # ------------------------------------------------------------------ neighbours
+
 
 def test_nearest_faces_matches_brute_force():
     rng = np.random.default_rng(0)
@@ -57,6 +60,7 @@ def test_nearest_faces_can_exclude_each_face_itself():
 
 # ------------------------------------------------------------------ cache
 
+
 def test_cache_holds_every_prepared_face():
     prepare = synthetic_prepare(P, NAMES)
     cache = FaceCache(paths(9), P, prepare, mask_names=NAMES, workers=2)
@@ -65,7 +69,9 @@ def test_cache_holds_every_prepared_face():
     expected = prepare("f4.png")
     assert np.array_equal(images[0], expected.image) and np.array_equal(masks[0], expected.masks)
     np.testing.assert_array_equal(landmarks[0], expected.landmarks)
-    assert images.dtype == np.uint8 and masks.shape == (2, P, P, 2) and landmarks.dtype == np.float32
+    assert (
+        images.dtype == np.uint8 and masks.shape == (2, P, P, 2) and landmarks.dtype == np.float32
+    )
     images[...] = 0  # a copy: augmenting a batch never changes the cache
     assert cache.gather(np.array([4]))[0].any()
 
@@ -118,6 +124,7 @@ def test_an_empty_set_is_a_user_error():
 @pytest.fixture(scope="module")
 def demo_faces(tmp_path_factory):
     from fs_core.faces.demo import write_demo_data
+
     folder = tmp_path_factory.mktemp("parallel")
     write_demo_data(folder, count=8, size=64)
     return folder
@@ -130,16 +137,18 @@ def test_large_sets_are_indexed_and_cached_in_worker_processes(demo_faces, monke
     from fs_core.data.cache import default_prepare
     from fs_core.faces.faceset import index_faceset
     from fs_core.faces.prepare import PrepareSpec
+
     spec = PrepareSpec(size=32, mask_type="custom_face", mask_names=("face", "eye"))
     results = {}
-    for minimum in (10 ** 9, 2):
+    for minimum in (10**9, 2):
         monkeypatch.setattr(fs_core.parallel, "PROCESS_MIN_ITEMS", minimum)
         monkeypatch.setattr(fs_core.parallel, "worker_count", lambda: 2)
         faces = index_faceset(demo_faces / "A")
-        cache = FaceCache(faces.paths, 32, default_prepare(spec), mask_names=spec.mask_names,
-                          progress=False)
+        cache = FaceCache(
+            faces.paths, 32, default_prepare(spec), mask_names=spec.mask_names, progress=False
+        )
         results[minimum] = (faces, cache.gather(np.arange(len(cache))))
-    (faces_here, here), (faces_workers, workers) = results[10 ** 9], results[2]
+    (faces_here, here), (faces_workers, workers) = results[10**9], results[2]
     assert faces_here == faces_workers and faces_here.stored_mask_names
     for mine, theirs in zip(here, workers):
         np.testing.assert_array_equal(mine, theirs)
@@ -150,6 +159,7 @@ def test_a_broken_face_read_by_a_worker_is_named(demo_faces, tmp_path, monkeypat
 
     import fs_core.parallel
     from fs_core.faces.faceset import index_faceset
+
     folder = tmp_path / "A"
     shutil.copytree(demo_faces / "A", folder)
     broken = sorted(folder.glob("*.png"))[5]

@@ -1,4 +1,5 @@
 """The batch loader: shapes, determinism, warping only the input, clean shut-down."""
+
 from __future__ import annotations
 
 import threading
@@ -21,15 +22,32 @@ NAMES = ("face", "eye", "mouth")
 
 @pytest.fixture(scope="module")
 def caches():
-    return (FaceCache([f"a{i}.png" for i in range(11)], P, synthetic_prepare(P, NAMES, seed=1),
-                      mask_names=NAMES),
-            FaceCache([f"b{i}.png" for i in range(7)], P, synthetic_prepare(P, NAMES, seed=2),
-                      mask_names=NAMES))
+    return (
+        FaceCache(
+            [f"a{i}.png" for i in range(11)],
+            P,
+            synthetic_prepare(P, NAMES, seed=1),
+            mask_names=NAMES,
+        ),
+        FaceCache(
+            [f"b{i}.png" for i in range(7)],
+            P,
+            synthetic_prepare(P, NAMES, seed=2),
+            mask_names=NAMES,
+        ),
+    )
 
 
 def loader(caches, **overrides):
-    args = dict(batch_size=4, input_size=P // 2, output_sizes=[P // 2, P], augmenters=fs_augmenters(),
-                options=AugmentationOptions(), seed=5, workers=2)
+    args = dict(
+        batch_size=4,
+        input_size=P // 2,
+        output_sizes=[P // 2, P],
+        augmenters=fs_augmenters(),
+        options=AugmentationOptions(),
+        seed=5,
+        workers=2,
+    )
     args.update(overrides)
     return BatchLoader(*caches, **args)
 
@@ -48,7 +66,11 @@ def test_training_batch_shapes_dtypes_and_ranges(caches):
         assert set(side["masks"]) == set(NAMES)
         for masks in side["masks"].values():
             assert [m.shape for m in masks] == [(4, P // 2, P // 2, 1), (4, P, P, 1)]
-        arrays = [side["input"], *side["targets"], *[m for ms in side["masks"].values() for m in ms]]
+        arrays = [
+            side["input"],
+            *side["targets"],
+            *[m for ms in side["masks"].values() for m in ms],
+        ]
         for array in arrays:
             assert array.dtype == np.float32 and array.min() >= 0.0 and array.max() <= 1.0
         assert side["masks"]["face"][-1].max() == 1.0 and side["masks"]["face"][-1].min() == 0.0
@@ -72,15 +94,18 @@ def test_batches_depend_on_the_seed_not_on_threads(caches):
             for side in "ab":
                 np.testing.assert_array_equal(one[side]["input"], two[side]["input"])
                 np.testing.assert_array_equal(one[side]["targets"][1], two[side]["targets"][1])
-                np.testing.assert_array_equal(one[side]["masks"]["eye"][0], two[side]["masks"]["eye"][0])
+                np.testing.assert_array_equal(
+                    one[side]["masks"]["eye"][0], two[side]["masks"]["eye"][0]
+                )
     other = first(1, workers=0, seed=6)[0]
     assert not np.array_equal(other["a"]["input"], reference[0]["a"]["input"])
 
 
 def test_the_warp_leaves_the_target_untouched(caches):
     cache_a = caches[0]
-    plain = AugmentationOptions(no_augment_color=True, no_flip=True, rotation_range=0, zoom_amount=0,
-                                shift_range=0)
+    plain = AugmentationOptions(
+        no_augment_color=True, no_flip=True, rotation_range=0, zoom_amount=0, shift_range=0
+    )
     with loader(caches, options=plain, input_size=P, output_sizes=[P], workers=0) as batches:
         batch = next(batches)
     target, feed = batch["a"]["targets"][0], batch["a"]["input"]
@@ -89,15 +114,22 @@ def test_the_warp_leaves_the_target_untouched(caches):
     for face in target:
         assert min(np.abs(cached - face).max(axis=(1, 2, 3))) < 1e-6
     assert np.abs(feed - target).mean() > 0.01
-    with loader(caches, options=AugmentationOptions(no_warp=True, no_augment_color=True),
-                input_size=P, output_sizes=[P], workers=0) as batches:
+    with loader(
+        caches,
+        options=AugmentationOptions(no_warp=True, no_augment_color=True),
+        input_size=P,
+        output_sizes=[P],
+        workers=0,
+    ) as batches:
         batch = next(batches)
     np.testing.assert_array_equal(batch["a"]["input"], batch["a"]["targets"][0])
 
 
 def test_rgb_models_get_reversed_channels(caches):
-    with loader(caches, color_order="bgr", workers=0) as bgr, \
-            loader(caches, color_order="rgb", workers=0) as rgb:
+    with (
+        loader(caches, color_order="bgr", workers=0) as bgr,
+        loader(caches, color_order="rgb", workers=0) as rgb,
+    ):
         one, two = next(bgr), next(rgb)
     np.testing.assert_array_equal(one["b"]["input"], two["b"]["input"][..., ::-1])
     np.testing.assert_array_equal(one["a"]["targets"][1], two["a"]["targets"][1][..., ::-1])
@@ -105,8 +137,11 @@ def test_rgb_models_get_reversed_channels(caches):
 
 def test_every_face_is_used_once_per_epoch(caches):
     seen = []
-    probe = AugmenterDescriptor(name="probe", stage=1, apply=lambda batch, rng, options:
-                                seen.append((batch.side, list(batch.indices))))
+    probe = AugmenterDescriptor(
+        name="probe",
+        stage=1,
+        apply=lambda batch, rng, options: seen.append((batch.side, list(batch.indices))),
+    )
     with loader(caches, augmenters=[probe], batch_size=3, workers=0) as batches:
         for _ in range(11):
             next(batches)
@@ -155,17 +190,29 @@ def test_the_context_manager_closes_on_error(caches):
 
 
 def test_warp_to_landmarks_needs_landmarks(caches):
-    plain = FaceCache(["p0.png", "p1.png"], P, synthetic_prepare(P, landmarks=False), source="plain")
+    plain = FaceCache(
+        ["p0.png", "p1.png"], P, synthetic_prepare(P, landmarks=False), source="plain"
+    )
     with pytest.raises(FsUserError, match="landmarks") as caught:
-        BatchLoader(caches[0], plain, batch_size=2, input_size=P, output_sizes=[P], mask_names=(),
-                    augmenters=fs_augmenters(), options=AugmentationOptions(warp_to_landmarks=True))
+        BatchLoader(
+            caches[0],
+            plain,
+            batch_size=2,
+            input_size=P,
+            output_sizes=[P],
+            mask_names=(),
+            augmenters=fs_augmenters(),
+            options=AugmentationOptions(warp_to_landmarks=True),
+        )
     assert caught.value.path == "plain"
 
 
 def test_missing_masks_are_a_user_error(caches):
     bare = FaceCache(["p0.png"], P, synthetic_prepare(P), source="bare")
     with pytest.raises(FsUserError, match="mask") as caught:
-        BatchLoader(caches[0], bare, batch_size=2, input_size=P, output_sizes=[P], mask_names=("face",))
+        BatchLoader(
+            caches[0], bare, batch_size=2, input_size=P, output_sizes=[P], mask_names=("face",)
+        )
     assert caught.value.path == "bare"
 
 

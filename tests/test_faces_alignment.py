@@ -1,4 +1,5 @@
 """Alignment geometry (faceswap's lib/align/): Umeyama, legacy matrix, pose offsets, crops."""
+
 from __future__ import annotations
 
 import cv2
@@ -17,8 +18,12 @@ def _similarity(angle, scale, tx, ty):
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.floats(-np.pi + 0.01, np.pi - 0.01), st.floats(0.05, 20.0), st.floats(-500, 500),
-       st.floats(-500, 500))
+@given(
+    st.floats(-np.pi + 0.01, np.pi - 0.01),
+    st.floats(0.05, 20.0),
+    st.floats(-500, 500),
+    st.floats(-500, 500),
+)
 def test_umeyama_recovers_a_known_similarity(angle, scale, tx, ty):
     src = np.random.default_rng(3).normal(0, 50, (20, 2))
     matrix = _similarity(angle, scale, tx, ty)
@@ -93,8 +98,9 @@ def test_aligned_matrix_padding(centering, box):
 def test_sub_crop_of_head_crop_matches_direct_face_crop():
     """Cropping an extracted head face to face centering equals extracting at face centering."""
     rng = np.random.default_rng(0)
-    frame = cv2.resize(rng.integers(0, 255, (15, 15, 3), dtype=np.uint8), (600, 600),
-                       interpolation=cv2.INTER_CUBIC)
+    frame = cv2.resize(
+        rng.integers(0, 255, (15, 15, 3), dtype=np.uint8), (600, 600), interpolation=cv2.INTER_CUBIC
+    )
     landmarks = _frame_landmarks(0.1, 200.0, (300.0, 290.0))
     head, _ = al.extract_face(frame, landmarks, 256, "head")
     offsets = al.centering_offsets(landmarks)
@@ -110,8 +116,9 @@ def test_sub_crop_of_head_crop_matches_direct_face_crop():
         # landmarks agree too
         head_pts = al.transform_points(landmarks, al.aligned_matrix(landmarks, 256, "head"))
         moved = al.window_points(head_pts, left, top, crop, crop)
-        direct_pts = al.transform_points(landmarks,
-                                         al.aligned_matrix(landmarks, crop, "face", coverage))
+        direct_pts = al.transform_points(
+            landmarks, al.aligned_matrix(landmarks, crop, "face", coverage)
+        )
         np.testing.assert_allclose(moved, direct_pts, atol=1.0)
 
 

@@ -1,4 +1,5 @@
 """Face set indexing and the demo data writer."""
+
 from __future__ import annotations
 
 import time
@@ -38,13 +39,19 @@ def test_demo_folders_and_headers(demo):
         assert np.asarray(mask["affine_matrix"]).shape == (2, 3)
         source = meta["source"]
         assert source["original_filename"] == paths[0].name
-        assert {"alignments_version", "face_index", "source_filename", "source_is_video",
-                "source_frame_dims"} <= set(source)
+        assert {
+            "alignments_version",
+            "face_index",
+            "source_filename",
+            "source_is_video",
+            "source_frame_dims",
+        } <= set(source)
         record = read_face(paths[0])
         assert record.image.shape == (64, 64, 3)
         # the stored mask matrix is the face-centred alignment of the header's landmarks
-        np.testing.assert_allclose(mask["affine_matrix"],
-                                   al.aligned_matrix(record.landmarks, 128, "face"), atol=1e-3)
+        np.testing.assert_allclose(
+            mask["affine_matrix"], al.aligned_matrix(record.landmarks, 128, "face"), atol=1e-3
+        )
 
 
 def test_identities_differ_and_images_vary(demo):
@@ -55,9 +62,10 @@ def test_identities_differ_and_images_vary(demo):
 
     def skin(image, path):  # mean colour at the nose bridge
         record = read_face(path)
-        x, y = al.transform_points(record.landmarks,
-                                   al.aligned_matrix(record.landmarks, 64, "head"))[28]
-        return image[int(round(y)) - 1:int(round(y)) + 2, int(round(x)) - 1:int(round(x)) + 2]
+        x, y = al.transform_points(
+            record.landmarks, al.aligned_matrix(record.landmarks, 64, "head")
+        )[28]
+        return image[int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2]
 
     skin_a = np.mean([skin(im, p).mean() for im, p in zip(faces_a, sorted(folder_a.glob("*.png")))])
     skin_b = np.mean([skin(im, p).mean() for im, p in zip(faces_b, sorted(folder_b.glob("*.png")))])
@@ -137,7 +145,7 @@ def test_index_errors(tmp_path, demo):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "text.png").write_text("not a png")
-    with pytest.raises(FsUserError, match="text.png"):
+    with pytest.raises(FsUserError, match=r"text.png"):
         index_faceset(bad)
 
 
@@ -151,5 +159,5 @@ def test_index_refuses_plain_crops_mixed_with_extracted_faces(tmp_path, demo):
         (mixed / path.name).write_bytes(path.read_bytes())
     for index in range(3):
         cv2.imwrite(str(mixed / f"plain{index}.png"), np.zeros((64, 64, 3), np.uint8))
-    with pytest.raises(FsUserError, match="mixes 2 faceswap-extracted.*plain0.png"):
+    with pytest.raises(FsUserError, match=r"mixes 2 faceswap-extracted.*plain0.png"):
         index_faceset(mixed)

@@ -1,5 +1,6 @@
 """Face sets as faceswap leaves them: pre-2.0 (legacy-centred) faces, a header moved after the image
 data, and stray images without a header in a folder of extracted faces."""
+
 from __future__ import annotations
 
 import copy
@@ -15,8 +16,12 @@ from fs_core.errors import FsUserError
 from fs_core.faces import alignment as al
 from fs_core.faces.demo import write_demo_data
 from fs_core.faces.faceset import index_faceset
-from fs_core.faces.pngmeta import (encode_faceswap_png, faceswap_metadata_from_bytes,
-                                   read_faceswap_metadata, write_faceswap_png)
+from fs_core.faces.pngmeta import (
+    encode_faceswap_png,
+    faceswap_metadata_from_bytes,
+    read_faceswap_metadata,
+    write_faceswap_png,
+)
 from fs_core.faces.prepare import PrepareSpec, check_faceset, prepare_face
 from fs_core.faces.read import read_face
 
@@ -39,12 +44,18 @@ def _copy(paths, folder):
 
 def _legacy_face(head_path, out_path, version=1.0):
     """Write ``head_path``'s face as faceswap before 2.0 would have: the legacy-centred crop of the
-    same frame landmarks (re-cut from the head crop, sub-pixel exact), header version ``version``."""
+    same frame landmarks (re-cut from the head crop, sub-pixel exact), header version
+    ``version``."""
     record = read_face(head_path)
     head = np.vstack([al.aligned_matrix(record.landmarks, S, "head"), [0, 0, 1]])
     legacy = np.vstack([al.aligned_matrix(record.landmarks, S, "legacy"), [0, 0, 1]])
-    image = cv2.warpAffine(record.image, (legacy @ np.linalg.inv(head))[:2], (S, S),
-                           flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    image = cv2.warpAffine(
+        record.image,
+        (legacy @ np.linalg.inv(head))[:2],
+        (S, S),
+        flags=cv2.INTER_CUBIC,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     metadata = copy.deepcopy(record.metadata)
     metadata["source"]["alignments_version"] = version
     write_faceswap_png(out_path, image, metadata)
@@ -52,6 +63,7 @@ def _legacy_face(head_path, out_path, version=1.0):
 
 
 # ------------------------------------------------------------------ legacy-centred (version 1.0)
+
 
 @pytest.mark.parametrize("centering, coverage", [("legacy", 100.0), ("face", 70.0)])
 def test_version_1_face_is_read_as_legacy_centred(demo, tmp_path, centering, coverage):
@@ -86,13 +98,15 @@ def test_legacy_folder_is_indexed_as_legacy(demo, tmp_path, caplog):
         assert not caplog.records
         check_faceset(faceset, PrepareSpec(size=P, centering="face"))
     assert len(caplog.records) == 1
-    assert "1.25x" in caplog.records[0].getMessage() and str(folder) in caplog.records[0].getMessage()
+    assert (
+        "1.25x" in caplog.records[0].getMessage() and str(folder) in caplog.records[0].getMessage()
+    )
 
 
 def test_folder_mixing_legacy_and_head_faces_is_refused(demo, tmp_path):
     folder = _copy(demo[:2], tmp_path / "mixed")
     _legacy_face(demo[2], folder / "old_face.png")
-    with pytest.raises(FsUserError, match="before faceswap 2.0") as info:
+    with pytest.raises(FsUserError, match=r"before faceswap 2.0") as info:
         index_faceset(folder)
     assert info.value.path == str(folder)
     message = str(info.value)
@@ -106,28 +120,30 @@ def test_alignments_version_that_is_not_a_number_is_named(demo, tmp_path, versio
         read_face(path)
     assert "alignments_version is not a number" in info.value.message
     assert info.value.path == str(path)
-    with pytest.raises(FsUserError, match="odd.png"):
+    with pytest.raises(FsUserError, match=r"odd.png"):
         index_faceset(tmp_path)
-    _legacy_face(demo[0], path, version=10 ** 400)  # absurd, but a number: a current face
+    _legacy_face(demo[0], path, version=10**400)  # absurd, but a number: a current face
     assert read_face(path).centering == "head"
 
 
 # ------------------------------------------------------------------ header after the image data
 
+
 def _chunks(data: bytes) -> list[tuple[int, bytes, int]]:
     """(offset, type, total length) of each chunk of a PNG."""
     pos, out = 8, []
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         out.append((pos, kind, 12 + length))
         pos += 12 + length
     return out
 
 
 def _header_after_idat(data: bytes) -> bytes:
-    """``data`` with its faceswap iTXt chunk moved from before the first IDAT to just before IEND."""
+    """``data`` with its faceswap iTXt chunk moved from before the first IDAT to just before
+    IEND."""
     pos, _, size = next(c for c in _chunks(data) if c[1] == b"iTXt")
-    chunk, rest = data[pos:pos + size], data[:pos] + data[pos + size:]
+    chunk, rest = data[pos : pos + size], data[:pos] + data[pos + size :]
     end = next(c for c in _chunks(rest) if c[1] == b"IEND")[0]
     moved = rest[:end] + chunk + rest[end:]
     kinds = [kind for _, kind, _ in _chunks(moved)]
@@ -151,8 +167,9 @@ def test_header_after_idat_is_found(demo, tmp_path):
 
 
 def test_corrupt_header_after_idat_is_named(tmp_path):
-    data = bytearray(_header_after_idat(encode_faceswap_png(np.zeros((16, 16, 3), np.uint8),
-                                                            {"source": {}})))
+    data = bytearray(
+        _header_after_idat(encode_faceswap_png(np.zeros((16, 16, 3), np.uint8), {"source": {}}))
+    )
     data[-20] ^= 0x55  # inside the moved iTXt body, before IEND
     path = tmp_path / "bad.png"
     path.write_bytes(bytes(data))
@@ -172,6 +189,7 @@ def test_png_cut_after_its_image_data_is_truncated(tmp_path):
 
 # ------------------------------------------------------------------ stray images
 
+
 def test_stray_images_in_an_extract_folder_are_skipped_with_a_warning(demo, tmp_path, caplog):
     folder = _copy(demo, tmp_path / "faces")
     cv2.imwrite(str(folder / "stray.jpg"), np.zeros((40, 60, 3), np.uint8))  # not even square
@@ -188,7 +206,8 @@ def test_stray_images_in_an_extract_folder_are_skipped_with_a_warning(demo, tmp_
     assert faceset.has_landmarks and faceset.stored_mask_names == frozenset({"custom_face"})
     # and training reads on: a batch from the folder, the stray images never opened
     spec = PrepareSpec(size=P, centering="face")
-    with BatchLoader.from_facesets(faceset, faceset, spec, batch_size=2, input_size=P,
-                                   output_sizes=[P], workers=0) as batches:
+    with BatchLoader.from_facesets(
+        faceset, faceset, spec, batch_size=2, input_size=P, output_sizes=[P], workers=0
+    ) as batches:
         batch = next(batches)
     assert batch["a"]["input"].shape == (2, P, P, 3)

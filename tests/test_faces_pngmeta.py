@@ -1,4 +1,5 @@
 """The faceswap PNG header: round trip, absence, corruption, and a fuzz of the reader."""
+
 from __future__ import annotations
 
 import struct
@@ -11,22 +12,39 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fs_core.errors import FsUserError
-from fs_core.faces.pngmeta import (encode_faceswap_png, faceswap_metadata_from_bytes,
-                                   read_faceswap_metadata, write_faceswap_png)
+from fs_core.faces.pngmeta import (
+    encode_faceswap_png,
+    faceswap_metadata_from_bytes,
+    read_faceswap_metadata,
+    write_faceswap_png,
+)
 
 META = {
     "alignments": {
-        "x": 10, "y": 12, "w": 40, "h": 44,
+        "x": 10,
+        "y": 12,
+        "w": 40,
+        "h": 44,
         "landmarks_xy": [[float(i), float(i) * 0.5 + 0.25] for i in range(68)],
-        "mask": {"custom_face": {"mask": zlib.compress(bytes(range(256)) * 64),
-                                 "affine_matrix": [[0.5, 0.0, 3.0], [0.0, 0.5, -1.5]],
-                                 "interpolator": 3, "stored_size": 128,
-                                 "stored_centering": "face"}},
+        "mask": {
+            "custom_face": {
+                "mask": zlib.compress(bytes(range(256)) * 64),
+                "affine_matrix": [[0.5, 0.0, 3.0], [0.0, 0.5, -1.5]],
+                "interpolator": 3,
+                "stored_size": 128,
+                "stored_centering": "face",
+            }
+        },
         "identity": {},
     },
-    "source": {"alignments_version": 2.4, "original_filename": "frame_0.png", "face_index": 0,
-               "source_filename": "frame.png", "source_is_video": False,
-               "source_frame_dims": [480, 640]},
+    "source": {
+        "alignments_version": 2.4,
+        "original_filename": "frame_0.png",
+        "face_index": 0,
+        "source_filename": "frame.png",
+        "source_is_video": False,
+        "source_frame_dims": [480, 640],
+    },
 }
 
 
@@ -38,8 +56,8 @@ def _chunks(data: bytes):
     """(offset, type, body) for each chunk of a PNG."""
     pos, out = 8, []
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        out.append((pos, kind, data[pos + 8:pos + 8 + length]))
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        out.append((pos, kind, data[pos + 8 : pos + 8 + length]))
         pos += 12 + length
     return out
 
@@ -64,7 +82,10 @@ def test_chunk_layout_is_faceswaps():
 def test_numpy_values_are_written_as_plain_literals():
     meta = {"v": np.float32(1.5), "a": np.arange(3, dtype=np.int64), "t": (np.int32(2),)}
     assert faceswap_metadata_from_bytes(encode_faceswap_png(_image(), meta)) == {
-        "v": 1.5, "a": [0, 1, 2], "t": (2,)}
+        "v": 1.5,
+        "a": [0, 1, 2],
+        "t": (2,),
+    }
 
 
 def test_png_without_header_gives_none(tmp_path):
@@ -76,8 +97,12 @@ def test_png_without_header_gives_none(tmp_path):
 def test_other_itxt_chunks_are_skipped():
     data = encode_faceswap_png(_image(), {"k": "v"})
     other = b"Comment\x00\x00\x00\x00\x00hello"
-    chunk = struct.pack(">I", len(other)) + b"iTXt" + other + struct.pack(
-        ">I", zlib.crc32(b"iTXt" + other))
+    chunk = (
+        struct.pack(">I", len(other))
+        + b"iTXt"
+        + other
+        + struct.pack(">I", zlib.crc32(b"iTXt" + other))
+    )
     first_idat_less = _chunks(data)[1][0]  # right after IHDR
     data = data[:first_idat_less] + chunk + data[first_idat_less:]
     assert faceswap_metadata_from_bytes(data) == {"k": "v"}
@@ -87,7 +112,7 @@ def _with_body(data: bytes, new_body: bytes, fix_crc: bool) -> bytes:
     pos, _, body = next(c for c in _chunks(data) if c[1] == b"iTXt")
     crc = zlib.crc32(b"iTXt" + new_body) if fix_crc else zlib.crc32(b"iTXt" + body)
     chunk = struct.pack(">I", len(new_body)) + b"iTXt" + new_body + struct.pack(">I", crc)
-    return data[:pos] + chunk + data[pos + 12 + len(body):]
+    return data[:pos] + chunk + data[pos + 12 + len(body) :]
 
 
 def test_corrupted_chunk_raises(tmp_path):
@@ -102,12 +127,15 @@ def test_corrupted_chunk_raises(tmp_path):
     assert info.value.path == str(path)
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b"{'a': 1", "literal"),
-    (b"__import__('os')", "literal"),
-    (b"[1, 2]", "expected a dict"),
-    (b"\xff\xfe{}", "UTF-8"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"{'a': 1", "literal"),
+        (b"__import__('os')", "literal"),
+        (b"[1, 2]", "expected a dict"),
+        (b"\xff\xfe{}", "UTF-8"),
+    ],
+)
 def test_bad_payload_raises(tmp_path, payload, message):
     data = _with_body(encode_faceswap_png(_image(), {}), b"faceswap" + b"\x00" * 5 + payload, True)
     path = tmp_path / "bad.png"
@@ -146,8 +174,10 @@ def test_fuzz_random_bytes(data):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, len(_VALID) - 1), st.integers(0, 255)), max_size=6),
-       st.integers(0, len(_VALID)))
+@given(
+    st.lists(st.tuples(st.integers(0, len(_VALID) - 1), st.integers(0, 255)), max_size=6),
+    st.integers(0, len(_VALID)),
+)
 def test_fuzz_mutated_png(mutations, cut):
     data = bytearray(_VALID[:cut] if cut > 8 else _VALID)
     for pos, value in mutations:

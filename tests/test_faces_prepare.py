@@ -1,4 +1,5 @@
 """Training crops and masks from demo faces (made by our alignment) and from plain crops."""
+
 from __future__ import annotations
 
 import cv2
@@ -27,7 +28,7 @@ def _luma(image):
 
 def _min_near(gray, point, radius=1):
     x, y = np.rint(point).astype(int)
-    return gray[max(y - radius, 0):y + radius + 1, max(x - radius, 0):x + radius + 1].min()
+    return gray[max(y - radius, 0) : y + radius + 1, max(x - radius, 0) : x + radius + 1].min()
 
 
 def test_landmarks_land_on_the_drawn_eyes_and_mouth(demo):
@@ -48,8 +49,9 @@ def test_landmarks_land_on_the_drawn_eyes_and_mouth(demo):
 
 def test_face_centering_crop_is_centred_on_the_face(demo):
     for centering in ("face", "legacy"):
-        spec = PrepareSpec(size=P, centering=centering, mask_type="custom_face",
-                           mask_names=("face",))
+        spec = PrepareSpec(
+            size=P, centering=centering, mask_type="custom_face", mask_names=("face",)
+        )
         for path in demo:
             face = prepare_face(read_face(path), spec, path)
             centre = face.landmarks.mean(axis=0)
@@ -59,8 +61,10 @@ def test_face_centering_crop_is_centred_on_the_face(demo):
             assert face.landmarks[:, 0].min() > 0 and face.landmarks[:, 0].max() < P
     # head centering shows more around the face than face centering
     record = read_face(demo[0])
-    spans = [np.ptp(prepare_face(record, PrepareSpec(size=P, centering=c)).landmarks[:, 0])
-             for c in ("head", "face", "legacy")]
+    spans = [
+        np.ptp(prepare_face(record, PrepareSpec(size=P, centering=c)).landmarks[:, 0])
+        for c in ("head", "face", "legacy")
+    ]
     assert spans[0] < spans[1] < spans[2]
 
 
@@ -85,14 +89,18 @@ def test_masks_range_and_coverage(demo, mask_type):
         if mask_type == "none":
             assert (face_mask == 255).all()
         else:
-            corners = [face_mask[:6, :6], face_mask[:6, -6:], face_mask[-6:, :6],
-                       face_mask[-6:, -6:]]
+            corners = [
+                face_mask[:6, :6],
+                face_mask[:6, -6:],
+                face_mask[-6:, :6],
+                face_mask[-6:, -6:],
+            ]
             assert all(c.max() == 0 for c in corners)
         lms = face.landmarks
         for part, hull in ((eye, lms[36:42]), (eye, lms[42:48]), (mouth, lms[48:60])):
             inside = [part[int(round(y)), int(round(x))] for x, y in hull]
             # the hull's corners are softened by the blur; its centre is solid
-            assert min(inside) > 60 and part[:, :P // 8].max() == 0
+            assert min(inside) > 60 and part[:, : P // 8].max() == 0
             x, y = np.rint(hull.mean(axis=0)).astype(int)
             assert part[y, x] > 150  # (thin eyes stay below 255 after the blur)
 
@@ -112,13 +120,15 @@ def test_stored_mask_agrees_with_landmark_mask(demo):
 
 def attrs_evolve(spec, **changes):
     import attrs
+
     return attrs.evolve(spec, **changes)
 
 
 def test_stored_mask_processing(demo):
     record = read_face(demo[0])
-    base = PrepareSpec(size=P, mask_type="custom_face", mask_names=("face",), mask_blur_kernel=0,
-                       mask_threshold=0)
+    base = PrepareSpec(
+        size=P, mask_type="custom_face", mask_names=("face",), mask_blur_kernel=0, mask_threshold=0
+    )
     plain = prepare_face(record, base).masks[..., 0].astype(int)
     grown = prepare_face(record, attrs_evolve(base, mask_dilation=5.0)).masks[..., 0].astype(int)
     shrunk = prepare_face(record, attrs_evolve(base, mask_dilation=-5.0)).masks[..., 0]
@@ -129,7 +139,7 @@ def test_stored_mask_processing(demo):
 
 def test_missing_stored_mask_is_refused(demo):
     spec = PrepareSpec(size=P, mask_type="bisenet-fp_face", mask_names=("face",))
-    with pytest.raises(FsUserError, match="bisenet-fp_face.*custom_face") as info:
+    with pytest.raises(FsUserError, match=r"bisenet-fp_face.*custom_face") as info:
         prepare_face(read_face(demo[0]), spec, demo[0])
     assert info.value.path == str(demo[0])
     # without a path the header's original filename names the face
@@ -147,37 +157,44 @@ def plain_face(tmp_path):
 
 
 def test_plain_crop_is_centre_cropped(plain_face):
-    face = prepare_face(read_face(plain_face), PrepareSpec(size=P, coverage=62.5,
-                                                           mask_names=("face",)))
+    face = prepare_face(
+        read_face(plain_face), PrepareSpec(size=P, coverage=62.5, mask_names=("face",))
+    )
     assert face.image.shape == (P, P, 3) and face.landmarks is None
     assert (face.masks == 255).all()  # mask_type none: everything counts
     # the 40 px disc fills 40/50 of the 50 px centre crop
     bright = (_luma(face.image) > 120).mean()
-    assert bright == pytest.approx(np.pi * 0.4 ** 2, abs=0.05)
+    assert bright == pytest.approx(np.pi * 0.4**2, abs=0.05)
     assert prepare_face(read_face(plain_face), PrepareSpec(size=32)).masks is None
 
 
-@pytest.mark.parametrize("spec, pattern", [
-    (PrepareSpec(size=P, mask_type="extended", mask_names=("face",)),
-     "mask_type 'extended' needs landmarks.*set mask_type = none"),
-    (PrepareSpec(size=P, mask_type="components", mask_names=("face",)), "components"),
-    (PrepareSpec(size=P, mask_names=("eye",)), "eye_multiplier = 1"),
-    (PrepareSpec(size=P, mask_names=("mouth",)), "mouth_multiplier = 1"),
-    (PrepareSpec(size=P, mask_type="custom_face", mask_names=("face",)), "no stored masks"),
-])
+@pytest.mark.parametrize(
+    "spec, pattern",
+    [
+        (
+            PrepareSpec(size=P, mask_type="extended", mask_names=("face",)),
+            "mask_type 'extended' needs landmarks.*set mask_type = none",
+        ),
+        (PrepareSpec(size=P, mask_type="components", mask_names=("face",)), "components"),
+        (PrepareSpec(size=P, mask_names=("eye",)), "eye_multiplier = 1"),
+        (PrepareSpec(size=P, mask_names=("mouth",)), "mouth_multiplier = 1"),
+        (PrepareSpec(size=P, mask_type="custom_face", mask_names=("face",)), "no stored masks"),
+    ],
+)
 def test_plain_crop_refuses_what_needs_landmarks(plain_face, spec, pattern):
     with pytest.raises(FsUserError, match=pattern) as info:
         prepare_face(read_face(plain_face), spec, plain_face)
     assert info.value.path == str(plain_face)
-    with pytest.raises(FsUserError, match="plain crops|stored"):
+    with pytest.raises(FsUserError, match=r"plain crops|stored"):
         check_faceset(index_faceset(plain_face.parent), spec)
 
 
 def test_check_faceset_accepts_what_demo_faces_have(demo):
     faceset = index_faceset(demo[0].parent)
     for mask_type in ("components", "extended", "custom_face", "none"):
-        check_faceset(faceset, PrepareSpec(size=P, mask_type=mask_type,
-                                           mask_names=("face", "eye", "mouth")))
+        check_faceset(
+            faceset, PrepareSpec(size=P, mask_type=mask_type, mask_names=("face", "eye", "mouth"))
+        )
     with pytest.raises(FsUserError, match="vgg-clear"):
         check_faceset(faceset, PrepareSpec(size=P, mask_type="vgg-clear", mask_names=("face",)))
 

@@ -1,4 +1,5 @@
 """Reading faces: faceswap PNGs, plain crops, and every kind of bad file named in the error."""
+
 from __future__ import annotations
 
 import zlib
@@ -20,13 +21,25 @@ def _image(height=24, width=24, channels=3):
 
 def _meta(points=68, mask_size=8):
     mask = np.arange(mask_size * mask_size, dtype=np.uint8).reshape(mask_size, mask_size)
-    return {"alignments": {
-        "x": 0, "y": 0, "w": 10, "h": 10,
-        "landmarks_xy": [[float(i), float(2 * i)] for i in range(points)],
-        "mask": {"custom_face": {"mask": zlib.compress(mask.tobytes()),
-                                 "affine_matrix": [[1.0, 0, 0], [0, 1.0, 0]], "interpolator": 3,
-                                 "stored_size": mask_size, "stored_centering": "face"}}},
-        "source": {"original_filename": "x_0.png"}}
+    return {
+        "alignments": {
+            "x": 0,
+            "y": 0,
+            "w": 10,
+            "h": 10,
+            "landmarks_xy": [[float(i), float(2 * i)] for i in range(points)],
+            "mask": {
+                "custom_face": {
+                    "mask": zlib.compress(mask.tobytes()),
+                    "affine_matrix": [[1.0, 0, 0], [0, 1.0, 0]],
+                    "interpolator": 3,
+                    "stored_size": mask_size,
+                    "stored_centering": "face",
+                }
+            },
+        },
+        "source": {"original_filename": "x_0.png"},
+    }
 
 
 def test_faceswap_png(tmp_path):
@@ -69,7 +82,7 @@ def test_truncated_png(tmp_path):
 
 
 def test_truncated_jpeg(tmp_path):
-    ok, data = cv2.imencode(".jpg", _image(64, 64))
+    _ok, data = cv2.imencode(".jpg", _image(64, 64))
     path = tmp_path / "cut.jpg"
     path.write_bytes(data.tobytes()[:-300])
     _expect(path, "truncated")

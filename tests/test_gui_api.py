@@ -1,5 +1,6 @@
 """``fs gui``'s server: the JSON API, its security rules, the start form, launching and stopping a
 real trainer, the event stream, and the command line (port in use, the printed address)."""
+
 from __future__ import annotations
 
 import json
@@ -59,6 +60,7 @@ def no_launch(monkeypatch) -> list:
     def refuse(*args, **kwargs):
         attempts.append(args)
         raise AssertionError("a process was started")
+
     monkeypatch.setattr(launch.subprocess, "Popen", refuse)
     return attempts
 
@@ -102,8 +104,9 @@ def test_post_needs_the_token_and_the_same_origin(client):
 
 
 def test_reads_need_the_token_beyond_loopback(root):
-    client = TestClient(create_app(root, TOKEN, require_token_for_reads=True),
-                        base_url="http://192.0.2.10:8765")
+    client = TestClient(
+        create_app(root, TOKEN, require_token_for_reads=True), base_url="http://192.0.2.10:8765"
+    )
     assert client.get("/api/models").status_code == 403
     assert client.get("/api/models", headers=POST).status_code == 200
     assert client.get("/api/models", params={"token": TOKEN}).status_code == 200
@@ -114,11 +117,16 @@ def test_reads_need_the_token_beyond_loopback(root):
 
 def test_loopback_server_refuses_other_host_names(root):
     """A page that rebinds its own name to 127.0.0.1 cannot read the models."""
-    client = TestClient(create_app(root, TOKEN, require_token_for_reads=False),
-                        base_url="http://attacker.test:8765")
+    client = TestClient(
+        create_app(root, TOKEN, require_token_for_reads=False), base_url="http://attacker.test:8765"
+    )
     assert client.get("/api/models").status_code == 403
-    assert TestClient(create_app(root, TOKEN, False),
-                      base_url="http://localhost:8765").get("/api/models").status_code == 200
+    assert (
+        TestClient(create_app(root, TOKEN, False), base_url="http://localhost:8765")
+        .get("/api/models")
+        .status_code
+        == 200
+    )
 
 
 def test_path_escapes_are_refused(client, root, tmp_path, no_launch):
@@ -132,8 +140,9 @@ def test_path_escapes_are_refused(client, root, tmp_path, no_launch):
         assert client.post("/api/models/escape/restore", headers=POST).status_code == 400
         assert client.get("/api/models/saved/files/..%2Fstate.toml").status_code == 400
         assert client.get("/api/models/saved/files/%2Fetc%2Fpasswd").status_code == 400
-        assert client.get("/api/models/saved/files/record/previews/000000001.png").status_code \
-            == 404
+        assert (
+            client.get("/api/models/saved/files/record/previews/000000001.png").status_code == 404
+        )
         previews = root / "saved" / "record" / "previews"
         previews.mkdir(parents=True)
         (previews / "000000002.png").write_bytes(b"\x89PNG\r\n\x1a\n")
@@ -143,9 +152,11 @@ def test_path_escapes_are_refused(client, root, tmp_path, no_launch):
         assert client.get("/api/models/saved/files/record/secret.png").status_code == 404
         assert client.get("/api/models/saved/files/previews/..%2Fsecret.png").status_code == 400
         for faces in ("../faces/A", str(tmp_path), "escape"):
-            answer = client.post("/api/train", headers=POST,
-                                 json={**TINY, "faces_a": faces, "faces_b": "faces/B",
-                                       "model_dir": "new"})
+            answer = client.post(
+                "/api/train",
+                headers=POST,
+                json={**TINY, "faces_a": faces, "faces_b": "faces/B", "model_dir": "new"},
+            )
             assert answer.status_code == 400, faces
     finally:
         (root / "escape").unlink()
@@ -154,18 +165,27 @@ def test_path_escapes_are_refused(client, root, tmp_path, no_launch):
 
 
 BAD_FIELDS = [
-    ({"batch_size": 0}, "batch_size"), ({"batch_size": 300}, "batch_size"),
-    ({"batch_size": "many"}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
-    ({"iterations": 0}, "iterations"), ({"save_interval": -1}, "save_interval"),
-    ({"snapshot_interval": -2}, "snapshot_interval"), ({"warmup": 9999}, "warmup"),
-    ({"no_warp": "yes"}, "no_warp"), ({"lr_finder": 1}, "lr_finder"),
-    ({"faces_a": "faces/missing"}, "faces_a"), ({"faces_b": ""}, "faces_b"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": 300}, "batch_size"),
+    ({"batch_size": "many"}, "batch_size"),
+    ({"batch_size": 2.5}, "batch_size"),
+    ({"iterations": 0}, "iterations"),
+    ({"save_interval": -1}, "save_interval"),
+    ({"snapshot_interval": -2}, "snapshot_interval"),
+    ({"warmup": 9999}, "warmup"),
+    ({"no_warp": "yes"}, "no_warp"),
+    ({"lr_finder": 1}, "lr_finder"),
+    ({"faces_a": "faces/missing"}, "faces_a"),
+    ({"faces_b": ""}, "faces_b"),
     ({"faces_a": "not_a_model"}, "faces_a"),
-    ({"model_dir": "a/b"}, "model_dir"), ({"model_dir": ".hidden"}, "model_dir"),
-    ({"model_dir": "-t"}, "model_dir"), ({"model_dir": 5}, "model_dir"),
-    ({"model": "no_such_model"}, "no_such_model"), ({"model": "original", "model_dir": "saved"},
-                                                    "saved"),
-    ({"preset": "nope"}, "nope"), ({"preset": "phaze_a_dny256"}, "phaze_a_dny256"),
+    ({"model_dir": "a/b"}, "model_dir"),
+    ({"model_dir": ".hidden"}, "model_dir"),
+    ({"model_dir": "-t"}, "model_dir"),
+    ({"model_dir": 5}, "model_dir"),
+    ({"model": "no_such_model"}, "no_such_model"),
+    ({"model": "original", "model_dir": "saved"}, "saved"),
+    ({"preset": "nope"}, "nope"),
+    ({"preset": "phaze_a_dny256"}, "phaze_a_dny256"),
     ({"config_toml": "[global\n"}, "config_toml"),
     ({"config_toml": "[global]\nlearning_rate = 5.0\n"}, "learning_rate"),
     ({"config_toml": "[global]\nno_such = 1\n"}, "no_such"),
@@ -193,15 +213,36 @@ def test_resume_rechecks_the_recorded_arguments(root, tmp_path):
     model = root / "saved"
     record = model / "record"
     record.mkdir(exist_ok=True)
-    argv = ["train", "-A", str(root / "faces/A"), "-B", "faces/B", "-m", str(model),
-            "-t", "lightweight", "-b", "2", "-i", "4", "-W", "-p"]
+    argv = [
+        "train",
+        "-A",
+        str(root / "faces/A"),
+        "-B",
+        "faces/B",
+        "-m",
+        str(model),
+        "-t",
+        "lightweight",
+        "-b",
+        "2",
+        "-i",
+        "4",
+        "-W",
+        "-p",
+    ]
     (record / "trainer.json").write_text(json.dumps({"argv": argv}))
     args = launch.resume_args(model, root.resolve())
     assert "--input-B=" + str(root.resolve() / "faces/B") in args and "--preview" not in args
     assert "--no-warp" in args and "--batch-size=2" in args
     from fs_core.errors import FsUserError
-    for bad in (["-A", str(tmp_path)], ["-m", str(root / "other")], ["--no-such-flag"],
-                ["-b", "two"], ["-h"]):
+
+    for bad in (
+        ["-A", str(tmp_path)],
+        ["-m", str(root / "other")],
+        ["--no-such-flag"],
+        ["-b", "two"],
+        ["-h"],
+    ):
         (record / "trainer.json").write_text(json.dumps({"argv": argv + bad}))
         with pytest.raises(FsUserError):
             launch.resume_args(model, root.resolve())
@@ -212,9 +253,20 @@ def test_resume_rechecks_the_recorded_arguments(root, tmp_path):
 def test_stream_starts_with_a_status_event(client, root):
     events = root / "streamed" / "record" / "events.jsonl"
     events.parent.mkdir(parents=True)
-    progress = {"v": 1, "type": "progress", "time": time.time(), "session": 1, "iteration": 3,
-                "session_iterations": 3, "elapsed": 1.5, "loss_a": 0.25, "loss_b": 0.5,
-                "examples_per_second": 4.0, "count": 3, "losses": {}}
+    progress = {
+        "v": 1,
+        "type": "progress",
+        "time": time.time(),
+        "session": 1,
+        "iteration": 3,
+        "session_iterations": 3,
+        "elapsed": 1.5,
+        "loss_a": 0.25,
+        "loss_b": 0.5,
+        "examples_per_second": 4.0,
+        "count": 3,
+        "losses": {},
+    }
     events.write_text(json.dumps(progress) + "\n")
     with client.stream("GET", "/api/models/streamed/stream") as answer:
         assert answer.headers["content-type"].startswith("text/event-stream")
@@ -243,9 +295,23 @@ def test_fs_gui_on_a_busy_port_says_so_in_one_line(root, capsys):
 def test_fs_gui_prints_its_address_with_the_token_and_serves(root):
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "fs_core", "gui", "--root", str(root), "--port", str(port),
-         "--token", "abc123", "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        [
+            sys.executable,
+            "-m",
+            "fs_core",
+            "gui",
+            "--root",
+            str(root),
+            "--port",
+            str(port),
+            "--token",
+            "abc123",
+            "--no-browser",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = process.stdout.readline()
         assert f"http://127.0.0.1:{port}/?token=abc123" in line
@@ -277,8 +343,15 @@ def _wait(predicate, seconds: float, what: str, log: Path | None = None):
 @pytest.mark.slow
 def test_a_valid_form_trains_and_stop_and_resume_reach_it(client, root):
     """A real ``fs train`` from the form: it lists, streams, stops on Stop with a save, resumes."""
-    form = {**TINY, "iterations": 100000, "save_interval": 100000, "faces_a": "faces/A",
-            "faces_b": "faces/B", "model_dir": "from_form", "no_flip": True}
+    form = {
+        **TINY,
+        "iterations": 100000,
+        "save_interval": 100000,
+        "faces_a": "faces/A",
+        "faces_b": "faces/B",
+        "model_dir": "from_form",
+        "no_flip": True,
+    }
     answer = client.post("/api/train", headers=POST, json=form)
     assert answer.status_code == 200, answer.text
     assert answer.json()["model"] == "from_form" and answer.json()["pid"] > 0
@@ -288,8 +361,14 @@ def test_a_valid_form_trains_and_stop_and_resume_reach_it(client, root):
     try:
         assert "from_form" in [m["name"] for m in client.get("/api/models").json()["models"]]
         assert client.post("/api/train", headers=POST, json=form).status_code == 409
-        _wait(lambda: (client.get("/api/models/from_form").json()["status"] or {})
-              .get("iteration", 0) > 0, 120, "progress in the record", log)
+        _wait(
+            lambda: (
+                (client.get("/api/models/from_form").json()["status"] or {}).get("iteration", 0) > 0
+            ),
+            120,
+            "progress in the record",
+            log,
+        )
         with client.stream("GET", "/api/models/from_form/stream") as stream:
             lines = stream.iter_lines()
             assert next(lines) == "event: status"
@@ -302,8 +381,12 @@ def test_a_valid_form_trains_and_stop_and_resume_reach_it(client, root):
         assert summary["iterations"] > 0 and (model / "state.toml").is_file()
         resumed = client.post("/api/models/from_form/resume", headers=POST)
         assert resumed.status_code == 200, resumed.text
-        _wait(lambda: client.get("/api/models/from_form").json()["session"] == 2, 120,
-              "the resumed session", log)
+        _wait(
+            lambda: client.get("/api/models/from_form").json()["session"] == 2,
+            120,
+            "the resumed session",
+            log,
+        )
         assert client.post("/api/models/from_form/stop", headers=POST).status_code == 200
         _wait(lambda: not api.launcher.busy(model), 120, "the resumed trainer to stop", log)
         assert client.post("/api/models/from_form/stop", headers=POST).status_code == 409

@@ -4,10 +4,11 @@ One server (uvicorn on a free loopback port, in a thread) and one tiny trainer a
 whole module; the tests run in file order: refusals first (nothing may start), then a model made by
 the test, then a run started from the form, watched, previewed and stopped.
 
-Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``, ``/usr/bin/chromedriver``)
-and the ``selenium`` package; skipped with the reason otherwise. Selenium Manager never runs: the
-driver's path is given.
+Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``,
+``/usr/bin/chromedriver``) and the ``selenium`` package; skipped with the reason otherwise.
+Selenium Manager never runs: the driver's path is given.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,6 @@ import os
 import shutil
 import signal
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,10 +27,13 @@ pytestmark = pytest.mark.browser
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 if not (os.path.isfile(CHROMEDRIVER) and os.path.isfile(CHROMIUM)):
-    pytest.skip("browser tests need Chromium and its driver (apt-get install chromium "
-                "chromium-driver)", allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver", reason="browser tests need selenium "
-                                "(pip install -e '.[test]')")
+    pytest.skip(
+        "browser tests need Chromium and its driver (apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="browser tests need selenium (pip install -e '.[test]')"
+)
 uvicorn = pytest.importorskip("uvicorn", reason="the GUI needs uvicorn")
 
 from selenium.common.exceptions import TimeoutException  # noqa: E402
@@ -39,13 +42,14 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 TOKEN = "browser-test-token"
-TRAINED = "live"          # the model the form starts
-MADE = "made_by_test"     # a model folder the test writes itself
+TRAINED = "live"  # the model the form starts
+MADE = "made_by_test"  # a model folder the test writes itself
 #: the first iterations of a new trainer include importing TensorFlow and building the model
 START_TIMEOUT = 150
 
 
 # ---------------------------------------------------------------- fixtures
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -56,6 +60,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
     from fs_core.faces.demo import write_demo_data
+
     folder = tmp_path_factory.mktemp("gui_root")
     write_demo_data(folder / "faces", count=24, size=128, seed=0)
     return folder
@@ -64,9 +69,15 @@ def root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(root):
     from fs_core.gui.app import create_app
+
     port = _free_port()
-    config = uvicorn.Config(create_app(root, TOKEN, False), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        create_app(root, TOKEN, False),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+    )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -95,8 +106,9 @@ def _end_trainer(model_dir: Path) -> None:
         return
     try:
         from fs_core.record import send_command
+
         send_command(model_dir, "stop")
-    except Exception:  # noqa: BLE001 - best effort, the kill below ends it anyway
+    except Exception:
         pass
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -115,8 +127,13 @@ def _end_trainer(model_dir: Path) -> None:
 def driver():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1366,900"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1366,900",
+    ):
         options.add_argument(arg)
     browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     browser.set_script_timeout(30)
@@ -127,7 +144,8 @@ def driver():
 def wait_for(browser, condition, timeout=20, message=""):
     try:
         return WebDriverWait(browser, timeout, poll_frequency=0.2).until(
-            lambda b: condition(b) or None)
+            lambda b: condition(b) or None
+        )
     except TimeoutException:
         pytest.fail(f"timed out after {timeout} s: {message}")
 
@@ -152,15 +170,30 @@ def go(browser, base, route):
 
 
 def fill_form(browser, **values):
-    ids = {"faces_a": "f-faces-a", "faces_b": "f-faces-b", "model_dir": "f-model-dir",
-           "batch_size": "f-batch", "iterations": "f-iterations", "save_interval": "f-save"}
+    ids = {
+        "faces_a": "f-faces-a",
+        "faces_b": "f-faces-b",
+        "model_dir": "f-model-dir",
+        "batch_size": "f-batch",
+        "iterations": "f-iterations",
+        "save_interval": "f-save",
+    }
     for key, value in values.items():
         if key == "model":
-            wait_for(browser, lambda b: b.execute_script(
-                "return [...document.querySelectorAll('#f-model option')].some(o => o.value === arguments[0])",
-                value), message=f"model type {value} offered")
-            browser.execute_script("const s = document.getElementById('f-model'); s.value = arguments[0];"
-                                   "s.dispatchEvent(new Event('change'))", value)
+            wait_for(
+                browser,
+                lambda b, value=value: b.execute_script(
+                    "return [...document.querySelectorAll('#f-model option')]"
+                    ".some(o => o.value === arguments[0])",
+                    value,
+                ),
+                message=f"model type {value} offered",
+            )
+            browser.execute_script(
+                "const s = document.getElementById('f-model'); s.value = arguments[0];"
+                "s.dispatchEvent(new Event('change'))",
+                value,
+            )
             continue
         field = browser.find_element(By.ID, ids[key])
         field.clear()
@@ -174,20 +207,33 @@ def int_text(text: str) -> int | None:
 
 # ---------------------------------------------------------------- tests
 
+
 def test_request_without_token_is_refused(driver, server, root):
     """The page opened without ?token= cannot start anything: the POST answers 403 and the
     page says why; a direct fetch without the header is refused too."""
     driver.get(server + "#/new")
     assert driver.execute_script("return sessionStorage.getItem('fs-gui-token')") is None
-    fill_form(driver, faces_a="faces/A", faces_b="faces/B", model_dir="no_token",
-              model="lightweight", batch_size=2, iterations=10, save_interval=5)
+    fill_form(
+        driver,
+        faces_a="faces/A",
+        faces_b="faces/B",
+        model_dir="no_token",
+        model="lightweight",
+        batch_size=2,
+        iterations=10,
+        save_interval=5,
+    )
     button(driver, "Start").click()
-    alert = wait_for(driver, lambda b: visible(b, "#form-error[role=alert]"),
-                     message="the refusal shown in the form")
+    alert = wait_for(
+        driver,
+        lambda b: visible(b, "#form-error[role=alert]"),
+        message="the refusal shown in the form",
+    )
     assert "token" in alert.text.lower()
     status = driver.execute_async_script("""
         const done = arguments[arguments.length - 1];
-        fetch('api/models/x/stop', {method: 'POST'}).then(r => done(r.status), e => done(String(e)));
+        fetch('api/models/x/stop', {method: 'POST'})
+            .then(r => done(r.status), e => done(String(e)));
     """)
     assert status == 403
     assert not (root / "no_token").exists()
@@ -202,33 +248,65 @@ def test_token_moves_from_address_to_session_storage(driver, server):
 
 def test_model_list_shows_a_model(driver, server, root):
     from fs_core.record.writer import RecordWriter
+
     writer = RecordWriter(root / MADE, session=1)
-    writer.write("session_start", iteration=0, target=1234, batch_size=2, model="lightweight",
-                 pid=os.getpid(), host=socket.gethostname(), save_interval=100,
-                 snapshot_interval=0, argv=[])
-    writer.write("progress", iteration=1234, session_iterations=1234, elapsed=60.0,
-                 loss_a=0.125, loss_b=0.25, examples_per_second=12.5, count=1,
-                 losses={"loss_a": 0.125, "loss_b": 0.25})
+    writer.write(
+        "session_start",
+        iteration=0,
+        target=1234,
+        batch_size=2,
+        model="lightweight",
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        save_interval=100,
+        snapshot_interval=0,
+        argv=[],
+    )
+    writer.write(
+        "progress",
+        iteration=1234,
+        session_iterations=1234,
+        elapsed=60.0,
+        loss_a=0.125,
+        loss_b=0.25,
+        examples_per_second=12.5,
+        count=1,
+        losses={"loss_a": 0.125, "loss_b": 0.25},
+    )
     writer.write("end", iteration=1234, reason="done", error=None)
     writer.close()
     go(driver, server, "#/")
-    card = wait_for(driver, lambda b: visible(b, f'[data-model="{MADE}"]'),
-                    message="the model's card in the list")
+    card = wait_for(
+        driver,
+        lambda b: visible(b, f'[data-model="{MADE}"]'),
+        message="the model's card in the list",
+    )
     field = lambda name: card.find_element(By.CSS_SELECTOR, f'[data-field="{name}"]').text  # noqa: E731
     wait_for(driver, lambda b: field("iterations") == "1,234", message="iterations on the card")
     assert field("loss-a") == "0.1250"
     assert field("loss-b") == "0.2500"
-    assert field("examples-per-second")  # shown ("–" when not training)
+    assert field("examples-per-second")  # shown (a dash when not training)
     assert "Stopped" in card.text and "lightweight" in card.text
 
 
 def test_bad_form_is_refused_in_the_page(driver, server, root):
     go(driver, server, "#/new")
-    fill_form(driver, faces_a="no_such_folder", faces_b="faces/B", model_dir="bad_form",
-              model="lightweight", batch_size=2, iterations=10, save_interval=5)
+    fill_form(
+        driver,
+        faces_a="no_such_folder",
+        faces_b="faces/B",
+        model_dir="bad_form",
+        model="lightweight",
+        batch_size=2,
+        iterations=10,
+        save_interval=5,
+    )
     button(driver, "Start").click()
-    alert = wait_for(driver, lambda b: visible(b, "#form-error[role=alert]"),
-                     message="the server's refusal shown in the form")
+    alert = wait_for(
+        driver,
+        lambda b: visible(b, "#form-error[role=alert]"),
+        message="the server's refusal shown in the form",
+    )
     assert "no_such_folder" in alert.text
     assert "not started" in alert.text
     assert driver.current_url.endswith("#/new")
@@ -238,11 +316,23 @@ def test_bad_form_is_refused_in_the_page(driver, server, root):
 
 def test_start_from_form_and_iterations_rise(driver, server, root):
     go(driver, server, "#/new")
-    fill_form(driver, faces_a="faces/A", faces_b="faces/B", model_dir=TRAINED,
-              model="lightweight", batch_size=2, iterations=100000, save_interval=5)
+    fill_form(
+        driver,
+        faces_a="faces/A",
+        faces_b="faces/B",
+        model_dir=TRAINED,
+        model="lightweight",
+        batch_size=2,
+        iterations=100000,
+        save_interval=5,
+    )
     button(driver, "Start").click()
-    wait_for(driver, lambda b: b.current_url.endswith(f"#/model/{TRAINED}"), 20,
-             "the page opens the new model")
+    wait_for(
+        driver,
+        lambda b: b.current_url.endswith(f"#/model/{TRAINED}"),
+        20,
+        "the page opens the new model",
+    )
     assert (root / TRAINED / "record").is_dir()
     # the live status bar (server-sent events) and the list both rise
     seen = []
@@ -272,41 +362,70 @@ def test_start_from_form_and_iterations_rise(driver, server, root):
 
 def test_preview_shown_after_a_save(driver, server):
     go(driver, server, f"#/model/{TRAINED}/preview")
-    wait_for(driver, lambda b: b.execute_script(
-        "const i = document.getElementById('pv-image');"
-        "return !i.hidden && i.complete && i.naturalWidth > 0"), 90,
-        "a preview image after the first save")
+    wait_for(
+        driver,
+        lambda b: b.execute_script(
+            "const i = document.getElementById('pv-image');"
+            "return !i.hidden && i.complete && i.naturalWidth > 0"
+        ),
+        90,
+        "a preview image after the first save",
+    )
     link = visible(driver, "#pv-download")
     assert link is not None and link.text == "Save PNG" and link.get_attribute("download")
     # the mask switch shows the other image
     before = driver.find_element(By.ID, "pv-image").get_attribute("src")
     driver.find_element(By.ID, "pv-mask").click()
-    wait_for(driver, lambda b: b.find_element(By.ID, "pv-image").get_attribute("src") != before,
-             message="the mask switch changes the image")
+    wait_for(
+        driver,
+        lambda b: b.find_element(By.ID, "pv-image").get_attribute("src") != before,
+        message="the mask switch changes the image",
+    )
     assert "_plain" in driver.find_element(By.ID, "pv-image").get_attribute("src")
 
 
 def test_buttons_have_their_names(driver, server):
     go(driver, server, f"#/model/{TRAINED}/graph")
     for name in ("Stop", "Save now", "Snapshot now"):
-        assert wait_for(driver, lambda b: button(b, name), message=f"button {name}")
+        assert wait_for(driver, lambda b, name=name: button(b, name), message=f"button {name}")
     assert button(driver, "Resume") is None and button(driver, "Restore backup") is None
-    wait_for(driver, lambda b: b.execute_script(
-        "return document.querySelectorAll('#gr-chart .uplot').length === 1"), 30, "the loss graph")
+    wait_for(
+        driver,
+        lambda b: b.execute_script(
+            "return document.querySelectorAll('#gr-chart .uplot').length === 1"
+        ),
+        30,
+        "the loss graph",
+    )
 
 
 def test_stop_ends_training_with_a_save(driver, server, root):
     from fs_core.model.state import load_state
+
     go(driver, server, f"#/model/{TRAINED}/preview")
     stop = wait_for(driver, lambda b: button(b, "Stop"), message="the Stop button")
     stop.click()
-    wait_for(driver, lambda b: b.find_element(By.ID, "m-state").text == "Stopped", 90,
-             "the model shown as stopped")
+    wait_for(
+        driver,
+        lambda b: b.find_element(By.ID, "m-state").text == "Stopped",
+        90,
+        "the model shown as stopped",
+    )
     assert load_state(root / TRAINED).iterations > 0
     for name in ("Resume", "Restore backup"):
-        assert wait_for(driver, lambda b: button(b, name), 10, f"button {name}")
+        assert wait_for(driver, lambda b, name=name: button(b, name), 10, f"button {name}")
     assert button(driver, "Stop") is None
     go(driver, server, "#/")
-    wait_for(driver, lambda b: "Stopped" in (visible(b, f'[data-model="{TRAINED}"]').text
-                                             if visible(b, f'[data-model="{TRAINED}"]') else ""),
-             20, "the list shows the model stopped")
+    wait_for(
+        driver,
+        lambda b: (
+            "Stopped"
+            in (
+                visible(b, f'[data-model="{TRAINED}"]').text
+                if visible(b, f'[data-model="{TRAINED}"]')
+                else ""
+            )
+        ),
+        20,
+        "the list shows the model stopped",
+    )

@@ -1,5 +1,6 @@
 """The built-in initializers keep the properties they exist for (faceswap's
 lib/model/initializers.py)."""
+
 from __future__ import annotations
 
 import keras
@@ -67,8 +68,9 @@ def test_serialization_round_trip():
     np.testing.assert_array_equal(np.asarray(icnr((3, 3, 2, 8))), np.asarray(again((3, 3, 2, 8))))
 
 
-@pytest.mark.parametrize("shape", [(3, 3, 4, 8), (5, 5, 20, 6), (1, 1, 8, 4), (4, 3, 5),
-                                   (3, 3, 3, 2, 4)])
+@pytest.mark.parametrize(
+    "shape", [(3, 3, 4, 8), (5, 5, 20, 6), (1, 1, 8, 4), (4, 3, 5), (3, 3, 3, 2, 4)]
+)
 @pytest.mark.parametrize("eps_std", [0.0, 0.05])
 def test_conv_aware_variance_is_he(shape, eps_std):
     kernel = np.asarray(ConvolutionAware(eps_std=eps_std, seed=0)(shape))
@@ -85,10 +87,13 @@ def _spectral_gram(kernel: np.ndarray, filt: int) -> np.ndarray:
     return rows.conj() @ rows.T
 
 
-@pytest.mark.parametrize("shape", [(1, 4, 3, 5), (2, 2, 3, 2), (2, 4, 6, 3), (5, 3, 4), (1, 2, 4, 3, 2)])
+@pytest.mark.parametrize(
+    "shape", [(1, 4, 3, 5), (2, 2, 3, 2), (2, 4, 6, 3), (5, 3, 4), (1, 2, 4, 3, 2)]
+)
 def test_conv_aware_channels_are_orthogonal_in_fourier_space(shape):
     """Where the real spectrum needs no Hermitian symmetrisation (spatial dims other than the last
-    of size ≤ 2), the FFT of each filter gives back orthogonal, equal-norm rows, one per input channel."""
+    of size ≤ 2), the FFT of each filter gives back orthogonal, equal-norm rows, one per input
+    channel."""
     kernel = conv_aware_kernel(shape, 0.0, np.random.default_rng(1))
     for filt in range(shape[-1]):
         gram = _spectral_gram(kernel, filt)

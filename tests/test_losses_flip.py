@@ -1,5 +1,6 @@
 """LDR-FLIP against a NumPy version written from the paper (Andersson et al. 2020), plus its
 behaviour: zero-ish on identical images, growing with noise, BGR handling, finite gradients."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,13 @@ RNG = np.random.default_rng(3)
 PPD = 0.7 * 3840 / 0.7 * math.pi / 180  # 0.7 m from a 0.7 m wide 4K screen
 EPS = 1e-8
 WHITE = np.array([0.950428545, 1.0, 1.088900371])
-M = np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
-              [0.0193339, 0.1191920, 0.9503041]])
+M = np.array(
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ]
+)
 
 
 def correlate_edge(image, kernel):
@@ -24,7 +30,7 @@ def correlate_edge(image, kernel):
     h, w = image.shape[1:]
     for i in range(kernel.shape[0]):
         for j in range(kernel.shape[1]):
-            out += kernel[i, j] * padded[:, i:i + h, j:j + w]
+            out += kernel[i, j] * padded[:, i : i + h, j : j + w]
     return out
 
 
@@ -35,7 +41,7 @@ def srgb_to_lin(x):
 def lab_hunt(rgb):
     xyz = rgb @ M.T / WHITE
     d = 6 / 29
-    f = np.where(xyz > d ** 3, np.cbrt(xyz), xyz / (3 * d * d) + 4 / 29)
+    f = np.where(xyz > d**3, np.cbrt(xyz), xyz / (3 * d * d) + 4 / 29)
     L = 116 * f[..., 1] - 16
     a = 500 * (f[..., 0] - f[..., 1])
     b = 200 * (f[..., 1] - f[..., 2])
@@ -50,9 +56,10 @@ def hyab(x, y):
 def csf(a1, b1, a2, b2, radius):
     c = np.arange(-radius, radius + 1) / PPD
     xx, yy = np.meshgrid(c, c)
-    r2 = xx ** 2 + yy ** 2
-    g = a1 * np.sqrt(np.pi / b1) * np.exp(-np.pi ** 2 * r2 / b1) \
-        + a2 * np.sqrt(np.pi / b2) * np.exp(-np.pi ** 2 * r2 / b2)
+    r2 = xx**2 + yy**2
+    g = a1 * np.sqrt(np.pi / b1) * np.exp(-(np.pi**2) * r2 / b1) + a2 * np.sqrt(
+        np.pi / b2
+    ) * np.exp(-(np.pi**2) * r2 / b2)
     return g / g.sum()
 
 
@@ -60,20 +67,29 @@ def detector(kind):
     sd = 0.5 * 0.082 * PPD
     r = math.ceil(3 * sd)
     xx, yy = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1))
-    g = np.exp(-(xx ** 2 + yy ** 2) / (2 * sd * sd))
-    k = -xx * g if kind == "edge" else (xx ** 2 / sd ** 2 - 1) * g
+    g = np.exp(-(xx**2 + yy**2) / (2 * sd * sd))
+    k = -xx * g if kind == "edge" else (xx**2 / sd**2 - 1) * g
     return np.where(k > 0, k / k[k > 0].sum(), k / -k[k < 0].sum())
 
 
 def np_flip(reference_rgb, test_rgb):
-    radius = math.ceil(3 * math.sqrt(0.04 / (2 * math.pi ** 2)) * PPD)
-    kernels = [csf(1, 0.0047, 0, 1e-5, radius), csf(1, 0.0053, 0, 1e-5, radius),
-               csf(34.1, 0.04, 13.5, 0.025, radius)]
+    radius = math.ceil(3 * math.sqrt(0.04 / (2 * math.pi**2)) * PPD)
+    kernels = [
+        csf(1, 0.0047, 0, 1e-5, radius),
+        csf(1, 0.0053, 0, 1e-5, radius),
+        csf(34.1, 0.04, 13.5, 0.025, radius),
+    ]
 
     def prepare(rgb):
         xyz = srgb_to_lin(rgb) @ M.T / WHITE
-        opp = np.stack([116 * xyz[..., 1] - 16, 500 * (xyz[..., 0] - xyz[..., 1]),
-                        200 * (xyz[..., 1] - xyz[..., 2])], -1)
+        opp = np.stack(
+            [
+                116 * xyz[..., 1] - 16,
+                500 * (xyz[..., 0] - xyz[..., 1]),
+                200 * (xyz[..., 1] - xyz[..., 2]),
+            ],
+            -1,
+        )
         filt = np.stack([correlate_edge(opp[..., c], kernels[c]) for c in range(3)], -1)
         y = (filt[..., 0] + 16) / 116
         back = np.stack([y + filt[..., 1] / 500, y, y - filt[..., 2] / 200], -1) * WHITE
@@ -83,7 +99,7 @@ def np_flip(reference_rgb, test_rgb):
         for kind in ("edge", "point"):
             k = detector(kind)
             fx, fy = correlate_edge(ach, k), correlate_edge(ach, k.T)
-            feats[kind] = np.sqrt(fx ** 2 + fy ** 2 + EPS)
+            feats[kind] = np.sqrt(fx**2 + fy**2 + EPS)
         return lab_hunt(lin), feats
 
     lab_r, f_r = prepare(reference_rgb)
@@ -91,8 +107,9 @@ def np_flip(reference_rgb, test_rgb):
     c_max = hyab(lab_hunt(np.array([0.0, 1, 0])), lab_hunt(np.array([0.0, 0, 1]))) ** 0.7
     power = hyab(lab_r, lab_t) ** 0.7
     knee = 0.4 * c_max
-    color = np.where(power < knee, 0.95 / knee * power,
-                     0.95 + (power - knee) / (c_max - knee) * 0.05)
+    color = np.where(
+        power < knee, 0.95 / knee * power, 0.95 + (power - knee) / (c_max - knee) * 0.05
+    )
     feature = np.maximum(np.abs(f_r["edge"] - f_t["edge"]), np.abs(f_r["point"] - f_t["point"]))
     feature = np.maximum(feature / np.sqrt(2), EPS) ** 0.5
     return (color ** (1 - feature))[..., None]
@@ -113,8 +130,9 @@ def test_flip_matches_numpy_rgb():
 
 def test_flip_reads_bgr_by_default():
     true, pred = _pair()
-    bgr = flip.make_flip("bgr")(true[..., ::-1].astype(np.float32),
-                                pred[..., ::-1].astype(np.float32)).numpy()
+    bgr = flip.make_flip("bgr")(
+        true[..., ::-1].astype(np.float32), pred[..., ::-1].astype(np.float32)
+    ).numpy()
     rgb = flip.make_flip("rgb")(true.astype(np.float32), pred.astype(np.float32)).numpy()
     np.testing.assert_allclose(bgr, rgb, atol=1e-6)
 
@@ -136,13 +154,15 @@ def test_flip_identical_images_near_zero_and_gradients_finite():
 def test_separable_filters_equal_the_2d_kernels():
     factors, channels = flip.csf_separable()
     full = flip.csf_kernels()
-    assert full.shape[0] == 2 * math.ceil(3 * math.sqrt(0.04 / (2 * math.pi ** 2)) * PPD) + 1
+    assert full.shape[0] == 2 * math.ceil(3 * math.sqrt(0.04 / (2 * math.pi**2)) * PPD) + 1
     for channel in range(3):
-        rebuilt = sum(np.outer(factors[:, i], factors[:, i])
-                      for i, c in enumerate(channels) if c == channel)
+        rebuilt = sum(
+            np.outer(factors[:, i], factors[:, i]) for i, c in enumerate(channels) if c == channel
+        )
         np.testing.assert_allclose(rebuilt, full[..., channel], atol=1e-7)
     along_w, along_h = flip.feature_separable()
     edge, point = detector("edge"), detector("point")
     for index, kernel in enumerate((edge, edge.T, point, point.T)):
-        np.testing.assert_allclose(np.outer(along_h[:, index], along_w[:, index]), kernel,
-                                   atol=1e-7)
+        np.testing.assert_allclose(
+            np.outer(along_h[:, index], along_w[:, index]), kernel, atol=1e-7
+        )

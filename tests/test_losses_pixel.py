@@ -1,4 +1,5 @@
 """Pixel losses against NumPy, and what the pack registers (names, kinds, LPIPS left out)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,13 +14,16 @@ PRED = RNG.random((3, 16, 16, 3)).astype(np.float32)
 DIFF = PRED.astype(np.float64) - TRUE
 
 
-@pytest.mark.parametrize("function, expected", [
-    (pixel.mae, np.abs(DIFF)),
-    (pixel.mse, DIFF ** 2),
-    (pixel.logcosh, np.log(np.cosh(DIFF))),
-    # Barron, alpha 1, beta 1/255: beta * (sqrt((d/beta)^2 + 1) - 1)
-    (pixel.smooth_loss, (1 / 255) * (np.sqrt((DIFF * 255) ** 2 + 1) - 1)),
-])
+@pytest.mark.parametrize(
+    "function, expected",
+    [
+        (pixel.mae, np.abs(DIFF)),
+        (pixel.mse, DIFF**2),
+        (pixel.logcosh, np.log(np.cosh(DIFF))),
+        # Barron, alpha 1, beta 1/255: beta * (sqrt((d/beta)^2 + 1) - 1)
+        (pixel.smooth_loss, (1 / 255) * (np.sqrt((DIFF * 255) ** 2 + 1) - 1)),
+    ],
+)
 def test_per_pixel_losses_match_numpy(function, expected):
     result = function(TRUE, PRED).numpy()
     assert result.shape == TRUE.shape
@@ -41,9 +45,20 @@ def test_l_inf_norm_is_mean_over_channels_of_spatial_max():
 
 def test_registered_losses_and_kinds():
     found = {d.name: d for d in fs_losses()}
-    assert set(found) == {"mae", "mse", "logcosh", "smooth_loss", "l_inf_norm",
-                          "pixel_gradient_diff", "ssim", "ms_ssim", "gmsd", "laploss", "ffl",
-                          "flip"}
+    assert set(found) == {
+        "mae",
+        "mse",
+        "logcosh",
+        "smooth_loss",
+        "l_inf_norm",
+        "pixel_gradient_diff",
+        "ssim",
+        "ms_ssim",
+        "gmsd",
+        "laploss",
+        "ffl",
+        "flip",
+    }
     assert [n for n, d in found.items() if not d.per_pixel] == ["l_inf_norm"]
     assert [n for n, d in found.items() if not d.primary_allowed] == ["flip"]
     assert all(d.help for d in found.values())
@@ -56,6 +71,7 @@ def test_lpips_is_declared_not_provided():
     from pathlib import Path
 
     from fs_plugins_losses import plugin
+
     assert "LPIPS" in plugin.__doc__
     # the package docstring (read from the file: run from the repo root, the distribution folder
     # of the same name can shadow the package as a namespace package)

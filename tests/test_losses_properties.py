@@ -1,5 +1,6 @@
 """Every registered loss: zero (or its minimum) on identical images, growing with noise, traceable
 in tf.function with a dynamic batch dimension, and with finite gradients."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,10 @@ def test_identical_images_give_the_minimum(name):
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_loss_grows_with_noise(name):
-    values = [_mean_loss(LOSSES[name], BASE, np.clip(BASE + level * NOISE, 0, 1))
-              for level in (0.01, 0.05, 0.2)]
+    values = [
+        _mean_loss(LOSSES[name], BASE, np.clip(BASE + level * NOISE, 0, 1))
+        for level in (0.01, 0.05, 0.2)
+    ]
     assert values[0] < values[1] < values[2], values
 
 

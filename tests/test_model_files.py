@@ -1,4 +1,5 @@
 """Model state and weights: atomic saves, checksums, and clear errors for damaged files."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,9 @@ def _tiny(registry, seed=0):
 
 
 def test_state_round_trip(tmp_path):
-    state = ModelState(model="tiny", iterations=7, lowest_avg_loss=0.5,
-                       config={"global": {"coverage": 100.0}})
+    state = ModelState(
+        model="tiny", iterations=7, lowest_avg_loss=0.5, config={"global": {"coverage": 100.0}}
+    )
     state.new_session(4, {"global": {"learning_rate": 5e-5}})
     save_state(tmp_path, state)
     loaded = load_state(tmp_path)
@@ -57,6 +59,7 @@ def test_weights_keys_are_structural_and_grouped_by_part(registry):
 
 def test_damaged_weights_are_detected(tmp_path, registry):
     import h5py
+
     model = _tiny(registry)
     path = tmp_path / "w.h5"
     save_weights(path, model, model_name="tiny", iterations=1)
@@ -76,8 +79,10 @@ def test_partial_load_copies_only_the_named_parts(tmp_path, registry):
     save_weights(tmp_path / "w.h5", source, model_name="tiny", iterations=1)
     before = parts_of(target)["decoder_a"].weights[0].numpy().copy()
     load_weights(tmp_path / "w.h5", target, model_name="tiny", parts=["encoder"], strict=False)
-    np.testing.assert_array_equal(parts_of(target)["encoder"].weights[0].numpy(),
-                                  parts_of(source)["encoder"].weights[0].numpy())
+    np.testing.assert_array_equal(
+        parts_of(target)["encoder"].weights[0].numpy(),
+        parts_of(source)["encoder"].weights[0].numpy(),
+    )
     np.testing.assert_array_equal(parts_of(target)["decoder_a"].weights[0].numpy(), before)
 
 
@@ -114,6 +119,7 @@ def test_optimizer_state_loads_in_saved_order_beyond_9999_variables(tmp_path):
     import h5py
 
     from fs_core.model.weights import load_optimizer_state
+
     count = 10_003
     path = tmp_path / "weights.h5"
     with h5py.File(path, "w") as handle:

@@ -1,17 +1,28 @@
 """Every architecture of the model pack, built small: outputs, parts, learned mask, one training
 step with a frozen part, and weight paths that repeat from build to build."""
+
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from fs_core.model.context import BuildContext
 from fs_plugins_models.plugin import fs_models
 
-TEN = ("original", "lightweight", "iae", "dfaker", "unbalanced", "dfl_h128", "dfl_sae", "villain",
-       "realface", "dlight")
+TEN = (
+    "original",
+    "lightweight",
+    "iae",
+    "dfaker",
+    "unbalanced",
+    "dfl_h128",
+    "dfl_sae",
+    "villain",
+    "realface",
+    "dlight",
+)
 DESCRIPTORS = {d.name: d for d in fs_models() if d.name in TEN}
 
 # name, options (small where the model allows), input size, face output sizes, parts, slowness:
@@ -21,24 +32,77 @@ CASES = [
     ("lightweight", {}, 64, [64], ["encoder", "decoder_a", "decoder_b"], "train"),
     ("iae", {}, 64, [64], ["encoder", "inter_a", "inter_both", "inter_b", "decoder"], "build"),
     ("dfaker", {}, 64, [128], ["encoder", "decoder_a", "decoder_b"], "build"),
-    ("unbalanced", {"input_size": 64, "lowmem": True}, 64, [64],
-     ["encoder", "decoder_a", "decoder_b"], "build"),
-    ("unbalanced", {"input_size": 64, "nodes": 512, "complexity_encoder": 64,
-                    "complexity_decoder_a": 64, "complexity_decoder_b": 64}, 64, [64],
-     ["encoder", "decoder_a", "decoder_b"], False),
-    ("dfl_sae", {"input_size": 64, "encoder_dims": 21, "decoder_dims": 10, "autoencoder_dims": 64},
-     64, [64], ["encoder_df", "decoder_a", "decoder_b"], False),
-    ("dfl_sae", {"input_size": 64, "architecture": "liae", "encoder_dims": 21, "decoder_dims": 10,
-                 "autoencoder_dims": 64, "multiscale_decoder": True}, 64, [16, 32, 64],
-     ["encoder_liae", "intermediate_both", "intermediate_b", "decoder_both"], False),
-    ("realface", {"input_size": 64, "output_size": 64, "dense_nodes": 768,
-                  "complexity_encoder": 96}, 64, [64], ["encoder", "decoder_a", "decoder_b"], "train"),
+    (
+        "unbalanced",
+        {"input_size": 64, "lowmem": True},
+        64,
+        [64],
+        ["encoder", "decoder_a", "decoder_b"],
+        "build",
+    ),
+    (
+        "unbalanced",
+        {
+            "input_size": 64,
+            "nodes": 512,
+            "complexity_encoder": 64,
+            "complexity_decoder_a": 64,
+            "complexity_decoder_b": 64,
+        },
+        64,
+        [64],
+        ["encoder", "decoder_a", "decoder_b"],
+        False,
+    ),
+    (
+        "dfl_sae",
+        {"input_size": 64, "encoder_dims": 21, "decoder_dims": 10, "autoencoder_dims": 64},
+        64,
+        [64],
+        ["encoder_df", "decoder_a", "decoder_b"],
+        False,
+    ),
+    (
+        "dfl_sae",
+        {
+            "input_size": 64,
+            "architecture": "liae",
+            "encoder_dims": 21,
+            "decoder_dims": 10,
+            "autoencoder_dims": 64,
+            "multiscale_decoder": True,
+        },
+        64,
+        [16, 32, 64],
+        ["encoder_liae", "intermediate_both", "intermediate_b", "decoder_both"],
+        False,
+    ),
+    (
+        "realface",
+        {"input_size": 64, "output_size": 64, "dense_nodes": 768, "complexity_encoder": 96},
+        64,
+        [64],
+        ["encoder", "decoder_a", "decoder_b"],
+        "train",
+    ),
     ("dfl_h128", {"lowmem": True}, 128, [128], ["encoder", "decoder_a", "decoder_b"], "build"),
     ("villain", {"lowmem": True}, 128, [128], ["encoder", "decoder_a", "decoder_b"], "build"),
-    ("dlight", {"features": "lowmem", "details": "fast", "output_size": 128}, 128, [128],
-     ["encoder", "decoder_a", "decoder_b_fast"], "build"),
-    ("dlight", {"features": "lowmem", "details": "good", "output_size": 128}, 128, [128],
-     ["encoder", "decoder_a", "decoder_b"], "build"),
+    (
+        "dlight",
+        {"features": "lowmem", "details": "fast", "output_size": 128},
+        128,
+        [128],
+        ["encoder", "decoder_a", "decoder_b_fast"],
+        "build",
+    ),
+    (
+        "dlight",
+        {"features": "lowmem", "details": "good", "output_size": 128},
+        128,
+        [128],
+        ["encoder", "decoder_a", "decoder_b"],
+        "build",
+    ),
 ]
 
 
@@ -81,7 +145,9 @@ def test_the_pack_registers_the_ten_architectures():
 
 def test_every_model_option_is_locked_and_validated():
     import attrs
+
     from fs_core.config.options import is_locked
+
     for desc in DESCRIPTORS.values():
         for field in attrs.fields(desc.config_class):
             assert is_locked(field), f"{desc.name}.{field.name} should be locked"
@@ -100,7 +166,7 @@ def test_outputs_parts_mask_and_weight_paths(name, options, size, face_sizes, pa
     (what weights.h5 is keyed by) must repeat exactly, part by part."""
     for learn_mask in (False, True):
         model = build(name, options, learn_mask)
-        assert model.name.startswith(name)      # dfl_sae adds its layout: dfl_sae_df, dfl_sae_liae
+        assert model.name.startswith(name)  # dfl_sae adds its layout: dfl_sae_df, dfl_sae_liae
         assert [tuple(t.shape) for t in model.inputs] == [(None, size, size, 3)] * 2
         side = [(None, s, s, 3) for s in face_sizes]
         if learn_mask:
@@ -142,6 +208,8 @@ def test_one_step_trains_every_part_but_the_frozen_one(name, options, size, face
     for part_name, part in named.items():
         if part_name == frozen:
             continue
-        changed = [not np.array_equal(old, v.numpy()) for old, v in zip(before[part_name],
-                                                                        part.trainable_weights)]
+        changed = [
+            not np.array_equal(old, v.numpy())
+            for old, v in zip(before[part_name], part.trainable_weights)
+        ]
         assert changed and all(changed), f"{part_name}: not every weight moved"

@@ -1,20 +1,35 @@
 """The shared blocks and custom layers of the model pack, checked against faceswap's maths
 (lib/model/nn_blocks.py, lib/model/layers.py, lib/model/normalization.py)."""
+
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from fs_core.descriptors import InitializerDescriptor
 from fs_core.model.context import BuildContext
-from fs_plugins_models.blocks import (AdaInstanceNormalization, Conv2DBlock, Conv2DOutput,
-                                      GlobalMinPooling2D, GlobalStdDevPooling2D, GroupNormalization,
-                                      InstanceNormalization, KResizeImages, PixelShuffler,
-                                      ReflectionPadding2D, ResidualBlock, RMSNormalization,
-                                      SeparableConv2DBlock, Swish, Upscale2xBlock, UpscaleBlock,
-                                      UpscaleDNYBlock, UpscaleResizeImagesBlock)
+from fs_plugins_models.blocks import (
+    AdaInstanceNormalization,
+    Conv2DBlock,
+    Conv2DOutput,
+    GlobalMinPooling2D,
+    GlobalStdDevPooling2D,
+    GroupNormalization,
+    InstanceNormalization,
+    KResizeImages,
+    PixelShuffler,
+    ReflectionPadding2D,
+    ResidualBlock,
+    RMSNormalization,
+    SeparableConv2DBlock,
+    Swish,
+    Upscale2xBlock,
+    UpscaleBlock,
+    UpscaleDNYBlock,
+    UpscaleResizeImagesBlock,
+)
 
 RNG = np.random.default_rng(3)
 
@@ -42,7 +57,7 @@ def test_reflection_padding_amounts_and_values():
     padded = np.asarray(ReflectionPadding2D(2, 5)(x))
     assert padded.shape == (1, 11, 11, 1)  # total 3 = 1 before, 2 after
     np.testing.assert_array_equal(padded[0, 1:9, 1:9, 0], x[0, :, :, 0])
-    np.testing.assert_array_equal(padded[0, 0, 1:9, 0], x[0, 1, :, 0])   # reflect, edge not repeated
+    np.testing.assert_array_equal(padded[0, 0, 1:9, 0], x[0, 1, :, 0])  # reflect, edge not repeated
     np.testing.assert_array_equal(padded[0, 10, 1:9, 0], x[0, 5, :, 0])
     odd = ReflectionPadding2D(2, 5).compute_output_shape((None, 7, 7, 1))
     assert odd[1] == 7 + 4  # size % s = 1 -> total k - 1
@@ -56,7 +71,7 @@ def test_reflect_padding_keeps_the_same_sizes():
         x = ResidualBlock(ctx, 8, name="r")(x)
         model = keras.Model(inputs, x)
         assert tuple(model.output.shape) == (None, 8, 8, 8)
-        assert any(isinstance(l, ReflectionPadding2D) for l in model.layers) == reflect
+        assert any(isinstance(layer, ReflectionPadding2D) for layer in model.layers) == reflect
 
 
 def test_instance_normalization_joint_scalar_affine():
@@ -88,10 +103,11 @@ def test_group_and_rms_normalization():
     grouped = x.reshape(2, 3, 3, 4, 2)
     mean = grouped.mean(axis=(1, 2, 4), keepdims=True)
     var = grouped.var(axis=(1, 2, 4), keepdims=True)
-    np.testing.assert_allclose(out, ((grouped - mean) / np.sqrt(var + 1e-6)).reshape(x.shape),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        out, ((grouped - mean) / np.sqrt(var + 1e-6)).reshape(x.shape), rtol=1e-4, atol=1e-5
+    )
     out = np.asarray(RMSNormalization()(x))
-    rms = np.sqrt((x ** 2).mean(axis=-1, keepdims=True))
+    rms = np.sqrt((x**2).mean(axis=-1, keepdims=True))
     np.testing.assert_allclose(out, x / (rms + 1e-8), rtol=1e-5)
     out = np.asarray(RMSNormalization(partial=0.25)(x))
     rms = np.sqrt((x[..., :2] ** 2).mean(axis=-1, keepdims=True))
@@ -123,14 +139,25 @@ def test_block_shapes_and_channels():
         "depthwise": Conv2DBlock(ctx, 16, use_depthwise=True, name="dw")(inputs),
     }
     got = {k: tuple(v.shape[1:]) for k, v in shapes.items()}
-    assert got == {"up": (16, 16, 12), "up4": (32, 32, 5), "hybrid": (16, 16, 12),
-                   "hybrid3": (24, 24, 14), "fast": (16, 16, 12), "resize": (16, 16, 6),
-                   "dny": (16, 16, 6), "sep": (4, 4, 6), "depthwise": (4, 4, 16)}
+    assert got == {
+        "up": (16, 16, 12),
+        "up4": (32, 32, 5),
+        "hybrid": (16, 16, 12),
+        "hybrid3": (24, 24, 14),
+        "fast": (16, 16, 12),
+        "resize": (16, 16, 6),
+        "dny": (16, 16, 6),
+        "sep": (4, 4, 6),
+        "depthwise": (4, 4, 16),
+    }
     model = keras.Model(inputs, list(shapes.values()))
     assert layer_named(model, "up_conv2d").filters == 48
     assert layer_named(model, "hy_sr_conv2d").filters == 6 * 4  # f' = 12 - int(12 * 0.5)
     assert layer_named(model, "hy_conv2d").filters == 6
-    assert layer_named(model, "fa_sr_conv2d").filters == 48 and layer_named(model, "fa_conv2d").filters == 12
+    assert (
+        layer_named(model, "fa_sr_conv2d").filters == 48
+        and layer_named(model, "fa_conv2d").filters == 12
+    )
     assert layer_named(model, "rs_leakyrelu").negative_slope == pytest.approx(0.2)
     assert layer_named(model, "dny_conv0_leakyrelu").negative_slope == pytest.approx(0.2)
     transposed = layer_named(model, "rs_convtranspose").kernel_initializer
@@ -144,9 +171,16 @@ def test_conv2d_block_options():
     out = Conv2DBlock(ctx, 4, 3, 1, normalization="batch", activation="swish", name="b")(out)
     out = Conv2DBlock(ctx, 4, activation=None, relu_alpha=0.3, name="c")(out)
     model = keras.Model(inputs, out)
-    names = [l.name for l in model.layers[1:]]
-    assert names == ["a_conv2d", "a_instancenorm", "a_prelu", "b_conv2d", "b_batchnorm", "b_swish",
-                     "c_conv2d"]
+    names = [layer.name for layer in model.layers[1:]]
+    assert names == [
+        "a_conv2d",
+        "a_instancenorm",
+        "a_prelu",
+        "b_conv2d",
+        "b_batchnorm",
+        "b_swish",
+        "c_conv2d",
+    ]
     assert isinstance(model.get_layer("a_conv2d").kernel_initializer, keras.initializers.HeUniform)
 
 
@@ -175,8 +209,10 @@ def _fake_initializers(log: list) -> dict:
         log.append(("icnr", type(initializer).__name__, scale))
         return keras.initializers.Constant(0.5)
 
-    return {"conv_aware": InitializerDescriptor(name="conv_aware", make=conv_aware),
-            "icnr": InitializerDescriptor(name="icnr", make=icnr, wraps=True)}
+    return {
+        "conv_aware": InitializerDescriptor(name="conv_aware", make=conv_aware),
+        "icnr": InitializerDescriptor(name="icnr", make=icnr, wraps=True),
+    }
 
 
 def test_initializer_resolution_through_the_context():
@@ -184,16 +220,22 @@ def test_initializer_resolution_through_the_context():
     ctx = BuildContext(icnr_init=True, initializers=_fake_initializers(log))
     inputs = keras.Input((4, 4, 8))
     x = Conv2DBlock(ctx, 8, name="plain")(inputs)
-    x = UpscaleBlock(ctx, 8, kernel_initializer=keras.initializers.RandomNormal(0, 0.02), name="up")(x)
+    x = UpscaleBlock(
+        ctx, 8, kernel_initializer=keras.initializers.RandomNormal(0, 0.02), name="up"
+    )(x)
     x = ResidualBlock(ctx, 8, name="res")(x)
     model = keras.Model(inputs, x)
-    assert isinstance(model.get_layer("plain_conv2d").kernel_initializer, keras.initializers.HeUniform)
+    assert isinstance(
+        model.get_layer("plain_conv2d").kernel_initializer, keras.initializers.HeUniform
+    )
     assert isinstance(model.get_layer("up_conv2d").kernel_initializer, keras.initializers.Constant)
     assert log == [("icnr", "RandomNormal", 2)]
     second = model.get_layer("res_conv2d1").kernel_initializer
     assert isinstance(second, keras.initializers.VarianceScaling)
     assert second.get_config()["scale"] == pytest.approx(0.2)
-    assert second.get_config()["mode"] == "fan_in" and second.get_config()["distribution"] == "uniform"
+    assert (
+        second.get_config()["mode"] == "fan_in" and second.get_config()["distribution"] == "uniform"
+    )
 
     aware = BuildContext(conv_aware_init=True, initializers=_fake_initializers(log))
     inputs = keras.Input((4, 4, 8))
@@ -243,15 +285,24 @@ def test_custom_layers_survive_a_keras_save(tmp_path):
     np.testing.assert_allclose(loaded(sample), model(sample), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("size,kernel,strides,padding", [
-    ((8, 8), 5, 2, "same"), ((4, 4), 3, 1, "same"), ((7, 5), 3, 2, "same"),
-    ((6, 6), 3, 1, "valid"), ((9, 9), (3, 5), (2, 1), "same"), ((5, 4), 2, 2, "same"),
-])
-def test_matmul_convolution_equals_keras_conv2d_with_gradients(size, kernel, strides, padding,
-                                                               monkeypatch):
+@pytest.mark.parametrize(
+    "size,kernel,strides,padding",
+    [
+        ((8, 8), 5, 2, "same"),
+        ((4, 4), 3, 1, "same"),
+        ((7, 5), 3, 2, "same"),
+        ((6, 6), 3, 1, "valid"),
+        ((9, 9), (3, 5), (2, 1), "same"),
+        ((5, 4), 2, 2, "same"),
+    ],
+)
+def test_matmul_convolution_equals_keras_conv2d_with_gradients(
+    size, kernel, strides, padding, monkeypatch
+):
     """The small-map matrix path gives Keras' outputs and gradients (to float rounding)."""
     from fs_plugins_models.layers import Conv2D
-    monkeypatch.setattr(Conv2D, "matmul_max_pixels", 10 ** 6)
+
+    monkeypatch.setattr(Conv2D, "matmul_max_pixels", 10**6)
     x = tf.constant(rand(3, *size, 6))
     reference = keras.layers.Conv2D(4, kernel, strides=strides, padding=padding)
     reference.build(x.shape)
@@ -272,9 +323,10 @@ def test_matmul_convolution_equals_keras_conv2d_with_gradients(size, kernel, str
 
 def test_matmul_convolution_only_for_small_output_maps():
     from fs_plugins_models.layers import Conv2D
+
     small, large = Conv2D(8, 5, strides=2, padding="same"), Conv2D(8, 3, padding="same")
-    small.build((None, 8, 8, 4))   # 4x4 output: 16 pixels
-    large.build((None, 8, 8, 4))   # 8x8 output: Keras' convolution
+    small.build((None, 8, 8, 4))  # 4x4 output: 16 pixels
+    large.build((None, 8, 8, 4))  # 8x8 output: Keras' convolution
     assert small._patches is not None and large._patches is None
     dilated = Conv2D(8, 3, dilation_rate=2, padding="same")
     dilated.build((None, 4, 4, 4))

@@ -14,8 +14,10 @@ Three kinds of check per built configuration:
 Each configuration is built once, by a module fixture parametrized over all of them, so only one
 model is alive at a time (pytest finishes a parameter's tests before building the next).
 """
+
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -30,6 +32,7 @@ DESCRIPTORS = {d.name: d for d in fs_models()}
 
 
 # --- counting helpers (the style of test_models_params.py) ---------------------------------------
+
 
 def conv(k: int, cin: int, cout: int, bias: bool = True) -> int:
     """A k×k convolution, with bias unless told otherwise."""
@@ -59,6 +62,7 @@ INSTANCE_NORM = 2  # faceswap's InstanceNormalization: one scalar gamma and one 
 
 # --- hand-derived part counts --------------------------------------------------------------------
 
+
 def unbalanced_counts(options: dict, learn_mask: bool) -> dict[str, int]:
     size = options.get("input_size", 128)
     lowmem = options.get("lowmem", False)
@@ -69,39 +73,85 @@ def unbalanced_counts(options: dict, learn_mask: bool) -> dict[str, int]:
     cb = 384 if lowmem else options.get("complexity_decoder_b", 512)
     side = size // 16
     flat = (size // 32) ** 2 * 8 * ce
-    encoder = (conv(5, 3, ce) + INSTANCE_NORM + conv(5, ce, 2 * ce) + INSTANCE_NORM
-               + conv(5, 2 * ce, 4 * ce) + conv(5, 4 * ce, 6 * ce) + conv(5, 6 * ce, 8 * ce)
-               + dense(flat, nodes) + dense(nodes, side * side * grid))
+    encoder = (
+        conv(5, 3, ce)
+        + INSTANCE_NORM
+        + conv(5, ce, 2 * ce)
+        + INSTANCE_NORM
+        + conv(5, 2 * ce, 4 * ce)
+        + conv(5, 4 * ce, 6 * ce)
+        + conv(5, 6 * ce, 8 * ce)
+        + dense(flat, nodes)
+        + dense(nodes, side * side * grid)
+    )
     # decoder A: four 5×5 upscales (c, c, c/2, c/4); its mask mirrors them with 3×3 upscales
-    face_a = (up(grid, ca, 5) + up(ca, ca, 5) + up(ca, ca // 2, 5) + up(ca // 2, ca // 4, 5)
-              + conv(5, ca // 4, 3))
-    mask_a = (up(grid, ca) + up(ca, ca) + up(ca, ca // 2) + up(ca // 2, ca // 4)
-              + conv(5, ca // 4, 1))
+    face_a = (
+        up(grid, ca, 5)
+        + up(ca, ca, 5)
+        + up(ca, ca // 2, 5)
+        + up(ca // 2, ca // 4, 5)
+        + conv(5, ca // 4, 3)
+    )
+    mask_a = (
+        up(grid, ca) + up(ca, ca) + up(ca, ca // 2) + up(ca // 2, ca // 4) + conv(5, ca // 4, 1)
+    )
     if lowmem:  # four plain 5×5 upscales c, c/2, c/4, c/8
-        face_b = (up(grid, cb, 5) + up(cb, cb // 2, 5) + up(cb // 2, cb // 4, 5)
-                  + up(cb // 4, cb // 8, 5) + conv(5, cb // 8, 3))
-        mask_b = (up(grid, cb) + up(cb, cb // 2) + up(cb // 2, cb // 4) + up(cb // 4, cb // 8)
-                  + conv(5, cb // 8, 1))
+        face_b = (
+            up(grid, cb, 5)
+            + up(cb, cb // 2, 5)
+            + up(cb // 2, cb // 4, 5)
+            + up(cb // 4, cb // 8, 5)
+            + conv(5, cb // 8, 3)
+        )
+        mask_b = (
+            up(grid, cb)
+            + up(cb, cb // 2)
+            + up(cb // 2, cb // 4)
+            + up(cb // 4, cb // 8)
+            + conv(5, cb // 8, 1)
+        )
     else:  # [5×5 upscale → residual] at c, c, c/2, then a 5×5 upscale to c/4
-        face_b = (up(grid, cb, 5) + residual(cb) + up(cb, cb, 5) + residual(cb)
-                  + up(cb, cb // 2, 5) + residual(cb // 2) + up(cb // 2, cb // 4, 5)
-                  + conv(5, cb // 4, 3))
-        mask_b = (up(grid, cb) + up(cb, cb) + up(cb, cb // 2) + up(cb // 2, cb // 4)
-                  + conv(5, cb // 4, 1))
-    return _parts(encoder, face_a + (mask_a if learn_mask else 0),
-                  face_b + (mask_b if learn_mask else 0))
+        face_b = (
+            up(grid, cb, 5)
+            + residual(cb)
+            + up(cb, cb, 5)
+            + residual(cb)
+            + up(cb, cb // 2, 5)
+            + residual(cb // 2)
+            + up(cb // 2, cb // 4, 5)
+            + conv(5, cb // 4, 3)
+        )
+        mask_b = (
+            up(grid, cb) + up(cb, cb) + up(cb, cb // 2) + up(cb // 2, cb // 4) + conv(5, cb // 4, 1)
+        )
+    return _parts(
+        encoder, face_a + (mask_a if learn_mask else 0), face_b + (mask_b if learn_mask else 0)
+    )
 
 
 def villain_counts(options: dict, learn_mask: bool) -> dict[str, int]:
     lowmem = options.get("lowmem", False)
-    encoder = (conv(5, 3, 128) + (8 if lowmem else 16) * residual(128)
-               + conv(5, 128, 128) + conv(5, 32, 128)  # two conv → pixel shuffle round trips
-               + conv(5, 32, 128) + sepconv(5, 128, 256) + conv(5, 256, 512)
-               + (dense(8 * 8 * 512, 512) if lowmem
-                  else sepconv(5, 512, 1024) + dense(4 * 4 * 1024, 1024))
-               + dense(512 if lowmem else 1024, 8 * 8 * 1024) + up(1024, 512))
-    face = (up(512, 512) + residual(512) + up(512, 256) + residual(256) + up(256, 128)
-            + residual(128) + conv(5, 128, 3))
+    encoder = (
+        conv(5, 3, 128)
+        + (8 if lowmem else 16) * residual(128)
+        + conv(5, 128, 128)
+        + conv(5, 32, 128)  # two conv → pixel shuffle round trips
+        + conv(5, 32, 128)
+        + sepconv(5, 128, 256)
+        + conv(5, 256, 512)
+        + (dense(8 * 8 * 512, 512) if lowmem else sepconv(5, 512, 1024) + dense(4 * 4 * 1024, 1024))
+        + dense(512 if lowmem else 1024, 8 * 8 * 1024)
+        + up(1024, 512)
+    )
+    face = (
+        up(512, 512)
+        + residual(512)
+        + up(512, 256)
+        + residual(256)
+        + up(256, 128)
+        + residual(128)
+        + conv(5, 128, 3)
+    )
     mask = up(512, 512) + up(512, 256) + up(256, 128) + conv(5, 128, 1)
     decoder = face + (mask if learn_mask else 0)
     return _parts(encoder, decoder, decoder)
@@ -119,46 +169,76 @@ def realface_counts(options: dict, learn_mask: bool) -> dict[str, int]:
     nodes_b = options.get("dense_nodes", 1536)
     cd_b = options.get("complexity_decoder", 512)
     width, upscales, df_b = realface_geometry(options)
-    encoder = (conv(5, 3, ce) + 2 * residual(ce) + conv(5, ce, 2 * ce) + 2 * residual(2 * ce)
-               + conv(5, 2 * ce, 4 * ce) + 2 * residual(4 * ce) + conv(5, 4 * ce, 8 * ce))
+    encoder = (
+        conv(5, 3, ce)
+        + 2 * residual(ce)
+        + conv(5, ce, 2 * ce)
+        + 2 * residual(2 * ce)
+        + conv(5, 2 * ce, 4 * ce)
+        + 2 * residual(4 * ce)
+        + conv(5, 4 * ce, 8 * ce)
+    )
     flat = (size // 16) ** 2 * 8 * ce
-    mask_filters = [384 // 2 ** i for i in range(upscales - 1)]  # n − 1 upscales 384, 192, …
+    mask_filters = [384 // 2**i for i in range(upscales - 1)]  # n − 1 upscales 384, 192, …
 
     def head(nodes: int, df: int) -> int:
         """The Dense pair, then the first stage: upscale (shared with the mask) → residual."""
-        return (dense(flat, nodes) + dense(nodes, width * width * df) + up(df, df)
-                + residual(df, bias=False))
+        return (
+            dense(flat, nodes)
+            + dense(nodes, width * width * df)
+            + up(df, df)
+            + residual(df, bias=False)
+        )
 
     def mask(df: int) -> int:
         chain = [df, *mask_filters]
-        return sum(up(a, b) for a, b in zip(chain, chain[1:])) + conv(5, mask_filters[-1], 1)
+        return sum(up(a, b) for a, b in itertools.pairwise(chain)) + conv(5, mask_filters[-1], 1)
 
     # decoder B: n − 2 [upscale → residual(no bias) → residual] stages, a plain upscale, the face
-    stages_b = [cd_b // 2 ** i for i in range(upscales - 2)]
+    stages_b = [cd_b // 2**i for i in range(upscales - 2)]
     last_b = cd_b // 2 ** (upscales - 2)
     chain = [df_b, *stages_b]
-    face_b = (head(nodes_b, df_b)
-              + sum(up(a, b) + residual(b, bias=False) + residual(b)
-                    for a, b in zip(chain, chain[1:]))
-              + up(stages_b[-1], last_b) + conv(5, last_b, 3))
+    face_b = (
+        head(nodes_b, df_b)
+        + sum(
+            up(a, b) + residual(b, bias=False) + residual(b) for a, b in itertools.pairwise(chain)
+        )
+        + up(stages_b[-1], last_b)
+        + conv(5, last_b, 3)
+    )
     # decoder A: nodes, dense filters and complexity divided by 1.5; plain upscales after stage 1
     nodes_a, df_a, cd_a = int(nodes_b / 1.5), int(df_b / 1.5), int(cd_b / 1.5)
-    chain = [df_a, *[cd_a // 2 ** i for i in range(upscales - 2)], cd_a // 2 ** (upscales - 2)]
-    face_a = (head(nodes_a, df_a) + sum(up(a, b) for a, b in zip(chain, chain[1:]))
-              + conv(5, chain[-1], 3))
-    return _parts(encoder, face_a + (mask(df_a) if learn_mask else 0),
-                  face_b + (mask(df_b) if learn_mask else 0))
+    chain = [df_a, *[cd_a // 2**i for i in range(upscales - 2)], cd_a // 2 ** (upscales - 2)]
+    face_a = (
+        head(nodes_a, df_a)
+        + sum(up(a, b) for a, b in itertools.pairwise(chain))
+        + conv(5, chain[-1], 3)
+    )
+    return _parts(
+        encoder,
+        face_a + (mask(df_a) if learn_mask else 0),
+        face_b + (mask(df_b) if learn_mask else 0),
+    )
 
 
 def _parts(encoder: int, decoder_a: int, decoder_b: int) -> dict[str, int]:
-    return {"encoder": encoder, "decoder_a": decoder_a, "decoder_b": decoder_b,
-            "total": encoder + decoder_a + decoder_b}
+    return {
+        "encoder": encoder,
+        "decoder_a": decoder_a,
+        "decoder_b": decoder_b,
+        "total": encoder + decoder_a + decoder_b,
+    }
 
 
 COUNTS = {"unbalanced": unbalanced_counts, "villain": villain_counts, "realface": realface_counts}
 
-SMALL_UNBALANCED = {"input_size": 64, "nodes": 512, "complexity_encoder": 64,
-                    "complexity_decoder_a": 64, "complexity_decoder_b": 64}
+SMALL_UNBALANCED = {
+    "input_size": 64,
+    "nodes": 512,
+    "complexity_encoder": 64,
+    "complexity_decoder_a": 64,
+    "complexity_decoder_b": 64,
+}
 SMALL_REALFACE = {"input_size": 64, "output_size": 64, "dense_nodes": 768, "complexity_encoder": 96}
 
 # (model, options, learn_mask, slow)
@@ -185,9 +265,13 @@ def _case_id(name: str, options: dict, learn_mask: bool) -> str:
     return f"{name}-{opts}-{'mask' if learn_mask else 'nomask'}"
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(case[:3], marks=[pytest.mark.slow] if case[3] else [], id=_case_id(*case[:3]))
-    for case in CASES])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(case[:3], marks=[pytest.mark.slow] if case[3] else [], id=_case_id(*case[:3]))
+        for case in CASES
+    ],
+)
 def built(request: Any) -> tuple[str, dict, bool, keras.Model]:
     name, options, learn_mask = request.param
     desc = DESCRIPTORS[name]
@@ -206,6 +290,7 @@ def kernel(model: keras.Model, part: str, layer: str) -> np.ndarray:
 
 
 # --- initializer recognition ----------------------------------------------------------------------
+
 
 def _sample(values: np.ndarray, limit: int = 2_000_000) -> np.ndarray:
     flat = np.asarray(values, dtype=np.float64).ravel()
@@ -261,8 +346,12 @@ def _expected_kind(name: str, layer: keras.layers.Layer) -> str:
     return "normal"
 
 
-CHECKS = {"normal": assert_random_normal, "he": assert_he_uniform,
-          "small": assert_small_residual, "glorot": assert_glorot_uniform}
+CHECKS = {
+    "normal": assert_random_normal,
+    "he": assert_he_uniform,
+    "small": assert_small_residual,
+    "glorot": assert_glorot_uniform,
+}
 
 
 def _kernels(layer: keras.layers.Layer) -> list[tuple[str, Any]]:
@@ -275,15 +364,22 @@ def _kernels(layer: keras.layers.Layer) -> list[tuple[str, Any]]:
 
 # --- the hand counts at the defaults, written out (what ``fs summary`` prints) -------------------
 
-@pytest.mark.parametrize("name,options,learn_mask,total", [
-    ("unbalanced", {}, False, 207_046_186), ("unbalanced", {}, True, 247_538_316),
-    ("unbalanced", {"lowmem": True}, False, 107_962_506),
-    ("unbalanced", {"lowmem": True}, True, 127_178_252),
-    ("villain", {}, False, 155_115_014), ("villain", {}, True, 185_799_432),
-    ("villain", {"lowmem": True}, False, 118_660_614),
-    ("villain", {"lowmem": True}, True, 149_345_032),
-    ("realface", {}, False, 238_241_676), ("realface", {}, True, 268_800_878),
-])
+
+@pytest.mark.parametrize(
+    "name,options,learn_mask,total",
+    [
+        ("unbalanced", {}, False, 207_046_186),
+        ("unbalanced", {}, True, 247_538_316),
+        ("unbalanced", {"lowmem": True}, False, 107_962_506),
+        ("unbalanced", {"lowmem": True}, True, 127_178_252),
+        ("villain", {}, False, 155_115_014),
+        ("villain", {}, True, 185_799_432),
+        ("villain", {"lowmem": True}, False, 118_660_614),
+        ("villain", {"lowmem": True}, True, 149_345_032),
+        ("realface", {}, False, 238_241_676),
+        ("realface", {}, True, 268_800_878),
+    ],
+)
 def test_hand_totals_at_defaults(name, options, learn_mask, total):
     assert COUNTS[name](options, learn_mask)["total"] == total
 
@@ -297,6 +393,7 @@ def test_the_corrections_in_numbers():
 
 
 # --- the checks -----------------------------------------------------------------------------------
+
 
 def test_part_counts_by_hand(built):
     name, options, learn_mask, model = built
@@ -317,8 +414,11 @@ def test_every_kernel_has_faceswaps_initializer(built):
                     values = values.reshape(values.shape[0], values.shape[1], -1)
                 CHECKS[kind](values, where=f"{part_name}/{layer.name}/{role}")
                 kinds[kind] = kinds.get(kind, 0) + 1
-    expected = {"unbalanced": {"normal", "he", "small"}, "villain": {"normal", "he", "small"},
-                "realface": {"glorot", "he", "small"}}[name]
+    expected = {
+        "unbalanced": {"normal", "he", "small"},
+        "villain": {"normal", "he", "small"},
+        "realface": {"glorot", "he", "small"},
+    }[name]
     if name == "unbalanced" and options.get("lowmem"):
         expected = expected - {"small"}  # lowmem Unbalanced has no residual blocks
     assert set(kinds) == expected
@@ -346,8 +446,11 @@ def test_kernel_shapes(built):
     decoder_b = parts(model)["decoder_b"]
     if name == "unbalanced":
         lowmem = options.get("lowmem", False)
-        face = ([f"upscale{i}_conv2d" for i in range(4)] if lowmem
-                else [f"stage{i}_upscale_conv2d" for i in range(3)] + ["upscale_conv2d"])
+        face = (
+            [f"upscale{i}_conv2d" for i in range(4)]
+            if lowmem
+            else [f"stage{i}_upscale_conv2d" for i in range(3)] + ["upscale_conv2d"]
+        )
         for layer in face:  # every decoder B upscale is 5×5, in both modes
             assert decoder_b.get_layer(layer).kernel.shape[:2] == (5, 5), layer
         decoder_a = parts(model)["decoder_a"]
@@ -371,8 +474,9 @@ def test_kernel_shapes(built):
             # first stage: upscale to df with no activation, LReLU 0.2, a bias-free residual
             upscale = decoder.get_layer("stage_in_upscale_conv2d")
             assert upscale.kernel.shape == (3, 3, df, 4 * df)
-            assert not any(layer.name.startswith("stage_in_upscale_leakyrelu")
-                           for layer in decoder.layers)
+            assert not any(
+                layer.name.startswith("stage_in_upscale_leakyrelu") for layer in decoder.layers
+            )
             assert decoder.get_layer("stage_in_leakyrelu").negative_slope == pytest.approx(0.2)
             for index in range(2):
                 res = decoder.get_layer(f"stage_in_residual0_conv2d{index}")
@@ -383,14 +487,16 @@ def test_kernel_shapes(built):
                 # the mask starts from the same upscale: LReLU 0.1 → n − 1 upscales → 1 channel
                 assert _source(decoder, "mask_leakyrelu") == shared
                 assert decoder.get_layer("mask_leakyrelu").negative_slope == pytest.approx(0.1)
-                filters = [decoder.get_layer(f"mask_upscale{i}_conv2d").filters // 4
-                           for i in range(upscales - 1)]
-                assert filters == [384 // 2 ** i for i in range(upscales - 1)]
+                filters = [
+                    decoder.get_layer(f"mask_upscale{i}_conv2d").filters // 4
+                    for i in range(upscales - 1)
+                ]
+                assert filters == [384 // 2**i for i in range(upscales - 1)]
                 assert decoder.get_layer("mask_upscale0_conv2d").kernel.shape[2] == df
-                assert decoder.get_layer("mask_out_conv2d").kernel.shape == (
-                    5, 5, filters[-1], 1)
-                assert not any(layer.name == f"mask_upscale{upscales - 1}_conv2d"
-                               for layer in decoder.layers)
+                assert decoder.get_layer("mask_out_conv2d").kernel.shape == (5, 5, filters[-1], 1)
+                assert not any(
+                    layer.name == f"mask_upscale{upscales - 1}_conv2d" for layer in decoder.layers
+                )
 
 
 def _source(part: keras.Model, layer: str) -> str:
@@ -399,6 +505,7 @@ def _source(part: keras.Model, layer: str) -> str:
 
 
 # --- the context still decides for convolutions, never for Dense layers ---------------------------
+
 
 class _Fixed:
     """A stand-in initializer plugin that fills kernels with one value."""
@@ -410,15 +517,24 @@ class _Fixed:
         return keras.initializers.Constant(self.value)
 
 
-@pytest.mark.parametrize("name,options", [("unbalanced", SMALL_UNBALANCED),
-                                          ("unbalanced", SMALL_UNBALANCED | {"lowmem": True}),
-                                          ("realface", SMALL_REALFACE)])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("unbalanced", SMALL_UNBALANCED),
+        ("unbalanced", SMALL_UNBALANCED | {"lowmem": True}),
+        ("realface", SMALL_REALFACE),
+    ],
+)
 def test_conv_aware_and_icnr_still_apply(name, options):
     """Conv-aware replaces every convolution's initializer and ICNR wraps every upscale
     convolution; the Dense layers keep the model's own choice."""
     desc = DESCRIPTORS[name]
-    context = BuildContext(learn_mask=True, conv_aware_init=True, icnr_init=True,
-                           initializers={"conv_aware": _Fixed(0.5), "icnr": _Fixed(0.25)})
+    context = BuildContext(
+        learn_mask=True,
+        conv_aware_init=True,
+        icnr_init=True,
+        initializers={"conv_aware": _Fixed(0.5), "icnr": _Fixed(0.25)},
+    )
     model = desc.build(desc.config_class(**options), context)
     seen = 0
     for part in parts(model).values():

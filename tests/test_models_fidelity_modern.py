@@ -6,27 +6,27 @@ every convolution), plugins/train/model/phaze_a_defaults.py (``mobilenet_dropout
 lib/model/normalization.py (RMSNormalization) and plugins/train/model/dfl_sae.py (model and part
 names). Parameter counts are written out layer by layer as in ``test_models_params``.
 """
+
 from __future__ import annotations
 
 import hashlib
 import tomllib
-from typing import Callable
+from collections.abc import Callable
 
 import h5py
 import keras
 import numpy as np
 import pytest
+from test_models_params import DESCRIPTORS, conv, dense
 
 from fs_core.errors import FsUserError
 from fs_core.model.build import build_model
 from fs_core.model.context import BuildContext
-from fs_core.model.weights import (_hash_entry, load_weights, parts_of,
-                                   save_weights)
+from fs_core.model.weights import _hash_entry, load_weights, parts_of, save_weights
 from fs_plugins_models.blocks import RMSNormalization
 from fs_plugins_models.phaze_a import PRESET_DIR
 from fs_plugins_models.phaze_a import build as build_phaze_a
 from fs_plugins_models.phaze_a.config import PhazeAConfig
-from test_models_params import DESCRIPTORS, conv, dense
 
 
 def counts(model: keras.Model) -> dict[str, int]:
@@ -42,9 +42,10 @@ def build(name: str, options: dict, learn_mask: bool = False, **context: bool) -
 
 # ------------------------------------------------------------------ dlight, by hand
 
+
 def hybrid(cin: int, filters: int, scale: int = 2) -> int:
-    """Hybrid Upscale2x: a sub-pixel conv to f'·scale² and a plain conv to f', f' = filters / 2;
-    gives 2f' channels."""
+    """Hybrid Upscale2x: a sub-pixel conv to f'·scale² and a plain conv to f',
+    f' = filters / 2; gives 2f' channels."""
     half = filters - filters // 2
     return conv(3, cin, half * scale * scale) + conv(3, cin, half)
 
@@ -68,43 +69,59 @@ def dlight_encoder(features: str) -> int:
     total, channels = 0, 3
     for filters in (f // 2, f, 2 * f, 4 * f, 8 * f):
         total += conv(5, channels, filters)
-        channels += filters                       # concatenated with the pooled input
+        channels += filters  # concatenated with the pooled input
     return total + dense(4 * 4 * channels, dims) + dense(dims, 4 * 4 * 1024)
 
 
 def dlight_mask(cin: int) -> int:
-    return (hybrid(cin, 128) + hybrid(128, 64) + hybrid(64, 32) + hybrid(32, 16)
-            + conv(5, 16, 1))
+    return hybrid(cin, 128) + hybrid(128, 64) + hybrid(64, 32) + hybrid(32, 16) + conv(5, 16, 1)
 
 
 def dlight_decoder_a(ratio: int, learn_mask: bool) -> int:
-    face = (hybrid(1024, 256) + hybrid(256, 128) + hybrid(128, 64) + hybrid(64, 32)
-            + conv(5, 32, 3))
-    return face + (dlight_mask(1024) if learn_mask else 0)   # both start from bilinear upsampling
+    face = hybrid(1024, 256) + hybrid(256, 128) + hybrid(128, 64) + hybrid(64, 32) + conv(5, 32, 3)
+    return face + (dlight_mask(1024) if learn_mask else 0)  # both start from bilinear upsampling
 
 
 def dlight_decoder_b_good(ratio: int, learn_mask: bool) -> int:
-    face = (hybrid(1024, 512, ratio) + residual(512, True) + 2 * residual(512, False)
-            + hybrid(512, 512) + residual(512, True) + residual(512, False) + batchnorm(512)
-            + hybrid(512, 256) + residual(256, True)
-            + hybrid(256, 128) + residual(128, False) + batchnorm(128)
-            + hybrid(128, 64) + conv(5, 64, 3))
-    return face + (dlight_mask(512) if learn_mask else 0)     # from the first upscale's 512
+    face = (
+        hybrid(1024, 512, ratio)
+        + residual(512, True)
+        + 2 * residual(512, False)
+        + hybrid(512, 512)
+        + residual(512, True)
+        + residual(512, False)
+        + batchnorm(512)
+        + hybrid(512, 256)
+        + residual(256, True)
+        + hybrid(256, 128)
+        + residual(128, False)
+        + batchnorm(128)
+        + hybrid(128, 64)
+        + conv(5, 64, 3)
+    )
+    return face + (dlight_mask(512) if learn_mask else 0)  # from the first upscale's 512
 
 
 def dlight_decoder_b_fast(ratio: int, learn_mask: bool) -> int:
-    face = (conv(3, 1024, 512 * ratio * ratio) + fast2x(512, 512) + fast2x(512, 256)
-            + fast2x(256, 128) + fast2x(128, 64) + conv(5, 64, 3))
+    face = (
+        conv(3, 1024, 512 * ratio * ratio)
+        + fast2x(512, 512)
+        + fast2x(512, 256)
+        + fast2x(256, 128)
+        + fast2x(128, 64)
+        + conv(5, 64, 3)
+    )
     return face + (dlight_mask(512) if learn_mask else 0)
 
 
 def dlight_by_hand(features: str, details: str, output_size: int, learn_mask: bool) -> dict:
     ratio = {128: 2, 256: 4, 384: 6}[output_size]
     decoder_b = dlight_decoder_b_good if details == "good" else dlight_decoder_b_fast
-    expected = {"encoder": dlight_encoder(features),
-                "decoder_a": dlight_decoder_a(ratio, learn_mask),
-                "decoder_b" if details == "good" else "decoder_b_fast":
-                    decoder_b(ratio, learn_mask)}
+    expected = {
+        "encoder": dlight_encoder(features),
+        "decoder_a": dlight_decoder_a(ratio, learn_mask),
+        "decoder_b" if details == "good" else "decoder_b_fast": decoder_b(ratio, learn_mask),
+    }
     expected["total"] = sum(expected.values())
     return expected
 
@@ -131,15 +148,17 @@ def test_dlight_decoder_b_mask_starts_at_its_first_upscale(small_dlight):
     name = "decoder_b" if details == "good" else "decoder_b_fast"
     decoder_b = parts_of(model)[name]
     first = decoder_b.get_layer("mask_upscale0_sr_conv2d")
-    assert first.kernel.shape[2] == 512             # the upscale's 512 filters, not the 1024 code
+    assert first.kernel.shape[2] == 512  # the upscale's 512 filters, not the 1024 code
     assert "mask_upscale_upsampling" not in {layer.name for layer in decoder_b.layers}
-    if details == "good":                            # LeakyReLU(0.1) of the first hybrid upscale
+    if details == "good":  # LeakyReLU(0.1) of the first hybrid upscale
         start = decoder_b.get_layer("mask_leakyrelu")
         assert start.negative_slope == pytest.approx(0.1)
         assert start.input is decoder_b.get_layer("stage0_upscale_concat").output
-    else:                                            # the sub-pixel upscale, activated, shared
-        assert (decoder_b.get_layer("mask_upscale0_sr_conv2d").input
-                is decoder_b.get_layer("upscale_in_pixelshuffler").output)
+    else:  # the sub-pixel upscale, activated, shared
+        assert (
+            decoder_b.get_layer("mask_upscale0_sr_conv2d").input
+            is decoder_b.get_layer("upscale_in_pixelshuffler").output
+        )
     # decoder A's mask branch keeps starting from its bilinear upsampling of the code
     decoder_a = parts_of(model)["decoder_a"]
     assert decoder_a.get_layer("mask_upscale0_sr_conv2d").kernel.shape[2] == 1024
@@ -160,11 +179,15 @@ def test_dlight_good_residual_biases():
     """use_bias per residual block: [T, F, F], [T, F], [T], [F] after the four upscales."""
     model = build("dlight", dict(SMALL_DLIGHT, details="good"))
     decoder_b = parts_of(model)["decoder_b"]
-    pattern = {stage: [decoder_b.get_layer(f"stage{stage}_residual{index}_conv2d0").use_bias
-                       for index in range(count)]
-               for stage, count in enumerate((3, 2, 1, 1))}
+    pattern = {
+        stage: [
+            decoder_b.get_layer(f"stage{stage}_residual{index}_conv2d0").use_bias
+            for index in range(count)
+        ]
+        for stage, count in enumerate((3, 2, 1, 1))
+    }
     assert pattern == {0: [True, False, False], 1: [True, False], 2: [True], 3: [False]}
-    for stage, biases in pattern.items():      # both convolutions of a block agree
+    for stage, biases in pattern.items():  # both convolutions of a block agree
         for index, use_bias in enumerate(biases):
             assert decoder_b.get_layer(f"stage{stage}_residual{index}_conv2d1").use_bias == use_bias
 
@@ -184,6 +207,7 @@ def test_dlight_default_counts_by_hand(details):
 
 # ------------------------------------------------------------------ Phaze-A
 
+
 def dny_values(preset: str) -> dict:
     return tomllib.loads((PRESET_DIR / f"phaze_a_{preset}.toml").read_text())["model"]["phaze_a"]
 
@@ -191,8 +215,10 @@ def dny_values(preset: str) -> dict:
 @pytest.fixture(scope="module")
 def dny256() -> dict[bool, keras.Model]:
     config = PhazeAConfig(**dny_values("dny256"))
-    return {reflect: build_phaze_a(config, BuildContext(reflect_padding=reflect))
-            for reflect in (False, True)}
+    return {
+        reflect: build_phaze_a(config, BuildContext(reflect_padding=reflect))
+        for reflect in (False, True)
+    }
 
 
 def test_dny_last_encoder_conv_is_reflect_padded_like_every_other(dny256):
@@ -216,8 +242,9 @@ def test_dny_last_encoder_conv_is_reflect_padded_like_every_other(dny256):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset, totals", [("dny512", (39_324_982, 43_257_142)),
-                                            ("dny1024", (53_483_830, 57_415_990))])
+@pytest.mark.parametrize(
+    "preset, totals", [("dny512", (39_324_982, 43_257_142)), ("dny1024", (53_483_830, 57_415_990))]
+)
 def test_larger_dny_presets_with_reflect_padding(preset, totals):
     config = PhazeAConfig(**dny_values(preset))
     found = []
@@ -239,9 +266,10 @@ def test_mobilenet_dropout_range():
 
 # ------------------------------------------------------------------ RMS normalisation
 
+
 def rms_reference(x: np.ndarray, partial: float = 0.0, epsilon: float = 1e-8) -> np.ndarray:
-    used = x if partial in (0.0, 1.0) else x[..., :int(x.shape[-1] * partial)]
-    return x / np.sqrt((used ** 2).mean(axis=-1, keepdims=True) + epsilon)
+    used = x if partial in (0.0, 1.0) else x[..., : int(x.shape[-1] * partial)]
+    return x / np.sqrt((used**2).mean(axis=-1, keepdims=True) + epsilon)
 
 
 @pytest.mark.parametrize("partial", [0.0, 0.5, 1.0])
@@ -266,8 +294,9 @@ def test_rms_norm_scale_and_offset():
     layer(x)
     layer.scale.assign(np.full(8, 2.0, "float32"))
     layer.offset.assign(np.full(8, 0.5, "float32"))
-    np.testing.assert_allclose(np.asarray(layer(x)), 2.0 * rms_reference(x.astype("float64")) + 0.5,
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(layer(x)), 2.0 * rms_reference(x.astype("float64")) + 0.5, rtol=1e-4
+    )
 
 
 # ------------------------------------------------------------------ DFL-SAE
@@ -275,10 +304,13 @@ def test_rms_norm_scale_and_offset():
 SAE_SMALL = {"input_size": 64, "encoder_dims": 21, "decoder_dims": 10, "autoencoder_dims": 64}
 
 
-@pytest.mark.parametrize("architecture, part_names", [
-    ("df", {"encoder_df", "decoder_a", "decoder_b"}),
-    ("liae", {"encoder_liae", "intermediate_both", "intermediate_b", "decoder_both"}),
-])
+@pytest.mark.parametrize(
+    "architecture, part_names",
+    [
+        ("df", {"encoder_df", "decoder_a", "decoder_b"}),
+        ("liae", {"encoder_liae", "intermediate_both", "intermediate_b", "decoder_both"}),
+    ],
+)
 def test_dfl_sae_model_and_part_names(architecture, part_names):
     model = build("dfl_sae", dict(SAE_SMALL, architecture=architecture))
     assert model.name == f"dfl_sae_{architecture}"
@@ -291,8 +323,9 @@ def rewrite_weights(path, change: Callable[[dict[str, np.ndarray]], dict[str, np
     project's own hashing, as if fs had written the changed file."""
     with h5py.File(path, "r") as handle:
         keys: list[str] = []
-        handle.visititems(lambda name, obj: keys.append(name)
-                          if isinstance(obj, h5py.Dataset) else None)
+        handle.visititems(
+            lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None
+        )
         arrays = change({key: handle[key][()] for key in keys})
         attributes = dict(handle.attrs)
     hasher = hashlib.sha256()
@@ -304,12 +337,20 @@ def rewrite_weights(path, change: Callable[[dict[str, np.ndarray]], dict[str, np
 
 
 def old_names(renames: dict[str, str]) -> Callable[[dict], dict]:
-    """Move each renamed part's group back to its old name (the layout earlier fs versions wrote)."""
+    """Move each renamed part's group back to its old name (the layout earlier fs versions
+    wrote)."""
     back = {new: old for old, new in renames.items()}
 
     def change(arrays: dict) -> dict:
-        return {(f"{back[key.split('/', 1)[0]]}/{key.split('/', 1)[1]}"
-                 if key.split("/", 1)[0] in back else key): value for key, value in arrays.items()}
+        return {
+            (
+                f"{back[key.split('/', 1)[0]]}/{key.split('/', 1)[1]}"
+                if key.split("/", 1)[0] in back
+                else key
+            ): value
+            for key, value in arrays.items()
+        }
+
     return change
 
 
@@ -332,8 +373,10 @@ def test_old_dfl_sae_liae_resumes_with_the_same_weights(tmp_path):
         assert "decoder" in handle and "decoder_both" not in handle
     keras.utils.set_random_seed(2)
     resumed = build_model("dfl_sae", options, learn_mask=True)
-    assert not np.allclose(parts_of(first)["decoder_both"].weights[0].numpy(),
-                           parts_of(resumed)["decoder_both"].weights[0].numpy())
+    assert not np.allclose(
+        parts_of(first)["decoder_both"].weights[0].numpy(),
+        parts_of(resumed)["decoder_both"].weights[0].numpy(),
+    )
     renames = DESCRIPTORS["dfl_sae"].legacy_part_names
     with pytest.raises(FsUserError, match="do not match"):  # without the mapping: refused
         load_weights(path, resumed, model_name="dfl_sae")
@@ -353,11 +396,16 @@ def test_a_saved_part_that_changed_besides_its_name_is_refused(tmp_path):
     model = build_model("dfl_sae", options)
     path = tmp_path / "weights.h5"
     write_old_layout(path, model, {"decoder": "decoder_both"})
-    rewrite_weights(path, lambda arrays: {**arrays,
-                                          "decoder/999_conv2d/01_bias": np.zeros(3, "float32")})
+    rewrite_weights(
+        path, lambda arrays: {**arrays, "decoder/999_conv2d/01_bias": np.zeros(3, "float32")}
+    )
     with pytest.raises(FsUserError) as caught:
-        load_weights(path, build_model("dfl_sae", options), model_name="dfl_sae",
-                     renamed_parts=DESCRIPTORS["dfl_sae"].legacy_part_names)
+        load_weights(
+            path,
+            build_model("dfl_sae", options),
+            model_name="dfl_sae",
+            renamed_parts=DESCRIPTORS["dfl_sae"].legacy_part_names,
+        )
     message = str(caught.value)
     assert "\n" not in message and "weights.h5" in message
     assert "decoder_both/999_conv2d/01_bias is not in the model" in message
@@ -371,8 +419,15 @@ def test_legacy_names_stay_out_of_the_way_when_the_file_is_current(tmp_path):
     path = tmp_path / "weights.h5"
     save_weights(path, first, model_name="dfl_sae", iterations=1)
     second = build_model("dfl_sae", options)
-    assert load_weights(path, second, model_name="dfl_sae",
-                        renamed_parts=DESCRIPTORS["dfl_sae"].legacy_part_names) == []
+    assert (
+        load_weights(
+            path,
+            second,
+            model_name="dfl_sae",
+            renamed_parts=DESCRIPTORS["dfl_sae"].legacy_part_names,
+        )
+        == []
+    )
     for a, b in zip(first.weights, second.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
@@ -389,8 +444,24 @@ def test_old_dfl_sae_model_folder_resumes_through_fs_train(tmp_path):
     assert main(["demo-data", str(demo), "--count", "4", "--size", "128"]) == 0
     config = tmp_path / "fs.toml"
     config.write_text(tomli_w.dumps({"model": {"dfl_sae": dict(SAE_SMALL, architecture="liae")}}))
-    train = ["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), "-t",
-             "dfl_sae", "-b", "2", "-C", str(config), "-n", "--seed", "0"]
+    train = [
+        "train",
+        "-A",
+        str(demo / "A"),
+        "-B",
+        str(demo / "B"),
+        "-m",
+        str(model),
+        "-t",
+        "dfl_sae",
+        "-b",
+        "2",
+        "-C",
+        str(config),
+        "-n",
+        "--seed",
+        "0",
+    ]
     assert main([*train, "-i", "1"]) == 0
     rewrite_weights(model / "weights.h5", old_names({"decoder": "decoder_both"}))
     with h5py.File(model / "weights.h5", "r") as handle:

@@ -1,4 +1,5 @@
 """Every model of the pack trains on demo data through `fs train` at a small setting (issue 3)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,18 +16,38 @@ SMALL = {
     "lightweight": {},
     "iae": {},
     "dfaker": {},
-    "unbalanced": {"input_size": 64, "nodes": 512, "complexity_encoder": 64,
-                   "complexity_decoder_a": 64, "complexity_decoder_b": 64},
+    "unbalanced": {
+        "input_size": 64,
+        "nodes": 512,
+        "complexity_encoder": 64,
+        "complexity_decoder_a": 64,
+        "complexity_decoder_b": 64,
+    },
     "dfl_h128": {"lowmem": True},
-    "dfl_sae": {"input_size": 64, "architecture": "liae", "encoder_dims": 21, "decoder_dims": 10,
-                "autoencoder_dims": 64, "multiscale_decoder": True},
+    "dfl_sae": {
+        "input_size": 64,
+        "architecture": "liae",
+        "encoder_dims": 21,
+        "decoder_dims": 10,
+        "autoencoder_dims": 64,
+        "multiscale_decoder": True,
+    },
     "villain": {"lowmem": True},
     "realface": {"input_size": 64, "output_size": 64, "dense_nodes": 768, "complexity_encoder": 96},
     "dlight": {"features": "lowmem", "details": "fast", "output_size": 128},
-    "phaze_a": {"output_size": 64, "fc_min_filters": 128, "fc_max_filters": 128,
-                "fc_upsample_filters": 128, "dec_max_filters": 256, "dec_min_filters": 32,
-                "fs_original_min_filters": 16, "fs_original_max_filters": 256,
-                "bottleneck_size": 128, "fc_gblock_min_nodes": 128, "fc_gblock_max_nodes": 128},
+    "phaze_a": {
+        "output_size": 64,
+        "fc_min_filters": 128,
+        "fc_max_filters": 128,
+        "fc_upsample_filters": 128,
+        "dec_max_filters": 256,
+        "dec_min_filters": 32,
+        "fs_original_min_filters": 16,
+        "fs_original_max_filters": 256,
+        "bottleneck_size": 128,
+        "fc_gblock_min_nodes": 128,
+        "fc_gblock_max_nodes": 128,
+    },
 }
 
 
@@ -39,19 +60,48 @@ def demo(tmp_path_factory):
 
 def _fs(*args: str) -> subprocess.CompletedProcess:
     """Each model trains in its own process, as a user runs it (and its memory is returned)."""
-    return subprocess.run([sys.executable, "-m", "fs_core", *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "fs_core", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_model_trains_through_the_cli(name, demo, tmp_path):
     config = tmp_path / "fs.toml"
-    config.write_text(tomli_w.dumps({"global": {"save_optimizer": "never"},  # smaller files
-                                     "model": {name: SMALL[name]}}))
+    config.write_text(
+        tomli_w.dumps(
+            {
+                "global": {"save_optimizer": "never"},  # smaller files
+                "model": {name: SMALL[name]},
+            }
+        )
+    )
     model = tmp_path / "m"
-    args = ["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), "-t", name,
-            "-b", "2", "-i", "2", "-C", str(config), "-n", "--seed", "0"]
+    args = [
+        "train",
+        "-A",
+        str(demo / "A"),
+        "-B",
+        str(demo / "B"),
+        "-m",
+        str(model),
+        "-t",
+        name,
+        "-b",
+        "2",
+        "-i",
+        "2",
+        "-C",
+        str(config),
+        "-n",
+        "--seed",
+        "0",
+    ]
     result = _fs(*args)
     assert result.returncode == 0, result.stderr[-2000:]
     state = tomllib.loads((model / "state.toml").read_text())

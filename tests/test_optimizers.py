@@ -1,4 +1,6 @@
-"""The built-in optimizers: options mapping, training steps, weight decay, accumulation, formulas."""
+"""The built-in optimizers: options mapping, training steps, weight decay, accumulation,
+formulas."""
+
 from __future__ import annotations
 
 import keras
@@ -28,8 +30,7 @@ def _model():
 
 def _data():
     rng = np.random.default_rng(0)
-    return (rng.normal(size=(4, 3)).astype(np.float32),
-            rng.normal(size=(4, 4)).astype(np.float32))
+    return (rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(4, 4)).astype(np.float32))
 
 
 def _train_step(model, optimizer):
@@ -40,6 +41,7 @@ def _train_step(model, optimizer):
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply(grads, model.trainable_variables)
         return loss
+
     return step
 
 
@@ -50,7 +52,9 @@ def test_registry_names():
 @pytest.mark.parametrize("name", NAMES)
 def test_each_optimizer_reduces_a_quadratic_loss(name):
     model, optimizer = _model(), _make(name, optimizer=name)
-    optimizer.learning_rate.assign(0.01 if name != "lion" else 0.003)  # change LR on a live optimizer
+    optimizer.learning_rate.assign(
+        0.01 if name != "lion" else 0.003
+    )  # change LR on a live optimizer
     step = _train_step(model, optimizer)
     x, y = _data()
     losses = [float(step(x, y)) for _ in range(25)]
@@ -83,8 +87,9 @@ def test_weight_decay_skips_biases_and_one_dimensional_weights(name):
 
 
 def test_options_reach_the_optimizers():
-    opts = dict(epsilon_exponent=-5, ada_beta_1=0.8, ada_beta_2=0.99, ada_amsgrad=True,
-                learning_rate=2e-5)
+    opts = dict(
+        epsilon_exponent=-5, ada_beta_1=0.8, ada_beta_2=0.99, ada_amsgrad=True, learning_rate=2e-5
+    )
     adam = _make("adam", **opts)
     assert (adam.epsilon, adam.beta_1, adam.beta_2, adam.amsgrad) == (1e-5, 0.8, 0.99, True)
     assert float(adam.learning_rate.numpy()) == pytest.approx(2e-5)
@@ -113,8 +118,10 @@ def test_lion_matches_the_formula():
     lr, wd, b1, b2 = 0.1, 0.2, 0.9, 0.99
     optimizer = Lion(learning_rate=lr, beta_1=b1, beta_2=b2, weight_decay=wd)
     kernel = keras.Variable(np.array([[1.0, -2.0], [0.5, 0.0]], np.float32), name="kernel")
-    grads = [np.array([[0.3, -0.1], [0.0, 2.0]], np.float32),
-             np.array([[-0.3, -0.1], [0.02, -1.0]], np.float32)]
+    grads = [
+        np.array([[0.3, -0.1], [0.0, 2.0]], np.float32),
+        np.array([[-0.3, -0.1], [0.02, -1.0]], np.float32),
+    ]
     p, m = kernel.numpy().astype(np.float64), np.zeros((2, 2))
     for g in grads:
         optimizer.apply([tf.constant(g)], [kernel])
@@ -130,13 +137,14 @@ def _numpy_adabelief(grads, lr, b1, b2, eps):
     for t, g in enumerate(grads, start=1):
         m = b1 * m + (1 - b1) * g
         s = b2 * s + (1 - b2) * (g - m) ** 2 + eps
-        sma = sma_max - 2 * t * b2 ** t / (1 - b2 ** t)
+        sma = sma_max - 2 * t * b2**t / (1 - b2**t)
         if sma >= 5:
-            r = np.sqrt((1 - b2 ** t) * (sma - 4) / (sma_max - 4) * (sma - 2) / sma
-                        * sma_max / (sma_max - 2)) / (1 - b1 ** t)
+            r = np.sqrt(
+                (1 - b2**t) * (sma - 4) / (sma_max - 4) * (sma - 2) / sma * sma_max / (sma_max - 2)
+            ) / (1 - b1**t)
             p -= lr * r * m / (np.sqrt(s) + eps)
         else:
-            p -= lr * m / (1 - b1 ** t)
+            p -= lr * m / (1 - b1**t)
         out.append((p, sma))
     return out
 
@@ -172,7 +180,7 @@ def test_gradient_accumulation_steps_on_the_mean_every_n(name):
     w_plain = keras.Variable(np.ones((2, 2), np.float32), name="kernel")
     step = tf.function(lambda g: accumulating.apply([g], [w_acc]))
     rng = np.random.default_rng(4)
-    for cycle in range(2):
+    for _cycle in range(2):
         batch = [rng.normal(size=(2, 2)).astype(np.float32) for _ in range(3)]
         before = w_acc.numpy().copy()
         for i, g in enumerate(batch):
@@ -192,7 +200,7 @@ def test_gradient_clipper_runs_inside_the_step_on_the_accumulated_mean():
     optimizer.set_gradient_clipper(clipper)
     weight = keras.Variable(np.zeros((2, 2), np.float32), name="kernel")
     step = tf.function(lambda g: optimizer.apply([g], [weight]))
-    step(tf.fill((2, 2), 4.0))   # mean of the two is 2 everywhere: norm 4, clipped to 0.5
+    step(tf.fill((2, 2), 4.0))  # mean of the two is 2 everywhere: norm 4, clipped to 0.5
     step(tf.fill((2, 2), 0.0))
     # AdaBelief's first step is SGD: weight = -lr * clipped mean gradient
     np.testing.assert_allclose(weight.numpy(), np.full((2, 2), -0.1 * 0.25), rtol=1e-5)
@@ -209,9 +217,14 @@ def test_learning_rate_change_takes_effect_in_a_traced_step():
     np.testing.assert_allclose(weight.numpy(), [[-5e-5 - 1e-3, 5e-5 + 1e-3]], rtol=1e-5)
 
 
-@pytest.mark.parametrize("name,options", [
-    ("adam", {}), ("adam", {"ada_amsgrad": True}), ("adamw", {"weight_decay": 0.01}),
-])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("adam", {}),
+        ("adam", {"ada_amsgrad": True}),
+        ("adamw", {"weight_decay": 0.01}),
+    ],
+)
 def test_fused_adam_update_matches_the_plain_ops_update(name, options):
     """The fused TensorFlow kernel (with its per-step epsilon) computes exactly what the plain-ops
     path does (same slots, torch's formula)."""
@@ -224,11 +237,17 @@ def test_fused_adam_update_matches_the_plain_ops_update(name, options):
         step = _train_step(model, optimizer)
         for _ in range(5):
             step(x, y)
-        kernels = {op.type for op in step.get_concrete_function(x, y).graph.get_operations()
-                   if op.type.startswith("ResourceApplyAdam")}
+        kernels = {
+            op.type
+            for op in step.get_concrete_function(x, y).graph.get_operations()
+            if op.type.startswith("ResourceApplyAdam")
+        }
         assert bool(kernels) == fused, kernels
-        weights[fused] = ([v.numpy() for v in model.trainable_variables],
-                          [v.numpy() for v in optimizer.variables])
-    for fused_value, keras_value in zip(*[weights[True][0] + weights[True][1],
-                                          weights[False][0] + weights[False][1]]):
+        weights[fused] = (
+            [v.numpy() for v in model.trainable_variables],
+            [v.numpy() for v in optimizer.variables],
+        )
+    for fused_value, keras_value in zip(
+        *[weights[True][0] + weights[True][1], weights[False][0] + weights[False][1]]
+    ):
         np.testing.assert_allclose(fused_value, keras_value, rtol=2e-5, atol=1e-7)

@@ -1,9 +1,11 @@
-"""fs's optimizers against torch's documented update rules (faceswap trains with torch's optimizers).
+"""fs's optimizers against torch's documented update rules (faceswap trains with torch's
+optimizers).
 
 Each rule is written out in NumPy (float64) from torch's documentation of RMSprop, NAdam, Adam,
 AdamW (with amsgrad) and Adamax, and compared with fs's optimizer over a few steps, on gradients
 small enough that where eps sits matters.
 """
+
 from __future__ import annotations
 
 import keras
@@ -28,7 +30,8 @@ def _make(name, learning_rate=None, **options):
 
 
 def _run(optimizer, start, grads, fused=None):
-    """Apply ``grads`` one step at a time to a kernel starting at ``start``; the weights after each."""
+    """Apply ``grads`` one step at a time to a kernel starting at ``start``; the weights after
+    each."""
     if fused is not None:
         optimizer.fused = fused
     kernel = keras.Variable(np.array(start, np.float32), name="kernel")
@@ -42,8 +45,8 @@ def _run(optimizer, start, grads, fused=None):
 
 def torch_rmsprop(w, grads, lr, eps, alpha=0.99, wd=0.0):
     v, out = np.zeros_like(w), []
-    for g in grads:
-        g = g + wd * w
+    for grad in grads:
+        g = grad + wd * w
         v = alpha * v + (1 - alpha) * g * g
         w = w - lr * g / (np.sqrt(v) + eps)
         out.append(w)
@@ -52,43 +55,47 @@ def torch_rmsprop(w, grads, lr, eps, alpha=0.99, wd=0.0):
 
 def torch_nadam(w, grads, lr, eps, b1=B1, b2=B2, psi=4e-3, wd=0.0):
     m, v, product, out = np.zeros_like(w), np.zeros_like(w), 1.0, []
-    for t, g in enumerate(grads, start=1):
-        g = g + wd * w
+    for t, grad in enumerate(grads, start=1):
+        g = grad + wd * w
         mu = b1 * (1 - 0.5 * 0.96 ** (t * psi))
         mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
         product *= mu
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        denom = np.sqrt(v / (1 - b2 ** t)) + eps
-        w = (w - lr * (1 - mu) / (1 - product) * g / denom
-             - lr * mu_next / (1 - product * mu_next) * m / denom)
+        denom = np.sqrt(v / (1 - b2**t)) + eps
+        w = (
+            w
+            - lr * (1 - mu) / (1 - product) * g / denom
+            - lr * mu_next / (1 - product * mu_next) * m / denom
+        )
         out.append(w)
     return out
 
 
 def torch_adam(w, grads, lr, eps, b1=B1, b2=B2, amsgrad=False, wd=0.0, decoupled=False):
     m, v, v_max, out = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w), []
-    for t, g in enumerate(grads, start=1):
+    for t, grad in enumerate(grads, start=1):
+        g = grad
         if decoupled:
             w = w * (1 - lr * wd)
         else:
-            g = g + wd * w
+            g = grad + wd * w
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         v_max = np.maximum(v_max, v)
         second = v_max if amsgrad else v
-        w = w - lr / (1 - b1 ** t) * m / (np.sqrt(second) / np.sqrt(1 - b2 ** t) + eps)
+        w = w - lr / (1 - b1**t) * m / (np.sqrt(second) / np.sqrt(1 - b2**t) + eps)
         out.append(w)
     return out
 
 
 def torch_adamax(w, grads, lr, eps, b1=B1, b2=B2, wd=0.0):
     m, u, out = np.zeros_like(w), np.zeros_like(w), []
-    for t, g in enumerate(grads, start=1):
-        g = g + wd * w
+    for t, grad in enumerate(grads, start=1):
+        g = grad + wd * w
         m = b1 * m + (1 - b1) * g
         u = np.maximum(b2 * u, np.abs(g) + eps)
-        w = w - lr * m / ((1 - b1 ** t) * u)
+        w = w - lr * m / ((1 - b1**t) * u)
         out.append(w)
     return out
 
@@ -118,14 +125,18 @@ def test_rmsprop_first_step_divides_by_sqrt_v_plus_eps():
 
 def test_rmsprop_steps_match_torch():
     grads = _tiny_grads(4, 1e-4)
-    _close(_run(_make("rms-prop", learning_rate=1e-4), _start(), grads),
-           torch_rmsprop(_start(), grads, 1e-4, EPS))
+    _close(
+        _run(_make("rms-prop", learning_rate=1e-4), _start(), grads),
+        torch_rmsprop(_start(), grads, 1e-4, EPS),
+    )
 
 
 def test_nadam_steps_follow_torchs_momentum_schedule():
     grads = _tiny_grads(5, 1e-3, seed=1)
-    _close(_run(_make("nadam", learning_rate=1e-4), _start(), grads),
-           torch_nadam(_start(), grads, 1e-4, EPS))
+    _close(
+        _run(_make("nadam", learning_rate=1e-4), _start(), grads),
+        torch_nadam(_start(), grads, 1e-4, EPS),
+    )
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -144,12 +155,18 @@ def test_adamax_puts_eps_inside_the_maximum():
     # torch's β2·(|g| + eps) differs from Keras' β2·|g| + eps
     signs = np.sign(np.random.default_rng(3).normal(size=(4, 2, 3)))
     grads = [sign * scale for sign, scale in zip(signs, (1e-6, 1e-8, 1e-9, 1e-8))]
-    _close(_run(_make("adamax", learning_rate=1e-4, ada_beta_2=0.5), _start(), grads),
-           torch_adamax(_start(), grads, 1e-4, EPS, b2=0.5))
+    _close(
+        _run(_make("adamax", learning_rate=1e-4, ada_beta_2=0.5), _start(), grads),
+        torch_adamax(_start(), grads, 1e-4, EPS, b2=0.5),
+    )
 
 
-COUPLED_RULES = {"adam": torch_adam, "nadam": torch_nadam, "adamax": torch_adamax,
-                 "rms-prop": torch_rmsprop}
+COUPLED_RULES = {
+    "adam": torch_adam,
+    "nadam": torch_nadam,
+    "adamax": torch_adamax,
+    "rms-prop": torch_rmsprop,
+}
 
 
 @pytest.mark.parametrize("name", sorted(COUPLED_RULES))
@@ -166,9 +183,18 @@ def test_adamw_weight_decay_is_decoupled():
     _close(actual, torch_adam(_start(), grads, 1e-3, EPS, wd=0.1, decoupled=True))
 
 
-@pytest.mark.parametrize("name,decoupled", [
-    ("adam", False), ("nadam", False), ("adamax", False), ("rms-prop", False),
-    ("adamw", True), ("adabelief", True), ("lion", True)])
+@pytest.mark.parametrize(
+    "name,decoupled",
+    [
+        ("adam", False),
+        ("nadam", False),
+        ("adamax", False),
+        ("rms-prop", False),
+        ("adamw", True),
+        ("adabelief", True),
+        ("lion", True),
+    ],
+)
 def test_one_step_with_decay_equals_the_decay_free_step_on_shifted_inputs(name, decoupled):
     """The definition of each kind, for every optimizer: coupled = the plain step on g + wd·w;
     decoupled = the plain step from w·(1 − lr·wd). Biases never decay either way."""
@@ -180,8 +206,9 @@ def test_one_step_with_decay_equals_the_decay_free_step_on_shifted_inputs(name, 
     def step(optimizer, kernel_start, kernel_grad):
         kernel = keras.Variable(np.asarray(kernel_start, np.float32), name="kernel")
         b = keras.Variable(bias.astype(np.float32), name="bias")
-        optimizer.apply([tf.constant(kernel_grad, tf.float32), tf.constant(bias_grad, tf.float32)],
-                        [kernel, b])
+        optimizer.apply(
+            [tf.constant(kernel_grad, tf.float32), tf.constant(bias_grad, tf.float32)], [kernel, b]
+        )
         return kernel.numpy(), b.numpy()
 
     kernel, b = step(_make(name, learning_rate=lr, weight_decay=wd), w, g)

@@ -3,10 +3,11 @@
 The slow test installs ``examples/fs-plugin-example`` with pip, as a user would, and drives the
 ``fs`` command in fresh processes: it is listed, it trains, it is gone once removed. The fast tests
 put small packs on ``sys.path`` as an installed distribution looks to Python (a module plus a
-``*.dist-info`` folder with ``METADATA`` and ``entry_points.txt``) and check that each kind of broken
-pack is reported naming it while the rest of fs keeps working, and that the ``fs_core.testing``
-checks catch what they promise to.
+``*.dist-info`` folder with ``METADATA`` and ``entry_points.txt``) and check that each kind of
+broken pack is reported naming it while the rest of fs keeps working, and that the
+``fs_core.testing`` checks catch what they promise to.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,14 @@ def build(config, context):
 """
 
 
-def write_pack(root: Path, dist: str, *bodies: str, requires: tuple[str, ...] = (),
-               version: str = "0.1.0", entry_name: str | None = None) -> str:
+def write_pack(
+    root: Path,
+    dist: str,
+    *bodies: str,
+    requires: tuple[str, ...] = (),
+    version: str = "0.1.0",
+    entry_name: str | None = None,
+) -> str:
     """Install a one-module pack into ``root`` the way pip lays it out; returns the module name."""
     module = dist.replace("-", "_")
     sys.modules.pop(module, None)  # a module of the same name from an earlier test
@@ -107,8 +114,13 @@ def assert_fs_still_works(registry) -> None:
 
 # ------------------------------------------------------------------------------ broken packs
 
+
 def test_a_pack_whose_hook_raises_is_reported_by_name_and_skipped_whole(site, capsys):
-    module = write_pack(site, "fs-raising-pack", TINY_MODEL, """
+    module = write_pack(
+        site,
+        "fs-raising-pack",
+        TINY_MODEL,
+        """
         @fs_core.hookimpl
         def fs_models():
             raise RuntimeError("weights file missing")
@@ -120,7 +132,8 @@ def test_a_pack_whose_hook_raises_is_reported_by_name_and_skipped_whole(site, ca
         @fs_core.hookimpl
         def fs_train_start(session):
             raise AssertionError("a skipped pack must not see training")
-        """)
+        """,
+    )
     registry = load_registry()
     failure = [f for f in registry.failures if f.name == module]
     assert failure and failure[0].distribution == "fs-raising-pack"
@@ -135,18 +148,27 @@ def test_a_pack_whose_hook_raises_is_reported_by_name_and_skipped_whole(site, ca
     assert "original" in out
 
 
-@pytest.mark.parametrize("returned,reason", [
-    ('["mae"]', "fs_losses() must return LossDescriptor objects, got str"),
-    ('LossDescriptor("one", lambda t, p: t, per_pixel=True)',
-     "fs_losses failed: 'LossDescriptor' object is not iterable"),
-    ('[LossDescriptor("notcallable", "mae", per_pixel=True)]', "function must be callable"),
-])
+@pytest.mark.parametrize(
+    "returned,reason",
+    [
+        ('["mae"]', "fs_losses() must return LossDescriptor objects, got str"),
+        (
+            'LossDescriptor("one", lambda t, p: t, per_pixel=True)',
+            "fs_losses failed: 'LossDescriptor' object is not iterable",
+        ),
+        ('[LossDescriptor("notcallable", "mae", per_pixel=True)]', "function must be callable"),
+    ],
+)
 def test_a_loss_hook_returning_the_wrong_type_is_reported(site, returned, reason):
-    write_pack(site, "fs-wrong-loss-pack", f"""
+    write_pack(
+        site,
+        "fs-wrong-loss-pack",
+        f"""
         @fs_core.hookimpl
         def fs_losses():
             return {returned}
-        """)
+        """,
+    )
     registry = load_registry()
     reasons = [f.reason for f in registry.failures if f.distribution == "fs-wrong-loss-pack"]
     assert reasons and reason in reasons[0]
@@ -154,11 +176,16 @@ def test_a_loss_hook_returning_the_wrong_type_is_reported(site, returned, reason
 
 
 def test_a_model_config_class_that_is_not_an_option_class_is_refused_at_load(site, capsys):
-    write_pack(site, "fs-dict-config-pack", TINY_MODEL, """
+    write_pack(
+        site,
+        "fs-dict-config-pack",
+        TINY_MODEL,
+        """
         @fs_core.hookimpl
         def fs_models():
             return [ModelDescriptor(name="dict_config", help="bad", config_class=dict, build=build)]
-        """)
+        """,
+    )
     registry = load_registry()
     (failure,) = [f for f in registry.failures if f.distribution == "fs-dict-config-pack"]
     assert "config_class must be an attrs class" in failure.reason
@@ -187,49 +214,67 @@ def fs_models():
 """
 
 
-@pytest.mark.parametrize("model,problem", [
-    ("flat", "has no named parts"),
-    ("renamed", "lists part 'encoder' to freeze/load but has parts decoder_a, decoder_b, enc"),
-])
+@pytest.mark.parametrize(
+    "model,problem",
+    [
+        ("flat", "has no named parts"),
+        ("renamed", "lists part 'encoder' to freeze/load but has parts decoder_a, decoder_b, enc"),
+    ],
+)
 def test_a_model_lacking_its_parts_fails_to_build_naming_the_pack(site, capsys, model, problem):
     write_pack(site, "fs-partless-pack", TINY_MODEL, FLAT_MODEL, version="2.3.0")
     registry = load_registry()
     assert model in registry.models  # registration is fine: parts exist only once it is built
-    with pytest.raises(FsUserError, match=f"model plugin '{model}' \\(from fs-partless-pack 2.3.0\\) "
-                                          f"{problem}"):
+    with pytest.raises(
+        FsUserError, match=f"model plugin '{model}' \\(from fs-partless-pack 2.3.0\\) {problem}"
+    ):
         fs_core.build_model(model, registry=registry)
     capsys.readouterr()
     assert main(["summary", "-t", model]) == 1
     assert "fs-partless-pack 2.3.0" in capsys.readouterr().err
-    with pytest.raises(PluginCheckError, match="fs-partless-pack 2.3.0"):
+    with pytest.raises(PluginCheckError, match=r"fs-partless-pack 2.3.0"):
         check_model_plugin(model, registry=registry)
     assert_fs_still_works(registry)
 
 
 def test_a_pack_needing_a_newer_core_is_refused_without_importing_it(site, capsys):
-    module = write_pack(site, "fs-future-pack", TINY_MODEL, """
+    module = write_pack(
+        site,
+        "fs-future-pack",
+        TINY_MODEL,
+        """
         @fs_core.hookimpl
         def fs_models():
             return [ModelDescriptor(name="future", help="new", config_class=Config, build=build)]
-        """, requires=("keras>=3", "fs-core >=99.1, <100"))
+        """,
+        requires=("keras>=3", "fs-core >=99.1, <100"),
+    )
     sys.modules.pop(module, None)
     registry = load_registry()
     (failure,) = [f for f in registry.failures if f.distribution == "fs-future-pack"]
-    assert failure.reason == (f"needs fs-core >= 99.1, this is fs-core {fs_core.__version__}; "
-                              "upgrade fs-core")
+    assert failure.reason == (
+        f"needs fs-core >= 99.1, this is fs-core {fs_core.__version__}; upgrade fs-core"
+    )
     assert module not in sys.modules and "future" not in registry.models
     assert_fs_still_works(registry)
     out = fs_plugins_json(capsys)
-    assert {"plugin": module, "distribution": "fs-future-pack", "reason": failure.reason} \
-        in out["failed"]
+    assert {"plugin": module, "distribution": "fs-future-pack", "reason": failure.reason} in out[
+        "failed"
+    ]
 
 
 def test_a_pack_within_its_core_range_loads(site):
-    write_pack(site, "fs-current-pack", TINY_MODEL, """
+    write_pack(
+        site,
+        "fs-current-pack",
+        TINY_MODEL,
+        """
         @fs_core.hookimpl
         def fs_models():
             return [ModelDescriptor(name="current", help="ok", config_class=Config, build=build)]
-        """, requires=(f"fs-core>={fs_core.__version__}",))
+        """,
+        requires=(f"fs-core>={fs_core.__version__}",),
+    )
     registry = load_registry()
     assert "current" in registry.models
     assert not [f for f in registry.failures if f.distribution == "fs-current-pack"]
@@ -237,12 +282,19 @@ def test_a_pack_within_its_core_range_loads(site):
 
 @pytest.mark.parametrize("blocked", ["fs_disabled_pack", "fs-disabled-pack", "disabled_model"])
 def test_fs_disable_plugins_blocks_a_pack_by_entry_point_distribution_or_item(
-        site, capsys, monkeypatch, blocked):
-    module = write_pack(site, "fs-disabled-pack", TINY_MODEL, """
+    site, capsys, monkeypatch, blocked
+):
+    module = write_pack(
+        site,
+        "fs-disabled-pack",
+        TINY_MODEL,
+        """
         @fs_core.hookimpl
         def fs_models():
-            return [ModelDescriptor(name="disabled_model", help="x", config_class=Config, build=build)]
-        """)
+            return [ModelDescriptor(name="disabled_model", help="x", config_class=Config,
+                                    build=build)]
+        """,
+    )
     sys.modules.pop(module, None)
     monkeypatch.setenv("FS_DISABLE_PLUGINS", f"{blocked},something_else")
     registry = load_registry()
@@ -257,16 +309,21 @@ def test_fs_disable_plugins_blocks_a_pack_by_entry_point_distribution_or_item(
     monkeypatch.delenv("FS_DISABLE_PLUGINS")
     assert "disabled_model" in {r["name"] for r in fs_plugins_json(capsys)["plugins"]}
     assert "disabled_model" not in {
-        r["name"] for r in fs_plugins_json(capsys, "--disable-plugins", blocked)["plugins"]}
+        r["name"] for r in fs_plugins_json(capsys, "--disable-plugins", blocked)["plugins"]
+    }
 
 
 def test_two_packs_with_one_entry_point_name_are_both_seen(site):
     """A second pack reusing an entry-point name must be reported, not silently hidden."""
-    body = TINY_MODEL, """
+    body = (
+        TINY_MODEL,
+        """
         @fs_core.hookimpl
         def fs_models():
-            return [ModelDescriptor(name=__name__ + "_m", help="x", config_class=Config, build=build)]
-        """
+            return [ModelDescriptor(name=__name__ + "_m", help="x", config_class=Config,
+                                    build=build)]
+        """,
+    )
     write_pack(site, "fs-first-pack", *body, entry_name="same_name")
     write_pack(site, "fs-second-pack", *body, entry_name="same_name")
     registry = load_registry()
@@ -293,7 +350,8 @@ class Unused(keras.layers.Layer):
 
 def build_unused(config, context):  # a weight that no output depends on
     parts = build(config, context)
-    encoder, decoder_a, decoder_b = (parts.get_layer(n) for n in ("encoder", "decoder_a", "decoder_b"))
+    encoder, decoder_a, decoder_b = (parts.get_layer(n)
+                                     for n in ("encoder", "decoder_a", "decoder_b"))
     a, b = keras.Input((16, 16, 3), name="face_in_a"), keras.Input((16, 16, 3), name="face_in_b")
     out_a = keras.tree.flatten(decoder_a(encoder(a)))
     out_b = keras.tree.flatten(decoder_b(encoder(b)))
@@ -307,7 +365,8 @@ def build_wrapped(config, context):  # the whole model nested again, under a nam
 @fs_core.hookimpl
 def fs_models():
     return [ModelDescriptor(name="good", help="fine", config_class=Config, build=build),
-            ModelDescriptor(name="linear", help="bad range", config_class=Config, build=build_linear),
+            ModelDescriptor(name="linear", help="bad range", config_class=Config,
+                            build=build_linear),
             ModelDescriptor(name="unused", help="dead weight", config_class=Config,
                             build=build_unused),
             ModelDescriptor(name="wrapped", help="unnamed part", config_class=Config,
@@ -317,7 +376,8 @@ def fs_models():
 def fs_losses():
     return [LossDescriptor("good_l1", lambda t, p: tf.abs(t - p), per_pixel=True, help="fine"),
             LossDescriptor("offset", lambda t, p: tf.abs(t - p) + 0.1, per_pixel=True),
-            LossDescriptor("flat_shape", lambda t, p: tf.reduce_mean(tf.abs(t - p)), per_pixel=True),
+            LossDescriptor("flat_shape", lambda t, p: tf.reduce_mean(tf.abs(t - p)),
+                           per_pixel=True),
             LossDescriptor("sqrt_l2", lambda t, p: tf.sqrt(tf.square(t - p)), per_pixel=True)]
 """
 
@@ -334,13 +394,16 @@ def test_the_model_check_passes_a_good_model_and_reports_it(checked_registry):
     assert check.parts == ("decoder_a", "decoder_b", "encoder") and check.output_sizes == (16,)
 
 
-@pytest.mark.parametrize("model,options,problem", [
-    ("linear", None, "output 0 is not finite and in \\[0, 1\\]"),
-    ("unused", None, "no gradient reaches 1 weight\\(s\\), e.g. unused_layer/unused"),
-    ("wrapped", None, "two builds with the same options give different weights in part"),
-    ("good", {"width": 9}, "width"),
-    ("missing", None, "no model named 'missing'"),
-])
+@pytest.mark.parametrize(
+    "model,options,problem",
+    [
+        ("linear", None, "output 0 is not finite and in \\[0, 1\\]"),
+        ("unused", None, "no gradient reaches 1 weight\\(s\\), e.g. unused_layer/unused"),
+        ("wrapped", None, "two builds with the same options give different weights in part"),
+        ("good", {"width": 9}, "width"),
+        ("missing", None, "no model named 'missing'"),
+    ],
+)
 def test_the_model_check_fails_a_broken_model(checked_registry, model, options, problem):
     with pytest.raises((PluginCheckError, FsUserError), match=problem):
         check_model_plugin(model, options, registry=checked_registry)
@@ -350,66 +413,136 @@ def test_the_loss_check_passes_a_good_loss(checked_registry):
     assert check_loss_plugin("good_l1", registry=checked_registry).name == "good_l1"
 
 
-@pytest.mark.parametrize("loss,problem", [
-    ("offset", "must be 0 on identical images"),
-    ("flat_shape", "per_pixel is true, so it must return \\(N, H, W, C or 1\\)"),
-    ("sqrt_l2", "gradient on identical images is not finite"),
-])
+@pytest.mark.parametrize(
+    "loss,problem",
+    [
+        ("offset", "must be 0 on identical images"),
+        ("flat_shape", "per_pixel is true, so it must return \\(N, H, W, C or 1\\)"),
+        ("sqrt_l2", "gradient on identical images is not finite"),
+    ],
+)
 def test_the_loss_check_fails_a_broken_loss(checked_registry, loss, problem):
-    with pytest.raises(PluginCheckError, match=f"loss '{loss}' \\(fs-checked-pack 0.1.0\\): {problem}"):
+    with pytest.raises(
+        PluginCheckError, match=f"loss '{loss}' \\(fs-checked-pack 0.1.0\\): {problem}"
+    ):
         check_loss_plugin(loss, registry=checked_registry)
 
 
 # ------------------------------------------------------------------------------ the example pack
 
+
 def _fs(env: dict, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fs_core", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fs_core", *args],
+        env=env,
+        cwd=cwd,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _example_rows(env: dict) -> tuple[list[dict], list]:
     done = _fs(env, "plugins", "--json")
     assert done.returncode == 0, done.stderr
     listing = json.loads(done.stdout)
-    return [r for r in listing["plugins"] if r["distribution"] == "fs-plugin-example"], \
-        listing["failed"]
+    return [r for r in listing["plugins"] if r["distribution"] == "fs-plugin-example"], listing[
+        "failed"
+    ]
 
 
 @pytest.mark.slow
 def test_the_example_pack_installs_lists_trains_and_uninstalls(tmp_path):
-    source = tmp_path / "src"  # build from a copy: pip writes build/ and *.egg-info beside the source
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns(
-        "build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    source = (
+        tmp_path / "src"
+    )  # build from a copy: pip writes build/ and *.egg-info beside the source
+    shutil.copytree(
+        EXAMPLE,
+        source,
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"),
+    )
     target = tmp_path / "site"
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                          "--no-build-isolation", "--no-compile", "--target", str(target),
-                          str(source)], capture_output=True, text=True, timeout=300)
+    pip = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-compile",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert pip.returncode == 0, pip.stdout + pip.stderr
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")])),
+    }
     env.pop(plugin_manager.DISABLE_ENV, None)
 
     rows, failed = _example_rows(env)
     assert {(r["kind"], r["name"], r["version"]) for r in rows} == {
-        ("model", "twin64", "0.1.0"), ("loss", "charbonnier", "0.1.0")}
+        ("model", "twin64", "0.1.0"),
+        ("loss", "charbonnier", "0.1.0"),
+    }
     assert failed == []
-    own_tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                str(source / "tests")], env=env, cwd=tmp_path, capture_output=True,
-                               text=True, timeout=300)
-    assert own_tests.returncode == 0, own_tests.stdout + own_tests.stderr  # fs_core.testing fixtures
+    own_tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(source / "tests")],
+        env=env,
+        cwd=tmp_path,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert own_tests.returncode == 0, (
+        own_tests.stdout + own_tests.stderr
+    )  # fs_core.testing fixtures
 
     demo, model = tmp_path / "demo", tmp_path / "model"
     assert main(["demo-data", str(demo), "--count", "8", "--size", "128"]) == 0
     config = tmp_path / "fs.toml"
-    config.write_text('[global.loss]\nloss_function = "charbonnier"\n'
-                      '[model.twin64]\nfilters = 16\nbottleneck = 64\n')
-    train = ["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), "-t", "twin64",
-             "-b", "2", "-i", "2", "-C", str(config), "--seed", "1"]
+    config.write_text(
+        '[global.loss]\nloss_function = "charbonnier"\n'
+        "[model.twin64]\nfilters = 16\nbottleneck = 64\n"
+    )
+    train = [
+        "train",
+        "-A",
+        str(demo / "A"),
+        "-B",
+        str(demo / "B"),
+        "-m",
+        str(model),
+        "-t",
+        "twin64",
+        "-b",
+        "2",
+        "-i",
+        "2",
+        "-C",
+        str(config),
+        "--seed",
+        "1",
+    ]
     done = _fs(env, *train)
     assert done.returncode == 0, done.stdout + done.stderr
     state = tomllib.loads((model / "state.toml").read_text())
     assert state["iterations"] == 2
-    assert (state["model"]["name"], state["model"]["distribution"]) == ("twin64", "fs-plugin-example")
+    assert (state["model"]["name"], state["model"]["distribution"]) == (
+        "twin64",
+        "fs-plugin-example",
+    )
     assert state["config"]["global.loss"]["loss_function"] == "charbonnier"
     assert state["config"]["model.twin64"] == {"filters": 16, "bottleneck": 64}
     with h5py.File(model / "weights.h5") as handle:

@@ -1,4 +1,5 @@
 """The plugin manager: built-ins and packs registered alike, broken packs skipped, clashes named."""
+
 from __future__ import annotations
 
 import types
@@ -22,6 +23,7 @@ def _loss_plugin(name: str, loss_name: str) -> types.ModuleType:
     @hookimpl
     def fs_losses():
         return [LossDescriptor(name=loss_name, per_pixel=True, function=lambda t, p: t - p)]
+
     return _module(name, fs_losses=fs_losses)
 
 
@@ -43,9 +45,13 @@ def test_a_hook_that_raises_is_reported_and_skipped():
     @hookimpl
     def fs_losses():
         raise RuntimeError("boom")
+
     broken = _module("broken_pack", fs_losses=fs_losses)
-    reg = load_registry(builtins=(), entry_points=False, extra_plugins={"broken_pack": broken,
-                                                     "good": _loss_plugin("good", "fine")})
+    reg = load_registry(
+        builtins=(),
+        entry_points=False,
+        extra_plugins={"broken_pack": broken, "good": _loss_plugin("good", "fine")},
+    )
     assert "fine" in reg.losses
     assert any(f.name == "broken_pack" and "boom" in f.reason for f in reg.failures)
 
@@ -54,7 +60,12 @@ def test_a_hook_returning_the_wrong_type_is_reported():
     @hookimpl
     def fs_losses():
         return ["not a descriptor"]
-    reg = load_registry(builtins=(), entry_points=False, extra_plugins={"wrong": _module("wrong", fs_losses=fs_losses)})
+
+    reg = load_registry(
+        builtins=(),
+        entry_points=False,
+        extra_plugins={"wrong": _module("wrong", fs_losses=fs_losses)},
+    )
     assert not reg.losses
     assert any("LossDescriptor" in f.reason for f in reg.failures)
 
@@ -63,15 +74,26 @@ def test_an_unknown_hook_name_is_reported_not_fatal():
     @hookimpl
     def fs_not_a_hook():
         return []
-    reg = load_registry(builtins=(), entry_points=False, extra_plugins={"odd": _module("odd", fs_not_a_hook=fs_not_a_hook)})
+
+    reg = load_registry(
+        builtins=(),
+        entry_points=False,
+        extra_plugins={"odd": _module("odd", fs_not_a_hook=fs_not_a_hook)},
+    )
     assert any(f.name == "odd" and "fs_not_a_hook" in f.reason for f in reg.failures)
     assert "odd" not in {info.name for info in reg.plugins}
 
 
 def test_two_plugins_with_the_same_name_is_an_error_naming_both():
-    with pytest.raises(FsUserError, match="first_pack.*second_pack"):
-        load_registry(builtins=(), entry_points=False, extra_plugins={"first_pack": _loss_plugin("first_pack", "dup"),
-                                                   "second_pack": _loss_plugin("second_pack", "dup")})
+    with pytest.raises(FsUserError, match=r"first_pack.*second_pack"):
+        load_registry(
+            builtins=(),
+            entry_points=False,
+            extra_plugins={
+                "first_pack": _loss_plugin("first_pack", "dup"),
+                "second_pack": _loss_plugin("second_pack", "dup"),
+            },
+        )
 
 
 def test_disabled_names_are_blocked(monkeypatch):

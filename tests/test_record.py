@@ -1,5 +1,6 @@
 """The training record (record/ in the model folder): what a run writes, reading it back while it
 grows or is compacted, the command channel into a running trainer, and fs analysis from it."""
+
 from __future__ import annotations
 
 import json
@@ -15,15 +16,24 @@ import pytest
 from fs_core.cli.main import main
 from fs_core.errors import FsUserError
 from fs_core.faces.demo import write_demo_data
-from fs_core.record import (loss_series, model_summary, previews, read_events, recent_messages,
-                            send_command, sessions_table)
+from fs_core.record import (
+    loss_series,
+    model_summary,
+    previews,
+    read_events,
+    recent_messages,
+    send_command,
+    sessions_table,
+)
 from fs_core.record.files import events_path
 from fs_core.record.reader import EventReader
 from fs_core.record.writer import RecordWriter, compact_lines
 
-FAST = ("[global.loss]\nloss_function = 'mae'\nloss_function_2 = 'none'\n"
-        "penalized_mask_loss = false\n[global.mask]\nmask_type = 'none'\n"
-        "[augmentation]\npreview_images = 2\n")
+FAST = (
+    "[global.loss]\nloss_function = 'mae'\nloss_function_2 = 'none'\n"
+    "penalized_mask_loss = false\n[global.mask]\nmask_type = 'none'\n"
+    "[augmentation]\npreview_images = 2\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +50,32 @@ def trained(demo, tmp_path_factory) -> Path:
     config = root / "fs.toml"
     config.write_text("[augmentation]\npreview_images = 2\n")
     model = root / "m"
-    assert main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model),
-                 "-t", "lightweight", "-b", "2", "-i", "4", "-s", "2", "-C", str(config),
-                 "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "-A",
+                str(demo / "A"),
+                "-B",
+                str(demo / "B"),
+                "-m",
+                str(model),
+                "-t",
+                "lightweight",
+                "-b",
+                "2",
+                "-i",
+                "4",
+                "-s",
+                "2",
+                "-C",
+                str(config),
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     return model
 
 
@@ -61,8 +94,9 @@ def test_a_short_run_writes_every_kind_of_record(trained):
     assert start["save_interval"] == 2 and start["argv"][:1] == ["train"]
     progress = [r for r in records if r["type"] == "progress"]
     assert progress[-1]["iteration"] == 4 and sum(p["count"] for p in progress) == 4
-    assert {"loss_a", "loss_b", "examples_per_second", "elapsed", "session_iterations"} <= \
-        set(progress[-1]) and progress[-1]["losses"]
+    assert {"loss_a", "loss_b", "examples_per_second", "elapsed", "session_iterations"} <= set(
+        progress[-1]
+    ) and progress[-1]["losses"]
     saves = [r for r in records if r["type"] == "save"]
     assert [s["iteration"] for s in saves] == [2, 4]
     for save in saves:
@@ -86,10 +120,14 @@ def test_summary_series_and_sessions_of_a_finished_run(trained):
     summary = model_summary(trained)
     assert summary["name"] == "m" and summary["model"] == "lightweight"
     assert summary["state"] == "stopped" and summary["iterations"] == 4 and summary["error"] is None
-    assert summary["status"]["iteration"] == 4 and summary["target"] == 4 and summary["session"] == 1
+    assert (
+        summary["status"]["iteration"] == 4 and summary["target"] == 4 and summary["session"] == 1
+    )
     assert 1 <= len(summary["trend"]) <= 40 and summary["last_save"]
     series = loss_series(trained)
-    assert series["iterations"][-1] == 4 and len(series["terms"]["loss_a"]) == len(series["iterations"])
+    assert series["iterations"][-1] == 4 and len(series["terms"]["loss_a"]) == len(
+        series["iterations"]
+    )
     assert series["sessions"] == [{"id": 1, "first_iteration": 1, "last_iteration": 4}]
     rows = sessions_table(trained)
     assert len(rows) == 1 and rows[0]["iterations"] == 4 and rows[0]["batch_size"] == 2
@@ -100,6 +138,7 @@ def test_analysis_reads_the_record_and_falls_back_to_tensorboard(trained, tmp_pa
     assert main(["analysis", "-m", str(trained), "--graph", str(graph)]) == 0
     assert graph.stat().st_size > 1000 and "examples/s" in capsys.readouterr().out
     import shutil
+
     old = tmp_path / "old"
     shutil.copytree(trained, old)
     shutil.rmtree(old / "record")  # as a model trained before the record existed
@@ -124,12 +163,30 @@ def test_a_half_written_last_line_is_ignored(trained, tmp_path):
 
 def _write_history(model: Path, iterations: int, compact_at: int) -> RecordWriter:
     writer = RecordWriter(model, 1, compact_at=compact_at)
-    writer.write("session_start", iteration=0, target=iterations, batch_size=2, model="tiny",
-                 pid=1, host="h", save_interval=100, snapshot_interval=0, argv=["train"])
+    writer.write(
+        "session_start",
+        iteration=0,
+        target=iterations,
+        batch_size=2,
+        model="tiny",
+        pid=1,
+        host="h",
+        save_interval=100,
+        snapshot_interval=0,
+        argv=["train"],
+    )
     for iteration in range(1, iterations + 1):
-        writer.write("progress", iteration=iteration, session_iterations=iteration, elapsed=1.0,
-                     loss_a=1.0 / iteration, loss_b=0.5, examples_per_second=10.0, count=1,
-                     losses={"a/mae": 1.0 / iteration})
+        writer.write(
+            "progress",
+            iteration=iteration,
+            session_iterations=iteration,
+            elapsed=1.0,
+            loss_a=1.0 / iteration,
+            loss_b=0.5,
+            examples_per_second=10.0,
+            count=1,
+            losses={"a/mae": 1.0 / iteration},
+        )
         if iteration % 100 == 0:
             writer.write("save", iteration=iteration, backup=False, snapshot=None, preview=None)
             writer.write("message", level="INFO", text=f"saved {iteration}")
@@ -158,8 +215,13 @@ def test_compaction_keeps_the_file_bounded_and_every_other_record(tmp_path):
 
 def test_compaction_caps_messages(tmp_path):
     from fs_core.record.files import encode
-    lines = [encode({"v": 1, "type": "message", "time": 1.0, "session": 1, "level": "INFO",
-                     "text": str(i)})[:-1] for i in range(50)]
+
+    lines = [
+        encode(
+            {"v": 1, "type": "message", "time": 1.0, "session": 1, "level": "INFO", "text": str(i)}
+        )[:-1]
+        for i in range(50)
+    ]
     kept = compact_lines(lines, 10**6, message_limit=10)
     assert [json.loads(line)["text"] for line in kept] == [str(i) for i in range(40, 50)]
 
@@ -192,20 +254,49 @@ def test_loss_series_downsamples_and_keeps_the_last_iterations(tmp_path):
     assert loss_series(tmp_path, session=7)["iterations"] == []
 
 
-def _summary_after(tmp_path: Path, reason: str | None, error: str | None = None,
-                   pid: int | None = None) -> dict:
+def _summary_after(
+    tmp_path: Path, reason: str | None, error: str | None = None, pid: int | None = None
+) -> dict:
     writer = RecordWriter(tmp_path, 1)
-    writer.write("session_start", iteration=0, target=10, batch_size=2, model="tiny", pid=pid,
-                 host="h", save_interval=1, snapshot_interval=0, argv=["train"])
-    writer.write("progress", iteration=3, session_iterations=3, elapsed=1.0, loss_a=0.1,
-                 loss_b=0.2, examples_per_second=4.0, count=3, losses={})
+    writer.write(
+        "session_start",
+        iteration=0,
+        target=10,
+        batch_size=2,
+        model="tiny",
+        pid=pid,
+        host="h",
+        save_interval=1,
+        snapshot_interval=0,
+        argv=["train"],
+    )
+    writer.write(
+        "progress",
+        iteration=3,
+        session_iterations=3,
+        elapsed=1.0,
+        loss_a=0.1,
+        loss_b=0.2,
+        examples_per_second=4.0,
+        count=3,
+        losses={},
+    )
     if reason:
         writer.write("end", iteration=3, reason=reason, error=error)
     writer.close()
     import socket
-    (tmp_path / "record" / "trainer.json").write_text(json.dumps(
-        {"pid": pid or os.getpid(), "host": socket.gethostname(), "session": 1,
-         "started": time.time(), "argv": ["train"]}))
+
+    (tmp_path / "record" / "trainer.json").write_text(
+        json.dumps(
+            {
+                "pid": pid or os.getpid(),
+                "host": socket.gethostname(),
+                "session": 1,
+                "started": time.time(),
+                "argv": ["train"],
+            }
+        )
+    )
     return model_summary(tmp_path)
 
 
@@ -235,8 +326,9 @@ def test_send_command_refuses_unknown_commands(tmp_path):
 
 
 def test_an_exception_ends_the_record_with_the_error(demo, tmp_path):
-    import fs_core
     import tiny_plugin
+
+    import fs_core
     from fs_core.plugin_manager import load_registry
     from fs_core.training.run import run_train
     from fs_core.training.session import TrainRequest
@@ -250,9 +342,17 @@ def test_an_exception_ends_the_record_with_the_error(demo, tmp_path):
     registry = load_registry(extra_plugins={"tiny_plugin": tiny_plugin, "boom": Boom()})
     config = tmp_path / "fs.toml"
     config.write_text(FAST)
-    request = TrainRequest(input_a=str(demo / "A"), input_b=str(demo / "B"),
-                           model_dir=str(tmp_path / "m"), model_name="tiny", batch_size=2,
-                           iterations=10, save_interval=2, config_path=str(config), no_logs=True)
+    request = TrainRequest(
+        input_a=str(demo / "A"),
+        input_b=str(demo / "B"),
+        model_dir=str(tmp_path / "m"),
+        model_name="tiny",
+        batch_size=2,
+        iterations=10,
+        save_interval=2,
+        config_path=str(config),
+        no_logs=True,
+    )
     with pytest.raises(RuntimeError):
         run_train(request, registry, notify=lambda text: None)
     end = _events(tmp_path / "m")[-1]
@@ -265,16 +365,26 @@ def test_an_exception_ends_the_record_with_the_error(demo, tmp_path):
 def test_training_record_off_writes_nothing(demo, tmp_path, registry):
     from fs_core.training.run import run_train
     from fs_core.training.session import TrainRequest
+
     config = tmp_path / "fs.toml"
     config.write_text("[global]\ntraining_record = false\n" + FAST)
-    request = TrainRequest(input_a=str(demo / "A"), input_b=str(demo / "B"),
-                           model_dir=str(tmp_path / "m"), model_name="tiny", batch_size=2,
-                           iterations=2, save_interval=1, config_path=str(config), no_logs=True)
+    request = TrainRequest(
+        input_a=str(demo / "A"),
+        input_b=str(demo / "B"),
+        model_dir=str(tmp_path / "m"),
+        model_name="tiny",
+        batch_size=2,
+        iterations=2,
+        save_interval=1,
+        config_path=str(config),
+        no_logs=True,
+    )
     run_train(request, registry, notify=lambda text: None)
     assert (tmp_path / "m" / "state.toml").exists() and not (tmp_path / "m" / "record").exists()
 
 
 # ---------------------------------------------------------------- a real trainer process
+
 
 @pytest.fixture(scope="module")
 def subprocess_env(tmp_path_factory) -> dict:
@@ -285,19 +395,44 @@ def subprocess_env(tmp_path_factory) -> dict:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fs-test-tiny\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[fs_core]\ntiny = tiny_plugin\n")
     tests = Path(__file__).parent
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(tests),
-                                                       os.environ.get("PYTHONPATH", "")]),
-                PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(site), str(tests), os.environ.get("PYTHONPATH", "")]),
+        PYTHONUNBUFFERED="1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES="",
+    )
 
 
 def _start_trainer(demo: Path, model: Path, env: dict) -> subprocess.Popen:
     config = model.parent / f"{model.name}.toml"
     config.write_text(FAST)
-    command = [sys.executable, "-m", "fs_core", "train", "-A", str(demo / "A"), "-B",
-               str(demo / "B"), "-m", str(model), "-t", "tiny", "-b", "2", "-s", "100000",
-               "-i", "1000000", "-C", str(config), "-n"]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "fs_core",
+        "train",
+        "-A",
+        str(demo / "A"),
+        "-B",
+        str(demo / "B"),
+        "-m",
+        str(model),
+        "-t",
+        "tiny",
+        "-b",
+        "2",
+        "-s",
+        "100000",
+        "-i",
+        "1000000",
+        "-C",
+        str(config),
+        "-n",
+    ]
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _wait_for(proc: subprocess.Popen, until, timeout: float = 120.0):
@@ -359,6 +494,7 @@ def test_commands_reach_a_running_trainer(demo, tmp_path, subprocess_env):
     end = records[-1]
     assert end["type"] == "end" and end["reason"] == "stopped"
     from fs_core.model.state import load_state
+
     assert load_state(model).iterations == end["iteration"]
     assert model_summary(model)["state"] == "stopped"
     assert not [p for p in (model / "record" / "commands").iterdir()]

@@ -14,6 +14,7 @@ the iterations since the last save are lost, backups and snapshot folders load t
 resumes (a run that exits by itself before being killed fails the test). A last run to completion
 checks that the leftover temporary files are gone.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,10 +38,15 @@ SEED = 20240917
 ROUNDS = 8
 SAVE_INTERVAL = 1
 SNAPSHOT_INTERVAL = 3
-FAST = ("[global.loss]\nloss_function = 'mae'\nloss_function_2 = 'none'\n"
-        "penalized_mask_loss = false\n[global.mask]\nmask_type = 'none'\n")
+FAST = (
+    "[global.loss]\nloss_function = 'mae'\nloss_function_2 = 'none'\n"
+    "penalized_mask_loss = false\n[global.mask]\nmask_type = 'none'\n"
+)
 TEMP_PATTERN = re.compile(r"^\.(weights\.h5|state\.toml)\..+\.tmp$")
-TARGETS = ("weights.h5", "state.toml")  # kill while writing this file (state: weights just replaced)
+TARGETS = (
+    "weights.h5",
+    "state.toml",
+)  # kill while writing this file (state: weights just replaced)
 REPORTED = re.compile(r"\[#(\d+)\]")
 
 
@@ -48,6 +54,7 @@ REPORTED = re.compile(r"\[#(\d+)\]")
 def setup(tmp_path_factory) -> dict:
     """Faces, a config, and an environment in which the tiny model is an installed pack."""
     from fs_core.faces.demo import write_demo_data
+
     root = tmp_path_factory.mktemp("kill")
     faces = write_demo_data(root / "faces", count=8, size=64)
     site = root / "site"
@@ -58,17 +65,43 @@ def setup(tmp_path_factory) -> dict:
     config = root / "fs.toml"
     config.write_text(FAST)
     tests = Path(__file__).parent
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(tests),
-                                                       os.environ.get("PYTHONPATH", "")]),
-               PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(site), str(tests), os.environ.get("PYTHONPATH", "")]),
+        PYTHONUNBUFFERED="1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES="",
+    )
     return {"faces": faces, "config": config, "env": env, "root": root}
 
 
 def _command(setup: dict, model: Path, iterations: int) -> list[str]:
     a, b = setup["faces"]
-    return [sys.executable, "-m", "fs_core", "train", "-A", str(a), "-B", str(b), "-m", str(model),
-            "-t", "tiny", "-b", "2", "-s", str(SAVE_INTERVAL), "-I", str(SNAPSHOT_INTERVAL),
-            "-i", str(iterations), "-C", str(setup["config"]), "-n"]
+    return [
+        sys.executable,
+        "-m",
+        "fs_core",
+        "train",
+        "-A",
+        str(a),
+        "-B",
+        str(b),
+        "-m",
+        str(model),
+        "-t",
+        "tiny",
+        "-b",
+        "2",
+        "-s",
+        str(SAVE_INTERVAL),
+        "-I",
+        str(SNAPSHOT_INTERVAL),
+        "-i",
+        str(iterations),
+        "-C",
+        str(setup["config"]),
+        "-n",
+    ]
 
 
 def _temp_files(model: Path) -> list[Path]:
@@ -82,7 +115,7 @@ def _temp_files(model: Path) -> list[Path]:
 def _saved_iterations(model: Path) -> int:
     try:
         return load_state(model).iterations
-    except Exception:  # noqa: BLE001 - absent (not saved yet); atomic writes never show half a file
+    except Exception:
         return -1
 
 
@@ -109,12 +142,19 @@ def _check_loadable(folder: Path, *, newest: bool) -> int:
     return state.iterations
 
 
-def _kill_round(proc: subprocess.Popen, model: Path, rng: random.Random, how: str,
-                saved_before: int, stale: set[Path]) -> bool:
+def _kill_round(
+    proc: subprocess.Popen,
+    model: Path,
+    rng: random.Random,
+    how: str,
+    saved_before: int,
+    stale: set[Path],
+) -> bool:
     """Kill ``proc`` as ``how`` says; True when a temporary file of this run's saves was left.
 
     ``stale``: temporary files earlier kills left, which this run removes and which do not count.
     """
+
     def new_temp_files(target: str = "") -> bool:
         return any(p.name.startswith(f".{target}") for p in set(_temp_files(model)) - stale)
 
@@ -127,7 +167,9 @@ def _kill_round(proc: subprocess.Popen, model: Path, rng: random.Random, how: st
         skip, target = rng.randint(0, 2), rng.choice(TARGETS)
         _wait(proc, lambda: _saved_iterations(model) >= max(saved_before, 0) + skip, poll=0.005)
         _wait(proc, lambda: new_temp_files(target), poll=0.0005)
-    assert proc.poll() is None, f"training exited by itself ({how}): {proc.communicate()[1][-2000:]}"
+    assert proc.poll() is None, (
+        f"training exited by itself ({how}): {proc.communicate()[1][-2000:]}"
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     return new_temp_files()
@@ -136,14 +178,20 @@ def _kill_round(proc: subprocess.Popen, model: Path, rng: random.Random, how: st
 def test_sigkill_at_random_moments_never_loses_more_than_the_last_save(setup):
     rng = random.Random(SEED)
     model = setup["root"] / "model"
-    plan = ["in save"] + [rng.choice(["startup", "after save", "in save", "in save"])
-                          for _ in range(ROUNDS - 1)]
+    plan = ["in save"] + [
+        rng.choice(["startup", "after save", "in save", "in save"]) for _ in range(ROUNDS - 1)
+    ]
     saved = -1
     killed_in_save = 0
     for number, how in enumerate(plan):
         stale = set(_temp_files(model))
-        proc = subprocess.Popen(_command(setup, model, 10**6), env=setup["env"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            _command(setup, model, 10**6),
+            env=setup["env"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             left_temp = _kill_round(proc, model, rng, how, saved, stale)
         finally:
@@ -157,23 +205,34 @@ def test_sigkill_at_random_moments_never_loses_more_than_the_last_save(setup):
             print(f"round {number}: {how:10s} -> nothing saved yet, temp file at kill: {left_temp}")
             continue
         iterations = _check_loadable(model, newest=True)
-        assert iterations >= saved, f"round {number} ({how}): iterations went from {saved} to {iterations}"
+        assert iterations >= saved, (
+            f"round {number} ({how}): iterations went from {saved} to {iterations}"
+        )
         reported = max((int(m) for m in REPORTED.findall(out)), default=0)
         assert iterations >= reported - SAVE_INTERVAL, (
-            f"round {number} ({how}): reached {reported}, only {iterations} saved")
+            f"round {number} ({how}): reached {reported}, only {iterations} saved"
+        )
         if (model / BACKUP_DIR / STATE_FILE).exists():
             _check_loadable(model / BACKUP_DIR, newest=False)
         for snapshot in model.parent.glob(f"{model.name}_snapshot_*_iters"):
             assert _check_loadable(snapshot, newest=False) > 0
         saved = iterations
-        print(f"round {number}: {how:10s} -> saved {iterations}, reported {reported}, "
-              f"temp file at kill: {left_temp}")
+        print(
+            f"round {number}: {how:10s} -> saved {iterations}, reported {reported}, "
+            f"temp file at kill: {left_temp}"
+        )
     assert killed_in_save >= 1, "no kill landed inside a save; the test did not test saves"
     assert saved > 0, "no round got as far as a save"
 
     # the run after the last kill resumes, trains, cleans the leftovers and exits normally
-    result = subprocess.run(_command(setup, model, 2), env=setup["env"], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        _command(setup, model, 2),
+        env=setup["env"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert _check_loadable(model, newest=True) >= saved + 2 - SAVE_INTERVAL
     assert load_state(model).iterations >= saved + 2 - SAVE_INTERVAL
@@ -208,8 +267,11 @@ def test_leftover_temp_files_are_removed_when_the_folder_is_opened(tmp_path):
     (model / BACKUP_DIR).mkdir(parents=True)
     save_state(model, ModelState(model="tiny", iterations=3))
     (model / WEIGHTS_FILE).write_bytes(b"w")
-    stale = [model / ".weights.h5.abc123.tmp", model / ".state.toml.x_9.tmp",
-             model / BACKUP_DIR / ".weights.h5.q.tmp"]
+    stale = [
+        model / ".weights.h5.abc123.tmp",
+        model / ".state.toml.x_9.tmp",
+        model / BACKUP_DIR / ".weights.h5.q.tmp",
+    ]
     for path in stale:
         path.write_bytes(b"half")
     mine = model / ".notes.tmp"

@@ -1,6 +1,8 @@
 """Training controls of the loop: LR finder, warmup, NaN protection, exact resume, load/freeze."""
+
 from __future__ import annotations
 
+import itertools
 import math
 import tomllib
 
@@ -13,20 +15,31 @@ from fs_core.training import lr_finder
 from fs_core.training.run import run_train
 from fs_core.training.session import TrainRequest
 
-FAST = ("[global.loss]\nloss_function = 'mae'\nloss_function_2 = 'none'\n"
-        "penalized_mask_loss = false\n[global.mask]\nmask_type = 'none'\n")
+FAST = (
+    "[global.loss]\nloss_function = 'mae'\nloss_function_2 = 'none'\n"
+    "penalized_mask_loss = false\n[global.mask]\nmask_type = 'none'\n"
+)
 
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory):
     from fs_core.faces.demo import write_demo_data
+
     return write_demo_data(tmp_path_factory.mktemp("faces") / "demo", count=8, size=128)
 
 
 def _request(faces, model_dir, config, **changes) -> TrainRequest:
-    values = dict(input_a=str(faces[0]), input_b=str(faces[1]), model_dir=str(model_dir),
-                  model_name="tiny", batch_size=2, iterations=3, save_interval=100,
-                  config_path=str(config), seed=3)
+    values = dict(
+        input_a=str(faces[0]),
+        input_b=str(faces[1]),
+        model_dir=str(model_dir),
+        model_name="tiny",
+        batch_size=2,
+        iterations=3,
+        save_interval=100,
+        config_path=str(config),
+        seed=3,
+    )
     values.update(changes)
     return TrainRequest(**values)
 
@@ -42,13 +55,15 @@ def test_sweep_stops_on_divergence_and_choose_divides_the_best_rate():
     losses = iter([2.0] + [1.0 - 0.01 * i for i in range(49)] + [100.0] * 50)
     records = lr_finder.sweep(lambda rate: next(losses), 100)
     assert 50 < len(records) < 60
-    best = min(records[lr_finder.SETTLE:], key=lambda r: r[1])[0]
+    best = min(records[lr_finder.SETTLE :], key=lambda r: r[1])[0]
     assert best > records[lr_finder.SETTLE + 20][0]  # the decreasing stretch, not the first record
     assert lr_finder.choose(records, "default") == pytest.approx(best / 10)
     assert lr_finder.choose(records, "extreme") == pytest.approx(best / 2.5)
     rates = [r for r, _ in records]
     gamma = (1e-1 / 1e-10) ** (1 / 100)
-    assert rates[0] == pytest.approx(1e-10 * gamma) and all(b > a for a, b in zip(rates, rates[1:]))
+    assert rates[0] == pytest.approx(1e-10 * gamma) and all(
+        b > a for a, b in itertools.pairwise(rates)
+    )
 
 
 def test_sweep_pairs_each_loss_with_the_rate_after_the_scheduler_step():
@@ -58,6 +73,7 @@ def test_sweep_pairs_each_loss_with_the_rate_after_the_scheduler_step():
     def step(rate):
         used.append(rate)
         return 1.0
+
     records = lr_finder.sweep(step, 50)
     gamma = (1e-1 / 1e-10) ** (1 / 50)
     assert used[0] == pytest.approx(1e-10)
@@ -71,8 +87,12 @@ def test_sweep_stops_at_nan():
     assert len(lr_finder.sweep(lambda rate: next(values), 4)) == 2
 
 
-def test_lr_finder_graph_and_exit_stores_the_rate_and_trains_nothing(registry, faces, tmp_path, config):
-    config.write_text("[global]\nlr_finder_iterations = 300\nlr_finder_mode = 'graph_and_exit'\n" + FAST)
+def test_lr_finder_graph_and_exit_stores_the_rate_and_trains_nothing(
+    registry, faces, tmp_path, config
+):
+    config.write_text(
+        "[global]\nlr_finder_iterations = 300\nlr_finder_mode = 'graph_and_exit'\n" + FAST
+    )
     model = tmp_path / "m"
     reason = run_train(_request(faces, model, config, use_lr_finder=True), registry, lambda s: None)
     assert reason == "lr_finder"
@@ -80,8 +100,10 @@ def test_lr_finder_graph_and_exit_stores_the_rate_and_trains_nothing(registry, f
     assert state["iterations"] == 0 and 1e-9 < state["lr_finder"] < 1
     assert list(model.glob("learning_rate_finder_*.png"))
     # the next run with -r trains at the stored rate
-    assert run_train(_request(faces, model, config, use_lr_finder=True), registry,
-                     lambda s: None) == "done"
+    assert (
+        run_train(_request(faces, model, config, use_lr_finder=True), registry, lambda s: None)
+        == "done"
+    )
     state = tomllib.loads((model / "state.toml").read_text())
     assert state["sessions"][-1]["config"]["global"]["learning_rate"] == state["lr_finder"]
     assert state["sessions"][-1]["learning_rate_source"] == "lr_finder (stored)"
@@ -91,6 +113,7 @@ def test_a_stored_finder_rate_is_used_only_with_r(registry, faces, tmp_path, con
     """faceswap's trainer: -r reuses the stored rate (no second sweep); without -r the configured
     learning_rate applies. Each session records the rate and where it came from."""
     import fs_core.training.run as run_module
+
     sweeps = []
 
     def fake_finder(session, loader, step):
@@ -101,14 +124,22 @@ def test_a_stored_finder_rate_is_used_only_with_r(registry, faces, tmp_path, con
     model = tmp_path / "m"
     seen = []
     for use_lr_finder in (True, False, True):
-        run_train(_request(faces, model, config, iterations=1, use_lr_finder=use_lr_finder),
-                  registry, seen.append)
+        run_train(
+            _request(faces, model, config, iterations=1, use_lr_finder=use_lr_finder),
+            registry,
+            seen.append,
+        )
     state = tomllib.loads((model / "state.toml").read_text())
     assert sweeps == [1] and state["lr_finder"] == pytest.approx(3e-5)
-    used = [(s["config"]["global"]["learning_rate"], s["learning_rate_source"])
-            for s in state["sessions"]]
-    assert used == [(pytest.approx(3e-5), "lr_finder"), (pytest.approx(5e-5), "config"),
-                    (pytest.approx(3e-5), "lr_finder (stored)")]
+    used = [
+        (s["config"]["global"]["learning_rate"], s["learning_rate_source"])
+        for s in state["sessions"]
+    ]
+    assert used == [
+        (pytest.approx(3e-5), "lr_finder"),
+        (pytest.approx(5e-5), "config"),
+        (pytest.approx(3e-5), "lr_finder (stored)"),
+    ]
     assert any("add -r" in message for message in seen)
 
 
@@ -129,8 +160,11 @@ def test_warmup_ramps_the_rate_from_zero(registry, faces, tmp_path, config):
 
     registry.manager.register(Plugin(), "warmup_spy")
     try:
-        run_train(_request(faces, tmp_path / "m", config, warmup=2, iterations=4), registry,
-                  lambda s: None)
+        run_train(
+            _request(faces, tmp_path / "m", config, warmup=2, iterations=4),
+            registry,
+            lambda s: None,
+        )
     finally:
         registry.manager.unregister(name="warmup_spy")
     assert seen[0] == 0.0 and seen[1] == pytest.approx(2.5e-5) and seen[2] == pytest.approx(5e-5)
@@ -164,8 +198,11 @@ def test_load_weights_copies_the_encoder_and_freeze_keeps_it(registry, faces, tm
     source = tmp_path / "source"
     run_train(_request(faces, source, config, iterations=2), registry, lambda s: None)
     target = tmp_path / "target"
-    run_train(_request(faces, target, config, iterations=3, load_from=str(source), freeze=True,
-                       seed=9), registry, lambda s: None)
+    run_train(
+        _request(faces, target, config, iterations=3, load_from=str(source), freeze=True, seed=9),
+        registry,
+        lambda s: None,
+    )
     a, _ = read_weights(source / "weights.h5")
     b, _ = read_weights(target / "weights.h5")
     encoder = [k for k in a if k.startswith("encoder/")]
@@ -183,35 +220,51 @@ def test_load_weights_refuses_an_existing_model(registry, faces, tmp_path, confi
 
 def test_mixed_bfloat16_trains_and_can_be_switched_off_on_resume(registry, faces, tmp_path, config):
     import keras
+
     model = tmp_path / "m"
     config.write_text("[global]\nmixed_precision = 'mixed_bfloat16'\n" + FAST)
     try:
-        assert run_train(_request(faces, model, config, iterations=2), registry, lambda s: None) == "done"
+        assert (
+            run_train(_request(faces, model, config, iterations=2), registry, lambda s: None)
+            == "done"
+        )
         config.write_text(FAST)
-        assert run_train(_request(faces, model, config, iterations=2), registry, lambda s: None) == "done"
+        assert (
+            run_train(_request(faces, model, config, iterations=2), registry, lambda s: None)
+            == "done"
+        )
     finally:
         keras.config.set_dtype_policy("float32")
     state = tomllib.loads((model / "state.toml").read_text())
-    assert [s["config"]["global"]["mixed_precision"] for s in state["sessions"]] == \
-        ["mixed_bfloat16", "none"]
+    assert [s["config"]["global"]["mixed_precision"] for s in state["sessions"]] == [
+        "mixed_bfloat16",
+        "none",
+    ]
     assert math.isfinite(state["lowest_avg_loss"])
 
 
 def test_a_second_run_on_the_same_model_folder_is_refused(registry, faces, tmp_path, config):
     from fs_core.training.model_dir import training_lock
+
     model = tmp_path / "m"
     with training_lock(model):
         with pytest.raises(FsUserError, match="another fs process"):
             run_train(_request(faces, model, config, iterations=1), registry, lambda s: None)
     assert not model.exists()  # the refused run, and the lock, left nothing behind
-    assert run_train(_request(faces, model, config, iterations=1), registry, lambda s: None) == "done"
+    assert (
+        run_train(_request(faces, model, config, iterations=1), registry, lambda s: None) == "done"
+    )
 
 
-def test_nan_rollback_restores_lowers_the_rate_and_goes_on(registry, faces, tmp_path, config,
-                                                          monkeypatch):
+def test_nan_rollback_restores_lowers_the_rate_and_goes_on(
+    registry, faces, tmp_path, config, monkeypatch
+):
     import fs_core.training.run as run_module
+
     model = tmp_path / "m"
-    assert run_train(_request(faces, model, config, iterations=3), registry, lambda s: None) == "done"
+    assert (
+        run_train(_request(faces, model, config, iterations=3), registry, lambda s: None) == "done"
+    )
     config.write_text("[global]\nnan_recovery = 'rollback'\nnan_lr_factor = 0.1\n" + FAST)
     real = run_module.make_train_step
     calls = []
@@ -225,11 +278,14 @@ def test_nan_rollback_restores_lowers_the_rate_and_goes_on(registry, faces, tmp_
             if len(calls) == 2:  # one collapse, on the session's second iteration
                 result["loss_a"] = float("nan")
             return result
+
         return wrapped
 
     monkeypatch.setattr(run_module, "make_train_step", poisoned)
     messages = []
-    assert run_train(_request(faces, model, config, iterations=4), registry, messages.append) == "done"
+    assert (
+        run_train(_request(faces, model, config, iterations=4), registry, messages.append) == "done"
+    )
     state = tomllib.loads((model / "state.toml").read_text())
     rollback = state["sessions"][-1]["nan_rollbacks"]
     assert len(rollback) == 1 and rollback[0]["restored_to"] == 3
@@ -244,6 +300,7 @@ def _oom_above(monkeypatch, limit: int) -> None:
     import tensorflow as tf
 
     import fs_core.training.run as run_module
+
     real = run_module.make_train_step
 
     def limited(*args, **kwargs):
@@ -253,6 +310,7 @@ def _oom_above(monkeypatch, limit: int) -> None:
             if batch["a"]["input"].shape[0] > limit:
                 raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
             return step(batch)
+
         return wrapped
 
     monkeypatch.setattr(run_module, "make_train_step", limited)
@@ -260,13 +318,14 @@ def _oom_above(monkeypatch, limit: int) -> None:
 
 def test_out_of_memory_names_the_settings_to_lower(registry, faces, tmp_path, config, monkeypatch):
     _oom_above(monkeypatch, 2)
-    with pytest.raises(FsUserError, match="out of memory.*batch size 4.*--auto-batch"):
+    with pytest.raises(FsUserError, match=r"out of memory.*batch size 4.*--auto-batch"):
         run_train(_request(faces, tmp_path / "m", config, batch_size=4), registry, lambda s: None)
     assert not (tmp_path / "m").exists()
 
 
-def test_auto_batch_halves_until_it_fits_and_records_it(registry, faces, tmp_path, config,
-                                                        monkeypatch):
+def test_auto_batch_halves_until_it_fits_and_records_it(
+    registry, faces, tmp_path, config, monkeypatch
+):
     _oom_above(monkeypatch, 2)
     model = tmp_path / "m"
     request = _request(faces, model, config, batch_size=8, auto_batch=True, iterations=2)

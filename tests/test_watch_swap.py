@@ -3,6 +3,7 @@ batching) and ``fs export`` (the SavedModel reloads and gives the model's output
 
 The model folders are written directly (state + weights of a freshly built tiny model), so these
 tests need no training; the CLI finds the tiny test model through a patched registry."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,6 +26,7 @@ def demo(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def tiny_registry(registry, monkeypatch):
     import fs_core.plugin_manager
+
     monkeypatch.setattr(fs_core.plugin_manager, "get_registry", lambda disabled=None: registry)
     return registry
 
@@ -38,17 +40,28 @@ def _model_dir(registry, folder: Path, learn_mask: bool, convert_batchsize: int 
     from fs_core.model.state import ModelState
     from fs_core.model.weights import save_weights
     from fs_core.training.model_dir import save_model_files
-    config = config_from_mapping({"global": {"mask": {"learn_mask": learn_mask}},
-                                  "model": {"tiny": {"size": 32}}}, {"tiny": tiny_plugin.TinyConfig})
+
+    config = config_from_mapping(
+        {"global": {"mask": {"learn_mask": learn_mask}}, "model": {"tiny": {"size": 32}}},
+        {"tiny": tiny_plugin.TinyConfig},
+    )
     built = build_from_config(registry, "tiny", config)
-    state = ModelState(model="tiny", iterations=7,
-                       config=config.stored_sections("tiny", tiny_plugin.TinyConfig))
+    state = ModelState(
+        model="tiny", iterations=7, config=config.stored_sections("tiny", tiny_plugin.TinyConfig)
+    )
     if convert_batchsize:
-        state.sessions.append({"id": 1, "start": "2026-01-01T00:00:00+00:00", "batch_size": 2,
-                               "iterations": 7,
-                               "config": {"global": {"convert_batchsize": convert_batchsize}}})
-    save_model_files(folder, state, lambda path: save_weights(path, built.model, model_name="tiny",
-                                                              iterations=7))
+        state.sessions.append(
+            {
+                "id": 1,
+                "start": "2026-01-01T00:00:00+00:00",
+                "batch_size": 2,
+                "iterations": 7,
+                "config": {"global": {"convert_batchsize": convert_batchsize}},
+            }
+        )
+    save_model_files(
+        folder, state, lambda path: save_weights(path, built.model, model_name="tiny", iterations=7)
+    )
     return built
 
 
@@ -68,8 +81,9 @@ def _expected(built, face_path: Path, side: str) -> tuple[np.ndarray, np.ndarray
     """What the model gives for one face through decoder ``side``, computed here independently."""
     from fs_core.faces.prepare import PrepareSpec, prepare_face
     from fs_core.faces.read import read_face
+
     image = prepare_face(read_face(face_path), PrepareSpec(size=32), face_path).image
-    faces = (image[None].astype(np.float32) / 255.0)
+    faces = image[None].astype(np.float32) / 255.0
     outputs = [np.asarray(o) for o in built.model([faces, faces], training=False)]
     face, mask = (outputs[2], outputs[3]) if side == "b" else (outputs[0], outputs[1])
     if not built.learn_mask:
@@ -93,8 +107,22 @@ def test_swap_writes_each_face_with_the_learned_mask_as_alpha(demo, masked, tmp_
 def test_direction_picks_the_decoder(demo, masked, tmp_path):
     folder, built = masked
     out = tmp_path / "out"
-    assert main(["swap", "-m", str(folder), "-i", str(demo / "B"), "-o", str(out),
-                 "--direction", "b-to-a"]) == 0
+    assert (
+        main(
+            [
+                "swap",
+                "-m",
+                str(folder),
+                "-i",
+                str(demo / "B"),
+                "-o",
+                str(out),
+                "--direction",
+                "b-to-a",
+            ]
+        )
+        == 0
+    )
     first = sorted((demo / "B").glob("*.png"))[0]
     image = cv2.imread(str(out / f"{first.stem}.png"), cv2.IMREAD_UNCHANGED)
     face_a, _ = _expected(built, first, "a")
@@ -105,6 +133,7 @@ def test_direction_picks_the_decoder(demo, masked, tmp_path):
 
 def test_batches_follow_the_last_session_convert_batchsize(masked, registry):
     from fs_core.preview.trained import load_trained
+
     trained = load_trained(masked[0], registry)
     assert trained.batch_size == 3 and trained.state.iterations == 7 and trained.built.learn_mask
 
@@ -125,6 +154,7 @@ def test_plain_crops_are_swapped_without_alpha(plain_model, tmp_path):
 
 def test_export_reloads_and_gives_the_same_output(masked, tmp_path):
     import tensorflow as tf
+
     folder, built = masked
     out = tmp_path / "saved"
     assert main(["export", "-m", str(folder), "-o", str(out)]) == 0
@@ -138,21 +168,50 @@ def test_export_reloads_and_gives_the_same_output(masked, tmp_path):
     np.testing.assert_allclose(result["mask"].numpy(), expected[3], atol=1e-5)
 
 
-@pytest.mark.parametrize("case", ["missing model folder", "not a model folder", "empty faces folder",
-                                  "missing faces folder", "export into a non-empty folder"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing model folder",
+        "not a model folder",
+        "empty faces folder",
+        "missing faces folder",
+        "export into a non-empty folder",
+    ],
+)
 def test_bad_input_is_one_line_and_exit_1(case, demo, masked, tmp_path, capsys):
     folder = str(masked[0])
     (tmp_path / "empty").mkdir()
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x.txt").write_text("keep me")
     args = {
-        "missing model folder": ["swap", "-m", str(tmp_path / "nope"), "-i", str(demo / "A"),
-                                 "-o", str(tmp_path / "o")],
+        "missing model folder": [
+            "swap",
+            "-m",
+            str(tmp_path / "nope"),
+            "-i",
+            str(demo / "A"),
+            "-o",
+            str(tmp_path / "o"),
+        ],
         "not a model folder": ["export", "-m", str(tmp_path / "empty"), "-o", str(tmp_path / "o")],
-        "empty faces folder": ["swap", "-m", folder, "-i", str(tmp_path / "empty"),
-                               "-o", str(tmp_path / "o")],
-        "missing faces folder": ["swap", "-m", folder, "-i", str(tmp_path / "nope"),
-                                 "-o", str(tmp_path / "o")],
+        "empty faces folder": [
+            "swap",
+            "-m",
+            folder,
+            "-i",
+            str(tmp_path / "empty"),
+            "-o",
+            str(tmp_path / "o"),
+        ],
+        "missing faces folder": [
+            "swap",
+            "-m",
+            folder,
+            "-i",
+            str(tmp_path / "nope"),
+            "-o",
+            str(tmp_path / "o"),
+        ],
         "export into a non-empty folder": ["export", "-m", folder, "-o", str(tmp_path / "full")],
     }[case]
     assert main(args) == 1

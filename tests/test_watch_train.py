@@ -1,5 +1,6 @@
 """Watching a training run from the CLI: preview.png, timelapse, TensorBoard events, analysis,
 snapshots that train on, and restore bringing back the backed-up iteration count."""
+
 from __future__ import annotations
 
 import csv
@@ -32,9 +33,35 @@ def trained(demo, tmp_path_factory):
     config = root / "fs.toml"
     config.write_text(f"[augmentation]\npreview_images = {PREVIEW_FACES}\n")
     model, timelapse = root / "m", root / "timelapse"
-    code = main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(model), *MODEL,
-                 "-i", "4", "-s", "2", "-I", "2", "-w", "-x", str(demo / "A"), "-y", str(demo / "B"),
-                 "-z", str(timelapse), "-C", str(config), "--seed", "3"])
+    code = main(
+        [
+            "train",
+            "-A",
+            str(demo / "A"),
+            "-B",
+            str(demo / "B"),
+            "-m",
+            str(model),
+            *MODEL,
+            "-i",
+            "4",
+            "-s",
+            "2",
+            "-I",
+            "2",
+            "-w",
+            "-x",
+            str(demo / "A"),
+            "-y",
+            str(demo / "B"),
+            "-z",
+            str(timelapse),
+            "-C",
+            str(config),
+            "--seed",
+            "3",
+        ]
+    )
     assert code == 0
     return SimpleNamespace(model=model, timelapse=timelapse, root=root, config=config)
 
@@ -58,6 +85,7 @@ def test_preview_faces_carry_the_training_mask(demo, trained):
     from fs_core.faces.faceset import index_faceset
     from fs_core.faces.prepare import PrepareSpec
     from fs_core.preview.faces import load_preview_faces, preview_spec
+
     faceset = index_faceset(demo / "A")
     spec = preview_spec(PrepareSpec(size=64, coverage=87.5, mask_type="extended"), True, True)
     faces = load_preview_faces([str(p) for p in faceset.paths[:2]], spec, 64)
@@ -75,11 +103,21 @@ def test_timelapse_writes_one_image_per_save(trained):
 
 def test_event_files_hold_the_named_scalars(trained):
     from fs_core.preview.events import event_files, read_scalars, text_values
+
     files = event_files(trained.model / "logs" / "session_1")
     assert files
     scalars = read_scalars(files)
-    for tag in ("total", "loss_a", "loss_b", "a/ssim", "a/ssim_weighted", "a/mse",
-                "b/mse_weighted", "learning_rate", "examples_per_second"):
+    for tag in (
+        "total",
+        "loss_a",
+        "loss_b",
+        "a/ssim",
+        "a/ssim_weighted",
+        "a/mse",
+        "b/mse_weighted",
+        "learning_rate",
+        "examples_per_second",
+    ):
         assert [step for step, _ in scalars[tag]] == [1, 2, 3, 4], tag
     total = dict(scalars["total"])
     assert total[3] == pytest.approx(dict(scalars["loss_a"])[3] + dict(scalars["loss_b"])[3], 1e-5)
@@ -89,6 +127,7 @@ def test_event_files_hold_the_named_scalars(trained):
 
 def test_a_half_written_last_record_is_ignored(trained, tmp_path):
     from fs_core.preview.events import event_files, read_scalars
+
     source = event_files(trained.model / "logs" / "session_1")[0]
     cut = tmp_path / source.name
     cut.write_bytes(source.read_bytes()[:-7])
@@ -98,6 +137,7 @@ def test_a_half_written_last_record_is_ignored(trained, tmp_path):
 
 def test_no_logs_writes_no_event_files(tmp_path):
     from fs_core.builtins import tensorboard
+
     session = SimpleNamespace(request=SimpleNamespace(no_logs=True), scratch={}, model_dir=tmp_path)
     tensorboard.fs_train_start(session)
     tensorboard.fs_save(session)
@@ -107,7 +147,10 @@ def test_no_logs_writes_no_event_files(tmp_path):
 
 def test_analysis_csv_rows_match_the_state(trained, tmp_path, capsys):
     table, graph = tmp_path / "sessions.csv", tmp_path / "loss.png"
-    assert main(["analysis", "-m", str(trained.model), "--csv", str(table), "--graph", str(graph)]) == 0
+    assert (
+        main(["analysis", "-m", str(trained.model), "--csv", str(table), "--graph", str(graph)])
+        == 0
+    )
     printed = capsys.readouterr().out
     sessions = _state(trained.model)["sessions"]
     rows = list(csv.DictReader(table.open()))
@@ -129,14 +172,31 @@ def test_snapshots_are_complete_and_train_on(demo, trained):
         assert _state(snapshot)["iterations"] == iterations
     assert not [p for p in trained.model.parent.iterdir() if p.name.startswith(".")]
     snapshot = trained.model.parent / "m_snapshot_2_iters"
-    assert main(["train", "-A", str(demo / "A"), "-B", str(demo / "B"), "-m", str(snapshot),
-                 *MODEL, "-i", "1", "-n"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "-A",
+                str(demo / "A"),
+                "-B",
+                str(demo / "B"),
+                "-m",
+                str(snapshot),
+                *MODEL,
+                "-i",
+                "1",
+                "-n",
+            ]
+        )
+        == 0
+    )
     assert _state(snapshot)["iterations"] == 3
     assert sorted(p.name for p in (snapshot / "logs").iterdir()) == ["session_1"]  # -n: no new logs
 
 
 def test_snapshot_replaces_an_older_one_of_the_same_name(trained, tmp_path):
     from fs_core.builtins.snapshots import write_snapshot
+
     model = tmp_path / "m"
     shutil.copytree(trained.model, model, ignore=shutil.ignore_patterns("backups", "preview.png"))
     first = write_snapshot(model, 4)
@@ -149,13 +209,15 @@ def test_snapshot_replaces_an_older_one_of_the_same_name(trained, tmp_path):
 def test_restore_brings_back_the_backed_up_iteration_count(trained, tmp_path, capsys):
     from fs_core.model.state import load_state, save_state
     from fs_core.training.model_dir import write_backup
+
     model = tmp_path / "m"
     shutil.copytree(trained.model, model, ignore=shutil.ignore_patterns("backups", "preview.png"))
     write_backup(model)  # the backup holds 4 iterations
     state = load_state(model)  # the model trains on (a later, worse save)
     state.iterations = 9
-    state.sessions.append({"id": 2, "start": state.sessions[0]["start"], "batch_size": 2,
-                           "iterations": 5})
+    state.sessions.append(
+        {"id": 2, "start": state.sessions[0]["start"], "batch_size": 2, "iterations": 5}
+    )
     save_state(model, state)
     (model / "logs" / "session_2").mkdir()
     assert main(["restore", "-m", str(model)]) == 0
@@ -167,16 +229,47 @@ def test_restore_brings_back_the_backed_up_iteration_count(trained, tmp_path, ca
     assert (model / "weights.h5").read_bytes() == (model / "backups" / "weights.h5").read_bytes()
 
 
-@pytest.mark.parametrize("args", [
-    ["restore", "-m", "{tmp}/nope"],
-    ["restore", "-m", "{model}"],  # no backups/
-    ["analysis", "-m", "{tmp}/nope"],
-    ["analysis", "-m", "{model}", "--session", "7"],
-    ["train", "-A", "{demo}/A", "-B", "{demo}/B", "-m", "{tmp}/new", "-t", "lightweight",
-     "-x", "{demo}/A", "-y", "{demo}/B"],
-    ["train", "-A", "{demo}/A", "-B", "{demo}/B", "-m", "{tmp}/new", "-t", "lightweight",
-     "-x", "{tmp}", "-y", "{demo}/B", "-z", "{tmp}/tl"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["restore", "-m", "{tmp}/nope"],
+        ["restore", "-m", "{model}"],  # no backups/
+        ["analysis", "-m", "{tmp}/nope"],
+        ["analysis", "-m", "{model}", "--session", "7"],
+        [
+            "train",
+            "-A",
+            "{demo}/A",
+            "-B",
+            "{demo}/B",
+            "-m",
+            "{tmp}/new",
+            "-t",
+            "lightweight",
+            "-x",
+            "{demo}/A",
+            "-y",
+            "{demo}/B",
+        ],
+        [
+            "train",
+            "-A",
+            "{demo}/A",
+            "-B",
+            "{demo}/B",
+            "-m",
+            "{tmp}/new",
+            "-t",
+            "lightweight",
+            "-x",
+            "{tmp}",
+            "-y",
+            "{demo}/B",
+            "-z",
+            "{tmp}/tl",
+        ],
+    ],
+)
 def test_bad_input_is_one_line_and_exit_1(args, demo, trained, tmp_path, capsys):
     model = tmp_path / "model"  # a saved state without backups
     model.mkdir()
@@ -193,16 +286,22 @@ def test_bad_input_is_one_line_and_exit_1(args, demo, trained, tmp_path, capsys)
 
 def test_preview_without_display_says_so(monkeypatch):
     from fs_core.builtins import preview
+
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert not preview.display_available()
     said = []
-    session = SimpleNamespace(request=SimpleNamespace(preview=True, write_image=False), scratch={},
-                              print=said.append, config=SimpleNamespace(
-                                  augmentation=SimpleNamespace(mask_opacity=30, mask_color="#ff0000"),
-                                  loss=SimpleNamespace(penalized_mask_loss=False),
-                                  mask=SimpleNamespace(mask_type="none")),
-                              built=SimpleNamespace(learn_mask=False))
+    session = SimpleNamespace(
+        request=SimpleNamespace(preview=True, write_image=False),
+        scratch={},
+        print=said.append,
+        config=SimpleNamespace(
+            augmentation=SimpleNamespace(mask_opacity=30, mask_color="#ff0000"),
+            loss=SimpleNamespace(penalized_mask_loss=False),
+            mask=SimpleNamespace(mask_type="none"),
+        ),
+        built=SimpleNamespace(learn_mask=False),
+    )
     preview.fs_train_start(session)
     assert len(said) == 1 and "no display" in said[0] and "-w" in said[0]
     assert "preview" not in session.scratch

@@ -1,4 +1,5 @@
 """A tiny model and loss registered like any pack, for fast tests of the core (not shipped)."""
+
 from __future__ import annotations
 
 import attrs
@@ -29,15 +30,24 @@ def build_tiny(config: TinyConfig, context) -> keras.Model:
 
     def decoder(name: str) -> keras.Model:
         y = keras.layers.Conv2DTranspose(f, 3, strides=4, padding="same", activation="relu")(code)
-        outputs = [keras.layers.Activation("sigmoid", dtype="float32")(
-            keras.layers.Conv2D(3, 3, padding="same")(y))]
+        outputs = [
+            keras.layers.Activation("sigmoid", dtype="float32")(
+                keras.layers.Conv2D(3, 3, padding="same")(y)
+            )
+        ]
         if context.learn_mask:
-            outputs.append(keras.layers.Activation("sigmoid", dtype="float32")(
-                keras.layers.Conv2D(1, 3, padding="same")(y)))
+            outputs.append(
+                keras.layers.Activation("sigmoid", dtype="float32")(
+                    keras.layers.Conv2D(1, 3, padding="same")(y)
+                )
+            )
         return _part(name, code, outputs)
 
     decoder_a, decoder_b = decoder("decoder_a"), decoder("decoder_b")
-    in_a, in_b = keras.Input((size, size, 3), name="face_in_a"), keras.Input((size, size, 3), name="face_in_b")
+    in_a, in_b = (
+        keras.Input((size, size, 3), name="face_in_a"),
+        keras.Input((size, size, 3), name="face_in_b"),
+    )
     out_a = decoder_a(encoder(in_a))
     out_b = decoder_b(encoder(in_b))
     out_a = out_a if isinstance(out_a, list) else [out_a]
@@ -47,13 +57,23 @@ def build_tiny(config: TinyConfig, context) -> keras.Model:
 
 @hookimpl
 def fs_models():
-    return [ModelDescriptor(name="tiny", help="A tiny test model", config_class=TinyConfig,
-                            build=build_tiny)]
+    return [
+        ModelDescriptor(
+            name="tiny", help="A tiny test model", config_class=TinyConfig, build=build_tiny
+        )
+    ]
 
 
 @hookimpl
 def fs_losses():
-    return [LossDescriptor(name="tiny_l1", per_pixel=True,
-                           function=lambda t, p: tf.abs(t - p), help="test L1"),
-            LossDescriptor(name="tiny_nan", per_pixel=True,
-                           function=lambda t, p: tf.abs(t - p) * float("nan"), help="always NaN")]
+    return [
+        LossDescriptor(
+            name="tiny_l1", per_pixel=True, function=lambda t, p: tf.abs(t - p), help="test L1"
+        ),
+        LossDescriptor(
+            name="tiny_nan",
+            per_pixel=True,
+            function=lambda t, p: tf.abs(t - p) * float("nan"),
+            help="always NaN",
+        ),
+    ]

@@ -5,6 +5,7 @@ keeps the model from learning the lighting as part of the identity. The whole ba
 LAB in one OpenCV call (rows of all faces stacked), the shifts are one numpy expression over the
 batch, and only CLAHE needs a call per face.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -39,20 +40,24 @@ def shift_channels(lab: np.ndarray, amounts: np.ndarray) -> np.ndarray:
 
 
 def clahe_grid(size: int, step: int) -> int:
-    """CLAHE tile grid for a face of ``size`` px: base + step·(base // 2), base = max(2, size // 128)."""
+    """CLAHE tile grid for a face of ``size`` px: base + step·(base // 2),
+    base = max(2, size // 128)."""
     base = max(2, size // 128)
     return base + step * (base // 2)
 
 
 def augment_color(batch: AugmentBatch, rng: np.random.Generator, options) -> None:
-    """Random lightness and a/b shifts for each face, then CLAHE on L with ``color_clahe_chance``."""
+    """Random lightness and a/b shifts for each face, then CLAHE on L with
+    ``color_clahe_chance``."""
     count, size = len(batch), batch.size
     if count == 0:
         return
     stacked = batch.images.reshape(count * size, size, 3)
     lab = cv2.cvtColor(stacked, cv2.COLOR_BGR2LAB).reshape(batch.images.shape)
 
-    limits = np.array([options.color_lightness, options.color_ab, options.color_ab], np.float32) / 100.0
+    limits = (
+        np.array([options.color_lightness, options.color_ab, options.color_ab], np.float32) / 100.0
+    )
     amounts = rng.uniform(-1.0, 1.0, size=(count, 3)) * limits
     lab = shift_channels(lab, amounts)
 
@@ -62,7 +67,9 @@ def augment_color(batch: AugmentBatch, rng: np.random.Generator, options) -> Non
     for index in np.flatnonzero(use_clahe):
         grid = clahe_grid(size, int(steps[index]))
         if grid not in equalisers:
-            equalisers[grid] = cv2.createCLAHE(clipLimit=CLAHE_CLIP_LIMIT, tileGridSize=(grid, grid))
+            equalisers[grid] = cv2.createCLAHE(
+                clipLimit=CLAHE_CLIP_LIMIT, tileGridSize=(grid, grid)
+            )
         lab[index, :, :, 0] = equalisers[grid].apply(np.ascontiguousarray(lab[index, :, :, 0]))
 
     bgr = cv2.cvtColor(lab.reshape(count * size, size, 3), cv2.COLOR_LAB2BGR)

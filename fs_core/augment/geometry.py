@@ -6,6 +6,7 @@ cover the face and the points still sit where the features are. Moving the neigh
 faceswap does (lib/training/data/augmentation.py transforms and flips both point sets): the warp
 then morphs the augmented face toward an equally augmented neighbour.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -14,12 +15,15 @@ import numpy as np
 from fs_core.data.batch import AugmentBatch
 
 
-def affine_matrix(size: int, angle_deg: float, scale: float, shift_x: float, shift_y: float) -> np.ndarray:
+def affine_matrix(
+    size: int, angle_deg: float, scale: float, shift_x: float, shift_y: float
+) -> np.ndarray:
     """The 2×3 matrix rotating by ``angle_deg`` (counter-clockwise on screen) and scaling about the
-    centre (size − 1) / 2, then shifting by (shift_x, shift_y) pixels; OpenCV's rotation convention."""
+    centre (size − 1) / 2, then shifting by (shift_x, shift_y) pixels; OpenCV's rotation
+    convention."""
     centre = (size - 1) / 2.0
     matrix = cv2.getRotationMatrix2D((centre, centre), float(angle_deg), float(scale))
-    matrix[:, 2] += (shift_x, shift_y)
+    matrix[:, 2] += np.array((shift_x, shift_y))
     return matrix
 
 
@@ -36,8 +40,13 @@ def draw_affine(count: int, size: int, rng: np.random.Generator, options) -> np.
     scales = rng.uniform(1 - options.zoom_amount / 100.0, 1 + options.zoom_amount / 100.0, count)
     limit = options.shift_range / 100.0 * size
     shifts = rng.uniform(-limit, limit, (count, 2))
-    return np.stack([affine_matrix(size, a, s, tx, ty)
-                     for a, s, (tx, ty) in zip(angles, scales, shifts)]) if count else np.zeros((0, 2, 3))
+    return (
+        np.stack(
+            [affine_matrix(size, a, s, tx, ty) for a, s, (tx, ty) in zip(angles, scales, shifts)]
+        )
+        if count
+        else np.zeros((0, 2, 3))
+    )
 
 
 def apply_affine(batch: AugmentBatch, matrices: np.ndarray) -> None:
@@ -45,11 +54,21 @@ def apply_affine(batch: AugmentBatch, matrices: np.ndarray) -> None:
     (landmarks and neighbours) by the same matrix."""
     size = batch.size
     for index, matrix in enumerate(matrices):
-        batch.images[index] = cv2.warpAffine(batch.images[index], matrix, (size, size),
-                                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        batch.images[index] = cv2.warpAffine(
+            batch.images[index],
+            matrix,
+            (size, size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         if batch.masks is not None:
-            warped = cv2.warpAffine(batch.masks[index], matrix, (size, size), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_REPLICATE)
+            warped = cv2.warpAffine(
+                batch.masks[index],
+                matrix,
+                (size, size),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
             batch.masks[index] = warped.reshape(batch.masks.shape[1:])
     for points in batch.point_sets():
         # (N, k·68, 2): one matrix per face (the count spelt out, so an empty batch reshapes too)
@@ -64,12 +83,12 @@ def augment_affine(batch: AugmentBatch, rng: np.random.Generator, options) -> No
 
 def _mirror_order_68() -> np.ndarray:
     """For each of the 68 iBUG points, the index of its mirror image (right eye ↔ left eye ...)."""
-    pairs = [(i, 16 - i) for i in range(8)]                      # jaw
-    pairs += [(17 + i, 26 - i) for i in range(5)]                # eyebrows
-    pairs += [(31, 35), (32, 34)]                                # nostrils
+    pairs = [(i, 16 - i) for i in range(8)]  # jaw
+    pairs += [(17 + i, 26 - i) for i in range(5)]  # eyebrows
+    pairs += [(31, 35), (32, 34)]  # nostrils
     pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
     pairs += [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]  # outer lips
-    pairs += [(60, 64), (61, 63), (65, 67)]                      # inner lips
+    pairs += [(60, 64), (61, 63), (65, 67)]  # inner lips
     order = np.arange(68)
     for left, right in pairs:
         order[left], order[right] = right, left

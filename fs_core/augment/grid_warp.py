@@ -5,6 +5,7 @@ from a distorted one instead of copying pixels. Each face gets a smooth random d
 5×5 Gaussian offsets (σ = 5/256 of the size), enlarged bilinearly to 1.25·P and centre-cropped to P,
 added to the identity grid. With zero noise the map is the identity exactly.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -27,7 +28,7 @@ def displacement_fields(noise: np.ndarray, size: int) -> np.ndarray:
     fields = np.empty((noise.shape[0], size, size, 2), np.float32)
     for index, offsets in enumerate(noise.astype(np.float32)):
         enlarged = cv2.resize(offsets, (full, full), interpolation=cv2.INTER_LINEAR)
-        fields[index] = enlarged[pad:pad + size, pad:pad + size]
+        fields[index] = enlarged[pad : pad + size, pad : pad + size]
     return fields
 
 
@@ -48,6 +49,12 @@ def augment_grid_warp(batch: AugmentBatch, rng: np.random.Generator, options) ->
         maps = displacement_fields(noise, size)
         maps += identity_grid(size)
         for index in range(count):
-            out[index] = cv2.remap(source[index], maps[index], None, cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            out[index] = cv2.remap(  # type: ignore[call-overload]  # stubs lack map2=None
+                source[index],
+                maps[index],
+                None,
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
     batch.warped = out

@@ -10,11 +10,12 @@ landmarks in :attr:`AugmentBatch.neighbours` (N, k, 68, 2). This module keeps no
 
 Per face: src = the face's own landmarks after the affine transform and flip; dst = a random one of
 its neighbours after the *same* transform and flip (the geometric stages move both, see
-:meth:`AugmentBatch.point_sets`) + N(0, 2/256·P). Jaw points (and point 17) that fall inside the hull of the inner
-features of either set are dropped, 8 border anchors pin the frame, and the dst → src mapping is
-interpolated piecewise-linearly over Delaunay triangles of dst (each pixel takes the affine map of the
-triangle it lies in). The result is remapped bilinearly with a transparent border.
+:meth:`AugmentBatch.point_sets`) + N(0, 2/256·P). Jaw points (and point 17) that fall inside the
+hull of the inner features of either set are dropped, 8 border anchors pin the frame, and the dst →
+src mapping is interpolated piecewise-linearly over Delaunay triangles of dst (each pixel takes the
+affine map of the triangle it lies in). The result is remapped bilinearly with a transparent border.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -29,8 +30,10 @@ JAW_POINTS = 18  # 0-16 jaw and 17, the candidates for removal
 def border_anchors(size: int) -> np.ndarray:
     """The 4 corners and 4 edge midpoints of a size×size image: (8, 2) float32."""
     end, mid = size - 1.0, (size - 1.0) / 2.0
-    return np.array([[0, 0], [mid, 0], [end, 0], [end, mid], [end, end], [mid, end], [0, end],
-                     [0, mid]], np.float32)
+    return np.array(
+        [[0, 0], [mid, 0], [end, 0], [end, mid], [end, end], [mid, end], [0, end], [0, mid]],
+        np.float32,
+    )
 
 
 def _inner_hull_keep(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -59,7 +62,9 @@ def _triangles(points: np.ndarray, size: int) -> np.ndarray:
     return first[where[found]]
 
 
-def piecewise_affine_maps(dst: np.ndarray, src: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def piecewise_affine_maps(
+    dst: np.ndarray, src: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Maps (map_x, map_y) that send each pixel of the dst geometry to its place in src, linear
     inside each Delaunay triangle of ``dst``; pixels no triangle covers map to themselves."""
     triangles = _triangles(dst, size)
@@ -67,7 +72,9 @@ def piecewise_affine_maps(dst: np.ndarray, src: np.ndarray, size: int) -> tuple[
     homogeneous = np.concatenate([dst_tri, np.ones(dst_tri.shape[:2] + (1,))], axis=2)  # (T, 3, 3)
     usable = np.abs(np.linalg.det(homogeneous)) > 1e-6
     homogeneous, src_tri, dst_tri = homogeneous[usable], src_tri[usable], dst_tri[usable]
-    coefficients = np.linalg.solve(homogeneous, src_tri) if len(homogeneous) else np.zeros((0, 3, 2))
+    coefficients = (
+        np.linalg.solve(homogeneous, src_tri) if len(homogeneous) else np.zeros((0, 3, 2))
+    )
 
     # label each pixel with its triangle (1-based; 0 = none), then apply that triangle's map
     labels = np.zeros((size, size), np.int32)
@@ -90,15 +97,18 @@ def warp_face_to(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndar
     src_points = np.concatenate([src[keep], anchors])
     dst_points = np.concatenate([dst[keep], anchors])
     map_x, map_y = piecewise_affine_maps(dst_points, src_points, size)
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, dst=image.copy(),
-                     borderMode=cv2.BORDER_TRANSPARENT)
+    return cv2.remap(
+        image, map_x, map_y, cv2.INTER_LINEAR, dst=image.copy(), borderMode=cv2.BORDER_TRANSPARENT
+    )
 
 
 def augment_warp_to_landmarks(batch: AugmentBatch, rng: np.random.Generator, options) -> None:
     """Warp the input copy of each face toward a random one of its nearest other-side faces."""
     if batch.landmarks is None or batch.neighbours is None:
-        raise ValueError("warp_to_landmarks needs batch.landmarks and batch.neighbours; the loader "
-                         "fills them when both face sets have landmarks")
+        raise ValueError(
+            "warp_to_landmarks needs batch.landmarks and batch.neighbours; the loader "
+            "fills them when both face sets have landmarks"
+        )
     count, size = len(batch), batch.size
     source = batch.input_images()
     out = np.empty_like(source)

@@ -5,6 +5,7 @@ them when ``[global] icnr_init`` / ``conv_aware_init`` are on, by name, through 
 Both are Keras-serializable (package ``fs``) so a saved model can be rebuilt from its config.
 They compute what faceswap's ``lib/model/initializers.py`` computes, so weights start alike.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,10 +40,12 @@ class ICNR(keras.initializers.Initializer):
             return self.initializer(shape, dtype=dtype)
         if len(shape) != 4:
             raise ValueError(f"ICNR needs a 4-D conv kernel, got shape {shape}")
-        groups = self.scale ** 2
+        groups = self.scale**2
         if shape[-1] % groups:
-            raise ValueError(f"ICNR scale {self.scale}: output channels {shape[-1]} are not a "
-                             f"multiple of {groups}")
+            raise ValueError(
+                f"ICNR scale {self.scale}: output channels {shape[-1]} are not a "
+                f"multiple of {groups}"
+            )
         base = self.initializer(shape[:-1] + (shape[-1] // groups,), dtype=dtype)
         return keras.ops.tile(base, (1, 1, 1, groups))
 
@@ -50,14 +53,15 @@ class ICNR(keras.initializers.Initializer):
         return {"initializer": keras.initializers.serialize(self.initializer), "scale": self.scale}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "ICNR":
+    def from_config(cls, config: dict[str, Any]) -> ICNR:
         config = dict(config)
         config["initializer"] = keras.initializers.deserialize(config["initializer"])
         return cls(**config)
 
 
-def _orthogonal_rows(rng: np.random.Generator, filters: int, channels: int, size: int,
-                     eps_std: float) -> np.ndarray:
+def _orthogonal_rows(
+    rng: np.random.Generator, filters: int, channels: int, size: int, eps_std: float
+) -> np.ndarray:
     """Per filter, ``channels`` spectral coefficient vectors of length ``size``.
 
     Each block of ``size`` consecutive rows is orthonormal: the transposed left singular vectors
@@ -77,7 +81,9 @@ def _orthogonal_rows(rng: np.random.Generator, filters: int, channels: int, size
     return rows[:, :channels]
 
 
-def conv_aware_kernel(shape: tuple[int, ...], eps_std: float, rng: np.random.Generator) -> np.ndarray:
+def conv_aware_kernel(
+    shape: tuple[int, ...], eps_std: float, rng: np.random.Generator
+) -> np.ndarray:
     """A float64 conv kernel ``(*spatial, in, out)`` orthogonal in Fourier space (Aghajanyan 2017).
 
     The spatial kernel of each (input channel, filter) pair is the inverse real FFT of a set of
@@ -118,7 +124,7 @@ class ConvolutionAware(keras.initializers.Initializer):
         dtype = dtype or keras.backend.floatx()
         if len(shape) not in (3, 4, 5):
             return keras.initializers.Orthogonal(seed=self.seed)(shape, dtype=dtype)
-        seed = self.seed if self.seed is not None else np.random.randint(2 ** 31 - 1)
+        seed = self.seed if self.seed is not None else np.random.randint(2**31 - 1)
         kernel = conv_aware_kernel(shape, self.eps_std, np.random.default_rng(seed))
         return keras.ops.convert_to_tensor(kernel.astype(np.float32), dtype=dtype)
 
@@ -136,10 +142,20 @@ def make_icnr(initializer: Any = "he_uniform", scale: int = 2) -> Any:
 @fs_core.hookimpl
 def fs_initializers() -> list[InitializerDescriptor]:
     return [
-        InitializerDescriptor(name="he_uniform", make=keras.initializers.HeUniform,
-                              help="He uniform (the default of every convolution)."),
-        InitializerDescriptor(name="icnr", make=make_icnr, wraps=True,
-                              help="ICNR: checkerboard-free init of upscale convolutions."),
-        InitializerDescriptor(name="conv_aware", make=ConvolutionAware,
-                              help="Convolution-aware: filters orthogonal in Fourier space."),
+        InitializerDescriptor(
+            name="he_uniform",
+            make=keras.initializers.HeUniform,
+            help="He uniform (the default of every convolution).",
+        ),
+        InitializerDescriptor(
+            name="icnr",
+            make=make_icnr,
+            wraps=True,
+            help="ICNR: checkerboard-free init of upscale convolutions.",
+        ),
+        InitializerDescriptor(
+            name="conv_aware",
+            make=ConvolutionAware,
+            help="Convolution-aware: filters orthogonal in Fourier space.",
+        ),
     ]

@@ -24,9 +24,11 @@ divide the loss too).
 
 All classes are Keras-serializable under package ``fs``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import keras
 from keras import ops
@@ -42,7 +44,14 @@ def never_decayed(variable: Any) -> bool:
     return len(variable.shape) <= 1 or name.endswith("bias")
 
 
-class FsOptimizerMixin:
+if TYPE_CHECKING:
+    # to the type checker a mixin is the Keras optimizer it is mixed into
+    from keras.optimizers import Optimizer as _OptimizerBase
+else:
+    _OptimizerBase = object
+
+
+class FsOptimizerMixin(_OptimizerBase):
     """What every fs optimizer adds to its Keras base.
 
     * Weight decay skips :func:`never_decayed` variables. They are excluded through Keras'
@@ -72,11 +81,15 @@ class FsOptimizerMixin:
             super()._apply_weight_decay(variables)
 
     def coupled_decay(self, gradient: Any, variable: Any) -> Any:
-        """``gradient + wd·variable`` where coupled L2 applies to ``variable``, else the gradient."""
+        """``gradient + wd·variable`` where coupled L2 applies to ``variable``, else the
+        gradient."""
         dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
-        if self.decoupled_weight_decay or not self.weight_decay \
-                or not self._use_weight_decay(variable):
+        if (
+            self.decoupled_weight_decay
+            or not self.weight_decay
+            or not self._use_weight_decay(variable)
+        ):
             return gradient
         return gradient + ops.cast(self.weight_decay, dtype) * ops.convert_to_tensor(variable)
 
@@ -90,7 +103,7 @@ class FsOptimizerMixin:
         return list(clipper(list(grads))) if clipper is not None else grads
 
 
-class FusedAdamUpdate:
+class FusedAdamUpdate(_OptimizerBase):
     """torch's Adam update as TensorFlow's one fused kernel instead of Keras' eight ops.
 
     Why fused: Keras writes the update as separate element-wise ops (multiply, subtract, square,
@@ -114,6 +127,7 @@ class FusedAdamUpdate:
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         import tensorflow as tf
+
         dtype = variable.dtype
         index = self._get_variable_index(variable)
         step = ops.cast(self.iterations + 1, dtype)
@@ -135,13 +149,22 @@ class FusedAdamUpdate:
             self.assign_sub(variable, alpha * m / (ops.sqrt(v) + epsilon))
             return None
         arguments = dict(
-            var=handle, m=_resource_handle(self._momentums[index]),
+            var=handle,
+            m=_resource_handle(self._momentums[index]),
             v=_resource_handle(self._velocities[index]),
-            beta1_power=beta1_power, beta2_power=beta2_power, lr=lr, beta1=beta1, beta2=beta2,
-            epsilon=epsilon, grad=self.coupled_decay(gradient, variable), use_locking=False)
+            beta1_power=beta1_power,
+            beta2_power=beta2_power,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            epsilon=epsilon,
+            grad=self.coupled_decay(gradient, variable),
+            use_locking=False,
+        )
         if self.amsgrad:
             tf.raw_ops.ResourceApplyAdamWithAmsgrad(
-                vhat=_resource_handle(self._velocity_hats[index]), **arguments)
+                vhat=_resource_handle(self._velocity_hats[index]), **arguments
+            )
         else:
             tf.raw_ops.ResourceApplyAdam(**arguments)
         return None
@@ -181,17 +204,20 @@ class FsNadam(FsOptimizerMixin, keras.optimizers.Nadam):
         """torch's μ at (1-based) ``step``."""
         decay = ops.cast(self.momentum_decay, dtype)
         return ops.cast(self.beta_1, dtype) * (
-            1.0 - 0.5 * ops.power(ops.cast(0.96, dtype), step * decay))
+            1.0 - 0.5 * ops.power(ops.cast(0.96, dtype), step * decay)
+        )
 
-    def _backend_update_step(self, grads: list[Any], trainable_variables: list[Any],
-                             learning_rate: Any) -> None:
+    def _backend_update_step(
+        self, grads: list[Any], trainable_variables: list[Any], learning_rate: Any
+    ) -> None:
         # once per step (not per variable): Πμ gains this step's μ; Keras' own 0.96^t product
         # update is skipped by calling past keras.optimizers.Nadam
         dtype = self._u_product.dtype
         step = ops.cast(self.iterations + 1, dtype)
         self.assign(self._u_product, self._u_product * self._mu(step, dtype))
-        super(keras.optimizers.Nadam, self)._backend_update_step(grads, trainable_variables,
-                                                                 learning_rate)
+        super(keras.optimizers.Nadam, self)._backend_update_step(
+            grads, trainable_variables, learning_rate
+        )
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         dtype = variable.dtype
@@ -207,8 +233,7 @@ class FsNadam(FsOptimizerMixin, keras.optimizers.Nadam):
         self.assign_add(m, (gradient - m) * (1.0 - beta1))
         self.assign_add(v, (ops.square(gradient) - v) * (1.0 - beta2))
         denominator = ops.sqrt(v / (1.0 - ops.power(beta2, step))) + ops.cast(self.epsilon, dtype)
-        update = ((1.0 - mu) / (1.0 - product) * gradient
-                  + mu_next / (1.0 - product_next) * m)
+        update = (1.0 - mu) / (1.0 - product) * gradient + mu_next / (1.0 - product_next) * m
         self.assign_sub(variable, lr * update / denominator)
 
     def get_config(self) -> dict[str, Any]:
@@ -219,7 +244,8 @@ class FsNadam(FsOptimizerMixin, keras.optimizers.Nadam):
 
 @keras.saving.register_keras_serializable(package="fs")
 class FsAdamax(FsOptimizerMixin, keras.optimizers.Adamax):
-    """torch's Adamax on Keras' Adamax slots: ``u = max(β2·u, |g| + eps)``, ``w -= lr·m/((1−β1^t)·u)``.
+    """torch's Adamax on Keras' Adamax slots: ``u = max(β2·u, |g| + eps)``, ``w -=
+    lr·m/((1−β1^t)·u)``.
 
     Why: Keras takes ``max(β2·u, |g|)`` and divides by ``u + eps``; torch (faceswap's) puts eps
     inside the maximum. Weight decay is coupled L2, as torch's.
@@ -236,8 +262,12 @@ class FsAdamax(FsOptimizerMixin, keras.optimizers.Adamax):
         index = self._get_variable_index(variable)
         m, u = self._m[index], self._u[index]
         self.assign_add(m, (gradient - m) * (1.0 - beta1))
-        self.assign(u, ops.maximum(ops.cast(self.beta_2, dtype) * u,
-                                   ops.abs(gradient) + ops.cast(self.epsilon, dtype)))
+        self.assign(
+            u,
+            ops.maximum(
+                ops.cast(self.beta_2, dtype) * u, ops.abs(gradient) + ops.cast(self.epsilon, dtype)
+            ),
+        )
         self.assign_sub(variable, lr * m / ((1.0 - ops.power(beta1, step)) * u))
 
 
@@ -292,9 +322,18 @@ class AdaBelief(FsOptimizerMixin, keras.optimizers.Optimizer):
     r_t (which carries both bias corrections). Weight decay is decoupled (Keras' ``weight_decay``).
     """
 
-    def __init__(self, learning_rate: float = 1e-3, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-16, amsgrad: bool = False, rectify: bool = True,
-                 degenerated_to_sgd: bool = True, name: str = "adabelief", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        learning_rate: float = 1e-3,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-16,
+        amsgrad: bool = False,
+        rectify: bool = True,
+        degenerated_to_sgd: bool = True,
+        name: str = "adabelief",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
@@ -307,8 +346,9 @@ class AdaBelief(FsOptimizerMixin, keras.optimizers.Optimizer):
         if self.built:
             return
         super().build(var_list)
-        self._momentums, self._beliefs = self.add_optimizer_variables(var_list,
-                                                                      ["momentum", "belief"])
+        self._momentums, self._beliefs = self.add_optimizer_variables(
+            var_list, ["momentum", "belief"]
+        )
         if self.amsgrad:
             self._belief_maxima = self.add_optimizer_variables(var_list, "belief_max")
 
@@ -342,8 +382,14 @@ class AdaBelief(FsOptimizerMixin, keras.optimizers.Optimizer):
         sma_max = 2.0 / (1.0 - b2) - 1.0
         sma = sma_max - 2.0 * step * b2_power / correction_2
         trusted = sma >= 5.0
-        ratio = ((sma - 4.0) / (sma_max - 4.0) * (sma - 2.0) / ops.maximum(sma, 1e-8)
-                 * sma_max / (sma_max - 2.0))
+        ratio = (
+            (sma - 4.0)
+            / (sma_max - 4.0)
+            * (sma - 2.0)
+            / ops.maximum(sma, 1e-8)
+            * sma_max
+            / (sma_max - 2.0)
+        )
         rectified = ops.sqrt(correction_2 * ops.maximum(ratio, 0.0)) / correction_1
         adaptive = rectified * m_new / (ops.sqrt(s_new) + eps)
         early = m_new / correction_1 if self.degenerated_to_sgd else ops.zeros_like(m_new)
@@ -351,9 +397,16 @@ class AdaBelief(FsOptimizerMixin, keras.optimizers.Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                       "amsgrad": self.amsgrad, "rectify": self.rectify,
-                       "degenerated_to_sgd": self.degenerated_to_sgd})
+        config.update(
+            {
+                "beta_1": self.beta_1,
+                "beta_2": self.beta_2,
+                "epsilon": self.epsilon,
+                "amsgrad": self.amsgrad,
+                "rectify": self.rectify,
+                "degenerated_to_sgd": self.degenerated_to_sgd,
+            }
+        )
         return config
 
 
@@ -365,8 +418,14 @@ class Lion(FsOptimizerMixin, keras.optimizers.Optimizer):
     factor is Keras' decoupled ``weight_decay``, applied before the update.
     """
 
-    def __init__(self, learning_rate: float = 1e-4, beta_1: float = 0.9, beta_2: float = 0.99,
-                 name: str = "lion", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        learning_rate: float = 1e-4,
+        beta_1: float = 0.9,
+        beta_2: float = 0.99,
+        name: str = "lion",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
@@ -395,11 +454,15 @@ class Lion(FsOptimizerMixin, keras.optimizers.Optimizer):
 
 # ---------------------------------------------------------------- from [global] options
 
+
 def _common(options: Any, name: str) -> dict[str, Any]:
     steps = int(options.gradient_accumulation)
-    return {"learning_rate": float(options.learning_rate), "name": name,
-            "weight_decay": float(options.weight_decay) or None,
-            "gradient_accumulation_steps": steps if steps > 1 else None}
+    return {
+        "learning_rate": float(options.learning_rate),
+        "name": name,
+        "weight_decay": float(options.weight_decay) or None,
+        "gradient_accumulation_steps": steps if steps > 1 else None,
+    }
 
 
 def _epsilon(options: Any) -> dict[str, Any]:
@@ -415,8 +478,9 @@ def _amsgrad(options: Any) -> dict[str, Any]:
 
 
 def make_adam(options: Any) -> FsAdam:
-    return FsAdam(**_common(options, "adam"), **_epsilon(options), **_betas(options),
-                  **_amsgrad(options))
+    return FsAdam(
+        **_common(options, "adam"), **_epsilon(options), **_betas(options), **_amsgrad(options)
+    )
 
 
 def make_nadam(options: Any) -> FsNadam:
@@ -440,8 +504,9 @@ def make_rmsprop(options: Any) -> FsRMSprop:
 
 
 def make_adabelief(options: Any) -> AdaBelief:
-    return AdaBelief(**_common(options, "adabelief"), **_epsilon(options), **_betas(options),
-                     **_amsgrad(options))
+    return AdaBelief(
+        **_common(options, "adabelief"), **_epsilon(options), **_betas(options), **_amsgrad(options)
+    )
 
 
 def make_lion(options: Any) -> Lion:
@@ -451,22 +516,42 @@ def make_lion(options: Any) -> Lion:
 @fs_core.hookimpl
 def fs_optimizers() -> list[OptimizerDescriptor]:
     return [
-        OptimizerDescriptor(name="adam", make=make_adam,
-                            help="Adam (the default), torch's rule; weight_decay is L2 (coupled)."),
-        OptimizerDescriptor(name="nadam", make=make_nadam,
-                            help="Adam with Nesterov momentum, torch's momentum schedule; "
-                                 "weight_decay is L2 (coupled)."),
-        OptimizerDescriptor(name="adamax", make=make_adamax,
-                            help="Adam with an infinity norm, torch's rule; weight_decay is L2 "
-                                 "(coupled)."),
-        OptimizerDescriptor(name="adamw", make=make_adamw,
-                            help="Adam with decoupled weight decay (try weight_decay 0.004)."),
-        OptimizerDescriptor(name="rms-prop", make=make_rmsprop,
-                            help="RMSprop, torch's rule (g / (sqrt(v) + eps), rho 0.99); "
-                                 "weight_decay is L2 (coupled)."),
-        OptimizerDescriptor(name="adabelief", make=make_adabelief,
-                            help="AdaBelief, rectified (try epsilon_exponent -16)."),
-        OptimizerDescriptor(name="lion", make=make_lion,
-                            help="Lion: sign updates, half Adam's memory (use a smaller "
-                                 "learning rate). Ignores epsilon."),
+        OptimizerDescriptor(
+            name="adam",
+            make=make_adam,
+            help="Adam (the default), torch's rule; weight_decay is L2 (coupled).",
+        ),
+        OptimizerDescriptor(
+            name="nadam",
+            make=make_nadam,
+            help="Adam with Nesterov momentum, torch's momentum schedule; "
+            "weight_decay is L2 (coupled).",
+        ),
+        OptimizerDescriptor(
+            name="adamax",
+            make=make_adamax,
+            help="Adam with an infinity norm, torch's rule; weight_decay is L2 (coupled).",
+        ),
+        OptimizerDescriptor(
+            name="adamw",
+            make=make_adamw,
+            help="Adam with decoupled weight decay (try weight_decay 0.004).",
+        ),
+        OptimizerDescriptor(
+            name="rms-prop",
+            make=make_rmsprop,
+            help="RMSprop, torch's rule (g / (sqrt(v) + eps), rho 0.99); "
+            "weight_decay is L2 (coupled).",
+        ),
+        OptimizerDescriptor(
+            name="adabelief",
+            make=make_adabelief,
+            help="AdaBelief, rectified (try epsilon_exponent -16).",
+        ),
+        OptimizerDescriptor(
+            name="lion",
+            make=make_lion,
+            help="Lion: sign updates, half Adam's memory (use a smaller "
+            "learning rate). Ignores epsilon.",
+        ),
     ]

@@ -5,6 +5,7 @@ The preview faces are chosen and prepared once per run (no augmentation), so suc
 show the same faces and differ only by what the model learned. Everything this plugin remembers
 lives in ``session.scratch["preview"]``.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,6 +24,7 @@ def display_available() -> bool:
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return False
     import cv2
+
     for line in cv2.getBuildInformation().splitlines():
         if line.strip().startswith("GUI:"):
             return line.split(":", 1)[1].strip().upper() not in ("", "NONE")
@@ -38,13 +40,16 @@ def fs_train_start(session: Any) -> None:
     if not _wanted(session):
         return
     from fs_core.preview.render import session_faces, style_of
+
     memory: dict[str, Any] = {"style": style_of(session.config, session.built), "window": False}
     if session.request.preview:
         if display_available():
             memory["window"] = True
         else:
-            session.print("Preview: no display here (DISPLAY/WAYLAND_DISPLAY unset or OpenCV has no "
-                          "GUI); use -w to write preview.png in the model folder instead.")
+            session.print(
+                "Preview: no display here (DISPLAY/WAYLAND_DISPLAY unset or OpenCV has no "
+                "GUI); use -w to write preview.png in the model folder instead."
+            )
     if memory["window"] or session.request.write_image:
         memory["faces"] = session_faces(session)
         session.scratch[KEY] = memory
@@ -56,9 +61,11 @@ def render(session: Any) -> Any:
     if not memory:
         return None
     from fs_core.preview.render import preview_image
+
     faces_a, faces_b = memory["faces"]
-    return preview_image(session.built, faces_a, faces_b, memory["style"],
-                         session.config.global_.convert_batchsize)
+    return preview_image(
+        session.built, faces_a, faces_b, memory["style"], session.config.global_.convert_batchsize
+    )
 
 
 @hookimpl
@@ -68,9 +75,11 @@ def fs_save(session: Any, model_dir: str) -> None:
         return
     if session.request.write_image:
         from fs_core.preview.render import write_image
+
         write_image(os.path.join(model_dir, PREVIEW_FILE), image)
     if session.scratch[KEY]["window"]:
         import cv2
+
         cv2.imshow(WINDOW, image)
         cv2.waitKey(1)
 
@@ -80,5 +89,6 @@ def fs_train_end(session: Any) -> None:
     memory = session.scratch.pop(KEY, None)
     if memory and memory.get("window"):
         import cv2
+
         cv2.destroyWindow(WINDOW)
         cv2.waitKey(1)

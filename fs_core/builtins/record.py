@@ -6,9 +6,11 @@ Its save, iteration and end hooks run after the other plugins' (``trylast``, and
 the snapshots built-in), so a save record can name the snapshot just written and the end record
 follows every message. The work is done by :class:`fs_core.record.trainer.TrainerRecord`.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from fs_core.hookspecs import hookimpl
 
@@ -20,11 +22,14 @@ def fs_train_start(session: Any) -> None:
     if not session.is_chief or not getattr(session.config.global_, "training_record", True):
         return
     from fs_core.record.trainer import TrainerRecord
+
     try:
         record = TrainerRecord(session)
     except OSError as error:
-        session.print(f"Training record: cannot write in {session.model_dir}: "
-                      f"{error.strerror or error}; training without it")
+        session.print(
+            f"Training record: cannot write in {session.model_dir}: "
+            f"{error.strerror or error}; training without it"
+        )
         return
     session.scratch[KEY] = record
     record.start()
@@ -45,8 +50,9 @@ def fs_save(session: Any, iteration: int, backup: bool = False) -> None:
 
 
 @hookimpl
-def fs_nan(session: Any, iteration: int, losses: Mapping[str, float],
-           rolled_back: bool = False) -> None:
+def fs_nan(
+    session: Any, iteration: int, losses: Mapping[str, float], rolled_back: bool = False
+) -> None:
     record = session.scratch.get(KEY)
     if record is not None:
         record.nan(iteration, losses, rolled_back)

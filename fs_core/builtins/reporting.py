@@ -3,11 +3,13 @@
 On a terminal it rewrites one line (carriage return) at most a few times a second; when output
 goes to a file or CI log it prints a full line every few seconds instead, so logs stay readable.
 """
+
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from fs_core.hookspecs import hookimpl
 from fs_core.logs import log_to_file
@@ -23,17 +25,21 @@ def _elapsed(seconds: float) -> str:
 
 def status_line(session: Any, losses: Mapping[str, float]) -> str:
     """``[elapsed] [#total] [session id: its iterations] | Loss A: x | Loss B: y | EG/s``."""
-    return (f"[{_elapsed(time.monotonic() - session.started)}] "
-            f"[#{session.state.iterations:06d}] "
-            f"[session {session.record.get('id', '?')}: {session.session_iterations} it] "
-            f"| Loss A: {losses['loss_a']:.5f} | Loss B: {losses['loss_b']:.5f} "
-            f"| {session.examples_per_second():.1f} EG/s")
+    return (
+        f"[{_elapsed(time.monotonic() - session.started)}] "
+        f"[#{session.state.iterations:06d}] "
+        f"[session {session.record.get('id', '?')}: {session.session_iterations} it] "
+        f"| Loss A: {losses['loss_a']:.5f} | Loss B: {losses['loss_b']:.5f} "
+        f"| {session.examples_per_second():.1f} EG/s"
+    )
 
 
 @hookimpl
 def fs_train_start(session: Any) -> None:
-    session.print(f"Training '{session.model_name}' in {session.model_dir} from iteration "
-                  f"{session.state.iterations} (batch {session.batch_size}); Ctrl-C saves and stops.")
+    session.print(
+        f"Training '{session.model_name}' in {session.model_dir} from iteration "
+        f"{session.state.iterations} (batch {session.batch_size}); Ctrl-C saves and stops."
+    )
     session.scratch.setdefault("status_printed", 0.0)
 
 
@@ -45,8 +51,11 @@ def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) 
     now = time.monotonic()
     last = session.scratch.get("status_printed", 0.0)
     final = session.session_iterations == session.request.iterations
-    if not final and now - last < (TTY_REFRESH_SECONDS if tty else LOG_REFRESH_SECONDS) \
-            and session.session_iterations > 1:
+    if (
+        not final
+        and now - last < (TTY_REFRESH_SECONDS if tty else LOG_REFRESH_SECONDS)
+        and session.session_iterations > 1
+    ):
         return
     session.scratch["status_printed"] = now
     line = status_line(session, losses)
@@ -68,6 +77,8 @@ def fs_save(session: Any, model_dir: str, iteration: int) -> None:
 def fs_train_end(session: Any) -> None:
     if sys.stdout.isatty():
         sys.stdout.write("\n")
-    session.print(f"Stopped at iteration {session.state.iterations} "
-                  f"({session.session_iterations} this session, "
-                  f"{session.examples_per_second():.1f} examples/s).")
+    session.print(
+        f"Stopped at iteration {session.state.iterations} "
+        f"({session.session_iterations} this session, "
+        f"{session.examples_per_second():.1f} examples/s)."
+    )

@@ -6,6 +6,7 @@ renamed into place, so a snapshot folder is always complete; an older snapshot o
 replaced only after the new one is whole. It runs after the other plugins' save hooks (``trylast``),
 so TensorBoard has flushed its events before they are copied.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -69,7 +70,10 @@ def fs_save(session: Any, model_dir: str, iteration: int) -> None:
         return
     memory["done"] = reached
     folder = write_snapshot(model_dir, iteration)
-    session.scratch["last_snapshot"] = {"iteration": iteration, "folder": folder.name}  # for the record
+    session.scratch["last_snapshot"] = {
+        "iteration": iteration,
+        "folder": folder.name,
+    }  # for the record
     session.print(f"\nSnapshot at {iteration} iterations: {folder}")
 
 

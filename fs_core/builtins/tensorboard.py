@@ -7,11 +7,13 @@ step returns it (``a/ssim``, ``a/ssim_weighted``, ``a/mask`` ...), ``learning_ra
 text summary ``model_config``. Events are kept in memory and written at each save (so ``fs
 analysis`` sees them), and the writer is closed when training ends.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from fs_core.hookspecs import hookimpl
 
@@ -33,6 +35,7 @@ def learning_rate(optimizer: Any) -> float | None:
         return None
     try:
         import keras
+
         return float(keras.ops.convert_to_numpy(rate))
     except (TypeError, ValueError):
         return None
@@ -49,18 +52,22 @@ def _metadata(plugin: str) -> Any:
     """Summary metadata naming the TensorBoard plugin that displays a value (``scalars``/``text``);
     written through the core ``tf.summary.write``, which needs no TensorBoard install."""
     import tensorflow as tf
+
     return tf.compat.v1.SummaryMetadata(
-        plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name=plugin))
+        plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name=plugin)
+    )
 
 
 def _write_pending(memory: dict) -> None:
     import tensorflow as tf
+
     scalars = _metadata("scalars")
     with memory["writer"].as_default():
         for step, values in memory["pending"]:
             for name, value in values.items():
-                tf.summary.write(name, tf.constant(float(value), tf.float32), step=step,
-                                 metadata=scalars)
+                tf.summary.write(
+                    name, tf.constant(float(value), tf.float32), step=step, metadata=scalars
+                )
     memory["pending"].clear()
     memory["writer"].flush()
 
@@ -68,21 +75,31 @@ def _write_pending(memory: dict) -> None:
 def _open_writer(session: Any, memory: dict) -> None:
     """The writer is made at the first save: a new model folder holds nothing before its model."""
     import tensorflow as tf
+
     folder = session_log_dir(session.model_dir, session.record.get("id", 0))
     folder.mkdir(parents=True, exist_ok=True)
-    memory["writer"] = tf.summary.create_file_writer(str(folder), max_queue=QUEUE,
-                                                     flush_millis=FLUSH_MILLIS)
+    memory["writer"] = tf.summary.create_file_writer(
+        str(folder), max_queue=QUEUE, flush_millis=FLUSH_MILLIS
+    )
     with memory["writer"].as_default():
-        tf.summary.write("model_config", tf.constant(_model_json(session)),
-                         step=memory["first_step"], metadata=_metadata("text"))
+        tf.summary.write(
+            "model_config",
+            tf.constant(_model_json(session)),
+            step=memory["first_step"],
+            metadata=_metadata("text"),
+        )
 
 
 @hookimpl
 def fs_train_start(session: Any) -> None:
     if session.request.no_logs:
         return
-    session.scratch[KEY] = {"writer": None, "pending": [], "last": time.monotonic(),
-                            "first_step": session.state.iterations}
+    session.scratch[KEY] = {
+        "writer": None,
+        "pending": [],
+        "last": time.monotonic(),
+        "first_step": session.state.iterations,
+    }
 
 
 @hookimpl

@@ -4,6 +4,7 @@ written as ``OUT/<unix time>.jpg``, so the files in name order show the model le
 The faces are the first ``preview_images`` of each folder (sorted), prepared once per run with the
 training crop and never augmented.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,19 +15,24 @@ from fs_core.errors import FsUserError
 from fs_core.hookspecs import hookimpl
 
 KEY = "timelapse"
-FLAGS = (("timelapse_a", "-x/--timelapse-input-A"), ("timelapse_b", "-y/--timelapse-input-B"),
-         ("timelapse_out", "-z/--timelapse-output"))
+FLAGS = (
+    ("timelapse_a", "-x/--timelapse-input-A"),
+    ("timelapse_b", "-y/--timelapse-input-B"),
+    ("timelapse_out", "-z/--timelapse-output"),
+)
 
 
 def check_request(request: Any) -> bool:
-    """True when a timelapse is asked for; FsUserError naming the missing flag when only some of the
-    three are given."""
+    """True when a timelapse is asked for;
+    FsUserError naming the missing flag when only some of the three are given."""
     given = {attr: getattr(request, attr, None) for attr, _ in FLAGS}
     if not any(given.values()):
         return False
     missing = [flag for attr, flag in FLAGS if not given[attr]]
     if missing:
-        raise FsUserError(f"the timelapse needs -x, -y and -z together; missing {', '.join(missing)}")
+        raise FsUserError(
+            f"the timelapse needs -x, -y and -z together; missing {', '.join(missing)}"
+        )
     out = Path(request.timelapse_out)
     if out.exists() and not out.is_dir():
         raise FsUserError("-z/--timelapse-output is a file, not a folder", out)
@@ -39,20 +45,33 @@ def fs_train_start(session: Any) -> None:
         return
     from fs_core.faces.faceset import index_faceset
     from fs_core.preview.render import faces_for, style_of
+
     request = session.request
     count = session.config.augmentation.preview_images
     faces = []
     for folder in (request.timelapse_a, request.timelapse_b):
         faceset = index_faceset(folder)
-        faces.append(faces_for(faceset, [str(p) for p in faceset.paths[:count]],
-                               session.prepare_spec, session.config, session.built))
+        faces.append(
+            faces_for(
+                faceset,
+                [str(p) for p in faceset.paths[:count]],
+                session.prepare_spec,
+                session.config,
+                session.built,
+            )
+        )
     out = Path(request.timelapse_out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise FsUserError(f"cannot create the timelapse folder: {error.strerror or error}", out) from None
-    session.scratch[KEY] = {"faces": tuple(faces), "out": out,
-                            "style": style_of(session.config, session.built)}
+        raise FsUserError(
+            f"cannot create the timelapse folder: {error.strerror or error}", out
+        ) from None
+    session.scratch[KEY] = {
+        "faces": tuple(faces),
+        "out": out,
+        "style": style_of(session.config, session.built),
+    }
 
 
 def frame_path(folder: Path, stamp: int | None = None) -> Path:
@@ -71,9 +90,11 @@ def fs_save(session: Any) -> None:
     if not memory:
         return
     from fs_core.preview.render import preview_image, write_image
+
     faces_a, faces_b = memory["faces"]
-    image = preview_image(session.built, faces_a, faces_b, memory["style"],
-                          session.config.global_.convert_batchsize)
+    image = preview_image(
+        session.built, faces_a, faces_b, memory["style"], session.config.global_.convert_batchsize
+    )
     write_image(frame_path(memory["out"]), image)
 
 

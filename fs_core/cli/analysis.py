@@ -6,13 +6,15 @@ the record's progress records, or from the TensorBoard event files of a model tr
 record existed. Files are read without locking (a half-written last record ignored), so it can run
 while another process trains the same model: it only reads.
 """
+
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,17 +25,30 @@ COLUMNS = ("id", "start", "end", "elapsed", "batch_size", "iterations", "example
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "analysis", help="the training sessions table and a loss graph",
+        "analysis",
+        help="the training sessions table and a loss graph",
         description="Print a model's training sessions; optionally write them as CSV and a PNG "
-                    "graph of loss A and B over iterations. Safe to run while the model trains.")
-    parser.add_argument("-m", "--model-dir", dest="model_dir", required=True, metavar="MODEL_DIR",
-                        help="the model folder")
-    parser.add_argument("--session", type=int, default=None, metavar="N",
-                        help="only session N (default: all)")
+        "graph of loss A and B over iterations. Safe to run while the model trains.",
+    )
+    parser.add_argument(
+        "-m",
+        "--model-dir",
+        dest="model_dir",
+        required=True,
+        metavar="MODEL_DIR",
+        help="the model folder",
+    )
+    parser.add_argument(
+        "--session", type=int, default=None, metavar="N", help="only session N (default: all)"
+    )
     parser.add_argument("--csv", default=None, metavar="FILE", help="write the table as CSV")
-    parser.add_argument("--graph", default=None, metavar="FILE",
-                        help="write a PNG graph of loss over iterations (from the training record, or the "
-                             "TensorBoard logs of older models)")
+    parser.add_argument(
+        "--graph",
+        default=None,
+        metavar="FILE",
+        help="write a PNG graph of loss over iterations (from the training record, or the "
+        "TensorBoard logs of older models)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -41,6 +56,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def session_rows(sessions: Sequence[dict]) -> list[dict[str, Any]]:
     """One row per session, with the elapsed time (H:MM:SS from start to the last save)."""
     from fs_core.record.reader import session_rows as rows_of
+
     return rows_of(sessions)
 
 
@@ -48,13 +64,19 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     headings = ("session", "start", "end", "elapsed", "batch", "iterations", "examples/s")
     cells = [[str(row[c]) if row[c] is not None else "" for c in COLUMNS] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headings)]
-    line = lambda values: "  ".join(v.rjust(w) if i in (0, 4, 5, 6) else v.ljust(w)  # noqa: E731
-                                    for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if i in (0, 4, 5, 6) else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths))
+        ).rstrip()
+
     return "\n".join([line(headings)] + [line(r) for r in cells])
 
 
 def write_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
     from fs_core.model.atomic import atomic_write_bytes
+
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -79,11 +101,15 @@ def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
 def loss_series(model_dir: Path, session: int | None = None) -> dict[str, np.ndarray]:
     """``loss_a``/``loss_b`` as (steps, values) arrays, of one session or all of them."""
     from fs_core.record import loss_series as series_of
+
     found = series_of(model_dir, session=session)
     series = {}
     for tag in ("loss_a", "loss_b"):
-        pairs = [(step, value) for step, value in zip(found["iterations"], found["terms"].get(tag, []))
-                 if value is not None]
+        pairs = [
+            (step, value)
+            for step, value in zip(found["iterations"], found["terms"].get(tag, []))
+            if value is not None
+        ]
         if pairs:
             series[tag] = np.array(pairs, np.float64).T
     return series
@@ -92,15 +118,23 @@ def loss_series(model_dir: Path, session: int | None = None) -> dict[str, np.nda
 def write_graph(path: str | Path, series: dict[str, np.ndarray], title: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
     figure = Figure(figsize=(10, 5), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
     colours = {"loss_a": "tab:blue", "loss_b": "tab:orange"}
     for tag, (steps, values) in series.items():
         side = tag[-1].upper()
-        axes.plot(steps, values, color=colours[tag], alpha=0.25, linewidth=0.8, label=f"Loss {side}")
-        axes.plot(steps, smooth(values), color=colours[tag], linewidth=1.8,
-                  label=f"Loss {side} (smoothed)")
+        axes.plot(
+            steps, values, color=colours[tag], alpha=0.25, linewidth=0.8, label=f"Loss {side}"
+        )
+        axes.plot(
+            steps,
+            smooth(values),
+            color=colours[tag],
+            linewidth=1.8,
+            label=f"Loss {side} (smoothed)",
+        )
     axes.set_xlabel("iterations")
     axes.set_ylabel("loss")
     axes.set_title(title)
@@ -110,6 +144,7 @@ def write_graph(path: str | Path, series: dict[str, np.ndarray], title: str) -> 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     from fs_core.model.atomic import atomic_write_bytes
+
     try:
         atomic_write_bytes(path, buffer.getvalue())
     except OSError as error:
@@ -118,21 +153,27 @@ def write_graph(path: str | Path, series: dict[str, np.ndarray], title: str) -> 
 
 def run(args: argparse.Namespace) -> int:
     from fs_core.model.state import STATE_FILE, load_state
+
     folder = Path(args.model_dir)
     if not folder.is_dir():
         raise FsUserError("the model folder does not exist", folder)
     if not (folder / STATE_FILE).exists():
         raise FsUserError(f"no {STATE_FILE}: not an fs model folder (or not saved yet)", folder)
     from fs_core.record import sessions_table
+
     state = load_state(folder)
     rows = sessions_table(folder)
     if args.session is not None:
         rows = [row for row in rows if row["id"] == args.session]
         if not rows:
             known = ", ".join(str(s.get("id")) for s in state.sessions) or "none"
-            raise FsUserError(f"--session {args.session}: no such session (sessions: {known})", folder)
-    print(f"Model '{state.model}' in {folder}: {state.iterations} iterations in "
-          f"{len(state.sessions)} session(s)")
+            raise FsUserError(
+                f"--session {args.session}: no such session (sessions: {known})", folder
+            )
+    print(
+        f"Model '{state.model}' in {folder}: {state.iterations} iterations in "
+        f"{len(state.sessions)} session(s)"
+    )
     print(format_table(rows))
     if args.csv:
         write_csv(args.csv, rows)
@@ -140,8 +181,11 @@ def run(args: argparse.Namespace) -> int:
     if args.graph:
         series = loss_series(folder, args.session)
         if not series:
-            raise FsUserError("no loss values in record/ or logs/ for these sessions (trained with "
-                              "training_record off and -n, or not saved yet?)", folder)
+            raise FsUserError(
+                "no loss values in record/ or logs/ for these sessions (trained with "
+                "training_record off and -n, or not saved yet?)",
+                folder,
+            )
         which = f"session {args.session}" if args.session is not None else "all sessions"
         write_graph(args.graph, series, f"{state.model}: loss over iterations ({which})")
         print(f"Wrote {args.graph}")

@@ -4,6 +4,7 @@ Writes one PNG: a row per face, the warped model input beside the (unwarped, aug
 at the process size, made by exactly the code the training loader runs (:func:`build_side`) with the
 ``[augmentation]`` options of the config file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,16 +21,28 @@ GAP = 4  # pixels between the two faces of a row
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "augment-preview", help="write a PNG of augmented faces (warped input | target)",
+        "augment-preview",
+        help="write a PNG of augmented faces (warped input | target)",
         description="Augment faces from a folder as training would and write them to a PNG grid: "
-                    "one row per face, the warped model input on the left, the target on the right.")
-    parser.add_argument("-A", "--input-A", dest="input_a", required=True, metavar="DIR",
-                        help="folder of faces")
+        "one row per face, the warped model input on the left, the target on the right.",
+    )
+    parser.add_argument(
+        "-A", "--input-A", dest="input_a", required=True, metavar="DIR", help="folder of faces"
+    )
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="PNG file to write")
-    parser.add_argument("-C", "--config", default=None, metavar="CONFIG",
-                        help="config file ([augmentation] and [global] face options); defaults without")
-    parser.add_argument("--size", type=int, default=128, metavar="N", help="face size in px (default 128)")
-    parser.add_argument("--count", type=int, default=8, metavar="N", help="faces to show (default 8)")
+    parser.add_argument(
+        "-C",
+        "--config",
+        default=None,
+        metavar="CONFIG",
+        help="config file ([augmentation] and [global] face options); defaults without",
+    )
+    parser.add_argument(
+        "--size", type=int, default=128, metavar="N", help="face size in px (default 128)"
+    )
+    parser.add_argument(
+        "--count", type=int, default=8, metavar="N", help="faces to show (default 8)"
+    )
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     parser.set_defaults(func=run)
     return parser
@@ -53,13 +66,23 @@ def preview_grid(cache: Any, augmenters: list[Any], options: Any, seed: int) -> 
     if any(aug.needs_landmarks for aug in chosen):
         table = cache.landmarks_table()
         if table is None or len(cache) < 2:
-            raise FsUserError("warp_to_landmarks needs at least two faces with landmarks "
-                              "(raise --count, or use extracted faces)", cache.source)
+            raise FsUserError(
+                "warp_to_landmarks needs at least two faces with landmarks "
+                "(raise --count, or use extracted faces)",
+                cache.source,
+            )
         neighbours = table[nearest_faces(table, table, exclude_self=True)]
-    batch = AugmentBatch(images=images, masks=masks, mask_names=cache.mask_names, landmarks=landmarks,
-                         indices=indices, neighbours=neighbours)
-    plan = SidePlan(input_size=cache.size, output_sizes=(cache.size,), augmenters=chosen,
-                    options=options)
+    batch = AugmentBatch(
+        images=images,
+        masks=masks,
+        mask_names=cache.mask_names,
+        landmarks=landmarks,
+        indices=indices,
+        neighbours=neighbours,
+    )
+    plan = SidePlan(
+        input_size=cache.size, output_sizes=(cache.size,), augmenters=chosen, options=options
+    )
     side = build_side(batch, plan, rng)
     to_bytes = lambda faces: np.clip(np.rint(faces * 255.0), 0, 255).astype(np.uint8)  # noqa: E731
     feed, target = to_bytes(side["input"]), to_bytes(side["targets"][-1])
@@ -88,13 +111,21 @@ def run(args: argparse.Namespace) -> int:
     model_classes = {name: model.config_class for name, model in registry.models.items()}
     config = load_config(args.config, model_classes)
     face_options = config.global_
-    spec = PrepareSpec(size=args.size, centering=face_options.centering,
-                       coverage=face_options.coverage, vertical_offset=face_options.vertical_offset)
+    spec = PrepareSpec(
+        size=args.size,
+        centering=face_options.centering,
+        coverage=face_options.coverage,
+        vertical_offset=face_options.vertical_offset,
+    )
     faces = index_faceset(args.input_a)
-    chosen = np.sort(np.random.default_rng(args.seed).choice(
-        len(faces), size=min(args.count, len(faces)), replace=False))
-    cache = FaceCache([faces.paths[i] for i in chosen], args.size, default_prepare(spec),
-                      source=faces.folder)
+    chosen = np.sort(
+        np.random.default_rng(args.seed).choice(
+            len(faces), size=min(args.count, len(faces)), replace=False
+        )
+    )
+    cache = FaceCache(
+        [faces.paths[i] for i in chosen], args.size, default_prepare(spec), source=faces.folder
+    )
     grid = preview_grid(cache, list(registry.augmenters.values()), config.augmentation, args.seed)
     ok, data = cv2.imencode(".png", grid)
     if not ok:
@@ -103,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         with open(args.output, "wb") as handle:
             handle.write(data.tobytes())
     except OSError as error:
-        raise FsUserError(f"cannot write the preview: {error.strerror or error}", args.output) from None
+        raise FsUserError(
+            f"cannot write the preview: {error.strerror or error}", args.output
+        ) from None
     print(f"wrote {len(cache)} faces (warped input | target) to {args.output}")
     return 0

@@ -1,4 +1,5 @@
 """``fs config``: the complete commented TOML of every option, or a preset, to read or to write."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,18 +12,27 @@ from fs_core.errors import FsUserError
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("config", help="print (or write) the full configuration file")
     parser.add_argument("--write", metavar="FILE", help="write it to FILE instead of printing")
-    parser.add_argument("--preset", metavar="NAME", help="start from a model's preset "
-                        "(e.g. phaze_a_dny256); --list-presets shows them")
+    parser.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="start from a model's preset (e.g. phaze_a_dny256); --list-presets shows them",
+    )
     parser.add_argument("--list-presets", action="store_true", help="list the installed presets")
-    parser.add_argument("-C", "--configfile", metavar="FILE",
-                        help="start from this file's values instead of the defaults")
+    parser.add_argument(
+        "-C",
+        "--configfile",
+        metavar="FILE",
+        help="start from this file's values instead of the defaults",
+    )
     parser.set_defaults(func=run)
 
 
 def presets(registry) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for descriptor in registry.models.values():
-        found.update({name: Path(path) for name, path in getattr(descriptor, "presets", {}).items()})
+        found.update(
+            {name: Path(path) for name, path in getattr(descriptor, "presets", {}).items()}
+        )
     return found
 
 
@@ -30,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from fs_core.config import load_config, render_config
     from fs_core.model.atomic import atomic_write_bytes
     from fs_core.plugin_manager import get_registry
+
     registry = get_registry(disabled_from(args))
     classes = {name: d.config_class for name, d in registry.models.items()}
     available = presets(registry)
@@ -40,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     source = args.configfile
     if args.preset:
         if args.preset not in available:
-            raise FsUserError(f"unknown preset '{args.preset}' (presets: "
-                              f"{', '.join(sorted(available)) or 'none installed'})")
+            raise FsUserError(
+                f"unknown preset '{args.preset}' (presets: "
+                f"{', '.join(sorted(available)) or 'none installed'})"
+            )
         source = available[args.preset]
     config = load_config(source, classes)
     text = render_config(config, classes, {n: d.help for n, d in registry.models.items()})

@@ -6,6 +6,7 @@ returning ``face`` (the swapped faces at the largest output size) and, for a mod
 mask, ``mask`` (N, S, S, 1). It loads with ``tf.saved_model.load`` anywhere TensorFlow runs,
 without fs. ``fs_export.toml`` beside it records the sizes, colour order and direction.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,15 +25,32 @@ INFO_FILE = "fs_export.toml"
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "export", help="write a TensorFlow SavedModel of a trained model's swap",
+        "export",
+        help="write a TensorFlow SavedModel of a trained model's swap",
         description="Export one swap direction of a trained model as a TensorFlow SavedModel "
-                    "(signature serving_default: faces float32 NHWC in [0, 1] -> face[, mask]).")
-    parser.add_argument("-m", "--model-dir", dest="model_dir", required=True, metavar="MODEL_DIR",
-                        help="the trained model folder")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR",
-                        help="folder for the SavedModel (new or empty)")
-    parser.add_argument("--direction", default="a-to-b", choices=("a-to-b", "b-to-a"),
-                        help="a-to-b (default): faces of A become B; b-to-a: the reverse")
+        "(signature serving_default: faces float32 NHWC in [0, 1] -> face[, mask]).",
+    )
+    parser.add_argument(
+        "-m",
+        "--model-dir",
+        dest="model_dir",
+        required=True,
+        metavar="MODEL_DIR",
+        help="the trained model folder",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="folder for the SavedModel (new or empty)",
+    )
+    parser.add_argument(
+        "--direction",
+        default="a-to-b",
+        choices=("a-to-b", "b-to-a"),
+        help="a-to-b (default): faces of A become B; b-to-a: the reverse",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -55,7 +73,9 @@ def make_module(built: Any, direction: str) -> Any:
             super().__init__(name="fs_swap")
             self.model = model
 
-        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="faces")])
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="faces")]
+        )
         def serve(self, faces):
             outputs = self.model([faces, faces], training=False)
             outputs = [tf.cast(o, tf.float32) for o in tf.nest.flatten(outputs)]
@@ -90,11 +110,19 @@ def export(trained: Any, out: str | Path, direction: str) -> Path:
             bar.update()
             tf.saved_model.save(module, str(temp), signatures={"serving_default": concrete})
             bar.update()
-            info = {"model": built.name, "direction": direction, "input_size": built.input_size,
-                    "output_size": max(built.output_sizes), "learn_mask": built.learn_mask,
-                    "color_order": built.descriptor.color_order, "value_range": [0.0, 1.0],
-                    "iterations": trained.state.iterations, "signature": "serving_default",
-                    "input": "faces", "outputs": ["face", "mask"] if built.learn_mask else ["face"]}
+            info = {
+                "model": built.name,
+                "direction": direction,
+                "input_size": built.input_size,
+                "output_size": max(built.output_sizes),
+                "learn_mask": built.learn_mask,
+                "color_order": built.descriptor.color_order,
+                "value_range": [0.0, 1.0],
+                "iterations": trained.state.iterations,
+                "signature": "serving_default",
+                "input": "faces",
+                "outputs": ["face", "mask"] if built.learn_mask else ["face"],
+            }
             (temp / INFO_FILE).write_bytes(tomli_w.dumps(info).encode())
             if out.exists():
                 out.rmdir()

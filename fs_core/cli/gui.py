@@ -4,6 +4,7 @@ The server binds 127.0.0.1 unless ``--host`` says otherwise, and always has a to
 not given) that the printed address carries. Trainers it starts run as their own processes, so
 stopping the server (Ctrl-C) never stops or harms training.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,21 +24,38 @@ DEFAULT_PORT = 8765
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "gui", help="serve the browser GUI: start, watch and steer training",
+        "gui",
+        help="serve the browser GUI: start, watch and steer training",
         description="Serve a web page that lists the models under --root, shows their training "
-                    "live and starts, stops and resumes it. Works over SSH port forwarding "
-                    "(ssh -L 8765:127.0.0.1:8765 HOST); needs no internet.")
-    parser.add_argument("--root", default=".", metavar="DIR",
-                        help="the folder holding the model folders (default: the current folder)")
-    parser.add_argument("--host", default=DEFAULT_HOST,
-                        help="address to listen on (default 127.0.0.1, this machine only); any "
-                             "other address requires the token on every request")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
-    parser.add_argument("--token", default=None,
-                        help="the access token (default: a new random one, printed in the address)")
-    parser.add_argument("--no-browser", dest="no_browser", action="store_true",
-                        help="do not open a browser")
+        "live and starts, stops and resumes it. Works over SSH port forwarding "
+        "(ssh -L 8765:127.0.0.1:8765 HOST); needs no internet.",
+    )
+    parser.add_argument(
+        "--root",
+        default=".",
+        metavar="DIR",
+        help="the folder holding the model folders (default: the current folder)",
+    )
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to listen on (default 127.0.0.1, this machine only); any "
+        "other address requires the token on every request",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="the access token (default: a new random one, printed in the address)",
+    )
+    parser.add_argument(
+        "--no-browser", dest="no_browser", action="store_true", help="do not open a browser"
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -48,7 +66,8 @@ def bind(host: str, port: int) -> socket.socket:
         raise FsUserError(f"--port must be from 0 to 65535, got {port}")
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror as error:
         raise FsUserError(f"--host {host}: {error.strerror or error}") from None
     sock = socket.socket(family, kind, proto)
@@ -59,8 +78,10 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         if error.errno == errno.EADDRINUSE:
-            raise FsUserError(f"port {port} on {host} is already in use (another fs gui?); "
-                              "choose another with --port") from None
+            raise FsUserError(
+                f"port {port} on {host} is already in use (another fs gui?); "
+                "choose another with --port"
+            ) from None
         raise FsUserError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     sock.set_inheritable(False)
     return sock
@@ -91,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     from fs_core.gui.app import create_app
     from fs_core.gui.security import is_loopback, new_token
+
     root = Path(args.root)
     if not root.is_dir():
         raise FsUserError("--root must be an existing folder", root)
@@ -104,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
     print("Press Ctrl-C to stop the server (training it started goes on).", flush=True)
     if not args.no_browser and browser_usable():
         webbrowser.open(url)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    )
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then raises it again for callers

@@ -5,6 +5,7 @@ and exits 2 with the traceback, so users can report it. The exception: an ``OSEr
 file, or a full disk or refused permission, is the system refusing what the user asked (not a bug in
 fs), so it too is one line naming the file and exit 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,7 @@ import importlib
 import os
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 #: sub-command modules; each has ``add_parser(subparsers)`` setting ``func`` to its ``run(args)``
 COMMANDS: tuple[str, ...] = (
@@ -24,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "fs_core.cli.demo_data",
     "fs_core.cli.augment_preview",
     "fs_core.cli.swap",
+    "fs_core.cli.convert",
     "fs_core.cli.export",
     "fs_core.cli.restore",
     "fs_core.cli.analysis",
@@ -61,18 +63,18 @@ class _Parser(argparse.ArgumentParser):
 
 def make_parser() -> argparse.ArgumentParser:
     from fs_core import __version__
+
     parser = _Parser(prog="fs", description="Train face-swap models.")
     parser.add_argument("--version", action="version", version=f"fs-core {__version__}")
-    parser.add_argument("--disable-plugins", default="", metavar="NAMES",
-                        help="comma-separated plugin names to block (also FS_DISABLE_PLUGINS)")
+    parser.add_argument(
+        "--disable-plugins",
+        default="",
+        metavar="NAMES",
+        help="comma-separated plugin names to block (also FS_DISABLE_PLUGINS)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:
-                continue
-            raise
+        module = importlib.import_module(module_name)  # a missing command is a broken install
         module.add_parser(subparsers)
     return parser
 
@@ -80,6 +82,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_tensorflow()
     from fs_core.errors import FsUserError
+
     parser = make_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -99,8 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if line is None:
             sys.stdout.flush()
             traceback.print_exc()
-            print("fs: internal error (this is a bug in fs or a plugin; please report it)",
-                  file=sys.stderr)
+            print(
+                "fs: internal error (this is a bug in fs or a plugin; please report it)",
+                file=sys.stderr,
+            )
             return 2
         sys.stdout.flush()
         print(f"fs {args.command}: error: {line}", file=sys.stderr)
@@ -108,19 +113,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:  # a bug: show it so it can be reported
         sys.stdout.flush()
         traceback.print_exc()
-        print("fs: internal error (this is a bug in fs or a plugin; please report it)", file=sys.stderr)
+        print(
+            "fs: internal error (this is a bug in fs or a plugin; please report it)",
+            file=sys.stderr,
+        )
         return 2
 
 
 #: errors that say the system refused a request whatever the file (the user can fix them)
-_SYSTEM_REFUSALS = {errno.ENOSPC: "no space left on the disk", errno.EDQUOT: "disk quota exceeded",
-                    errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
-                    errno.EPERM: "operation not permitted"}
+_SYSTEM_REFUSALS = {
+    errno.ENOSPC: "no space left on the disk",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
 
 
 def os_error_line(error: OSError) -> str | None:
-    """One line for an OSError a user can fix (a named file, or a system refusal); None otherwise."""
-    reason = _SYSTEM_REFUSALS.get(getattr(error, "errno", None)) or error.strerror
+    """One line for an OSError a user can fix (a named file, or a system refusal); None
+    otherwise."""
+    reason = _SYSTEM_REFUSALS.get(error.errno or 0) or error.strerror
     if error.filename is not None:
         return f"{os.fspath(error.filename)}: {reason or error}"
     if getattr(error, "errno", None) in _SYSTEM_REFUSALS:

@@ -1,4 +1,5 @@
 """``fs plugins``: every plugin, what it provides, where it came from, and what failed to load."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,26 +16,51 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fs_core.plugin_manager import get_registry
+
     registry = get_registry(disabled_from(args))
     rows = []
     for info in registry.plugins:
         for kind, name in sorted(info.provides):
             item = registry.of_kind(kind)[name]
-            rows.append({"kind": kind, "name": name, "plugin": info.name,
-                         "distribution": info.distribution, "version": info.version,
-                         "help": getattr(item, "help", "")})
-    failures = [{"plugin": f.name, "distribution": f.distribution, "reason": f.reason}
-                for f in registry.failures]
+            rows.append(
+                {
+                    "kind": kind,
+                    "name": name,
+                    "plugin": info.name,
+                    "distribution": info.distribution,
+                    "version": info.version,
+                    "help": getattr(item, "help", ""),
+                }
+            )
+    failures = [
+        {"plugin": f.name, "distribution": f.distribution, "reason": f.reason}
+        for f in registry.failures
+    ]
     if args.json:
-        print(json.dumps({"plugins": rows, "failed": failures, "disabled": list(registry.disabled),
-                          "losses_not_provided": registry.losses_not_provided},
-                         indent=2))
+        print(
+            json.dumps(
+                {
+                    "plugins": rows,
+                    "failed": failures,
+                    "disabled": list(registry.disabled),
+                    "losses_not_provided": registry.losses_not_provided,
+                },
+                indent=2,
+            )
+        )
         return 0
     order = ["model", "loss", "initializer", "optimizer", "augmenter"]
+    order += ["convert_color", "convert_mask_blend", "convert_scaler", "convert_writer"]
     rows.sort(key=lambda r: (order.index(r["kind"]), r["name"]))
-    widths = [max([len(h)] + [len(str(r[k])) for r in rows]) for h, k in
-              (("KIND", "kind"), ("NAME", "name"), ("DISTRIBUTION", "distribution"),
-               ("VERSION", "version"))]
+    widths = [
+        max([len(h)] + [len(str(r[k])) for r in rows])
+        for h, k in (
+            ("KIND", "kind"),
+            ("NAME", "name"),
+            ("DISTRIBUTION", "distribution"),
+            ("VERSION", "version"),
+        )
+    ]
     header = ("KIND", "NAME", "DISTRIBUTION", "VERSION")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  HELP")
     for r in rows:

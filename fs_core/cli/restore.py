@@ -6,6 +6,7 @@ atomically (weights before state, as a save writes them), so the folder holds a 
 every moment. TensorBoard logs of sessions the backup does not know are moved into the archive too,
 so the next session's id (which restarts from the backup's count) finds a clean log folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +23,19 @@ ARCHIVED_FILES = ("state.toml", "weights.h5", "preview.png")
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "restore", help="roll a model back to its last backup (current files are archived)",
+        "restore",
+        help="roll a model back to its last backup (current files are archived)",
         description="Put the model's last backup (backups/, written when the average loss reached "
-                    "a new low) back in place. The current files are kept in archived_<time>/.")
-    parser.add_argument("-m", "--model-dir", dest="model_dir", required=True, metavar="MODEL_DIR",
-                        help="the model folder")
+        "a new low) back in place. The current files are kept in archived_<time>/.",
+    )
+    parser.add_argument(
+        "-m",
+        "--model-dir",
+        dest="model_dir",
+        required=True,
+        metavar="MODEL_DIR",
+        help="the model folder",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -54,8 +63,11 @@ def restore(model_dir: str | Path) -> tuple[int, Path]:
         raise FsUserError("the model folder does not exist", folder)
     backups = folder / BACKUP_DIR
     if not (backups / STATE_FILE).is_file() or not (backups / WEIGHTS_FILE).is_file():
-        raise FsUserError(f"no backup to restore ({BACKUP_DIR}/ with {STATE_FILE} and {WEIGHTS_FILE}"
-                          " is written when the average loss reaches a new low)", folder)
+        raise FsUserError(
+            f"no backup to restore ({BACKUP_DIR}/ with {STATE_FILE} and {WEIGHTS_FILE}"
+            " is written when the average loss reaches a new low)",
+            folder,
+        )
     state = load_state(backups)  # both backup files must be readable before anything changes
     read_weights(backups / WEIGHTS_FILE)
 
@@ -85,6 +97,8 @@ def restore(model_dir: str | Path) -> tuple[int, Path]:
 
 def run(args: argparse.Namespace) -> int:
     iterations, archive = restore(args.model_dir)
-    print(f"Restored the backup at {iterations} iterations in {args.model_dir}; the previous files "
-          f"are in {archive}. 'fs train' resumes from here.")
+    print(
+        f"Restored the backup at {iterations} iterations in {args.model_dir}; the previous files "
+        f"are in {archive}. 'fs train' resumes from here."
+    )
     return 0

@@ -1,4 +1,5 @@
 """``fs summary -t MODEL``: each part's layers and the parameter counts, without any data."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,7 @@ def print_summary(model_name: str, config_path: str | None, disabled: tuple[str,
     from fs_core.config import load_config
     from fs_core.model.build import build_from_config, get_descriptor, summary_text
     from fs_core.plugin_manager import get_registry
+
     registry = get_registry(disabled)
     get_descriptor(registry, model_name)
     config = load_config(config_path, {n: d.config_class for n, d in registry.models.items()})

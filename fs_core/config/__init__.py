@@ -1,26 +1,29 @@
 """Configuration: the core's sections plus one ``[model.<name>]`` section per model plugin.
 
-:func:`load_config` reads a TOML file (or takes defaults), validating every key; :func:`render_config`
-prints the complete commented file that ``fs config`` shows. :func:`apply_locked` makes the options
-stored in a model's state win on resume.
+:func:`load_config` reads a TOML file (or takes defaults), validating every key;
+:func:`render_config` prints the complete commented file that ``fs config`` shows.
+:func:`apply_locked` makes the options stored in a model's state win on resume.
 """
+
 from __future__ import annotations
 
-import sys
+import tomllib
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import attrs
 import tomli_w
 
 from fs_core.config.options import allowed_text, is_locked
-from fs_core.config.sections import AugmentationOptions, GlobalOptions, LossOptions, MaskOptions
+from fs_core.config.sections import (
+    AugmentationOptions,
+    ConvertOptions,
+    GlobalOptions,
+    LossOptions,
+    MaskOptions,
+)
 from fs_core.errors import FsUserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: (TOML table path, Config attribute, class) of the core's sections, in file order
 CORE_SECTIONS: tuple[tuple[str, str, type], ...] = (
@@ -28,7 +31,10 @@ CORE_SECTIONS: tuple[tuple[str, str, type], ...] = (
     ("global.loss", "loss", LossOptions),
     ("global.mask", "mask", MaskOptions),
     ("augmentation", "augmentation", AugmentationOptions),
+    ("convert", "convert", ConvertOptions),
 )
+#: sections that are not training options: not stored in a model, not recorded per session
+_NOT_TRAINING = ("augmentation", "convert")
 
 
 @attrs.define
@@ -39,6 +45,7 @@ class Config:
     loss: LossOptions = attrs.field(factory=LossOptions)
     mask: MaskOptions = attrs.field(factory=MaskOptions)
     augmentation: AugmentationOptions = attrs.field(factory=AugmentationOptions)
+    convert: ConvertOptions = attrs.field(factory=ConvertOptions)
     models: dict[str, Any] = attrs.field(factory=dict)
     path: str | None = None
 
@@ -50,8 +57,11 @@ class Config:
 
     def stored_sections(self, model_name: str, config_class: type) -> dict[str, dict[str, Any]]:
         """What a model's state keeps: the core's training sections and this model's section."""
-        sections = {table: attrs.asdict(getattr(self, attr)) for table, attr, _ in CORE_SECTIONS
-                    if table != "augmentation"}
+        sections = {
+            table: attrs.asdict(getattr(self, attr))
+            for table, attr, _ in CORE_SECTIONS
+            if table not in _NOT_TRAINING
+        }
         sections[f"model.{model_name}"] = attrs.asdict(self.model(model_name, config_class))
         return sections
 
@@ -60,16 +70,17 @@ def _build_section(cls: type, values: Mapping[str, Any], table: str, path: str |
     known = {field.name for field in attrs.fields(cls)}
     for key in values:
         if key not in known:
-            raise FsUserError(f"unknown key '{key}' in [{table}]; known keys: {', '.join(sorted(known))}",
-                              path)
+            raise FsUserError(
+                f"unknown key '{key}' in [{table}]; known keys: {', '.join(sorted(known))}", path
+            )
     try:
         return cls(**values)
     except FsUserError as error:  # a plugin's own cross-option check
         raise FsUserError(error.message, path) from None
     except (ValueError, TypeError) as error:
-        key = _failing_key(cls, values)
-        field = attrs.fields_dict(cls).get(key) if key else None
-        where = f"[{table}] {key}" if key else f"[{table}]"
+        failing = _failing_key(cls, values)
+        field = attrs.fields_dict(cls).get(failing) if failing else None
+        where = f"[{table}] {failing}" if failing else f"[{table}]"
         allowed = f" (allowed: {allowed_text(field)})" if field is not None else ""
         raise FsUserError(f"{where}: {error}{allowed}", path) from None
 
@@ -85,7 +96,8 @@ def _failing_key(cls: type, values: Mapping[str, Any]) -> str | None:
 
 
 def load_config(path: str | Path | None, model_classes: Mapping[str, type] | None = None) -> Config:
-    """Read ``path`` (None: defaults). ``model_classes`` maps model names to their config classes."""
+    """Read ``path`` (None: defaults). ``model_classes`` maps model names to their config
+    classes."""
     model_classes = model_classes or {}
     if path is None:
         return Config()
@@ -104,16 +116,25 @@ def load_config(path: str | Path | None, model_classes: Mapping[str, type] | Non
     return config_from_mapping(data, model_classes, path_text)
 
 
-def config_from_mapping(data: Mapping[str, Any], model_classes: Mapping[str, type],
-                        path: str | None = None) -> Config:
+def config_from_mapping(
+    data: Mapping[str, Any], model_classes: Mapping[str, type], path: str | None = None
+) -> Config:
     data = dict(data)
     global_table = dict(data.pop("global", {}) or {})
-    tables = {"global.loss": global_table.pop("loss", {}), "global.mask": global_table.pop("mask", {}),
-              "global": global_table, "augmentation": data.pop("augmentation", {})}
+    tables = {
+        "global.loss": global_table.pop("loss", {}),
+        "global.mask": global_table.pop("mask", {}),
+        "global": global_table,
+        "augmentation": data.pop("augmentation", {}),
+        "convert": data.pop("convert", {}),
+    }
     model_tables = data.pop("model", {}) or {}
     if data:
-        raise FsUserError(f"unknown section [{sorted(data)[0]}]; sections are [global], "
-                          "[global.loss], [global.mask], [augmentation] and [model.<name>]", path)
+        raise FsUserError(
+            f"unknown section [{sorted(data)[0]}]; sections are [global], "
+            "[global.loss], [global.mask], [augmentation], [convert] and [model.<name>]",
+            path,
+        )
     config = Config(path=path)
     for table, attr, cls in CORE_SECTIONS:
         values = tables[table]
@@ -122,9 +143,14 @@ def config_from_mapping(data: Mapping[str, Any], model_classes: Mapping[str, typ
         setattr(config, attr, _build_section(cls, values, table, path))
     for name, values in model_tables.items():
         if name not in model_classes:
-            raise FsUserError(f"[model.{name}]: no model plugin named '{name}' is installed "
-                              f"(models: {', '.join(sorted(model_classes)) or 'none'})", path)
-        config.models[name] = _build_section(model_classes[name], dict(values), f"model.{name}", path)
+            raise FsUserError(
+                f"[model.{name}]: no model plugin named '{name}' is installed "
+                f"(models: {', '.join(sorted(model_classes)) or 'none'})",
+                path,
+            )
+        config.models[name] = _build_section(
+            model_classes[name], dict(values), f"model.{name}", path
+        )
     return config
 
 
@@ -147,11 +173,15 @@ def _toml_value(value: Any) -> str:
     return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
 
 
-def render_config(config: Config, model_classes: Mapping[str, type],
-                  model_help: Mapping[str, str] | None = None) -> str:
+def render_config(
+    config: Config, model_classes: Mapping[str, type], model_help: Mapping[str, str] | None = None
+) -> str:
     """The complete TOML file: every core option and every installed model's section."""
-    lines = ["# fs configuration. Use it with: fs train -C THIS_FILE ...",
-             "# Options marked locked are stored in a model when it is created and win on resume.", ""]
+    lines = [
+        "# fs configuration. Use it with: fs train -C THIS_FILE ...",
+        "# Options marked locked are stored in a model when it is created and win on resume.",
+        "",
+    ]
     for table, attr, _ in CORE_SECTIONS:
         lines += _render_section(table, getattr(config, attr))
     for name in sorted(model_classes):
@@ -161,13 +191,20 @@ def render_config(config: Config, model_classes: Mapping[str, type],
     return "\n".join(lines)
 
 
-def apply_locked(config: Config, stored: Mapping[str, Mapping[str, Any]], model_name: str,
-                 config_class: type, notify: Callable[[str], None]) -> None:
+def apply_locked(
+    config: Config,
+    stored: Mapping[str, Mapping[str, Any]],
+    model_name: str,
+    config_class: type,
+    notify: Callable[[str], None],
+) -> None:
     """Put the stored locked options back into ``config``, telling the user about each override.
 
     Options the stored state lacks (an older model) keep the current value.
     """
-    targets = {table: (attr, cls) for table, attr, cls in CORE_SECTIONS}
+    targets: dict[str, tuple[str | None, type]] = {
+        table: (attr, cls) for table, attr, cls in CORE_SECTIONS
+    }
     targets[f"model.{model_name}"] = (None, config_class)
     for table, (attr, cls) in targets.items():
         saved = stored.get(table)
@@ -180,9 +217,11 @@ def apply_locked(config: Config, stored: Mapping[str, Mapping[str, Any]], model_
                 continue
             if saved[field.name] != getattr(current, field.name):
                 if config.path is not None:
-                    notify(f"[{table}] {field.name}: the model was created with "
-                           f"{_toml_value(saved[field.name])}; keeping it (locked), not "
-                           f"{_toml_value(getattr(current, field.name))}")
+                    notify(
+                        f"[{table}] {field.name}: the model was created with "
+                        f"{_toml_value(saved[field.name])}; keeping it (locked), not "
+                        f"{_toml_value(getattr(current, field.name))}"
+                    )
                 changes[field.name] = saved[field.name]
         if changes:
             updated = attrs.evolve(current, **changes)
@@ -192,14 +231,21 @@ def apply_locked(config: Config, stored: Mapping[str, Mapping[str, Any]], model_
                 config.models[model_name] = updated
 
 
-def changeable_values(config: Config, model_name: str, config_class: type) -> dict[str, dict[str, Any]]:
+def changeable_values(
+    config: Config, model_name: str, config_class: type
+) -> dict[str, dict[str, Any]]:
     """The changeable options in force, per table, as a session records them."""
     result: dict[str, dict[str, Any]] = {}
-    sections = [(table, getattr(config, attr)) for table, attr, _ in CORE_SECTIONS]
+    sections = [
+        (table, getattr(config, attr)) for table, attr, _ in CORE_SECTIONS if table != "convert"
+    ]
     sections.append((f"model.{model_name}", config.model(model_name, config_class)))
     for table, instance in sections:
-        values = {f.name: getattr(instance, f.name) for f in attrs.fields(type(instance))
-                  if not is_locked(f)}
+        values = {
+            f.name: getattr(instance, f.name)
+            for f in attrs.fields(type(instance))
+            if not is_locked(f)
+        }
         if values:
             result[table] = values
     return result

@@ -4,9 +4,11 @@ Every configurable class in fs (the core's sections and each plugin's ``[model.<
 is an attrs class whose fields come from :func:`option`. The TOML writer reads the metadata to
 print each option with its help and allowed values; the reader validates through attrs.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -22,9 +24,14 @@ def _check(default: Any, choices: Iterable[Any] | None, minimum: Any, maximum: A
             if not isinstance(value, bool):
                 raise ValueError(f"must be true or false, got {value!r}")
         elif kind in (int, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                    kind is int and not isinstance(value, int)):
-                raise ValueError(f"must be {'a whole number' if kind is int else 'a number'}, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (kind is int and not isinstance(value, int))
+            ):
+                raise ValueError(
+                    f"must be {'a whole number' if kind is int else 'a number'}, got {value!r}"
+                )
         elif kind is str and not isinstance(value, str):
             raise ValueError(f"must be a string, got {value!r}")
         if allowed is not None and value not in allowed:
@@ -42,8 +49,15 @@ def _to_float(value: Any) -> Any:
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-def option(default: Any, help: str, *, choices: Iterable[Any] | None = None, min: Any = None,
-           max: Any = None, locked: bool = False) -> Any:
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: Iterable[Any] | None = None,
+    min: Any = None,
+    max: Any = None,
+    locked: bool = False,
+) -> Any:
     """An option with its default, one-line ``help``, allowed ``choices`` or ``min``/``max`` range.
 
     ``locked`` options are stored in the model state when a model is created and win on resume.
@@ -76,7 +90,3 @@ def allowed_text(field: attrs.Attribute) -> str:
     if isinstance(field.default, bool):
         return "true or false"
     return type(field.default).__name__
-
-
-def as_dict(instance: Any) -> dict[str, Any]:
-    return attrs.asdict(instance, recurse=False)

@@ -1,14 +1,25 @@
 """The core's configuration sections, grouped as faceswap's training settings are.
 
 ``[global]`` (face crop, initialization, optimizer, LR finder, network, convert), ``[global.loss]``,
-``[global.mask]`` and ``[augmentation]``. Each model plugin adds ``[model.<name>]``.
+``[global.mask]``, ``[augmentation]`` and ``[convert]`` (``fs convert``'s options, defined with
+convert in :mod:`fs_core.config.convert`). Each model plugin adds ``[model.<name>]``.
 Defaults and ranges follow faceswap's training configuration (``plugins/train/train_config.py``).
 """
+
 from __future__ import annotations
 
 import attrs
 
+from fs_core.config.convert import ConvertOptions
 from fs_core.config.options import option
+
+__all__ = [
+    "AugmentationOptions",
+    "ConvertOptions",
+    "GlobalOptions",
+    "LossOptions",
+    "MaskOptions",
+]
 
 LOSS_NAMES_HELP = "a loss from 'fs plugins' (kind loss)"
 
@@ -16,79 +27,138 @@ LOSS_NAMES_HELP = "a loss from 'fs plugins' (kind loss)"
 @attrs.define
 class GlobalOptions:
     # face
-    centering: str = option("face", "Where the crop is centred: face, head or legacy (older, tighter).",
-                            choices=("face", "head", "legacy"), locked=True)
-    coverage: float = option(100.0, "How much of the extracted face is fed to the model, in percent.",
-                             min=62.5, max=100.0, locked=True)
-    vertical_offset: float = option(0.0, "Move the crop up (negative) or down, in percent of the face.",
-                                    min=-25.0, max=25.0, locked=True)
+    centering: str = option(
+        "face",
+        "Where the crop is centred: face, head or legacy (older, tighter).",
+        choices=("face", "head", "legacy"),
+        locked=True,
+    )
+    coverage: float = option(
+        100.0,
+        "How much of the extracted face is fed to the model, in percent.",
+        min=62.5,
+        max=100.0,
+        locked=True,
+    )
+    vertical_offset: float = option(
+        0.0,
+        "Move the crop up (negative) or down, in percent of the face.",
+        min=-25.0,
+        max=25.0,
+        locked=True,
+    )
     # initialization
-    icnr_init: bool = option(False, "ICNR initialization of upscale convolutions (no checkerboard).",
-                             locked=True)
-    conv_aware_init: bool = option(False, "Convolution-aware initialization of every convolution.",
-                                   locked=True)
+    icnr_init: bool = option(
+        False, "ICNR initialization of upscale convolutions (no checkerboard).", locked=True
+    )
+    conv_aware_init: bool = option(
+        False, "Convolution-aware initialization of every convolution.", locked=True
+    )
     # optimizer
     optimizer: str = option("adam", "Optimizer (see 'fs plugins', kind optimizer).", locked=True)
     learning_rate: float = option(5e-5, "Learning rate.", min=1e-6, max=1e-4)
     epsilon_exponent: int = option(-7, "Optimizer epsilon is 10 to this power.", min=-20, max=0)
-    ada_beta_1: float = option(0.9, "First moment decay of Adam-style optimizers.", min=0.0, max=1.0,
-                               locked=True)
-    ada_beta_2: float = option(0.999, "Second moment decay of Adam-style optimizers.", min=0.0,
-                               max=1.0, locked=True)
+    ada_beta_1: float = option(
+        0.9, "First moment decay of Adam-style optimizers.", min=0.0, max=1.0, locked=True
+    )
+    ada_beta_2: float = option(
+        0.999, "Second moment decay of Adam-style optimizers.", min=0.0, max=1.0, locked=True
+    )
     ada_amsgrad: bool = option(False, "AMSGrad variant of Adam/AdamW.", locked=True)
-    weight_decay: float = option(0.0, "Weight decay, never on biases or 1-D weights. As torch's "
-                                 "optimizers: coupled L2 (wd * weight added to the gradient) for "
-                                 "adam, nadam, adamax and rms-prop; decoupled (weights shrunk by "
-                                 "lr * wd each step) for adamw, adabelief and lion.",
-                                 min=0.0, max=1.0)
+    weight_decay: float = option(
+        0.0,
+        "Weight decay, never on biases or 1-D weights. As torch's "
+        "optimizers: coupled L2 (wd * weight added to the gradient) for "
+        "adam, nadam, adamax and rms-prop; decoupled (weights shrunk by "
+        "lr * wd each step) for adamw, adabelief and lion.",
+        min=0.0,
+        max=1.0,
+    )
     gradient_accumulation: int = option(1, "Step the optimizer every N iterations.", min=1, max=100)
-    gradient_clipping: str = option("none", "Gradient clipping method.",
-                                    choices=("none", "autoclip", "global_norm", "norm", "value"))
-    clipping_value: float = option(1.0, "Clipping threshold (autoclip: percentile / 10).", min=0.0,
-                                   max=10.0)
-    autoclip_history: int = option(10000, "Gradient norms autoclip remembers (0: all).", min=0,
-                                   max=100000)
-    save_optimizer: str = option("exit", "When the optimizer state is saved with the weights.",
-                                 choices=("never", "always", "exit"))
+    gradient_clipping: str = option(
+        "none",
+        "Gradient clipping method.",
+        choices=("none", "autoclip", "global_norm", "norm", "value"),
+    )
+    clipping_value: float = option(
+        1.0, "Clipping threshold (autoclip: percentile / 10).", min=0.0, max=10.0
+    )
+    autoclip_history: int = option(
+        10000, "Gradient norms autoclip remembers (0: all).", min=0, max=100000
+    )
+    save_optimizer: str = option(
+        "exit",
+        "When the optimizer state is saved with the weights.",
+        choices=("never", "always", "exit"),
+    )
     # LR finder
-    lr_finder_iterations: int = option(1000, "Iterations of the learning rate finder sweep (its "
-                                       "first 10 points are not candidates, unlike faceswap, which "
-                                       "can pick a noisy early minimum).", min=100,
-                                       max=10000, locked=True)
-    lr_finder_mode: str = option("set", "What the learning rate finder does with its result.",
-                                 choices=("set", "graph_and_set", "graph_and_exit"), locked=True)
-    lr_finder_strength: str = option("default", "How bold the found learning rate is.",
-                                     choices=("default", "aggressive", "extreme"), locked=True)
+    lr_finder_iterations: int = option(
+        1000,
+        "Iterations of the learning rate finder sweep (its "
+        "first 10 points are not candidates, unlike faceswap, which "
+        "can pick a noisy early minimum).",
+        min=100,
+        max=10000,
+        locked=True,
+    )
+    lr_finder_mode: str = option(
+        "set",
+        "What the learning rate finder does with its result.",
+        choices=("set", "graph_and_set", "graph_and_exit"),
+        locked=True,
+    )
+    lr_finder_strength: str = option(
+        "default",
+        "How bold the found learning rate is.",
+        choices=("default", "aggressive", "extreme"),
+        locked=True,
+    )
     # network
-    reflect_padding: bool = option(False, "Reflect padding instead of zeros before convolutions.",
-                                   locked=True)
-    mixed_precision: str = option("none", "Compute precision: none (float32), mixed_float16 (GPU) or "
-                                  "mixed_bfloat16 (CPUs with native bf16).",
-                                  choices=("none", "mixed_float16", "mixed_bfloat16"))
-    allow_growth: bool = option(False, "Let TensorFlow take GPU memory as it needs it instead of "
-                                "all at start (NVIDIA).")
+    reflect_padding: bool = option(
+        False, "Reflect padding instead of zeros before convolutions.", locked=True
+    )
+    mixed_precision: str = option(
+        "none",
+        "Compute precision: none (float32), mixed_float16 (GPU) or "
+        "mixed_bfloat16 (CPUs with native bf16).",
+        choices=("none", "mixed_float16", "mixed_bfloat16"),
+    )
+    allow_growth: bool = option(
+        False, "Let TensorFlow take GPU memory as it needs it instead of all at start (NVIDIA)."
+    )
     nan_protection: bool = option(True, "Stop without saving when a loss goes NaN or infinite.")
-    nan_recovery: str = option("stop", "What NaN protection does: stop, or rollback (load the last "
-                               "backup, lower the learning rate, go on).",
-                               choices=("stop", "rollback"))
-    nan_lr_factor: float = option(0.5, "On each rollback the learning rate is multiplied by this.",
-                                  min=0.01, max=0.99)
-    nan_max_rollbacks: int = option(3, "Rollbacks in one session before NaN protection stops.",
-                                    min=1, max=100)
+    nan_recovery: str = option(
+        "stop",
+        "What NaN protection does: stop, or rollback (load the last "
+        "backup, lower the learning rate, go on).",
+        choices=("stop", "rollback"),
+    )
+    nan_lr_factor: float = option(
+        0.5, "On each rollback the learning rate is multiplied by this.", min=0.01, max=0.99
+    )
+    nan_max_rollbacks: int = option(
+        3, "Rollbacks in one session before NaN protection stops.", min=1, max=100
+    )
     # record
-    training_record: bool = option(True, "Write MODEL_DIR/record/ (progress, saves, previews, "
-                                   "messages) for fs gui and fs analysis, and take commands (stop, "
-                                   "save, snapshot, preview) from its commands/ folder.")
+    training_record: bool = option(
+        True,
+        "Write MODEL_DIR/record/ (progress, saves, previews, "
+        "messages) for fs gui and fs analysis, and take commands (stop, "
+        "save, snapshot, preview) from its commands/ folder.",
+    )
     # convert
-    convert_batchsize: int = option(16, "Batch size when swapping faces with a trained model.",
-                                    min=1, max=32)
+    convert_batchsize: int = option(
+        16, "Batch size when swapping faces with a trained model.", min=1, max=32
+    )
 
 
 @attrs.define
 class LossOptions:
     loss_function: str = option("ssim", "Primary loss (weight 1). " + LOSS_NAMES_HELP + ".")
     loss_function_2: str = option("mse", "Second loss, or none. " + LOSS_NAMES_HELP + ".")
-    loss_weight_2: float = option(100.0, "Weight of the second loss, in percent.", min=0.0, max=400.0)
+    loss_weight_2: float = option(
+        100.0, "Weight of the second loss, in percent.", min=0.0, max=400.0
+    )
     loss_function_3: str = option("none", "Third loss, or none.")
     loss_weight_3: float = option(0.0, "Weight of the third loss, in percent.", min=0.0, max=400.0)
     loss_function_4: str = option("none", "Fourth loss, or none.")
@@ -96,31 +166,49 @@ class LossOptions:
     mask_loss_function: str = option("mse", "Loss of the learned mask.", choices=("mse", "mae"))
     eye_multiplier: int = option(3, "Extra weight on the eyes (1 turns it off).", min=1, max=40)
     mouth_multiplier: int = option(2, "Extra weight on the mouth (1 turns it off).", min=1, max=40)
-    penalized_mask_loss: bool = option(True, "Only the face inside the mask counts in the loss.",
-                                       locked=True)
+    penalized_mask_loss: bool = option(
+        True, "Only the face inside the mask counts in the loss.", locked=True
+    )
 
 
 @attrs.define
 class MaskOptions:
-    mask_type: str = option("extended", "Mask for penalized loss and learn mask: none, components or "
-                            "extended (from landmarks), or a mask stored in the faces.",
-                            choices=("none", "components", "extended", "bisenet-fp_face",
-                                     "bisenet-fp_head", "custom_face", "custom_head", "unet-dfl",
-                                     "vgg-clear", "vgg-obstructed"), locked=True)
-    mask_dilation: float = option(0.0, "Grow (positive) or shrink the mask, in percent.", min=-5.0,
-                                  max=5.0)
-    mask_blur_kernel: int = option(3, "Blur of stored masks, in pixels at 128 px (made odd).", min=0,
-                                   max=9)
-    mask_threshold: int = option(4, "Stored mask values within this percent of 0 or 255 snap to it.",
-                                 min=0, max=50)
+    mask_type: str = option(
+        "extended",
+        "Mask for penalized loss and learn mask: none, components or "
+        "extended (from landmarks), or a mask stored in the faces.",
+        choices=(
+            "none",
+            "components",
+            "extended",
+            "bisenet-fp_face",
+            "bisenet-fp_head",
+            "custom_face",
+            "custom_head",
+            "unet-dfl",
+            "vgg-clear",
+            "vgg-obstructed",
+        ),
+        locked=True,
+    )
+    mask_dilation: float = option(
+        0.0, "Grow (positive) or shrink the mask, in percent.", min=-5.0, max=5.0
+    )
+    mask_blur_kernel: int = option(
+        3, "Blur of stored masks, in pixels at 128 px (made odd).", min=0, max=9
+    )
+    mask_threshold: int = option(
+        4, "Stored mask values within this percent of 0 or 255 snap to it.", min=0, max=50
+    )
     learn_mask: bool = option(False, "Train a mask output on each decoder.", locked=True)
 
 
 @attrs.define
 class AugmentationOptions:
     preview_images: int = option(14, "Faces per side in the preview.", min=2, max=16)
-    mask_opacity: int = option(30, "Opacity of the mask overlay in the preview, percent.", min=0,
-                               max=100)
+    mask_opacity: int = option(
+        30, "Opacity of the mask overlay in the preview, percent.", min=0, max=100
+    )
     mask_color: str = option("#ff0000", "Colour of the mask overlay in the preview.")
     zoom_amount: int = option(5, "Random zoom, percent.", min=0, max=25)
     rotation_range: int = option(10, "Random rotation, degrees.", min=0, max=25)
@@ -128,11 +216,14 @@ class AugmentationOptions:
     flip_chance: int = option(50, "Chance of a horizontal flip, percent.", min=0, max=75)
     color_lightness: int = option(30, "Random lightness shift, percent.", min=0, max=75)
     color_ab: int = option(8, "Random colour (LAB a/b) shift, percent.", min=0, max=50)
-    color_clahe_chance: int = option(50, "Chance of CLAHE contrast equalisation, percent.", min=0,
-                                     max=75)
+    color_clahe_chance: int = option(
+        50, "Chance of CLAHE contrast equalisation, percent.", min=0, max=75
+    )
     color_clahe_max_size: int = option(4, "Largest CLAHE grid step.", min=1, max=8)
     # switches that the CLI flags -W -M -P -c set; they live here so a config file can set them too
     no_warp: bool = option(False, "Do not warp the input faces (-W).")
-    warp_to_landmarks: bool = option(False, "Warp inputs toward nearest faces of the other side (-M).")
+    warp_to_landmarks: bool = option(
+        False, "Warp inputs toward nearest faces of the other side (-M)."
+    )
     no_flip: bool = option(False, "Do not flip faces (-P).")
     no_augment_color: bool = option(False, "Do not augment colour (-c).")

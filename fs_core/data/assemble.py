@@ -6,9 +6,11 @@ flip) at process size; then the targets are taken from the *unwarped* faces at e
 to the input size. Everything ends as float32 in [0, 1]. This is a pure function of its
 arguments, so the loader's worker threads and the augment preview share it.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import attrs
 import cv2
@@ -42,7 +44,9 @@ def resize_faces(faces: np.ndarray, size: int) -> np.ndarray:
         return faces
     out = np.empty((faces.shape[0], size, size, faces.shape[3]), faces.dtype)
     for index, face in enumerate(faces):
-        out[index] = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA).reshape(out.shape[1:])
+        out[index] = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA).reshape(
+            out.shape[1:]
+        )
     return out
 
 
@@ -54,20 +58,29 @@ def to_unit(faces: np.ndarray, color_order: str = "bgr") -> np.ndarray:
 
 
 def build_side(batch: AugmentBatch, plan: SidePlan, rng: np.random.Generator) -> dict[str, Any]:
-    """Augment ``batch`` in place and return ``{"input", "targets", "masks"}`` for the train step."""
+    """Augment ``batch`` in place and return ``{"input", "targets", "masks"}`` for the train
+    step."""
     for augmenter in plan.augmenters:
         if not augmenter.input_only:
             augmenter.apply(batch, rng, plan.options)
 
-    targets = tuple(to_unit(resize_faces(batch.images, size), plan.color_order)
-                    for size in plan.output_sizes)
+    targets = tuple(
+        to_unit(resize_faces(batch.images, size), plan.color_order) for size in plan.output_sizes
+    )
     masks: dict[str, tuple[np.ndarray, ...]] = {}
     if plan.mask_names:
+        assert batch.masks is not None  # the plan asks only for masks the faces carry
         channels = [batch.mask_names.index(name) for name in plan.mask_names]
-        chosen = batch.masks if channels == list(range(batch.masks.shape[3])) else batch.masks[..., channels]
+        chosen = (
+            batch.masks
+            if channels == list(range(batch.masks.shape[3]))
+            else batch.masks[..., channels]
+        )
         per_size = [to_unit(resize_faces(chosen, size)) for size in plan.output_sizes]
-        masks = {name: tuple(resized[..., k:k + 1] for resized in per_size)
-                 for k, name in enumerate(plan.mask_names)}
+        masks = {
+            name: tuple(resized[..., k : k + 1] for resized in per_size)
+            for k, name in enumerate(plan.mask_names)
+        }
 
     for augmenter in plan.augmenters:
         if augmenter.input_only:

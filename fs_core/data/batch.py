@@ -14,14 +14,15 @@ the targets (unwarped) at each output size, warps the input copy, and hands the 
 
 Colour order is BGR unless the model asked for RGB; augmenters always see BGR.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 import attrs
 import numpy as np
 
-TrainingBatch = Dict[str, Dict[str, Any]]
+TrainingBatch = dict[str, dict[str, Any]]
 
 
 @attrs.define
@@ -64,7 +65,8 @@ class AugmentBatch:
 
     def point_sets(self) -> list[np.ndarray]:
         """The arrays of crop points that move with the pixels, each (N, ..., 68, 2) float32 and
-        changed in place by geometric augmenters: ``landmarks`` and ``neighbours``, where present."""
+        changed in place by geometric augmenters: ``landmarks`` and ``neighbours``, where
+        present."""
         return [points for points in (self.landmarks, self.neighbours) if points is not None]
 
     def input_images(self) -> np.ndarray:

@@ -10,14 +10,16 @@ prepares faces when a batch asks for them, and says so in one line.
 ``image`` (P, P, 3) uint8, ``masks`` (P, P, K) uint8 or None and ``landmarks`` (68, 2) float32 or
 None). :func:`default_prepare` builds it from :mod:`fs_core.faces`; tests pass their own.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -45,6 +47,7 @@ class PrepareFromFile:
     def __call__(self, path: str) -> Any:
         from fs_core.faces.prepare import prepare_face
         from fs_core.faces.read import read_face
+
         return prepare_face(read_face(path), self.spec, path)
 
 
@@ -79,16 +82,24 @@ class FaceCache:
     """One side's faces at process size ``size``: in memory, or streamed when over budget.
 
     ``paths``: the face files (sorted, as the face set lists them). ``prepare``: the injected
-    ``path -> PreparedFace``. ``mask_names`` names the K mask channels ``prepare`` returns (every face
-    must give the same K). ``source`` (the folder) names the set in messages. The first face is
+    ``path -> PreparedFace``. ``mask_names`` names the K mask channels ``prepare`` returns (every
+    face must give the same K). ``source`` (the folder) names the set in messages. The first face is
     prepared at once in both modes, so an unreadable set fails before training starts, and it fixes
     whether the set has landmarks. Errors from ``prepare`` (``FsUserError``) propagate unchanged.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike], size: int, prepare: PrepareFn, *,
-                 mask_names: Sequence[str] = (), memory_budget: int | None = None,
-                 workers: int | None = None, source: str | os.PathLike | None = None,
-                 progress: bool = True) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike],
+        size: int,
+        prepare: PrepareFn,
+        *,
+        mask_names: Sequence[str] = (),
+        memory_budget: int | None = None,
+        workers: int | None = None,
+        source: str | os.PathLike | None = None,
+        progress: bool = True,
+    ) -> None:
         self.paths = [os.fspath(path) for path in paths]
         self.size = int(size)
         self.mask_names = tuple(mask_names)
@@ -104,11 +115,16 @@ class FaceCache:
         self.has_landmarks = first.landmarks is not None
         budget = default_memory_budget() if memory_budget is None else memory_budget
         self.streaming = self.estimated_bytes() > budget
-        self._images = self._masks = self._landmarks = None
+        self._images: np.ndarray | None = None
+        self._masks: np.ndarray | None = None
+        self._landmarks: np.ndarray | None = None
         if self.streaming:
-            print(f"{self.source or 'faces'}: {len(self)} faces need about "
-                  f"{self.estimated_bytes() / 2**30:.1f} GiB, over the {budget / 2**30:.1f} GiB "
-                  "memory budget: reading them from disk as training goes (slower)", file=sys.stderr)
+            print(
+                f"{self.source or 'faces'}: {len(self)} faces need about "
+                f"{self.estimated_bytes() / 2**30:.1f} GiB, over the {budget / 2**30:.1f} GiB "
+                "memory budget: reading them from disk as training goes (slower)",
+                file=sys.stderr,
+            )
         else:
             self._load_all(first)
 
@@ -130,25 +146,37 @@ class FaceCache:
 
     # ------------------------------------------------------------------ reading
 
-    def gather(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Fresh copies (augmenters write in place) of the faces at ``indices``: images (n, P, P, 3),
-        masks (n, P, P, K) or None, landmarks (n, 68, 2) float32 or None."""
+    def gather(
+        self, indices: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Fresh copies (augmenters write in place) of the faces at ``indices``: images (n, P, P,
+        3), masks (n, P, P, K) or None, landmarks (n, 68, 2) float32 or None."""
         indices = np.asarray(indices, np.int64)
         if not self.streaming:
-            return (self._images[indices],
-                    None if self._masks is None else self._masks[indices],
-                    None if self._landmarks is None else self._landmarks[indices])
+            assert self._images is not None  # loaded in __init__ when not streaming
+            return (
+                self._images[indices],
+                None if self._masks is None else self._masks[indices],
+                None if self._landmarks is None else self._landmarks[indices],
+            )
         faces = [self._checked(int(index)) for index in indices]
-        images = np.stack([face.image for face in faces]) if faces else \
-            np.empty((0, self.size, self.size, 3), np.uint8)
+        images = (
+            np.stack([face.image for face in faces])
+            if faces
+            else np.empty((0, self.size, self.size, 3), np.uint8)
+        )
         masks = np.stack([face.masks for face in faces]) if self.mask_count and faces else None
-        landmarks = np.stack([face.landmarks for face in faces]).astype(np.float32) \
-            if self.has_landmarks and faces else None
+        landmarks = (
+            np.stack([face.landmarks for face in faces]).astype(np.float32)
+            if self.has_landmarks and faces
+            else None
+        )
         return images, masks, landmarks
 
     def landmarks_table(self) -> np.ndarray | None:
-        """All faces' landmarks (N, 68, 2) float32, or None for a set without them. A streaming cache
-        reads every face once for this (only warp-to-landmarks asks) and keeps the small table."""
+        """All faces' landmarks (N, 68, 2) float32, or None for a set without them. A streaming
+        cache reads every face once for this (only warp-to-landmarks asks) and keeps the small
+        table."""
         if not self.has_landmarks:
             return None
         with self._lock:
@@ -166,12 +194,16 @@ class FaceCache:
 
     def _load_all(self, first: Any) -> None:
         count, size = len(self), self.size
-        self._images = np.empty((count, size, size, 3), np.uint8)
-        self._masks = np.empty((count, size, size, self.mask_count), np.uint8) if self.mask_count else None
-        self._landmarks = np.empty((count, LANDMARK_COUNT, 2), np.float32) if self.has_landmarks else None
+        images = self._images = np.empty((count, size, size, 3), np.uint8)
+        self._masks = (
+            np.empty((count, size, size, self.mask_count), np.uint8) if self.mask_count else None
+        )
+        self._landmarks = (
+            np.empty((count, LANDMARK_COUNT, 2), np.float32) if self.has_landmarks else None
+        )
 
         def store(index: int, face: Any) -> None:
-            self._images[index] = face.image
+            images[index] = face.image
             if self._masks is not None:
                 self._masks[index] = face.masks
             if self._landmarks is not None:
@@ -186,8 +218,15 @@ class FaceCache:
         if not len(indices):
             return
         label = f"{what} {os.path.basename(self.source)}" if self.source else what
-        bar = tqdm(total=len(indices), desc=label, unit="face", file=sys.stderr, delay=2.0,
-                   disable=not self._progress, leave=False)
+        bar = tqdm(
+            total=len(indices),
+            desc=label,
+            unit="face",
+            file=sys.stderr,
+            delay=2.0,
+            disable=not self._progress,
+            leave=False,
+        )
         if use_processes(len(indices)) and isinstance(self._prepare, PrepareFromFile):
             paths = [self.paths[i] for i in indices]
             # header parsing holds the GIL: processes, not threads (fs_core.parallel); closing
@@ -197,8 +236,12 @@ class FaceCache:
                     handle(index, self._check(index, face))
                     bar.update()
             return
+
+        def work(index: int) -> None:
+            handle(index, self._checked(index))
+
         with ThreadPoolExecutor(self._workers, thread_name_prefix="fs-cache") as pool, bar:
-            futures = [pool.submit(lambda i=index: handle(i, self._checked(i))) for index in indices]
+            futures = [pool.submit(work, index) for index in indices]
             try:
                 for future in as_completed(futures):
                     future.result()
@@ -216,16 +259,24 @@ class FaceCache:
         path = self.paths[index]
         image = np.asarray(face.image)
         if image.shape != (self.size, self.size, 3) or image.dtype != np.uint8:
-            raise ValueError(f"prepare({path!r}) gave an image {image.dtype} {image.shape}, "
-                             f"expected uint8 {(self.size, self.size, 3)}")
+            raise ValueError(
+                f"prepare({path!r}) gave an image {image.dtype} {image.shape}, "
+                f"expected uint8 {(self.size, self.size, 3)}"
+            )
         if self.mask_count:
             masks = face.masks
             if masks is None or masks.shape != (self.size, self.size, self.mask_count):
                 got = "none" if masks is None else f"shape {masks.shape}"
-                raise FsUserError(f"the face has masks {got}, expected {self.mask_count} "
-                                  f"({', '.join(self.mask_names)})", path)
+                raise FsUserError(
+                    f"the face has masks {got}, expected {self.mask_count} "
+                    f"({', '.join(self.mask_names)})",
+                    path,
+                )
         if index and (face.landmarks is not None) != self.has_landmarks:
             this, first = ("has", "does not") if face.landmarks is not None else ("has no", "does")
-            raise FsUserError(f"this face {this} landmarks but the first face of its set {first}; "
-                              "do not mix plain face crops with extracted faces", path)
+            raise FsUserError(
+                f"this face {this} landmarks but the first face of its set {first}; "
+                "do not mix plain face crops with extracted faces",
+                path,
+            )
         return face

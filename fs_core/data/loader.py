@@ -5,21 +5,22 @@ the faces are cached once in this process's memory (no copies per worker), and a
 is simply a future whose exception the consumer re-raises.
 
 Determinism: the consumer thread draws every batch's face indices in order (one epoch sampler per
-side) and gives batch ``i`` its own generators seeded from ``(seed, i, side)``; workers only compute,
-and batches are handed out in the order they were asked for. So the batches depend on the seed alone,
-never on thread timing or the worker count.
+side) and gives batch ``i`` its own generators seeded from ``(seed, i, side)``; workers only
+compute, and batches are handed out in the order they were asked for. So the batches depend on the
+seed alone, never on thread timing or the worker count.
 
 Warp-to-landmarks context: when an enabled augmenter ``needs_landmarks``, the loader finds the
 nearest other-side faces of every face once at start (:mod:`fs_core.data.neighbours`) and puts each
 batch's candidates in :attr:`AugmentBatch.neighbours`.
 """
+
 from __future__ import annotations
 
 import collections
-import os
 import weakref
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any, cast
 
 import numpy as np
 
@@ -49,21 +50,34 @@ class BatchLoader:
     ``mask_names``: the mask channels each batch carries (None: all the caches have).
     ``augmenters``: :class:`~fs_core.descriptors.AugmenterDescriptor` s; the ones ``enabled`` under
     ``options`` (an ``AugmentationOptions``) run, by stage. ``color_order``: "bgr" or "rgb" (the
-    model's). ``seed``: batches are a function of it alone. ``workers``: threads (0 builds each batch
-    in ``next()``). ``prefetch``: batches built ahead (default 2 per worker, at least 1).
+    model's). ``seed``: batches are a function of it alone. ``workers``: threads (0 builds each
+    batch in ``next()``). ``prefetch``: batches built ahead (default 2 per worker, at least 1).
     ``neighbours``: how many nearest other-side faces warp-to-landmarks picks from.
 
     Use as a context manager, or call :meth:`close`; an exception in a worker is raised from
     ``next()`` after the loader has shut down.
     """
 
-    def __init__(self, cache_a: FaceCache, cache_b: FaceCache, *, batch_size: int, input_size: int,
-                 output_sizes: Sequence[int], mask_names: Sequence[str] | None = None,
-                 augmenters: Sequence[Any] = (), options: Any = None, color_order: str = "bgr",
-                 seed: int = 0, workers: int = 2, prefetch: int | None = None,
-                 neighbours: int = DEFAULT_NEIGHBOURS) -> None:
+    def __init__(
+        self,
+        cache_a: FaceCache,
+        cache_b: FaceCache,
+        *,
+        batch_size: int,
+        input_size: int,
+        output_sizes: Sequence[int],
+        mask_names: Sequence[str] | None = None,
+        augmenters: Sequence[Any] = (),
+        options: Any = None,
+        color_order: str = "bgr",
+        seed: int = 0,
+        workers: int = 2,
+        prefetch: int | None = None,
+        neighbours: int = DEFAULT_NEIGHBOURS,
+    ) -> None:
         if options is None:
             from fs_core.config.sections import AugmentationOptions
+
             options = AugmentationOptions()
         self.caches = {"a": cache_a, "b": cache_b}
         self.batch_size = int(batch_size)
@@ -73,47 +87,72 @@ class BatchLoader:
         for cache in self.caches.values():
             missing = [name for name in names if name not in cache.mask_names]
             if missing:
-                raise FsUserError(f"the faces were prepared without the mask(s) {', '.join(missing)} "
-                                  "that training needs", cache.source)
-        self.plan = SidePlan(input_size=int(input_size), output_sizes=tuple(int(s) for s in output_sizes),
-                             mask_names=names, augmenters=order_augmenters(augmenters, options),
-                             options=options, color_order=color_order)
+                raise FsUserError(
+                    f"the faces were prepared without the mask(s) {', '.join(missing)} "
+                    "that training needs",
+                    cache.source,
+                )
+        self.plan = SidePlan(
+            input_size=int(input_size),
+            output_sizes=tuple(int(s) for s in output_sizes),
+            mask_names=names,
+            augmenters=order_augmenters(augmenters, options),
+            options=options,
+            color_order=color_order,
+        )
         self._neighbours = self._find_neighbours(neighbours)
-        self._samplers = {side: EpochSampler(len(self.caches[side]), np.random.default_rng(
-            np.random.SeedSequence(self.seed, spawn_key=(0, number))))
-            for number, side in enumerate(SIDES)}
+        self._samplers = {
+            side: EpochSampler(
+                len(self.caches[side]),
+                np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(0, number))),
+            )
+            for number, side in enumerate(SIDES)
+        }
         self._next_index = 0
         self._prefetch = max(1, prefetch if prefetch is not None else 2 * workers)
         self._pending: collections.deque[Future] = collections.deque()
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="fs-loader") if workers > 0 else None
+        self._executor = (
+            ThreadPoolExecutor(workers, thread_name_prefix="fs-loader") if workers > 0 else None
+        )
         self._closed = False
         self._finalizer = weakref.finalize(self, _shutdown, self._executor, self._pending)
 
     @classmethod
-    def from_facesets(cls, faces_a: Any, faces_b: Any, spec: Any, *, prepare: PrepareFn | None = None,
-                      memory_budget: int | None = None, cache_workers: int | None = None,
-                      **loader_args: Any) -> "BatchLoader":
+    def from_facesets(
+        cls,
+        faces_a: Any,
+        faces_b: Any,
+        spec: Any,
+        *,
+        prepare: PrepareFn | None = None,
+        memory_budget: int | None = None,
+        cache_workers: int | None = None,
+        **loader_args: Any,
+    ) -> BatchLoader:
         """Cache two indexed face sets (``fs_core.faces.faceset.FaceSet``) at ``spec.size`` and make
-        the loader. ``prepare`` defaults to read + ``prepare_face`` with ``spec`` (a ``PrepareSpec``);
-        each set is checked against ``spec`` first (``check_faceset``) so a set that cannot give the
-        masks asked for fails before any face is decoded. ``memory_budget`` is per side;
-        ``loader_args`` are the constructor's keywords."""
+        the loader. ``prepare`` defaults to read + ``prepare_face`` with ``spec`` (a
+        ``PrepareSpec``); each set is checked against ``spec`` first (``check_faceset``) so a set
+        that cannot give the masks asked for fails before any face is decoded. ``memory_budget`` is
+        per side; ``loader_args`` are the constructor's keywords."""
         if prepare is None:
             from fs_core.faces.prepare import check_faceset
+
             for faces in (faces_a, faces_b):
                 check_faceset(faces, spec)
             prepare = default_prepare(spec)
-        caches = [FaceCache(faces.paths, spec.size, prepare, mask_names=tuple(spec.mask_names),
-                            memory_budget=memory_budget, workers=cache_workers, source=faces.folder)
-                  for faces in (faces_a, faces_b)]
+        caches = [
+            FaceCache(
+                faces.paths,
+                spec.size,
+                prepare,
+                mask_names=tuple(spec.mask_names),
+                memory_budget=memory_budget,
+                workers=cache_workers,
+                source=faces.folder,
+            )
+            for faces in (faces_a, faces_b)
+        ]
         return cls(*caches, **loader_args)
-
-    @classmethod
-    def from_folders(cls, folder_a: str | os.PathLike, folder_b: str | os.PathLike, spec: Any,
-                     **args: Any) -> "BatchLoader":
-        """:meth:`from_facesets` on the two folders, indexed by ``index_faceset``."""
-        from fs_core.faces.faceset import index_faceset
-        return cls.from_facesets(index_faceset(folder_a), index_faceset(folder_b), spec, **args)
 
     # ------------------------------------------------------------------ set-up
 
@@ -126,20 +165,26 @@ class BatchLoader:
         if not output_sizes or list(output_sizes) != sorted(output_sizes):
             raise ValueError(f"output_sizes must be given smallest first, got {list(output_sizes)}")
         if max(input_size, *output_sizes) > sizes[0]:
-            raise ValueError(f"faces prepared at {sizes[0]} px cannot feed sizes "
-                             f"{input_size} / {list(output_sizes)}; prepare at the largest")
+            raise ValueError(
+                f"faces prepared at {sizes[0]} px cannot feed sizes "
+                f"{input_size} / {list(output_sizes)}; prepare at the largest"
+            )
 
     def _check_needs(self) -> None:
         """Refuse, before any batch, augmenters whose needs (masks, landmarks) a face set lacks."""
         for aug in self.plan.augmenters:
             for cache in self.caches.values():
                 if aug.needs_masks and not cache.mask_count:
-                    raise FsUserError(f"augmenter '{aug.name}' needs masks; set a mask_type",
-                                      cache.source)
+                    raise FsUserError(
+                        f"augmenter '{aug.name}' needs masks; set a mask_type", cache.source
+                    )
                 if aug.needs_landmarks and not cache.has_landmarks:
-                    raise FsUserError(f"augmenter '{aug.name}' needs landmarks, and these faces have "
-                                      "none (plain crops); use faceswap-extracted faces or turn it "
-                                      "off", cache.source)
+                    raise FsUserError(
+                        f"augmenter '{aug.name}' needs landmarks, and these faces have "
+                        "none (plain crops); use faceswap-extracted faces or turn it "
+                        "off",
+                        cache.source,
+                    )
 
     def _find_neighbours(self, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
         """Per side: which ``count`` faces of the other side are nearest each face (index table) and
@@ -147,13 +192,16 @@ class BatchLoader:
         self._check_needs()
         if not any(aug.needs_landmarks for aug in self.plan.augmenters):
             return None
-        tables = {side: self.caches[side].landmarks_table() for side in SIDES}
-        return {side: (nearest_faces(tables[side], tables[other], count), tables[other])
-                for side, other in zip(SIDES, reversed(SIDES))}
+        # _check_needs made sure both sides have landmarks
+        tables = {side: cast(np.ndarray, self.caches[side].landmarks_table()) for side in SIDES}
+        return {
+            side: (nearest_faces(tables[side], tables[other], count), tables[other])
+            for side, other in zip(SIDES, reversed(SIDES))
+        }
 
     # ------------------------------------------------------------------ iteration
 
-    def __iter__(self) -> "BatchLoader":
+    def __iter__(self) -> BatchLoader:
         return self
 
     def __next__(self) -> TrainingBatch:
@@ -187,7 +235,9 @@ class BatchLoader:
     def _build(self, index: int, chosen: dict[str, np.ndarray]) -> TrainingBatch:
         result = {}
         for number, side in enumerate(SIDES):
-            rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(1, index, number)))
+            rng = np.random.default_rng(
+                np.random.SeedSequence(self.seed, spawn_key=(1, index, number))
+            )
             result[side] = build_side(self.augment_batch(side, chosen[side]), self.plan, rng)
         return result
 
@@ -199,9 +249,15 @@ class BatchLoader:
         if self._neighbours is not None:
             table, other_landmarks = self._neighbours[side]
             neighbours = other_landmarks[table[indices]]
-        return AugmentBatch(images=images, masks=masks, mask_names=cache.mask_names,
-                            landmarks=landmarks, side=side, indices=np.asarray(indices),
-                            neighbours=neighbours)
+        return AugmentBatch(
+            images=images,
+            masks=masks,
+            mask_names=cache.mask_names,
+            landmarks=landmarks,
+            side=side,
+            indices=np.asarray(indices),
+            neighbours=neighbours,
+        )
 
     @property
     def epochs(self) -> dict[str, int]:
@@ -215,7 +271,7 @@ class BatchLoader:
         self._closed = True
         self._finalizer()
 
-    def __enter__(self) -> "BatchLoader":
+    def __enter__(self) -> BatchLoader:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:

@@ -1,12 +1,13 @@
 """Which faces go into each batch: an endless run of shuffled epochs per side.
 
 Each side draws from a stream made of fresh random permutations of its faces, one after another; a
-batch takes the next ``n`` indices, and what is left of a permutation carries over to the next batch.
-So every face is used once per pass over its side, whatever the batch size, and the small side of
-an unbalanced pair is simply cycled more often (faceswap's ``MultiDataset`` in
+batch takes the next ``n`` indices, and what is left of a permutation carries over to the next
+batch. So every face is used once per pass over its side, whatever the batch size, and the small
+side of an unbalanced pair is simply cycled more often (faceswap's ``MultiDataset`` in
 ``lib/training/data/data_set.py`` runs epochs of max(len A, len B) with carried-over leftovers,
 which gives the same use per face).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +39,7 @@ class EpochSampler:
                     self.epoch += 1
                 self._order = self._rng.permutation(self.count)
                 self._position = 0
-            chunk = self._order[self._position:self._position + needed]
+            chunk = self._order[self._position : self._position + needed]
             self._position += len(chunk)
             needed -= len(chunk)
             parts.append(chunk)

@@ -5,10 +5,11 @@ from a 68-point iBUG-layout landmark template that is jittered per face, so ever
 landmarks, warp-to-landmarks) has something real to act on. Faces depend only on their path and
 the seed given, so a "set" of paths behaves like a face folder.
 """
+
 from __future__ import annotations
 
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 import cv2
@@ -24,10 +25,13 @@ class SyntheticFace:
     landmarks: np.ndarray | None
 
 
-def _arc(centre: tuple[float, float], radii: tuple[float, float], start: float, stop: float,
-         count: int) -> np.ndarray:
+def _arc(
+    centre: tuple[float, float], radii: tuple[float, float], start: float, stop: float, count: int
+) -> np.ndarray:
     angles = np.radians(np.linspace(start, stop, count))
-    return np.stack([centre[0] + radii[0] * np.cos(angles), centre[1] + radii[1] * np.sin(angles)], 1)
+    return np.stack(
+        [centre[0] + radii[0] * np.cos(angles), centre[1] + radii[1] * np.sin(angles)], 1
+    )
 
 
 def landmark_template() -> np.ndarray:
@@ -45,8 +49,9 @@ def landmark_template() -> np.ndarray:
     eye_l = eye_l[[3, 2, 1, 0, 5, 4]]
     mouth_outer = _arc((0.5, 0.75), (0.16, 0.07), 180, 540, 13)[:12]
     mouth_inner = _arc((0.5, 0.75), (0.10, 0.03), 180, 540, 9)[:8]
-    points = np.concatenate([jaw, brow_r, brow_l, bridge, nostrils, eye_r, eye_l, mouth_outer,
-                             mouth_inner])
+    points = np.concatenate(
+        [jaw, brow_r, brow_l, bridge, nostrils, eye_r, eye_l, mouth_outer, mouth_inner]
+    )
     return points.astype(np.float32)
 
 
@@ -60,9 +65,14 @@ def draw_face(landmarks: np.ndarray, size: int, rng: np.random.Generator) -> np.
     points = np.rint(landmarks * 16).astype(np.int32)
     skin = tuple(float(v) for v in rng.uniform([90, 120, 160], [150, 180, 230]))
     cv2.fillConvexPoly(image, cv2.convexHull(points), skin, cv2.LINE_AA, 4)
-    for part, colour in ((slice(17, 22), (40, 40, 60)), (slice(22, 27), (40, 40, 60)),
-                         (slice(36, 42), (50, 30, 20)), (slice(42, 48), (50, 30, 20)),
-                         (slice(48, 60), (60, 60, 190)), (slice(27, 36), (100, 130, 170))):
+    for part, colour in (
+        (slice(17, 22), (40, 40, 60)),
+        (slice(22, 27), (40, 40, 60)),
+        (slice(36, 42), (50, 30, 20)),
+        (slice(42, 48), (50, 30, 20)),
+        (slice(48, 60), (60, 60, 190)),
+        (slice(27, 36), (100, 130, 170)),
+    ):
         cv2.fillConvexPoly(image, cv2.convexHull(points[part]), colour, cv2.LINE_AA, 4)
     noise = rng.normal(0, 6, image.shape)
     return np.clip(image + noise, 0, 255).astype(np.uint8)
@@ -70,7 +80,11 @@ def draw_face(landmarks: np.ndarray, size: int, rng: np.random.Generator) -> np.
 
 def draw_masks(landmarks: np.ndarray, size: int, names: Sequence[str]) -> np.ndarray:
     """uint8 (size, size, K) masks: "face" (hull of all points), "eye", "mouth" (their hulls)."""
-    parts = {"face": [slice(0, 68)], "eye": [slice(36, 42), slice(42, 48)], "mouth": [slice(48, 60)]}
+    parts = {
+        "face": [slice(0, 68)],
+        "eye": [slice(36, 42), slice(42, 48)],
+        "mouth": [slice(48, 60)],
+    }
     masks = np.zeros((size, size, len(names)), np.uint8)
     points = np.rint(landmarks * 16).astype(np.int32)
     for channel, name in enumerate(names):
@@ -81,8 +95,9 @@ def draw_masks(landmarks: np.ndarray, size: int, names: Sequence[str]) -> np.nda
     return masks
 
 
-def synthetic_prepare(size: int, mask_names: Sequence[str] = (), landmarks: bool = True,
-                      seed: int = 0):
+def synthetic_prepare(
+    size: int, mask_names: Sequence[str] = (), landmarks: bool = True, seed: int = 0
+):
     """A ``prepare(path) -> SyntheticFace`` whose faces depend on the path's name and ``seed``."""
     template = landmark_template()
     names = tuple(mask_names)
@@ -91,9 +106,13 @@ def synthetic_prepare(size: int, mask_names: Sequence[str] = (), landmarks: bool
         rng = np.random.default_rng([seed, zlib.crc32(str(path).encode())])
         scale = rng.uniform(0.75, 0.9) * size
         offset = (size - scale) / 2 + rng.uniform(-0.03, 0.03, 2) * size
-        points = (template * scale + offset + rng.normal(0, 0.01 * size, template.shape)).astype(np.float32)
-        return SyntheticFace(image=draw_face(points, size, rng),
-                             masks=draw_masks(points, size, names) if names else None,
-                             landmarks=points if landmarks else None)
+        points = (template * scale + offset + rng.normal(0, 0.01 * size, template.shape)).astype(
+            np.float32
+        )
+        return SyntheticFace(
+            image=draw_face(points, size, rng),
+            masks=draw_masks(points, size, names) if names else None,
+            landmarks=points if landmarks else None,
+        )
 
     return prepare

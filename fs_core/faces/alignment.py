@@ -6,20 +6,21 @@ faceswap train here unchanged and the demo faces are made by the same geometry:
 
 * the *legacy* matrix: an Umeyama similarity of landmarks 17-67 onto the 51-point mean face, mapping
   frame pixels into a unit square ("unit aligned space");
-* the 3-D pose of those aligned landmarks (cv2.solvePnP against a 26-point 3-D mean face with a fixed
-  camera), whose projections of two fixed 3-D points give the *centering offsets* of the "face" and
-  "head" crops relative to the legacy crop;
+* the 3-D pose of those aligned landmarks (cv2.solvePnP against a 26-point 3-D mean face with a
+  fixed camera), whose projections of two fixed 3-D points give the *centering offsets* of the
+  "face" and "head" crops relative to the legacy crop;
 * the matrix from frame pixels into an aligned S x S crop for a centering and coverage, and the
   sub-crop window that turns one aligned crop into another (used for both images and stored masks).
 
 The constants come from the packaged ``alignment_constants.json`` and are read-only arrays.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from importlib import resources
 from types import MappingProxyType
-from typing import Mapping
 
 import cv2
 import numpy as np
@@ -45,13 +46,18 @@ POSE_LANDMARKS: np.ndarray = _frozen(_CONST["pose_landmark_indices_68"], np.int6
 CAMERA_MATRIX: np.ndarray = _frozen(_CONST["camera_matrix_normalised"])
 EXTRACT_RATIOS: Mapping[str, float] = MappingProxyType(dict(_CONST["extract_ratios"]))
 CENTERING_POINTS_3D: Mapping[str, tuple | None] = MappingProxyType(
-    {key: (tuple(val) if val is not None else None)
-     for key, val in _CONST["centering_points_3d"].items()})
+    {
+        key: (tuple(val) if val is not None else None)
+        for key, val in _CONST["centering_points_3d"].items()
+    }
+)
 ALIGN_SLICE = slice(*_CONST["alignment_landmark_slice_68"])
 LANDMARK_PARTS: Mapping[str, tuple[int, int]] = MappingProxyType(
-    {key: tuple(val) for key, val in _CONST["landmark_parts_68"].items()})
+    {key: tuple(val) for key, val in _CONST["landmark_parts_68"].items()}
+)
 MASK_ZONES: Mapping[str, tuple[tuple[int, int], ...]] = MappingProxyType(
-    {key: tuple(tuple(rng) for rng in val) for key, val in _CONST["landmark_mask_zones_68"].items()})
+    {key: tuple(tuple(rng) for rng in val) for key, val in _CONST["landmark_mask_zones_68"].items()}
+)
 del _CONST
 
 
@@ -108,15 +114,17 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 def legacy_matrix(landmarks: np.ndarray) -> np.ndarray:
-    """The 2x3 matrix from frame pixels to unit aligned space (landmarks 17-67 onto the mean face)."""
+    """The 2x3 matrix from frame pixels to unit aligned space (landmarks 17-67 onto the mean
+    face)."""
     landmarks = np.asarray(landmarks, dtype=np.float64)
     if landmarks.shape != (68, 2):
         raise ValueError(f"expected 68x2 landmarks, got shape {landmarks.shape}")
     return umeyama(landmarks[ALIGN_SLICE], MEAN_FACE_2D, True)[:2]
 
 
-def estimate_pose(landmarks: np.ndarray, matrix: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def estimate_pose(
+    landmarks: np.ndarray, matrix: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Rotation and translation vectors (solvePnP) of the face in unit aligned space.
 
     ``matrix`` is the legacy matrix when the caller already has it.
@@ -125,26 +133,36 @@ def estimate_pose(landmarks: np.ndarray, matrix: np.ndarray | None = None
         matrix = legacy_matrix(landmarks)
     unit = transform_points(landmarks, matrix)
     points = np.ascontiguousarray(unit[POSE_LANDMARKS], dtype=np.float64)
-    _ok, rotation, translation = cv2.solvePnP(np.ascontiguousarray(MEAN_FACE_3D), points,
-                                              np.ascontiguousarray(CAMERA_MATRIX),
-                                              np.zeros((4, 1)), flags=cv2.SOLVEPNP_ITERATIVE)
+    _ok, rotation, translation = cv2.solvePnP(
+        np.ascontiguousarray(MEAN_FACE_3D),
+        points,
+        np.ascontiguousarray(CAMERA_MATRIX),
+        np.zeros((4, 1)),
+        flags=cv2.SOLVEPNP_ITERATIVE,
+    )
     return rotation, translation
 
 
-def centering_offsets(landmarks: np.ndarray, matrix: np.ndarray | None = None
-                      ) -> dict[str, np.ndarray]:
+def centering_offsets(
+    landmarks: np.ndarray, matrix: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Per centering, the (x, y) of its crop centre in unit aligned space minus (0.5, 0.5).
 
     "legacy" is (0, 0); "face" and "head" are the projections of fixed 3-D points through the
     solved pose (as faceswap's ``lib/align/pose.py``).
     """
     rotation, translation = estimate_pose(landmarks, matrix)
-    offsets = {"legacy": np.zeros(2)}
+    offsets: dict[str, np.ndarray] = {"legacy": np.zeros(2)}
     for centering, point in CENTERING_POINTS_3D.items():
         if point is None:
             continue
-        projected, _ = cv2.projectPoints(np.array([point], dtype=np.float64), rotation, translation,
-                                         np.ascontiguousarray(CAMERA_MATRIX), np.zeros((4, 1)))
+        projected, _ = cv2.projectPoints(
+            np.array([point], dtype=np.float64),
+            rotation,
+            translation,
+            np.ascontiguousarray(CAMERA_MATRIX),
+            np.zeros((4, 1)),
+        )
         offsets[centering] = projected.reshape(2) - 0.5
     return offsets
 
@@ -161,9 +179,14 @@ def padding(size: int, centering: str, coverage: float = 1.0) -> int:
     return int(round(size * (EXTRACT_RATIOS[centering] + coverage - 1.0) / (2.0 * coverage)))
 
 
-def aligned_matrix(landmarks: np.ndarray, size: int, centering: str = "head",
-                   coverage: float = 1.0, offsets: Mapping[str, np.ndarray] | None = None,
-                   matrix: np.ndarray | None = None) -> np.ndarray:
+def aligned_matrix(
+    landmarks: np.ndarray,
+    size: int,
+    centering: str = "head",
+    coverage: float = 1.0,
+    offsets: Mapping[str, np.ndarray] | None = None,
+    matrix: np.ndarray | None = None,
+) -> np.ndarray:
     """The 2x3 matrix mapping frame pixels into an aligned ``size`` x ``size`` crop.
 
     Faceswap extracted its faces with ``centering="head", coverage=1.0``. ``offsets`` and ``matrix``
@@ -189,18 +212,34 @@ def warp_interpolation(matrix: np.ndarray) -> int:
     return cv2.INTER_CUBIC if scale >= 1.0 else cv2.INTER_AREA
 
 
-def extract_face(frame: np.ndarray, landmarks: np.ndarray, size: int, centering: str = "head",
-                 coverage: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def extract_face(
+    frame: np.ndarray,
+    landmarks: np.ndarray,
+    size: int,
+    centering: str = "head",
+    coverage: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """The aligned ``size`` x ``size`` crop of ``frame`` and the 2x3 matrix that made it."""
     matrix = aligned_matrix(landmarks, size, centering, coverage)
-    image = cv2.warpAffine(frame, matrix, (size, size), flags=warp_interpolation(matrix),
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    image = cv2.warpAffine(
+        frame,
+        matrix,
+        (size, size),
+        flags=warp_interpolation(matrix),
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     return image, matrix
 
 
-def sub_crop_window(size: int, source_centering: str, target_centering: str,
-                    offsets: Mapping[str, np.ndarray], coverage: float = 1.0,
-                    y_offset: float = 0.0) -> tuple[int, int, int]:
+def sub_crop_window(
+    size: int,
+    source_centering: str,
+    target_centering: str,
+    offsets: Mapping[str, np.ndarray],
+    coverage: float = 1.0,
+    y_offset: float = 0.0,
+) -> tuple[int, int, int]:
     """(left, top, crop size) of the ``target_centering`` window inside a ``source_centering`` crop.
 
     ``size`` is the source crop's size (an extracted face, or a stored mask); ``coverage`` is a
@@ -214,12 +253,15 @@ def sub_crop_window(size: int, source_centering: str, target_centering: str,
     if source_centering == target_centering and coverage == 1.0:
         crop = size
     else:
-        crop = 2 * int(round(size * (src_box / (1.0 - EXTRACT_RATIOS[target_centering]))
-                             * coverage / 2))
+        crop = 2 * int(
+            round(size * (src_box / (1.0 - EXTRACT_RATIOS[target_centering])) * coverage / 2)
+        )
     base = size * src_box  # the mean-face box of the source crop, in its pixels
-    shift = (np.asarray(offsets[target_centering], dtype=np.float64)
-             - np.asarray(offsets[source_centering], dtype=np.float64)
-             - np.array([0.0, y_offset]))
+    shift = (
+        np.asarray(offsets[target_centering], dtype=np.float64)
+        - np.asarray(offsets[source_centering], dtype=np.float64)
+        - np.array([0.0, y_offset])
+    )
     left, top = np.rint(shift * base + (size - crop) / 2.0).astype(int)
     return int(left), int(top), max(crop, 2)
 
@@ -231,12 +273,13 @@ def crop_window(image: np.ndarray, left: int, top: int, crop: int) -> np.ndarray
     x0, y0 = max(left, 0), max(top, 0)
     x1, y1 = min(left + crop, width), min(top + crop, height)
     if x1 > x0 and y1 > y0:
-        out[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1]
+        out[y0 - top : y1 - top, x0 - left : x1 - left] = image[y0:y1, x0:x1]
     return out
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize a square image to ``size``: cubic when enlarging, area when shrinking (as faceswap)."""
+    """Resize a square image to ``size``: cubic when enlarging, area when shrinking (as
+    faceswap)."""
     current = image.shape[0]
     if current == size:
         return image

@@ -6,6 +6,7 @@ whether the set has landmarks, how the faces were cropped and which stored masks
 options that need more are refused before training starts (see
 :func:`fs_core.faces.prepare.check_faceset`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,9 +58,11 @@ def list_images(folder: str | os.PathLike) -> tuple[Path, ...]:
         entries = list(root.iterdir())
     except OSError as err:
         raise FsUserError(f"cannot list the folder: {err.strerror or err}", root) from err
-    paths = sorted(p for p in entries
-                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-                   and p.is_file())
+    paths = sorted(
+        p
+        for p in entries
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
     if not paths:
         raise FsUserError("the folder holds no face images (.png, .jpg or .jpeg)", root)
     return tuple(paths)
@@ -86,8 +89,9 @@ def _header(path: Path) -> _Header:
         raise FsUserError("not a PNG or JPEG image (the file's signature is wrong)", path)
     if landmarks_from_metadata(metadata, path) is None:
         return _Header(False)
-    return _Header(True, frozenset(stored_mask_entries(metadata, path)),
-                   extract_centering(metadata, path))
+    return _Header(
+        True, frozenset(stored_mask_entries(metadata, path)), extract_centering(metadata, path)
+    )
 
 
 def _checked_header(path: Path) -> _Header:
@@ -131,11 +135,23 @@ def index_faceset(folder: str | os.PathLike) -> FaceSet:
     by_centering: dict[str, Path] = {}
     common: frozenset | None = None
     show = sys.stderr.isatty() and len(paths) >= PROGRESS_MIN_FILES
-    headers = (map_in_processes(_checked_header, paths, chunksize=256)
-               if use_processes(len(paths)) else map(_checked_header, paths))
-    for path, header in zip(paths, tqdm(
-            headers, total=len(paths), desc=f"Reading {Path(folder).name}", unit="face",
-            file=sys.stderr, disable=not show, leave=False)):
+    headers = (
+        map_in_processes(_checked_header, paths, chunksize=256)
+        if use_processes(len(paths))
+        else map(_checked_header, paths)
+    )
+    for path, header in zip(
+        paths,
+        tqdm(
+            headers,
+            total=len(paths),
+            desc=f"Reading {Path(folder).name}",
+            unit="face",
+            file=sys.stderr,
+            disable=not show,
+            leave=False,
+        ),
+    ):
         if not header.extracted:
             plain.append(path)
             continue
@@ -143,18 +159,34 @@ def index_faceset(folder: str | os.PathLike) -> FaceSet:
         by_centering.setdefault(header.centering, path)
         common = header.mask_names if common is None else common & header.mask_names
     if extracted and len(extracted) < len(plain):
-        raise FsUserError(f"the folder mixes {len(extracted)} faceswap-extracted faces (with "
-                          f"landmarks, e.g. {extracted[0].name}) and {len(plain)} plain crops, e.g. "
-                          f"{plain[0].name}: keep one kind of face per folder", folder)
+        raise FsUserError(
+            f"the folder mixes {len(extracted)} faceswap-extracted faces (with "
+            f"landmarks, e.g. {extracted[0].name}) and {len(plain)} plain crops, e.g. "
+            f"{plain[0].name}: keep one kind of face per folder",
+            folder,
+        )
     if len(by_centering) > 1:
-        raise FsUserError(f"the folder mixes faces extracted before faceswap 2.0 (legacy-centred, "
-                          f"e.g. {by_centering['legacy'].name}) and later ones (head-centred, e.g. "
-                          f"{by_centering['head'].name}), which are framed differently: keep one "
-                          "kind per folder (or re-extract the old faces)", folder)
+        raise FsUserError(
+            f"the folder mixes faces extracted before faceswap 2.0 (legacy-centred, "
+            f"e.g. {by_centering['legacy'].name}) and later ones (head-centred, e.g. "
+            f"{by_centering['head'].name}), which are framed differently: keep one "
+            "kind per folder (or re-extract the old faces)",
+            folder,
+        )
     if not extracted:
         return FaceSet(Path(folder), tuple(paths), False)
     if plain:
-        _log.warning("%s: skipping %d image(s) without a faceswap header in a folder of extracted "
-                     "faces: %s", os.fspath(folder), len(plain), _names(plain))
-    return FaceSet(Path(folder), tuple(extracted), True, common or frozenset(),
-                   next(iter(by_centering)), tuple(plain))
+        _log.warning(
+            "%s: skipping %d image(s) without a faceswap header in a folder of extracted faces: %s",
+            os.fspath(folder),
+            len(plain),
+            _names(plain),
+        )
+    return FaceSet(
+        Path(folder),
+        tuple(extracted),
+        True,
+        common or frozenset(),
+        next(iter(by_centering)),
+        tuple(plain),
+    )

@@ -1,10 +1,10 @@
 """The faceswap alignment header inside a face PNG (faceswap's ``lib/image.py`` writes it).
 
-faceswap stores each extracted face's alignment data in one ``iTXt`` chunk with keyword ``faceswap``,
-which it writes before the first ``IDAT``. The PNG specification lets an iTXt chunk stand anywhere
-between IHDR and IEND, and some re-encoders and optimisers move text chunks after the image data, so
-the reader looks for it up to ``IEND``. The payload is ``str(dict)`` of a Python literal (it holds
-``bytes`` values), so it is parsed with :func:`ast.literal_eval`, never ``eval``.
+faceswap stores each extracted face's alignment data in one ``iTXt`` chunk with keyword
+``faceswap``, which it writes before the first ``IDAT``. The PNG specification lets an iTXt chunk
+stand anywhere between IHDR and IEND, and some re-encoders and optimisers move text chunks after the
+image data, so the reader looks for it up to ``IEND``. The payload is ``str(dict)`` of a Python
+literal (it holds ``bytes`` values), so it is parsed with :func:`ast.literal_eval`, never ``eval``.
 
 Reading walks the chunk headers only, seeking over every chunk body but the iTXt ones (an unbuffered
 handle, so a skipped IDAT is never read from disk), so a face set of thousands of images can be
@@ -13,6 +13,7 @@ further than its header. Any defect a user's
 file can have (not a PNG, truncated, bad CRC, a payload that is not a dict literal) becomes an
 :class:`~fs_core.errors.FsUserError` naming the file; nothing else escapes for bad input.
 """
+
 from __future__ import annotations
 
 import ast
@@ -34,7 +35,9 @@ KEYWORD = b"faceswap"
 # translated keyword NUL: what faceswap writes between the keyword and the payload.
 _ITXT_PREFIX = KEYWORD + b"\x00" * 5
 _MAX_CHUNK = 2**31 - 1  # the PNG specification's limit on a chunk's length
-_MAX_PAYLOAD = 64 * 2**20  # a header larger than this is not a face header (and could exhaust memory)
+_MAX_PAYLOAD = (
+    64 * 2**20
+)  # a header larger than this is not a face header (and could exhaust memory)
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
@@ -43,7 +46,8 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
 
 
 def _read_exact(handle: BinaryIO, count: int, path: str | os.PathLike | None) -> bytes:
-    """``count`` bytes from ``handle`` (an unbuffered file may return fewer per call: keep reading)."""
+    """``count`` bytes from ``handle`` (an unbuffered file may return fewer per call: keep
+    reading)."""
     data = handle.read(count)
     while data is not None and 0 < len(data) < count:
         more = handle.read(count - len(data))
@@ -51,34 +55,41 @@ def _read_exact(handle: BinaryIO, count: int, path: str | os.PathLike | None) ->
             break
         data += more
     if data is None or len(data) != count:
-        raise FsUserError("the PNG file is truncated (it ends inside a chunk, before its IEND "
-                          "chunk)", path)
+        raise FsUserError(
+            "the PNG file is truncated (it ends inside a chunk, before its IEND chunk)", path
+        )
     return data
 
 
-def _itxt_text(body: bytes, path: str | os.PathLike) -> bytes:
+def _itxt_text(body: bytes, path: str | os.PathLike | None) -> bytes:
     """The text of the ``faceswap`` iTXt chunk ``body`` (decompressed if it is compressed)."""
     _keyword, _sep, rest = body.partition(b"\x00")
     if len(rest) < 2:
-        raise FsUserError("the faceswap header chunk (iTXt) is malformed: it stops after the keyword",
-                          path)
+        raise FsUserError(
+            "the faceswap header chunk (iTXt) is malformed: it stops after the keyword", path
+        )
     compressed, method, rest = rest[0], rest[1], rest[2:]
-    language, sep1, rest = rest.partition(b"\x00")
+    _language, sep1, rest = rest.partition(b"\x00")
     _translated, sep2, text = rest.partition(b"\x00")
     if not (sep1 and sep2):
-        raise FsUserError("the faceswap header chunk (iTXt) is malformed: missing language or "
-                          "translated-keyword fields", path)
+        raise FsUserError(
+            "the faceswap header chunk (iTXt) is malformed: missing language or "
+            "translated-keyword fields",
+            path,
+        )
     if compressed == 0:
         return text
     if compressed != 1 or method != 0:
-        raise FsUserError(f"the faceswap header chunk uses an unknown compression ({compressed}, "
-                          f"{method})", path)
+        raise FsUserError(
+            f"the faceswap header chunk uses an unknown compression ({compressed}, {method})", path
+        )
     try:
         decomp = zlib.decompressobj()
         text = decomp.decompress(text, _MAX_PAYLOAD + 1)
     except zlib.error as err:
-        raise FsUserError(f"the faceswap header chunk is corrupt: cannot decompress it ({err})",
-                          path) from err
+        raise FsUserError(
+            f"the faceswap header chunk is corrupt: cannot decompress it ({err})", path
+        ) from err
     if len(text) > _MAX_PAYLOAD:
         raise FsUserError("the faceswap header is too large to be a face header", path)
     return text
@@ -90,12 +101,13 @@ def _itxt_text(body: bytes, path: str | os.PathLike) -> bytes:
 _LITERAL_EVAL_LOCK = threading.Lock()
 
 
-def _parse_payload(text: bytes, path: str | os.PathLike) -> dict:
+def _parse_payload(text: bytes, path: str | os.PathLike | None) -> dict:
     try:
         source = text.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise FsUserError(f"the faceswap header is not UTF-8 text ({err.reason} at byte "
-                          f"{err.start})", path) from err
+        raise FsUserError(
+            f"the faceswap header is not UTF-8 text ({err.reason} at byte {err.start})", path
+        ) from err
     if "\x00" in source:
         raise FsUserError("the faceswap header contains NUL characters; it is corrupt", path)
     try:
@@ -103,11 +115,15 @@ def _parse_payload(text: bytes, path: str | os.PathLike) -> dict:
             value = ast.literal_eval(source)
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError) as err:
         kind = type(err).__name__
-        raise FsUserError(f"the faceswap header is not a valid Python literal ({kind}); the file "
-                          "is corrupt or was not written by faceswap", path) from err
+        raise FsUserError(
+            f"the faceswap header is not a valid Python literal ({kind}); the file "
+            "is corrupt or was not written by faceswap",
+            path,
+        ) from err
     if not isinstance(value, dict):
-        raise FsUserError(f"the faceswap header holds a {type(value).__name__}, expected a dict",
-                          path)
+        raise FsUserError(
+            f"the faceswap header holds a {type(value).__name__}, expected a dict", path
+        )
     return value
 
 
@@ -142,8 +158,7 @@ def _scan(handle: BinaryIO, path: str | os.PathLike | None) -> dict | None:
         if length > _MAX_CHUNK or not kind.isalpha():
             raise FsUserError("the PNG file is corrupt: a chunk header is invalid", path)
         if first and kind != b"IHDR":
-            raise FsUserError("the PNG file is corrupt: it does not start with an IHDR chunk",
-                              path)
+            raise FsUserError("the PNG file is corrupt: it does not start with an IHDR chunk", path)
         first = False
         if kind == b"IEND":
             return None
@@ -185,7 +200,7 @@ def encode_faceswap_png(image_bgr: np.ndarray, metadata: dict) -> bytes:
     data = encoded.tobytes()
     pos = 8
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         if kind == b"IDAT":
             break
         pos += 12 + length
@@ -202,6 +217,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     disk or refused permission is an FsUserError naming ``path`` (see :mod:`fs_core.model.atomic`).
     """
     from fs_core.model.atomic import atomic_write_bytes as write
+
     write(path, data)
 
 

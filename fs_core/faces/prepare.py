@@ -4,22 +4,25 @@ This is the face-loading half of the data pipeline (as faceswap's
 ``lib/training/data/data_set.py`` with ``lib/align/``): a faceswap-extracted face (a head-centred
 crop, or a legacy-centred one from before faceswap 2.0; see
 :func:`fs_core.faces.read.extract_centering`) is sub-cropped to the model's centering, coverage and
-vertical offset, resized to the process size P, and its landmarks are carried into the crop. The mask
-channels the loss asks for are built at the same time, so augmentation can move image, masks and
-landmarks together:
+vertical offset, resized to the process size P, and its landmarks are carried into the crop. The
+mask channels the loss asks for are built at the same time, so augmentation can move image, masks
+and landmarks together:
 
 * ``"face"``: the ``mask_type`` mask. ``components``/``extended`` are drawn from the landmarks;
-  any other name is a mask stored in the face header, decoded, dilated, thresholded and blurred at its
-  stored size, then placed into the crop from its own stored centering. ``none`` gives a full mask.
+  any other name is a mask stored in the face header, decoded, dilated, thresholded and blurred at
+  its stored size, then placed into the crop from its own stored centering. ``none`` gives a full
+  mask.
 * ``"eye"`` / ``"mouth"``: hulls of the eye and lip landmarks, dilated and blurred.
 
-Plain crops (no landmarks) are centre-cropped for coverage; anything that needs landmarks or a stored
-mask is refused with a message that says which option to change.
+Plain crops (no landmarks) are centre-cropped for coverage; anything that needs landmarks or a
+stored mask is refused with a message that says which option to change.
 """
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import attrs
@@ -45,6 +48,10 @@ def _coverage(instance, attribute, value) -> None:
         raise ValueError(f"coverage is a percentage in (0, 100], got {value!r}")
 
 
+def _as_tuple(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(names)
+
+
 def _mask_names(instance, attribute, value) -> None:
     unknown = [name for name in value if name not in MASK_CHANNELS]
     if unknown or len(set(value)) != len(value):
@@ -67,7 +74,9 @@ class PrepareSpec:
     mask_dilation: float = 0.0
     mask_blur_kernel: int = 3
     mask_threshold: int = 4
-    mask_names: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_mask_names)
+    mask_names: tuple[str, ...] = attrs.field(
+        default=(), converter=_as_tuple, validator=_mask_names
+    )
 
 
 class PreparedFace(NamedTuple):
@@ -158,8 +167,9 @@ def part_mask(landmarks: np.ndarray, size: int, part: str) -> np.ndarray:
     return mask
 
 
-def process_stored_mask(mask: np.ndarray, dilation: float, threshold: int, blur_kernel: int
-                        ) -> np.ndarray:
+def process_stored_mask(
+    mask: np.ndarray, dilation: float, threshold: int, blur_kernel: int
+) -> np.ndarray:
     """Dilate/erode, threshold and blur a stored mask at its stored size, in that order.
 
     As faceswap's ``lib/align/aligned_mask.py`` does, so a stored mask trains as it would there.
@@ -216,8 +226,9 @@ def _geometry(record: FaceRecord, spec: PrepareSpec, where) -> _Geometry:
     except cv2.error as err:
         raise FsUserError(f"the face's landmarks cannot be aligned ({err.err})", where) from err
     if not (np.all(np.isfinite(legacy)) and all(np.all(np.isfinite(v)) for v in offsets.values())):
-        raise FsUserError("the face's landmarks are degenerate (they cannot be aligned to a face)",
-                          where)
+        raise FsUserError(
+            "the face's landmarks are degenerate (they cannot be aligned to a face)", where
+        )
     source = record.centering  # how the stored pixels were cropped ("head", or "legacy" if old)
     left, top, crop = al.sub_crop_window(size, source, spec.centering, offsets, coverage, y_offset)
     stored = al.aligned_matrix(record.landmarks, size, source, 1.0, offsets, legacy)
@@ -232,32 +243,45 @@ def _stored_face_mask(record: FaceRecord, spec: PrepareSpec, geo: _Geometry, whe
     if name not in record.masks or name not in entries:
         have = sorted(record.masks)
         listed = f"it has {', '.join(have)}" if have else "it has no stored masks"
-        raise FsUserError(f"mask_type {name!r} needs that mask stored in the face; {listed}: set "
-                          "mask_type to a stored mask, or to components, extended or none", where)
+        raise FsUserError(
+            f"mask_type {name!r} needs that mask stored in the face; {listed}: set "
+            "mask_type to a stored mask, or to components, extended or none",
+            where,
+        )
     if geo.offsets is None:
         raise _needs_landmarks(f"stored mask_type {name!r}", "set mask_type = none", where)
     entry = entries[name]
     centering = entry.get("stored_centering", "face")
     if centering not in al.CENTERINGS:
-        raise FsUserError(f"stored mask {name!r} has an unknown stored_centering {centering!r}",
-                          where)
-    mask = process_stored_mask(record.masks[name], spec.mask_dilation, spec.mask_threshold,
-                               spec.mask_blur_kernel)
-    left, top, crop = al.sub_crop_window(mask.shape[0], centering, spec.centering, geo.offsets,
-                                         spec.coverage / 100.0, spec.vertical_offset / 100.0)
+        raise FsUserError(
+            f"stored mask {name!r} has an unknown stored_centering {centering!r}", where
+        )
+    mask = process_stored_mask(
+        record.masks[name], spec.mask_dilation, spec.mask_threshold, spec.mask_blur_kernel
+    )
+    left, top, crop = al.sub_crop_window(
+        mask.shape[0],
+        centering,
+        spec.centering,
+        geo.offsets,
+        spec.coverage / 100.0,
+        spec.vertical_offset / 100.0,
+    )
     return al.resize_square(al.crop_window(mask, left, top, crop), spec.size)
 
 
-def _mask_channel(name: str, record: FaceRecord, spec: PrepareSpec, geo: _Geometry, where
-                  ) -> np.ndarray:
+def _mask_channel(
+    name: str, record: FaceRecord, spec: PrepareSpec, geo: _Geometry, where
+) -> np.ndarray:
     size = spec.size
     if name == "face":
         if spec.mask_type == "none":
             return np.full((size, size), 255, dtype=np.uint8)
         if spec.mask_type in LANDMARK_MASKS:
             if geo.landmarks is None:
-                raise _needs_landmarks(f"mask_type {spec.mask_type!r}", "set mask_type = none",
-                                       where)
+                raise _needs_landmarks(
+                    f"mask_type {spec.mask_type!r}", "set mask_type = none", where
+                )
             return landmark_mask(geo.landmarks, size, spec.mask_type, spec.mask_dilation)
         return _stored_face_mask(record, spec, geo, where)
     if geo.landmarks is None:
@@ -266,8 +290,9 @@ def _mask_channel(name: str, record: FaceRecord, spec: PrepareSpec, geo: _Geomet
     return part_mask(geo.landmarks, size, name)
 
 
-def prepare_face(record: FaceRecord, spec: PrepareSpec,
-                 path: str | os.PathLike | None = None) -> PreparedFace:
+def prepare_face(
+    record: FaceRecord, spec: PrepareSpec, path: str | os.PathLike | None = None
+) -> PreparedFace:
     """The training crop of ``record`` at ``spec.size``, its mask channels and its landmarks.
 
     ``path`` names the face in error messages (the header's original filename is used without it).
@@ -295,25 +320,39 @@ def check_faceset(faceset, spec: PrepareSpec) -> None:
         ratios = al.EXTRACT_RATIOS
         window = (1.0 - ratios["legacy"]) / (1.0 - ratios[spec.centering]) * spec.coverage / 100.0
         if window > 1.0:
-            _log.warning("%s: these faces were extracted before faceswap 2.0 (legacy-centred, a "
-                         "tighter crop); centering %r at coverage %g%% needs %.2fx the stored crop, "
-                         "and what lies beyond it trains as black borders: set centering = legacy "
-                         "or a lower coverage, or re-extract the faces", folder, spec.centering,
-                         spec.coverage, window)
+            _log.warning(
+                "%s: these faces were extracted before faceswap 2.0 (legacy-centred, a "
+                "tighter crop); centering %r at coverage %g%% needs %.2fx the stored crop, "
+                "and what lies beyond it trains as black borders: set centering = legacy "
+                "or a lower coverage, or re-extract the faces",
+                folder,
+                spec.centering,
+                spec.coverage,
+                window,
+            )
     if not faceset.has_landmarks:
         if spec.mask_type in LANDMARK_MASKS and "face" in spec.mask_names:
-            raise FsUserError(f"mask_type {spec.mask_type!r} needs landmarks; these faces are plain "
-                              "crops without them: set mask_type = none", folder)
+            raise FsUserError(
+                f"mask_type {spec.mask_type!r} needs landmarks; these faces are plain "
+                "crops without them: set mask_type = none",
+                folder,
+            )
         for name in ("eye", "mouth"):
             if name in spec.mask_names:
                 option = f"{name}_multiplier"
-                raise FsUserError(f"the {name} weighting ({option} > 1) needs landmarks; these "
-                                  f"faces are plain crops without them: set {option} = 1", folder)
+                raise FsUserError(
+                    f"the {name} weighting ({option} > 1) needs landmarks; these "
+                    f"faces are plain crops without them: set {option} = 1",
+                    folder,
+                )
     stored = spec.mask_type not in LANDMARK_MASKS and spec.mask_type != "none"
     if stored and "face" in spec.mask_names:
         if spec.mask_type not in faceset.stored_mask_names or not faceset.has_landmarks:
             have = sorted(faceset.stored_mask_names)
             listed = f"all of them have {', '.join(have)}" if have else "they have no common one"
-            raise FsUserError(f"mask_type {spec.mask_type!r} needs that mask stored in every face; "
-                              f"{listed}: set mask_type to a stored mask, or to components, "
-                              "extended or none", folder)
+            raise FsUserError(
+                f"mask_type {spec.mask_type!r} needs that mask stored in every face; "
+                f"{listed}: set mask_type to a stored mask, or to components, "
+                "extended or none",
+                folder,
+            )

@@ -3,9 +3,10 @@
 Two kinds of face are read: faceswap-extracted PNGs (pixels = aligned crop, head-centred, or
 legacy-centred for faces extracted before faceswap 2.0; header = frame landmarks and stored masks)
 and plain square crops (PNG/JPEG, no header). Every defect a user's
-file can have is reported as FsUserError naming the file, so a bad face in a folder of ten thousand is
-found by name instead of by a stack trace in a data-loader thread.
+file can have is reported as FsUserError naming the file, so a bad face in a folder of ten thousand
+is found by name instead of by a stack trace in a data-loader thread.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,15 +23,15 @@ from fs_core.faces.pngmeta import PNG_SIGNATURE, faceswap_metadata_from_bytes
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _JPEG_START = b"\xff\xd8"
 _JPEG_END = b"\xff\xd9"
-#: faceswap's lib/align/alignments.py: alignments version 2.0 brought the full-head extract; faces of
-#: an older version (the header says 1.0) were cropped legacy-centred.
+#: faceswap's lib/align/alignments.py: alignments version 2.0 brought the full-head extract; faces
+#: of an older version (the header says 1.0) were cropped legacy-centred.
 HEAD_EXTRACT_VERSION = 2.0
 
 
 class FaceRecord(NamedTuple):
-    """A face as stored: ``image`` uint8 (H, W, 3) BGR; ``landmarks`` float32 (68, 2) in the original
-    frame's pixel coordinates, or None for a plain crop; ``masks`` stored mask name -> uint8
-    (stored_size, stored_size); ``metadata`` the raw header dict ({} when none).
+    """A face as stored: ``image`` uint8 (H, W, 3) BGR; ``landmarks`` float32 (68, 2) in the
+    original frame's pixel coordinates, or None for a plain crop; ``masks`` stored mask name ->
+    uint8 (stored_size, stored_size); ``metadata`` the raw header dict ({} when none).
 
     Four fields, as the public API has always returned (callers unpack it); how ``image`` was
     cropped is derived from the header by :attr:`centering`.
@@ -44,7 +45,8 @@ class FaceRecord(NamedTuple):
     @property
     def centering(self) -> str:
         """How ``image`` was cropped from the frame: "head", or "legacy" for a face extracted before
-        faceswap 2.0 (see :func:`extract_centering`; :func:`read_face` already checked the header)."""
+        faceswap 2.0 (see :func:`extract_centering`; :func:`read_face` already checked the
+        header)."""
         return "head" if self.landmarks is None else extract_centering(self.metadata, None)
 
 
@@ -64,15 +66,19 @@ def _decode_image(data: bytes, path: str | os.PathLike) -> np.ndarray:
     _check_complete(data, path)
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise FsUserError("not a readable image (OpenCV cannot decode it; is it corrupt or not "
-                          "an image?)", path)
+        raise FsUserError(
+            "not a readable image (OpenCV cannot decode it; is it corrupt or not an image?)", path
+        )
     if image.dtype != np.uint8:
         raise FsUserError(f"the image has {image.dtype} pixels; faces must be 8-bit", path)
     channels = 1 if image.ndim == 2 else image.shape[2]
     if channels != 3:
         kind = {1: "grayscale", 2: "grayscale with alpha", 4: "colour with alpha (4 channels)"}
-        raise FsUserError(f"the image is {kind.get(channels, f'{channels}-channel')}; faces must "
-                          "be 3-channel colour images", path)
+        raise FsUserError(
+            f"the image is {kind.get(channels, f'{channels}-channel')}; faces must "
+            "be 3-channel colour images",
+            path,
+        )
     height, width = image.shape[:2]
     if height != width:
         raise FsUserError(f"the image is {width}x{height}; faces must be square", path)
@@ -90,16 +96,22 @@ def landmarks_from_metadata(metadata: dict, path: str | os.PathLike) -> np.ndarr
     if points is None:
         return None
     try:
-        with np.errstate(over="ignore", invalid="ignore"):  # too large for float32: inf, refused below
+        with np.errstate(
+            over="ignore", invalid="ignore"
+        ):  # too large for float32: inf, refused below
             array = np.asarray(points, dtype=np.float32)
     except (TypeError, ValueError, OverflowError) as err:
         raise FsUserError(f"the faceswap header's landmarks are not numbers ({err})", path) from err
     if array.ndim != 2 or array.shape[1] != 2:
-        raise FsUserError(f"the faceswap header's landmarks have shape {array.shape}; expected "
-                          "(68, 2)", path)
+        raise FsUserError(
+            f"the faceswap header's landmarks have shape {array.shape}; expected (68, 2)", path
+        )
     if array.shape[0] != 68:
-        raise FsUserError(f"the face has {array.shape[0]}-point landmarks; fs needs the 68-point "
-                          "layout (re-extract with a 68-point aligner, or use plain crops)", path)
+        raise FsUserError(
+            f"the face has {array.shape[0]}-point landmarks; fs needs the 68-point "
+            "layout (re-extract with a 68-point aligner, or use plain crops)",
+            path,
+        )
     if not np.all(np.isfinite(array)):
         raise FsUserError("the faceswap header's landmarks contain NaN or infinite values", path)
     return array
@@ -122,10 +134,16 @@ def extract_centering(metadata: dict, path: str | os.PathLike | None) -> str:
     version = source.get("alignments_version")
     if version is None:
         return "head"
-    if isinstance(version, bool) or not isinstance(version, (int, float)) \
-            or (isinstance(version, float) and not math.isfinite(version)):
-        raise FsUserError(f"the faceswap header's source.alignments_version is not a number "
-                          f"({repr(version)[:40]})", path)
+    if (
+        isinstance(version, bool)
+        or not isinstance(version, (int, float))
+        or (isinstance(version, float) and not math.isfinite(version))
+    ):
+        raise FsUserError(
+            f"the faceswap header's source.alignments_version is not a number "
+            f"({repr(version)[:40]})",
+            path,
+        )
     return "legacy" if version < HEAD_EXTRACT_VERSION else "head"
 
 
@@ -145,21 +163,26 @@ def decode_stored_mask(name: str, entry: dict, path: str | os.PathLike) -> np.nd
     size = entry.get("stored_size", 128)
     blob = entry.get("mask")
     if not isinstance(size, int) or size <= 0 or not isinstance(blob, (bytes, bytearray)):
-        raise FsUserError(f"stored mask {name!r} is malformed (needs bytes 'mask' and an integer "
-                          "'stored_size')", path)
+        raise FsUserError(
+            f"stored mask {name!r} is malformed (needs bytes 'mask' and an integer 'stored_size')",
+            path,
+        )
     try:
         raw = zlib.decompressobj().decompress(bytes(blob), size * size + 1)
     except zlib.error as err:
-        raise FsUserError(f"stored mask {name!r} is corrupt: cannot decompress it ({err})",
-                          path) from err
+        raise FsUserError(
+            f"stored mask {name!r} is corrupt: cannot decompress it ({err})", path
+        ) from err
     if len(raw) != size * size:
-        raise FsUserError(f"stored mask {name!r} holds {len(raw)} bytes; expected {size}x{size}",
-                          path)
+        raise FsUserError(
+            f"stored mask {name!r} holds {len(raw)} bytes; expected {size}x{size}", path
+        )
     return np.frombuffer(raw, dtype=np.uint8).reshape(size, size).copy()
 
 
 def read_face(path: str | os.PathLike) -> FaceRecord:
-    """Read the face image at ``path`` with its faceswap header, if any (see :class:`FaceRecord`)."""
+    """Read the face image at ``path`` with its faceswap header, if any (see
+    :class:`FaceRecord`)."""
     try:
         data = np.fromfile(os.fspath(path), dtype=np.uint8).tobytes()
     except OSError as err:
@@ -169,8 +192,10 @@ def read_face(path: str | os.PathLike) -> FaceRecord:
     if data.startswith(PNG_SIGNATURE):
         metadata = faceswap_metadata_from_bytes(data, path) or {}
     landmarks = landmarks_from_metadata(metadata, path)
-    masks = {name: decode_stored_mask(name, entry, path)
-             for name, entry in stored_mask_entries(metadata, path).items()}
+    masks = {
+        name: decode_stored_mask(name, entry, path)
+        for name, entry in stored_mask_entries(metadata, path).items()
+    }
     if landmarks is not None:
         extract_centering(metadata, path)  # a bad version is refused here, naming the file
     return FaceRecord(image, landmarks, masks, metadata)

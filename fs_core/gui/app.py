@@ -6,6 +6,7 @@ folders are read by :mod:`fs_core.gui.models` (through the training record), for
 :mod:`fs_core.gui.forms`, trainers started by :mod:`fs_core.gui.launch`, and who may ask what is
 decided by :mod:`fs_core.gui.security` before any route runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -99,11 +100,17 @@ class Api:
 
     def info(self, request: Request) -> Response:
         from fs_core import __version__
+
         installed = self.installed.get()
-        return JSON({"root": str(self.root), "version": __version__,
-                     "models_available": sorted(installed.models),
-                     "presets": sorted(installed.presets),
-                     "token_required_for_reads": request.app.state.require_token_for_reads})
+        return JSON(
+            {
+                "root": str(self.root),
+                "version": __version__,
+                "models_available": sorted(installed.models),
+                "presets": sorted(installed.presets),
+                "token_required_for_reads": request.app.state.require_token_for_reads,
+            }
+        )
 
     def models(self, request: Request) -> Response:
         return JSON({"models": models.list_models(self.root)})
@@ -113,18 +120,27 @@ class Api:
 
     def losses(self, request: Request) -> Response:
         from fs_core.record import loss_series
+
         folder = self.model_dir(request)
         session = _int_param(request, "session", 1, 10**9)
         last = _int_param(request, "last", 1, 10**12)
         max_points = _int_param(request, "max_points", 2, 100_000)
-        return JSON(loss_series(folder, session=session, last=last,
-                                max_points=2000 if max_points is None else max_points))
+        return JSON(
+            loss_series(
+                folder,
+                session=session,
+                last=last,
+                max_points=2000 if max_points is None else max_points,
+            )
+        )
 
     def stream(self, request: Request) -> Response:
         folder = self.model_dir(request)
-        return StreamingResponse(model_events(folder, request.is_disconnected),
-                                 media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            model_events(folder, request.is_disconnected),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     def file(self, request: Request) -> Response:
         """A preview image: a path under ``record/previews/`` (given from the model folder, from
@@ -133,24 +149,32 @@ class Api:
         relpath = request.path_params["relpath"]
         for prefix in (f"{RECORD_DIR}/{PREVIEWS_DIR}/", f"{PREVIEWS_DIR}/"):
             if relpath.startswith(prefix):
-                relpath = relpath[len(prefix):]
+                relpath = relpath[len(prefix) :]
                 break
         path = file_under(folder / RECORD_DIR / PREVIEWS_DIR, relpath, (".png",))
         if not path.is_file():
             raise HTTPException(404, f"no preview {relpath!r}")
-        return FileResponse(path, media_type="image/png",
-                            headers={"Cache-Control": "private, max-age=86400"})
+        return FileResponse(
+            path, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"}
+        )
 
     def analysis_csv(self, request: Request) -> Response:
         folder = self.model_dir(request)
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in folder.name)
-        return Response(models.sessions_csv(folder), media_type="text/csv",
-                        headers={"Content-Disposition":
-                                 f'attachment; filename="{safe}_analysis.csv"'})
+        return Response(
+            models.sessions_csv(folder),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{safe}_analysis.csv"'},
+        )
 
     def config(self, request: Request) -> Response:
-        return JSON(config_view(self.installed.get(), request.query_params.get("model") or None,
-                                request.query_params.get("preset") or None))
+        return JSON(
+            config_view(
+                self.installed.get(),
+                request.query_params.get("model") or None,
+                request.query_params.get("preset") or None,
+            )
+        )
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -171,6 +195,7 @@ class Api:
 
     def command(self, request: Request) -> Response:
         from fs_core.record import send_command
+
         folder = self.model_dir(request)
         if not models.is_training(folder, self.launcher):
             raise HTTPException(409, f"model '{folder.name}' is not training")
@@ -178,12 +203,17 @@ class Api:
 
     def restore(self, request: Request) -> Response:
         from fs_core.cli.restore import restore
+
         folder = self.model_dir(request)
         with self.start_lock:
             self._refuse_if_training(folder)
             iterations, archive = restore(folder)
-        return JSON({"message": f"Restored the backup at {iterations} iterations; the previous "
-                                f"files are in {archive.name}/."})
+        return JSON(
+            {
+                "message": f"Restored the backup at {iterations} iterations; the previous "
+                f"files are in {archive.name}/."
+            }
+        )
 
     def resume(self, request: Request) -> Response:
         folder = self.model_dir(request)
@@ -208,8 +238,10 @@ class Api:
             Route("/api/models/{name:str}/files/{relpath:path}", self.file),
             Route("/api/models/{name:str}/restore", self.restore, methods=["POST"]),
             Route("/api/models/{name:str}/resume", self.resume, methods=["POST"]),
-            *(Route(f"/api/models/{{name:str}}/{c}", self.command, methods=["POST"])
-              for c in COMMANDS),
+            *(
+                Route(f"/api/models/{{name:str}}/{c}", self.command, methods=["POST"])
+                for c in COMMANDS
+            ),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False)),
         ]
 
@@ -221,8 +253,11 @@ async def _user_error(request: Request, error: Exception) -> Response:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    return JSON({"error": str(error.detail)}, status_code=error.status_code,
-                headers=getattr(error, "headers", None))
+    return JSON(
+        {"error": str(error.detail)},
+        status_code=error.status_code,
+        headers=getattr(error, "headers", None),
+    )
 
 
 def create_app(root: Path, token: str, require_token_for_reads: bool) -> Starlette:
@@ -234,10 +269,15 @@ def create_app(root: Path, token: str, require_token_for_reads: bool) -> Starlet
     if not token:
         raise FsUserError("the token must not be empty")
     api = Api(folder)
-    app = Starlette(routes=api.routes(),
-                    middleware=[Middleware(SecurityMiddleware, token=token,
-                                           require_token_for_reads=require_token_for_reads)],
-                    exception_handlers={FsUserError: _user_error, HTTPException: _http_error})
+    app = Starlette(
+        routes=api.routes(),
+        middleware=[
+            Middleware(
+                SecurityMiddleware, token=token, require_token_for_reads=require_token_for_reads
+            )
+        ],
+        exception_handlers={FsUserError: _user_error, HTTPException: _http_error},
+    )
     app.state.root = folder
     app.state.require_token_for_reads = require_token_for_reads
     app.state.api = api

@@ -3,10 +3,12 @@
 The same data ``fs config`` prints (every option with its value, default, help, allowed values and
 whether it is locked), as JSON per section, plus the TOML text ``fs config`` would write.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 
@@ -20,33 +22,47 @@ def _json_value(value: Any) -> Any:
 
 def _options(instance: Any) -> list[dict[str, Any]]:
     from fs_core.config.options import is_locked
+
     rows = []
     for field in attrs.fields(type(instance)):
         meta = field.metadata
-        rows.append({"name": field.name, "value": _json_value(getattr(instance, field.name)),
-                     "default": _json_value(field.default), "help": meta.get("help", ""),
-                     "choices": list(meta["choices"]) if meta.get("choices") else None,
-                     "min": meta.get("min"), "max": meta.get("max"), "locked": is_locked(field)})
+        rows.append(
+            {
+                "name": field.name,
+                "value": _json_value(getattr(instance, field.name)),
+                "default": _json_value(field.default),
+                "help": meta.get("help", ""),
+                "choices": list(meta["choices"]) if meta.get("choices") else None,
+                "min": meta.get("min"),
+                "max": meta.get("max"),
+                "locked": is_locked(field),
+            }
+        )
     return rows
 
 
-def config_view(installed: Installed, model: str | None = None,
-                preset: str | None = None) -> dict[str, Any]:
+def config_view(
+    installed: Installed, model: str | None = None, preset: str | None = None
+) -> dict[str, Any]:
     """``{"sections": {table: [option, ...]}, "toml": text}`` for the core sections and ``model``
     (an architecture; a preset implies its own), starting from ``preset``'s values when given."""
     from fs_core.config import CORE_SECTIONS, load_config, render_config
+
     source: Path | None = None
     if preset:
         if preset not in installed.presets:
-            raise FsUserError(f"unknown preset '{preset}' (presets: "
-                              f"{', '.join(sorted(installed.presets)) or 'none installed'})")
+            raise FsUserError(
+                f"unknown preset '{preset}' (presets: "
+                f"{', '.join(sorted(installed.presets)) or 'none installed'})"
+            )
         owner, source = installed.presets[preset]
         if model and model != owner:
             raise FsUserError(f"preset '{preset}' is for model '{owner}', not '{model}'")
         model = owner
     if model and model not in installed.models:
-        raise FsUserError(f"model '{model}' is not installed (models: "
-                          f"{', '.join(sorted(installed.models))})")
+        raise FsUserError(
+            f"model '{model}' is not installed (models: {', '.join(sorted(installed.models))})"
+        )
     config = load_config(source, installed.config_classes)
     sections = {table: _options(getattr(config, attr)) for table, attr, _ in CORE_SECTIONS}
     chosen: dict[str, type] = {}
@@ -63,8 +79,10 @@ def stored_config(installed: Installed, state: Any) -> tuple[dict[str, dict[str,
     changeable ones on top) and the ``section.option`` names that are locked."""
     from fs_core.config import CORE_SECTIONS
     from fs_core.config.options import is_locked
-    config: dict[str, dict[str, Any]] = {t: dict(v) for t, v in state.config.items()
-                                         if isinstance(v, Mapping)}
+
+    config: dict[str, dict[str, Any]] = {
+        t: dict(v) for t, v in state.config.items() if isinstance(v, Mapping)
+    }
     if state.sessions:
         for table, values in (state.sessions[-1].get("config") or {}).items():
             if isinstance(values, Mapping):
@@ -72,6 +90,10 @@ def stored_config(installed: Installed, state: Any) -> tuple[dict[str, dict[str,
     classes = {table: cls for table, _, cls in CORE_SECTIONS}
     if state.model in installed.models:
         classes[f"model.{state.model}"] = installed.models[state.model].config_class
-    locked = [f"{table}.{field.name}" for table, cls in classes.items()
-              for field in attrs.fields(cls) if is_locked(field) and table in config]
+    locked = [
+        f"{table}.{field.name}"
+        for table, cls in classes.items()
+        for field in attrs.fields(cls)
+        if is_locked(field) and table in config
+    ]
     return config, locked

@@ -4,22 +4,19 @@ A wrong field answers 400 with one line naming it, and no process starts: the ch
 ranges (as ``fs train`` accepts them), face folders that exist inside the root, a usable model
 folder name, an installed architecture, and a config text read by fs's own TOML loader.
 """
+
 from __future__ import annotations
 
-import sys
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 
 from fs_core.errors import FsUserError
 from fs_core.gui.installed import Installed
 from fs_core.gui.security import model_path, new_model_name, path_inside
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: the largest config text accepted (the complete file with every model is about 60 KiB)
 MAX_CONFIG_CHARS = 1_000_000
@@ -32,8 +29,13 @@ INTEGERS: dict[str, tuple[int, int, int]] = {
     "warmup": (0, 0, 5000),
 }
 #: switches, with the ``fs train`` flag each sets
-FLAGS: dict[str, str] = {"no_warp": "-W", "no_flip": "-P", "no_color": "-c",
-                         "warp_to_landmarks": "-M", "lr_finder": "-r"}
+FLAGS: dict[str, str] = {
+    "no_warp": "-W",
+    "no_flip": "-P",
+    "no_color": "-c",
+    "warp_to_landmarks": "-M",
+    "lr_finder": "-r",
+}
 TEXTS = ("faces_a", "faces_b", "model_dir", "model", "config_toml", "preset")
 REQUIRED = ("faces_a", "faces_b", "model_dir", "model")
 
@@ -54,10 +56,26 @@ class TrainForm:
 
     def train_args(self, config_file: Path | None) -> list[str]:
         """The arguments after ``fs train``; ``config_file`` holds ``config_toml`` when given."""
-        args = ["-A", str(self.faces_a), "-B", str(self.faces_b), "-m", str(self.model_dir),
-                "-t", self.model, "-b", str(self.numbers["batch_size"]),
-                "-i", str(self.numbers["iterations"]), "-s", str(self.numbers["save_interval"]),
-                "-I", str(self.numbers["snapshot_interval"]), "-a", str(self.numbers["warmup"])]
+        args = [
+            "-A",
+            str(self.faces_a),
+            "-B",
+            str(self.faces_b),
+            "-m",
+            str(self.model_dir),
+            "-t",
+            self.model,
+            "-b",
+            str(self.numbers["batch_size"]),
+            "-i",
+            str(self.numbers["iterations"]),
+            "-s",
+            str(self.numbers["save_interval"]),
+            "-I",
+            str(self.numbers["snapshot_interval"]),
+            "-a",
+            str(self.numbers["warmup"]),
+        ]
         args += self.flags
         source = config_file if self.config_toml is not None else self.preset_file
         if source is not None:
@@ -92,6 +110,7 @@ def _flag(data: Mapping[str, Any], key: str) -> bool:
 
 def _faces(root: Path, data: Mapping[str, Any], key: str) -> Path:
     from fs_core.faces.faceset import list_images
+
     folder = path_inside(root, data[key], key)
     if not folder.is_dir():
         raise FsUserError(f"{key}: no such folder inside the root: {data[key]}")
@@ -105,6 +124,7 @@ def _faces(root: Path, data: Mapping[str, Any], key: str) -> Path:
 def check_config_text(text: str, installed: Installed) -> None:
     """Read ``text`` as ``fs train -C`` would read the file, so a bad option fails here."""
     from fs_core.config import config_from_mapping
+
     if len(text) > MAX_CONFIG_CHARS:
         raise FsUserError(f"config_toml is too long ({len(text)} characters)")
     try:
@@ -120,6 +140,7 @@ def check_config_text(text: str, installed: Installed) -> None:
 def _existing_model(folder: Path, model: str) -> None:
     """An existing folder must be a folder, and an fs model in it must be of the chosen kind."""
     from fs_core.model.state import STATE_FILE, load_state
+
     if folder.exists() and not folder.is_dir():
         raise FsUserError(f"model_dir '{folder.name}' is a file, not a folder")
     if (folder / STATE_FILE).is_file():
@@ -149,8 +170,10 @@ def parse_train_form(data: Any, root: Path, installed: Installed) -> TrainForm:
     flags = tuple(flag for key, flag in FLAGS.items() if _flag(data, key))
     model = data["model"]
     if model not in installed.models:
-        raise FsUserError(f"model '{model}' is not installed (models: "
-                          f"{', '.join(sorted(installed.models)) or 'none'})")
+        raise FsUserError(
+            f"model '{model}' is not installed (models: "
+            f"{', '.join(sorted(installed.models)) or 'none'})"
+        )
     name = new_model_name(data["model_dir"])
     folder = model_path(root, name)
     _existing_model(folder, model)
@@ -167,6 +190,14 @@ def parse_train_form(data: Any, root: Path, installed: Installed) -> TrainForm:
         config_toml = None
     if config_toml is not None:
         check_config_text(config_toml, installed)
-    return TrainForm(faces_a=faces_a, faces_b=faces_b, name=name, model_dir=folder.absolute(),
-                     model=model, numbers=numbers, flags=flags, config_toml=config_toml,
-                     preset_file=preset_file)
+    return TrainForm(
+        faces_a=faces_a,
+        faces_b=faces_b,
+        name=name,
+        model_dir=folder.absolute(),
+        model=model,
+        numbers=numbers,
+        flags=flags,
+        config_toml=config_toml,
+        preset_file=preset_file,
+    )

@@ -3,11 +3,13 @@
 Loading the plugin registry imports TensorFlow (seconds), so it happens once, on first use, and the
 result is kept by the app rather than at module level.
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 
@@ -24,11 +26,15 @@ class Installed:
         return {name: d.config_class for name, d in self.models.items()}
 
     @classmethod
-    def load(cls) -> "Installed":
+    def load(cls) -> Installed:
         from fs_core.plugin_manager import get_registry
+
         registry = get_registry()
-        presets = {preset: (name, Path(path)) for name, descriptor in registry.models.items()
-                   for preset, path in getattr(descriptor, "presets", {}).items()}
+        presets = {
+            preset: (name, Path(path))
+            for name, descriptor in registry.models.items()
+            for preset, path in getattr(descriptor, "presets", {}).items()
+        }
         return cls(models=dict(registry.models), presets=presets)
 
 

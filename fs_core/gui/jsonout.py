@@ -1,4 +1,5 @@
 """JSON the browser can parse: a NaN or infinite loss becomes ``null`` (JSON has no NaN)."""
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ which the page shows when a trainer fails. Resume takes the arguments the last s
 ``record/trainer.json`` and reads them with ``fs train``'s own parser, keeping only what is safe to
 repeat: its paths must stay inside the root and name this model folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ import shlex
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
 from fs_core.errors import FsUserError
 from fs_core.gui.security import path_inside
@@ -27,8 +29,16 @@ LOG_FILE = "trainer.log"
 TRAINER_FILE = "trainer.json"
 CONFIG_FILE = "gui_config.toml"
 #: ``fs train`` options that name paths, which must stay inside the root
-PATH_OPTIONS = ("input_a", "input_b", "model_dir", "configfile", "timelapse_a", "timelapse_b",
-                "timelapse_out", "logfile")
+PATH_OPTIONS = (
+    "input_a",
+    "input_b",
+    "model_dir",
+    "configfile",
+    "timelapse_a",
+    "timelapse_b",
+    "timelapse_out",
+    "logfile",
+)
 #: options not repeated on resume: new models only, one-off prints, a window needing a display
 DROPPED_OPTIONS = ("load_weights", "summary", "preview")
 
@@ -56,9 +66,16 @@ class Launcher:
             stamp = dt.datetime.now().astimezone().isoformat(timespec="seconds")
             log.write(f"--- {stamp} fs gui started: fs train {shlex.join(train_args)}\n".encode())
             log.flush()
-            process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True, close_fds=True)
+            process = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
         with self._lock:
             self._running[model_dir.absolute()] = process
         threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
@@ -82,6 +99,7 @@ def log_tail(model_dir: Path, lines: int = 20) -> list[str]:
 def write_config(model_dir: Path, text: str) -> Path:
     """Keep the form's config text beside the record, where ``-C`` (and a resume) finds it."""
     from fs_core.model.atomic import atomic_write_bytes
+
     path = model_dir / RECORD_DIR / CONFIG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, text.encode())
@@ -100,6 +118,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _train_parser() -> argparse.ArgumentParser:
     from fs_core.cli import train
+
     parser = _Parser(prog="fs", add_help=False)
     subparsers = parser.add_subparsers(dest="command")
     train.add_parser(subparsers)
@@ -112,15 +131,16 @@ def recorded_args(model_dir: Path) -> list[str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FsUserError(f"model '{model_dir.name}' has no recorded training to resume "
-                          f"({RECORD_DIR}/{TRAINER_FILE}); start it from the New training form") \
-            from None
+        raise FsUserError(
+            f"model '{model_dir.name}' has no recorded training to resume "
+            f"({RECORD_DIR}/{TRAINER_FILE}); start it from the New training form"
+        ) from None
     except (OSError, ValueError) as error:
         raise FsUserError(f"cannot read {RECORD_DIR}/{TRAINER_FILE}: {error}") from None
     argv = data.get("argv") if isinstance(data, dict) else None
     if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
         raise FsUserError(f"{RECORD_DIR}/{TRAINER_FILE} holds no argument list")
-    return argv[argv.index("train") + 1:] if "train" in argv else list(argv)
+    return argv[argv.index("train") + 1 :] if "train" in argv else list(argv)
 
 
 def _emit(action: argparse.Action, value: Any) -> list[str]:
@@ -147,8 +167,10 @@ def resume_args(model_dir: Path, root: Path, preset_files: Sequence[Path] = ()) 
             continue
         setattr(parsed, dest, str(path_inside(root, value, f"recorded {dest}")))
     if parsed.model_dir is None or Path(parsed.model_dir) != model_dir.resolve():
-        raise FsUserError(f"the recorded arguments train another model folder "
-                          f"({parsed.model_dir}), not '{model_dir.name}'")
+        raise FsUserError(
+            f"the recorded arguments train another model folder "
+            f"({parsed.model_dir}), not '{model_dir.name}'"
+        )
     args: list[str] = []
     for action in parser._actions:
         if not action.option_strings or action.dest in DROPPED_OPTIONS or action.dest == "help":

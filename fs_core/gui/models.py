@@ -4,6 +4,7 @@ Everything about a model's training comes from its record (``fs_core.record``), 
 ``fs analysis`` reads too; only the stored options come from ``state.toml``. A folder whose files
 are damaged still lists, as failed with the reason, so one bad model never hides the others.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,17 +21,28 @@ from fs_core.gui.launch import RECORD_DIR, Launcher, log_tail
 def is_model_folder(path: Path) -> bool:
     """A model folder holds ``state.toml`` (saved at least once) or ``record/`` (training began)."""
     from fs_core.model.state import STATE_FILE
+
     return path.is_dir() and ((path / STATE_FILE).is_file() or (path / RECORD_DIR).is_dir())
 
 
 def summary(model_dir: Path) -> dict[str, Any]:
     from fs_core.record import model_summary
+
     try:
         return model_summary(model_dir)
     except FsUserError as error:
-        return {"name": model_dir.name, "model": None, "iterations": 0, "last_save": None,
-                "state": "failed", "error": error.one_line(), "trend": [], "session": None,
-                "status": None, "target": None}
+        return {
+            "name": model_dir.name,
+            "model": None,
+            "iterations": 0,
+            "last_save": None,
+            "state": "failed",
+            "error": error.one_line(),
+            "trend": [],
+            "session": None,
+            "status": None,
+            "target": None,
+        }
 
 
 def list_models(root: Path) -> list[dict[str, Any]]:
@@ -38,8 +50,11 @@ def list_models(root: Path) -> list[dict[str, Any]]:
         children = sorted(root.iterdir(), key=lambda p: p.name)
     except OSError as error:
         raise FsUserError(f"cannot list the root folder: {error.strerror or error}", root) from None
-    return [summary(child) for child in children
-            if not child.name.startswith(".") and is_model_folder(child)]
+    return [
+        summary(child)
+        for child in children
+        if not child.name.startswith(".") and is_model_folder(child)
+    ]
 
 
 def is_training(model_dir: Path, launcher: Launcher) -> bool:
@@ -50,6 +65,7 @@ def is_training(model_dir: Path, launcher: Launcher) -> bool:
 def detail(model_dir: Path, installed: Installed) -> dict[str, Any]:
     from fs_core.model.state import STATE_FILE, load_state
     from fs_core.record import previews, recent_messages, sessions_table
+
     result = summary(model_dir)
     config: dict[str, Any] = {}
     locked: list[str] = []
@@ -58,15 +74,21 @@ def detail(model_dir: Path, installed: Installed) -> dict[str, Any]:
             config, locked = stored_config(installed, load_state(model_dir))
         except FsUserError as error:
             result.setdefault("config_error", error.one_line())
-    result.update(sessions=sessions_table(model_dir), config=config, locked=locked,
-                  messages=recent_messages(model_dir), previews=previews(model_dir),
-                  log_tail=log_tail(model_dir))
+    result.update(
+        sessions=sessions_table(model_dir),
+        config=config,
+        locked=locked,
+        messages=recent_messages(model_dir),
+        previews=previews(model_dir),
+        log_tail=log_tail(model_dir),
+    )
     return result
 
 
 def sessions_csv(model_dir: Path) -> str:
     """The sessions table as CSV, columns in the table's order."""
     from fs_core.record import sessions_table
+
     rows = sessions_table(model_dir)
     columns: list[str] = []
     for row in rows:

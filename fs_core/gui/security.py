@@ -7,12 +7,14 @@ only requests addressed to a loopback name, so a web page that rebinds its own h
 127.0.0.1 cannot read models either. Paths the page sends are names under the root, resolved and
 checked to stay inside it.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any, Awaitable, Callable, MutableMapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -26,8 +28,9 @@ PUBLIC_PREFIX = "/static/"
 SAFE_METHODS = ("GET", "HEAD")
 
 Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-                   Awaitable[None]]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
+]
 
 
 def new_token() -> str:
@@ -49,7 +52,7 @@ def _host_name(host_header: str) -> str:
     """The host of a ``Host`` header, without its port."""
     text = host_header.strip()
     if text.startswith("["):
-        return text[1:text.find("]")] if "]" in text else text
+        return text[1 : text.find("]")] if "]" in text else text
     return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
 
 
@@ -65,8 +68,12 @@ class SecurityMiddleware:
         self.token = token
         self.require_token_for_reads = require_token_for_reads
 
-    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]],
-                       send: Callable[[Any], Awaitable[None]]) -> None:
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
         if scope["type"] == "http":
             reason = self.refusal(Request(scope))
             if reason is not None:
@@ -78,8 +85,10 @@ class SecurityMiddleware:
         """Why ``request`` is refused, or None when it may go on."""
         host = request.headers.get("host", "")
         if not self.require_token_for_reads and not is_loopback(_host_name(host)):
-            return (f"refused: this server answers only at 127.0.0.1 or localhost, not at "
-                    f"'{host}' (start fs gui with --host to serve other names)")
+            return (
+                f"refused: this server answers only at 127.0.0.1 or localhost, not at "
+                f"'{host}' (start fs gui with --host to serve other names)"
+            )
         if request.method not in SAFE_METHODS:
             if not token_matches(request.headers.get(TOKEN_HEADER), self.token):
                 return "refused: the request lacks the right X-FS-Token header"
@@ -88,8 +97,11 @@ class SecurityMiddleware:
                 return f"refused: a request from another origin ({origin})"
             return None
         path = request.url.path
-        if self.require_token_for_reads and path not in PUBLIC_PATHS \
-                and not path.startswith(PUBLIC_PREFIX):
+        if (
+            self.require_token_for_reads
+            and path not in PUBLIC_PATHS
+            and not path.startswith(PUBLIC_PREFIX)
+        ):
             given = request.headers.get(TOKEN_HEADER) or request.query_params.get("token")
             if not token_matches(given, self.token):
                 return "refused: open the address fs gui printed (it carries the token)"
@@ -97,8 +109,14 @@ class SecurityMiddleware:
 
 
 def _check_component(name: str, what: str) -> None:
-    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name \
-            or "\\" in name or "\0" in name:
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+    ):
         raise FsUserError(f"{what} must be one folder name under the root, got {name!r}")
 
 
@@ -118,9 +136,11 @@ def new_model_name(name: Any) -> str:
         raise FsUserError("model_dir must be a folder name (text)")
     _check_component(name, "model_dir")
     if len(name) > 100 or not name.isprintable() or name[0] in ".- " or name[-1] == " ":
-        raise FsUserError(f"model_dir {name!r} is not a usable folder name (letters, digits, "
-                          "'_', '-', '.', spaces; not starting with '.', '-' or a space; "
-                          "at most 100 characters)")
+        raise FsUserError(
+            f"model_dir {name!r} is not a usable folder name (letters, digits, "
+            "'_', '-', '.', spaces; not starting with '.', '-' or a space; "
+            "at most 100 characters)"
+        )
     return name
 
 

@@ -6,11 +6,13 @@ the trainer never waits on the GUI. Progress is coalesced into at most one ``sta
 no new progress, the model's summary is re-read every few seconds, so a trainer that dies without an
 ``end`` record shows as failed. Reads run in a worker thread: the event loop only waits.
 """
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -40,7 +42,9 @@ def eta_seconds(status: dict[str, Any] | None, target: int | None) -> float | No
     return max(0.0, (target - done) * elapsed / done)
 
 
-def status_data(status: dict[str, Any] | None, state: str, target: int | None) -> dict[str, Any]:
+def status_data(
+    status: dict[str, Any] | None, state: str | None, target: int | None
+) -> dict[str, Any]:
     data = {k: v for k, v in (status or {}).items() if k not in ("v", "type")}
     data.update(state=state, eta_seconds=eta_seconds(status, target))
     return data
@@ -49,6 +53,7 @@ def status_data(status: dict[str, Any] | None, state: str, target: int | None) -
 async def model_events(model_dir: Path, disconnected: Callable[[], Any]) -> AsyncIterator[str]:
     """The event stream of one model, until the client goes away."""
     from fs_core.record import model_summary, read_events
+
     summary = await run_in_threadpool(model_summary, model_dir)
     history, offset = await run_in_threadpool(read_events, model_dir, 0)
     last_time = history[-1].get("time", 0) if history else 0
@@ -66,7 +71,7 @@ async def model_events(model_dir: Path, disconnected: Callable[[], Any]) -> Asyn
         if records:
             last_time = max(last_time, records[-1].get("time", 0))
         changed, messages = False, 0
-        for record in ([] if replaced else records):
+        for record in [] if replaced else records:
             kind = record.get("type")
             if kind == "progress":
                 status, changed = record, True

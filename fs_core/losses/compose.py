@@ -15,9 +15,10 @@ face mask at the largest output size, unweighted (term ``mask``). Everything is 
 float32 (mixed-precision outputs are cast), with the Python structure fixed at construction so the
 whole method traces once in ``tf.function``.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 
@@ -37,10 +38,17 @@ class LossComposer:
     ``LOSSES_NOT_PROVIDED``).
     """
 
-    def __init__(self, loss: LossOptions, mask: MaskOptions, losses: Mapping[str, LossDescriptor],
-                 output_count: int, has_landmarks: bool = True,
-                 stored_masks: frozenset = frozenset(), *,
-                 not_provided: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        loss: LossOptions,
+        mask: MaskOptions,
+        losses: Mapping[str, LossDescriptor],
+        output_count: int,
+        has_landmarks: bool = True,
+        stored_masks: frozenset = frozenset(),
+        *,
+        not_provided: Mapping[str, str] | None = None,
+    ) -> None:
         if output_count < 1:
             raise ValueError(f"output_count must be at least 1, got {output_count}")
         self._active: tuple[ActiveLoss, ...] = active_losses(loss, losses, not_provided)
@@ -50,8 +58,11 @@ class LossComposer:
         self._mask_loss = loss.mask_loss_function
         self.mask_names: tuple[str, ...] = mask_names(loss, mask)
         self._penalized = "face" in self.mask_names and loss.penalized_mask_loss
-        self._parts = tuple((name, float(getattr(loss, f"{name}_multiplier")))
-                            for name in ("eye", "mouth") if name in self.mask_names)
+        self._parts = tuple(
+            (name, float(getattr(loss, f"{name}_multiplier")))
+            for name in ("eye", "mouth")
+            if name in self.mask_names
+        )
         names: list[str] = []
         for active in self._active:
             names += [active.term, f"{active.term}_weighted"]
@@ -66,14 +77,17 @@ class LossComposer:
 
     # ------------------------------------------------------------------ the loss
 
-    def side_loss(self, outputs: Sequence[tf.Tensor], side: Mapping
-                  ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def side_loss(
+        self, outputs: Sequence[tf.Tensor], side: Mapping
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """The side's total (scalar float32) and its terms by :attr:`term_names`."""
         expected = self._output_count + int(self._learn_mask)
         if len(outputs) != expected:
             mask = " + mask" if self._learn_mask else ""
-            raise ValueError(f"expected {expected} outputs for one side "
-                             f"({self._output_count} faces{mask}), got {len(outputs)}")
+            raise ValueError(
+                f"expected {expected} outputs for one side "
+                f"({self._output_count} faces{mask}), got {len(outputs)}"
+            )
         targets = side["targets"]
         sums = {active.term: tf.constant(0.0, tf.float32) for active in self._active}
         for index in range(self._output_count):
@@ -100,11 +114,18 @@ class LossComposer:
         try:
             return tf.cast(side["masks"][name][index], tf.float32)
         except (KeyError, IndexError, TypeError) as err:
-            raise ValueError(f"the batch lacks mask '{name}' for output {index}; the loader must "
-                             f"provide LossComposer.mask_names at every output size") from err
+            raise ValueError(
+                f"the batch lacks mask '{name}' for output {index}; the loader must "
+                f"provide LossComposer.mask_names at every output size"
+            ) from err
 
-    def _per_item(self, descriptor: LossDescriptor, true: tf.Tensor, pred: tf.Tensor,
-                  masks: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    def _per_item(
+        self,
+        descriptor: LossDescriptor,
+        true: tf.Tensor,
+        pred: tf.Tensor,
+        masks: Mapping[str, tf.Tensor],
+    ) -> tf.Tensor:
         """Shape (N,): the loss of each item after masking and part weighting."""
         if descriptor.per_pixel:
             value = tf.cast(descriptor(true, pred), tf.float32)

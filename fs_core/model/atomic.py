@@ -7,14 +7,15 @@ A write the system refuses (disk full, read-only or permission-denied folder) is
 not a bug: it becomes :class:`~fs_core.errors.FsUserError` naming the target file, after the
 temporary file is removed, so the previous version of the file is left exactly as it was.
 """
+
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from fs_core.errors import FsUserError
 
@@ -45,24 +46,31 @@ def fsync_dir(folder: str | os.PathLike) -> None:
 def write_error(error: OSError, target: Path) -> FsUserError:
     """The user-facing error for a write the system refused (the target file named)."""
     code = getattr(error, "errno", None)
-    if code == errno.ENOSPC or code == errno.EDQUOT:
+    if code in (errno.ENOSPC, errno.EDQUOT):
         reason = "no space left on the disk"
     elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
         reason = f"permission denied ({error.strerror or 'read-only'})"
     else:
         reason = error.strerror or str(error) or type(error).__name__
-    return FsUserError(f"cannot write the file: {reason}; the previous version is unchanged", target)
+    return FsUserError(
+        f"cannot write the file: {reason}; the previous version is unchanged", target
+    )
 
 
 def temp_files(folder: str | os.PathLike, names: tuple[str, ...]) -> list[Path]:
-    """Temporary files :func:`atomic_path` left in ``folder`` for targets ``names`` (after a kill)."""
+    """Temporary files :func:`atomic_path` left in ``folder`` for targets ``names`` (after a
+    kill)."""
     found: list[Path] = []
     with contextlib.suppress(OSError):
         for entry in Path(folder).iterdir():
             for name in names:
                 prefix = f"{TEMP_PREFIX}{name}."
-                if entry.name.startswith(prefix) and entry.name.endswith(TEMP_SUFFIX) \
-                        and len(entry.name) > len(prefix) + len(TEMP_SUFFIX) and entry.is_file():
+                if (
+                    entry.name.startswith(prefix)
+                    and entry.name.endswith(TEMP_SUFFIX)
+                    and len(entry.name) > len(prefix) + len(TEMP_SUFFIX)
+                    and entry.is_file()
+                ):
                     found.append(entry)
     return sorted(found)
 
@@ -76,8 +84,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{target.name}.", suffix=TEMP_SUFFIX,
-                                        dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f"{TEMP_PREFIX}{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent
+        )
     except OSError as error:
         raise write_error(error, target) from None
     os.close(fd)

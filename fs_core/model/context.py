@@ -4,9 +4,11 @@ The global switches that change how layers are made (learn mask, ICNR, conv-awar
 padding) and the initializer registry are passed to ``build(config, context)`` in a
 :class:`BuildContext`, never read from a global.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 import keras

@@ -5,10 +5,11 @@ iterations, the lowest average loss (for backups), the learning rate the LR find
 options stored at creation (locked ones win on resume) and one ``[[sessions]]`` entry per training
 run.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
-import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,6 @@ from fs_core import __version__
 from fs_core.errors import FsUserError
 from fs_core.model.atomic import atomic_write_bytes
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 STATE_FILE = "state.toml"
 FORMAT = 1
 
@@ -31,8 +27,10 @@ FORMAT = 1
 def recovery_hint(path: str | Path, what: str = "it") -> str:
     """What to do about a damaged model file: restore the backup, unless it *is* the backup."""
     if Path(path).parent.name == "backups":
-        return ("this is the backup itself; the model beside backups/ is untouched (a snapshot "
-                "folder, if any, is another copy)")
+        return (
+            "this is the backup itself; the model beside backups/ is untouched (a snapshot "
+            "folder, if any, is another copy)"
+        )
     return f"restore {what} from backups/ with 'fs restore'"
 
 
@@ -56,10 +54,15 @@ class ModelState:
 
     def to_toml(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "format": self.format, "fs_version": __version__,
-            "model": {"name": self.model, "distribution": self.model_distribution,
-                      "version": self.model_version},
-            "created": self.created, "iterations": self.iterations,
+            "format": self.format,
+            "fs_version": __version__,
+            "model": {
+                "name": self.model,
+                "distribution": self.model_distribution,
+                "version": self.model_version,
+            },
+            "created": self.created,
+            "iterations": self.iterations,
         }
         if self.lowest_avg_loss is not None:
             data["lowest_avg_loss"] = float(self.lowest_avg_loss)
@@ -70,28 +73,46 @@ class ModelState:
         return data
 
     @classmethod
-    def from_toml(cls, data: dict[str, Any], path: str) -> "ModelState":
+    def from_toml(cls, data: dict[str, Any], path: str) -> ModelState:
         try:
             model = data["model"]
-            state = cls(model=str(model["name"]), model_distribution=str(model.get("distribution", "?")),
-                        model_version=str(model.get("version", "?")),
-                        created=str(data.get("created", "")), iterations=int(data["iterations"]),
-                        lowest_avg_loss=data.get("lowest_avg_loss"), lr_finder=data.get("lr_finder"),
-                        config=dict(data.get("config", {})), sessions=list(data.get("sessions", [])),
-                        fs_version=str(data.get("fs_version", "?")), format=int(data["format"]))
+            state = cls(
+                model=str(model["name"]),
+                model_distribution=str(model.get("distribution", "?")),
+                model_version=str(model.get("version", "?")),
+                created=str(data.get("created", "")),
+                iterations=int(data["iterations"]),
+                lowest_avg_loss=data.get("lowest_avg_loss"),
+                lr_finder=data.get("lr_finder"),
+                config=dict(data.get("config", {})),
+                sessions=list(data.get("sessions", [])),
+                fs_version=str(data.get("fs_version", "?")),
+                format=int(data["format"]),
+            )
         except (KeyError, TypeError, ValueError) as error:
-            raise FsUserError(f"model state is incomplete or damaged ({error!s}); "
-                              f"{recovery_hint(path)}", path) from None
+            raise FsUserError(
+                f"model state is incomplete or damaged ({error!s}); {recovery_hint(path)}", path
+            ) from None
         if state.format > FORMAT:
-            raise FsUserError(f"model state format {state.format} is newer than this fs understands "
-                              f"({FORMAT}); upgrade fs-core", path)
+            raise FsUserError(
+                f"model state format {state.format} is newer than this fs understands "
+                f"({FORMAT}); upgrade fs-core",
+                path,
+            )
         if state.iterations < 0:
             raise FsUserError("model state has a negative iteration count", path)
         return state
 
     def new_session(self, batch_size: int, changeable: dict[str, Any]) -> dict[str, Any]:
-        session = {"id": len(self.sessions) + 1, "start": now(), "end": None, "batch_size": batch_size,
-                   "iterations": 0, "examples_per_second": 0.0, "config": changeable}
+        session = {
+            "id": len(self.sessions) + 1,
+            "start": now(),
+            "end": None,
+            "batch_size": batch_size,
+            "iterations": 0,
+            "examples_per_second": 0.0,
+            "config": changeable,
+        }
         self.sessions.append(session)
         return session
 
@@ -106,8 +127,9 @@ def load_state(model_dir: str | Path) -> ModelState:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
-        raise FsUserError(f"model state is not valid TOML ({error}); {recovery_hint(path)}",
-                          path) from None
+        raise FsUserError(
+            f"model state is not valid TOML ({error}); {recovery_hint(path)}", path
+        ) from None
     except UnicodeDecodeError:
         raise FsUserError(f"model state is not a text file; {recovery_hint(path)}", path) from None
     except OSError as error:

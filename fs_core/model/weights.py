@@ -1,17 +1,19 @@
 """``weights.h5``: one HDF5 group per model part, one dataset per variable.
 
 Keras's own weight files match by topology and cannot load one part alone, so fs writes its own
-layout: ``/<part>/<layer index>_<layer class>/<weight index>_<weight name>``. The key depends only on
-the architecture (not on Keras's process-global layer counters), so a rebuilt model loads its file,
-and one part can be copied between models (``-l``). The file carries a checksum over every dataset,
-so a damaged file is detected on load instead of training on garbage.
+layout: ``/<part>/<layer index>_<layer class>/<weight index>_<weight name>``. The key depends only
+on the architecture (not on Keras's process-global layer counters), so a rebuilt model loads its
+file, and one part can be copied between models (``-l``). The file carries a checksum over every
+dataset, so a damaged file is detected on load instead of training on garbage.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import h5py
 import keras
@@ -71,17 +73,23 @@ def part_variables(layer_owner: Any) -> list[tuple[str, Any]]:
     for index, layer in enumerate(layer_owner.layers):
         for windex, variable in enumerate(layer.weights):
             short = variable.name.split("/")[-1]
-            items.append((f"{index:03d}_{_snake(type(layer).__name__)}/{windex:02d}_{short}", variable))
+            items.append(
+                (f"{index:03d}_{_snake(type(layer).__name__)}/{windex:02d}_{short}", variable)
+            )
     return items
 
 
 def model_groups(model: keras.Model) -> dict[str, list[tuple[str, Any]]]:
     """Every variable of the model, grouped by part (``model`` for loose top-level layers)."""
     groups = {name: part_variables(part) for name, part in parts_of(model).items()}
-    loose = [layer for layer in model.layers if not isinstance(layer, keras.Model) and layer.weights]
+    loose = [
+        layer for layer in model.layers if not isinstance(layer, keras.Model) and layer.weights
+    ]
     if loose:
+
         class _Loose:
             layers = loose
+
         groups[ROOT_PART] = part_variables(_Loose)
     return groups
 
@@ -93,19 +101,30 @@ def _hash_entry(hasher: Any, key: str, value: np.ndarray) -> None:
     hasher.update(np.ascontiguousarray(value).tobytes())
 
 
-def save_weights(path: str | Path, model: keras.Model, *, model_name: str, iterations: int,
-                 optimizer: keras.optimizers.Optimizer | None = None) -> None:
+def save_weights(
+    path: str | Path,
+    model: keras.Model,
+    *,
+    model_name: str,
+    iterations: int,
+    optimizer: keras.optimizers.Optimizer | None = None,
+) -> None:
     """Write every part (and the optimizer state, when given) atomically.
 
     One variable at a time is copied out of TensorFlow, hashed and written, in key order (the
     checksum's order, see :func:`_hash_entry`): holding every copy until the end would add the
     model's whole size, three times over with Adam's state (1 GB for Original), to each save.
     """
-    entries = [(f"{part}/{key}", variable) for part, items in model_groups(model).items()
-               for key, variable in items]
+    entries = [
+        (f"{part}/{key}", variable)
+        for part, items in model_groups(model).items()
+        for key, variable in items
+    ]
     if optimizer is not None:
-        entries += [(f"{OPTIMIZER_GROUP}/{index:04d}_{variable.name.split('/')[-1]}", variable)
-                    for index, variable in enumerate(optimizer.variables)]
+        entries += [
+            (f"{OPTIMIZER_GROUP}/{index:04d}_{variable.name.split('/')[-1]}", variable)
+            for index, variable in enumerate(optimizer.variables)
+        ]
     hasher = hashlib.sha256()
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
@@ -120,16 +139,18 @@ def save_weights(path: str | Path, model: keras.Model, *, model_name: str, itera
             handle.attrs["checksum"] = hasher.hexdigest()
 
 
-def _read_all(path: Path, keep: Callable[[str], bool] = lambda key: True
-              ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _read_all(
+    path: Path, keep: Callable[[str], bool] = lambda key: True
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The datasets whose key ``keep`` accepts, and the attributes, after checking the checksum
     over every dataset. Datasets are read and hashed one at a time, in key order, so the ones not
     kept (the optimizer state, when only weights are wanted) never sit in memory together."""
     try:
         with h5py.File(path, "r") as handle:
             keys: list[str] = []
-            handle.visititems(lambda name, obj: keys.append(name)
-                              if isinstance(obj, h5py.Dataset) else None)
+            handle.visititems(
+                lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None
+            )
             hasher = hashlib.sha256()
             arrays: dict[str, np.ndarray] = {}
             for key in sorted(keys):
@@ -139,15 +160,23 @@ def _read_all(path: Path, keep: Callable[[str], bool] = lambda key: True
                     arrays[key] = value
             attributes = dict(handle.attrs)
     except FileNotFoundError:
-        raise FsUserError("weights file is missing; restore the model with 'fs restore'", path) from None
+        raise FsUserError(
+            "weights file is missing; restore the model with 'fs restore'", path
+        ) from None
     except (OSError, KeyError, ValueError) as error:
-        raise FsUserError(f"weights file is damaged and cannot be read ({error}); "
-                          f"{recovery_hint(path, 'the last backup')}", path) from None
+        raise FsUserError(
+            f"weights file is damaged and cannot be read ({error}); "
+            f"{recovery_hint(path, 'the last backup')}",
+            path,
+        ) from None
     expected = attributes.get("checksum")
     if expected is not None:
         if hasher.hexdigest() != expected:
-            raise FsUserError("weights file is damaged (checksum mismatch); "
-                              f"{recovery_hint(path, 'the last backup')}", path)
+            raise FsUserError(
+                "weights file is damaged (checksum mismatch); "
+                f"{recovery_hint(path, 'the last backup')}",
+                path,
+            )
     return arrays, attributes
 
 
@@ -156,8 +185,9 @@ def read_weights(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any
     return _read_all(Path(path))
 
 
-def _rename_legacy_groups(arrays: dict[str, np.ndarray], groups: Mapping[str, Any],
-                          renames: Mapping[str, str]) -> dict[str, np.ndarray]:
+def _rename_legacy_groups(
+    arrays: dict[str, np.ndarray], groups: Mapping[str, Any], renames: Mapping[str, str]
+) -> dict[str, np.ndarray]:
     """Read the groups of parts saved under an old name as the renamed parts.
 
     Only where it is unambiguous: the model has the new part and no part of the old name, and the
@@ -167,14 +197,22 @@ def _rename_legacy_groups(arrays: dict[str, np.ndarray], groups: Mapping[str, An
     saved = {key.split("/", 1)[0] for key in arrays}
     for old, new in renames.items():
         if new in groups and old not in groups and old in saved and new not in saved:
-            arrays = {(f"{new}/{key.split('/', 1)[1]}" if key.split("/", 1)[0] == old else key): value
-                      for key, value in arrays.items()}
+            arrays = {
+                (f"{new}/{key.split('/', 1)[1]}" if key.split("/", 1)[0] == old else key): value
+                for key, value in arrays.items()
+            }
     return arrays
 
 
-def load_weights(path: str | Path, model: keras.Model, *, model_name: str,
-                 parts: Iterable[str] | None = None, strict: bool = True,
-                 renamed_parts: Mapping[str, str] | None = None) -> list[str]:
+def load_weights(
+    path: str | Path,
+    model: keras.Model,
+    *,
+    model_name: str,
+    parts: Iterable[str] | None = None,
+    strict: bool = True,
+    renamed_parts: Mapping[str, str] | None = None,
+) -> list[str]:
     """Assign the saved values to ``model``; returns the list of keys that were skipped.
 
     ``strict`` (a model's own file): every variable must be present with its shape, and the file
@@ -191,6 +229,7 @@ def load_weights(path: str | Path, model: keras.Model, *, model_name: str,
     groups = model_groups(model)
     if renamed_parts:
         arrays = _rename_legacy_groups(arrays, groups, renamed_parts)
+    wanted: dict[str, tuple[str, str] | None]
     if parts is None:
         wanted = {name: (name, "") for name in groups}
     else:
@@ -198,9 +237,10 @@ def load_weights(path: str | Path, model: keras.Model, *, model_name: str,
     missing_parts = [name for name, where in wanted.items() if where is None]
     if missing_parts:
         raise FsUserError(f"model '{model_name}' has no part {', '.join(missing_parts)}", path)
+    located = {name: where for name, where in wanted.items() if where is not None}
     problems, skipped, assignments = [], [], []
-    for name in sorted(wanted):
-        top, prefix = wanted[name]
+    for name in sorted(located):
+        top, prefix = located[name]
         for key, variable in groups[top]:
             if not key.startswith(prefix):
                 continue
@@ -211,22 +251,36 @@ def load_weights(path: str | Path, model: keras.Model, *, model_name: str,
                 continue
             value = arrays[full]
             if tuple(value.shape) != tuple(variable.shape):
-                problems.append(f"{full} has shape {tuple(value.shape)}, model needs {tuple(variable.shape)}")
+                problems.append(
+                    f"{full} has shape {tuple(value.shape)}, model needs {tuple(variable.shape)}"
+                )
                 skipped.append(full)
                 continue
             assignments.append((variable, value))
     if strict:  # a saved variable the model lacks: a changed architecture, not one to half-load
         known = {f"{top}/{key}" for top, items in groups.items() for key, _ in items}
-        scopes = None if parts is None else [f"{top}/{prefix}" for top, prefix in wanted.values()]
-        problems += [f"{key} is not in the model" for key in sorted(arrays) if key not in known
-                     and (scopes is None or any(key.startswith(scope) for scope in scopes))]
+        scopes = None if parts is None else [f"{top}/{prefix}" for top, prefix in located.values()]
+        problems += [
+            f"{key} is not in the model"
+            for key in sorted(arrays)
+            if key not in known
+            and (scopes is None or any(key.startswith(scope) for scope in scopes))
+        ]
     if strict and problems:
-        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        raise FsUserError(f"weights do not match the model ({shown}); was it made with other options "
-                          "or by an older version of the model?", path)
+        shown = "; ".join(problems[:3]) + (
+            f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        )
+        raise FsUserError(
+            f"weights do not match the model ({shown}); was it made with other options "
+            "or by an older version of the model?",
+            path,
+        )
     if not strict and not assignments:
-        raise FsUserError(f"no weights of parts {', '.join(sorted(wanted))} could be loaded "
-                          f"({'; '.join(problems[:3])})", path)
+        raise FsUserError(
+            f"no weights of parts {', '.join(sorted(wanted))} could be loaded "
+            f"({'; '.join(problems[:3])})",
+            path,
+        )
     for variable, value in assignments:
         variable.assign(value)
     return skipped
@@ -259,8 +313,11 @@ def load_optimizer_state(path: str | Path, optimizer: keras.optimizers.Optimizer
             names = sorted(group, key=_saved_index) if group is not None else []
             values = [group[name][()] for name in names]
     except (OSError, KeyError, ValueError) as error:
-        raise FsUserError(f"weights file is damaged and cannot be read ({error}); restore the last "
-                          "backup with 'fs restore'", path) from None
+        raise FsUserError(
+            f"weights file is damaged and cannot be read ({error}); restore the last "
+            "backup with 'fs restore'",
+            path,
+        ) from None
     variables = list(optimizer.variables)
     if not values or len(values) != len(variables):
         return False

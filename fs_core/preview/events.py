@@ -6,16 +6,17 @@ still being written (a short tail) simply ends the read instead of raising, and 
 ever opened for reading. Values written by ``tf.summary.write`` are tensors; older ``simple_value``
 scalars are read too.
 """
+
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
 HEADER = 12  # length (8) + length CRC (4)
-FOOTER = 4   # data CRC
+FOOTER = 4  # data CRC
 
 
 def records(path: str | Path) -> Iterator[bytes]:
@@ -30,14 +31,16 @@ def records(path: str | Path) -> Iterator[bytes]:
         end = offset + HEADER + length + FOOTER
         if end > len(data):
             return
-        yield data[offset + HEADER:offset + HEADER + length]
+        yield data[offset + HEADER : offset + HEADER + length]
         offset = end
 
 
-def read_scalars(paths: Iterable[str | Path], tags: Iterable[str] | None = None
-                 ) -> dict[str, list[tuple[int, float]]]:
+def read_scalars(
+    paths: Iterable[str | Path], tags: Iterable[str] | None = None
+) -> dict[str, list[tuple[int, float]]]:
     """tag -> [(step, value)] sorted by step, from every event file in ``paths``."""
     import tensorflow as tf
+
     wanted = set(tags) if tags is not None else None
     found: dict[str, list[tuple[int, float]]] = {}
     for path in paths:
@@ -65,6 +68,7 @@ def read_scalars(paths: Iterable[str | Path], tags: Iterable[str] | None = None
 def text_values(paths: Iterable[str | Path], tag: str) -> list[str]:
     """The strings written under ``tag`` (e.g. ``model_config``)."""
     import tensorflow as tf
+
     texts = []
     for path in paths:
         for record in records(path):
@@ -79,4 +83,8 @@ def text_values(paths: Iterable[str | Path], tag: str) -> list[str]:
 def event_files(folder: str | Path) -> list[Path]:
     """The event files under ``folder`` (any depth), in name order (creation time order)."""
     root = Path(folder)
-    return sorted(p for p in root.rglob("events.out.tfevents.*") if p.is_file()) if root.is_dir() else []
+    return (
+        sorted(p for p in root.rglob("events.out.tfevents.*") if p.is_file())
+        if root.is_dir()
+        else []
+    )

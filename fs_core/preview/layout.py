@@ -7,10 +7,11 @@ brackets in the mask colour mark the corners of the area the model sees. With a 
 area outside it is tinted. A white header names the columns; a grid taller than wide is split in
 two halves placed side by side, so it fits a screen.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 import cv2
@@ -27,7 +28,7 @@ def parse_color(text: str) -> tuple[int, int, int]:
     if not isinstance(text, str) or not re.fullmatch(r"#[0-9a-fA-F]{6}", text.strip()):
         raise FsUserError(f"[augmentation] mask_color: {text!r} is not a colour like #ff0000")
     value = text.strip()[1:]
-    red, green, blue = (int(value[i:i + 2], 16) for i in (0, 2, 4))
+    red, green, blue = (int(value[i : i + 2], 16) for i in (0, 2, 4))
     return blue, green, red
 
 
@@ -59,7 +60,7 @@ class SideImages:
 def _paste_centre(tile: np.ndarray, patch: np.ndarray) -> np.ndarray:
     out = tile.copy()
     offset = (tile.shape[0] - patch.shape[0]) // 2
-    out[offset:offset + patch.shape[0], offset:offset + patch.shape[1]] = patch
+    out[offset : offset + patch.shape[0], offset : offset + patch.shape[1]] = patch
     return out
 
 
@@ -73,7 +74,7 @@ def _brackets(tile: np.ndarray, patch: int, color: tuple[int, int, int]) -> np.n
     low, high = offset - 1, offset + patch + 1
     for y0 in (low, high - side):
         for x0 in (low, high - side):
-            out[max(y0, 0):min(y0 + side, size), max(x0, 0):min(x0 + side, size)] = color
+            out[max(y0, 0) : min(y0 + side, size), max(x0, 0) : min(x0 + side, size)] = color
     return out
 
 
@@ -85,8 +86,9 @@ def _overlay(tile: np.ndarray, mask: np.ndarray, style: PreviewStyle) -> np.ndar
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
-def make_tile(background: np.ndarray, patch: np.ndarray, mask: np.ndarray | None,
-              style: PreviewStyle) -> np.ndarray:
+def make_tile(
+    background: np.ndarray, patch: np.ndarray, mask: np.ndarray | None, style: PreviewStyle
+) -> np.ndarray:
     """One tile: ``patch`` in the centre of ``background`` with brackets when it is smaller, and the
     mask overlay when ``mask`` (at tile size) is given and ``style.show_mask``."""
     tile = background
@@ -113,8 +115,10 @@ def side_rows(side: SideImages, style: PreviewStyle) -> np.ndarray:
     for index in range(len(side.tiles)):
         target = None if side.masks is None else side.masks[index]
         cells = [make_tile(side.tiles[index], side.targets[index], target, style)]
-        for predictions, learned in ((side.reconstructions, side.learned[0]),
-                                     (side.swaps, side.learned[1])):
+        for predictions, learned in (
+            (side.reconstructions, side.learned[0]),
+            (side.swaps, side.learned[1]),
+        ):
             mask = _tile_mask(target, None if learned is None else learned[index])
             cells.append(make_tile(side.tiles[index], predictions[index], mask, style))
         rows.append(np.concatenate(cells, axis=1))
@@ -146,10 +150,16 @@ def render_preview(side_a: SideImages, side_b: SideImages, style: PreviewStyle) 
     faces is padded with black tiles."""
     rows_a, rows_b = side_rows(side_a, style), side_rows(side_b, style)
     if rows_a.shape[1:] != rows_b.shape[1:]:
-        raise ValueError(f"sides have different tile sizes: {rows_a.shape[1:]} and {rows_b.shape[1:]}")
+        raise ValueError(
+            f"sides have different tile sizes: {rows_a.shape[1:]} and {rows_b.shape[1:]}"
+        )
     count = max(len(rows_a), len(rows_b))
-    pad = lambda rows: np.concatenate(  # noqa: E731
-        [rows, np.zeros((count - len(rows),) + rows.shape[1:], np.uint8)]) if len(rows) < count else rows
+
+    def pad(rows: np.ndarray) -> np.ndarray:
+        if len(rows) >= count:
+            return rows
+        return np.concatenate([rows, np.zeros((count - len(rows),) + rows.shape[1:], np.uint8)])
+
     rows = np.concatenate([pad(rows_a), pad(rows_b)], axis=2)  # (N, T, 6T, 3)
     tile = rows.shape[1]
     grid = rows.reshape(-1, rows.shape[2], 3)

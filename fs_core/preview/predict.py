@@ -4,9 +4,11 @@ A model takes ``[face_in_a, face_in_b]`` and gives side A's outputs, then side B
 :class:`fs_core.descriptors.ModelDescriptor`). Feeding the *same* faces to both inputs gives, for a
 set of A faces, the reconstruction (side A's outputs) and the swap (side B's outputs) in one call.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,17 +33,21 @@ def side_of(outputs: Sequence[Any], built: Any, side: str) -> tuple[np.ndarray, 
     per_side = built.outputs_per_side
     start = 0 if side == "a" else per_side
     face = np.asarray(outputs[start + len(built.output_sizes) - 1], np.float32)
-    mask = np.asarray(outputs[start + per_side - 1], np.float32)[..., 0] if built.learn_mask else None
+    mask = (
+        np.asarray(outputs[start + per_side - 1], np.float32)[..., 0] if built.learn_mask else None
+    )
     return face, mask
 
 
-def run_both(built: Any, faces: np.ndarray, batch_size: int = 16
-             ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+def run_both(
+    built: Any, faces: np.ndarray, batch_size: int = 16
+) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """Feed float model-input ``faces`` to both inputs, in batches; returns
-    ``{"a": (face, mask), "b": (face, mask)}`` as numpy arrays (mask None without a learned mask)."""
+    ``{"a": (face, mask), "b": (face, mask)}`` as numpy arrays (mask None without a learned
+    mask)."""
     results: dict[str, list] = {"a": [], "b": []}
     for start in range(0, len(faces), max(1, batch_size)):
-        chunk = faces[start:start + batch_size]
+        chunk = faces[start : start + batch_size]
         outputs = built.model([chunk, chunk], training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         outputs = [np.asarray(o.numpy() if hasattr(o, "numpy") else o, np.float32) for o in outputs]

@@ -3,6 +3,7 @@
 Kept apart from the hooks so the preview and timelapse built-ins draw exactly the same picture,
 and a test can draw one from any model without training.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,29 +23,47 @@ from fs_core.preview.predict import model_input, run_both, to_bgr_uint8
 
 def mask_in_use(config: Any, built: Any) -> bool:
     """A mask shapes training when the loss is penalized by one or the model learns one."""
-    return bool(built.learn_mask or (config.loss.penalized_mask_loss
-                                     and config.mask.mask_type != "none"))
+    return bool(
+        built.learn_mask or (config.loss.penalized_mask_loss and config.mask.mask_type != "none")
+    )
 
 
 def style_of(config: Any, built: Any) -> PreviewStyle:
     options = config.augmentation
-    return PreviewStyle(opacity=options.mask_opacity / 100.0, color=parse_color(options.mask_color),
-                        show_mask=mask_in_use(config, built))
+    return PreviewStyle(
+        opacity=options.mask_opacity / 100.0,
+        color=parse_color(options.mask_color),
+        show_mask=mask_in_use(config, built),
+    )
 
 
-def faces_for(faceset: FaceSet, paths: list[str], spec: Any, config: Any, built: Any) -> PreviewFaces:
+def faces_for(
+    faceset: FaceSet, paths: list[str], spec: Any, config: Any, built: Any
+) -> PreviewFaces:
     """Prepare ``paths`` of ``faceset`` for the preview of ``built`` (crop as ``spec`` says)."""
-    wanted = preview_spec(spec, mask_in_use(config, built), faceset.has_landmarks,
-                          frozenset(faceset.stored_mask_names))
+    wanted = preview_spec(
+        spec,
+        mask_in_use(config, built),
+        faceset.has_landmarks,
+        frozenset(faceset.stored_mask_names),
+    )
     return load_preview_faces(paths, wanted, max(built.output_sizes))
 
 
 def session_faces(session: Any, count: int | None = None) -> tuple[PreviewFaces, PreviewFaces]:
     """The training sets' preview faces: ``preview_images`` per side, spread over each set."""
     count = count or session.config.augmentation.preview_images
-    return tuple(faces_for(faces, pick_evenly(faces.paths, count), session.prepare_spec,
-                           session.config, session.built)
-                 for faces in (session.faces_a, session.faces_b))
+    side_a, side_b = (
+        faces_for(
+            faces,
+            pick_evenly(faces.paths, count),
+            session.prepare_spec,
+            session.config,
+            session.built,
+        )
+        for faces in (session.faces_a, session.faces_b)
+    )
+    return side_a, side_b
 
 
 def side_images(built: Any, faces: PreviewFaces, side: str, batch_size: int) -> SideImages:
@@ -54,16 +73,29 @@ def side_images(built: Any, faces: PreviewFaces, side: str, batch_size: int) -> 
     other = "b" if side == "a" else "a"
     (own, own_mask), (swap, swap_mask) = outputs[side], outputs[other]
     size = max(built.output_sizes)
-    return SideImages(tiles=faces.tiles, targets=resize_faces(faces.crops, size),
-                      reconstructions=to_bgr_uint8(own, order), swaps=to_bgr_uint8(swap, order),
-                      masks=faces.masks, learned=(own_mask, swap_mask))
+    return SideImages(
+        tiles=faces.tiles,
+        targets=resize_faces(faces.crops, size),
+        reconstructions=to_bgr_uint8(own, order),
+        swaps=to_bgr_uint8(swap, order),
+        masks=faces.masks,
+        learned=(own_mask, swap_mask),
+    )
 
 
-def preview_image(built: Any, faces_a: PreviewFaces, faces_b: PreviewFaces, style: PreviewStyle,
-                  batch_size: int = 16) -> np.ndarray:
+def preview_image(
+    built: Any,
+    faces_a: PreviewFaces,
+    faces_b: PreviewFaces,
+    style: PreviewStyle,
+    batch_size: int = 16,
+) -> np.ndarray:
     """The preview grid (uint8 BGR) for these faces with the model as it is now."""
-    return render_preview(side_images(built, faces_a, "a", batch_size),
-                          side_images(built, faces_b, "b", batch_size), style)
+    return render_preview(
+        side_images(built, faces_a, "a", batch_size),
+        side_images(built, faces_b, "b", batch_size),
+        style,
+    )
 
 
 def write_image(path: str | Path, image: np.ndarray, quality: int = 90) -> None:

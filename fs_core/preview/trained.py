@@ -4,10 +4,12 @@ The locked options in ``state.toml`` decide the architecture (sizes, learn mask,
 they are applied over the defaults or over a given config file; changeable ones (such as
 ``convert_batchsize``) come from the config file when one is given, else from the last session.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 
@@ -34,8 +36,12 @@ def _last_session_value(state: Any, table: str, key: str) -> Any:
     return None
 
 
-def load_trained(model_dir: str | Path, registry: Any, config_path: str | None = None,
-                 notify: Callable[[str], None] = print) -> TrainedModel:
+def load_trained(
+    model_dir: str | Path,
+    registry: Any,
+    config_path: str | None = None,
+    notify: Callable[[str], None] = print,
+) -> TrainedModel:
     """Read ``state.toml``, rebuild the model with its stored options and load ``weights.h5``."""
     from fs_core.config import apply_locked, load_config
     from fs_core.model.build import build_from_config, get_descriptor
@@ -57,8 +63,12 @@ def load_trained(model_dir: str | Path, registry: Any, config_path: str | None =
         if isinstance(batch, int) and 1 <= batch <= 32:
             config.global_ = attrs.evolve(config.global_, convert_batchsize=batch)
     built = build_from_config(registry, state.model, config)
-    load_weights(folder / WEIGHTS_FILE, built.model, model_name=built.name,
-                 renamed_parts=built.descriptor.legacy_part_names)
+    load_weights(
+        folder / WEIGHTS_FILE,
+        built.model,
+        model_name=built.name,
+        renamed_parts=built.descriptor.legacy_part_names,
+    )
     return TrainedModel(built=built, config=config, state=state, folder=folder)
 
 

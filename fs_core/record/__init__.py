@@ -1,12 +1,30 @@
 """The training record: what a trainer publishes in ``MODEL_DIR/record/`` (progress, saves,
 previews, messages, NaN, the end) and the command channel into it; read by ``fs gui`` and
 ``fs analysis``. The format is documented in ``docs/training-record.md``."""
+
 from __future__ import annotations
 
 from fs_core.record.commands import send_command
 from fs_core.record.files import COMMANDS, RECORD_DIR
-from fs_core.record.reader import (EventReader, loss_series, model_summary, previews, read_events,
-                                   recent_messages, sessions_table)
+from fs_core.record.reader import (
+    EventReader,
+    loss_series,
+    model_summary,
+    previews,
+    read_events,
+    recent_messages,
+    sessions_table,
+)
 
-__all__ = ["COMMANDS", "RECORD_DIR", "EventReader", "loss_series", "model_summary", "previews",
-           "read_events", "recent_messages", "send_command", "sessions_table"]
+__all__ = [
+    "COMMANDS",
+    "RECORD_DIR",
+    "EventReader",
+    "loss_series",
+    "model_summary",
+    "previews",
+    "read_events",
+    "recent_messages",
+    "send_command",
+    "sessions_table",
+]

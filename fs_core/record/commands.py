@@ -6,6 +6,7 @@ looks at the folder at most twice a second between iterations (a clock check per
 one ``os.scandir``), handles the files in name order and deletes each; a file that is not a valid
 request is refused and deleted, never executed. Files are only ever parsed as JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,13 @@ def parse_request(name: str, data: bytes, mtime: float = 0.0) -> Request:
         return Request(ident, None, f"{name}: unsupported version {body.get('v')!r}", mtime)
     command = body.get("command")
     if command not in COMMANDS:
-        return Request(ident, None, f"{name}: unknown command {one_line(repr(command))[:80]} "
-                                    f"(commands: {', '.join(COMMANDS)})", mtime)
+        return Request(
+            ident,
+            None,
+            f"{name}: unknown command {one_line(repr(command))[:80]} "
+            f"(commands: {', '.join(COMMANDS)})",
+            mtime,
+        )
     return Request(ident, command, "", mtime)
 
 
@@ -108,8 +114,11 @@ class CommandInbox:
         """Every waiting request now, in name order; each file is deleted once read."""
         try:
             with os.scandir(self.folder) as entries:
-                found = sorted((e.name, e.path) for e in entries
-                               if not e.name.startswith(".") and e.is_file(follow_symlinks=False))
+                found = sorted(
+                    (e.name, e.path)
+                    for e in entries
+                    if not e.name.startswith(".") and e.is_file(follow_symlinks=False)
+                )
         except OSError:
             return []
         requests = []

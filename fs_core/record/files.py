@@ -4,9 +4,11 @@ Everything is under ``MODEL_DIR/record/``: ``events.jsonl`` (the event log), ``t
 is training), ``previews/`` (one PNG pair per save) and ``commands/`` (requests to the trainer).
 Kept apart from the writer and the readers so both agree on names without importing each other.
 """
+
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,10 @@ def encode(record: dict[str, Any]) -> bytes:
     """One record as one line: compact separators, ``v`` and ``type`` first, so a reader can pick
     lines of one type by a byte search (``"type":"message"``) before parsing them. Non-finite
     floats are written as null (JSON has no NaN)."""
-    return (json.dumps(_finite(record), separators=(",", ":"), ensure_ascii=False,
-                       allow_nan=False) + "\n").encode("utf-8")
+    return (
+        json.dumps(_finite(record), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        + "\n"
+    ).encode("utf-8")
 
 
 def type_marker(kind: str) -> bytes:
@@ -45,7 +49,7 @@ def type_marker(kind: str) -> bytes:
 
 def _finite(value: Any) -> Any:
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {key: _finite(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

@@ -8,33 +8,51 @@ not parse is skipped. Nothing is cached between calls; callers that poll keep th
 The file is bounded (the trainer compacts it), but still up to several MiB on a long run, so the
 summary of a model reads only the end of the file and a few samples spread over it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import socket
 import time
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from fs_core.record.files import (EVENTS_FILE, PREVIEWS_DIR, RECORD_DIR, TRAINER_FILE,
-                                  events_path, record_dir, type_marker)
+from fs_core.record.files import (
+    EVENTS_FILE,
+    PREVIEWS_DIR,
+    RECORD_DIR,
+    TRAINER_FILE,
+    events_path,
+    record_dir,
+    type_marker,
+)
 
 TAIL_BYTES = 256 * 1024
 TREND_POINTS = 40
 SAMPLE_BYTES = 8 * 1024
 #: a trainer on another host counts as training while the record changed this recently
 REMOTE_STALE_SECONDS = 600.0
-SESSION_COLUMNS = ("id", "start", "end", "elapsed", "batch_size", "iterations",
-                   "examples_per_second")
+SESSION_COLUMNS = (
+    "id",
+    "start",
+    "end",
+    "elapsed",
+    "batch_size",
+    "iterations",
+    "examples_per_second",
+)
 NOT_LOSSES = ("total", "learning_rate", "examples_per_second")
 
 
 # ---------------------------------------------------------------- parsing
+
 
 def parse_lines(data: bytes) -> list[dict]:
     """The records in ``data`` (whole lines); lines that do not parse are left out."""
@@ -54,7 +72,7 @@ def parse_lines(data: bytes) -> list[dict]:
 
 
 def _whole_lines(data: bytes) -> bytes:
-    return data[:data.rfind(b"\n") + 1]
+    return data[: data.rfind(b"\n") + 1]
 
 
 def read_events(model_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
@@ -112,7 +130,7 @@ def _tail(path: Path, size: int, limit: int) -> tuple[bytes, bool]:
         handle.seek(start)
         data = handle.read(size - start)
     if start > 0:
-        data = data[data.find(b"\n") + 1:]
+        data = data[data.find(b"\n") + 1 :]
     return _whole_lines(data), start == 0
 
 
@@ -126,6 +144,7 @@ def _read_json(path: Path) -> dict:
 
 def _read_state(model_dir: Path) -> dict | None:
     from fs_core.model.state import STATE_FILE
+
     try:
         with open(Path(model_dir) / STATE_FILE, "rb") as handle:
             return tomllib.load(handle)
@@ -140,6 +159,7 @@ def _iso(seconds: float | None) -> str | None:
 
 
 # ---------------------------------------------------------------- is the trainer alive
+
 
 def process_start_time(pid: int) -> float | None:
     """When process ``pid`` started (unix seconds), from /proc; None where that cannot be read
@@ -164,7 +184,9 @@ def trainer_alive(trainer: dict, events: Path | None = None) -> bool:
         return False
     if trainer.get("host") != socket.gethostname():
         try:
-            return events is not None and time.time() - events.stat().st_mtime < REMOTE_STALE_SECONDS
+            return (
+                events is not None and time.time() - events.stat().st_mtime < REMOTE_STALE_SECONDS
+            )
         except OSError:
             return False
     pid = int(trainer["pid"])
@@ -187,13 +209,23 @@ def trainer_alive(trainer: dict, events: Path | None = None) -> bool:
 
 # ---------------------------------------------------------------- the model list
 
+
 def model_summary(model_dir: Path) -> dict:
     """One model folder at a glance (see ``docs/training-record.md``); reads ``state.toml``,
     ``trainer.json``, the last part of ``events.jsonl`` and 40 samples of the rest."""
     folder = Path(model_dir)
-    summary: dict[str, Any] = {"name": folder.name, "model": None, "iterations": 0,
-                               "last_save": None, "state": "new", "error": None, "trend": [],
-                               "session": None, "status": None, "target": None}
+    summary: dict[str, Any] = {
+        "name": folder.name,
+        "model": None,
+        "iterations": 0,
+        "last_save": None,
+        "state": "new",
+        "error": None,
+        "trend": [],
+        "session": None,
+        "status": None,
+        "target": None,
+    }
     state = _read_state(folder)
     if state is not None:
         model = state.get("model")
@@ -218,8 +250,9 @@ def model_summary(model_dir: Path) -> dict:
             boundary = record
     session = trainer.get("session", (last.get("session_start") or {}).get("session"))
     summary["session"] = session
-    summary["model"] = summary["model"] or trainer.get("model") or \
-        (last.get("session_start") or {}).get("model")
+    summary["model"] = (
+        summary["model"] or trainer.get("model") or (last.get("session_start") or {}).get("model")
+    )
     summary["target"] = trainer.get("target", (last.get("session_start") or {}).get("target"))
     status = last.get("progress")
     if status is not None:
@@ -232,8 +265,10 @@ def model_summary(model_dir: Path) -> dict:
         reason = boundary.get("reason")
         if reason in ("error", "nan"):
             summary["state"] = "failed"
-            summary["error"] = boundary.get("error") or \
-                "stopped on a non-finite loss (NaN protection); the last save is intact"
+            summary["error"] = (
+                boundary.get("error")
+                or "stopped on a non-finite loss (NaN protection); the last save is intact"
+            )
         else:
             summary["state"] = "stopped"
     elif not trainer and boundary is None:
@@ -242,8 +277,10 @@ def model_summary(model_dir: Path) -> dict:
         summary["state"] = "training"
     else:
         summary["state"] = "failed"
-        summary["error"] = (f"the trainer (pid {trainer.get('pid')}) ended without finishing "
-                            "its record: killed, or out of memory?")
+        summary["error"] = (
+            f"the trainer (pid {trainer.get('pid')}) ended without finishing "
+            "its record: killed, or out of memory?"
+        )
     return summary
 
 
@@ -252,8 +289,8 @@ def _trend(path: Path, size: int, records: list[dict] | None) -> list[float]:
     when the whole file was read, else the first progress record at 40 evenly spaced places."""
     marker = type_marker("progress")
     if records is not None:
-        values = [_total(r) for r in records if r["type"] == "progress"]
-        values = [v for v in values if v is not None]
+        totals = [_total(r) for r in records if r["type"] == "progress"]
+        values = [v for v in totals if v is not None]
         if len(values) <= TREND_POINTS:
             return values
         return [float(np.mean(chunk)) for chunk in np.array_split(np.array(values), TREND_POINTS)]
@@ -283,8 +320,10 @@ def _total(record: dict) -> float | None:
 
 # ---------------------------------------------------------------- losses
 
-def loss_series(model_dir: Path, session: int | None = None, last: int | None = None,
-                max_points: int = 2000) -> dict:
+
+def loss_series(
+    model_dir: Path, session: int | None = None, last: int | None = None, max_points: int = 2000
+) -> dict:
     """Losses against iterations, bucket-averaged to at most ``max_points`` points.
 
     From the record's progress records (each weighted by the iterations it covers); for a model
@@ -303,10 +342,15 @@ def loss_series(model_dir: Path, session: int | None = None, last: int | None = 
     if len(iterations) > max(1, int(max_points)):
         iterations, terms = _buckets(iterations, counts, terms, max(1, int(max_points)))
     order = ["loss_a", "loss_b"] + sorted(n for n in terms if n not in ("loss_a", "loss_b"))
-    return {"iterations": [int(i) for i in iterations],
-            "terms": {name: [None if v != v else round(float(v), 7) for v in terms[name]]
-                      for name in order if name in terms},
-            "sessions": table}
+    return {
+        "iterations": [int(i) for i in iterations],
+        "terms": {
+            name: [None if math.isnan(v) else round(float(v), 7) for v in terms[name]]
+            for name in order
+            if name in terms
+        },
+        "sessions": table,
+    }
 
 
 def _record_points(folder: Path, session: int | None) -> tuple | None:
@@ -336,7 +380,7 @@ def _record_points(folder: Path, session: int | None) -> tuple | None:
     ids = np.array([int(r.get("session") or 0) for r in rows], np.int64)
     names: dict[str, None] = {"loss_a": None, "loss_b": None}
     for r in rows:
-        for name in (r.get("losses") or ()):
+        for name in r.get("losses") or ():
             names.setdefault(name, None)
     terms = {}
     for name in names:
@@ -344,14 +388,16 @@ def _record_points(folder: Path, session: int | None) -> tuple | None:
             values = [r.get(name) for r in rows]
         else:
             values = [(r.get("losses") or {}).get(name) for r in rows]
-        terms[name] = np.array([v if isinstance(v, (int, float)) else np.nan for v in values],
-                               np.float64)
+        terms[name] = np.array(
+            [v if isinstance(v, (int, float)) else np.nan for v in values], np.float64
+        )
     return iterations, counts, ids, terms
 
 
 def _tensorboard_points(folder: Path, session: int | None) -> tuple:
     from fs_core.builtins.tensorboard import LOG_DIR
     from fs_core.preview.events import event_files, read_scalars
+
     logs = folder / LOG_DIR
     found: dict[int, dict[str, list[tuple[int, float]]]] = {}
     if logs.is_dir():
@@ -362,19 +408,22 @@ def _tensorboard_points(folder: Path, session: int | None) -> tuple:
             if session is not None and int(ident) != session:
                 continue
             scalars = read_scalars(event_files(sub))
-            found[int(ident)] = {tag: points for tag, points in scalars.items()
-                                 if tag not in NOT_LOSSES}
+            found[int(ident)] = {
+                tag: points for tag, points in scalars.items() if tag not in NOT_LOSSES
+            }
     steps: dict[int, int] = {}  # step -> session (a step logged twice keeps its last value)
     values: dict[str, dict[int, float]] = {}
-    for ident in sorted(found):
-        for tag, points in found[ident].items():
+    for number in sorted(found):
+        for tag, points in found[number].items():
             for step, value in points:
                 values.setdefault(tag, {})[step] = value
-                steps[step] = ident
+                steps[step] = number
     order = sorted(steps)
     iterations = np.array(order, np.int64)
-    terms = {tag: np.array([by_step.get(s, np.nan) for s in order], np.float64)
-             for tag, by_step in values.items()}
+    terms = {
+        tag: np.array([by_step.get(s, np.nan) for s in order], np.float64)
+        for tag, by_step in values.items()
+    }
     return iterations, np.ones(len(order)), np.array([steps[s] for s in order], np.int64), terms
 
 
@@ -386,13 +435,15 @@ def _session_spans(iterations: np.ndarray, counts: np.ndarray, sessions: np.ndar
         if spans and spans[-1]["id"] == ident:
             spans[-1]["last_iteration"] = int(iterations[index])
         else:
-            spans.append({"id": ident, "first_iteration": first,
-                          "last_iteration": int(iterations[index])})
+            spans.append(
+                {"id": ident, "first_iteration": first, "last_iteration": int(iterations[index])}
+            )
     return spans
 
 
-def _buckets(iterations: np.ndarray, counts: np.ndarray, terms: dict[str, np.ndarray],
-             points: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _buckets(
+    iterations: np.ndarray, counts: np.ndarray, terms: dict[str, np.ndarray], points: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Equal-width iteration buckets; each value the count-weighted mean of its records, each
     iteration the last of its bucket; empty buckets left out."""
     low, high = int(iterations.min()), int(iterations.max())
@@ -404,7 +455,9 @@ def _buckets(iterations: np.ndarray, counts: np.ndarray, terms: dict[str, np.nda
     for name, values in terms.items():
         present = ~np.isnan(values)
         weights = np.where(present, counts, 0.0)
-        total = np.bincount(index, weights=np.where(present, values * counts, 0.0), minlength=points)
+        total = np.bincount(
+            index, weights=np.where(present, values * counts, 0.0), minlength=points
+        )
         weight = np.bincount(index, weights=weights, minlength=points)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[name] = (total / weight)[filled]
@@ -412,6 +465,7 @@ def _buckets(iterations: np.ndarray, counts: np.ndarray, terms: dict[str, np.nda
 
 
 # ---------------------------------------------------------------- sessions, previews, messages
+
 
 def _elapsed(start: Any, end: Any) -> str:
     try:
@@ -423,16 +477,21 @@ def _elapsed(start: Any, end: Any) -> str:
 
 
 def session_rows(sessions: Iterable[dict]) -> list[dict[str, Any]]:
-    """One row per ``[[sessions]]`` entry of state.toml, with the elapsed time (H:MM:SS from its
-    start to its last save)."""
+    """One row per ``[[sessions]]`` entry of state.toml,
+    with the elapsed time (H:MM:SS from its start to its last save)."""
     rows = []
     for entry in sessions:
-        rows.append({"id": int(entry.get("id", 0)), "start": entry.get("start", ""),
-                     "end": entry.get("end", ""),
-                     "elapsed": _elapsed(entry.get("start"), entry.get("end")),
-                     "batch_size": entry.get("batch_size", ""),
-                     "iterations": int(entry.get("iterations", 0)),
-                     "examples_per_second": entry.get("examples_per_second", "")})
+        rows.append(
+            {
+                "id": int(entry.get("id", 0)),
+                "start": entry.get("start", ""),
+                "end": entry.get("end", ""),
+                "elapsed": _elapsed(entry.get("start"), entry.get("end")),
+                "batch_size": entry.get("batch_size", ""),
+                "iterations": int(entry.get("iterations", 0)),
+                "examples_per_second": entry.get("examples_per_second", ""),
+            }
+        )
     return rows
 
 
@@ -458,9 +517,15 @@ def sessions_table(model_dir: Path) -> list[dict]:
     if row is None:
         if trainer.get("session") != ident:
             return rows
-        row = {"id": ident, "start": _iso(trainer.get("started")), "end": "", "elapsed": "",
-               "batch_size": trainer.get("batch_size", ""), "iterations": 0,
-               "examples_per_second": ""}
+        row = {
+            "id": ident,
+            "start": _iso(trainer.get("started")),
+            "end": "",
+            "elapsed": "",
+            "batch_size": trainer.get("batch_size", ""),
+            "iterations": 0,
+            "examples_per_second": "",
+        }
         rows.append(row)
     if int(progress.get("session_iterations", 0)) > row["iterations"]:
         row["iterations"] = int(progress["session_iterations"])
@@ -488,8 +553,9 @@ def previews(model_dir: Path) -> list[dict]:
         stem = stem[:-6] if key == "plain" else stem
         if len(stem) != 9 or not stem.isdigit():
             continue
-        item = found.setdefault(int(stem), {"iteration": int(stem), "time": None, "mask": None,
-                                            "plain": None})
+        item = found.setdefault(
+            int(stem), {"iteration": int(stem), "time": None, "mask": None, "plain": None}
+        )
         item[key] = f"{RECORD_DIR}/{PREVIEWS_DIR}/{name}"
         try:
             mtime = entry.stat().st_mtime
@@ -526,6 +592,18 @@ def recent_messages(model_dir: Path, limit: int = 200) -> list[dict]:
     return parse_lines(b"\n".join(found[-limit:]))[-limit:] if limit > 0 else []
 
 
-__all__ = ["RECORD_DIR", "EVENTS_FILE", "TRAINER_FILE", "EventReader", "loss_series",
-           "model_summary", "previews", "read_events", "recent_messages", "session_rows",
-           "sessions_table", "trainer_alive", "process_start_time"]
+__all__ = [
+    "EVENTS_FILE",
+    "RECORD_DIR",
+    "TRAINER_FILE",
+    "EventReader",
+    "loss_series",
+    "model_summary",
+    "previews",
+    "process_start_time",
+    "read_events",
+    "recent_messages",
+    "session_rows",
+    "sessions_table",
+    "trainer_alive",
+]

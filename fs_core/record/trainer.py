@@ -6,37 +6,66 @@ sums and looks at the clock; at most every 0.5 s that becomes one ``progress`` r
 command folder is looked at. Saves add the preview pair and a ``save`` record; the end of the
 session (however it ends) adds the last ``progress`` and the ``end`` record.
 """
+
 from __future__ import annotations
 
-import logging
 import contextlib
+import logging
 import os
 import socket
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from fs_core.logs import FILE_ONLY, LOGGER
 from fs_core.model.atomic import atomic_write_bytes
 from fs_core.record.commands import CommandInbox, Request
-from fs_core.record.files import (COMMANDS_DIR, EVENTS_FILE, PREVIEWS_DIR, RECORD_DIR,
-                                  TRAINER_FILE, encode, one_line, preview_names, record_dir)
+from fs_core.record.files import (
+    COMMANDS_DIR,
+    EVENTS_FILE,
+    PREVIEWS_DIR,
+    RECORD_DIR,
+    TRAINER_FILE,
+    encode,
+    one_line,
+    preview_names,
+    record_dir,
+)
 from fs_core.record.reader import process_start_time
 from fs_core.record.writer import RecordWriter, prune_previews, rounded
 
 PROGRESS_SECONDS = 0.5
 #: flags of ``fs train`` for the request's fields, to write the command that resumes this run
-_VALUE_FLAGS = (("input_a", "-A", True), ("input_b", "-B", True), ("model_dir", "-m", True),
-                ("model_name", "-t", False), ("batch_size", "-b", False),
-                ("iterations", "-i", False), ("save_interval", "-s", False),
-                ("snapshot_interval", "-I", False), ("config_path", "-C", True),
-                ("warmup", "-a", False), ("seed", "--seed", False),
-                ("distributed", "-d", False), ("timelapse_a", "-x", True),
-                ("timelapse_b", "-y", True), ("timelapse_out", "-z", True))
-_SWITCHES = (("no_warp", "-W"), ("no_flip", "-P"), ("no_augment_color", "-c"),
-             ("warp_to_landmarks", "-M"), ("use_lr_finder", "-r"), ("auto_batch", "--auto-batch"),
-             ("write_image", "-w"), ("no_logs", "-n"), ("freeze", "-f"))
+_VALUE_FLAGS = (
+    ("input_a", "-A", True),
+    ("input_b", "-B", True),
+    ("model_dir", "-m", True),
+    ("model_name", "-t", False),
+    ("batch_size", "-b", False),
+    ("iterations", "-i", False),
+    ("save_interval", "-s", False),
+    ("snapshot_interval", "-I", False),
+    ("config_path", "-C", True),
+    ("warmup", "-a", False),
+    ("seed", "--seed", False),
+    ("distributed", "-d", False),
+    ("timelapse_a", "-x", True),
+    ("timelapse_b", "-y", True),
+    ("timelapse_out", "-z", True),
+)
+_SWITCHES = (
+    ("no_warp", "-W"),
+    ("no_flip", "-P"),
+    ("no_augment_color", "-c"),
+    ("warp_to_landmarks", "-M"),
+    ("use_lr_finder", "-r"),
+    ("auto_batch", "--auto-batch"),
+    ("write_image", "-w"),
+    ("no_logs", "-n"),
+    ("freeze", "-f"),
+)
 
 
 def train_argv(request: Any) -> list[str]:
@@ -44,8 +73,11 @@ def train_argv(request: Any) -> list[str]:
     argv = ["train"]
     for field, flag, is_path in _VALUE_FLAGS:
         value = getattr(request, field, None)
-        if value is None or (field in ("warmup", "snapshot_interval") and not value) or \
-                (field == "distributed" and value == "default"):
+        if (
+            value is None
+            or (field in ("warmup", "snapshot_interval") and not value)
+            or (field == "distributed" and value == "default")
+        ):
             continue
         argv += [flag, os.path.abspath(value) if is_path else str(value)]
     argv += [flag for field, flag in _SWITCHES if getattr(request, field, False)]
@@ -66,7 +98,7 @@ class _MessageHandler(logging.Handler):
             return
         try:
             text = one_line(record.getMessage())
-        except Exception:  # noqa: BLE001 - a bad format string must not stop training
+        except Exception:
             return
         if text:
             self._write("message", level=record.levelname, text=text)
@@ -92,6 +124,8 @@ class TrainerRecord:
         self.pending: list[Request] = []  # requests sent while this process was starting
         self._handler: _MessageHandler | None = None
         self._print: Callable[[str], None] | None = None
+        #: the first failure to write the record, told when the session ends (see :meth:`_warn`)
+        self.failure: str | None = None
 
     # ---------------------------------------------------------------- start
 
@@ -99,24 +133,39 @@ class TrainerRecord:
         session, request = self.session, self.session.request
         argv = train_argv(request)
         host, pid, started = socket.gethostname(), os.getpid(), time.time()
-        self._write_trainer_json({"pid": pid, "host": host, "session": self.session_id,
-                                  "started": started, "argv": argv,
-                                  "process_started": process_start_time(pid),
-                                  "model": session.model_name,
-                                  "iteration": session.state.iterations,
-                                  "target": request.iterations, "batch_size": session.batch_size})
-        self.writer.write("session_start", iteration=session.state.iterations,
-                          target=request.iterations, batch_size=session.batch_size,
-                          model=session.model_name, pid=pid, host=host,
-                          save_interval=request.save_interval,
-                          snapshot_interval=request.snapshot_interval, argv=argv)
+        self._write_trainer_json(
+            {
+                "pid": pid,
+                "host": host,
+                "session": self.session_id,
+                "started": started,
+                "argv": argv,
+                "process_started": process_start_time(pid),
+                "model": session.model_name,
+                "iteration": session.state.iterations,
+                "target": request.iterations,
+                "batch_size": session.batch_size,
+            }
+        )
+        self.writer.write(
+            "session_start",
+            iteration=session.state.iterations,
+            target=request.iterations,
+            batch_size=session.batch_size,
+            model=session.model_name,
+            pid=pid,
+            host=host,
+            save_interval=request.save_interval,
+            snapshot_interval=request.snapshot_interval,
+            argv=argv,
+        )
         self._refuse_stale()
         self._capture_messages()
 
     def _write_trainer_json(self, content: dict) -> None:
         try:
             atomic_write_bytes(record_dir(self.model_dir) / TRAINER_FILE, encode(content))
-        except Exception as error:  # noqa: BLE001 - the record never stops training
+        except Exception as error:
             self._warn(f"Training record: {one_line(error)}")
 
     def _refuse_stale(self) -> None:
@@ -126,8 +175,11 @@ class TrainerRecord:
             if born is not None and request.mtime >= born and request.command is not None:
                 self.pending.append(request)  # handled at the first iteration
             else:
-                self._answer(request, "failed", request.detail or
-                             "sent before this training session started; not executed")
+                self._answer(
+                    request,
+                    "failed",
+                    request.detail or "sent before this training session started; not executed",
+                )
 
     def _capture_messages(self) -> None:
         logger = logging.getLogger(LOGGER)
@@ -142,10 +194,18 @@ class TrainerRecord:
                 line = one_line(text)
                 if line:
                     self.writer.write("message", level="INFO", text=line)
+
             self.session.print = recorded
 
     def _warn(self, text: str) -> None:
-        print(text, file=sys.stderr)
+        """Keep the first failure to write the record; :meth:`end` tells it once.
+
+        Why not at once: the record lives in the model folder, so when it cannot be written the
+        model's own save usually fails too, and that error (one line, naming the file) is what
+        the user must see; a session that ends well is told that its record is incomplete.
+        """
+        if self.failure is None:
+            self.failure = text
 
     # ---------------------------------------------------------------- each iteration
 
@@ -171,12 +231,17 @@ class TrainerRecord:
         means = {name: rounded(total / count) for name, total in self.sums.items()}
         loss_a, loss_b = means.pop("loss_a", None), means.pop("loss_b", None)
         self.sums, self.count = {}, 0
-        self.writer.write("progress", iteration=session.state.iterations,
-                          session_iterations=session.session_iterations,
-                          elapsed=round(time.monotonic() - session.started, 3),
-                          loss_a=loss_a, loss_b=loss_b,
-                          examples_per_second=round(session.examples_per_second(), 3),
-                          count=count, losses=means)
+        self.writer.write(
+            "progress",
+            iteration=session.state.iterations,
+            session_iterations=session.session_iterations,
+            elapsed=round(time.monotonic() - session.started, 3),
+            loss_a=loss_a,
+            loss_b=loss_b,
+            examples_per_second=round(session.examples_per_second(), 3),
+            count=count,
+            losses=means,
+        )
 
     # ---------------------------------------------------------------- commands
 
@@ -187,15 +252,21 @@ class TrainerRecord:
         iteration = self.session.state.iterations
         try:
             detail = getattr(self, f"_command_{request.command}")()
-        except Exception as error:  # noqa: BLE001 - a failed request is answered, training goes on
-            self._answer(request, "failed", f"{request.command} at iteration {iteration}: "
-                                            f"{one_line(error)}")
+        except Exception as error:
+            self._answer(
+                request, "failed", f"{request.command} at iteration {iteration}: {one_line(error)}"
+            )
             return
         self._answer(request, "done", detail)
 
     def _answer(self, request: Request, status: str, detail: str) -> None:
-        self.writer.write("command", id=request.id, command=request.command, status=status,
-                          detail=one_line(detail))
+        self.writer.write(
+            "command",
+            id=request.id,
+            command=request.command,
+            status=status,
+            detail=one_line(detail),
+        )
 
     def _command_stop(self) -> str:
         self.session.stop_requested = True
@@ -203,6 +274,7 @@ class TrainerRecord:
 
     def _save_now(self) -> None:
         from fs_core.training.loop import save
+
         save(self.session, is_exit=False, hook=self.session.registry.hook())
 
     def _command_save(self) -> str:
@@ -220,8 +292,10 @@ class TrainerRecord:
         finally:
             self.snapshot_wanted = False
         written = self.session.scratch.get("last_snapshot") or {}
-        return f"saved and snapshot {written.get('folder')} at iteration " \
-               f"{self.session.state.iterations}"
+        return (
+            f"saved and snapshot {written.get('folder')} at iteration "
+            f"{self.session.state.iterations}"
+        )
 
     def _command_preview(self) -> str:
         iteration = self.session.state.iterations
@@ -239,25 +313,36 @@ class TrainerRecord:
         written = self.session.scratch.get("last_snapshot")
         if self.snapshot_wanted and not (written and written.get("iteration") == iteration):
             from fs_core.builtins.snapshots import write_snapshot
+
             folder = write_snapshot(self.model_dir, iteration)
-            self.session.scratch["last_snapshot"] = written = {"iteration": iteration,
-                                                               "folder": folder.name}
+            self.session.scratch["last_snapshot"] = written = {
+                "iteration": iteration,
+                "folder": folder.name,
+            }
         if written and written.get("iteration") == iteration:
             snapshot = written.get("folder")
         preview = self.write_preview(iteration)
-        self.writer.write("save", iteration=iteration, backup=bool(backup), snapshot=snapshot,
-                          preview=preview)
+        self.writer.write(
+            "save", iteration=iteration, backup=bool(backup), snapshot=snapshot, preview=preview
+        )
 
     def nan(self, iteration: int, losses: Mapping[str, float], rolled_back: bool) -> None:
-        self.writer.write("nan", iteration=iteration,
-                          losses={k: float(v) for k, v in losses.items()},
-                          rolled_back=bool(rolled_back))
+        self.writer.write(
+            "nan",
+            iteration=iteration,
+            losses={k: float(v) for k, v in losses.items()},
+            rolled_back=bool(rolled_back),
+        )
 
     def end(self, reason: str, error: str | None) -> None:
         try:
             self.progress()
-            self.writer.write("end", iteration=self.session.state.iterations, reason=reason,
-                              error=one_line(error) if error else None)
+            self.writer.write(
+                "end",
+                iteration=self.session.state.iterations,
+                reason=reason,
+                error=one_line(error) if error else None,
+            )
         finally:
             if self._handler is not None:
                 logging.getLogger(LOGGER).removeHandler(self._handler)
@@ -265,9 +350,12 @@ class TrainerRecord:
                 self.session.print = self._print
             self.writer.close()
             self._remove_unsaved_folder()
+            if self.failure is not None and reason != "error":
+                print(f"{self.failure} (the training record is incomplete)", file=sys.stderr)
 
     def _remove_unsaved_folder(self) -> None:
         from fs_core.model.state import STATE_FILE
+
         if not self.created_record or (self.model_dir / STATE_FILE).exists():
             return
         folder = record_dir(self.model_dir)
@@ -295,10 +383,12 @@ class TrainerRecord:
                 paths[key] = f"{RECORD_DIR}/{PREVIEWS_DIR}/{name}"
             prune_previews(self.model_dir)
             return paths
-        except Exception as error:  # noqa: BLE001
-            self.writer.write("message", level="WARNING",
-                              text=f"Training record: no preview at iteration {iteration}: "
-                                   f"{one_line(error)}")
+        except Exception as error:
+            self.writer.write(
+                "message",
+                level="WARNING",
+                text=f"Training record: no preview at iteration {iteration}: {one_line(error)}",
+            )
             return None
 
     def _render(self) -> tuple[Any, Any] | None:
@@ -306,6 +396,7 @@ class TrainerRecord:
 
         from fs_core.preview.layout import render_preview
         from fs_core.preview.render import session_faces, side_images, style_of
+
         session = self.session
         if self.faces is None:
             shown = session.scratch.get("preview") or {}
@@ -320,14 +411,17 @@ class TrainerRecord:
         style = style_of(session.config, session.built)
         side_a = side_images(session.built, faces_a, "a", batch)
         side_b = side_images(session.built, faces_b, "b", batch)
-        return (render_preview(side_a, side_b, style),
-                render_preview(side_a, side_b, attrs.evolve(style, show_mask=False)))
+        return (
+            render_preview(side_a, side_b, style),
+            render_preview(side_a, side_b, attrs.evolve(style, show_mask=False)),
+        )
 
 
 def _write_png(path: Path, image: Any) -> None:
     """Fast PNG (low compression), written under a temporary name and renamed: a reader never
     sees half an image. Not fsynced: a preview lost in a power cut costs nothing."""
     import cv2
+
     ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise OSError(f"cannot encode {path.name}")

@@ -12,19 +12,28 @@ bound). Readers see the replaced file as shorter than their offset and read it a
 Writing the record must never stop training: an error writing it (disk full, folder removed) is
 reported once and the record is switched off for the rest of the session.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from fs_core.errors import FsUserError
 from fs_core.model.atomic import atomic_path
-from fs_core.record.files import (EVENTS_FILE, PREVIEWS_DIR, VERSION, encode, one_line,
-                                  record_dir, type_marker)
+from fs_core.record.files import (
+    EVENTS_FILE,
+    PREVIEWS_DIR,
+    VERSION,
+    encode,
+    one_line,
+    record_dir,
+    type_marker,
+)
 
 #: the file is compacted when it grows past this many bytes (it ends up under half of it)
 COMPACT_AT = 8 * 1024 * 1024
@@ -43,9 +52,15 @@ def rounded(value: float | None) -> float | None:
 class RecordWriter:
     """Appends records of one training session to ``MODEL_DIR/record/events.jsonl``."""
 
-    def __init__(self, model_dir: str | Path, session: int, *, compact_at: int = COMPACT_AT,
-                 message_limit: int = MESSAGE_LIMIT,
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: str | Path,
+        session: int,
+        *,
+        compact_at: int = COMPACT_AT,
+        message_limit: int = MESSAGE_LIMIT,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.folder = record_dir(model_dir)
         self.path = self.folder / EVENTS_FILE
         self.session = int(session)
@@ -66,7 +81,12 @@ class RecordWriter:
 
     def write(self, kind: str, **fields: Any) -> None:
         """Append one record of ``kind`` (``v``, ``type``, ``time`` and ``session`` added)."""
-        record = {"v": VERSION, "type": kind, "time": round(time.time(), 3), "session": self.session}
+        record = {
+            "v": VERSION,
+            "type": kind,
+            "time": round(time.time(), 3),
+            "session": self.session,
+        }
         record.update(fields)
         data = encode(record)
         with self._lock:
@@ -88,14 +108,17 @@ class RecordWriter:
             with_suppressed(lambda: os.close(fd))
         if self._warn is not None:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-            self._warn(f"Training record: cannot write {self.path}: {one_line(reason)}; the record "
-                       "is off for the rest of this session (training goes on)")
+            self._warn(
+                f"Training record: cannot write {self.path}: {one_line(reason)}; the record "
+                "is off for the rest of this session (training goes on)"
+            )
 
     def _compact(self) -> None:
         data = self.path.read_bytes()
         end = data.rfind(b"\n") + 1  # a torn last line (after a crash) is dropped
-        lines = compact_lines(data[:end].split(b"\n")[:-1], self.compact_at // 2,
-                              self.message_limit)
+        lines = compact_lines(
+            data[:end].split(b"\n")[:-1], self.compact_at // 2, self.message_limit
+        )
         with atomic_path(self.path) as temp:
             temp.write_bytes(b"".join(line + b"\n" for line in lines))
         assert self._fd is not None
@@ -117,8 +140,9 @@ def with_suppressed(action: Callable[[], Any]) -> None:
         pass
 
 
-def compact_lines(lines: list[bytes], target: int, message_limit: int = MESSAGE_LIMIT
-                  ) -> list[bytes]:
+def compact_lines(
+    lines: list[bytes], target: int, message_limit: int = MESSAGE_LIMIT
+) -> list[bytes]:
     """The lines of a compacted file: neighbouring progress records of a session merged until the
     file is under ``target`` bytes, other records kept as they are (messages beyond the newest
     ``message_limit`` dropped); lines that do not parse are dropped.
@@ -151,7 +175,7 @@ def compact_lines(lines: list[bytes], target: int, message_limit: int = MESSAGE_
         while other_bytes + count * average > target:
             merged = _merge_pass(items, cap)
             cap *= 2
-            if len(merged) == len(items) and cap > 2 ** 40:
+            if len(merged) == len(items) and cap > 2**40:
                 break
             items = merged
             count = sum(1 for i in items if isinstance(i, dict))
@@ -167,11 +191,12 @@ def _merge_pass(items: list[Any], cap: int) -> list[Any]:
         if isinstance(item, dict):
             session = item.get("session")
             index = waiting.get(session)
+            record = item
             if index is not None and _count(out[index]) + _count(item) <= cap:
                 first, out[index] = out[index], None
-                item = merge_progress(first, item)
+                record = merge_progress(first, item)
             waiting[session] = len(out)
-            out.append(item)
+            out.append(record)
             continue
         if type_marker("session_start") in item or type_marker("end") in item:
             waiting.clear()
@@ -193,8 +218,10 @@ def merge_progress(first: dict, second: dict) -> dict:
         merged[key] = _weighted(first.get(key), n1, second.get(key), n2)
     terms = dict(first.get("losses") or {})
     later = second.get("losses") or {}
-    merged["losses"] = {name: _weighted(terms.get(name), n1, later.get(name), n2)
-                        for name in list(terms) + [n for n in later if n not in terms]}
+    merged["losses"] = {
+        name: _weighted(terms.get(name), n1, later.get(name), n2)
+        for name in list(terms) + [n for n in later if n not in terms]
+    }
     return merged
 
 
@@ -206,10 +233,14 @@ def _weighted(a: Any, n1: int, b: Any, n2: int) -> float | None:
     return rounded((a * n1 + b * n2) / (n1 + n2))
 
 
-def prune_previews(model_dir: str | Path, keep_newest: int = KEEP_NEWEST_PREVIEWS,
-                   keep_older: int = KEEP_OLDER_PREVIEWS) -> list[int]:
+def prune_previews(
+    model_dir: str | Path,
+    keep_newest: int = KEEP_NEWEST_PREVIEWS,
+    keep_older: int = KEEP_OLDER_PREVIEWS,
+) -> list[int]:
     """Delete preview pairs beyond the newest ``keep_newest``, keeping ``keep_older`` of the older
-    ones evenly spread over the run (the oldest always among them); returns the iterations removed."""
+    ones evenly spread over the run (the oldest always among them); returns the iterations
+    removed."""
     folder = record_dir(model_dir) / PREVIEWS_DIR
     iterations = sorted(preview_iterations(folder))
     older = iterations[:-keep_newest] if keep_newest else iterations
@@ -225,7 +256,7 @@ def prune_previews(model_dir: str | Path, keep_newest: int = KEEP_NEWEST_PREVIEW
     removed = [i for i in older if i not in chosen]
     for iteration in removed:
         for name in (f"{iteration:09d}.png", f"{iteration:09d}_plain.png"):
-            with_suppressed(lambda name=name: (folder / name).unlink())
+            with_suppressed((folder / name).unlink)
     return removed
 
 

@@ -5,9 +5,11 @@ created by the caller inside a distribution strategy scope, then called inside t
 step on the *unscaled* gradients (after mixed-precision loss-scale division), just before the
 optimizer step, as faceswap's ``lib/training/optimizer.py`` and ``lib/model/autoclip.py``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import tensorflow as tf
 
@@ -63,22 +65,32 @@ class GradientClipper(tf.Module):
     owns the model. They are ``ONLY_FIRST_REPLICA`` aggregated, so replicas share one history.
     """
 
-    def __init__(self, method: str = "none", value: float = 1.0, history: int = 10000,
-                 name: str = "gradient_clipper") -> None:
+    def __init__(
+        self,
+        method: str = "none",
+        value: float = 1.0,
+        history: int = 10000,
+        name: str = "gradient_clipper",
+    ) -> None:
         super().__init__(name=name)
         if method not in METHODS:
-            raise FsUserError(f"gradient_clipping must be one of {', '.join(METHODS)}; "
-                              f"got {method!r}")
+            raise FsUserError(
+                f"gradient_clipping must be one of {', '.join(METHODS)}; got {method!r}"
+            )
         self.method = method
         self.value = float(value)
         self.history = int(history) if history else AUTOCLIP_UNBOUNDED_CAP
         self.norms: tf.Variable | None = None
         self.count: tf.Variable | None = None
         if method == "autoclip":
-            shared = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
-                          synchronization=tf.VariableSynchronization.ON_WRITE)
-            self.norms = tf.Variable(tf.zeros((self.history,), tf.float32), name="autoclip_norms",
-                                     **shared)
+            shared = dict(
+                trainable=False,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                synchronization=tf.VariableSynchronization.ON_WRITE,
+            )
+            self.norms = tf.Variable(
+                tf.zeros((self.history,), tf.float32), name="autoclip_norms", **shared
+            )
             self.count = tf.Variable(tf.constant(0, tf.int64), name="autoclip_count", **shared)
 
     @property
@@ -92,27 +104,34 @@ class GradientClipper(tf.Module):
             return grads
         limit = tf.constant(self.value, tf.float32)
         if self.method == "norm":
-            return [None if g is None else tf.clip_by_norm(g, tf.cast(limit, g.dtype)) for g in grads]
+            return [
+                None if g is None else tf.clip_by_norm(g, tf.cast(limit, g.dtype)) for g in grads
+            ]
         if self.method == "value":
-            return [None if g is None else tf.clip_by_value(g, -tf.cast(limit, g.dtype),
-                                                            tf.cast(limit, g.dtype))
-                    for g in grads]
+            return [
+                None
+                if g is None
+                else tf.clip_by_value(g, -tf.cast(limit, g.dtype), tf.cast(limit, g.dtype))
+                for g in grads
+            ]
         norm = _global_norm(grads)
         if self.method == "global_norm":
             return _scale_to_norm(grads, norm, limit)
         return self._autoclip(grads, norm)
 
     def _autoclip(self, grads: list[Any], norm: tf.Tensor) -> list[Any]:
+        assert self.norms is not None and self.count is not None  # made with the clipper
         finite = tf.math.is_finite(norm)
         recorded = tf.where(finite, norm, 0.0)
         slot = tf.math.floormod(self.count, self.history)
-        updated = tf.tensor_scatter_nd_update(tf.convert_to_tensor(self.norms),
-                                              tf.reshape(slot, (1, 1)), tf.reshape(recorded, (1,)))
+        updated = tf.tensor_scatter_nd_update(
+            tf.convert_to_tensor(self.norms), tf.reshape(slot, (1, 1)), tf.reshape(recorded, (1,))
+        )
         # record only finite norms: a non-finite step leaves the history as it was
         self.norms.assign(tf.where(finite, updated, self.norms))
         self.count.assign_add(tf.cast(finite, tf.int64))
         filled = tf.cast(tf.minimum(self.count, self.history), tf.int32)
-        seen = self.norms[:tf.maximum(filled, 1)]
+        seen = self.norms[: tf.maximum(filled, 1)]
         threshold = percentile(seen, self.value * 10.0)
         # a non-finite norm is never clipped: compare against +inf so nothing is scaled
         limit = tf.where(finite & (filled > 0), threshold, float("inf"))
@@ -122,5 +141,6 @@ class GradientClipper(tf.Module):
 def make_gradient_clipper(options: Any) -> GradientClipper:
     """The clipper that ``[global] gradient_clipping``, ``clipping_value`` and ``autoclip_history``
     ask for (``options`` is a :class:`fs_core.config.sections.GlobalOptions`)."""
-    return GradientClipper(options.gradient_clipping, options.clipping_value,
-                           options.autoclip_history)
+    return GradientClipper(
+        options.gradient_clipping, options.clipping_value, options.autoclip_history
+    )

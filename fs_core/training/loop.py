@@ -3,34 +3,47 @@
 Ctrl-C (and SIGTERM) and reaching the iteration count both end with a save. A non-finite loss
 stops *without* saving (NaN protection), so the last save never holds a collapsed model.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from fs_core.errors import FsUserError
 from fs_core.model.state import now
-from fs_core.model.weights import WEIGHTS_FILE, has_optimizer_state, load_optimizer_state, save_weights
+from fs_core.model.weights import (
+    WEIGHTS_FILE,
+    has_optimizer_state,
+    load_optimizer_state,
+    save_weights,
+)
 from fs_core.training import model_dir as model_folder
 from fs_core.training.nan_recovery import roll_back
 from fs_core.training.session import TrainingSession
 
+#: Why a training session stopped: it reached ``-i``; Ctrl-C or SIGTERM; a stop request (the
+#: GUI's stop button); a non-finite loss with no rollback left.
+StopReason = Literal["done", "interrupted", "stopped", "nan"]
 
-class NanDetected(Exception):
-    """Raised inside the loop when NaN protection stops training."""
+if TYPE_CHECKING:
+    from fs_core.training.clipping import GradientClipper
+    from fs_core.training.strategy import ReplicaSumClipper
 
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM like Ctrl-C so a polite kill also ends with a save."""
-    def handler(signum, frame):  # noqa: ARG001
+
+    def handler(signum, frame):
         raise KeyboardInterrupt
+
     try:
         previous = signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread
@@ -45,8 +58,11 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def make_optimizer(session: TrainingSession) -> Any:
     options = session.config.global_
     if options.optimizer not in session.registry.optimizers:
-        raise FsUserError(f"[global] optimizer: '{options.optimizer}' is not installed (installed: "
-                          f"{', '.join(sorted(session.registry.optimizers))})", session.config.path)
+        raise FsUserError(
+            f"[global] optimizer: '{options.optimizer}' is not installed (installed: "
+            f"{', '.join(sorted(session.registry.optimizers))})",
+            session.config.path,
+        )
     distribution = session.distribution
     scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
     with scope:  # optimizer slots and the clipper's state live where the model's variables do
@@ -60,17 +76,28 @@ def make_optimizer(session: TrainingSession) -> Any:
 
 def _build_optimizer(session: TrainingSession, options: Any) -> Any:
     optimizer = session.registry.optimizers[options.optimizer].make(options)
-    if options.gradient_clipping != "none" and hasattr(optimizer, "set_gradient_clipper"):
+    if options.gradient_clipping != "none" and not hasattr(optimizer, "set_gradient_clipper"):
+        # clipping the user asked for is never skipped silently
+        raise FsUserError(
+            f"[global] gradient_clipping = '{options.gradient_clipping}' needs an optimizer that "
+            f"can clip, and optimizer '{options.optimizer}' cannot; set gradient_clipping = "
+            "'none' or choose a built-in optimizer",
+            session.config.path,
+        )
+    if options.gradient_clipping != "none":
         # inside the optimizer: clipping sees unscaled, accumulated gradients (reference §D.1)
         from fs_core.training.clipping import make_gradient_clipper
-        clipper = make_gradient_clipper(options)
+
+        clipper: GradientClipper | ReplicaSumClipper = make_gradient_clipper(options)
         replicas = session.distribution.replicas if session.distribution is not None else 1
         if replicas > 1:  # clip the global gradient, not each replica's share
             from fs_core.training.strategy import ReplicaSumClipper
+
             clipper = ReplicaSumClipper(clipper, replicas)
         optimizer.set_gradient_clipper(clipper)
     if options.mixed_precision == "mixed_float16":
         import keras
+
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     optimizer.build(session.model.trainable_variables)
     return optimizer
@@ -89,48 +116,59 @@ def save(session: TrainingSession, *, is_exit: bool, hook: Any) -> None:
     session.record["end"] = now()
     session.record["examples_per_second"] = round(session.examples_per_second(), 3)
     average = float(np.mean(session.loss_history)) if session.loss_history else None
-    new_low = average is not None and (state.lowest_avg_loss is None or average < state.lowest_avg_loss)
+    new_low = average is not None and (
+        state.lowest_avg_loss is None or average < state.lowest_avg_loss
+    )
     first_record = state.lowest_avg_loss is None
     if new_low:
         state.lowest_avg_loss = average
     model_folder.save_model_files(
-        session.model_dir, state,
-        lambda path: save_weights(path, session.model, model_name=session.model_name,
-                                  iterations=state.iterations,
-                                  optimizer=session.optimizer if with_optimizer else None))
+        session.model_dir,
+        state,
+        lambda path: save_weights(
+            path,
+            session.model,
+            model_name=session.model_name,
+            iterations=state.iterations,
+            optimizer=session.optimizer if with_optimizer else None,
+        ),
+    )
     backup = new_low and not first_record
     if backup:
         model_folder.write_backup(session.model_dir)
         session.print(f"\nModel backed up (average loss {average:.5f})")
     session.loss_history.clear()
-    hook.fs_save(session=session, model_dir=str(session.model_dir), iteration=state.iterations,
-                 backup=backup)
+    hook.fs_save(
+        session=session, model_dir=str(session.model_dir), iteration=state.iterations, backup=backup
+    )
 
 
-def train(session: TrainingSession, loader: Any, step: Any) -> str:
+def train(session: TrainingSession, loader: Any, step: Any) -> StopReason:
     """Run until the iteration count, Ctrl-C, a NaN or a stop request; returns why it stopped.
 
     ``fs_train_end`` is called however the session ends, an exception included (with
     ``reason="error"`` and its one-line message), so every plugin can close what it opened."""
     hook = session.registry.hook()
     session.started = time.monotonic()  # examples/s count training, not loading the faces
-    reason = "error"
     try:
         hook.fs_train_start(session=session)
         reason = _iterate(session, loader, step, hook)
         if reason != "nan" and session.session_iterations:
             save(session, is_exit=True, hook=hook)
     except BaseException as error:
-        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
+        interrupted = isinstance(error, KeyboardInterrupt)
         with contextlib.suppress(Exception):  # the original error is the one to report
-            hook.fs_train_end(session=session, reason=reason,
-                              error=None if reason == "interrupted" else _one_line(error))
+            hook.fs_train_end(
+                session=session,
+                reason="interrupted" if interrupted else "error",
+                error=None if interrupted else _one_line(error),
+            )
         raise
     hook.fs_train_end(session=session, reason=reason, error=None)
     return reason
 
 
-def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Any) -> str:
+def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Any) -> StopReason:
     request = session.request
     try:
         with _sigterm_as_interrupt():
@@ -141,23 +179,32 @@ def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Any) -> str
                 session.state.iterations += 1
                 session.session_iterations += 1
                 if not all(math.isfinite(losses[k]) for k in ("loss_a", "loss_b")):
-                    if session.config.global_.nan_protection and \
-                            roll_back(session, session.state.iterations):
-                        hook.fs_nan(session=session, iteration=session.state.iterations,
-                                    losses=losses, rolled_back=True)
+                    if session.config.global_.nan_protection and roll_back(
+                        session, session.state.iterations
+                    ):
+                        hook.fs_nan(
+                            session=session,
+                            iteration=session.state.iterations,
+                            losses=losses,
+                            rolled_back=True,
+                        )
                         continue
                     _report_nan(session, losses, hook)
                     if session.config.global_.nan_protection:
                         return "nan"
                 session.loss_history.append(losses["loss_a"] + losses["loss_b"])
-                hook.fs_iteration_end(session=session, iteration=session.state.iterations,
-                                      losses=losses)
+                hook.fs_iteration_end(
+                    session=session, iteration=session.state.iterations, losses=losses
+                )
                 if session.stop_requested:
                     return "stopped"  # the exit save follows
-                snapshot_due = (request.snapshot_interval and
-                                session.state.iterations % request.snapshot_interval == 0)
-                if (local % request.save_interval == 0 or snapshot_due) \
-                        and local != request.iterations:
+                snapshot_due = (
+                    request.snapshot_interval
+                    and session.state.iterations % request.snapshot_interval == 0
+                )
+                if (
+                    local % request.save_interval == 0 or snapshot_due
+                ) and local != request.iterations:
                     save(session, is_exit=False, hook=hook)  # a snapshot copies this save
     except KeyboardInterrupt:
         return "interrupted"
@@ -172,7 +219,8 @@ def _one_line(error: BaseException) -> str:
 
 
 def warm_up(session: TrainingSession) -> None:
-    """``-a N``: the rate rises linearly from 0 to the base rate over this session's first N steps."""
+    """``-a N``: the rate rises linearly from 0 to the base rate over this session's first N
+    steps."""
     steps, done = session.request.warmup, session.session_iterations
     if steps and done <= steps:
         session.optimizer.learning_rate.assign(session.base_learning_rate * done / steps)
@@ -182,10 +230,13 @@ def warm_up(session: TrainingSession) -> None:
 
 def _report_nan(session: TrainingSession, losses: dict[str, float], hook: Any) -> None:
     bad = [name for name, value in losses.items() if not math.isfinite(value)]
-    hook.fs_nan(session=session, iteration=session.state.iterations, losses=losses,
-                rolled_back=False)
+    hook.fs_nan(
+        session=session, iteration=session.state.iterations, losses=losses, rolled_back=False
+    )
     if not session.config.global_.nan_protection:
         return
-    session.print(f"\nNaN protection: non-finite loss at iteration {session.state.iterations} "
-                  f"({', '.join(bad)}). Training stopped without saving; the last save is intact. "
-                  "Restore the last backup with 'fs restore' or lower [global] learning_rate.")
+    session.print(
+        f"\nNaN protection: non-finite loss at iteration {session.state.iterations} "
+        f"({', '.join(bad)}). Training stopped without saving; the last save is intact. "
+        "Restore the last backup with 'fs restore' or lower [global] learning_rate."
+    )

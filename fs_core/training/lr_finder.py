@@ -1,20 +1,22 @@
 """The learning-rate finder (``-r``): a short geometric sweep that picks a rate for a new model.
 
-As faceswap's (``lib/training/lr_finder.py`` driven by ``lib/training/optimizer.py``): the rate rises
-from 1e-10 to 1e-1 over ``lr_finder_iterations`` real training steps while a bias-corrected moving
-average of the loss is tracked; the sweep stops early when the loss diverges (four times its best).
-Each loss is recorded against the rate *after* that step's scheduler step (γ × the rate the batch
-trained at), as faceswap reads its ExponentialLR after stepping it. The chosen rate is the one at the
-best smoothed loss divided by the strength's divisor. The model's and optimizer's starting values
-are restored afterwards, so the sweep leaves no trace in the weights. The rate is stored in the
-model's state and reused only when ``-r`` is given again (see ``fs_core.training.run``).
+As faceswap's (``lib/training/lr_finder.py`` driven by ``lib/training/optimizer.py``): the rate
+rises from 1e-10 to 1e-1 over ``lr_finder_iterations`` real training steps while a bias-corrected
+moving average of the loss is tracked; the sweep stops early when the loss diverges (four times its
+best). Each loss is recorded against the rate *after* that step's scheduler step (γ × the rate the
+batch trained at), as faceswap reads its ExponentialLR after stepping it. The chosen rate is the one
+at the best smoothed loss divided by the strength's divisor. The model's and optimizer's starting
+values are restored afterwards, so the sweep leaves no trace in the weights. The rate is stored in
+the model's state and reused only when ``-r`` is given again (see ``fs_core.training.run``).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fs_core.errors import FsUserError
 
@@ -38,7 +40,7 @@ def sweep(step: Callable[[float], float], iterations: int) -> list[tuple[float, 
         if not math.isfinite(loss):
             break
         average = SMOOTHING * average + (1 - SMOOTHING) * loss
-        smoothed = average / (1 - SMOOTHING ** index)
+        smoothed = average / (1 - SMOOTHING**index)
         rate *= gamma  # the scheduler steps after the batch; its new rate is what is recorded
         records.append((rate, smoothed))
         if index > 1 and smoothed > DIVERGENCE * best:
@@ -56,7 +58,9 @@ def choose(records: list[tuple[float, float]], strength: str) -> float:
     then refuses (deleting the new model folder); fs keeps the skip on purpose.
     """
     if not records:
-        raise FsUserError("the learning rate finder got no finite loss; check the faces and options")
+        raise FsUserError(
+            "the learning rate finder got no finite loss; check the faces and options"
+        )
     settled = records[SETTLE:] if len(records) > 2 * SETTLE else records
     best_rate = min(settled, key=lambda record: record[1])[0]
     return best_rate / DIVISORS[strength]
@@ -65,8 +69,10 @@ def choose(records: list[tuple[float, float]], strength: str) -> float:
 def write_graph(records: list[tuple[float, float]], chosen: dict[str, float], folder: Path) -> Path:
     """A PNG of smoothed loss against rate (log scale), the strengths' candidates marked."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     shown = records[10:-1] if len(records) > 20 else records
     figure, axes = plt.subplots(figsize=(8, 5))
     axes.plot([r for r, _ in shown], [loss for _, loss in shown])
@@ -105,12 +111,15 @@ def find_learning_rate(session: Any, loader: Any, train_step: Any) -> float:
             variable.assign(value)
     rate = choose(records, options.lr_finder_strength)
     if rate < 1e-9:
-        raise FsUserError(f"the learning rate finder chose {rate:.1e}, too small to train; check the "
-                          "faces and the loss options")
+        raise FsUserError(
+            f"the learning rate finder chose {rate:.1e}, too small to train; check the "
+            "faces and the loss options"
+        )
     if options.lr_finder_mode in ("graph_and_set", "graph_and_exit"):
         session.model_dir.mkdir(parents=True, exist_ok=True)
-        path = write_graph(records, {name: choose(records, name) for name in DIVISORS},
-                           session.model_dir)
+        path = write_graph(
+            records, {name: choose(records, name) for name in DIVISORS}, session.model_dir
+        )
         session.print(f"Learning rate graph: {path}")
     session.print(f"Learning rate finder chose {rate:.3e} ({options.lr_finder_strength})")
     return rate

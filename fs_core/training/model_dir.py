@@ -2,10 +2,11 @@
 
 A model folder is either new (absent, empty, or holding only fs's training record: ``fs gui``
 creates ``record/`` with the trainer's log before the first save, and a run that died before its
-first save leaves it) or an fs model (it has ``state.toml``). Anything else is refused, so fs never writes over files it does not own. Saves write ``weights.h5`` then
-``state.toml``, each atomically; a backup copies both into ``backups/`` when the average loss since
-the last save reaches a new low.
+first save leaves it) or an fs model (it has ``state.toml``). Anything else is refused, so fs never
+writes over files it does not own. Saves write ``weights.h5`` then ``state.toml``, each atomically;
+a backup copies both into ``backups/`` when the average loss since the last save reaches a new low.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,7 +33,9 @@ def _check_creatable(folder: Path) -> None:
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise FsUserError(f"cannot create the model folder: {parent} is a file, not a folder", folder)
+        raise FsUserError(
+            f"cannot create the model folder: {parent} is a file, not a folder", folder
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise FsUserError(f"cannot create the model folder: {parent} is not writable", folder)
 
@@ -54,7 +57,8 @@ def remove_stale_temp_files(model_dir: str | Path) -> list[Path]:
 
 
 def open_model_dir(model_dir: str | Path, model_name: str) -> ModelState | None:
-    """The stored state when ``model_dir`` holds a model, None when it is new; refuses anything else."""
+    """The stored state when ``model_dir`` holds a model, None when it is new;
+    refuses anything else."""
     folder = Path(model_dir)
     if folder.exists() and not folder.is_dir():
         raise FsUserError("model folder is a file, not a folder", folder)
@@ -63,25 +67,36 @@ def open_model_dir(model_dir: str | Path, model_name: str) -> ModelState | None:
         return None
     state_file = folder / STATE_FILE
     if not state_file.exists():
-        leftovers = [p.name for p in folder.iterdir()
-                     if not p.name.startswith(".") and p.name != RECORD_DIR]
+        leftovers = [
+            p.name for p in folder.iterdir() if not p.name.startswith(".") and p.name != RECORD_DIR
+        ]
         if WEIGHTS_FILE in leftovers:
-            raise FsUserError(f"has {WEIGHTS_FILE} but no {STATE_FILE}; restore the state from "
-                              f"{BACKUP_DIR}/ or use a new model folder", folder)
+            raise FsUserError(
+                f"has {WEIGHTS_FILE} but no {STATE_FILE}; restore the state from "
+                f"{BACKUP_DIR}/ or use a new model folder",
+                folder,
+            )
         if leftovers:
-            raise FsUserError(f"is not empty and holds no fs model (found {', '.join(sorted(leftovers)[:3])}); "
-                              "use an empty or new folder", folder)
+            raise FsUserError(
+                f"is not empty and holds no fs model (found {', '.join(sorted(leftovers)[:3])}); "
+                "use an empty or new folder",
+                folder,
+            )
         return None
     state = load_state(folder)
     if state.model != model_name:
-        raise FsUserError(f"holds a '{state.model}' model, not '{model_name}'; use -t {state.model} "
-                          "or another model folder", folder)
+        raise FsUserError(
+            f"holds a '{state.model}' model, not '{model_name}'; use -t {state.model} "
+            "or another model folder",
+            folder,
+        )
     if not (folder / WEIGHTS_FILE).exists():
         if state.iterations == 0:  # the placeholder of a first save that was cut short
             remove_stale_temp_files(folder)
             return None
-        raise FsUserError(f"has {STATE_FILE} but {WEIGHTS_FILE} is missing; restore it with "
-                          "'fs restore'", folder)
+        raise FsUserError(
+            f"has {STATE_FILE} but {WEIGHTS_FILE} is missing; restore it with 'fs restore'", folder
+        )
     remove_stale_temp_files(folder)
     return state
 
@@ -111,7 +126,9 @@ def save_model_files(model_dir: str | Path, state: ModelState, write_weights) ->
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise FsUserError(f"cannot create the model folder: {error.strerror or error}", folder) from None
+        raise FsUserError(
+            f"cannot create the model folder: {error.strerror or error}", folder
+        ) from None
     if not (folder / STATE_FILE).exists():
         save_state(folder, attrs.evolve(state, iterations=0, lowest_avg_loss=None, sessions=[]))
     write_weights(folder / WEIGHTS_FILE)
@@ -131,6 +148,7 @@ def training_lock(model_dir: str | Path):
     and left without a model is removed again, so a refused run leaves nothing behind.
     """
     import fcntl
+
     folder = Path(model_dir)
     created = not folder.exists()
     if created:
@@ -142,13 +160,16 @@ def training_lock(model_dir: str | Path):
     try:
         handle = open(lock_path, "a")
     except OSError as error:
-        raise FsUserError(f"cannot use the model folder: {error.strerror or error}", folder) from None
+        raise FsUserError(
+            f"cannot use the model folder: {error.strerror or error}", folder
+        ) from None
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise FsUserError("another fs process is training this model; wait for it or stop it",
-                              folder) from None
+            raise FsUserError(
+                "another fs process is training this model; wait for it or stop it", folder
+            ) from None
         yield
     finally:
         handle.close()

@@ -3,10 +3,12 @@
 Every check that can fail on user input runs before the model folder is touched, so a bad
 invocation never changes a saved model.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import tensorflow as tf
@@ -16,18 +18,28 @@ from fs_core.faces.faceset import index_faceset
 from fs_core.faces.prepare import PrepareSpec
 from fs_core.losses.compose import LossComposer
 from fs_core.model.weights import save_weights
-from fs_core.training.loop import make_optimizer, train
+from fs_core.training.loop import StopReason, make_optimizer, train
 from fs_core.training.lr_finder import find_learning_rate
 from fs_core.training.model_dir import save_model_files, training_lock
-from fs_core.training.session import (TrainRequest, TrainingSession, prepare_session,
-                                      validate_request)
+from fs_core.training.session import (
+    TrainingSession,
+    TrainRequest,
+    prepare_session,
+    validate_request,
+)
 from fs_core.training.step import make_train_step
+
+if TYPE_CHECKING:
+    from fs_core.plugin_manager import Registry
 
 
 def _check_sizes(faceset: Any, batch_size: int, flag: str) -> None:
     if len(faceset) < batch_size:
-        raise FsUserError(f"{flag}: has {len(faceset)} faces, fewer than the batch size {batch_size}; "
-                          "add faces or lower -b", faceset.folder)
+        raise FsUserError(
+            f"{flag}: has {len(faceset)} faces, fewer than the batch size {batch_size}; "
+            "add faces or lower -b",
+            faceset.folder,
+        )
 
 
 def make_composer(session: TrainingSession, faces_a: Any, faces_b: Any) -> LossComposer:
@@ -37,10 +49,15 @@ def make_composer(session: TrainingSession, faces_a: Any, faces_b: Any) -> LossC
     registry = session.registry
 
     def compose(has_landmarks: bool, stored: frozenset) -> LossComposer:
-        return LossComposer(config.loss, config.mask, registry.losses,
-                            output_count=len(session.built.output_sizes),
-                            has_landmarks=has_landmarks, stored_masks=stored,
-                            not_provided=registry.losses_not_provided)
+        return LossComposer(
+            config.loss,
+            config.mask,
+            registry.losses,
+            output_count=len(session.built.output_sizes),
+            has_landmarks=has_landmarks,
+            stored_masks=stored,
+            not_provided=registry.losses_not_provided,
+        )
 
     try:
         compose(True, frozenset({config.mask.mask_type}))
@@ -51,27 +68,45 @@ def make_composer(session: TrainingSession, faces_a: Any, faces_b: Any) -> LossC
             compose(faceset.has_landmarks, frozenset(faceset.stored_mask_names))
         except FsUserError as error:
             raise FsUserError(error.message, faceset.folder) from None
-    return compose(True, frozenset(faces_a.stored_mask_names) & frozenset(faces_b.stored_mask_names))
+    return compose(
+        True, frozenset(faces_a.stored_mask_names) & frozenset(faces_b.stored_mask_names)
+    )
 
 
 def prepare_spec(session: TrainingSession, mask_names: tuple[str, ...]) -> PrepareSpec:
     g, m = session.config.global_, session.config.mask
     size = max((session.built.input_size,) + session.built.output_sizes)
-    return PrepareSpec(size=size, centering=g.centering, coverage=g.coverage,
-                       vertical_offset=g.vertical_offset, mask_type=m.mask_type,
-                       mask_dilation=m.mask_dilation, mask_blur_kernel=m.mask_blur_kernel,
-                       mask_threshold=m.mask_threshold, mask_names=mask_names)
+    return PrepareSpec(
+        size=size,
+        centering=g.centering,
+        coverage=g.coverage,
+        vertical_offset=g.vertical_offset,
+        mask_type=m.mask_type,
+        mask_dilation=m.mask_dilation,
+        mask_blur_kernel=m.mask_blur_kernel,
+        mask_threshold=m.mask_threshold,
+        mask_names=mask_names,
+    )
 
 
-def make_loader(session: TrainingSession, faces_a: Any, faces_b: Any, composer: LossComposer) -> Any:
+def make_loader(
+    session: TrainingSession, faces_a: Any, faces_b: Any, composer: LossComposer
+) -> Any:
     from fs_core.data.loader import BatchLoader
+
     augmenters = sorted(session.registry.augmenters.values(), key=lambda a: a.stage)
     return BatchLoader.from_facesets(
-        faces_a, faces_b, spec=session.prepare_spec,
-        batch_size=session.local_batch_size, input_size=session.built.input_size,
-        output_sizes=session.built.output_sizes, augmenters=augmenters,
-        options=session.config.augmentation, color_order=session.built.descriptor.color_order,
-        seed=_loader_seed(session))
+        faces_a,
+        faces_b,
+        spec=session.prepare_spec,
+        batch_size=session.local_batch_size,
+        input_size=session.built.input_size,
+        output_sizes=session.built.output_sizes,
+        augmenters=augmenters,
+        options=session.config.augmentation,
+        color_order=session.built.descriptor.color_order,
+        seed=_loader_seed(session),
+    )
 
 
 def _loader_seed(session: TrainingSession) -> int:
@@ -80,9 +115,31 @@ def _loader_seed(session: TrainingSession) -> int:
     return distribution.loader_seed(seed) if distribution is not None else seed
 
 
-def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None] = print) -> str:
-    """Train as ``request`` says; returns why training stopped ("done", "interrupted", "stopped",
-    "nan")."""
+#: What :func:`run_train` returns: why the session stopped, or ``"lr_finder"`` when the learning
+#: rate finder's ``graph_and_exit`` mode ended the run before training.
+RunResult = StopReason | Literal["lr_finder"]
+
+
+def run_train(
+    request: TrainRequest, registry: Registry, notify: Callable[[str], None] = print
+) -> RunResult:
+    """Train as ``request`` says; returns why training stopped (see :data:`RunResult`).
+
+    Keras' global dtype policy, which the session sets from ``mixed_precision``, is put back as
+    it was when the run ends, so a caller running fs in-process keeps its own precision.
+    """
+    import keras
+
+    policy = keras.config.dtype_policy()
+    try:
+        return _run_train(request, registry, notify)
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+def _run_train(
+    request: TrainRequest, registry: Registry, notify: Callable[[str], None]
+) -> RunResult:
     validate_request(request)
     faces_a = index_faceset(request.input_a)
     faces_b = index_faceset(request.input_b)
@@ -90,8 +147,11 @@ def run_train(request: TrainRequest, registry: Any, notify: Callable[[str], None
         _check_sizes(faces_a, request.batch_size, "-A")
         _check_sizes(faces_b, request.batch_size, "-B")
     # multi-worker runs share one folder by design (only worker 0 writes it): no lock there
-    lock = (contextlib.nullcontext() if request.distributed == "multi-worker"
-            else training_lock(request.model_dir))
+    lock = (
+        contextlib.nullcontext()
+        if request.distributed == "multi-worker"
+        else training_lock(request.model_dir)
+    )
     with lock:
         while True:
             session = prepare_session(request, registry, notify)
@@ -115,16 +175,20 @@ def _smaller_batch_or_stop(session: TrainingSession, request: TrainRequest) -> T
     if request.auto_batch and early and batch > 1:
         smaller = batch // 2
         session.print(f"Out of memory at batch size {batch}; retrying at {smaller} (--auto-batch)")
-        return attrs.evolve(request, batch_size=smaller,
-                            auto_batch_from=request.auto_batch_from or batch)
+        return attrs.evolve(
+            request, batch_size=smaller, auto_batch_from=request.auto_batch_from or batch
+        )
     where = "in the first iterations" if early else f"at iteration {session.state.iterations}"
-    raise FsUserError(f"out of memory {where} at batch size {batch}: lower -b, or choose a smaller "
-                      f"model or its lowmem/size options in [model.{session.model_name}]"
-                      + ("; --auto-batch halves the batch until it fits" if early else "")
-                      + ". The last save is intact.", session.model_dir)
+    raise FsUserError(
+        f"out of memory {where} at batch size {batch}: lower -b, or choose a smaller "
+        f"model or its lowmem/size options in [model.{session.model_name}]"
+        + ("; --auto-batch halves the batch until it fits" if early else "")
+        + ". The last save is intact.",
+        session.model_dir,
+    )
 
 
-def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> str:
+def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> RunResult:
     request = session.request  # the batch size may have been raised for the replicas
     _check_sizes(faces_a, session.local_batch_size, "-A")
     _check_sizes(faces_b, session.local_batch_size, "-B")
@@ -136,16 +200,22 @@ def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> str:
         loader.skip(session.state.iterations)  # a resumed seeded run continues the same sequence
     try:
         session.optimizer = make_optimizer(session)
-        step = make_train_step(session.model, composer, session.optimizer,
-                               session.built.outputs_per_side, distribution=session.distribution)
+        step = make_train_step(
+            session.model,
+            composer,
+            session.optimizer,
+            session.built.outputs_per_side,
+            distribution=session.distribution,
+        )
         if not set_learning_rate(session, loader, step):
             return "lr_finder"
-        session.record = session.state.new_session(
-            request.batch_size, _session_config(session))
+        session.record = session.state.new_session(request.batch_size, _session_config(session))
         session.record["learning_rate_source"] = session.learning_rate_source
         if request.auto_batch_from:
-            session.record["auto_batch"] = {"asked": request.auto_batch_from,
-                                             "used": request.batch_size}
+            session.record["auto_batch"] = {
+                "asked": request.auto_batch_from,
+                "used": request.batch_size,
+            }
         session.record["distributed"] = session.distribution.name
         session.record["replicas"] = session.distribution.replicas
         return train(session, loader, step)
@@ -169,22 +239,33 @@ def set_learning_rate(session: TrainingSession, loader: Any, step: Any) -> bool:
             rate, source = float(state.lr_finder), "lr_finder (stored)"
             session.print(f"Learning rate from the learning rate finder: {rate:.3e} (stored)")
         elif state.iterations:
-            session.print("The learning rate finder only runs on a new model; using "
-                          f"[global] learning_rate = {options.learning_rate:g}")
+            session.print(
+                "The learning rate finder only runs on a new model; using "
+                f"[global] learning_rate = {options.learning_rate:g}"
+            )
         else:
             state.lr_finder = find_learning_rate(session, loader, step)
             if options.lr_finder_mode == "graph_and_exit":
-                save_model_files(session.model_dir, state,
-                                 lambda path: save_weights(path, session.model,
-                                                           model_name=session.model_name,
-                                                           iterations=state.iterations))
-                session.print("Learning rate stored in the model; run fs train -r again to train "
-                              "at it.")
+                save_model_files(
+                    session.model_dir,
+                    state,
+                    lambda path: save_weights(
+                        path,
+                        session.model,
+                        model_name=session.model_name,
+                        iterations=state.iterations,
+                    ),
+                )
+                session.print(
+                    "Learning rate stored in the model; run fs train -r again to train at it."
+                )
                 return False
             rate, source = float(state.lr_finder), "lr_finder"
     elif state.lr_finder is not None:
-        session.print(f"Using [global] learning_rate = {options.learning_rate:g}; add -r to train "
-                      f"at the stored learning rate finder rate {state.lr_finder:.3e}")
+        session.print(
+            f"Using [global] learning_rate = {options.learning_rate:g}; add -r to train "
+            f"at the stored learning rate finder rate {state.lr_finder:.3e}"
+        )
     session.base_learning_rate = rate
     session.learning_rate_source = source
     session.optimizer.learning_rate.assign(session.base_learning_rate)
@@ -193,8 +274,10 @@ def set_learning_rate(session: TrainingSession, loader: Any, step: Any) -> bool:
 
 def _session_config(session: TrainingSession) -> dict:
     from fs_core.config import changeable_values
-    values = changeable_values(session.config, session.model_name,
-                               session.built.descriptor.config_class)
+
+    values = changeable_values(
+        session.config, session.model_name, session.built.descriptor.config_class
+    )
     values["global"]["learning_rate"] = session.base_learning_rate  # the finder's rate when used
     return values
 
@@ -202,4 +285,5 @@ def _session_config(session: TrainingSession) -> dict:
 def _fresh_seed() -> int:
     """Without --seed every run draws different augmentations."""
     import secrets
+
     return secrets.randbits(31)

@@ -4,11 +4,13 @@ The flow a newcomer should see here: options and model folder -> faces -> model 
 losses -> loader -> compiled step -> loop (hooks, saves, backups) -> exit save. Each stage lives in
 its own module; this one only wires them together and owns the run's bookkeeping.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -16,8 +18,11 @@ from fs_core.config import Config, apply_locked, load_config
 from fs_core.errors import FsUserError
 from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
 from fs_core.model.state import ModelState
-from fs_core.model.weights import (WEIGHTS_FILE, find_part_model, load_weights)
+from fs_core.model.weights import WEIGHTS_FILE, find_part_model, load_weights
 from fs_core.training import model_dir as model_folder
+
+if TYPE_CHECKING:
+    from fs_core.plugin_manager import Registry
 
 
 @attrs.define
@@ -61,7 +66,7 @@ class TrainingSession:
     """The live state of a run; lifecycle hooks receive it as ``session``."""
 
     request: TrainRequest
-    registry: Any
+    registry: Registry
     config: Config
     state: ModelState
     built: BuiltModel
@@ -73,7 +78,9 @@ class TrainingSession:
     learning_rate_source: str = "config"
     faces_a: Any = None  # the indexed face sets (fs_core.faces.faceset.FaceSet)
     faces_b: Any = None
-    prepare_spec: Any = None  # how faces are cropped for this model (fs_core.faces.prepare.PrepareSpec)
+    prepare_spec: Any = (
+        None  # how faces are cropped for this model (fs_core.faces.prepare.PrepareSpec)
+    )
     record: dict = attrs.field(factory=dict)  # this run's [[sessions]] entry in the state
     scratch: dict = attrs.field(factory=dict)  # per-run memory for reporting plugins
     session_iterations: int = 0
@@ -117,8 +124,9 @@ class TrainingSession:
 
     def examples_per_second(self) -> float:
         elapsed = time.monotonic() - self.started
-        return (self.session_iterations * self.examples_per_iteration / elapsed
-                if elapsed > 0 else 0.0)
+        return (
+            self.session_iterations * self.examples_per_iteration / elapsed if elapsed > 0 else 0.0
+        )
 
 
 def validate_request(request: TrainRequest) -> None:
@@ -132,8 +140,9 @@ def validate_request(request: TrainRequest) -> None:
         raise FsUserError(f"-s/--save-interval must be at least 1, got {request.save_interval}")
 
 
-def prepare_session(request: TrainRequest, registry: Any, notify: Callable[[str], None] = print
-                    ) -> TrainingSession:
+def prepare_session(
+    request: TrainRequest, registry: Registry, notify: Callable[[str], None] = print
+) -> TrainingSession:
     """Everything up to the first iteration; raises FsUserError before touching the model folder."""
     validate_request(request)
     descriptor = get_descriptor(registry, request.model_name)
@@ -148,25 +157,40 @@ def prepare_session(request: TrainRequest, registry: Any, notify: Callable[[str]
     if stored is not None:
         apply_locked(config, stored.config, request.model_name, descriptor.config_class, notify)
         if request.load_from:
-            raise FsUserError("-l/--load-weights only applies to a new model; this folder already "
-                              "holds one", request.model_dir)
-    state = stored or ModelState(model=request.model_name,
-                                 model_distribution=_distribution_of(registry, request.model_name),
-                                 model_version=_version_of(registry, request.model_name),
-                                 config=config.stored_sections(request.model_name,
-                                                               descriptor.config_class))
+            raise FsUserError(
+                "-l/--load-weights only applies to a new model; this folder already holds one",
+                request.model_dir,
+            )
+    state = stored or ModelState(
+        model=request.model_name,
+        model_distribution=_distribution_of(registry, request.model_name),
+        model_version=_version_of(registry, request.model_name),
+        config=config.stored_sections(request.model_name, descriptor.config_class),
+    )
     _set_precision(config.global_.mixed_precision)
     if request.seed is not None:
         import keras
+
         keras.utils.set_random_seed(request.seed)
     with distribution.scope():  # variables are created per replica (or centrally) as asked
         built = build_from_config(registry, request.model_name, config)
-    session = TrainingSession(request=request, registry=registry, config=config, state=state,
-                              built=built, model_dir=distribution.save_dir(Path(request.model_dir)),
-                              print=notify, distribution=distribution)
+    session = TrainingSession(
+        request=request,
+        registry=registry,
+        config=config,
+        state=state,
+        built=built,
+        model_dir=distribution.save_dir(Path(request.model_dir)),
+        print=notify,
+        distribution=distribution,
+    )
     if stored is not None:
-        load_weights(Path(request.model_dir) / WEIGHTS_FILE, built.model, model_name=built.name,
-                     renamed_parts=descriptor.legacy_part_names)
+        load_weights(
+            Path(request.model_dir) / WEIGHTS_FILE,
+            built.model,
+            model_name=built.name,
+            renamed_parts=descriptor.legacy_part_names,
+        )
     elif request.load_from:
         _load_parts_from(session, notify)
     if request.freeze:
@@ -177,6 +201,7 @@ def prepare_session(request: TrainRequest, registry: Any, notify: Callable[[str]
 def start_distribution(request: TrainRequest, config: Config, notify: Callable[[str], None]) -> Any:
     """Device options, then the ``-d`` strategy: both before TensorFlow initialises its devices."""
     from fs_core.training.strategy import configure_devices, make_distribution
+
     configure_devices(request.exclude_gpus, bool(getattr(config.global_, "allow_growth", False)))
     distribution = make_distribution(request.distributed)
     if distribution.name != "default":
@@ -186,20 +211,23 @@ def start_distribution(request: TrainRequest, config: Config, notify: Callable[[
 
 def _apply_cli_switches(config: Config, request: TrainRequest) -> None:
     aug = config.augmentation
-    changes = {name: True for name in ("no_warp", "no_flip", "no_augment_color", "warp_to_landmarks")
-               if getattr(request, name)}
+    changes: dict[str, Any] = {
+        name: True
+        for name in ("no_warp", "no_flip", "no_augment_color", "warp_to_landmarks")
+        if getattr(request, name)
+    }
     if changes:
         config.augmentation = attrs.evolve(aug, **changes)
 
 
-def _distribution_of(registry: Any, model_name: str) -> str:
+def _distribution_of(registry: Registry, model_name: str) -> str:
     for info in registry.plugins:
         if ("model", model_name) in info.provides:
             return info.distribution
     return "?"
 
 
-def _version_of(registry: Any, model_name: str) -> str:
+def _version_of(registry: Registry, model_name: str) -> str:
     for info in registry.plugins:
         if ("model", model_name) in info.provides:
             return info.version
@@ -208,19 +236,28 @@ def _version_of(registry: Any, model_name: str) -> str:
 
 def _set_precision(policy: str) -> None:
     import keras
+
     keras.config.set_dtype_policy("float32" if policy == "none" else policy)
 
 
 def _load_parts_from(session: TrainingSession, notify: Callable[[str], None]) -> None:
+    assert session.request.load_from is not None  # called only with -l
     source = Path(session.request.load_from)
     if not (source / WEIGHTS_FILE).exists():
         raise FsUserError(f"-l/--load-weights: no {WEIGHTS_FILE} in this folder", source)
     parts = session.built.descriptor.parts_to_load(session.built.options)
-    skipped = load_weights(source / WEIGHTS_FILE, session.built.model, model_name=session.built.name,
-                           parts=parts, strict=False,
-                           renamed_parts=session.built.descriptor.legacy_part_names)
-    notify(f"Loaded {', '.join(parts)} from {source}" +
-           (f" ({len(skipped)} variables skipped: shapes differ)" if skipped else ""))
+    skipped = load_weights(
+        source / WEIGHTS_FILE,
+        session.built.model,
+        model_name=session.built.name,
+        parts=parts,
+        strict=False,
+        renamed_parts=session.built.descriptor.legacy_part_names,
+    )
+    notify(
+        f"Loaded {', '.join(parts)} from {source}"
+        + (f" ({len(skipped)} variables skipped: shapes differ)" if skipped else "")
+    )
 
 
 def freeze_parts(built: BuiltModel, names: tuple[str, ...], notify: Callable[[str], None]) -> None:

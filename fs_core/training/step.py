@@ -6,17 +6,23 @@ multi-replica strategy (``fs_core.training.strategy``) the same step runs on eve
 its share of the batch; the loss it differentiates is divided by the replica count so that the
 summed gradients are the global batch's mean, and the reported losses are the replicas' mean.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import tensorflow as tf
 
 
-def make_train_step(model: keras.Model, composer: Any, optimizer: keras.optimizers.Optimizer,
-                    outputs_per_side: int, clipper: Callable[[list], list] | None = None,
-                    jit_compile: bool = False, distribution: Any = None) -> Callable[[dict], dict]:
+def make_train_step(
+    model: keras.Model,
+    composer: Any,
+    optimizer: keras.optimizers.Optimizer,
+    outputs_per_side: int,
+    distribution: Any = None,
+) -> Callable[[dict], dict]:
     """A callable taking a TrainingBatch and returning ``loss_a``, ``loss_b`` and the terms.
 
     ``distribution`` (a :class:`fs_core.training.strategy.Distribution`, or None for one device)
@@ -24,9 +30,6 @@ def make_train_step(model: keras.Model, composer: Any, optimizer: keras.optimize
     """
     variables = model.trainable_variables
     replicas = distribution.replicas if distribution is not None else 1
-    if clipper is not None and replicas > 1:
-        from fs_core.training.strategy import ReplicaSumClipper
-        clipper = ReplicaSumClipper(clipper, replicas)
     # Keras' loss-scale optimizer decides "finite" from the first replica's gradients alone; with
     # each replica holding the replicas' mean, every replica sees the same (inf on any => inf).
     share_first = replicas > 1 and isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
@@ -44,9 +47,8 @@ def make_train_step(model: keras.Model, composer: Any, optimizer: keras.optimize
         gradients = tape.gradient(scaled, variables)
         if share_first:
             from fs_core.training.strategy import replica_mean
+
             gradients = replica_mean(gradients)
-        if clipper is not None:
-            gradients = clipper(gradients)
         optimizer.apply_gradients(zip(gradients, variables))
         result = {"loss_a": loss_a, "loss_b": loss_b}
         result.update({f"a/{name}": value for name, value in terms_a.items()})
@@ -54,5 +56,5 @@ def make_train_step(model: keras.Model, composer: Any, optimizer: keras.optimize
         return result
 
     if distribution is None or distribution.name == "default":
-        return tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
-    return distribution.wrap_step(step, jit_compile=jit_compile)
+        return tf.function(step, jit_compile=False, reduce_retracing=True)
+    return distribution.wrap_step(step, jit_compile=False)

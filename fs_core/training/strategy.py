@@ -1,11 +1,13 @@
-"""Where training runs: device options (``-X``, ``allow_growth``) and ``-d`` distribution strategies.
+"""Where training runs: device options (``-X``, ``allow_growth``) and ``-d`` distribution
+strategies.
 
 ``default`` trains on one device exactly as before. ``mirrored`` copies the model to every visible
 GPU (or, with no GPU, to several logical CPU devices when a program configured them: tests do) and
 sums the replicas' gradients. ``central-storage`` keeps the variables on one device (the CPU when
 several GPUs compute) and computes on all; Keras 3 has no tests for it, but with Keras 3.15 and
-TF 2.21 its steps equal one device's (tests/test_distribute.py), so it is offered. ``multi-worker`` is ``MultiWorkerMirroredStrategy``
-over the machines that ``TF_CONFIG`` lists, so training scales past one machine.
+TF 2.21 its steps equal one device's (tests/test_distribute.py), so it is offered. ``multi-worker``
+is ``MultiWorkerMirroredStrategy`` over the machines that ``TF_CONFIG`` lists, so training scales
+past one machine.
 
 How a distributed step stays equal to one step on one device with the same global batch:
 
@@ -31,14 +33,16 @@ model folder; the others write to a private scratch folder (:meth:`Distribution.
 removed when training ends, so the chief's files are never written over. Every worker reads the
 model folder when resuming.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import attrs
 
@@ -48,6 +52,7 @@ STRATEGIES: tuple[str, ...] = ("default", "mirrored", "central-storage", "multi-
 
 
 # ---------------------------------------------------------------------------------------- devices
+
 
 def parse_gpu_ids(values: Sequence[str] | str | None) -> tuple[int, ...]:
     """``-X 0 2`` or ``-X 0,2`` -> (0, 2); a bad id is a user error."""
@@ -75,11 +80,14 @@ def configure_devices(exclude_gpus: Sequence[int] = (), allow_growth: bool = Fal
     if not exclude_gpus and not allow_growth:
         return
     import tensorflow as tf
+
     gpus = tf.config.list_physical_devices("GPU")
     missing = [i for i in exclude_gpus if i >= len(gpus)]
     if missing:
-        raise FsUserError(f"-X/--exclude-gpus: no GPU {', '.join(map(str, missing))} "
-                          f"(this machine shows {len(gpus)} GPU{'s' if len(gpus) != 1 else ''})")
+        raise FsUserError(
+            f"-X/--exclude-gpus: no GPU {', '.join(map(str, missing))} "
+            f"(this machine shows {len(gpus)} GPU{'s' if len(gpus) != 1 else ''})"
+        )
     keep = [gpu for index, gpu in enumerate(gpus) if index not in exclude_gpus]
     try:
         if exclude_gpus:
@@ -89,11 +97,14 @@ def configure_devices(exclude_gpus: Sequence[int] = (), allow_growth: bool = Fal
                 tf.config.experimental.set_memory_growth(gpu, True)
     except RuntimeError as error:  # devices already initialised in this process
         if exclude_gpus and list(tf.config.get_visible_devices("GPU")) != keep:
-            raise FsUserError("-X/--exclude-gpus must be set before TensorFlow starts; run fs train "
-                              f"in a fresh process ({error})") from None
+            raise FsUserError(
+                "-X/--exclude-gpus must be set before TensorFlow starts; run fs train "
+                f"in a fresh process ({error})"
+            ) from None
 
 
 # ------------------------------------------------------------------------------------ strategies
+
 
 @attrs.define(eq=False)
 class Distribution:
@@ -141,8 +152,10 @@ class Distribution:
         if requested % replicas == 0:
             return requested
         raised = -(-requested // replicas) * replicas
-        notify(f"Batch size {requested} raised to {raised}: it must be a multiple of the "
-               f"{replicas} replicas of -d {self.name}")
+        notify(
+            f"Batch size {requested} raised to {raised}: it must be a multiple of the "
+            f"{replicas} replicas of -d {self.name}"
+        )
         return raised
 
     def local_batch(self, global_batch: int) -> int:
@@ -174,6 +187,7 @@ class Distribution:
     def distribute(self, batch: Any) -> Any:
         """This worker's batch as per-replica tensors, each on its replica's device."""
         import tensorflow as tf
+
         local = self.local_replicas
         size = int(len(batch["a"]["input"]))
         if size % local:
@@ -183,28 +197,34 @@ class Distribution:
         def value(context: Any) -> Any:
             index = context.replica_id_in_sync_group % local
             return tf.nest.map_structure(
-                lambda array: tf.convert_to_tensor(array[index * share:(index + 1) * share]), batch)
+                lambda array: tf.convert_to_tensor(array[index * share : (index + 1) * share]),
+                batch,
+            )
 
         return self.strategy.experimental_distribute_values_from_function(value)
 
-    def wrap_step(self, replica_step: Callable[[Any], dict], jit_compile: bool = False
-                  ) -> Callable[[Any], dict]:
+    def wrap_step(
+        self, replica_step: Callable[[Any], dict], jit_compile: bool = False
+    ) -> Callable[[Any], dict]:
         """A callable taking the worker's batch, running ``replica_step`` on every replica and
         returning each result averaged over all replicas (plain tensors)."""
         import tensorflow as tf
+
         strategy = self.strategy
 
         def distributed(per_replica: Any) -> dict:
             results = strategy.run(replica_step, args=(per_replica,))
-            return {key: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-                    for key, value in results.items()}
+            return {
+                key: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                for key, value in results.items()
+            }
 
         compiled = tf.function(distributed, jit_compile=jit_compile, reduce_retracing=True)
 
         def step(batch: Any) -> dict:
             return compiled(self.distribute(batch))
 
-        step.compiled = compiled  # type: ignore[attr-defined]  (tests count its traces)
+        step.compiled = compiled  # type: ignore[attr-defined]  # tests count its traces
         return step
 
 
@@ -228,6 +248,7 @@ class ReplicaSumClipper:
 
     def __call__(self, grads: list) -> list:
         import tensorflow as tf
+
         context = tf.distribute.get_replica_context()
         if self.replicas < 2 or context is None or context.num_replicas_in_sync < 2:
             return list(self.clipper(grads))
@@ -246,6 +267,7 @@ def replica_mean(grads: list) -> list:
     a decision taken from one replica (the loss scaler's finite check) holds for all.
     """
     import tensorflow as tf
+
     context = tf.distribute.get_replica_context()
     present = [g for g in grads if g is not None]
     if context is None or context.num_replicas_in_sync < 2 or not present:
@@ -257,6 +279,7 @@ def replica_mean(grads: list) -> list:
 def make_distribution(name: str) -> Distribution:
     """The strategy ``-d NAME`` asks for; refuses clearly what this machine cannot do."""
     import tensorflow as tf
+
     if name not in STRATEGIES:
         raise FsUserError(f"-d/--distributed must be one of {', '.join(STRATEGIES)}; got '{name}'")
     if name == "default":
@@ -266,33 +289,42 @@ def make_distribution(name: str) -> Distribution:
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
     if not gpus and len(cpus) < 2:
-        raise FsUserError(f"-d {name}: no GPU is visible and this process has a single CPU device, "
-                          "so there is nothing to distribute over; use -d default (or check -X)")
+        raise FsUserError(
+            f"-d {name}: no GPU is visible and this process has a single CPU device, "
+            "so there is nothing to distribute over; use -d default (or check -X)"
+        )
     devices = gpus or cpus
     if name == "mirrored":
         return Distribution(name, tf.distribute.MirroredStrategy(devices))
     parameter_device = cpus[0] if len(gpus) != 1 else gpus[0]
     try:
         strategy = tf.distribute.experimental.CentralStorageStrategy(
-            compute_devices=devices, parameter_device=parameter_device)
+            compute_devices=devices, parameter_device=parameter_device
+        )
     except (ValueError, RuntimeError, NotImplementedError) as error:
-        raise FsUserError(f"-d central-storage is not available with this TensorFlow/Keras: "
-                          f"{type(error).__name__}: {error}") from None
+        raise FsUserError(
+            f"-d central-storage is not available with this TensorFlow/Keras: "
+            f"{type(error).__name__}: {error}"
+        ) from None
     return Distribution(name, strategy)
 
 
 def _multi_worker() -> Distribution:
     import tensorflow as tf
+
     cluster = _read_tf_config()
     workers = cluster["cluster"]["worker"]
     task = cluster["task"]
     index = int(task["index"])
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(
-            cluster_resolver=tf.distribute.cluster_resolver.TFConfigClusterResolver())
+            cluster_resolver=tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        )
     except RuntimeError as error:
-        raise FsUserError(f"-d multi-worker must start before TensorFlow runs anything else in this "
-                          f"process ({error})") from None
+        raise FsUserError(
+            f"-d multi-worker must start before TensorFlow runs anything else in this "
+            f"process ({error})"
+        ) from None
     return Distribution("multi-worker", strategy, worker_index=index, worker_count=len(workers))
 
 
@@ -300,9 +332,11 @@ def _read_tf_config() -> dict:
     """``TF_CONFIG`` checked for what fs needs: a worker list and this process's index in it."""
     text = os.environ.get("TF_CONFIG", "").strip()
     if not text:
-        raise FsUserError("-d multi-worker needs TF_CONFIG, e.g. TF_CONFIG='{\"cluster\": "
-                          "{\"worker\": [\"host1:12345\", \"host2:12345\"]}, \"task\": "
-                          "{\"type\": \"worker\", \"index\": 0}}' on each machine")
+        raise FsUserError(
+            '-d multi-worker needs TF_CONFIG, e.g. TF_CONFIG=\'{"cluster": '
+            '{"worker": ["host1:12345", "host2:12345"]}, "task": '
+            '{"type": "worker", "index": 0}}\' on each machine'
+        )
     try:
         config = json.loads(text)
     except json.JSONDecodeError as error:
@@ -312,10 +346,17 @@ def _read_tf_config() -> dict:
     if not isinstance(workers, list) or not workers:
         raise FsUserError("TF_CONFIG has no cluster.worker list of host:port addresses")
     if set(config["cluster"]) - {"worker"}:
-        raise FsUserError("TF_CONFIG: -d multi-worker uses workers only (worker 0 is the chief); "
-                          f"remove {', '.join(sorted(set(config['cluster']) - {'worker'}))}")
-    if task.get("type") != "worker" or not isinstance(task.get("index"), int) \
-            or not 0 <= task["index"] < len(workers):
-        raise FsUserError(f"TF_CONFIG task must be {{\"type\": \"worker\", \"index\": 0..."
-                          f"{len(workers) - 1}}}, got {json.dumps(task)}")
+        raise FsUserError(
+            "TF_CONFIG: -d multi-worker uses workers only (worker 0 is the chief); "
+            f"remove {', '.join(sorted(set(config['cluster']) - {'worker'}))}"
+        )
+    if (
+        task.get("type") != "worker"
+        or not isinstance(task.get("index"), int)
+        or not 0 <= task["index"] < len(workers)
+    ):
+        raise FsUserError(
+            f'TF_CONFIG task must be {{"type": "worker", "index": 0...'
+            f"{len(workers) - 1}}}, got {json.dumps(task)}"
+        )
     return config

@@ -4,6 +4,7 @@ They work on NHWC tensors with a dynamic batch dimension and static height/width
 kernel has to be built (the model's output sizes are static). Everything is plain TensorFlow so it
 traces inside ``tf.function``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,14 +56,15 @@ def filter_channels(image: tf.Tensor, kernel: np.ndarray) -> tf.Tensor:
     if channels is None:
         raise ValueError("losses need a static channel count")
     weights = np.tile(kernel[:, :, None, :], (1, 1, int(channels), 1))
-    return tf.nn.depthwise_conv2d(image, tf.constant(weights), strides=[1, 1, 1, 1],
-                                  padding="VALID")
+    return tf.nn.depthwise_conv2d(
+        image, tf.constant(weights), strides=[1, 1, 1, 1], padding="VALID"
+    )
 
 
 def gaussian_line(size: int, sigma: float) -> np.ndarray:
     """A normalized 1-D Gaussian of ``size`` taps centred on the middle one."""
     coords = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    line = np.exp(-coords ** 2 / (2.0 * sigma ** 2))
+    line = np.exp(-(coords**2) / (2.0 * sigma**2))
     return (line / line.sum()).astype(np.float32)
 
 
@@ -79,12 +81,6 @@ def blur_separable(image: tf.Tensor, line: np.ndarray) -> tf.Tensor:
     along_h = np.tile(taps[:, None, None, None], (1, 1, int(channels), 1))
     rows = tf.nn.depthwise_conv2d(image, tf.constant(along_w), [1, 1, 1, 1], "VALID")
     return tf.nn.depthwise_conv2d(rows, tf.constant(along_h), [1, 1, 1, 1], "VALID")
-
-
-def gaussian_kernel(size: int, sigma: float) -> np.ndarray:
-    """A normalized ``size``×``size`` Gaussian (the outer product of a normalized 1-D one)."""
-    line = gaussian_line(size, sigma).astype(np.float64)
-    return np.outer(line, line).astype(np.float32)
 
 
 def downsample2(image: tf.Tensor) -> tf.Tensor:
@@ -111,8 +107,9 @@ def positive_pow(base: tf.Tensor, exponent) -> tf.Tensor:
     return tf.exp(exponent * tf.math.log(base))
 
 
-def generalized_loss(y_true: tf.Tensor, y_pred: tf.Tensor, alpha: float = 1.0,
-                     beta: float = 1.0 / 255.0) -> tf.Tensor:
+def generalized_loss(
+    y_true: tf.Tensor, y_pred: tf.Tensor, alpha: float = 1.0, beta: float = 1.0 / 255.0
+) -> tf.Tensor:
     """Barron's general robust loss, per element, scaled by beta.
 
     ``beta * |2-alpha|/alpha * [((d/beta)^2/|2-alpha| + 1)^(alpha/2) - 1]`` with d = p - t.

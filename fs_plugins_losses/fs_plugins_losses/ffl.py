@@ -9,6 +9,7 @@ constant for the gradient (``stop_gradient``); faceswap's ``FocalFrequencyLoss``
 the image's shape (N, H, W, C) but indexes frequencies, not pixels, so masks multiply it only in
 faceswap's sense (the composer treats every per-pixel map alike, as faceswap does).
 """
+
 from __future__ import annotations
 
 import math

@@ -18,10 +18,11 @@ Images are BGR (fs's default order) and are turned to RGB and clamped to [0, 1] 
 epsilon so gradients stay finite where the two images agree. FLIP is a metric to add to a primary
 loss, never the primary itself (faceswap's ``plugins/train/train_config.py`` refuses it there).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -29,37 +30,46 @@ import tensorflow as tf
 from fs_plugins_losses._common import pad_replicate, positive_pow
 
 PIXELS_PER_DEGREE = 3840.0 * math.pi / 180.0
-QC = 0.7      # exponent of the colour (HyAB) error
-QF = 0.5      # exponent of the feature error
-PC = 0.4      # share of c_max mapped to [0, PT]
+QC = 0.7  # exponent of the colour (HyAB) error
+QF = 0.5  # exponent of the feature error
+PC = 0.4  # share of c_max mapped to [0, PT]
 PT = 0.95
 EPS = 1e-8
 
-_WHITE = np.array([0.950428545, 1.0, 1.088900371])            # D65, XYZ
-_RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],     # linear sRGB -> XYZ (D65)
-                        [0.2126729, 0.7151522, 0.0721750],
-                        [0.0193339, 0.1191920, 0.9503041]])
+_WHITE = np.array([0.950428545, 1.0, 1.088900371])  # D65, XYZ
+_RGB_TO_XYZ = np.array(
+    [
+        [0.4124564, 0.3575761, 0.1804375],  # linear sRGB -> XYZ (D65)
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ]
+)
 _XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
 # Contrast sensitivity per opponent channel: (a1, b1, a2, b2) of
 # g(r) = a1·sqrt(π/b1)·exp(-π²r²/b1) + a2·sqrt(π/b2)·exp(-π²r²/b2), r in degrees
-_CSF = {"A": (1.0, 0.0047, 0.0, 1e-5), "RG": (1.0, 0.0053, 0.0, 1e-5),
-        "BY": (34.1, 0.04, 13.5, 0.025)}
+_CSF = {
+    "A": (1.0, 0.0047, 0.0, 1e-5),
+    "RG": (1.0, 0.0053, 0.0, 1e-5),
+    "BY": (34.1, 0.04, 13.5, 0.025),
+}
 _FEATURE_WIDTH = 0.082
 
 
 # ---------------------------------------------------------------- kernels (NumPy, built once)
 
+
 def csf_kernels(ppd: float = PIXELS_PER_DEGREE) -> np.ndarray:
     """(k, k, 3): the normalized CSF filter of the A, RG and BY channels."""
     widest = max(max(b1, b2) for _, b1, _, b2 in _CSF.values())
-    radius = int(math.ceil(3.0 * math.sqrt(widest / (2.0 * math.pi ** 2)) * ppd))
+    radius = int(math.ceil(3.0 * math.sqrt(widest / (2.0 * math.pi**2)) * ppd))
     coords = np.arange(-radius, radius + 1)
     xx, yy = np.meshgrid(coords, coords)
-    squared = (xx ** 2 + yy ** 2) / ppd ** 2
+    squared = (xx**2 + yy**2) / ppd**2
     kernels = []
     for a1, b1, a2, b2 in _CSF.values():
-        g = (a1 * math.sqrt(math.pi / b1) * np.exp(-math.pi ** 2 * squared / b1)
-             + a2 * math.sqrt(math.pi / b2) * np.exp(-math.pi ** 2 * squared / b2))
+        g = a1 * math.sqrt(math.pi / b1) * np.exp(-(math.pi**2) * squared / b1) + a2 * math.sqrt(
+            math.pi / b2
+        ) * np.exp(-(math.pi**2) * squared / b2)
         kernels.append(g / g.sum())
     return np.stack(kernels, axis=-1).astype(np.float32)
 
@@ -70,8 +80,8 @@ def feature_kernel(kind: str, ppd: float = PIXELS_PER_DEGREE) -> np.ndarray:
     radius = int(math.ceil(3.0 * sigma))
     coords = np.arange(-radius, radius + 1)
     xx, yy = np.meshgrid(coords, coords)
-    gauss = np.exp(-(xx ** 2 + yy ** 2) / (2.0 * sigma ** 2))
-    kernel = -xx * gauss if kind == "edge" else (xx ** 2 / sigma ** 2 - 1.0) * gauss
+    gauss = np.exp(-(xx**2 + yy**2) / (2.0 * sigma**2))
+    kernel = -xx * gauss if kind == "edge" else (xx**2 / sigma**2 - 1.0) * gauss
     positive, negative = kernel[kernel > 0].sum(), -kernel[kernel < 0].sum()
     return np.where(kernel > 0, kernel / positive, kernel / negative).astype(np.float32)
 
@@ -84,12 +94,15 @@ def csf_separable(ppd: float = PIXELS_PER_DEGREE) -> tuple[np.ndarray, tuple[int
     term, BY two. Filtering with two 1-D passes costs 2k instead of k² multiplies per pixel.
     """
     widest = max(max(b1, b2) for _, b1, _, b2 in _CSF.values())
-    radius = int(math.ceil(3.0 * math.sqrt(widest / (2.0 * math.pi ** 2)) * ppd))
+    radius = int(math.ceil(3.0 * math.sqrt(widest / (2.0 * math.pi**2)) * ppd))
     coords = np.arange(-radius, radius + 1) / ppd
     factors, channels = [], []
     for channel, (a1, b1, a2, b2) in enumerate(_CSF.values()):
-        terms = [(a * math.sqrt(math.pi / b), np.exp(-math.pi ** 2 * coords ** 2 / b))
-                 for a, b in ((a1, b1), (a2, b2)) if a]
+        terms = [
+            (a * math.sqrt(math.pi / b), np.exp(-(math.pi**2) * coords**2 / b))
+            for a, b in ((a1, b1), (a2, b2))
+            if a
+        ]
         total = sum(weight * line.sum() ** 2 for weight, line in terms)
         for weight, line in terms:
             factors.append(math.sqrt(weight / total) * line)
@@ -106,7 +119,7 @@ def feature_separable(ppd: float = PIXELS_PER_DEGREE) -> tuple[np.ndarray, np.nd
     edge, point = feature_kernel("edge", ppd), feature_kernel("point", ppd)
     radius = edge.shape[0] // 2
     sigma = 0.5 * _FEATURE_WIDTH * ppd
-    gauss = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2.0 * sigma ** 2))
+    gauss = np.exp(-(np.arange(-radius, radius + 1) ** 2) / (2.0 * sigma**2))
     edge_x, point_x = edge[radius] / gauss[radius], point[radius] / gauss[radius]
     along_w = np.stack([edge_x, gauss, point_x, gauss], axis=-1)
     along_h = np.stack([gauss, edge_x, gauss, point_x], axis=-1)
@@ -114,6 +127,7 @@ def feature_separable(ppd: float = PIXELS_PER_DEGREE) -> tuple[np.ndarray, np.nd
 
 
 # ---------------------------------------------------------------- colour transforms (TF, last axis)
+
 
 def _matmul(image: tf.Tensor, matrix: np.ndarray) -> tf.Tensor:
     return tf.einsum("...c,dc->...d", image, tf.constant(matrix, tf.float32))
@@ -141,8 +155,8 @@ def linear_to_hunt_lab(image: tf.Tensor) -> tf.Tensor:
     """Linear RGB -> CIE L*a*b* (D65) with the Hunt adjustment (a, b scaled by L/100)."""
     xyz = _matmul(image, _RGB_TO_XYZ) / _WHITE.astype(np.float32)
     delta = 6.0 / 29.0
-    cube = positive_pow(tf.maximum(xyz, delta ** 3), 1.0 / 3.0)
-    f = tf.where(xyz > delta ** 3, cube, xyz / (3.0 * delta ** 2) + 4.0 / 29.0)
+    cube = positive_pow(tf.maximum(xyz, delta**3), 1.0 / 3.0)
+    f = tf.where(xyz > delta**3, cube, xyz / (3.0 * delta**2) + 4.0 / 29.0)
     fx, fy, fz = tf.unstack(f, axis=-1)
     lum = 116.0 * fy - 16.0
     return tf.stack([lum, 0.01 * lum * 500.0 * (fx - fy), 0.01 * lum * 200.0 * (fy - fz)], axis=-1)
@@ -158,30 +172,35 @@ def hyab(first: tf.Tensor, second: tf.Tensor) -> tf.Tensor:
 
 def _c_max() -> float:
     """HyAB^QC between Hunt-adjusted pure green and pure blue, in NumPy (no TF at import)."""
+
     def lab(rgb: np.ndarray) -> np.ndarray:
         xyz = _RGB_TO_XYZ @ rgb / _WHITE
         delta = 6.0 / 29.0
-        f = np.where(xyz > delta ** 3, np.cbrt(xyz), xyz / (3.0 * delta ** 2) + 4.0 / 29.0)
+        f = np.where(xyz > delta**3, np.cbrt(xyz), xyz / (3.0 * delta**2) + 4.0 / 29.0)
         lum = 116.0 * f[1] - 16.0
-        return np.array([lum, 0.01 * lum * 500.0 * (f[0] - f[1]),
-                         0.01 * lum * 200.0 * (f[1] - f[2])])
+        return np.array(
+            [lum, 0.01 * lum * 500.0 * (f[0] - f[1]), 0.01 * lum * 200.0 * (f[1] - f[2])]
+        )
 
     delta = lab(np.array([0.0, 1.0, 0.0])) - lab(np.array([0.0, 0.0, 1.0]))
     distance = math.sqrt(max(delta[0] ** 2, EPS)) + math.sqrt(delta[1] ** 2 + delta[2] ** 2 + EPS)
-    return float(distance ** QC)
+    return float(distance**QC)
 
 
 # ---------------------------------------------------------------- the metric
+
 
 def _separable(image: tf.Tensor, along_w: np.ndarray, along_h: np.ndarray) -> tf.Tensor:
     """Replicate-pad, then filter channel c along the width with along_w[:, c] and along the
     height with along_h[:, c] (VALID: the output has the input's size)."""
     radius = along_w.shape[0] // 2
     padded = pad_replicate(image, radius)
-    rows = tf.nn.depthwise_conv2d(padded, tf.constant(along_w[None, :, :, None]), [1, 1, 1, 1],
-                                  "VALID")
-    return tf.nn.depthwise_conv2d(rows, tf.constant(along_h[:, None, :, None]), [1, 1, 1, 1],
-                                  "VALID")
+    rows = tf.nn.depthwise_conv2d(
+        padded, tf.constant(along_w[None, :, :, None]), [1, 1, 1, 1], "VALID"
+    )
+    return tf.nn.depthwise_conv2d(
+        rows, tf.constant(along_h[:, None, :, None]), [1, 1, 1, 1], "VALID"
+    )
 
 
 class _Flip:
@@ -198,7 +217,7 @@ class _Flip:
         terms = _separable(stacked, self.csf, self.csf)
         merged = [None, None, None]
         for index, channel in enumerate(self.csf_channels):
-            term = terms[..., index:index + 1]
+            term = terms[..., index : index + 1]
             merged[channel] = term if merged[channel] is None else merged[channel] + term
         return tf.concat(merged, axis=-1)
 
@@ -220,14 +239,18 @@ class _Flip:
         lab_p, edges_p, points_p = self._prepare(y_pred)
         power = positive_pow(hyab(lab_t, lab_p), QC)
         knee = PC * self.c_max
-        color = tf.where(power < knee, (PT / knee) * power,
-                         PT + (power - knee) / (self.c_max - knee) * (1.0 - PT))
+        color = tf.where(
+            power < knee,
+            (PT / knee) * power,
+            PT + (power - knee) / (self.c_max - knee) * (1.0 - PT),
+        )
         feature = tf.maximum(tf.abs(edges_t - edges_p), tf.abs(points_t - points_p))
         feature = positive_pow(tf.maximum(feature / math.sqrt(2.0), EPS), QF)
         return positive_pow(color, 1.0 - feature)  # color > 0: hyab >= 2·sqrt(EPS)
 
 
-def make_flip(color_order: str = "bgr", ppd: float = PIXELS_PER_DEGREE
-              ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+def make_flip(
+    color_order: str = "bgr", ppd: float = PIXELS_PER_DEGREE
+) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """The FLIP loss for images in ``color_order`` ("bgr" or "rgb"), map shape (N, H, W, 1)."""
     return _Flip(color_order, ppd)

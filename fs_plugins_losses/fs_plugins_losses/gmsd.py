@@ -11,6 +11,7 @@ Both derivative kernels are applied to every channel, the published formula; fac
 (``lib/model/losses/perceptual_loss.py``) reshapes its kernel so that B gets only vertical edges and
 R only horizontal ones, which fs does not copy.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -14,6 +14,7 @@ Each derivative pair is compared with the generalized loss (alpha=1.9999, beta=1
 (faceswap's PyTorch code applies its NHWC-era axis indices to NCHW tensors; this uses the
 intended image axes).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,9 @@ STENCILS = {
 }
 _KERNELS = np.stack([np.array(v, np.float32) for v in STENCILS.values()], axis=-1)
 # [(Lx + Ly)·w1 + (Lxx + Lyy + 2 Lxy)·w2] / (w1 + w2), as one weight per stencil
-_TERM_WEIGHTS = np.array([_FIRST_WEIGHT, _FIRST_WEIGHT, _SECOND_WEIGHT, _SECOND_WEIGHT,
-                          2.0 * _SECOND_WEIGHT], np.float32) / (_FIRST_WEIGHT + _SECOND_WEIGHT)
+_TERM_WEIGHTS = np.array(
+    [_FIRST_WEIGHT, _FIRST_WEIGHT, _SECOND_WEIGHT, _SECOND_WEIGHT, 2.0 * _SECOND_WEIGHT], np.float32
+) / (_FIRST_WEIGHT + _SECOND_WEIGHT)
 
 
 def _stacked(image: tf.Tensor) -> tf.Tensor:

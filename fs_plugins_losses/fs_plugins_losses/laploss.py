@@ -6,12 +6,18 @@ replicate padding: ``band_i = x_i - blur(x_i)``, ``x_{i+1} = avgpool2(blur(x_i))
 ``x_5`` is the sixth band (the low-pass residual). Each band's |band_p - band_t| is weighted by
 ``2^(-2i)``, upsampled bilinearly to the full size and summed into a per-pixel map (N, H, W, C).
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
 
-from fs_plugins_losses._common import (blur_separable, gaussian_line, pad_replicate, static_hw,
-                                       upsample_to)
+from fs_plugins_losses._common import (
+    blur_separable,
+    gaussian_line,
+    pad_replicate,
+    static_hw,
+    upsample_to,
+)
 
 LEVELS = 5
 LINE = gaussian_line(5, 1.0)  # the 5×5 kernel is outer(LINE, LINE)

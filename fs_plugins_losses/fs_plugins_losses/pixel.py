@@ -3,6 +3,7 @@
 These compare each pixel with its counterpart only, so they are cheap and exact references for the
 structural losses. Maps keep the channel axis (N, H, W, C); the composer masks and averages them.
 """
+
 from __future__ import annotations
 
 import math

@@ -17,13 +17,21 @@ product of per-scale means). When the coarsest scale is smaller than 11 px (outp
 the window shrinks to the largest odd size that fits; below 3 px (outputs below 48 px) ms_ssim
 cannot be used.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
 
 from fs_core.errors import FsUserError
-from fs_plugins_losses._common import (blur_separable, downsample2, gaussian_line, pad_reflect,
-                                       positive_pow, static_hw, upsample_to)
+from fs_plugins_losses._common import (
+    blur_separable,
+    downsample2,
+    gaussian_line,
+    pad_reflect,
+    positive_pow,
+    static_hw,
+    upsample_to,
+)
 
 KERNEL_SIZE = 11
 SIGMA = 1.5
@@ -34,8 +42,9 @@ POWER_FACTORS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _FLOOR = 1e-6  # ms_ssim: keeps pow()'s gradient finite where a clamped scale reaches 0
 
 
-def ssim_components(y_true: tf.Tensor, y_pred: tf.Tensor, kernel_size: int = KERNEL_SIZE,
-                    padding: str = "reflect") -> tuple[tf.Tensor, tf.Tensor]:
+def ssim_components(
+    y_true: tf.Tensor, y_pred: tf.Tensor, kernel_size: int = KERNEL_SIZE, padding: str = "reflect"
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Luminance and contrast-structure maps per channel.
 
     ``padding="reflect"`` keeps the image size (the loss); ``"valid"`` uses only whole windows
@@ -45,12 +54,14 @@ def ssim_components(y_true: tf.Tensor, y_pred: tf.Tensor, kernel_size: int = KER
     half = kernel_size // 2
     channels = int(y_true.shape[-1])
     # one separable blur of the four statistics stacked on the channel axis
-    stack = tf.concat([y_true, y_pred, y_true * y_pred, tf.square(y_true) + tf.square(y_pred)],
-                      axis=-1)
+    stack = tf.concat(
+        [y_true, y_pred, y_true * y_pred, tf.square(y_true) + tf.square(y_pred)], axis=-1
+    )
     if padding == "reflect":
         stack = pad_reflect(stack, half)
-    mean_t, mean_p, mean_xy, mean_sq_sum = tf.split(blur_separable(stack, line), 4 * [channels],
-                                                    axis=-1)
+    mean_t, mean_p, mean_xy, mean_sq_sum = tf.split(
+        blur_separable(stack, line), 4 * [channels], axis=-1
+    )
 
     c1 = (K1 * MAX_VALUE) ** 2
     c2 = (K2 * MAX_VALUE) ** 2
@@ -78,12 +89,14 @@ def ms_ssim_kernel_size(height: int, width: int, scales: int = len(POWER_FACTORS
     if size < 3:
         raise FsUserError(
             f"loss 'ms_ssim' needs model outputs of at least 48 px (its coarsest scale is "
-            f"{smallest} px here); choose another loss_function in [global.loss]")
+            f"{smallest} px here); choose another loss_function in [global.loss]"
+        )
     return size
 
 
-def ms_ssim_scales(y_true: tf.Tensor, y_pred: tf.Tensor, kernel_size: int | None = None,
-                   padding: str = "reflect") -> list[tf.Tensor]:
+def ms_ssim_scales(
+    y_true: tf.Tensor, y_pred: tf.Tensor, kernel_size: int | None = None, padding: str = "reflect"
+) -> list[tf.Tensor]:
     """The contrast-structure maps of scales 1-4 and the SSIM map of scale 5, each at its scale."""
     height, width = static_hw(y_true)
     if kernel_size is None:
@@ -106,8 +119,8 @@ def ms_ssim(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """
     height, width = static_hw(y_true)
     result = None
-    for weight, scale_map in zip(POWER_FACTORS, ms_ssim_scales(y_true, y_pred)):
-        scale_map = upsample_to(tf.maximum(scale_map, _FLOOR), height, width)
+    for weight, scale in zip(POWER_FACTORS, ms_ssim_scales(y_true, y_pred)):
+        scale_map = upsample_to(tf.maximum(scale, _FLOOR), height, width)
         term = positive_pow(scale_map, weight)
         result = term if result is None else result * term
     return 1.0 - result

@@ -25,6 +25,7 @@ one process, so models pass ``name=`` to every block; the block names its layers
 The custom layers (:mod:`.layers`, :mod:`.normalization`) are re-exported here so model code needs
 one import.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,17 +33,46 @@ from typing import Any
 import attrs
 import keras
 
-from fs_plugins_models.layers import (Conv2D, GlobalMinPooling2D, GlobalStdDevPooling2D, KResizeImages,
-                                      PixelShuffler, ReflectionPadding2D, Swish)
-from fs_plugins_models.normalization import (AdaInstanceNormalization, GroupNormalization,
-                                             InstanceNormalization, RMSNormalization)
+from fs_plugins_models.layers import (
+    Conv2D,
+    GlobalMinPooling2D,
+    GlobalStdDevPooling2D,
+    KResizeImages,
+    PixelShuffler,
+    ReflectionPadding2D,
+    Swish,
+)
+from fs_plugins_models.normalization import (
+    AdaInstanceNormalization,
+    GroupNormalization,
+    InstanceNormalization,
+    RMSNormalization,
+)
 
 __all__ = [
-    "AdaInstanceNormalization", "Conv2D", "Conv2DBlock", "Conv2DOutput", "GlobalMinPooling2D",
-    "GlobalStdDevPooling2D", "GroupNormalization", "InstanceNormalization", "KResizeImages",
-    "PixelShuffler", "RMSNormalization", "ReflectionPadding2D", "ResidualBlock",
-    "SeparableConv2DBlock", "Swish", "Upscale2xBlock", "UpscaleBlock", "UpscaleDNYBlock",
-    "UpscaleResizeImagesBlock", "activation_layer", "conv2d", "dense", "resolve_initializer",
+    "AdaInstanceNormalization",
+    "Conv2D",
+    "Conv2DBlock",
+    "Conv2DOutput",
+    "GlobalMinPooling2D",
+    "GlobalStdDevPooling2D",
+    "GroupNormalization",
+    "InstanceNormalization",
+    "KResizeImages",
+    "PixelShuffler",
+    "RMSNormalization",
+    "ReflectionPadding2D",
+    "ResidualBlock",
+    "SeparableConv2DBlock",
+    "Swish",
+    "Upscale2xBlock",
+    "UpscaleBlock",
+    "UpscaleDNYBlock",
+    "UpscaleResizeImagesBlock",
+    "activation_layer",
+    "conv2d",
+    "dense",
+    "resolve_initializer",
     "sub_name",
 ]
 
@@ -64,16 +94,31 @@ def resolve_initializer(context: Any, requested: Any = None, is_upscale: bool = 
     return context.kernel_initializer(requested, is_upscale=is_upscale)
 
 
-def conv2d(context: Any, filters: int, kernel_size: int | tuple = 3, strides: int = 1,
-           padding: str = "same", kernel_initializer: Any = None, is_upscale: bool = False,
-           name: str | None = None, **kwargs: Any) -> Conv2D:
+def conv2d(
+    context: Any,
+    filters: int,
+    kernel_size: int | tuple = 3,
+    strides: int = 1,
+    padding: str = "same",
+    kernel_initializer: Any = None,
+    is_upscale: bool = False,
+    name: str | None = None,
+    **kwargs: Any,
+) -> Conv2D:
     """A faceswap convolution: a :class:`Conv2D` whose kernel initializer follows faceswap's rule.
 
     See :meth:`fs_core.model.context.BuildContext.kernel_initializer`.
     """
     init = resolve_initializer(context, kernel_initializer, is_upscale)
-    return Conv2D(filters, kernel_size, strides=strides, padding=padding, kernel_initializer=init,
-                  name=name, **kwargs)
+    return Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        kernel_initializer=init,
+        name=name,
+        **kwargs,
+    )
 
 
 def dense(units: int, name: str | None = None, **kwargs: Any) -> keras.layers.Dense:
@@ -81,8 +126,9 @@ def dense(units: int, name: str | None = None, **kwargs: Any) -> keras.layers.De
     return keras.layers.Dense(units, name=name, **kwargs)
 
 
-def activation_layer(activation: str | None, relu_alpha: float = 0.1,
-                     name: str | None = None) -> keras.layers.Layer | None:
+def activation_layer(
+    activation: str | None, relu_alpha: float = 0.1, name: str | None = None
+) -> keras.layers.Layer | None:
     """``"leakyrelu"`` (slope ``relu_alpha``), ``"swish"``, ``"prelu"``, ``"relu"`` or None."""
     if activation is None:
         return None
@@ -145,19 +191,30 @@ class Conv2DBlock:
         x = inputs
         padding = self.padding
         if self.context.reflect_padding and padding == "same":
-            x = ReflectionPadding2D(self.strides, self.kernel_size,
-                                    name=sub_name(self.name, "reflectionpad"))(x)
+            x = ReflectionPadding2D(
+                self.strides, self.kernel_size, name=sub_name(self.name, "reflectionpad")
+            )(x)
             padding = "valid"
         init = resolve_initializer(self.context, self.kernel_initializer, self.is_upscale)
         if self.use_depthwise:
-            conv = keras.layers.DepthwiseConv2D(self.kernel_size, strides=self.strides,
-                                                padding=padding, depthwise_initializer=init,
-                                                name=sub_name(self.name, "dwconv2d"),
-                                                **self.conv_options)
+            conv = keras.layers.DepthwiseConv2D(
+                self.kernel_size,
+                strides=self.strides,
+                padding=padding,
+                depthwise_initializer=init,
+                name=sub_name(self.name, "dwconv2d"),
+                **self.conv_options,
+            )
         else:
-            conv = Conv2D(self.filters, self.kernel_size, strides=self.strides, padding=padding,
-                          kernel_initializer=init, name=sub_name(self.name, "conv2d"),
-                          **self.conv_options)
+            conv = Conv2D(
+                self.filters,
+                self.kernel_size,
+                strides=self.strides,
+                padding=padding,
+                kernel_initializer=init,
+                name=sub_name(self.name, "conv2d"),
+                **self.conv_options,
+            )
         x = conv(x)
         x = _normalize(x, self.normalization, self.name)
         return _activate(x, self.activation, self.relu_alpha, self.name)
@@ -176,14 +233,16 @@ class SeparableConv2DBlock:
     conv_options: dict = attrs.field(factory=dict)
 
     def __call__(self, inputs: Any) -> Any:
-        x = keras.layers.SeparableConv2D(self.filters, self.kernel_size, strides=self.strides,
-                                         padding="same",
-                                         depthwise_initializer=resolve_initializer(
-                                             self.context, self.kernel_initializer),
-                                         pointwise_initializer=resolve_initializer(
-                                             self.context, self.kernel_initializer),
-                                         name=sub_name(self.name, "sepconv2d"),
-                                         **self.conv_options)(inputs)
+        x = keras.layers.SeparableConv2D(
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding="same",
+            depthwise_initializer=resolve_initializer(self.context, self.kernel_initializer),
+            pointwise_initializer=resolve_initializer(self.context, self.kernel_initializer),
+            name=sub_name(self.name, "sepconv2d"),
+            **self.conv_options,
+        )(inputs)
         return keras.layers.ReLU(name=sub_name(self.name, "relu"))(x)
 
 
@@ -205,9 +264,15 @@ class Conv2DOutput:
     conv_options: dict = attrs.field(factory=dict)
 
     def __call__(self, inputs: Any) -> Any:
-        x = conv2d(self.context, self.filters, self.kernel_size, padding=self.padding,
-                   kernel_initializer=self.kernel_initializer, name=sub_name(self.name, "conv2d"),
-                   **self.conv_options)(inputs)
+        x = conv2d(
+            self.context,
+            self.filters,
+            self.kernel_size,
+            padding=self.padding,
+            kernel_initializer=self.kernel_initializer,
+            name=sub_name(self.name, "conv2d"),
+            **self.conv_options,
+        )(inputs)
         return keras.layers.Activation(self.activation, dtype="float32", name=self.name)(x)
 
 
@@ -231,11 +296,20 @@ class UpscaleBlock:
     conv_options: dict = attrs.field(factory=dict)
 
     def __call__(self, inputs: Any) -> Any:
-        x = Conv2DBlock(self.context, self.filters * self.scale_factor ** 2, self.kernel_size,
-                        strides=1, padding=self.padding, normalization=self.normalization,
-                        activation=self.activation, relu_alpha=self.relu_alpha,
-                        kernel_initializer=self.kernel_initializer, is_upscale=True,
-                        name=self.name, conv_options=self.conv_options)(inputs)
+        x = Conv2DBlock(
+            self.context,
+            self.filters * self.scale_factor**2,
+            self.kernel_size,
+            strides=1,
+            padding=self.padding,
+            normalization=self.normalization,
+            activation=self.activation,
+            relu_alpha=self.relu_alpha,
+            kernel_initializer=self.kernel_initializer,
+            is_upscale=True,
+            name=self.name,
+            conv_options=self.conv_options,
+        )(inputs)
         return PixelShuffler(self.scale_factor, name=sub_name(self.name, "pixelshuffler"))(x)
 
 
@@ -262,23 +336,47 @@ class Upscale2xBlock:
     conv_options: dict = attrs.field(factory=dict)
 
     def __call__(self, inputs: Any) -> Any:
-        branch_filters = self.filters if self.fast else self.filters - int(self.filters * self.sr_ratio)
+        branch_filters = (
+            self.filters if self.fast else self.filters - int(self.filters * self.sr_ratio)
+        )
         if branch_filters <= 0:  # nothing left for the interpolation branch: sub-pixel only
-            return UpscaleBlock(self.context, self.filters, self.kernel_size, self.padding,
-                                self.scale_factor, activation=self.activation,
-                                kernel_initializer=self.kernel_initializer,
-                                name=sub_name(self.name, "sr"),
-                                conv_options=self.conv_options)(inputs)
-        sub_pixel = UpscaleBlock(self.context, branch_filters, self.kernel_size, self.padding,
-                                 self.scale_factor, activation=self.activation,
-                                 kernel_initializer=self.kernel_initializer,
-                                 name=sub_name(self.name, "sr"),
-                                 conv_options=self.conv_options)(inputs)
-        resized = conv2d(self.context, branch_filters, self.kernel_size, padding=self.padding,
-                         kernel_initializer=self.kernel_initializer, is_upscale=True,
-                         name=sub_name(self.name, "conv2d"), **self.conv_options)(inputs)
-        resized = keras.layers.UpSampling2D(self.scale_factor, interpolation=self.interpolation,
-                                            name=sub_name(self.name, "upsampling"))(resized)
+            return UpscaleBlock(
+                self.context,
+                self.filters,
+                self.kernel_size,
+                self.padding,
+                self.scale_factor,
+                activation=self.activation,
+                kernel_initializer=self.kernel_initializer,
+                name=sub_name(self.name, "sr"),
+                conv_options=self.conv_options,
+            )(inputs)
+        sub_pixel = UpscaleBlock(
+            self.context,
+            branch_filters,
+            self.kernel_size,
+            self.padding,
+            self.scale_factor,
+            activation=self.activation,
+            kernel_initializer=self.kernel_initializer,
+            name=sub_name(self.name, "sr"),
+            conv_options=self.conv_options,
+        )(inputs)
+        resized = conv2d(
+            self.context,
+            branch_filters,
+            self.kernel_size,
+            padding=self.padding,
+            kernel_initializer=self.kernel_initializer,
+            is_upscale=True,
+            name=sub_name(self.name, "conv2d"),
+            **self.conv_options,
+        )(inputs)
+        resized = keras.layers.UpSampling2D(
+            self.scale_factor,
+            interpolation=self.interpolation,
+            name=sub_name(self.name, "upsampling"),
+        )(resized)
         if self.fast:
             return keras.layers.Add(name=sub_name(self.name, "add"))([sub_pixel, resized])
         return keras.layers.Concatenate(name=sub_name(self.name, "concat"))([sub_pixel, resized])
@@ -303,20 +401,29 @@ class UpscaleResizeImagesBlock:
     name: str | None = None
 
     def __call__(self, inputs: Any) -> Any:
-        resized = KResizeImages(self.scale_factor, self.interpolation,
-                                name=sub_name(self.name, "resize"))(inputs)
-        resized = conv2d(self.context, self.filters, self.kernel_size, padding=self.padding,
-                         kernel_initializer=self.kernel_initializer, is_upscale=True,
-                         name=sub_name(self.name, "conv2d"))(resized)
-        transposed = keras.layers.Conv2DTranspose(self.filters, 3, strides=2, padding="same",
-                                                  name=sub_name(self.name, "convtranspose"))(inputs)
+        resized = KResizeImages(
+            self.scale_factor, self.interpolation, name=sub_name(self.name, "resize")
+        )(inputs)
+        resized = conv2d(
+            self.context,
+            self.filters,
+            self.kernel_size,
+            padding=self.padding,
+            kernel_initializer=self.kernel_initializer,
+            is_upscale=True,
+            name=sub_name(self.name, "conv2d"),
+        )(resized)
+        transposed = keras.layers.Conv2DTranspose(
+            self.filters, 3, strides=2, padding="same", name=sub_name(self.name, "convtranspose")
+        )(inputs)
         x = keras.layers.Add(name=sub_name(self.name, "add"))([resized, transposed])
         return _activate(x, self.activation, 0.2, self.name)
 
 
 @attrs.define
 class UpscaleDNYBlock:
-    """UpSampling2D(size, interpolation) → 2 × Conv2DBlock(filters, stride 1, LReLU 0.2, upscale init)."""
+    """UpSampling2D(size, interpolation) → 2 × Conv2DBlock(filters, stride 1,
+    LReLU 0.2, upscale init)."""
 
     context: Any
     filters: int
@@ -330,14 +437,23 @@ class UpscaleDNYBlock:
     conv_options: dict = attrs.field(factory=dict)
 
     def __call__(self, inputs: Any) -> Any:
-        x = keras.layers.UpSampling2D(self.size, interpolation=self.interpolation,
-                                      name=sub_name(self.name, "upsampling"))(inputs)
+        x = keras.layers.UpSampling2D(
+            self.size, interpolation=self.interpolation, name=sub_name(self.name, "upsampling")
+        )(inputs)
         for index in range(2):
-            x = Conv2DBlock(self.context, self.filters, self.kernel_size, strides=1,
-                            padding=self.padding, activation=self.activation, relu_alpha=0.2,
-                            kernel_initializer=self.kernel_initializer, is_upscale=True,
-                            name=sub_name(self.name, f"conv{index}"),
-                            conv_options=self.conv_options)(x)
+            x = Conv2DBlock(
+                self.context,
+                self.filters,
+                self.kernel_size,
+                strides=1,
+                padding=self.padding,
+                activation=self.activation,
+                relu_alpha=0.2,
+                kernel_initializer=self.kernel_initializer,
+                is_upscale=True,
+                name=sub_name(self.name, f"conv{index}"),
+                conv_options=self.conv_options,
+            )(x)
         return x
 
 
@@ -361,12 +477,19 @@ class ResidualBlock:
     def _conv(self, x: Any, initializer: Any, index: int) -> Any:
         padding = self.padding
         if self.context.reflect_padding and padding == "same":
-            x = ReflectionPadding2D(1, self.kernel_size,
-                                    name=sub_name(self.name, f"reflectionpad{index}"))(x)
+            x = ReflectionPadding2D(
+                1, self.kernel_size, name=sub_name(self.name, f"reflectionpad{index}")
+            )(x)
             padding = "valid"
-        return conv2d(self.context, self.filters, self.kernel_size, padding=padding,
-                      kernel_initializer=initializer, name=sub_name(self.name, f"conv2d{index}"),
-                      **self.conv_options)(x)
+        return conv2d(
+            self.context,
+            self.filters,
+            self.kernel_size,
+            padding=padding,
+            kernel_initializer=initializer,
+            name=sub_name(self.name, f"conv2d{index}"),
+            **self.conv_options,
+        )(x)
 
     def __call__(self, inputs: Any) -> Any:
         x = self._conv(inputs, self.kernel_initializer, 0)

@@ -4,9 +4,11 @@ inputs, decoder parts with an optional learned-mask head, and the final two-side
 Keeping these here means each architecture module reads as a list of its layers (like its
 faceswap counterpart in ``plugins/train/model/``) and no wiring is copied between models.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import keras
 
@@ -15,7 +17,8 @@ from fs_plugins_models.blocks import Conv2DOutput, ResidualBlock, UpscaleBlock
 
 
 def stepped_option(default: int, help: str, *, min: int, max: int, step: int) -> Any:
-    """A locked whole-number option in ``[min, max]`` that must also sit on a ``step`` grid from ``min``."""
+    """A locked whole-number option in ``[min,
+    max]`` that must also sit on a ``step`` grid from ``min``."""
     field = option(default, f"{help} ({min} to {max}, step {step})", min=min, max=max, locked=True)
 
     @field.validator
@@ -32,8 +35,10 @@ def as_list(value: Any) -> list:
 
 def face_inputs(size: int) -> tuple[Any, Any]:
     """The model inputs ``face_in_a`` and ``face_in_b``: square BGR faces in [0, 1]."""
-    return (keras.Input((size, size, 3), name="face_in_a"),
-            keras.Input((size, size, 3), name="face_in_b"))
+    return (
+        keras.Input((size, size, 3), name="face_in_a"),
+        keras.Input((size, size, 3), name="face_in_b"),
+    )
 
 
 def part(name: str, inputs: Any, outputs: Any) -> keras.Model:
@@ -52,39 +57,64 @@ def upscale_chain(context: Any, x: Any, filters: Iterable[int], name: str, **kwa
     return x
 
 
-def upscale_residual(context: Any, x: Any, filters: int, name: str, residuals: int = 1,
-                     kernel_initializer: Any = None, residual_kwargs: Sequence[dict] | None = None,
-                     **kwargs: Any) -> Any:
-    """The dfaker-style stage: UpscaleBlock(no activation) → LReLU(0.2) → ``residuals`` ResidualBlocks.
+def upscale_residual(
+    context: Any,
+    x: Any,
+    filters: int,
+    name: str,
+    residuals: int = 1,
+    kernel_initializer: Any = None,
+    residual_kwargs: Sequence[dict] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """The dfaker-style stage: UpscaleBlock(no activation) → LReLU(0.2) → ``residuals``
+    ResidualBlocks.
 
     ``residual_kwargs`` gives per-block extras (e.g. ``[{"conv_options": {"use_bias": False}},
     {}]``, or a residual-only ``kernel_initializer``); ``kwargs`` go to the upscale
     (``kernel_size`` ...).
     ``kernel_initializer`` is used by both unless a residual's extras override it.
     """
-    x = UpscaleBlock(context, filters, activation=None, kernel_initializer=kernel_initializer,
-                     name=f"{name}_upscale", **kwargs)(x)
+    x = UpscaleBlock(
+        context,
+        filters,
+        activation=None,
+        kernel_initializer=kernel_initializer,
+        name=f"{name}_upscale",
+        **kwargs,
+    )(x)
     x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_leakyrelu")(x)
     extras = list(residual_kwargs) if residual_kwargs is not None else [{}] * residuals
     for index, extra in enumerate(extras):
-        x = ResidualBlock(context, filters, name=f"{name}_residual{index}",
-                          **{"kernel_initializer": kernel_initializer, **extra})(x)
+        x = ResidualBlock(
+            context,
+            filters,
+            name=f"{name}_residual{index}",
+            **{"kernel_initializer": kernel_initializer, **extra},
+        )(x)
     return x
 
 
-def mask_head(context: Any, x: Any, filters: Iterable[int], name: str = "mask",
-              **kwargs: Any) -> Any:
+def mask_head(
+    context: Any, x: Any, filters: Iterable[int], name: str = "mask", **kwargs: Any
+) -> Any:
     """The learn-mask branch: plain upscales then a 1-channel float32 sigmoid ``mask_out``.
 
     ``kwargs`` go to the upscale blocks (``kernel_initializer``, ...).
     """
     x = upscale_chain(context, x, filters, f"{name}_upscale", **kwargs)
-    return Conv2DOutput(context, 1, 5, kernel_initializer=kwargs.get("kernel_initializer"),
-                        name="mask_out")(x)
+    return Conv2DOutput(
+        context, 1, 5, kernel_initializer=kwargs.get("kernel_initializer"), name="mask_out"
+    )(x)
 
 
-def decoder(context: Any, name: str, input_shape: Sequence[int],
-            faces: Callable[[Any], Any], mask: Callable[[Any], Any]) -> keras.Model:
+def decoder(
+    context: Any,
+    name: str,
+    input_shape: Sequence[int],
+    faces: Callable[[Any], Any],
+    mask: Callable[[Any], Any],
+) -> keras.Model:
     """A decoder part: ``faces(x)`` gives the face output(s), smallest first; ``mask(x)`` the mask,
     added as the last output only when ``context.learn_mask``. Both branches start at the input."""
     inputs = part_input(input_shape, name)
@@ -99,8 +129,9 @@ def swap_model(name: str, inputs: Sequence[Any], outputs_a: Any, outputs_b: Any)
     return keras.Model(list(inputs), as_list(outputs_a) + as_list(outputs_b), name=name)
 
 
-def shared_encoder_model(name: str, size: int, encoder: keras.Model, decoder_a: keras.Model,
-                         decoder_b: keras.Model) -> keras.Model:
+def shared_encoder_model(
+    name: str, size: int, encoder: keras.Model, decoder_a: keras.Model, decoder_b: keras.Model
+) -> keras.Model:
     """The classic layout: one encoder, one decoder per side.
 
     Both sides go through the shared encoder as one batch (A then B, split again after it): the

@@ -4,6 +4,7 @@
 [Upscale(no act) → LReLU 0.2 → Residual] stages (1024 first at 256 px; then 512, 256, 128), then
 one plain upscale to 64 channels and the face. Only the residual blocks use RandomNormal(0, 0.02).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,27 +22,40 @@ NAME = "dfaker"
 
 @attrs.define
 class DfakerConfig:
-    output_size: int = option(128, "Output resolution in pixels; the input is half of it.",
-                              choices=(128, 256), locked=True)
+    output_size: int = option(
+        128,
+        "Output resolution in pixels; the input is half of it.",
+        choices=(128, 256),
+        locked=True,
+    )
 
 
 def _stage_filters(output_size: int) -> tuple[int, ...]:
     return (1024, 512, 256, 128) if output_size == 256 else (512, 256, 128)
 
 
-def _decoder(context: Any, name: str, input_shape: tuple[int, ...], output_size: int) -> keras.Model:
+def _decoder(
+    context: Any, name: str, input_shape: tuple[int, ...], output_size: int
+) -> keras.Model:
     stages = _stage_filters(output_size)
 
     def faces(x: Any) -> Any:
         for index, filters in enumerate(stages):
-            x = upscale_residual(context, x, filters, f"stage{index}",
-                                 residual_kwargs=[{"kernel_initializer":
-                                                   keras.initializers.RandomNormal(0.0, 0.02)}])
+            x = upscale_residual(
+                context,
+                x,
+                filters,
+                f"stage{index}",
+                residual_kwargs=[
+                    {"kernel_initializer": keras.initializers.RandomNormal(0.0, 0.02)}
+                ],
+            )
         x = UpscaleBlock(context, 64, name="upscale")(x)
         return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
-    return decoder(context, name, input_shape, faces,
-                   lambda x: mask_head(context, x, stages + (64,)))
+    return decoder(
+        context, name, input_shape, faces, lambda x: mask_head(context, x, stages + (64,))
+    )
 
 
 def build(config: DfakerConfig, context: Any) -> keras.Model:
@@ -50,6 +64,10 @@ def build(config: DfakerConfig, context: Any) -> keras.Model:
     size = config.output_size // 2
     enc = original_encoder(context, size, lowmem=False)
     code = tuple(enc.output.shape[1:])
-    return shared_encoder_model(NAME, size, enc,
-                                _decoder(context, "decoder_a", code, config.output_size),
-                                _decoder(context, "decoder_b", code, config.output_size))
+    return shared_encoder_model(
+        NAME,
+        size,
+        enc,
+        _decoder(context, "decoder_a", code, config.output_size),
+        _decoder(context, "decoder_b", code, config.output_size),
+    )

@@ -3,6 +3,7 @@
 Encoder: convs 128…1024 (→ 8×8×1024) → Dense(e) → Dense(8·8·e) → upscale to 16×16×e, with
 e = 512 (256 when ``lowmem``). Decoders: upscales e, e/2, e/4 → face.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,8 +22,9 @@ INPUT_SIZE = 128
 
 @attrs.define
 class DflH128Config:
-    lowmem: bool = option(False, "Lower memory use: halve the encoder's bottleneck width (512 to 256).",
-                          locked=True)
+    lowmem: bool = option(
+        False, "Lower memory use: halve the encoder's bottleneck width (512 to 256).", locked=True
+    )
 
 
 def build(config: DflH128Config, context: Any) -> keras.Model:
@@ -33,6 +35,10 @@ def build(config: DflH128Config, context: Any) -> keras.Model:
     enc = part("encoder", inputs, UpscaleBlock(context, width, name="upscale")(x))
     code = tuple(enc.output.shape[1:])
     filters = (width, width // 2, width // 4)
-    return shared_encoder_model(NAME, INPUT_SIZE, enc,
-                                plain_decoder(context, "decoder_a", code, filters),
-                                plain_decoder(context, "decoder_b", code, filters))
+    return shared_encoder_model(
+        NAME,
+        INPUT_SIZE,
+        enc,
+        plain_decoder(context, "decoder_a", code, filters),
+        plain_decoder(context, "decoder_b", code, filters),
+    )

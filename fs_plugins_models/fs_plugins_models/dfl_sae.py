@@ -14,6 +14,7 @@ The Keras model is named by layout (``dfl_sae_df``, ``dfl_sae_liae``), as facesw
 saved by earlier fs versions, whose shared LIAE decoder was the part ``decoder``, resume through
 :data:`LEGACY_PART_NAMES`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,9 +24,17 @@ import keras
 
 from fs_core.config.options import option
 from fs_plugins_models.blocks import Conv2DOutput, UpscaleBlock
-from fs_plugins_models.common import (decoder, face_inputs, mask_head, part, part_input,
-                                      shared_encoder_model, stepped_option, swap_model,
-                                      upscale_residual)
+from fs_plugins_models.common import (
+    decoder,
+    face_inputs,
+    mask_head,
+    part,
+    part_input,
+    shared_encoder_model,
+    stepped_option,
+    swap_model,
+    upscale_residual,
+)
 from fs_plugins_models.original import conv_stack, dense_to_grid
 
 NAME = "dfl_sae"
@@ -35,19 +44,38 @@ LEGACY_PART_NAMES = {"decoder": "decoder_both"}
 
 @attrs.define
 class DflSaeConfig:
-    input_size: int = stepped_option(128, "Input and output resolution in pixels.", min=64, max=256,
-                                     step=16)
-    architecture: str = option("df", "df: one encoder, two decoders; liae: shared intermediate and "
-                               "one decoder (better at matching face shape).", choices=("df", "liae"),
-                               locked=True)
-    autoencoder_dims: int = stepped_option(0, "Bottleneck width; 0 picks 512 for df, 256 for liae.",
-                                           min=0, max=1024, step=32)
-    encoder_dims: int = option(42, "Encoder width (the first conv has 3 times this many filters).",
-                               min=21, max=85, locked=True)
-    decoder_dims: int = option(21, "Decoder width (the last upscale has 6 times this many filters).",
-                               min=10, max=85, locked=True)
-    multiscale_decoder: bool = option(False, "Also output (and train) faces at a quarter and half "
-                                      "of the output size.", locked=True)
+    input_size: int = stepped_option(
+        128, "Input and output resolution in pixels.", min=64, max=256, step=16
+    )
+    architecture: str = option(
+        "df",
+        "df: one encoder, two decoders; liae: shared intermediate and "
+        "one decoder (better at matching face shape).",
+        choices=("df", "liae"),
+        locked=True,
+    )
+    autoencoder_dims: int = stepped_option(
+        0, "Bottleneck width; 0 picks 512 for df, 256 for liae.", min=0, max=1024, step=32
+    )
+    encoder_dims: int = option(
+        42,
+        "Encoder width (the first conv has 3 times this many filters).",
+        min=21,
+        max=85,
+        locked=True,
+    )
+    decoder_dims: int = option(
+        21,
+        "Decoder width (the last upscale has 6 times this many filters).",
+        min=10,
+        max=85,
+        locked=True,
+    )
+    multiscale_decoder: bool = option(
+        False,
+        "Also output (and train) faces at a quarter and half of the output size.",
+        locked=True,
+    )
 
 
 def _ae_dims(config: DflSaeConfig) -> int:
@@ -98,9 +126,13 @@ def _build_df(config: DflSaeConfig, context: Any) -> keras.Model:
     x = _bottleneck(context, _convs(context, inputs, config), ae, size // 16, ae)
     enc = part("encoder_df", inputs, x)
     code = tuple(enc.output.shape[1:])
-    return shared_encoder_model(model_name(config), size, enc,
-                                _decoder(context, config, "decoder_a", code),
-                                _decoder(context, config, "decoder_b", code))
+    return shared_encoder_model(
+        model_name(config),
+        size,
+        enc,
+        _decoder(context, config, "decoder_a", code),
+        _decoder(context, config, "decoder_b", code),
+    )
 
 
 def _build_liae(config: DflSaeConfig, context: Any) -> keras.Model:
@@ -124,4 +156,6 @@ def _build_liae(config: DflSaeConfig, context: Any) -> keras.Model:
 
 
 def build(config: DflSaeConfig, context: Any) -> keras.Model:
-    return _build_df(config, context) if config.architecture == "df" else _build_liae(config, context)
+    return (
+        _build_df(config, context) if config.architecture == "df" else _build_liae(config, context)
+    )

@@ -12,6 +12,7 @@ norm; ``fast`` (part ``decoder_b_fast``): one sub-pixel upscale by the ratio, th
 Upscale2x. Decoder B's mask branch starts from its first learned upscale (in ``good``, after a
 LeakyReLU 0.1 of its own), so that upscale is shared by the face and the mask.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,14 @@ import attrs
 import keras
 
 from fs_core.config.options import option
-from fs_plugins_models.blocks import (Conv2DBlock, Conv2DOutput, ResidualBlock, Upscale2xBlock,
-                                      UpscaleBlock, dense)
+from fs_plugins_models.blocks import (
+    Conv2DBlock,
+    Conv2DOutput,
+    ResidualBlock,
+    Upscale2xBlock,
+    UpscaleBlock,
+    dense,
+)
 from fs_plugins_models.common import decoder, part, part_input, shared_encoder_model
 
 NAME = "dlight"
@@ -34,18 +41,28 @@ DECODER_B = {"good": "decoder_b", "fast": "decoder_b_fast"}
 #: parts saved under another name by earlier fs versions: a fast decoder B was ``decoder_b``
 LEGACY_PART_NAMES = {"decoder_b": "decoder_b_fast"}
 #: decoder B ``good``: (filters, upscale factor, use_bias of each residual block, batch norm after)
-GOOD_PLAN = ((512, None, (True, False, False), False), (512, 2, (True, False), True),
-             (256, 2, (True,), False), (128, 2, (False,), True))
+GOOD_PLAN = (
+    (512, None, (True, False, False), False),
+    (512, 2, (True, False), True),
+    (256, 2, (True,), False),
+    (128, 2, (False,), True),
+)
 
 
 @attrs.define
 class DlightConfig:
-    features: str = option("best", "Encoder size: lowmem, fair or best.",
-                           choices=("lowmem", "fair", "best"), locked=True)
-    details: str = option("good", "Decoder B: good (residual, slower) or fast.",
-                          choices=("fast", "good"), locked=True)
-    output_size: int = option(256, "Output resolution in pixels.", choices=(128, 256, 384),
-                              locked=True)
+    features: str = option(
+        "best",
+        "Encoder size: lowmem, fair or best.",
+        choices=("lowmem", "fair", "best"),
+        locked=True,
+    )
+    details: str = option(
+        "good", "Decoder B: good (residual, slower) or fast.", choices=("fast", "good"), locked=True
+    )
+    output_size: int = option(
+        256, "Output resolution in pixels.", choices=(128, 256, 384), locked=True
+    )
 
 
 def _encoder(context: Any, features: str) -> keras.Model:
@@ -55,7 +72,9 @@ def _encoder(context: Any, features: str) -> keras.Model:
     for index, filters in enumerate((f // 2, f, 2 * f, 4 * f, 8 * f)):
         conv = Conv2DBlock(context, filters, name=f"stage{index}_conv")(x)
         pooled = keras.layers.AveragePooling2D(2, name=f"stage{index}_pool")(x)
-        pooled = keras.layers.LeakyReLU(negative_slope=0.1, name=f"stage{index}_pool_leakyrelu")(pooled)
+        pooled = keras.layers.LeakyReLU(negative_slope=0.1, name=f"stage{index}_pool_leakyrelu")(
+            pooled
+        )
         x = keras.layers.Concatenate(name=f"stage{index}_concat")([conv, pooled])
     x = keras.layers.Flatten(name="flatten")(x)
     x = dense(ENCODER_DIMS[features], name="dense0")(x)
@@ -87,8 +106,13 @@ def _decoder_a(context: Any, code: tuple[int, ...], ratio: int) -> keras.Model:
         x = _hybrid_upscales(context, _bilinear(x, ratio, "upscale"), (256, 128, 64, 32), "upscale")
         return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
-    return decoder(context, "decoder_a", code, faces,
-                   lambda x: _mask(context, _bilinear(x, ratio, "mask_upscale")))
+    return decoder(
+        context,
+        "decoder_a",
+        code,
+        faces,
+        lambda x: _mask(context, _bilinear(x, ratio, "mask_upscale")),
+    )
 
 
 def _good_faces(context: Any, inputs: Any, ratio: int) -> tuple[Any, Any]:
@@ -99,14 +123,23 @@ def _good_faces(context: Any, inputs: Any, ratio: int) -> tuple[Any, Any]:
     """
     x, mask_start = inputs, None
     for index, (filters, scale, biases, norm_after) in enumerate(GOOD_PLAN):
-        x = Upscale2xBlock(context, filters, activation=None, scale_factor=scale or ratio,
-                           name=f"stage{index}_upscale")(x)
+        x = Upscale2xBlock(
+            context,
+            filters,
+            activation=None,
+            scale_factor=scale or ratio,
+            name=f"stage{index}_upscale",
+        )(x)
         if index == 0:
             mask_start = keras.layers.LeakyReLU(negative_slope=0.1, name="mask_leakyrelu")(x)
         x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"stage{index}_leakyrelu")(x)
         for res, use_bias in enumerate(biases):
-            x = ResidualBlock(context, filters, name=f"stage{index}_residual{res}",
-                              conv_options={"use_bias": use_bias})(x)
+            x = ResidualBlock(
+                context,
+                filters,
+                name=f"stage{index}_residual{res}",
+                conv_options={"use_bias": use_bias},
+            )(x)
         if norm_after:
             x = keras.layers.BatchNormalization(name=f"stage{index}_batchnorm")(x)
     return Upscale2xBlock(context, 64, name="upscale_out")(x), mask_start
@@ -135,5 +168,10 @@ def build(config: DlightConfig, context: Any) -> keras.Model:
     ratio = UPSCALE_RATIO[config.output_size]
     enc = _encoder(context, config.features)
     code = tuple(enc.output.shape[1:])
-    return shared_encoder_model(NAME, INPUT_SIZE, enc, _decoder_a(context, code, ratio),
-                                _decoder_b(context, code, ratio, config.details))
+    return shared_encoder_model(
+        NAME,
+        INPUT_SIZE,
+        enc,
+        _decoder_a(context, code, ratio),
+        _decoder_b(context, code, ratio, config.details),
+    )

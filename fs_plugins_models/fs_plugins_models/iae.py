@@ -4,6 +4,7 @@ One encoder (convs 128…1024 → flatten), three intermediates (``inter_a``, ``
 ``inter_both``: Dense(1024) → Dense(4·4·512) → 4×4×512) and one shared ``decoder``. Side A's code
 is [inter_a, inter_both] of A's encoding; side B's is [inter_b, inter_both] of B's.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,10 +31,14 @@ def _intermediate(name: str, flat_size: int) -> keras.Model:
 
 def build(config: IaeConfig, context: Any) -> keras.Model:
     enc_in = part_input((INPUT_SIZE, INPUT_SIZE, 3), "encoder")
-    enc_out = keras.layers.Flatten(name="flatten")(conv_stack(context, enc_in, (128, 256, 512, 1024)))
+    enc_out = keras.layers.Flatten(name="flatten")(
+        conv_stack(context, enc_in, (128, 256, 512, 1024))
+    )
     enc = part("encoder", enc_in, enc_out)
     flat = enc_out.shape[-1]
-    inter_a, inter_b, inter_both = (_intermediate(n, flat) for n in ("inter_a", "inter_b", "inter_both"))
+    inter_a, inter_b, inter_both = (
+        _intermediate(n, flat) for n in ("inter_a", "inter_b", "inter_both")
+    )
     shared = plain_decoder(context, "decoder", (4, 4, 1024), (512, 256, 128, 64))
 
     face_a, face_b = face_inputs(INPUT_SIZE)

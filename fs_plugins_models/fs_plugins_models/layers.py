@@ -5,6 +5,7 @@ Each layer is registered under the ``fs`` package so a saved ``.keras`` file can
 each one is written with ``keras.ops`` only, so it runs on any Keras backend and traces under
 ``tf.function``. Images are NHWC.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,9 @@ from keras import ops
 
 def _spatial_size(value: Any, what: str) -> int:
     if value is None:
-        raise ValueError(f"{what} needs a known spatial size; build the model with a fixed input size")
+        raise ValueError(
+            f"{what} needs a known spatial size; build the model with a fixed input size"
+        )
     return int(value)
 
 
@@ -53,9 +56,14 @@ class Conv2D(keras.layers.Conv2D):
     def _patch_plan(self, input_shape: tuple) -> tuple | None:
         """(pads, flat patch indices, output size) when the matrix path applies, else None."""
         height, width = input_shape[1], input_shape[2]
-        if (self.data_format != "channels_last" or self.groups != 1 or height is None
-                or width is None or tuple(self.dilation_rate) != (1, 1)
-                or keras.distribution.list_devices("gpu")):
+        if (
+            self.data_format != "channels_last"
+            or self.groups != 1
+            or height is None
+            or width is None
+            or tuple(self.dilation_rate) != (1, 1)
+            or keras.distribution.list_devices("gpu")
+        ):
             return None
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         if self.padding == "same":
@@ -67,8 +75,8 @@ class Conv2D(keras.layers.Conv2D):
         out_w = (padded_w - kw) // sw + 1
         if out_h * out_w > self.matmul_max_pixels:
             return None
-        rows = (np.arange(out_h)[:, None, None, None] * sh + np.arange(kh)[None, None, :, None])
-        cols = (np.arange(out_w)[None, :, None, None] * sw + np.arange(kw)[None, None, None, :])
+        rows = np.arange(out_h)[:, None, None, None] * sh + np.arange(kh)[None, None, :, None]
+        cols = np.arange(out_w)[None, :, None, None] * sw + np.arange(kw)[None, None, None, :]
         indices = (rows * padded_w + cols).reshape(-1).astype("int32")
         return pad_h, pad_w, indices, (out_h, out_w)
 
@@ -109,14 +117,21 @@ class ReflectionPadding2D(keras.layers.Layer):
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         height = _spatial_size(input_shape[1], self.name)
         width = _spatial_size(input_shape[2], self.name)
-        return (input_shape[0], height + sum(self._pads(height)), width + sum(self._pads(width)),
-                input_shape[3])
+        return (
+            input_shape[0],
+            height + sum(self._pads(height)),
+            width + sum(self._pads(width)),
+            input_shape[3],
+        )
 
     def call(self, inputs: Any) -> Any:
         height = _spatial_size(inputs.shape[1], self.name)
         width = _spatial_size(inputs.shape[2], self.name)
-        return ops.pad(inputs, [[0, 0], list(self._pads(height)), list(self._pads(width)), [0, 0]],
-                       mode="reflect")
+        return ops.pad(
+            inputs,
+            [[0, 0], list(self._pads(height)), list(self._pads(width)), [0, 0]],
+            mode="reflect",
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "stride": self.stride, "kernel_size": self.kernel_size}
@@ -138,8 +153,12 @@ class PixelShuffler(keras.layers.Layer):
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         batch, height, width, channels = input_shape
         r = self.size
-        return (batch, None if height is None else height * r, None if width is None else width * r,
-                channels // (r * r))
+        return (
+            batch,
+            None if height is None else height * r,
+            None if width is None else width * r,
+            channels // (r * r),
+        )
 
     def call(self, inputs: Any) -> Any:
         r = self.size
@@ -183,15 +202,18 @@ class KResizeImages(keras.layers.Layer):
         self.interpolation = interpolation
 
     def _target(self, height: Any, width: Any) -> tuple[int, int]:
-        return (int(round(_spatial_size(height, self.name) * self.size)),
-                int(round(_spatial_size(width, self.name) * self.size)))
+        return (
+            int(round(_spatial_size(height, self.name) * self.size)),
+            int(round(_spatial_size(width, self.name) * self.size)),
+        )
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (input_shape[0], *self._target(input_shape[1], input_shape[2]), input_shape[3])
 
     def call(self, inputs: Any) -> Any:
-        return ops.image.resize(inputs, self._target(inputs.shape[1], inputs.shape[2]),
-                                interpolation=self.interpolation)
+        return ops.image.resize(
+            inputs, self._target(inputs.shape[1], inputs.shape[2]), interpolation=self.interpolation
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "size": self.size, "interpolation": self.interpolation}

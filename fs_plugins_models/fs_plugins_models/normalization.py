@@ -4,6 +4,7 @@ The differences matter for weights to mean the same thing: faceswap's InstanceNo
 ``axis=None`` normalizes each sample over (H, W, C) jointly with *scalar* gamma/beta, and adds the
 epsilon to the standard deviation rather than to the variance.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,9 +26,16 @@ class InstanceNormalization(keras.layers.Layer):
     (classic instance norm with ``axis=-1``).
     """
 
-    def __init__(self, axis: int | None = None, epsilon: float = 1e-3, center: bool = True,
-                 scale: bool = True, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        axis: int | None = None,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.axis = axis
         self.epsilon = float(epsilon)
@@ -41,7 +49,9 @@ class InstanceNormalization(keras.layers.Layer):
     def build(self, input_shape: tuple) -> None:
         shape = (1,) if self.axis is None else (input_shape[self.axis],)
         if self.scale:
-            self.gamma = self.add_weight(shape=shape, name="gamma", initializer=self.gamma_initializer)
+            self.gamma = self.add_weight(
+                shape=shape, name="gamma", initializer=self.gamma_initializer
+            )
         if self.center:
             self.beta = self.add_weight(shape=shape, name="beta", initializer=self.beta_initializer)
 
@@ -68,10 +78,15 @@ class InstanceNormalization(keras.layers.Layer):
         return input_shape
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale,
-                "beta_initializer": keras.initializers.serialize(self.beta_initializer),
-                "gamma_initializer": keras.initializers.serialize(self.gamma_initializer)}
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": keras.initializers.serialize(self.beta_initializer),
+            "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
+        }
 
 
 @keras.saving.register_keras_serializable(package="fs")
@@ -82,8 +97,14 @@ class AdaInstanceNormalization(keras.layers.Layer):
     network (style codes), shaped ``(N, C)`` or ``(N, 1, 1, C)``; the layer has no weights.
     """
 
-    def __init__(self, axis: int = -1, epsilon: float = 1e-3, center: bool = True,
-                 scale: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        axis: int = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.axis = axis
         self.epsilon = float(epsilon)
@@ -114,19 +135,31 @@ class AdaInstanceNormalization(keras.layers.Layer):
         return input_shape[0]
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale}
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+        }
 
 
 @keras.saving.register_keras_serializable(package="fs")
 class GroupNormalization(keras.layers.Layer):
     """Group norm over channels-last images: channels split into ``group`` groups, each normalized
-    over (H, W, channels-in-group) with ``(x - mean) / sqrt(var + epsilon)``; per-channel gamma/beta.
+    over (H, W, channels-in-group) with ``(x - mean) / sqrt(var + epsilon)``; per-channel
+    gamma/beta.
     """
 
-    def __init__(self, axis: int = -1, group: int = 32, epsilon: float = 1e-6,
-                 beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        axis: int = -1,
+        group: int = 32,
+        epsilon: float = 1e-6,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.axis = axis
         self.group = int(group)
@@ -137,9 +170,15 @@ class GroupNormalization(keras.layers.Layer):
     def build(self, input_shape: tuple) -> None:
         channels = input_shape[self.axis]
         if channels % self.group:
-            raise ValueError(f"{self.name}: {channels} channels do not split into {self.group} groups")
-        self.gamma = self.add_weight(shape=(channels,), name="gamma", initializer=self.gamma_initializer)
-        self.beta = self.add_weight(shape=(channels,), name="beta", initializer=self.beta_initializer)
+            raise ValueError(
+                f"{self.name}: {channels} channels do not split into {self.group} groups"
+            )
+        self.gamma = self.add_weight(
+            shape=(channels,), name="gamma", initializer=self.gamma_initializer
+        )
+        self.beta = self.add_weight(
+            shape=(channels,), name="beta", initializer=self.beta_initializer
+        )
 
     def call(self, inputs: Any) -> Any:
         if _axis(self.axis, len(inputs.shape)) != len(inputs.shape) - 1:
@@ -157,10 +196,14 @@ class GroupNormalization(keras.layers.Layer):
         return input_shape
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "axis": self.axis, "group": self.group,
-                "epsilon": self.epsilon,
-                "beta_initializer": keras.initializers.serialize(self.beta_initializer),
-                "gamma_initializer": keras.initializers.serialize(self.gamma_initializer)}
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "group": self.group,
+            "epsilon": self.epsilon,
+            "beta_initializer": keras.initializers.serialize(self.beta_initializer),
+            "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
+        }
 
 
 @keras.saving.register_keras_serializable(package="fs")
@@ -175,8 +218,14 @@ class RMSNormalization(keras.layers.Layer):
     is subtracted.
     """
 
-    def __init__(self, axis: int = -1, epsilon: float = 1e-8, partial: float = 0.0,
-                 bias: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        axis: int = -1,
+        epsilon: float = 1e-8,
+        partial: float = 0.0,
+        bias: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if not 0.0 <= partial <= 1.0:
             raise ValueError(f"partial must be between 0 and 1, got {partial}")
@@ -198,7 +247,7 @@ class RMSNormalization(keras.layers.Layer):
         channels = inputs.shape[-1]
         used = inputs
         if 0.0 < self.partial < 1.0:
-            used = inputs[..., :max(int(channels * self.partial), 1)]
+            used = inputs[..., : max(int(channels * self.partial), 1)]
         mean_square = ops.mean(ops.square(used), axis=-1, keepdims=True)
         out = self.scale * inputs * ops.rsqrt(mean_square + self.epsilon)
         if self.offset is not None:
@@ -209,5 +258,10 @@ class RMSNormalization(keras.layers.Layer):
         return input_shape
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
-                "partial": self.partial, "bias": self.bias}
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "partial": self.partial,
+            "bias": self.bias,
+        }

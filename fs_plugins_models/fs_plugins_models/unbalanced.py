@@ -12,6 +12,7 @@ layers, and every convolution of the face paths (residual blocks included) use
 RandomNormal(0, 0.02); the face outputs and the whole mask branch (3×3 upscales mirroring the
 face path's filters → 1-channel 5×5 output) keep the default He-uniform.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,8 +22,16 @@ import keras
 
 from fs_core.config.options import option
 from fs_plugins_models.blocks import Conv2DBlock, Conv2DOutput, UpscaleBlock
-from fs_plugins_models.common import (decoder, mask_head, part, part_input, shared_encoder_model,
-                                      stepped_option, upscale_chain, upscale_residual)
+from fs_plugins_models.common import (
+    decoder,
+    mask_head,
+    part,
+    part_input,
+    shared_encoder_model,
+    stepped_option,
+    upscale_chain,
+    upscale_residual,
+)
 from fs_plugins_models.original import dense_to_grid
 
 NAME = "unbalanced"
@@ -34,18 +43,28 @@ def _init() -> keras.initializers.Initializer:
 
 @attrs.define
 class UnbalancedConfig:
-    input_size: int = stepped_option(128, "Input and output resolution in pixels.", min=64, max=512,
-                                     step=64)
-    lowmem: bool = option(False, "Lower memory use: narrower encoder, bottleneck and decoders.",
-                          locked=True)
-    nodes: int = stepped_option(1024, "Width of the encoder's bottleneck Dense layer.", min=512,
-                                max=4096, step=64)
-    complexity_encoder: int = stepped_option(128, "Filters of the first encoder conv (later convs "
-                                             "are multiples).", min=64, max=1024, step=16)
-    complexity_decoder_a: int = stepped_option(384, "Filters of decoder A's first upscale.", min=64,
-                                               max=1024, step=16)
-    complexity_decoder_b: int = stepped_option(512, "Filters of decoder B's first upscale.", min=64,
-                                               max=1024, step=16)
+    input_size: int = stepped_option(
+        128, "Input and output resolution in pixels.", min=64, max=512, step=64
+    )
+    lowmem: bool = option(
+        False, "Lower memory use: narrower encoder, bottleneck and decoders.", locked=True
+    )
+    nodes: int = stepped_option(
+        1024, "Width of the encoder's bottleneck Dense layer.", min=512, max=4096, step=64
+    )
+    complexity_encoder: int = stepped_option(
+        128,
+        "Filters of the first encoder conv (later convs are multiples).",
+        min=64,
+        max=1024,
+        step=16,
+    )
+    complexity_decoder_a: int = stepped_option(
+        384, "Filters of decoder A's first upscale.", min=64, max=1024, step=16
+    )
+    complexity_decoder_b: int = stepped_option(
+        512, "Filters of decoder B's first upscale.", min=64, max=1024, step=16
+    )
 
 
 def _encoder(context: Any, config: UnbalancedConfig) -> keras.Model:
@@ -53,12 +72,19 @@ def _encoder(context: Any, config: UnbalancedConfig) -> keras.Model:
     ce = 128 if config.lowmem else config.complexity_encoder
     inputs = part_input((size, size, 3), "encoder")
     x = inputs
-    for index, (mult, norm) in enumerate(((1, "instance"), (2, "instance"), (4, None), (6, None),
-                                          (8, None))):
-        x = Conv2DBlock(context, ce * mult, normalization=norm, kernel_initializer=_init(),
-                        name=f"conv{index}")(x)
-    x = dense_to_grid(x, 512 if config.lowmem else config.nodes, size // 16,
-                      384 if config.lowmem else 512, kernel_initializer=_init())
+    for index, (mult, norm) in enumerate(
+        ((1, "instance"), (2, "instance"), (4, None), (6, None), (8, None))
+    ):
+        x = Conv2DBlock(
+            context, ce * mult, normalization=norm, kernel_initializer=_init(), name=f"conv{index}"
+        )(x)
+    x = dense_to_grid(
+        x,
+        512 if config.lowmem else config.nodes,
+        size // 16,
+        384 if config.lowmem else 512,
+        kernel_initializer=_init(),
+    )
     return part("encoder", inputs, x)
 
 
@@ -68,8 +94,9 @@ def _decoder_a(context: Any, config: UnbalancedConfig, code: tuple[int, ...]) ->
 
     def faces(x: Any) -> Any:
         for index, count in enumerate(filters):
-            x = UpscaleBlock(context, count, kernel_size=5, kernel_initializer=_init(),
-                             name=f"upscale{index}")(x)
+            x = UpscaleBlock(
+                context, count, kernel_size=5, kernel_initializer=_init(), name=f"upscale{index}"
+            )(x)
             if index < 2:
                 rate = 0.15 if (config.lowmem and index == 1) else 0.25
                 x = keras.layers.SpatialDropout2D(rate, name=f"dropout{index}")(x)
@@ -84,14 +111,17 @@ def _decoder_b(context: Any, config: UnbalancedConfig, code: tuple[int, ...]) ->
 
     def faces(x: Any) -> Any:
         if config.lowmem:
-            x = upscale_chain(context, x, filters, "upscale", kernel_size=5,
-                              kernel_initializer=_init())
+            x = upscale_chain(
+                context, x, filters, "upscale", kernel_size=5, kernel_initializer=_init()
+            )
         else:
             for index, count in enumerate(filters[:3]):
-                x = upscale_residual(context, x, count, f"stage{index}", kernel_size=5,
-                                     kernel_initializer=_init())
-            x = UpscaleBlock(context, filters[3], kernel_size=5, kernel_initializer=_init(),
-                             name="upscale")(x)
+                x = upscale_residual(
+                    context, x, count, f"stage{index}", kernel_size=5, kernel_initializer=_init()
+                )
+            x = UpscaleBlock(
+                context, filters[3], kernel_size=5, kernel_initializer=_init(), name="upscale"
+            )(x)
         return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
     return decoder(context, "decoder_b", code, faces, lambda x: mask_head(context, x, filters))
@@ -100,5 +130,10 @@ def _decoder_b(context: Any, config: UnbalancedConfig, code: tuple[int, ...]) ->
 def build(config: UnbalancedConfig, context: Any) -> keras.Model:
     enc = _encoder(context, config)
     code = tuple(enc.output.shape[1:])
-    return shared_encoder_model(NAME, config.input_size, enc, _decoder_a(context, config, code),
-                                _decoder_b(context, config, code))
+    return shared_encoder_model(
+        NAME,
+        config.input_size,
+        enc,
+        _decoder_a(context, config, code),
+        _decoder_b(context, config, code),
+    )

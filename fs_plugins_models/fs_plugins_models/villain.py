@@ -11,6 +11,7 @@ Initializers, as faceswap's plugins/train/model/villain.py: every encoder layer 
 both separable kernels, the two Dense layers) and the decoders' face-path stages use
 RandomNormal(0, 0.02); the face output and the whole mask branch keep the default He-uniform.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,10 +20,22 @@ import attrs
 import keras
 
 from fs_core.config.options import option
-from fs_plugins_models.blocks import (Conv2DBlock, Conv2DOutput, PixelShuffler, ResidualBlock,
-                                      SeparableConv2DBlock, UpscaleBlock)
-from fs_plugins_models.common import (decoder, mask_head, part, part_input, shared_encoder_model,
-                                      upscale_residual)
+from fs_plugins_models.blocks import (
+    Conv2DBlock,
+    Conv2DOutput,
+    PixelShuffler,
+    ResidualBlock,
+    SeparableConv2DBlock,
+    UpscaleBlock,
+)
+from fs_plugins_models.common import (
+    decoder,
+    mask_head,
+    part,
+    part_input,
+    shared_encoder_model,
+    upscale_residual,
+)
 from fs_plugins_models.original import dense_to_grid
 
 NAME = "villain"
@@ -35,15 +48,20 @@ def _init() -> keras.initializers.Initializer:
 
 @attrs.define
 class VillainConfig:
-    lowmem: bool = option(False, "Lower memory use: 8 residual blocks, no last separable conv, "
-                          "half-width bottleneck.", locked=True)
+    lowmem: bool = option(
+        False,
+        "Lower memory use: 8 residual blocks, no last separable conv, half-width bottleneck.",
+        locked=True,
+    )
 
 
 def _encoder(context: Any, lowmem: bool) -> keras.Model:
     size = INPUT_SIZE
     first = 128 + max(size - 128, 0) // 4
     inputs = part_input((size, size, 3), "encoder")
-    skip = Conv2DBlock(context, first, activation=None, kernel_initializer=_init(), name="conv_in")(inputs)
+    skip = Conv2DBlock(context, first, activation=None, kernel_initializer=_init(), name="conv_in")(
+        inputs
+    )
     x = keras.layers.LeakyReLU(negative_slope=0.2, name="conv_in_leakyrelu")(skip)
     for index in range(8 if lowmem else 16):
         x = ResidualBlock(context, first, kernel_initializer=_init(), name=f"residual{index}")(x)
@@ -76,5 +94,10 @@ def _decoder(context: Any, name: str, code: tuple[int, ...]) -> keras.Model:
 def build(config: VillainConfig, context: Any) -> keras.Model:
     enc = _encoder(context, config.lowmem)
     code = tuple(enc.output.shape[1:])
-    return shared_encoder_model(NAME, INPUT_SIZE, enc, _decoder(context, "decoder_a", code),
-                                _decoder(context, "decoder_b", code))
+    return shared_encoder_model(
+        NAME,
+        INPUT_SIZE,
+        enc,
+        _decoder(context, "decoder_a", code),
+        _decoder(context, "decoder_b", code),
+    )

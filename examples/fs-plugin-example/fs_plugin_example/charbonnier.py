@@ -8,6 +8,7 @@ makes identical images score exactly 0, which fs's loss checks (and users readin
 fs calls loss functions on NHWC float32 tensors in [0, 1] inside ``tf.function``: use TensorFlow
 (or ``keras.ops``) operations only, no NumPy on the tensors and no Python branching on their values.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -19,4 +20,4 @@ EPSILON = 1e-3
 def charbonnier(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """Per-pixel map (N, H, W, C) of the Charbonnier penalty."""
     diff = y_pred - y_true
-    return tf.sqrt(tf.square(diff) + EPSILON ** 2) - EPSILON
+    return tf.sqrt(tf.square(diff) + EPSILON**2) - EPSILON

@@ -12,13 +12,15 @@ turns ``learn_mask`` on, a sigmoid 1-channel mask from the same features.
 What fs expects of any model (docs/plugins.md, "The model contract"), and where this file does it:
 
 * inputs ``face_in_a`` and ``face_in_b`` (square, BGR, in [0, 1]) -> :func:`build`;
-* the parts ``encoder``, ``decoder_a``, ``decoder_b`` are nested ``keras.Model`` s with exactly those
-  names, so ``-f`` can freeze and ``-l`` can load them and weights.h5 stores one group per part;
+* the parts ``encoder``, ``decoder_a``, ``decoder_b`` are nested ``keras.Model`` s with exactly
+  those names, so ``-f`` can freeze and ``-l`` can load them and weights.h5 stores one group per
+  part;
 * outputs: side A's face (then A's mask when ``context.learn_mask``), then the same for side B,
   each ending in a float32 sigmoid so mixed precision cannot change the output's range or type;
 * convolution kernels come from ``context.kernel_initializer`` so the user's ``icnr_init`` and
   ``conv_aware_init`` options apply to this model as to the built-in ones.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -40,10 +42,19 @@ class Twin64Config:
     created and stored in its state.toml; a later config file cannot change them on resume.
     """
 
-    filters: int = option(32, "Filters of the first encoder convolution; each further one doubles "
-                          "them.", choices=(16, 32, 64), locked=True)
-    bottleneck: int = option(256, "Units of the dense bottleneck between encoder and decoders.",
-                             min=64, max=1024, locked=True)
+    filters: int = option(
+        32,
+        "Filters of the first encoder convolution; each further one doubles them.",
+        choices=(16, 32, 64),
+        locked=True,
+    )
+    bottleneck: int = option(
+        256,
+        "Units of the dense bottleneck between encoder and decoders.",
+        min=64,
+        max=1024,
+        locked=True,
+    )
 
 
 class PixelShuffle(keras.layers.Layer):
@@ -57,24 +68,37 @@ class PixelShuffle(keras.layers.Layer):
         return (n, None if h is None else 2 * h, None if w is None else 2 * w, c // 4)
 
 
-def _conv(context: Any, x: Any, filters: int, name: str, strides: int = 1,
-          kernel_size: int = 5) -> Any:
-    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same",
-                            kernel_initializer=context.kernel_initializer(), name=name)(x)
+def _conv(
+    context: Any, x: Any, filters: int, name: str, strides: int = 1, kernel_size: int = 5
+) -> Any:
+    x = keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        kernel_initializer=context.kernel_initializer(),
+        name=name,
+    )(x)
     return keras.layers.LeakyReLU(negative_slope=0.1, name=f"{name}_lrelu")(x)
 
 
 def _upscale(context: Any, x: Any, filters: int, name: str) -> Any:
     """Conv to 4x the filters (ICNR-initialised when the user asks) and pixel-shuffle to 2x size."""
-    x = keras.layers.Conv2D(filters * 4, 3, padding="same", name=name,
-                            kernel_initializer=context.kernel_initializer(is_upscale=True))(x)
+    x = keras.layers.Conv2D(
+        filters * 4,
+        3,
+        padding="same",
+        name=name,
+        kernel_initializer=context.kernel_initializer(is_upscale=True),
+    )(x)
     x = keras.layers.LeakyReLU(negative_slope=0.1, name=f"{name}_lrelu")(x)
     return PixelShuffle(name=f"{name}_shuffle")(x)
 
 
 def _output(context: Any, x: Any, channels: int, name: str) -> Any:
-    x = keras.layers.Conv2D(channels, 5, padding="same", name=name,
-                            kernel_initializer=context.kernel_initializer())(x)
+    x = keras.layers.Conv2D(
+        channels, 5, padding="same", name=name, kernel_initializer=context.kernel_initializer()
+    )(x)
     return keras.layers.Activation("sigmoid", dtype="float32", name=f"{name}_sigmoid")(x)
 
 
@@ -83,7 +107,7 @@ def encoder(config: Twin64Config, context: Any) -> keras.Model:
     face = keras.Input((SIZE, SIZE, 3), name="encoder_in")
     x = face
     for index in range(4):  # 64 -> 32 -> 16 -> 8 -> 4 px
-        x = _conv(context, x, config.filters * 2 ** index, f"conv{index}", strides=2)
+        x = _conv(context, x, config.filters * 2**index, f"conv{index}", strides=2)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(config.bottleneck, name="bottleneck")(x)
     x = keras.layers.Dense(4 * 4 * config.filters * 8, name="grid")(x)

@@ -4,6 +4,7 @@ Run after installing the pack (``pip install -e .``) so fs finds it through its 
 The fs_core.testing helpers do the contract checks (build, outputs, parts, one training step);
 the tests below add what is particular to this pack.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,10 +15,16 @@ from fs_plugin_example import __version__, charbonnier
 
 
 def test_the_pack_is_registered_under_its_distribution(fs_registry):
-    provided = {item for info in fs_registry.plugins if info.distribution == "fs-plugin-example"
-                for item in info.provides}
+    provided = {
+        item
+        for info in fs_registry.plugins
+        if info.distribution == "fs-plugin-example"
+        for item in info.provides
+    }
     assert provided == {("model", "twin64"), ("loss", "charbonnier")}
-    versions = {info.version for info in fs_registry.plugins if info.distribution == "fs-plugin-example"}
+    versions = {
+        info.version for info in fs_registry.plugins if info.distribution == "fs-plugin-example"
+    }
     assert versions == {__version__}
 
 
@@ -31,6 +38,7 @@ def test_twin64_options_change_the_size_and_are_validated(fs_check_model):
     small = fs_check_model("twin64", {"filters": 16, "bottleneck": 64}, learn_mask=(False,))
     assert small.parameters < fs_check_model("twin64", learn_mask=(False,)).parameters
     from fs_core.errors import FsUserError
+
     with pytest.raises(FsUserError, match="filters"):
         fs_check_model("twin64", {"filters": 20})
 

@@ -10,6 +10,7 @@ files (``phaze_a_<name>.toml``, each with a ``[model.phaze_a]`` section).
 The model is BGR in and BGR out whatever the encoder: encoders trained on RGB get their channels
 reversed inside the ``encoder`` part, so the descriptor's ``color_order`` stays ``"bgr"``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,18 @@ from fs_plugins_models.phaze_a.build import NAME, build, freeze_parts, load_part
 from fs_plugins_models.phaze_a.config import PhazeAConfig
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
-HELP = ("Phaze-A: a highly configurable model (any encoder incl. ImageNet/CLIP networks, split or "
-        "shared fc, G-Block, many upscalers), 64-2048 px; see the phaze_a_* presets.")
+HELP = (
+    "Phaze-A: a highly configurable model (any encoder incl. ImageNet/CLIP networks, split or "
+    "shared fc, G-Block, many upscalers), 64-2048 px; see the phaze_a_* presets."
+)
 
-__all__ = ["HELP", "NAME", "PRESET_DIR", "PhazeAConfig", "build", "freeze_parts", "load_parts",
-           "part_names"]
+__all__ = [
+    "HELP",
+    "NAME",
+    "PRESET_DIR",
+    "PhazeAConfig",
+    "build",
+    "freeze_parts",
+    "load_parts",
+    "part_names",
+]

@@ -4,6 +4,7 @@ Outputs follow the ModelDescriptor contract: side A's face, A's mask (learn-mask
 The part lists that ``-f``/``-l`` act on come from ``freeze_layers``/``load_layers``, with
 ``keras_encoder`` standing for the pretrained network nested inside ``encoder``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,13 +50,14 @@ def _select(config: PhazeAConfig, requested: tuple[str, ...], option_name: str) 
     keras_name = geo.keras_model_name(config.enc_architecture)
     available = set(part_names(config)) | ({keras_name} if keras_name else set())
     chosen = []
-    for name in requested:
-        name = keras_name if name == "keras_encoder" else name
+    for requested_name in requested:
+        name = keras_name if requested_name == "keras_encoder" else requested_name
         if not name:  # keras_encoder with fs_original: there is no pretrained network
             continue
         if name not in available:
-            logger.warning("phaze_a %s: this configuration has no part '%s'; ignored",
-                           option_name, name)
+            logger.warning(
+                "phaze_a %s: this configuration has no part '%s'; ignored", option_name, name
+            )
             continue
         chosen.append(name)
     return tuple(dict.fromkeys(chosen))
@@ -92,8 +94,9 @@ def _fc_outputs(context: Any, config: PhazeAConfig, encoded: dict[str, Any]) -> 
     return inters
 
 
-def _gblock_outputs(context: Any, config: PhazeAConfig, encoded: dict[str, Any],
-                    inters: dict[str, Any]) -> dict[str, Any]:
+def _gblock_outputs(
+    context: Any, config: PhazeAConfig, encoded: dict[str, Any], inters: dict[str, Any]
+) -> dict[str, Any]:
     if not config.enable_gblock:
         return inters
     fc_gblock = build_fc(context, config, "gblock", _shape(encoded["a"]))
@@ -105,8 +108,7 @@ def _gblock_outputs(context: Any, config: PhazeAConfig, encoded: dict[str, Any],
     else:
         shared = build_gblock(context, "both", feature_shape, style_shape)
         blocks = {"a": shared, "b": shared}
-    return {side: (blocks[side]([inters[side][0], styles[side]]), inters[side][1])
-            for side in "ab"}
+    return {side: (blocks[side]([inters[side][0], styles[side]]), inters[side][1]) for side in "ab"}
 
 
 def build(config: PhazeAConfig, context: Any) -> keras.Model:
@@ -120,8 +122,9 @@ def build(config: PhazeAConfig, context: Any) -> keras.Model:
     face_shape = _shape(inters["a"][0])
     mask_shape = _shape(inters["a"][1]) if inters["a"][1] is not None else None
     if config.split_decoders:
-        decoders = {side: build_decoder(context, config, side, face_shape, mask_shape)
-                    for side in "ab"}
+        decoders = {
+            side: build_decoder(context, config, side, face_shape, mask_shape) for side in "ab"
+        }
     else:
         shared = build_decoder(context, config, "both", face_shape, mask_shape)
         decoders = {"a": shared, "b": shared}

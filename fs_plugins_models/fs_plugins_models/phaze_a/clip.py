@@ -10,6 +10,7 @@ Pretrained weights are read only from the Keras cache (see :mod:`.weights`). The
 tower's native resolution; at another input size the positional embedding grid is resized
 bilinearly, the usual way to carry a ViT to a new resolution.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -57,17 +58,20 @@ class ClassTokenAndPositions(keras.layers.Layer):
         self.width = width
 
     def build(self, input_shape: Any) -> None:
-        init = keras.initializers.RandomNormal(stddev=self.width ** -0.5)
-        self.class_embedding = self.add_weight(shape=(self.width,), initializer=init,
-                                               name="class_embedding")
-        self.positional_embedding = self.add_weight(shape=(self.tokens + 1, self.width),
-                                                    initializer=init,
-                                                    name="positional_embedding")
+        init = keras.initializers.RandomNormal(stddev=self.width**-0.5)
+        self.class_embedding = self.add_weight(
+            shape=(self.width,), initializer=init, name="class_embedding"
+        )
+        self.positional_embedding = self.add_weight(
+            shape=(self.tokens + 1, self.width), initializer=init, name="positional_embedding"
+        )
 
     def call(self, inputs: Any) -> Any:
         batch = ops.shape(inputs)[0]
-        token = ops.broadcast_to(ops.reshape(ops.cast(self.class_embedding, inputs.dtype),
-                                             (1, 1, self.width)), (batch, 1, self.width))
+        token = ops.broadcast_to(
+            ops.reshape(ops.cast(self.class_embedding, inputs.dtype), (1, 1, self.width)),
+            (batch, 1, self.width),
+        )
         x = ops.concatenate([token, inputs], axis=1)
         return x + ops.cast(self.positional_embedding, inputs.dtype)[None]
 
@@ -100,8 +104,9 @@ class TakeClassToken(keras.layers.Layer):
 def _block(x: Any, spec: ViTSpec, index: int) -> Any:
     name = f"resblock_{index}"
     y = keras.layers.LayerNormalization(epsilon=1e-5, name=f"{name}_ln_1")(x)
-    y = keras.layers.MultiHeadAttention(spec.heads, spec.width // spec.heads,
-                                        name=f"{name}_attn")(y, y)
+    y = keras.layers.MultiHeadAttention(spec.heads, spec.width // spec.heads, name=f"{name}_attn")(
+        y, y
+    )
     x = keras.layers.Add(name=f"{name}_add_attn")([x, y])
     y = keras.layers.LayerNormalization(epsilon=1e-5, name=f"{name}_ln_2")(x)
     y = keras.layers.Dense(spec.width * 4, name=f"{name}_c_fc")(y)
@@ -114,11 +119,14 @@ def vision_transformer(spec: ViTSpec, size: int) -> keras.Model:
     """The CLIP image tower at input ``size``: (size, size, 3) -> (embed_dim,)."""
     grid = size // spec.patch
     if grid < 1:
-        raise FsUserError(f"[model.phaze_a] enc_scaling: a {size} px input is smaller than one "
-                          f"{spec.patch} px patch of the CLIP encoder")
+        raise FsUserError(
+            f"[model.phaze_a] enc_scaling: a {size} px input is smaller than one "
+            f"{spec.patch} px patch of the CLIP encoder"
+        )
     inputs = keras.Input((size, size, 3), name="visual_in")
-    x = keras.layers.Conv2D(spec.width, spec.patch, strides=spec.patch, use_bias=False,
-                            name="conv1")(inputs)
+    x = keras.layers.Conv2D(
+        spec.width, spec.patch, strides=spec.patch, use_bias=False, name="conv1"
+    )(inputs)
     x = keras.layers.Reshape((grid * grid, spec.width), name="patches")(x)
     x = ClassTokenAndPositions(grid * grid, spec.width, name="embeddings")(x)
     x = keras.layers.LayerNormalization(epsilon=1e-5, name="ln_pre")(x)
@@ -136,7 +144,7 @@ def resize_positions(positions: np.ndarray, tokens: int) -> np.ndarray:
         return positions
     width = positions.shape[1]
     old = int(round((positions.shape[0] - 1) ** 0.5))
-    new = int(round(tokens ** 0.5))
+    new = int(round(tokens**0.5))
     grid = positions[1:].reshape(1, old, old, width)
     resized = ops.convert_to_numpy(ops.image.resize(grid, (new, new), interpolation="bilinear"))
     return np.concatenate([positions[:1], resized.reshape(new * new, width)], axis=0)
@@ -145,8 +153,11 @@ def resize_positions(positions: np.ndarray, tokens: int) -> np.ndarray:
 def load_clip_weights(model: keras.Model, spec: ViTSpec, architecture: str) -> None:
     """Load the cached weights (made at the native resolution) into ``model`` at any size."""
     path = pretrained.require(pretrained.clip_weights_file(architecture), architecture)
-    native = vision_transformer(spec, spec.resolution) if model.input_shape[1] != spec.resolution \
+    native = (
+        vision_transformer(spec, spec.resolution)
+        if model.input_shape[1] != spec.resolution
         else model
+    )
     try:
         native.load_weights(str(path))
     except Exception as err:  # a file of another layout or a corrupt file
@@ -165,8 +176,9 @@ def build_clip(config: Any, size: int) -> keras.Model:
     name = geo.ENCODERS[config.enc_architecture].keras_name
     spec = SPECS[name]
     if config.enc_load_weights:  # fail fast, before building a large network
-        pretrained.require(pretrained.clip_weights_file(config.enc_architecture),
-                           config.enc_architecture)
+        pretrained.require(
+            pretrained.clip_weights_file(config.enc_architecture), config.enc_architecture
+        )
     model = vision_transformer(spec, size)
     if config.enc_load_weights:
         load_clip_weights(model, spec, config.enc_architecture)

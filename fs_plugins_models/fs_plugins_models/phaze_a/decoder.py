@@ -6,6 +6,7 @@ filter list (:func:`geometry.decoder_filters`), so the split never changes the n
 With learn-mask on, a mask branch repeats the upscales (no noise, no residuals) and ends in its own
 1-channel output.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,15 +14,24 @@ from typing import Any
 import keras
 import numpy as np
 
-from fs_plugins_models.blocks import (Conv2DBlock, Conv2DOutput, GroupNormalization,
-                                      InstanceNormalization, RMSNormalization, ResidualBlock,
-                                      Upscale2xBlock, UpscaleBlock, UpscaleDNYBlock,
-                                      UpscaleResizeImagesBlock)
+from fs_plugins_models.blocks import (
+    Conv2DBlock,
+    Conv2DOutput,
+    GroupNormalization,
+    InstanceNormalization,
+    ResidualBlock,
+    RMSNormalization,
+    Upscale2xBlock,
+    UpscaleBlock,
+    UpscaleDNYBlock,
+    UpscaleResizeImagesBlock,
+)
 from fs_plugins_models.phaze_a import geometry as geo
 
 
-def upscaler(context: Any, method: str, filters: int, name: str,
-             activation: str | None = "leakyrelu") -> Any:
+def upscaler(
+    context: Any, method: str, filters: int, name: str, activation: str | None = "leakyrelu"
+) -> Any:
     """One x2 upscale block of the named ``method`` (subpixel, resize_images, upscale_*)."""
     if method == "subpixel":
         return UpscaleBlock(context, filters, activation=activation, name=name)
@@ -40,11 +50,13 @@ def normalization(x: Any, kind: str, name: str) -> Any:
     """The ``dec_norm`` layer (or nothing for ``none``)."""
     if kind == "none":
         return x
-    layers = {"batch": lambda: keras.layers.BatchNormalization(name=f"{name}_batchnorm"),
-              "group": lambda: GroupNormalization(name=f"{name}_groupnorm"),
-              "instance": lambda: InstanceNormalization(name=f"{name}_instancenorm"),
-              "layer": lambda: keras.layers.LayerNormalization(name=f"{name}_layernorm"),
-              "rms": lambda: RMSNormalization(name=f"{name}_rmsnorm")}
+    layers = {
+        "batch": lambda: keras.layers.BatchNormalization(name=f"{name}_batchnorm"),
+        "group": lambda: GroupNormalization(name=f"{name}_groupnorm"),
+        "instance": lambda: InstanceNormalization(name=f"{name}_instancenorm"),
+        "layer": lambda: keras.layers.LayerNormalization(name=f"{name}_layernorm"),
+        "rms": lambda: RMSNormalization(name=f"{name}_rmsnorm"),
+    }
     return layers[kind]()(x)
 
 
@@ -54,7 +66,7 @@ def reshape_for_output(x: Any, output_size: int, name: str) -> Any:
     new = geo.scale_dim(output_size, old)
     if new == old:
         return x
-    channels = int(np.prod(x.shape[1:])) // new ** 2
+    channels = int(np.prod(x.shape[1:])) // new**2
     return keras.layers.Reshape((new, new, channels), name=name)(x)
 
 
@@ -64,8 +76,15 @@ def dny_entry(context: Any, x: Any, filters: int, name: str) -> Any:
     return Conv2DBlock(context, filters, 3, strides=1, relu_alpha=0.2, name=f"{name}_1")(x)
 
 
-def upscale_block(context: Any, config: Any, x: Any, filters: int, name: str,
-                  skip_residual: bool = False, is_mask: bool = False) -> Any:
+def upscale_block(
+    context: Any,
+    config: Any,
+    x: Any,
+    filters: int,
+    name: str,
+    skip_residual: bool = False,
+    is_mask: bool = False,
+) -> Any:
     """upscaler -> [noise] -> [norm] -> LReLU 0.2 -> residual blocks, or [norm] -> LReLU 0.1."""
     x = upscaler(context, config.dec_upscale_method, filters, name)(x)
     if not is_mask and config.dec_gaussian:
@@ -82,8 +101,9 @@ def upscale_block(context: Any, config: Any, x: Any, filters: int, name: str,
     return x
 
 
-def run_upscales(context: Any, config: Any, face: Any, mask: Any | None, start: int,
-                 end: int | None) -> tuple[Any, Any | None]:
+def run_upscales(
+    context: Any, config: Any, face: Any, mask: Any | None, start: int, end: int | None
+) -> tuple[Any, Any | None]:
     """Decoder upscales ``start:end`` on the face (and mask) tensors.
 
     From ``start == 0`` the tensors are first reshaped for the output size and, for DNY, go through
@@ -104,13 +124,19 @@ def run_upscales(context: Any, config: Any, face: Any, mask: Any | None, start: 
         skip = offset == len(filters) - 1 and config.dec_skip_last_residual
         face = upscale_block(context, config, face, count, f"upscale_{index}", skip_residual=skip)
         if mask is not None:
-            mask = upscale_block(context, config, mask, count, f"mask_upscale_{index}",
-                                 is_mask=True)
+            mask = upscale_block(
+                context, config, mask, count, f"mask_upscale_{index}", is_mask=True
+            )
     return face, mask
 
 
-def build_decoder(context: Any, config: Any, side: str, input_shape: tuple[int, ...],
-                  mask_shape: tuple[int, ...] | None = None) -> keras.Model:
+def build_decoder(
+    context: Any,
+    config: Any,
+    side: str,
+    input_shape: tuple[int, ...],
+    mask_shape: tuple[int, ...] | None = None,
+) -> keras.Model:
     """The ``decoder_<side>`` part: remaining upscales -> ``face_out`` (+ ``mask_out``).
 
     ``mask_shape`` is given when the mask branch was started in the fc parts (learn-mask with

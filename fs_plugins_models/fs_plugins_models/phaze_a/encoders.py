@@ -7,6 +7,7 @@ were trained; fs faces are BGR in [0, 1], so the encoder itself reverses the cha
 Doing it inside the model keeps the whole model BGR-in/BGR-out, so the data pipeline never needs
 to know which encoder was chosen.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -15,8 +16,7 @@ from typing import Any
 import keras
 
 from fs_core.errors import FsUserError
-from fs_plugins_models.blocks import (Conv2DBlock, InstanceNormalization, RMSNormalization,
-                                      dense)
+from fs_plugins_models.blocks import Conv2DBlock, InstanceNormalization, RMSNormalization, dense
 from fs_plugins_models.phaze_a import geometry as geo
 from fs_plugins_models.phaze_a import weights as pretrained
 
@@ -33,8 +33,9 @@ def fs_original(context: Any, x: Any, config: Any) -> Any:
     """faceswap's encoder: ``depth`` strided k5 Conv2DBlocks, filters doubling up to the max."""
     filters = config.fs_original_min_filters
     for index in range(config.fs_original_depth):
-        x = Conv2DBlock(context, filters, 5, strides=2, relu_alpha=0.1,
-                        name=f"fs_enc_convblk_{index}")(x)
+        x = Conv2DBlock(
+            context, filters, 5, strides=2, relu_alpha=0.1, name=f"fs_enc_convblk_{index}"
+        )(x)
         filters = min(config.fs_original_max_filters, filters * 2)
     return x
 
@@ -52,14 +53,20 @@ def fs_original_alt(context: Any, x: Any, config: Any) -> Any:
     x = Conv2DBlock(context, filters, 1, strides=1, relu_alpha=0.2, name="fs_dny_enc_entry")(x)
     depth = config.fs_original_depth
     for index in range(depth):
-        x = Conv2DBlock(context, filters, 3, strides=1, relu_alpha=0.2,
-                        name=f"fs_dny_enc_convblk_{index}")(x)
+        x = Conv2DBlock(
+            context, filters, 3, strides=1, relu_alpha=0.2, name=f"fs_dny_enc_convblk_{index}"
+        )(x)
         filters = min(config.fs_original_max_filters, filters * 2)
         last = index == depth - 1
-        x = Conv2DBlock(context, filters, 4 if last else 3, strides=1,
-                        padding="valid" if last and not context.reflect_padding else "same",
-                        relu_alpha=0.2,
-                        name=f"fs_dny_enc_convblk_{index}_1")(x)
+        x = Conv2DBlock(
+            context,
+            filters,
+            4 if last else 3,
+            strides=1,
+            padding="valid" if last and not context.reflect_padding else "same",
+            relu_alpha=0.2,
+            name=f"fs_dny_enc_convblk_{index}_1",
+        )(x)
         if not last:
             x = keras.layers.MaxPooling2D(2, name=f"fs_dny_enc_pool_{index}")(x)
     return x
@@ -68,13 +75,19 @@ def fs_original_alt(context: Any, x: Any, config: Any) -> Any:
 def _keras_kwargs(config: Any) -> dict[str, Any]:
     arch = config.enc_architecture
     if arch == "mobilenet":
-        return {"alpha": config.mobilenet_width, "depth_multiplier": config.mobilenet_depth,
-                "dropout": config.mobilenet_dropout}
+        return {
+            "alpha": config.mobilenet_width,
+            "depth_multiplier": config.mobilenet_depth,
+            "dropout": config.mobilenet_dropout,
+        }
     if arch == "mobilenet_v2":
         return {"alpha": config.mobilenet_width}
     if arch.startswith("mobilenet_v3"):
-        return {"alpha": config.mobilenet_width, "minimalistic": config.mobilenet_minimalistic,
-                "include_preprocessing": False}
+        return {
+            "alpha": config.mobilenet_width,
+            "minimalistic": config.mobilenet_minimalistic,
+            "include_preprocessing": False,
+        }
     if arch.startswith("efficientnet_v2"):
         return {"include_preprocessing": False}
     return {}
@@ -91,8 +104,10 @@ def keras_application(config: Any, size: int) -> keras.Model:
     try:
         model = constructor(include_top=False, weights=None, input_shape=(size, size, 3), **kwargs)
     except ValueError as err:
-        raise FsUserError(f"[model.phaze_a] enc_architecture: {config.enc_architecture} cannot be "
-                          f"built at {size} px with these options: {err}") from err
+        raise FsUserError(
+            f"[model.phaze_a] enc_architecture: {config.enc_architecture} cannot be "
+            f"built at {size} px with these options: {err}"
+        ) from err
     if weights_file is not None:
         pretrained.load_keras_weights(model, weights_file)
     return model
@@ -144,6 +159,7 @@ def build_encoder(context: Any, config: Any) -> keras.Model:
         x = keras_application(config, size)(x)
     else:
         from fs_plugins_models.phaze_a.clip import build_clip
+
         x = build_clip(config, size)(x)
     if config.bottleneck_in_encoder:
         x = bottleneck(x, config)

@@ -5,6 +5,7 @@ Each takes the encoder output, runs Dropout -> Dense for every node count of its
 upsamples it, and runs the first ``dec_upscales_in_fc`` decoder upscales. Dropout layers are named
 ``fc_dropout_<n>`` / ``fc_gblock_dropout_<n>`` so the changeable rates can be found on resume.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,8 +29,7 @@ def upsample(context: Any, config: Any, x: Any) -> Any:
     method = config.fc_upsampler
     count = config.fc_upsamples
     if method == "upsample2d" and count > 1:
-        x = keras.layers.UpSampling2D(2 ** count, interpolation="bilinear",
-                                      name="fc_upsample")(x)
+        x = keras.layers.UpSampling2D(2**count, interpolation="bilinear", name="fc_upsample")(x)
     else:
         filters = geo.scale_filters(config, config.fc_upsample_filters)
         for index in range(count):
@@ -61,10 +61,12 @@ def build_fc(context: Any, config: Any, side: str, input_shape: tuple[int, ...])
     dim = config.fc_dimensions
     nodes = geo.fc_nodes(config)[1]
     if int(np.prod(x.shape[1:])) != nodes:
-        raise FsUserError(f"[model.phaze_a] fc_depth: with fc_depth 0 the encoder output "
-                          f"({int(np.prod(x.shape[1:]))} values) must equal fc_dimensions² x "
-                          f"fc_max_filters ({nodes}); change bottleneck_size/type or fc_depth")
-    x = keras.layers.Reshape((dim, dim, nodes // dim ** 2), name="fc_reshape")(x)
+        raise FsUserError(
+            f"[model.phaze_a] fc_depth: with fc_depth 0 the encoder output "
+            f"({int(np.prod(x.shape[1:]))} values) must equal fc_dimensions² x "
+            f"fc_max_filters ({nodes}); change bottleneck_size/type or fc_depth"
+        )
+    x = keras.layers.Reshape((dim, dim, nodes // dim**2), name="fc_reshape")(x)
     x = upsample(context, config, x)
     if not config.dec_upscales_in_fc:
         return keras.Model(inputs, x, name=f"fc_{side}")

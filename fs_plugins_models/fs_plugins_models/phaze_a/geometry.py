@@ -4,6 +4,7 @@ Input size, filter/node curves, fc reshape sizes and the decoder's upscale list 
 config alone. Keeping them here (pure Python, no Keras) lets the config validate cross-option rules
 before a single layer exists, and lets the builder and the tests agree on one set of formulas.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,18 +41,44 @@ _SIGNED = (-1, 1)
 
 ENCODERS: dict[str, EncoderInfo] = {
     "fs_original": EncoderInfo("fs", "", 1024, (0, 1), 32, False, "bgr"),
-    **{f"clipv_{name.lower()}": EncoderInfo("clip", name, 336 if name.endswith("336px") else 224)
-       for name in ("ViT-B-16", "ViT-B-32", "ViT-L-14", "ViT-L-14-336px", "FaRL-B-16-16",
-                    "FaRL-B-16-64")},
-    **{f"convnext_{size}": _k(f"ConvNeXt{name}", 224, _UNIT)
-       for size, name in (("tiny", "Tiny"), ("small", "Small"), ("base", "Base"),
-                          ("large", "Large"), ("extra_large", "XLarge"))},
+    **{
+        f"clipv_{name.lower()}": EncoderInfo("clip", name, 336 if name.endswith("336px") else 224)
+        for name in (
+            "ViT-B-16",
+            "ViT-B-32",
+            "ViT-L-14",
+            "ViT-L-14-336px",
+            "FaRL-B-16-16",
+            "FaRL-B-16-64",
+        )
+    },
+    **{
+        f"convnext_{size}": _k(f"ConvNeXt{name}", 224, _UNIT)
+        for size, name in (
+            ("tiny", "Tiny"),
+            ("small", "Small"),
+            ("base", "Base"),
+            ("large", "Large"),
+            ("extra_large", "XLarge"),
+        )
+    },
     **{f"densenet{n}": _k(f"DenseNet{n}", 224, (0, 1)) for n in (121, 169, 201)},
-    **{f"efficientnet_b{i}": _k(f"EfficientNetB{i}", size, _UNIT)
-       for i, size in enumerate((224, 240, 260, 300, 380, 456, 528, 600))},
-    **{f"efficientnet_v2_{v}": _k(f"EfficientNetV2{v.upper()}", size, _SIGNED)
-       for v, size in (("b0", 224), ("b1", 240), ("b2", 260), ("b3", 300), ("s", 384),
-                       ("m", 480), ("l", 480))},
+    **{
+        f"efficientnet_b{i}": _k(f"EfficientNetB{i}", size, _UNIT)
+        for i, size in enumerate((224, 240, 260, 300, 380, 456, 528, 600))
+    },
+    **{
+        f"efficientnet_v2_{v}": _k(f"EfficientNetV2{v.upper()}", size, _SIGNED)
+        for v, size in (
+            ("b0", 224),
+            ("b1", 240),
+            ("b2", 260),
+            ("b3", 300),
+            ("s", 384),
+            ("m", 480),
+            ("l", 480),
+        )
+    },
     "inception_resnet_v2": _k("InceptionResNetV2", 299, _SIGNED, min_size=75),
     "inception_v3": _k("InceptionV3", 299, _SIGNED, min_size=75),
     "mobilenet": _k("MobileNet", 224, _SIGNED),
@@ -60,8 +87,11 @@ ENCODERS: dict[str, EncoderInfo] = {
     "mobilenet_v3_small": _k("MobileNetV3Small", 224, _SIGNED),
     "nasnet_large": _k("NASNetLarge", 331, _SIGNED, enforce_for_weights=True),
     "nasnet_mobile": _k("NASNetMobile", 224, _SIGNED, enforce_for_weights=True),
-    **{f"resnet{n}{v}": _k(f"ResNet{n}{v.replace('_v2', 'V2')}", 224, _SIGNED)
-       for n in (50, 101, 152) for v in ("", "_v2")},
+    **{
+        f"resnet{n}{v}": _k(f"ResNet{n}{v.replace('_v2', 'V2')}", 224, _SIGNED)
+        for n in (50, 101, 152)
+        for v in ("", "_v2")
+    },
     "vgg16": _k("VGG16", 224, _UNIT, color_order="bgr"),
     "vgg19": _k("VGG19", 224, _UNIT, color_order="bgr"),
     "xception": _k("Xception", 299, _SIGNED, min_size=71),
@@ -94,13 +124,19 @@ def input_size(config: Any) -> int:
     return size
 
 
-def get_curve(start: int, end: int, num: int, slope: float,
-              mode: Literal["full", "cap_max", "cap_min"] = "full") -> list[int]:
+def get_curve(
+    start: int,
+    end: int,
+    num: int,
+    slope: float,
+    mode: Literal["full", "cap_max", "cap_min"] = "full",
+) -> list[int]:
     """Filter/node counts from ``start`` towards ``end`` over ``num`` layers, floored to 8.
 
     *full*: a curve through both ends whose bend is ``slope`` (-0.99..0.99, 0 is a straight line).
     *cap_max*/*cap_min*: from ``start`` multiply by ``1 - |slope|`` each step (never below ``end``,
-    stopping there), padded to ``num`` with ``start`` in front (cap_max) or ``end`` behind (cap_min).
+    stopping there), padded to ``num`` with ``start`` in front (cap_max) or ``end`` behind
+    (cap_min).
     """
     slope = min(0.99, max(-0.99, slope))
     if num <= 0:
@@ -145,23 +181,26 @@ def fc_final_dims(config: Any) -> int:
 
 
 def scale_filters(config: Any, filters: int) -> int:
-    """Round ``filters`` down so the fc output can be reshaped to a side that reaches output_size."""
+    """Round ``filters`` down so the fc output can be reshaped to a side that reaches
+    output_size."""
     final = fc_final_dims(config)
     scaled = scale_dim(config.output_size, final)
     if scaled == final:
         return filters
-    modifier = final ** 2 * scaled ** 2
-    flat = final ** 2 * filters
-    return int(((flat // modifier) * modifier) / final ** 2)
+    modifier = final**2 * scaled**2
+    flat = final**2 * filters
+    return int(((flat // modifier) * modifier) / final**2)
 
 
 def fc_nodes(config: Any, gblock: bool = False) -> tuple[int, int]:
     """(min, max) nodes of an fc part's Dense layers."""
     if gblock:
         return config.fc_gblock_min_nodes, config.fc_gblock_max_nodes
-    area = config.fc_dimensions ** 2
-    return (int(scale_filters(config, config.fc_min_filters) * area),
-            int(scale_filters(config, config.fc_max_filters) * area))
+    area = config.fc_dimensions**2
+    return (
+        int(scale_filters(config, config.fc_min_filters) * area),
+        int(scale_filters(config, config.fc_max_filters) * area),
+    )
 
 
 def fc_node_curve(config: Any, gblock: bool = False) -> list[int]:
@@ -173,7 +212,7 @@ def fc_node_curve(config: Any, gblock: bool = False) -> list[int]:
 
 def fc_output_side(config: Any) -> int:
     """Side of the fc feature map after its upsamplers (before any decoder upscales)."""
-    return config.fc_dimensions * 2 ** config.fc_upsamples
+    return config.fc_dimensions * 2**config.fc_upsamples
 
 
 def decoder_start_side(config: Any) -> int:
@@ -185,12 +224,19 @@ def decoder_filters(config: Any) -> list[int]:
     """Filters of every decoder upscale, in order (the first ``dec_upscales_in_fc`` run in fc)."""
     start = decoder_start_side(config)
     upscales = int(np.log2(config.output_size / start)) if start < config.output_size else 0
-    return get_curve(config.dec_max_filters, config.dec_min_filters, upscales,
-                     config.dec_filter_slope, mode=config.dec_slope_mode)
+    return get_curve(
+        config.dec_max_filters,
+        config.dec_min_filters,
+        upscales,
+        config.dec_filter_slope,
+        mode=config.dec_slope_mode,
+    )
 
 
 def upscale_count_is_exact(config: Any) -> bool:
     """Whether doubling the decoder start side ``len(decoder_filters)`` times gives output_size."""
     start = decoder_start_side(config)
-    return start * 2 ** len(decoder_filters(config)) == config.output_size and \
-        math.log2(config.output_size / start).is_integer()
+    return (
+        start * 2 ** len(decoder_filters(config)) == config.output_size
+        and math.log2(config.output_size / start).is_integer()
+    )

@@ -6,6 +6,7 @@ weights, the file must already be in the Keras cache folder (``$KERAS_HOME/model
 line naming that file and the option that turns pretrained weights off. The networks are then
 built with ``weights=None`` and the file is loaded into them, so Keras never tries to fetch it.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,13 @@ def keras_weights_file(config: Any, size: int) -> str:
     """The no-top weights file name Keras uses for this encoder and these options."""
     arch = config.enc_architecture
     alpha = config.mobilenet_width
-    if arch.startswith("densenet") or arch in ("inception_resnet_v2", "inception_v3", "vgg16",
-                                               "vgg19", "xception"):
+    if arch.startswith("densenet") or arch in (
+        "inception_resnet_v2",
+        "inception_v3",
+        "vgg16",
+        "vgg19",
+        "xception",
+    ):
         return f"{arch}_weights_tf_dim_ordering_tf_kernels_notop.h5"
     if arch.startswith("resnet"):
         return f"{arch.replace('_', '')}_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -52,22 +58,27 @@ def keras_weights_file(config: Any, size: int) -> str:
     if arch == "mobilenet":
         texts = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
         if alpha not in texts:
-            raise _bad_option("mobilenet_width", "ImageNet weights exist only for 0.25, 0.5, "
-                              f"0.75 and 1.0, got {alpha}")
+            raise _bad_option(
+                "mobilenet_width",
+                f"ImageNet weights exist only for 0.25, 0.5, 0.75 and 1.0, got {alpha}",
+            )
         if config.mobilenet_depth != 1:
             raise _bad_option("mobilenet_depth", "ImageNet weights need a depth of 1")
         rows = _mobilenet_rows(size, (128, 160, 192, 224))
         return f"mobilenet_{texts[alpha]}_{rows}_tf_no_top.h5"
     if arch == "mobilenet_v2":
         if alpha not in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4):
-            raise _bad_option("mobilenet_width", "ImageNet weights exist only for 0.35, 0.5, "
-                              f"0.75, 1.0, 1.3 and 1.4, got {alpha}")
+            raise _bad_option(
+                "mobilenet_width",
+                f"ImageNet weights exist only for 0.35, 0.5, 0.75, 1.0, 1.3 and 1.4, got {alpha}",
+            )
         rows = _mobilenet_rows(size, (96, 128, 160, 192, 224))
         return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}_no_top.h5"
     if arch.startswith("mobilenet_v3_"):
         if alpha not in (0.75, 1.0):
-            raise _bad_option("mobilenet_width", "ImageNet weights exist only for 0.75 and 1.0, "
-                              f"got {alpha}")
+            raise _bad_option(
+                "mobilenet_width", f"ImageNet weights exist only for 0.75 and 1.0, got {alpha}"
+            )
         kind = arch.rsplit("_", 1)[-1]
         minimal = "_minimalistic" if config.mobilenet_minimalistic else ""
         return f"weights_mobilenet_v3_{kind}{minimal}_224_{alpha}_float_no_top_v2.h5"
@@ -83,9 +94,11 @@ def require(file_name: str, architecture: str) -> Path:
     """The cached file's path, or the one-line error that says where to put it."""
     path = cache_dir() / file_name
     if not path.is_file():
-        raise FsUserError(f"[model.phaze_a] enc_load_weights: pretrained weights for "
-                          f"{architecture} are not in the Keras cache and fs never downloads; "
-                          f"place {file_name} at {path}, or set enc_load_weights = false")
+        raise FsUserError(
+            f"[model.phaze_a] enc_load_weights: pretrained weights for "
+            f"{architecture} are not in the Keras cache and fs never downloads; "
+            f"place {file_name} at {path}, or set enc_load_weights = false"
+        )
     return path
 
 
@@ -99,4 +112,3 @@ def load_keras_weights(model: keras.Model, path: Path) -> None:
         model.load_weights(str(path))
     except Exception as err:  # any h5/shape problem is a bad file the user placed
         raise FsUserError(f"cannot load pretrained weights from {path}: {err}", path) from err
-
