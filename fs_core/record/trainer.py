@@ -36,6 +36,22 @@ from fs_core.record.files import (
 from fs_core.record.reader import process_start_time
 from fs_core.record.writer import RecordWriter, prune_previews, rounded
 
+#: the largest share of the training time that drawing the previews of saves may take
+PREVIEW_TIME_SHARE = 0.01
+
+
+def preview_due(
+    done_at: float | None, seconds: float, now: float, share: float = PREVIEW_TIME_SHARE
+) -> bool:
+    """Whether a save gets a preview: always, unless drawing them (``seconds`` the last one took,
+    finished at ``done_at``) would take more than ``share`` of the time (a slow CPU with frequent
+    saves); then saves go without until enough time has passed. Requested previews are always
+    drawn."""
+    if done_at is None:
+        return True
+    return seconds <= share * (now - done_at + seconds)
+
+
 PROGRESS_SECONDS = 0.5
 #: flags of ``fs train`` for the request's fields, to write the command that resumes this run
 _VALUE_FLAGS = (
@@ -122,6 +138,9 @@ class TrainerRecord:
         self.faces: Any = None
         self.snapshot_wanted = False
         self.pending: list[Request] = []  # requests sent while this process was starting
+        #: when the last save's preview finished, and how long drawing it took (monotonic seconds)
+        self.preview_done_at: float | None = None
+        self.preview_seconds = 0.0
         self._handler: _MessageHandler | None = None
         self._print: Callable[[str], None] | None = None
         #: the first failure to write the record, told when the session ends (see :meth:`_warn`)
@@ -321,7 +340,7 @@ class TrainerRecord:
             }
         if written and written.get("iteration") == iteration:
             snapshot = written.get("folder")
-        preview = self.write_preview(iteration)
+        preview = self.write_preview(iteration) if self._preview_due() else None
         self.writer.write(
             "save", iteration=iteration, backup=bool(backup), snapshot=snapshot, preview=preview
         )
@@ -368,21 +387,17 @@ class TrainerRecord:
 
     # ---------------------------------------------------------------- previews
 
+    def _preview_due(self) -> bool:
+        return preview_due(
+            self.preview_done_at, self.preview_seconds, time.monotonic(), PREVIEW_TIME_SHARE
+        )
+
     def write_preview(self, iteration: int) -> dict[str, str] | None:
         """Render the preview pair (mask shown, plain) and write it; None when it cannot be drawn
         (the reason is a WARNING message; a preview never stops training)."""
+        started = time.monotonic()
         try:
-            images = self._render()
-            if images is None:
-                return None
-            folder = record_dir(self.model_dir) / PREVIEWS_DIR
-            folder.mkdir(parents=True, exist_ok=True)
-            paths = {}
-            for key, name, image in zip(("mask", "plain"), preview_names(iteration), images):
-                _write_png(folder / name, image)
-                paths[key] = f"{RECORD_DIR}/{PREVIEWS_DIR}/{name}"
-            prune_previews(self.model_dir)
-            return paths
+            return self._write_preview(iteration)
         except Exception as error:
             self.writer.write(
                 "message",
@@ -390,6 +405,22 @@ class TrainerRecord:
                 text=f"Training record: no preview at iteration {iteration}: {one_line(error)}",
             )
             return None
+        finally:
+            self.preview_done_at = time.monotonic()
+            self.preview_seconds = self.preview_done_at - started
+
+    def _write_preview(self, iteration: int) -> dict[str, str] | None:
+        images = self._render()
+        if images is None:
+            return None
+        folder = record_dir(self.model_dir) / PREVIEWS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for key, name, image in zip(("mask", "plain"), preview_names(iteration), images):
+            _write_png(folder / name, image)
+            paths[key] = f"{RECORD_DIR}/{PREVIEWS_DIR}/{name}"
+        prune_previews(self.model_dir)
+        return paths
 
     def _render(self) -> tuple[Any, Any] | None:
         import attrs
