@@ -339,21 +339,10 @@ class Upscale2xBlock:
         branch_filters = (
             self.filters if self.fast else self.filters - int(self.filters * self.sr_ratio)
         )
-        if branch_filters <= 0:  # nothing left for the interpolation branch: sub-pixel only
-            return UpscaleBlock(
-                self.context,
-                self.filters,
-                self.kernel_size,
-                self.padding,
-                self.scale_factor,
-                activation=self.activation,
-                kernel_initializer=self.kernel_initializer,
-                name=sub_name(self.name, "sr"),
-                conv_options=self.conv_options,
-            )(inputs)
+        sub_pixel_only = branch_filters <= 0  # nothing left for the interpolation branch
         sub_pixel = UpscaleBlock(
             self.context,
-            branch_filters,
+            self.filters if sub_pixel_only else branch_filters,
             self.kernel_size,
             self.padding,
             self.scale_factor,
@@ -362,6 +351,8 @@ class Upscale2xBlock:
             name=sub_name(self.name, "sr"),
             conv_options=self.conv_options,
         )(inputs)
+        if sub_pixel_only:
+            return sub_pixel
         resized = conv2d(
             self.context,
             branch_filters,
