@@ -1,34 +1,40 @@
-"""``fs export``: the swap direction of a trained model as a TensorFlow SavedModel.
+"""``fs export``: one swap direction of a trained model as a SavedModel, ONNX or DeepFaceLive DFM.
 
-The SavedModel has one serving signature, ``serving_default``, taking ``faces``: float32 NHWC
-(any batch, the model's input size, 3 channels in the model's colour order, values in [0, 1]) and
-returning ``face`` (the swapped faces at the largest output size) and, for a model that learns a
-mask, ``mask`` (N, S, S, 1). It loads with ``tf.saved_model.load`` anywhere TensorFlow runs,
-without fs. ``fs_export.toml`` beside it records the sizes, colour order and direction.
+Parsing and the message only; the work is in :mod:`fs_core.export` (one module per format).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from fs_core.errors import FsUserError
+from fs_core.export import FORMATS, PRECISIONS, require_converter
+from fs_core.export.savedmodel import INFO_FILE, check_output_folder, export, make_module
 
-INFO_FILE = "fs_export.toml"
+__all__ = ["INFO_FILE", "add_parser", "export", "make_module", "run"]
+
+
+def _batch(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 4096:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 4096, got {text!r}")
+    return value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export",
-        help="write a TensorFlow SavedModel of a trained model's swap",
-        description="Export one swap direction of a trained model as a TensorFlow SavedModel "
-        "(signature serving_default: faces float32 NHWC in [0, 1] -> face[, mask]).",
+        help="write a trained model's swap as a SavedModel, ONNX or DeepFaceLive .dfm",
+        description="Export one swap direction of a trained model: a TensorFlow SavedModel "
+        "(faces float32 NHWC in [0, 1] -> face[, mask]), an ONNX file (faces BGR in [0, 1] -> "
+        "face[, mask]) or a DeepFaceLive .dfm (in_face -> out_face_mask, out_celeb_face, "
+        'out_celeb_face_mask). ONNX and DFM need pip install "fs-core[export]".',
     )
     parser.add_argument(
         "-m",
@@ -42,8 +48,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "-o",
         "--output",
         required=True,
-        metavar="DIR",
-        help="folder for the SavedModel (new or empty)",
+        metavar="FILE_OR_DIR",
+        help="savedmodel: a new or empty folder; onnx/dfm: a new file, or a folder to write "
+        "<model>_<direction>.onnx/.dfm into",
+    )
+    parser.add_argument(
+        "--format",
+        default="savedmodel",
+        choices=FORMATS,
+        help="savedmodel (default), onnx, or dfm (DeepFaceLive, FaceFusion, VisoMaster)",
     )
     parser.add_argument(
         "--direction",
@@ -51,99 +64,74 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=("a-to-b", "b-to-a"),
         help="a-to-b (default): faces of A become B; b-to-a: the reverse",
     )
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="onnx/dfm weights and arithmetic; float16 halves the file (inputs and outputs stay "
+        "float32)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=_batch,
+        default=None,
+        metavar="N",
+        help="fix the batch size (default: any; a dfm is always 1)",
+    )
     parser.set_defaults(func=run)
     return parser
 
 
-def make_module(built: Any, direction: str) -> Any:
-    """A ``tf.Module`` holding the model, whose ``serve`` runs faces through one decoder."""
-    import tensorflow as tf
-
-    from fs_core.preview.trained import swap_side
-
-    side = swap_side(direction)
-    per_side = built.outputs_per_side
-    start = 0 if side == "a" else per_side
-    face_index = start + len(built.output_sizes) - 1
-    mask_index = start + per_side - 1 if built.learn_mask else None
-    size = built.input_size
-
-    class SwapModule(tf.Module):
-        def __init__(self, model: Any) -> None:
-            super().__init__(name="fs_swap")
-            self.model = model
-
-        @tf.function(
-            input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="faces")]
-        )
-        def serve(self, faces):
-            outputs = self.model([faces, faces], training=False)
-            outputs = [tf.cast(o, tf.float32) for o in tf.nest.flatten(outputs)]
-            result = {"face": outputs[face_index]}
-            if mask_index is not None:
-                result["mask"] = outputs[mask_index]
-            return result
-
-    return SwapModule(built.model)
-
-
-def export(trained: Any, out: str | Path, direction: str) -> Path:
-    """Write the SavedModel into ``out`` (built in a temporary folder beside it, then renamed)."""
-    import tensorflow as tf
-    from tqdm import tqdm
-
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FsUserError("the output exists and is not an empty folder; choose a new folder", out)
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise FsUserError("is a file, not a folder", parent)
-            break
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    built = trained.built
-    try:
-        with tqdm(total=3, desc="Exporting", unit="step", file=sys.stderr, leave=False) as bar:
-            module = make_module(built, direction)
-            concrete = module.serve.get_concrete_function()
-            bar.update()
-            tf.saved_model.save(module, str(temp), signatures={"serving_default": concrete})
-            bar.update()
-            info = {
-                "model": built.name,
-                "direction": direction,
-                "input_size": built.input_size,
-                "output_size": max(built.output_sizes),
-                "learn_mask": built.learn_mask,
-                "color_order": built.descriptor.color_order,
-                "value_range": [0.0, 1.0],
-                "iterations": trained.state.iterations,
-                "signature": "serving_default",
-                "input": "faces",
-                "outputs": ["face", "mask"] if built.learn_mask else ["face"],
-            }
-            (temp / INFO_FILE).write_bytes(tomli_w.dumps(info).encode())
-            if out.exists():
-                out.rmdir()
-            temp.rename(out)
-            bar.update()
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return out
+def _check_options(args: argparse.Namespace) -> None:
+    if args.format == "savedmodel" and args.precision != "float32":
+        raise FsUserError("--precision float16 applies to --format onnx and dfm")
+    if args.format == "dfm" and args.batch not in (None, 1):
+        raise FsUserError(f"a DFM has batch 1 (DeepFaceLive's loader); --batch {args.batch} given")
 
 
 def run(args: argparse.Namespace) -> int:
     from fs_core.cli.main import disabled_from
+    from fs_core.export.metadata import crop_line
     from fs_core.plugin_manager import get_registry
     from fs_core.preview.trained import load_trained, swap_side
 
     swap_side(args.direction)
+    _check_options(args)
     out = Path(args.output)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FsUserError("the output exists and is not an empty folder; choose a new folder", out)
+    if args.format == "savedmodel":
+        check_output_folder(out)
+    else:
+        require_converter(args.format)
+        from fs_core.export.onnx import check_output
+
+        check_output(out)
     trained = load_trained(args.model_dir, get_registry(disabled_from(args)))
-    export(trained, out, args.direction)
-    print(f"Exported '{trained.built.name}' ({args.direction}) as a SavedModel in {out}")
+    name = trained.built.name
+    if args.format == "savedmodel":
+        export(trained, out, args.direction, args.batch)
+        print(
+            f"Exported '{name}' ({args.direction}) as a SavedModel in {out}; it "
+            f"{crop_line(trained)}"
+        )
+        return 0
+    from fs_core.export import memory_warning
+
+    warning = memory_warning(int(trained.built.model.count_params()))
+    if warning:
+        print(f"warning: {args.model_dir}: {warning}", file=sys.stderr)
+    if args.format == "onnx":
+        from fs_core.export.onnx import export_onnx
+
+        done = export_onnx(trained, out, args.direction, args.precision, args.batch)
+    else:
+        from fs_core.export.dfm import SOFT_MASK_WARNING, export_dfm
+
+        if not trained.built.learn_mask:
+            print(f"warning: {args.model_dir}: {SOFT_MASK_WARNING}", file=sys.stderr)
+        done = export_dfm(trained, out, args.direction, args.precision)
+    print(
+        f"Exported '{name}' ({args.direction}, {args.precision}) as {args.format.upper()} "
+        f"{done.path} ({done.size_bytes / 2**20:.1f} MiB; outputs {', '.join(done.outputs)}; "
+        f"max difference from Keras {done.max_difference:.2g}); it {crop_line(trained)}"
+    )
     return 0
