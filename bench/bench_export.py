@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_convert import cpu_flags
+
+JOBS = ["onnx:float32", "onnx:float16", "dfm:float32"]
 
 
 def faces_per_second(run: Callable[[], object], count: int, seconds: float, repeats: int) -> float:
@@ -61,7 +64,7 @@ def trained(name: str, options: dict, learn_mask: bool, folder: Path):
 
 
 def bench_model(name: str, args: argparse.Namespace) -> None:
-    """Print one row per export of ``name`` (fresh weights, learned mask)."""
+    """Print one row per export of ``name`` in ``args.jobs`` (fresh weights, learned mask)."""
     import numpy as np
     import onnxruntime as ort
 
@@ -94,6 +97,8 @@ def bench_model(name: str, args: argparse.Namespace) -> None:
             ("dfm", "float32", lambda p: export_dfm(model, p, "a-to-b", "float32")),
         ]
         for fmt, precision, job in jobs:
+            if f"{fmt}:{precision}" not in args.jobs:
+                continue
             start = time.perf_counter()
             done: Any = job(Path(folder) / f"{name}_{precision}.{fmt}")
             took = time.perf_counter() - start
@@ -128,12 +133,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads")
+    parser.add_argument(
+        "--jobs", nargs="+", default=JOBS, help="format:precision exports, each in its own process"
+    )
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.inner:
+        bench_model(args.models[0], args)
+        return 0
     print(cpu_flags())
     print(f"onnxruntime {ort.__version__}; batch 1 and {args.batch}; best of {args.repeats}")
     print("model | file | MiB | export s | max diff | ORT f/s b1 | ORT f/s bN | Keras b1 | bN")
     for name in args.models:
-        bench_model(name, args)
+        for job in args.jobs:
+            # a process per conversion: tf2onnx's peak memory (about 100 bytes a parameter) is
+            # not given back to the system, and a second conversion on top would not fit
+            command = [sys.executable, __file__, "--inner", "--models", name, "--jobs", job]
+            command += ["--batch", str(args.batch), "--seconds", str(args.seconds)]
+            command += ["--repeats", str(args.repeats), "--threads", str(args.threads)]
+            done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+            rows = [line for line in done.stdout.splitlines() if " | " in line]
+            print("\n".join(rows) if rows else f"{name} | {job} | failed (exit {done.returncode})")
     return 0
 
 

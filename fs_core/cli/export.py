@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fs_core.errors import FsUserError
-from fs_core.export import FORMATS, PRECISIONS, require_converter
+from fs_core.export import FORMATS, PRECISIONS, memory_warning, require_converter
 from fs_core.export.savedmodel import INFO_FILE, check_output_folder, export, make_module
 
 __all__ = ["INFO_FILE", "add_parser", "export", "make_module", "run"]
@@ -114,8 +114,6 @@ def run(args: argparse.Namespace) -> int:
             f"{crop_line(trained)}"
         )
         return 0
-    from fs_core.export import memory_warning
-
     warning = memory_warning(int(trained.built.model.count_params()))
     if warning:
         print(f"warning: {args.model_dir}: {warning}", file=sys.stderr)
