@@ -1,4 +1,4 @@
-"""``fs train``: flags named as faceswap's, so users can move over (reference §I)."""
+"""``fs train``: flags named as faceswap's (lib/cli/args_train.py), so users can move over."""
 
 from __future__ import annotations
 

@@ -85,7 +85,7 @@ def _build_optimizer(session: TrainingSession, options: Any) -> Any:
             session.config.path,
         )
     if options.gradient_clipping != "none":
-        # inside the optimizer: clipping sees unscaled, accumulated gradients (reference §D.1)
+        # inside the optimizer: clipping sees unscaled, accumulated gradients (as faceswap clips)
         from fs_core.training.clipping import make_gradient_clipper
 
         clipper: GradientClipper | ReplicaSumClipper = make_gradient_clipper(options)

@@ -119,7 +119,7 @@ class TrainingSession:
     @property
     def examples_per_iteration(self) -> int:
         """Faces trained per iteration: the batch of each side. One example is one face, the
-        unit of the reference figures (Original: about 11.4 GFLOP to train one example)."""
+        unit of faceswap's own speed figures (Original: about 11.4 GFLOP to train one example)."""
         return 2 * self.batch_size
 
     def examples_per_second(self) -> float:
