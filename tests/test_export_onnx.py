@@ -216,8 +216,9 @@ def test_without_the_extra_the_command_names_it(masked, tmp_path, monkeypatch, c
 
 # ------------------------------------------------------------------ every architecture family
 
-#: iae, dfaker, dfl_h128 and villain have no size small enough for one test process: tf2onnx
-#: peaks near 200 bytes a parameter and keeps it, so they are exported by bench/bench_export.py
+#: iae, dfaker, dfl_h128 and villain stay at 48-118 M parameters at their smallest options, and
+#: tf2onnx peaks near 200 bytes a parameter and keeps it: several in one test process would not
+#: fit in 24 GiB, so they are exported by bench/bench_export.py (one process each) instead
 FAMILIES = [
     ("original", {"lowmem": True}, False),
     ("lightweight", {}, False),
