@@ -241,6 +241,33 @@ def test_mixed_bfloat16_trains_and_can_be_switched_off_on_resume(registry, faces
         "none",
     ]
     assert math.isfinite(state["lowest_avg_loss"])
+    assert [s["precision"]["used"] for s in state["sessions"]] == ["mixed_bfloat16", "float32"]
+
+
+def test_auto_precision_is_chosen_printed_and_recorded(
+    registry, faces, tmp_path, config, monkeypatch
+):
+    import keras
+
+    from fs_core.training import session as session_module
+    from fs_core.training.precision import Hardware
+
+    amx = Hardware(cpu_flags=frozenset({"avx512f", "amx_tile", "amx_bf16"}))
+    monkeypatch.setattr(session_module, "detect_hardware", lambda: amx)
+    model, printed = tmp_path / "m", []
+    config.write_text("[global]\nmixed_precision = 'auto'\n" + FAST)
+    try:
+        assert run_train(_request(faces, model, config, iterations=2), registry, printed.append)
+        assert keras.config.dtype_policy().name == "float32"  # put back after the run
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert "Precision: mixed_bfloat16 (auto: CPU has AMX (amx_bf16))" in printed
+    session = tomllib.loads((model / "state.toml").read_text())["sessions"][0]
+    assert session["precision"] == {
+        "asked": "auto",
+        "used": "mixed_bfloat16",
+        "reason": "CPU has AMX (amx_bf16)",
+    }
 
 
 def test_a_second_run_on_the_same_model_folder_is_refused(registry, faces, tmp_path, config):

@@ -119,9 +119,10 @@ class GlobalOptions:
     )
     mixed_precision: str = option(
         "none",
-        "Compute precision: none (float32), mixed_float16 (GPU) or "
-        "mixed_bfloat16 (CPUs with native bf16).",
-        choices=("none", "mixed_float16", "mixed_bfloat16"),
+        "Compute precision: auto (the fastest for this machine: mixed_float16 on GPUs with "
+        "tensor cores, mixed_bfloat16 on CPUs with AMX, else float32), none (float32), "
+        "mixed_float16 (GPU, with loss scaling) or mixed_bfloat16.",
+        choices=("auto", "none", "mixed_float16", "mixed_bfloat16"),
     )
     allow_growth: bool = option(
         False, "Let TensorFlow take GPU memory as it needs it instead of all at start (NVIDIA)."

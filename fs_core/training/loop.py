@@ -95,7 +95,7 @@ def _build_optimizer(session: TrainingSession, options: Any) -> Any:
 
             clipper = ReplicaSumClipper(clipper, replicas)
         optimizer.set_gradient_clipper(clipper)
-    if options.mixed_precision == "mixed_float16":
+    if session.precision is not None and session.precision.policy == "mixed_float16":
         import keras
 
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

@@ -211,6 +211,8 @@ def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> RunR
             return "lr_finder"
         session.record = session.state.new_session(request.batch_size, _session_config(session))
         session.record["learning_rate_source"] = session.learning_rate_source
+        if session.precision is not None:
+            session.record["precision"] = session.precision.to_record()
         if request.auto_batch_from:
             session.record["auto_batch"] = {
                 "asked": request.auto_batch_from,

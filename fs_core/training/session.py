@@ -20,6 +20,12 @@ from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
 from fs_core.model.state import ModelState
 from fs_core.model.weights import WEIGHTS_FILE, find_part_model, load_weights
 from fs_core.training import model_dir as model_folder
+from fs_core.training.precision import (
+    Policy,
+    PrecisionChoice,
+    choose_precision,
+    detect_hardware,
+)
 
 if TYPE_CHECKING:
     from fs_core.plugin_manager import Registry
@@ -88,6 +94,8 @@ class TrainingSession:
     loss_history: list = attrs.field(factory=list)
     print: Callable[[str], None] = print
     distribution: Any = None  # fs_core.training.strategy.Distribution the model was built under
+    #: the compute precision this run trains in, and why (``[global] mixed_precision``)
+    precision: PrecisionChoice | None = None
     #: set by a plugin (the record's "stop" command) to end the loop with a save, reason "stopped"
     stop_requested: bool = False
 
@@ -167,7 +175,9 @@ def prepare_session(
         model_version=_version_of(registry, request.model_name),
         config=config.stored_sections(request.model_name, descriptor.config_class),
     )
-    _set_precision(config.global_.mixed_precision)
+    precision = choose_precision(config.global_.mixed_precision, detect_hardware())
+    notify(precision.describe())
+    _set_precision(precision.policy)
     if request.seed is not None:
         import keras
 
@@ -183,6 +193,7 @@ def prepare_session(
         model_dir=distribution.save_dir(Path(request.model_dir)),
         print=notify,
         distribution=distribution,
+        precision=precision,
     )
     if stored is not None:
         load_weights(
@@ -234,10 +245,10 @@ def _version_of(registry: Registry, model_name: str) -> str:
     return "?"
 
 
-def _set_precision(policy: str) -> None:
+def _set_precision(policy: Policy) -> None:
     import keras
 
-    keras.config.set_dtype_policy("float32" if policy == "none" else policy)
+    keras.config.set_dtype_policy(policy)
 
 
 def _load_parts_from(session: TrainingSession, notify: Callable[[str], None]) -> None:
