@@ -66,6 +66,19 @@ def fs_losses() -> list[LossDescriptor]:
 
 
 @hookspec
+def fs_losses_not_provided() -> dict[str, str]:
+    """Loss names this plugin knows but cannot offer, each with the reason (one line).
+
+    A config that asks for one of them is refused with that reason instead of "unknown loss", and
+    ``fs plugins`` lists them. Example::
+
+        @fs_core.hookimpl
+        def fs_losses_not_provided():
+            return {"lpips_vgg16": "needs pretrained VGG16 weights, which fs does not ship"}
+    """
+
+
+@hookspec
 def fs_initializers() -> list[InitializerDescriptor]:
     """Kernel initializers this plugin provides.
 

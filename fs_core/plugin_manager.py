@@ -50,17 +50,29 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "fs_core.convert.writers",
 )
 
-#: kind name -> (hook name, descriptor class)
-KINDS: dict[str, tuple[str, type]] = {
-    "model": ("fs_models", ModelDescriptor),
-    "loss": ("fs_losses", LossDescriptor),
-    "initializer": ("fs_initializers", InitializerDescriptor),
-    "augmenter": ("fs_augmenters", AugmenterDescriptor),
-    "optimizer": ("fs_optimizers", OptimizerDescriptor),
-    "convert_color": ("fs_convert_colors", ColorAdjustmentDescriptor),
-    "convert_mask_blend": ("fs_convert_mask_blends", MaskBlendDescriptor),
-    "convert_scaler": ("fs_convert_scalers", ScalerDescriptor),
-    "convert_writer": ("fs_convert_writers", WriterDescriptor),
+
+@attrs.frozen
+class Kind:
+    """One kind of plugin item: the hook that declares it, its descriptor class, and the
+    :class:`Registry` attribute that holds it by name."""
+
+    hook: str
+    descriptor: type
+    attribute: str
+
+
+KINDS: dict[str, Kind] = {
+    "model": Kind("fs_models", ModelDescriptor, "models"),
+    "loss": Kind("fs_losses", LossDescriptor, "losses"),
+    "initializer": Kind("fs_initializers", InitializerDescriptor, "initializers"),
+    "augmenter": Kind("fs_augmenters", AugmenterDescriptor, "augmenters"),
+    "optimizer": Kind("fs_optimizers", OptimizerDescriptor, "optimizers"),
+    "convert_color": Kind("fs_convert_colors", ColorAdjustmentDescriptor, "convert_colors"),
+    "convert_mask_blend": Kind(
+        "fs_convert_mask_blends", MaskBlendDescriptor, "convert_mask_blends"
+    ),
+    "convert_scaler": Kind("fs_convert_scalers", ScalerDescriptor, "convert_scalers"),
+    "convert_writer": Kind("fs_convert_writers", WriterDescriptor, "convert_writers"),
 }
 
 
@@ -96,13 +108,26 @@ class Registry:
     convert_writers: dict[str, WriterDescriptor] = attrs.field(factory=dict)
     plugins: list[PluginInfo] = attrs.field(factory=list)
     failures: list[PluginFailure] = attrs.field(factory=list)
-    #: loss names a pack knows but cannot offer, with the reason (its ``LOSSES_NOT_PROVIDED``)
+    #: loss names a pack knows but cannot offer, with the reason (``fs_losses_not_provided``)
     losses_not_provided: dict[str, str] = attrs.field(factory=dict)
     disabled: tuple[str, ...] = ()
     manager: pluggy.PluginManager | None = None
 
     def of_kind(self, kind: str) -> dict[str, Any]:
-        return getattr(self, "losses" if kind == "loss" else kind + "s")
+        """Name -> descriptor for ``kind`` (a key of :data:`KINDS`)."""
+        items: dict[str, Any] = getattr(self, KINDS[kind].attribute)
+        return items
+
+    def provider(self, kind: str, name: str) -> PluginInfo | None:
+        """The plugin that registered ``name`` of ``kind``; None when none did."""
+        for info in self.plugins:
+            if (kind, name) in info.provides:
+                return info
+        return None
+
+    def model_config_classes(self) -> dict[str, type]:
+        """Model name -> its config class, as :func:`fs_core.config.load_config` takes them."""
+        return {name: descriptor.config_class for name, descriptor in self.models.items()}
 
     def hook(self) -> Any:
         """The lifecycle hook caller (``registry.hook().fs_train_start(session=...)``)."""
@@ -245,14 +270,12 @@ def _drop_unknown_hooks(
 def _collect(
     registry: Registry, manager: pluggy.PluginManager, origins: dict[str, tuple[str, str]]
 ) -> None:
-    for name in origins:
-        declared = getattr(manager.get_plugin(name), "LOSSES_NOT_PROVIDED", None)
-        if isinstance(declared, dict):
-            registry.losses_not_provided.update({str(k): str(v) for k, v in declared.items()})
+    _collect_losses_not_provided(registry, manager, origins)
     owner: dict[tuple[str, str], str] = {}
     provides: dict[str, list[tuple[str, str]]] = {name: [] for name in origins}
     failed: set[str] = set()
-    for kind, (hook_name, descriptor_class) in KINDS.items():
+    for kind, spec in KINDS.items():
+        hook_name, descriptor_class = spec.hook, spec.descriptor
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             plugin_name = impl.plugin_name
             dist, _ = origins.get(plugin_name, (plugin_name, "?"))
@@ -295,6 +318,33 @@ def _collect(
     for name, (dist, version) in origins.items():
         if name not in failed:
             registry.plugins.append(PluginInfo(name, dist, version, tuple(provides.get(name, ()))))
+
+
+def _collect_losses_not_provided(
+    registry: Registry, manager: pluggy.PluginManager, origins: dict[str, tuple[str, str]]
+) -> None:
+    """``fs_losses_not_provided``: name -> reason, both strings, or the plugin is reported."""
+    for impl in manager.hook.fs_losses_not_provided.get_hookimpls():
+        dist = origins.get(impl.plugin_name, (impl.plugin_name, "?"))[0]
+        try:
+            declared = impl.function()
+        except Exception as error:
+            registry.failures.append(
+                PluginFailure(impl.plugin_name, dist, f"fs_losses_not_provided failed: {error}")
+            )
+            continue
+        if not isinstance(declared, dict) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in declared.items()
+        ):
+            registry.failures.append(
+                PluginFailure(
+                    impl.plugin_name,
+                    dist,
+                    "fs_losses_not_provided must return a dict of loss name -> reason (strings)",
+                )
+            )
+            continue
+        registry.losses_not_provided.update(declared)
 
 
 def _check_descriptor(item: Any) -> None:

@@ -57,10 +57,8 @@ def _registry(registry: Any) -> Any:
 
 
 def _origin(registry: Any, kind: str, name: str) -> str:
-    for info in registry.plugins:
-        if (kind, name) in info.provides:
-            return f"{info.distribution} {info.version}"
-    return "unknown pack"
+    provider = registry.provider(kind, name)
+    return f"{provider.distribution} {provider.version}" if provider is not None else "unknown pack"
 
 
 def _descriptor(registry: Any, kind: str, name: str, expected: type) -> Any:

@@ -70,6 +70,37 @@ def test_a_hook_returning_the_wrong_type_is_reported():
     assert any("LossDescriptor" in f.reason for f in reg.failures)
 
 
+def test_losses_not_provided_are_declared_through_their_hook(registry):
+    assert "pretrained" in registry.losses_not_provided["lpips_vgg16"]  # the losses pack's
+
+    @hookimpl
+    def fs_losses_not_provided():
+        return {"fancy": "needs weights fs does not ship"}
+
+    @hookimpl
+    def bad_declaration():
+        return {"fancy2": 3}
+
+    reg = load_registry(
+        builtins=(),
+        entry_points=False,
+        extra_plugins={
+            "declares": _module("declares", fs_losses_not_provided=fs_losses_not_provided),
+            "bad": _module("bad", fs_losses_not_provided=bad_declaration),
+        },
+    )
+    assert reg.losses_not_provided == {"fancy": "needs weights fs does not ship"}
+    assert any(f.name == "bad" and "dict of loss name" in f.reason for f in reg.failures)
+
+
+def test_registry_queries(registry):
+    assert registry.provider("model", "tiny").name == "tiny_plugin"
+    assert registry.provider("loss", "mae").distribution == "fs-plugins-losses"
+    assert registry.provider("model", "nope") is None
+    assert registry.model_config_classes()["tiny"] is registry.models["tiny"].config_class
+    assert registry.of_kind("convert_writer") is registry.convert_writers
+
+
 def test_an_unknown_hook_name_is_reported_not_fatal():
     @hookimpl
     def fs_not_a_hook():

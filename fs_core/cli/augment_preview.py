@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from fs_core.plugin_manager import get_registry
 
     registry = get_registry(disabled_from(args))  # plugins' augmenters run too, as in training
-    model_classes = {name: model.config_class for name, model in registry.models.items()}
+    model_classes = registry.model_config_classes()
     config = load_config(args.config, model_classes)
     face_options = config.global_
     spec = PrepareSpec(

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from fs_core.plugin_manager import get_registry
 
     registry = get_registry(disabled_from(args))
-    classes = {name: d.config_class for name, d in registry.models.items()}
+    classes = registry.model_config_classes()
     available = presets(registry)
     if args.list_presets:
         for name in sorted(available):

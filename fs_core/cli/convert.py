@@ -185,7 +185,7 @@ def convert_options(args: argparse.Namespace, registry: Any) -> Any:
     from fs_core.config import load_config
     from fs_core.errors import FsUserError
 
-    classes = {name: descriptor.config_class for name, descriptor in registry.models.items()}
+    classes = registry.model_config_classes()
     options = load_config(args.config, classes).convert
     changes: dict[str, Any] = {
         name: getattr(args, name) for name in _OVERRIDES if getattr(args, name) is not None

@@ -21,7 +21,7 @@ def print_summary(model_name: str, config_path: str | None, disabled: tuple[str,
 
     registry = get_registry(disabled)
     get_descriptor(registry, model_name)
-    config = load_config(config_path, {n: d.config_class for n, d in registry.models.items()})
+    config = load_config(config_path, registry.model_config_classes())
     print(summary_text(build_from_config(registry, model_name, config)))
 
 

@@ -73,10 +73,8 @@ def build_from_config(registry: Registry, name: str, config: Config) -> BuiltMod
 def model_origin(registry: Registry, name: str) -> str:
     """`` (from <distribution> <version>)`` for messages about model ``name``, so an author or user
     knows which pack to fix or report; empty when the registry does not say."""
-    for info in getattr(registry, "plugins", ()):
-        if ("model", name) in info.provides:
-            return f" (from {info.distribution} {info.version})"
-    return ""
+    provider = registry.provider("model", name)
+    return f" (from {provider.distribution} {provider.version})" if provider is not None else ""
 
 
 def check_model(

@@ -55,7 +55,7 @@ def load_trained(
         raise FsUserError(f"no {STATE_FILE}: not an fs model folder (or not saved yet)", folder)
     state = load_state(folder)
     descriptor = get_descriptor(registry, state.model)
-    classes = {name: d.config_class for name, d in registry.models.items()}
+    classes = registry.model_config_classes()
     config = load_config(config_path, classes)
     apply_locked(config, state.config, state.model, descriptor.config_class, notify)
     if config_path is None:

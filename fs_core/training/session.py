@@ -154,8 +154,7 @@ def prepare_session(
     """Everything up to the first iteration; raises FsUserError before touching the model folder."""
     validate_request(request)
     descriptor = get_descriptor(registry, request.model_name)
-    model_classes = {name: d.config_class for name, d in registry.models.items()}
-    config = load_config(request.config_path, model_classes)
+    config = load_config(request.config_path, registry.model_config_classes())
     _apply_cli_switches(config, request)
     distribution = start_distribution(request, config, notify)
     batch_size = distribution.global_batch(request.batch_size, notify)
@@ -232,17 +231,13 @@ def _apply_cli_switches(config: Config, request: TrainRequest) -> None:
 
 
 def _distribution_of(registry: Registry, model_name: str) -> str:
-    for info in registry.plugins:
-        if ("model", model_name) in info.provides:
-            return info.distribution
-    return "?"
+    provider = registry.provider("model", model_name)
+    return provider.distribution if provider is not None else "?"
 
 
 def _version_of(registry: Registry, model_name: str) -> str:
-    for info in registry.plugins:
-        if ("model", model_name) in info.provides:
-            return info.version
-    return "?"
+    provider = registry.provider("model", model_name)
+    return provider.version if provider is not None else "?"
 
 
 def _set_precision(policy: Policy) -> None:

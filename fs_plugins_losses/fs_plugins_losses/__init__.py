@@ -13,6 +13,6 @@ laploss, ffl, flip.
 Not provided: the LPIPS losses (lpips_alex, lpips_squeeze, lpips_vgg16). They need ImageNet-trained
 AlexNet/SqueezeNet/VGG16 trunks and the learned LPIPS linear layers; fs never downloads weights at
 run time and ships none, so they cannot be offered.
-:data:`fs_plugins_losses.plugin.LOSSES_NOT_PROVIDED` holds the reason for each, for the core to
-show.
+The ``fs_losses_not_provided`` hook (:data:`fs_plugins_losses.plugin.LOSSES_NOT_PROVIDED`) gives
+the reason for each, for the core to show.
 """

@@ -2,7 +2,8 @@
 
 LPIPS (lpips_alex, lpips_squeeze, lpips_vgg16) is not provided: it needs ImageNet-trained trunks
 and the learned LPIPS layers, which fs cannot download at run time and does not ship.
-:data:`LOSSES_NOT_PROVIDED` gives the reason so the core can explain a config that asks for one.
+The ``fs_losses_not_provided`` hook gives the reason (:data:`LOSSES_NOT_PROVIDED`) so the core
+can explain a config that asks for one.
 """
 
 from __future__ import annotations
@@ -96,3 +97,8 @@ def descriptors() -> list[LossDescriptor]:
 @fs_core.hookimpl
 def fs_losses() -> list[LossDescriptor]:
     return descriptors()
+
+
+@fs_core.hookimpl
+def fs_losses_not_provided() -> dict[str, str]:
+    return dict(LOSSES_NOT_PROVIDED)
