@@ -1,0 +1,24 @@
+"""Fixtures every test folder shares (the core's tests/ and each pack's tests/): quiet TensorFlow,
+and Keras memory released between test modules."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# before any test imports TensorFlow
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_keras_memory():
+    """Models, traced steps and optimizers of one test module are freed before the next, so the
+    whole suite runs in one process without its memory growing module by module."""
+    yield
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
