@@ -249,7 +249,7 @@ def model_faces_per_second(model_dir: Path, registry, batch: int, seconds: float
     import numpy as np
 
     from fs_core.convert.swap import side_predictor
-    from fs_core.preview.trained import load_trained
+    from fs_core.inference.trained import load_trained
 
     trained = load_trained(model_dir, registry, notify=lambda _: None)
     predict = side_predictor(trained.built, "b")

@@ -52,7 +52,7 @@ def trained(name: str, options: dict, learn_mask: bool, folder: Path):
     from fs_core.model.build import build_from_config
     from fs_core.model.state import ModelState
     from fs_core.plugin_manager import load_registry
-    from fs_core.preview.trained import TrainedModel
+    from fs_core.inference.trained import TrainedModel
 
     registry = load_registry()
     classes = {n: d.config_class for n, d in registry.models.items()}

@@ -132,7 +132,7 @@ def test_direction_picks_the_decoder(demo, masked, tmp_path):
 
 
 def test_batches_follow_the_last_session_convert_batchsize(masked, registry):
-    from fs_core.preview.trained import load_trained
+    from fs_core.inference.trained import load_trained
 
     trained = load_trained(masked[0], registry)
     assert trained.batch_size == 3 and trained.state.iterations == 7 and trained.built.learn_mask

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise FsUserError("the folder to write the preview in does not exist", folder)
-    from fs_core.cli.main import disabled_from
+    from fs_core.cli.common import disabled_from
     from fs_core.plugin_manager import get_registry
 
     registry = get_registry(disabled_from(args))  # plugins' augmenters run too, as in training

@@ -201,7 +201,7 @@ def convert_options(args: argparse.Namespace, registry: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.cli.main import disabled_from
+    from fs_core.cli.common import disabled_from
     from fs_core.convert.run import ConvertRequest, convert
     from fs_core.errors import FsUserError
     from fs_core.plugin_manager import get_registry

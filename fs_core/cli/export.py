@@ -1,6 +1,7 @@
 """``fs export``: one swap direction of a trained model as a SavedModel, ONNX or DeepFaceLive DFM.
 
-Parsing and the message only; the work is in :mod:`fs_core.export` (one module per format).
+Parsing and the message only; the work is in :mod:`fs_core.export.run` (one module per format
+beside it).
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fs_core.errors import FsUserError
-from fs_core.export import FORMATS, PRECISIONS, memory_warning, require_converter
-from fs_core.export.savedmodel import INFO_FILE, check_output_folder, export, make_module
-
-__all__ = ["INFO_FILE", "add_parser", "export", "make_module", "run"]
+from fs_core.cli.common import disabled_from
+from fs_core.export import FORMATS, PRECISIONS
 
 
 def _batch(text: str) -> int:
@@ -82,54 +80,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _check_options(args: argparse.Namespace) -> None:
-    if args.format == "savedmodel" and args.precision != "float32":
-        raise FsUserError("--precision float16 applies to --format onnx and dfm")
-    if args.format == "dfm" and args.batch not in (None, 1):
-        raise FsUserError(f"a DFM has batch 1 (DeepFaceLive's loader); --batch {args.batch} given")
-
-
 def run(args: argparse.Namespace) -> int:
-    from fs_core.cli.main import disabled_from
-    from fs_core.export.metadata import crop_line
+    from fs_core.export.run import export_model
     from fs_core.plugin_manager import get_registry
-    from fs_core.preview.trained import load_trained, swap_side
 
-    swap_side(args.direction)
-    _check_options(args)
-    out = Path(args.output)
-    if args.format == "savedmodel":
-        check_output_folder(out)
-    else:
-        require_converter(args.format)
-        from fs_core.export.onnx import check_output
-
-        check_output(out)
-    trained = load_trained(args.model_dir, get_registry(disabled_from(args)))
-    name = trained.built.name
-    if args.format == "savedmodel":
-        export(trained, out, args.direction, args.batch)
-        print(
-            f"Exported '{name}' ({args.direction}) as a SavedModel in {out}; it "
-            f"{crop_line(trained)}"
-        )
-        return 0
-    warning = memory_warning(int(trained.built.model.count_params()))
-    if warning:
-        print(f"warning: {args.model_dir}: {warning}", file=sys.stderr)
-    if args.format == "onnx":
-        from fs_core.export.onnx import export_onnx
-
-        done = export_onnx(trained, out, args.direction, args.precision, args.batch)
-    else:
-        from fs_core.export.dfm import SOFT_MASK_WARNING, export_dfm
-
-        if not trained.built.learn_mask:
-            print(f"warning: {args.model_dir}: {SOFT_MASK_WARNING}", file=sys.stderr)
-        done = export_dfm(trained, out, args.direction, args.precision)
-    print(
-        f"Exported '{name}' ({args.direction}, {args.precision}) as {args.format.upper()} "
-        f"{done.path} ({done.size_bytes / 2**20:.1f} MiB; outputs {', '.join(done.outputs)}; "
-        f"max difference from Keras {done.max_difference:.2g}); it {crop_line(trained)}"
+    line = export_model(
+        args.model_dir,
+        Path(args.output),
+        fmt=args.format,
+        direction=args.direction,
+        precision=args.precision,
+        batch=args.batch,
+        registry=get_registry(disabled_from(args)),
+        warn=lambda text: print(f"warning: {text}", file=sys.stderr),
     )
+    print(line)
     return 0

@@ -100,24 +100,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         line = os_error_line(error)
         if line is None:
-            sys.stdout.flush()
-            traceback.print_exc()
-            print(
-                "fs: internal error (this is a bug in fs or a plugin; please report it)",
-                file=sys.stderr,
-            )
-            return 2
+            return _internal_error()
         sys.stdout.flush()
         print(f"fs {args.command}: error: {line}", file=sys.stderr)
         return 1
-    except Exception:  # a bug: show it so it can be reported
-        sys.stdout.flush()
-        traceback.print_exc()
-        print(
-            "fs: internal error (this is a bug in fs or a plugin; please report it)",
-            file=sys.stderr,
-        )
-        return 2
+    except Exception:
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    """A bug (in fs or a plugin): the traceback, so it can be reported, and exit status 2."""
+    sys.stdout.flush()
+    traceback.print_exc()
+    print("fs: internal error (this is a bug in fs or a plugin; please report it)", file=sys.stderr)
+    return 2
 
 
 #: errors that say the system refused a request whatever the file (the user can fix them)
@@ -139,10 +135,6 @@ def os_error_line(error: OSError) -> str | None:
     if getattr(error, "errno", None) in _SYSTEM_REFUSALS:
         return reason
     return None
-
-
-def disabled_from(args: argparse.Namespace) -> tuple[str, ...]:
-    return tuple(n.strip() for n in getattr(args, "disable_plugins", "").split(",") if n.strip())
 
 
 if __name__ == "__main__":  # pragma: no cover

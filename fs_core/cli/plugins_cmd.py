@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from fs_core.cli.main import disabled_from
+from fs_core.cli.common import disabled_from
 
 
 def add_parser(subparsers) -> None:

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from fs_core.cli.main import disabled_from
+from fs_core.cli.common import disabled_from
 from fs_core.logs import LEVELS, log_to_file, logging_to
 
 

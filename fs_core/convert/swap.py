@@ -473,7 +473,7 @@ class FaceSwapper:
         (``-b``) overrides ``convert_batchsize`` (from ``config_path``, else the model's last
         session).
         """
-        from fs_core.preview.trained import load_trained
+        from fs_core.inference.trained import load_trained
 
         trained = load_trained(model_dir, registry, config_path, notify)
         built, config = trained.built, trained.config

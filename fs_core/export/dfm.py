@@ -85,7 +85,7 @@ def dfm_select(built: Any, input_side: str, soft_mask: np.ndarray | None) -> Cal
 def export_dfm(trained: Any, out: str | Path, direction: str, precision: str) -> Exported:
     """Write ``direction``'s swap as a DeepFaceLive ``.dfm`` (batch 1, fixed size)."""
     from fs_core.export.metadata import crop_of, describe
-    from fs_core.preview.trained import swap_side
+    from fs_core.inference.trained import swap_side
 
     built = trained.built
     path = output_path(out, f"{built.name}_{direction}", ".dfm")

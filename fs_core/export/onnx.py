@@ -275,7 +275,7 @@ def export_onnx(
 ) -> Exported:
     """Write ``direction``'s swap as ONNX: input ``faces``, outputs ``face`` [and ``mask``]."""
     from fs_core.export.metadata import describe
-    from fs_core.preview.trained import swap_side
+    from fs_core.inference.trained import swap_side
 
     built = trained.built
     path = output_path(out, f"{built.name}_{direction}", ".onnx")

@@ -39,7 +39,7 @@ def make_module(built: Any, direction: str, batch: int | None = None) -> Any:
     """A ``tf.Module`` holding the model, whose ``serve`` runs faces through one decoder."""
     import tensorflow as tf
 
-    from fs_core.preview.trained import swap_side
+    from fs_core.inference.trained import swap_side
 
     side = swap_side(direction)
     per_side = built.outputs_per_side
