@@ -192,62 +192,74 @@ def load_registry(
     blocked = _disabled_names(disabled)
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
-    registry = Registry(disabled=blocked, manager=manager)
-    origins: dict[str, tuple[str, str]] = {}
-
-    def register(name: str, module: Any, dist: str, version: str) -> None:
-        try:
-            manager.register(module, name)
-        except Exception as error:  # pluggy validation: wrong hook names or arguments
-            registry.failures.append(PluginFailure(name, dist, f"invalid plugin: {error}"))
-            return
-        origins[name] = (dist, version)
-
-    for module_name in builtins:
-        if module_name in blocked or module_name.rsplit(".", 1)[-1] in blocked:
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:  # fs itself is broken, not a plugin: say so at once
-                raise ImportError(
-                    f'built-in plugin module "{module_name}" is missing from this fs installation'
-                ) from error
-            registry.failures.append(
-                PluginFailure(module_name, "fs-core", f"import failed: {error}")
-            )
-            continue
-        except Exception as error:
-            registry.failures.append(
-                PluginFailure(module_name, "fs-core", f"import failed: {error}")
-            )
-            continue
-        register(module_name, module, "fs-core", __version__)
-
-    for ep, dist in _entry_points() if entry_points else []:
-        dist_name = dist.metadata["Name"] if dist is not None else "?"
-        version = dist.version if dist is not None else "?"
-        if ep.name in blocked or dist_name in blocked:
-            continue
-        problem = _requirement_problem(dist) if dist is not None else None
-        if problem:
-            registry.failures.append(PluginFailure(ep.name, dist_name, problem))
-            continue
-        try:
-            module = ep.load()
-        except Exception as error:
-            registry.failures.append(
-                PluginFailure(ep.name, dist_name, f"import failed: {type(error).__name__}: {error}")
-            )
-            continue
-        register(ep.name, module, dist_name, version)
-
+    registration = _Registration(Registry(disabled=blocked, manager=manager), manager)
+    registration.register_builtins(builtins)
+    if entry_points:
+        registration.register_entry_points()
     for name, module in (extra_plugins or {}).items():
-        register(name, module, name, "0")
+        registration.register(name, module, name, "0")
+    _drop_unknown_hooks(registration.registry, manager, registration.origins)
+    _collect(registration.registry, manager, registration.origins)
+    return registration.registry
 
-    _drop_unknown_hooks(registry, manager, origins)
-    _collect(registry, manager, origins)
-    return registry
+
+@attrs.define
+class _Registration:
+    """Modules registered so far with ``manager``; ``origins`` maps each to its (distribution,
+    version), and what fails goes to ``registry.failures``."""
+
+    registry: Registry
+    manager: pluggy.PluginManager
+    origins: dict[str, tuple[str, str]] = attrs.field(factory=dict)
+
+    def register(self, name: str, module: Any, dist: str, version: str) -> None:
+        try:
+            self.manager.register(module, name)
+        except Exception as error:  # pluggy validation: wrong hook names or arguments
+            self._fail(name, dist, f"invalid plugin: {error}")
+            return
+        self.origins[name] = (dist, version)
+
+    def register_builtins(self, module_names: Iterable[str]) -> None:
+        blocked = self.registry.disabled
+        for module_name in module_names:
+            if module_name in blocked or module_name.rsplit(".", 1)[-1] in blocked:
+                continue
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as error:
+                if error.name == module_name:  # fs itself is broken, not a plugin: say so at once
+                    raise ImportError(
+                        f'built-in plugin module "{module_name}" is missing from this fs '
+                        "installation"
+                    ) from error
+                self._fail(module_name, "fs-core", f"import failed: {error}")
+                continue
+            except Exception as error:
+                self._fail(module_name, "fs-core", f"import failed: {error}")
+                continue
+            self.register(module_name, module, "fs-core", __version__)
+
+    def register_entry_points(self) -> None:
+        blocked = self.registry.disabled
+        for ep, dist in _entry_points():
+            dist_name = dist.metadata["Name"] if dist is not None else "?"
+            version = dist.version if dist is not None else "?"
+            if ep.name in blocked or dist_name in blocked:
+                continue
+            problem = _requirement_problem(dist) if dist is not None else None
+            if problem:
+                self._fail(ep.name, dist_name, problem)
+                continue
+            try:
+                module = ep.load()
+            except Exception as error:
+                self._fail(ep.name, dist_name, f"import failed: {type(error).__name__}: {error}")
+                continue
+            self.register(ep.name, module, dist_name, version)
+
+    def _fail(self, name: str, dist: str, reason: str) -> None:
+        self.registry.failures.append(PluginFailure(name, dist, reason))
 
 
 def _drop_unknown_hooks(
