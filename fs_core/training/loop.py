@@ -63,9 +63,8 @@ def make_optimizer(session: TrainingSession) -> Any:
             f"{', '.join(sorted(session.registry.optimizers))})",
             session.config.path,
         )
-    distribution = session.distribution
-    scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
-    with scope:  # optimizer slots and the clipper's state live where the model's variables do
+    # optimizer slots and the clipper's state live where the model's variables do
+    with session.distribution.scope():
         optimizer = _build_optimizer(session, options)
     weights = Path(session.request.model_dir) / WEIGHTS_FILE  # a non-chief worker's too
     if session.state.iterations and weights.exists() and has_optimizer_state(weights):
@@ -89,7 +88,7 @@ def _build_optimizer(session: TrainingSession, options: Any) -> Any:
         from fs_core.training.clipping import make_gradient_clipper
 
         clipper: GradientClipper | ReplicaSumClipper = make_gradient_clipper(options)
-        replicas = session.distribution.replicas if session.distribution is not None else 1
+        replicas = session.distribution.replicas
         if replicas > 1:  # clip the global gradient, not each replica's share
             from fs_core.training.strategy import ReplicaSumClipper
 
@@ -223,6 +222,7 @@ def warm_up(session: TrainingSession) -> None:
     steps."""
     steps, done = session.request.warmup, session.session_iterations
     if steps and done <= steps:
+        assert session.optimizer is not None  # made before training starts
         session.optimizer.learning_rate.assign(session.base_learning_rate * done / steps)
         if done and done % max(1, steps // 10) == 0 and done < steps:
             session.print(f"\nWarmup {100 * done // steps}%")

@@ -111,8 +111,7 @@ def make_loader(
 
 def _loader_seed(session: TrainingSession) -> int:
     seed = session.request.seed if session.request.seed is not None else _fresh_seed()
-    distribution = session.distribution
-    return distribution.loader_seed(seed) if distribution is not None else seed
+    return session.distribution.loader_seed(seed)
 
 
 #: What :func:`run_train` returns: why the session stopped, or ``"lr_finder"`` when the learning
@@ -270,6 +269,7 @@ def set_learning_rate(session: TrainingSession, loader: Any, step: Any) -> bool:
         )
     session.base_learning_rate = rate
     session.learning_rate_source = source
+    assert session.optimizer is not None  # made before the rate is set
     session.optimizer.learning_rate.assign(session.base_learning_rate)
     return True
 

@@ -28,7 +28,12 @@ from fs_core.training.precision import (
 )
 
 if TYPE_CHECKING:
+    import keras
+
+    from fs_core.faces.faceset import FaceSet
+    from fs_core.faces.prepare import PrepareSpec
     from fs_core.plugin_manager import Registry
+    from fs_core.training.strategy import Distribution
 
 
 @attrs.define
@@ -77,23 +82,21 @@ class TrainingSession:
     state: ModelState
     built: BuiltModel
     model_dir: Path
-    optimizer: Any = None
+    distribution: Distribution  # the strategy the model was built under
+    optimizer: keras.optimizers.Optimizer | None = None  # set once the loader is ready
     base_learning_rate: float = 0.0  # the rate after warmup
     #: where base_learning_rate came from: "config", "lr_finder" (found in this run) or
     #: "lr_finder (stored)" (found earlier, reused with -r); recorded in the session
     learning_rate_source: str = "config"
-    faces_a: Any = None  # the indexed face sets (fs_core.faces.faceset.FaceSet)
-    faces_b: Any = None
-    prepare_spec: Any = (
-        None  # how faces are cropped for this model (fs_core.faces.prepare.PrepareSpec)
-    )
+    faces_a: FaceSet | None = None  # the indexed face sets
+    faces_b: FaceSet | None = None
+    prepare_spec: PrepareSpec | None = None  # how faces are cropped for this model
     record: dict = attrs.field(factory=dict)  # this run's [[sessions]] entry in the state
     scratch: dict = attrs.field(factory=dict)  # per-run memory for reporting plugins
     session_iterations: int = 0
     started: float = attrs.field(factory=time.monotonic)
     loss_history: list = attrs.field(factory=list)
     print: Callable[[str], None] = print
-    distribution: Any = None  # fs_core.training.strategy.Distribution the model was built under
     #: the compute precision this run trains in, and why (``[global] mixed_precision``)
     precision: PrecisionChoice | None = None
     #: set by a plugin (the record's "stop" command) to end the loop with a save, reason "stopped"
@@ -115,14 +118,12 @@ class TrainingSession:
     @property
     def local_batch_size(self) -> int:
         """The batch per side this process's loader builds (its workers' share)."""
-        if self.distribution is None:
-            return self.batch_size
         return self.distribution.local_batch(self.batch_size)
 
     @property
     def is_chief(self) -> bool:
         """False on the non-chief workers of -d multi-worker (they save to a scratch folder)."""
-        return self.distribution is None or self.distribution.is_chief
+        return self.distribution.is_chief
 
     @property
     def examples_per_iteration(self) -> int:
