@@ -31,6 +31,7 @@ from fs_core.descriptors import (
     WriterDescriptor,
 )
 from fs_core.errors import FsUserError
+from fs_core.lifecycle import Lifecycle
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 DISABLE_ENV = "FS_DISABLE_PLUGINS"
@@ -129,10 +130,10 @@ class Registry:
         """Model name -> its config class, as :func:`fs_core.config.load_config` takes them."""
         return {name: descriptor.config_class for name, descriptor in self.models.items()}
 
-    def hook(self) -> Any:
-        """The lifecycle hook caller (``registry.hook().fs_train_start(session=...)``)."""
+    def hook(self) -> Lifecycle:
+        """The lifecycle hooks, typed (``registry.hook().fs_train_start(session=...)``)."""
         assert self.manager is not None
-        return self.manager.hook
+        return Lifecycle(self.manager.hook)
 
 
 def _disabled_names(disabled: Iterable[str] | None) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from fs_core.errors import FsUserError
+from fs_core.lifecycle import Lifecycle
 from fs_core.model.state import now
 from fs_core.model.weights import (
     WEIGHTS_FILE,
@@ -106,7 +107,7 @@ def _to_floats(values: dict) -> dict[str, float]:
     return {key: float(value) for key, value in values.items()}
 
 
-def save(session: TrainingSession, *, is_exit: bool, hook: Any) -> None:
+def save(session: TrainingSession, *, is_exit: bool, hook: Lifecycle) -> None:
     """Save weights and state; back up when the average loss since the last save is a new low."""
     policy = session.config.global_.save_optimizer
     with_optimizer = policy == "always" or (policy == "exit" and is_exit)
@@ -167,7 +168,7 @@ def train(session: TrainingSession, loader: Any, step: Any) -> StopReason:
     return reason
 
 
-def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Any) -> StopReason:
+def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Lifecycle) -> StopReason:
     request = session.request
     try:
         with _sigterm_as_interrupt():
@@ -228,7 +229,7 @@ def warm_up(session: TrainingSession) -> None:
             session.print(f"\nWarmup {100 * done // steps}%")
 
 
-def _report_nan(session: TrainingSession, losses: dict[str, float], hook: Any) -> None:
+def _report_nan(session: TrainingSession, losses: dict[str, float], hook: Lifecycle) -> None:
     bad = [name for name, value in losses.items() if not math.isfinite(value)]
     hook.fs_nan(
         session=session, iteration=session.state.iterations, losses=losses, rolled_back=False
