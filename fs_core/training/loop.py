@@ -179,19 +179,11 @@ def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Lifecycle) 
                 session.state.iterations += 1
                 session.session_iterations += 1
                 if not all(math.isfinite(losses[k]) for k in ("loss_a", "loss_b")):
-                    if session.config.global_.nan_protection and roll_back(
-                        session, session.state.iterations
-                    ):
-                        hook.fs_nan(
-                            session=session,
-                            iteration=session.state.iterations,
-                            losses=losses,
-                            rolled_back=True,
-                        )
-                        continue
-                    _report_nan(session, losses, hook)
-                    if session.config.global_.nan_protection:
+                    after_nan = _on_non_finite(session, losses, hook)
+                    if after_nan == "stop":
                         return "nan"
+                    if after_nan == "rolled back":
+                        continue
                 session.loss_history.append(losses["loss_a"] + losses["loss_b"])
                 hook.fs_iteration_end(
                     session=session, iteration=session.state.iterations, losses=losses
@@ -209,6 +201,22 @@ def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Lifecycle) 
     except KeyboardInterrupt:
         return "interrupted"
     return "done"
+
+
+def _on_non_finite(
+    session: TrainingSession, losses: dict[str, float], hook: Lifecycle
+) -> Literal["rolled back", "stop", "go on"]:
+    """A loss went NaN or infinite: roll back to the last backup when NaN recovery can, else
+    report it; training stops when NaN protection is on, and goes on from the non-finite weights
+    when it is off."""
+    protected = session.config.global_.nan_protection
+    if protected and roll_back(session, session.state.iterations):
+        hook.fs_nan(
+            session=session, iteration=session.state.iterations, losses=losses, rolled_back=True
+        )
+        return "rolled back"
+    _report_nan(session, losses, hook)
+    return "stop" if protected else "go on"
 
 
 def _one_line(error: BaseException) -> str:
