@@ -177,8 +177,10 @@ def fs_convert_writers() -> list[WriterDescriptor]:
 
 @hookspec
 def fs_train_start(session: TrainingSession) -> None:
-    """Training is about to start; ``session`` is the
-    :class:`fs_core.training.session.TrainingSession`.
+    """Training is about to start (the model is built and loaded, the faces are ready).
+
+    :param session: the run (:class:`fs_core.training.session.TrainingSession`): model, config,
+        state, request, ``print`` for messages.
 
     Example::
 
@@ -193,6 +195,11 @@ def fs_iteration_end(session: TrainingSession, iteration: int, losses: Mapping[s
     """One iteration finished. ``iteration`` is the model's total count; ``losses`` holds
     ``loss_a``, ``loss_b`` and each loss term (``a/ssim``, ``a/ssim_weighted`` ...) as floats.
 
+    :param session: the run (:class:`fs_core.training.session.TrainingSession`): model, config,
+        state, request, ``print`` for messages.
+    :param iteration: the model's iteration count after this step (all sessions).
+    :param losses: loss name -> value; finite (a non-finite step calls ``fs_nan`` instead).
+
     Example::
 
         @fs_core.hookimpl
@@ -206,6 +213,12 @@ def fs_iteration_end(session: TrainingSession, iteration: int, losses: Mapping[s
 def fs_save(session: TrainingSession, model_dir: str, iteration: int, backup: bool) -> None:
     """The model was saved to ``model_dir`` at ``iteration`` (files are complete on disk);
     ``backup`` is True when this save was also copied to the backup (a new lowest average loss).
+
+    :param session: the run (:class:`fs_core.training.session.TrainingSession`): model, config,
+        state, request, ``print`` for messages.
+    :param model_dir: the folder saved to (``weights.h5``, ``state.toml``).
+    :param iteration: the iteration count the saved files hold.
+    :param backup: whether the save was also copied to ``backups/``.
 
     Example::
 
@@ -223,6 +236,12 @@ def fs_nan(
     last backup (or save) and training goes on. False: with ``nan_protection`` on, training
     stops without saving (``fs_train_end`` follows with reason "nan"); with it off, training
     goes on from the non-finite weights.
+
+    :param session: the run (:class:`fs_core.training.session.TrainingSession`): model, config,
+        state, request, ``print`` for messages.
+    :param iteration: the iteration whose step gave the non-finite loss.
+    :param losses: loss name -> value, at least one of them NaN or infinite.
+    :param rolled_back: whether NaN recovery restored the last backup and training goes on.
 
     Example::
 
@@ -243,6 +262,11 @@ def fs_train_end(
     one-line message is ``error``; it is raised again after this hook). It pairs with
     ``fs_train_start``: it runs however a started session ends, and not for a run that fails
     before training starts.
+
+    :param session: the run (:class:`fs_core.training.session.TrainingSession`): model, config,
+        state, request, ``print`` for messages.
+    :param reason: why it ended: "done", "interrupted", "stopped", "nan" or "error".
+    :param error: the error's one-line message when ``reason`` is "error", else None.
 
     Example::
 

@@ -24,12 +24,15 @@ pack it came from and what is wrong.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from fs_core.descriptors import LossDescriptor, ModelDescriptor
+
+if TYPE_CHECKING:
+    from fs_core.plugin_manager import Registry
 
 
 class PluginCheckError(AssertionError):
@@ -48,7 +51,7 @@ class ModelCheck:
     parameters: int
 
 
-def _registry(registry: Any) -> Any:
+def _registry(registry: Registry | None) -> Registry:
     if registry is not None:
         return registry
     from fs_core.plugin_manager import get_registry
@@ -56,12 +59,12 @@ def _registry(registry: Any) -> Any:
     return get_registry()
 
 
-def _origin(registry: Any, kind: str, name: str) -> str:
+def _origin(registry: Registry, kind: str, name: str) -> str:
     provider = registry.provider(kind, name)
     return f"{provider.distribution} {provider.version}" if provider is not None else "unknown pack"
 
 
-def _descriptor(registry: Any, kind: str, name: str, expected: type) -> Any:
+def _descriptor(registry: Registry, kind: str, name: str, expected: type) -> Any:
     items = registry.of_kind(kind)
     if name not in items:
         failed = "; ".join(f"{f.name} ({f.distribution}): {f.reason}" for f in registry.failures)
@@ -90,7 +93,7 @@ def check_model_plugin(
     name: str,
     options: Mapping[str, Any] | None = None,
     *,
-    registry: Any = None,
+    registry: Registry | None = None,
     learn_mask: Iterable[bool] = (False, True),
     batch_size: int = 2,
     seed: int = 0,
@@ -104,6 +107,13 @@ def check_model_plugin(
     with the first freeze part frozen, moves every trainable weight and leaves the frozen part
     alone. Returns a :class:`ModelCheck`; raises :class:`PluginCheckError` (or the ``FsUserError`` a
     user would see, e.g. for an option out of range).
+
+    :param name: the model's registered name.
+    :param options: ``[model.<name>]`` keys to set; the rest keep their defaults.
+    :param registry: the plugins to look in; None loads the installed ones.
+    :param learn_mask: the ``learn_mask`` settings to build and check.
+    :param batch_size: faces per side in the output and training checks.
+    :param seed: seed of the random faces and weights.
     """
     from fs_core.config import config_from_mapping
     from fs_core.errors import FsUserError
@@ -292,7 +302,7 @@ def _check_training_step(built: Any, who: str, rng: np.random.Generator, batch_s
 def check_loss_plugin(
     name: str,
     *,
-    registry: Any = None,
+    registry: Registry | None = None,
     size: int = 64,
     batch_size: int = 2,
     seed: int = 0,
@@ -305,6 +315,13 @@ def check_loss_plugin(
     conversions and filters) on identical images and positive on different ones, gives the same
     values inside ``tf.function`` as eagerly, and has finite gradients with
     respect to the prediction, also where prediction and target are equal. Returns the descriptor.
+
+    :param name: the loss's registered name.
+    :param registry: the plugins to look in; None loads the installed ones.
+    :param size: height and width of the random faces.
+    :param batch_size: faces per batch.
+    :param seed: seed of the random faces.
+    :param zero_tolerance: the largest value accepted as zero on identical images.
     """
     import tensorflow as tf
 
