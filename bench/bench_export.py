@@ -49,10 +49,10 @@ def faces_per_second(run: Callable[[], object], count: int, seconds: float, repe
 def trained(name: str, options: dict, learn_mask: bool, folder: Path):
     """A freshly built model dressed as a loaded one (what the exporters take)."""
     from fs_core.config import config_from_mapping
+    from fs_core.inference.trained import TrainedModel
     from fs_core.model.build import build_from_config
     from fs_core.model.state import ModelState
     from fs_core.plugin_manager import load_registry
-    from fs_core.inference.trained import TrainedModel
 
     registry = load_registry()
     classes = {n: d.config_class for n, d in registry.models.items()}

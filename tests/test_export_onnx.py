@@ -241,9 +241,9 @@ FAMILIES = [
 
 def _trained(registry, name: str, options: dict, learn_mask: bool, folder: Path):
     from fs_core.config import config_from_mapping
+    from fs_core.inference.trained import TrainedModel
     from fs_core.model.build import build_from_config
     from fs_core.model.state import ModelState
-    from fs_core.inference.trained import TrainedModel
 
     classes = {n: d.config_class for n, d in registry.models.items()}
     config = config_from_mapping(
