@@ -28,7 +28,8 @@ def build_model(name: str, options=None, **context):
 
 
 def read_face(path):
-    """Read a face image: (image BGR uint8, landmarks 68×2 or None, masks by name, metadata)."""
+    """Read a face image: (image BGR uint8, landmarks 68×2, 98×2 or 4×2 or None, masks by name,
+    metadata)."""
     from fs_core.faces.read import read_face as _read
 
     return _read(path)

@@ -123,7 +123,7 @@ def test_non_square(tmp_path):
 def test_bad_header_contents(tmp_path):
     path = tmp_path / "few.png"
     write_faceswap_png(path, _image(), _meta(points=51))
-    _expect(path, "68-point")
+    _expect(path, "51-point landmarks; fs reads 68-, 98- and 4-point")
     meta = _meta()
     meta["alignments"]["mask"]["custom_face"]["mask"] = b"not zlib"
     write_faceswap_png(path, _image(), meta)

@@ -191,4 +191,9 @@ class ConvertOptions:
     gif_palette_size: int = option(
         256, "Colours in the GIF palette.", choices=(2, 4, 8, 16, 32, 64, 128, 256)
     )
-    patch_format: str = option("png", "Image format of the patch writer.", choices=("png", "tiff"))
+    patch_format: str = option(
+        "png",
+        "Image format of the patch writer: png (the matrix in the 'faceswap' iTXt chunk) or tiff "
+        "(in the ImageDescription tag).",
+        choices=("png", "tiff"),
+    )

@@ -51,6 +51,7 @@ import attrs
 import numpy as np
 
 from fs_core.errors import FsUserError
+from fs_core.faces.alignment import LANDMARK_COUNTS
 from fs_core.faces.read import decode_stored_mask
 from fs_core.model.atomic import atomic_write_bytes
 
@@ -333,8 +334,9 @@ class StoredMask:
 
 @attrs.frozen
 class FrameFace:
-    """One face in a frame: the detector box (``x``, ``y``, ``w``, ``h``), the 68 frame landmarks
-    (float32 (68, 2), read-only) and the stored masks by name."""
+    """One face in a frame: the detector box (``x``, ``y``, ``w``, ``h``), the frame landmarks
+    (float32 (68, 2), (98, 2) or (4, 2), read-only: faceswap's 68- and 98-point aligners, or the
+    corners of an imported region of interest) and the stored masks by name."""
 
     x: int
     y: int
@@ -413,12 +415,15 @@ class _Checker:
         if array.dtype.kind not in "iuf":
             raise self.fail(where, "the landmarks are not numbers")
         if array.ndim != 2 or array.shape[1] != 2:
-            raise self.fail(where, f"the landmarks have shape {array.shape}; expected (68, 2)")
-        if array.shape[0] != 68:
             raise self.fail(
                 where,
-                f"the face has {array.shape[0]}-point landmarks; fs needs the "
-                "68-point layout (extract again with a 68-point aligner)",
+                f"the landmarks have shape {array.shape}; expected (68, 2), (98, 2) or (4, 2)",
+            )
+        if array.shape[0] not in LANDMARK_COUNTS:
+            raise self.fail(
+                where,
+                f"the face has {array.shape[0]}-point landmarks; fs reads 68-, 98- and "
+                "4-point ones, as faceswap does (extract again with one of its aligners)",
             )
         with np.errstate(over="ignore", invalid="ignore"):
             array = array.astype(np.float32)

@@ -592,6 +592,9 @@ def convert(
     path = alignments_path(request)
     keys = source.keys()
     faces, in_range = _select(request, options, path, keys, info)
+    from fs_core.convert.swap import check_landmark_masks
+
+    check_landmark_masks(faces, str(getattr(options, "mask_type", "none")), path)
     keep = bool(getattr(options, "keep_unchanged", False))
 
     writers = registry.convert_writers

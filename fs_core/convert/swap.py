@@ -387,6 +387,30 @@ def check_face(
         raise FsUserError(
             f"{where} has no stored mask '{mask_type}'; choose -M from: {_mask_choices(face)}"
         )
+    if mask_type in LANDMARK_MASKS and len(points) not in al.FEATURE_COUNTS:
+        raise FsUserError(f"{where}: {_roi_only_message(mask_type, face)}")
+
+
+def _roi_only_message(mask_type: str, face: FrameFace) -> str:
+    stored = ", ".join([*sorted(face.masks), "predicted", "none"])
+    return (
+        f"it has 4-point landmarks (only a region of interest), from which no '{mask_type}' mask "
+        f"can be drawn (faceswap cannot either); choose -M from: {stored}"
+    )
+
+
+def check_landmark_masks(
+    faces: Mapping[str, Sequence[FrameFace]], mask_type: str, path: Path
+) -> None:
+    """Refuse, before anything is written, a landmark-drawn ``mask_type`` (``components``,
+    ``extended``) when a face of the alignments file at ``path`` has only 4-point landmarks."""
+    if mask_type not in LANDMARK_MASKS:
+        return
+    for key, frame_faces in faces.items():
+        for index, face in enumerate(frame_faces):
+            if len(face.landmarks) not in al.FEATURE_COUNTS:
+                message = _roi_only_message(mask_type, face)
+                raise FsUserError(f"frame {key}, face {index}: {message}", path)
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,9 +14,11 @@ Every writer follows one rule: nothing that looks finished appears unless it is 
   a video cannot be resumed half-way, and a half video must never look like a result.
 * ``gif`` collects the frames (each quantised to a 256-colour palette at once, one byte a pixel)
   and writes the GIF atomically at :meth:`close`.
-* ``patch`` writes each swapped face (BGRA, the blended mask as alpha, 16-bit PNG as faceswap's
-  default) with the matrix that maps it back into the frame, stored as JSON in the PNG's
-  ``faceswap`` iTXt chunk, named as faceswap names them (``clip_00.000122.png``).
+* ``patch`` writes each swapped face (BGRA, the blended mask as alpha, 16 bits as faceswap's
+  default) with the matrix that maps it back into the frame, stored as JSON where faceswap stores
+  it: a PNG's ``faceswap`` iTXt chunk (``patch_format = "png"``), or a TIFF's ImageDescription tag
+  (``"tiff"``, LZW-compressed as faceswap's default, :mod:`fs_core.convert.tiffmeta`); named as
+  faceswap names them (``clip_00.000122.png`` / ``.tiff``).
 
 Video needs PyAV (``pip install "fs-core[convert]"``); the GIF uses Pillow, which fs already
 installs with matplotlib.
@@ -454,7 +456,36 @@ def _png_with_text(image: np.ndarray, text: bytes) -> bytes:
     return data[:pos] + chunk + data[pos:]
 
 
-def patch_name(key: str, face_index: int) -> str:
+#: the patch writer's formats (``patch_format``) -> the file extension faceswap gives them
+PATCH_EXTENSIONS = {"png": ".png", "tiff": ".tiff"}
+#: faceswap's TIFF compression for its default 16-bit patches: LZW
+_TIFF_LZW = 5
+
+
+def _patch_extension(options: Any) -> str:
+    name = str(_option(options, "patch_format", "png")).lower()
+    if name not in PATCH_EXTENSIONS:
+        raise FsUserError(
+            f"unknown patch_format {name!r} for the patch writer "
+            f"(choose from {', '.join(PATCH_EXTENSIONS)})"
+        )
+    return PATCH_EXTENSIONS[name]
+
+
+def _tiff_with_text(image: np.ndarray, text: bytes) -> bytes:
+    """LZW-compressed TIFF bytes of ``image`` with ``text`` as its ImageDescription (where
+    faceswap's patch writer puts the matrix in a TIFF)."""
+    import cv2
+
+    from fs_core.convert.tiffmeta import add_description
+
+    ok, encoded = cv2.imencode(".tif", image, [cv2.IMWRITE_TIFF_COMPRESSION, _TIFF_LZW])
+    if not ok:  # pragma: no cover
+        raise ValueError(f"cv2 could not encode an image of shape {image.shape} as TIFF")
+    return add_description(encoded.tobytes(), text)
+
+
+def patch_name(key: str, face_index: int, extension: str = ".png") -> str:
     """faceswap's patch file name with its default options: the frame stem's last number made
     0-based and padded to 6 digits, the face index before it (``clip_000123`` face 0 ->
     ``clip_00.000122.png``)."""
@@ -466,15 +497,16 @@ def patch_name(key: str, face_index: int) -> str:
         base = stem[: -len(parts[-1]) - 1]
     else:
         number, base = "", stem
-    return f"{base}_{face}{number}.png"
+    return f"{base}_{face}{number}{extension}"
 
 
 def patch_done_keys(
     output: Path, source: SourceInfo, options: Any, keys: Sequence[str]
 ) -> set[str]:
-    """Frames whose face 0 patch exists: faces are written last to first, so face 0 appearing
-    means every face of the frame is there."""
-    return {key for key in keys if (output / patch_name(key, 0)).is_file()}
+    """Frames whose face 0 patch (in ``patch_format``) exists: faces are written last to first, so
+    face 0 appearing means every face of the frame is there."""
+    extension = _patch_extension(options)
+    return {key for key in keys if (output / patch_name(key, 0, extension)).is_file()}
 
 
 class PatchWriter:
@@ -486,8 +518,8 @@ class PatchWriter:
     def __init__(self, output: Path, source: SourceInfo, options: Any) -> None:
         self.output = output
         self.empty_frames = str(_option(options, "patch_empty_frames", "blank"))
-        if str(_option(options, "patch_format", "png")) != "png":
-            raise FsUserError("the patch writer of fs writes png only (set patch_format = 'png')")
+        self.extension = _patch_extension(options)
+        self.encode = _png_with_text if self.extension == ".png" else _tiff_with_text
         _remove_temp_files(output, ".")
 
     def write(self, index: int, key: str, frame: np.ndarray) -> None:
@@ -533,7 +565,8 @@ class PatchWriter:
                 {"transform_matrix": adjusted.tolist(), "roi": roi.tolist()}, ensure_ascii=True
             ).encode("ascii")
             pixels = (np.clip(image, 0.0, 1.0) * 65535.0).astype(np.uint16)
-            _atomic_write(self.output / patch_name(key, face_index), _png_with_text(pixels, text))
+            target = self.output / patch_name(key, face_index, self.extension)
+            _atomic_write(target, self.encode(pixels, text))
 
     def close(self) -> None:
         """Nothing to finish: every patch was complete when written."""
@@ -589,9 +622,9 @@ def fs_convert_writers() -> list[WriterDescriptor]:
         WriterDescriptor(name="gif", help="an animated GIF", extensions=(".gif",), open=GifWriter),
         WriterDescriptor(
             name="patch",
-            help="the swapped faces (16-bit BGRA PNG) with the matrix that puts each back into "
-            "its frame, as faceswap's patch writer; resumable",
-            extensions=(".png",),
+            help="the swapped faces (16-bit BGRA PNG or TIFF: the patch_format option) with the "
+            "matrix that puts each back into its frame, as faceswap's patch writer; resumable",
+            extensions=tuple(PATCH_EXTENSIONS.values()),
             open=PatchWriter,
             done_keys=_done_patches,
         ),

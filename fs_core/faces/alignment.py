@@ -1,6 +1,6 @@
 """Face alignment the way faceswap-extracted faces were made (faceswap's ``lib/align/``).
 
-A faceswap face PNG stores no matrix for its own pixels: the matrix is recomputed from the 68 frame
+A faceswap face PNG stores no matrix for its own pixels: the matrix is recomputed from the frame
 landmarks in its header. This module holds the pieces needed for that, so that faces extracted by
 faceswap train here unchanged and the demo faces are made by the same geometry:
 
@@ -11,6 +11,12 @@ faceswap train here unchanged and the demo faces are made by the same geometry:
   "face" and "head" crops relative to the legacy crop;
 * the matrix from frame pixels into an aligned S x S crop for a centering and coverage, and the
   sub-crop window that turns one aligned crop into another (used for both images and stored masks).
+
+Three landmark layouts are read, as faceswap's aligners write them (:data:`LANDMARK_COUNTS`): the
+68-point iBUG layout; the 98-point WFLW layout, which faceswap aligns and poses through its fixed
+98 -> 68 lookup (:func:`to_68`), so a 98-point face crops exactly as the same face with those 68
+points; and 4 points, the corners of a region of interest (a face imported from another tool),
+aligned onto the unit square and without a pose, so every centering offset is zero.
 
 The constants come from the packaged ``alignment_constants.json`` and are read-only arrays.
 """
@@ -52,13 +58,36 @@ CENTERING_POINTS_3D: Mapping[str, tuple | None] = MappingProxyType(
     }
 )
 ALIGN_SLICE = slice(*_CONST["alignment_landmark_slice_68"])
-LANDMARK_PARTS: Mapping[str, tuple[int, int]] = MappingProxyType(
-    {key: tuple(val) for key, val in _CONST["landmark_parts_68"].items()}
+MEAN_FACE_ROI: np.ndarray = _frozen(_CONST["mean_face_roi_4"])  # (4, 2) unit square, clockwise
+MAP_98_TO_68: np.ndarray = _frozen(_CONST["map_98_to_68"], np.int64)  # 68 indices into 98 points
+
+
+def _parts(table: Mapping[str, list]) -> Mapping[str, tuple[int, int]]:
+    return MappingProxyType({key: (int(val[0]), int(val[1])) for key, val in table.items()})
+
+
+def _zones(table: Mapping[str, list]) -> Mapping[str, tuple[tuple[int, int], ...]]:
+    return MappingProxyType(
+        {key: tuple((int(a), int(b)) for a, b in val) for key, val in table.items()}
+    )
+
+
+LANDMARK_PARTS: Mapping[str, tuple[int, int]] = _parts(_CONST["landmark_parts_68"])
+MASK_ZONES: Mapping[str, tuple[tuple[int, int], ...]] = _zones(_CONST["landmark_mask_zones_68"])
+#: per landmark count with facial features (68, 98): the eye/mouth/... index ranges
+PARTS_BY_COUNT: Mapping[int, Mapping[str, tuple[int, int]]] = MappingProxyType(
+    {68: LANDMARK_PARTS, 98: _parts(_CONST["landmark_parts_98"])}
 )
-MASK_ZONES: Mapping[str, tuple[tuple[int, int], ...]] = MappingProxyType(
-    {key: tuple(tuple(rng) for rng in val) for key, val in _CONST["landmark_mask_zones_68"].items()}
+#: per landmark count with facial features: the hull zones of the components/extended masks
+MASK_ZONES_BY_COUNT: Mapping[int, Mapping[str, tuple[tuple[int, int], ...]]] = MappingProxyType(
+    {68: MASK_ZONES, 98: _zones(_CONST["landmark_mask_zones_98"])}
 )
 del _CONST
+
+#: the landmark counts faceswap aligns faces from: a 4-point region of interest, 68 and 98 points
+LANDMARK_COUNTS = (4, 68, 98)
+#: the counts that locate facial features (eyes, mouth, jaw); a 4-point face has none
+FEATURE_COUNTS = (68, 98)
 
 
 def _check_centering(centering: str) -> None:
@@ -113,13 +142,32 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return points @ mat[:, :2].T + mat[:, 2]
 
 
+def landmark_count(landmarks: np.ndarray) -> int:
+    """How many (x, y) points ``landmarks`` holds; ValueError unless it is one of
+    :data:`LANDMARK_COUNTS`."""
+    shape = np.shape(landmarks)
+    if len(shape) != 2 or shape[1] != 2 or shape[0] not in LANDMARK_COUNTS:
+        raise ValueError(f"expected 4x2, 68x2 or 98x2 landmarks, got shape {shape}")
+    return int(shape[0])
+
+
+def to_68(landmarks: np.ndarray) -> np.ndarray:
+    """The 68-point layout of 68 or 98 landmarks (98 points through faceswap's fixed lookup), as
+    faceswap aligns and poses a 98-point face. A 4-point face has no 68-point layout."""
+    count = landmark_count(landmarks)
+    if count == 4:
+        raise ValueError("4-point (region of interest) landmarks have no 68-point layout")
+    points = np.asarray(landmarks)
+    return points if count == 68 else points[MAP_98_TO_68]
+
+
 def legacy_matrix(landmarks: np.ndarray) -> np.ndarray:
-    """The 2x3 matrix from frame pixels to unit aligned space (landmarks 17-67 onto the mean
-    face)."""
+    """The 2x3 matrix from frame pixels to unit aligned space: landmarks 17-67 (of the 68-point
+    layout) onto the mean face, or a 4-point face's corners onto the unit square."""
     landmarks = np.asarray(landmarks, dtype=np.float64)
-    if landmarks.shape != (68, 2):
-        raise ValueError(f"expected 68x2 landmarks, got shape {landmarks.shape}")
-    return umeyama(landmarks[ALIGN_SLICE], MEAN_FACE_2D, True)[:2]
+    if landmark_count(landmarks) == 4:
+        return umeyama(landmarks, MEAN_FACE_ROI, True)[:2]
+    return umeyama(to_68(landmarks)[ALIGN_SLICE], MEAN_FACE_2D, True)[:2]
 
 
 def estimate_pose(
@@ -127,8 +175,10 @@ def estimate_pose(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rotation and translation vectors (solvePnP) of the face in unit aligned space.
 
-    ``matrix`` is the legacy matrix when the caller already has it.
+    ``matrix`` is the legacy matrix when the caller already has it. 68 or 98 landmarks only: a
+    4-point face has no features to pose (ValueError).
     """
+    landmarks = to_68(np.asarray(landmarks, dtype=np.float64))
     if matrix is None:
         matrix = legacy_matrix(landmarks)
     unit = transform_points(landmarks, matrix)
@@ -149,8 +199,11 @@ def centering_offsets(
     """Per centering, the (x, y) of its crop centre in unit aligned space minus (0.5, 0.5).
 
     "legacy" is (0, 0); "face" and "head" are the projections of fixed 3-D points through the
-    solved pose (as faceswap's ``lib/align/pose.py``).
+    solved pose (as faceswap's ``lib/align/pose.py``). A 4-point face has no pose, and faceswap
+    gives it (0, 0) for every centering: its crops differ only in padding.
     """
+    if landmark_count(landmarks) == 4:
+        return {centering: np.zeros(2) for centering in CENTERINGS}
     rotation, translation = estimate_pose(landmarks, matrix)
     offsets: dict[str, np.ndarray] = {"legacy": np.zeros(2)}
     for centering, point in CENTERING_POINTS_3D.items():

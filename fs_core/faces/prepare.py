@@ -14,8 +14,12 @@ and landmarks together:
   mask.
 * ``"eye"`` / ``"mouth"``: hulls of the eye and lip landmarks, dilated and blurred.
 
-Plain crops (no landmarks) are centre-cropped for coverage; anything that needs landmarks or a
-stored mask is refused with a message that says which option to change.
+Faces with 68- or 98-point landmarks give every channel (each from its own layout's tables, as
+faceswap draws them). A 4-point face (only the corners of a region of interest) crops as faceswap
+crops it, and a stored mask works, but nothing is drawn from its landmarks: asking for that is
+refused, as faceswap refuses it. Plain crops (no landmarks) are centre-cropped for coverage;
+anything that needs landmarks or a stored mask is refused with a message that says which option to
+change.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import attrs
 import cv2
@@ -32,6 +36,9 @@ import numpy as np
 from fs_core.errors import FsUserError
 from fs_core.faces import alignment as al
 from fs_core.faces.read import FaceRecord, stored_mask_entries
+
+if TYPE_CHECKING:
+    from fs_core.faces.faceset import FaceSet
 
 LANDMARK_MASKS = ("components", "extended")
 MASK_CHANNELS = ("face", "eye", "mouth")
@@ -81,7 +88,9 @@ class PrepareSpec:
 
 class PreparedFace(NamedTuple):
     """``image`` uint8 (P, P, 3) BGR; ``masks`` uint8 (P, P, K) in ``spec.mask_names`` order or
-    None when no mask is asked for; ``landmarks`` float32 (68, 2) in crop pixels, or None."""
+    None when no mask is asked for; ``landmarks`` float32 (68, 2) in crop pixels (a 98-point face's
+    in the 68-point layout, :func:`fs_core.faces.alignment.to_68`), or None (a plain crop, or a
+    4-point face, which has no facial landmarks to carry)."""
 
     image: np.ndarray
     masks: np.ndarray | None
@@ -122,35 +131,51 @@ def _zone_indices(zone: tuple[tuple[int, int], ...]) -> np.ndarray:
     return np.concatenate([np.arange(start, stop) for start, stop in zone])
 
 
+def _feature_count(landmarks: np.ndarray) -> int:
+    """68 or 98; ValueError for a 4-point face, whose landmarks locate no features."""
+    count = al.landmark_count(landmarks)
+    if count not in al.FEATURE_COUNTS:
+        raise ValueError(f"{count}-point landmarks locate no facial features to draw a mask from")
+    return count
+
+
 def _raise_brows(landmarks: np.ndarray) -> np.ndarray:
     """The "extended" mask's landmarks: eyebrows pushed up, away from the eyes.
 
-    As faceswap's ``lib/align/aligned_mask.py``, so the mask covers the forehead the same way.
+    As faceswap's ``lib/align/aligned_mask.py`` for 68 points (floored halves included), so the
+    mask covers the forehead the same way. faceswap stops with an error for 98 points; fs moves the
+    98-point brow points that faceswap's 98 -> 68 lookup pairs with the 68 moved ones, from the
+    paired eye and jaw points, so an ``extended`` mask exists for both layouts.
     """
     points = np.array(landmarks, dtype=np.float64)
-    mid_left = (points[36] + points[0]) / 2
-    mid_right = (points[16] + points[45]) / 2
-    quarter_left = (points[36] + mid_left) / 2
-    quarter_right = (points[45] + mid_right) / 2
-    lower_right_brow = np.array([quarter_left, points[36], points[37], points[38], points[39]])
-    lower_left_brow = np.array([points[42], points[43], points[44], points[45], quarter_right])
-    points[17:22] += np.floor_divide(points[17:22] - lower_right_brow, 2)
-    points[22:27] += np.floor_divide(points[22:27] - lower_left_brow, 2)
+    index = np.arange(68) if _feature_count(points) == 68 else al.MAP_98_TO_68
+    pts = points[index]  # the 68-point layout (a copy)
+    mid_left = np.floor_divide(pts[36] + pts[0], 2)
+    mid_right = np.floor_divide(pts[16] + pts[45], 2)
+    quarter_left = np.floor_divide(pts[36] + mid_left, 2)
+    quarter_right = np.floor_divide(pts[45] + mid_right, 2)
+    lower_right_brow = np.array([quarter_left, pts[36], pts[37], pts[38], pts[39]])
+    lower_left_brow = np.array([pts[42], pts[43], pts[44], pts[45], quarter_right])
+    points[index[17:22]] += np.floor_divide(pts[17:22] - lower_right_brow, 2)
+    points[index[22:27]] += np.floor_divide(pts[22:27] - lower_left_brow, 2)
     return points
 
 
 def landmark_mask(landmarks: np.ndarray, size: int, kind: str, dilation: float = 0.0) -> np.ndarray:
-    """The ``components`` or ``extended`` mask (uint8 size x size) from crop-space landmarks."""
+    """The ``components`` or ``extended`` mask (uint8 size x size) from crop-space landmarks (68
+    or 98 points, each with faceswap's hull zones for its layout)."""
     if kind not in LANDMARK_MASKS:
         raise ValueError(f"kind must be one of {LANDMARK_MASKS}, got {kind!r}")
+    zones = al.MASK_ZONES_BY_COUNT[_feature_count(landmarks)]
     points = _raise_brows(landmarks) if kind == "extended" else np.asarray(landmarks)
-    mask = _fill_hulls(size, points, [_zone_indices(zone) for zone in al.MASK_ZONES.values()])
+    mask = _fill_hulls(size, points, [_zone_indices(zone) for zone in zones.values()])
     return _dilate(mask, size, dilation)
 
 
 def part_mask(landmarks: np.ndarray, size: int, part: str) -> np.ndarray:
-    """The ``eye`` or ``mouth`` weighting mask (uint8 size x size): hulls, dilated and blurred."""
-    parts = al.LANDMARK_PARTS
+    """The ``eye`` or ``mouth`` weighting mask (uint8 size x size): hulls, dilated and blurred
+    (68 or 98 landmarks, each with faceswap's eye and outer-lip ranges for its layout)."""
+    parts = al.PARTS_BY_COUNT[_feature_count(landmarks)]
     if part == "eye":
         groups = [np.arange(*parts["right_eye"]), np.arange(*parts["left_eye"])]
     elif part == "mouth":
@@ -200,8 +225,17 @@ def _needs_landmarks(what: str, fix: str, where) -> FsUserError:
     return FsUserError(f"{what} needs landmarks; this face has none (a plain crop): {fix}", where)
 
 
+#: how a 4-point face is described where facial landmarks are missing
+ROI_ONLY = "4-point landmarks (only the corners of a region of interest, no eyes, mouth or jaw)"
+
+
+def _needs_features(what: str, fix: str, where, these: str = "this face has") -> FsUserError:
+    return FsUserError(f"{what} needs facial landmarks; {these} {ROI_ONLY}: {fix}", where)
+
+
 class _Geometry(NamedTuple):
-    """Where the training crop lies in the stored face, and what maps into it."""
+    """Where the training crop lies in the stored face, and what maps into it (``landmarks``: the
+    face's own points, 4, 68 or 98, in crop pixels)."""
 
     left: int
     top: int
@@ -282,11 +316,19 @@ def _mask_channel(
                 raise _needs_landmarks(
                     f"mask_type {spec.mask_type!r}", "set mask_type = none", where
                 )
+            if len(geo.landmarks) not in al.FEATURE_COUNTS:
+                raise _needs_features(
+                    f"mask_type {spec.mask_type!r}",
+                    "set mask_type to a stored mask or none",
+                    where,
+                )
             return landmark_mask(geo.landmarks, size, spec.mask_type, spec.mask_dilation)
         return _stored_face_mask(record, spec, geo, where)
+    option = "eye_multiplier" if name == "eye" else "mouth_multiplier"
     if geo.landmarks is None:
-        option = "eye_multiplier" if name == "eye" else "mouth_multiplier"
         raise _needs_landmarks(f"the {name} weighting ({option} > 1)", f"set {option} = 1", where)
+    if len(geo.landmarks) not in al.FEATURE_COUNTS:
+        raise _needs_features(f"the {name} weighting ({option} > 1)", f"set {option} = 1", where)
     return part_mask(geo.landmarks, size, name)
 
 
@@ -304,7 +346,10 @@ def prepare_face(
     if spec.mask_names:
         channels = [_mask_channel(name, record, spec, geo, where) for name in spec.mask_names]
         masks = np.ascontiguousarray(np.stack(channels, axis=-1))
-    return PreparedFace(np.ascontiguousarray(image), masks, geo.landmarks)
+    landmarks = geo.landmarks
+    if landmarks is not None:
+        landmarks = al.to_68(landmarks) if len(landmarks) in al.FEATURE_COUNTS else None
+    return PreparedFace(np.ascontiguousarray(image), masks, landmarks)
 
 
 def check_faceset(faceset, spec: PrepareSpec) -> None:
@@ -345,6 +390,23 @@ def check_faceset(faceset, spec: PrepareSpec) -> None:
                     f"faces are plain crops without them: set {option} = 1",
                     folder,
                 )
+    if faceset.has_landmarks and not getattr(faceset, "has_features", True):
+        if spec.mask_type in LANDMARK_MASKS and "face" in spec.mask_names:
+            raise _needs_features(
+                f"mask_type {spec.mask_type!r}",
+                "set mask_type to a stored mask or none",
+                folder,
+                "these faces have",
+            )
+        for name in ("eye", "mouth"):
+            if name in spec.mask_names:
+                option = f"{name}_multiplier"
+                raise _needs_features(
+                    f"the {name} weighting ({option} > 1)",
+                    f"set {option} = 1",
+                    folder,
+                    "these faces have",
+                )
     stored = spec.mask_type not in LANDMARK_MASKS and spec.mask_type != "none"
     if stored and "face" in spec.mask_names:
         if spec.mask_type not in faceset.stored_mask_names or not faceset.has_landmarks:
@@ -356,3 +418,22 @@ def check_faceset(faceset, spec: PrepareSpec) -> None:
                 "extended or none",
                 folder,
             )
+
+
+def check_landmark_augmenters(faceset: FaceSet, names: Iterable[str]) -> None:
+    """Refuse landmark-driven augmenters (warp to landmarks; ``names`` are those enabled) on a face
+    set whose faces do not all have 68-point landmarks.
+
+    faceswap's warp to landmarks reads every face's landmarks and stops at the first that is not in
+    the 68-point layout; fs says so before training starts, naming the folder.
+    """
+    wanted = list(names)
+    other = sorted(set(faceset.landmark_points) - {68})
+    if not wanted or not other:
+        return
+    counts = " and ".join(f"{count}-point" for count in other)
+    raise FsUserError(
+        f"augmenter '{wanted[0]}' (warp to landmarks, -M) needs 68-point landmarks, as in "
+        f"faceswap; these faces have {counts} ones: train without -M (warp_to_landmarks = false)",
+        faceset.folder,
+    )

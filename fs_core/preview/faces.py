@@ -59,12 +59,18 @@ def tile_size(output_size: int, coverage: float) -> int:
 
 
 def preview_spec(
-    spec: PrepareSpec, with_mask: bool, has_landmarks: bool, stored_masks: frozenset = frozenset()
+    spec: PrepareSpec,
+    with_mask: bool,
+    has_landmarks: bool,
+    stored_masks: frozenset = frozenset(),
+    has_features: bool = True,
 ) -> PrepareSpec:
     """The training ``spec`` asking only for the face mask, and only when these faces can give it
-    (a timelapse folder of plain crops has no landmarks for an ``extended`` mask)."""
+    (a timelapse folder of plain crops has no landmarks for an ``extended`` mask, nor has one of
+    4-point faces, whose landmarks locate no features: ``has_features`` False)."""
+    drawn = spec.mask_type in LANDMARK_MASKS and has_features
     can_mask = spec.mask_type == "none" or (
-        has_landmarks and (spec.mask_type in LANDMARK_MASKS or spec.mask_type in stored_masks)
+        has_landmarks and (drawn or spec.mask_type in stored_masks)
     )
     names = ("face",) if with_mask and can_mask and spec.mask_type != "none" else ()
     return attrs.evolve(spec, mask_names=names)

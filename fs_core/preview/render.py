@@ -46,6 +46,7 @@ def faces_for(
         mask_in_use(config, built),
         faceset.has_landmarks,
         frozenset(faceset.stored_mask_names),
+        faceset.has_features,
     )
     return load_preview_faces(paths, wanted, max(built.output_sizes))
 
