@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import tomllib
 
+import attrs
 import pytest
 
 from fs_core.config import Config, apply_locked, changeable_values, load_config, render_config
+from fs_core.config.options import LOCKED, option
 from fs_core.errors import FsUserError
 
 
@@ -80,3 +82,43 @@ def test_locked_options_stored_at_creation_win_and_changeable_ones_do_not(tmp_pa
     session = changeable_values(later, "tiny", classes["tiny"])
     assert session["global"]["learning_rate"] == 1e-5
     assert "centering" not in session["global"]
+
+
+def _names(value: object) -> object:
+    """One name or a sequence of them, as a new list."""
+    if isinstance(value, str):
+        return [value]
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _known(instance: object, attribute: object, value: object) -> None:
+    if not isinstance(value, list) or any(v not in ("a", "b") for v in value):
+        raise ValueError(f"must be a list of a and b, got {value!r}")
+
+
+@attrs.define
+class ListConfig:
+    parts: list[str] = option(
+        ("a",), "Parts.", choices=("a", "b"), locked=True, converter=_names, validator=_known
+    )
+
+
+def test_option_with_its_own_converter_and_validator(tmp_path):
+    """A list option: the given converter and validator replace the scalar ones, the metadata
+    (help, choices, lock) stays, and a bad value still names the file and key."""
+    classes = {"listy": ListConfig}
+    text = render_config(Config(), classes)
+    assert (
+        '# Parts. Locked when the model is created.\n# Allowed: one of a, b. Default: ["a"].'
+        in text
+    )
+    path = tmp_path / "fs.toml"
+    path.write_text(text)
+    assert load_config(path, classes).models["listy"].parts == ["a"]
+    path.write_text("[model.listy]\nparts = 'b'\n")
+    assert load_config(path, classes).models["listy"].parts == ["b"]
+    path.write_text("[model.listy]\nparts = ['a', 'c']\n")
+    with pytest.raises(FsUserError, match=r"parts.*must be a list of a and b") as info:
+        load_config(path, classes)
+    assert info.value.path == str(path)
+    assert attrs.fields(ListConfig).parts.metadata[LOCKED] is True

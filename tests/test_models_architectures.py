@@ -143,6 +143,29 @@ def test_the_pack_registers_the_ten_architectures():
     assert sae.parts_to_load(sae.config_class()) == ("encoder_df",)
 
 
+def test_the_entry_point_lists_the_descriptor_of_every_model_module():
+    """Each architecture module exports its ``DESCRIPTOR``, named after the module, and
+    ``plugin.py`` lists each of them once: a new model module cannot be left unregistered."""
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    from fs_plugins_models import plugin
+
+    exported = {}
+    # the package's folder from a module in it: run from the repository root, the name
+    # fs_plugins_models can also resolve to the distribution's folder (a namespace package)
+    for info in pkgutil.iter_modules([str(Path(plugin.__file__).parent)]):
+        module = importlib.import_module(f"fs_plugins_models.{info.name}")
+        if hasattr(module, "DESCRIPTOR"):
+            exported[info.name] = module.DESCRIPTOR
+    assert sorted(exported) == sorted(TEN + ("phaze_a",))
+    assert all(desc.name == module for module, desc in exported.items())
+    listed = [id(desc) for desc in plugin.DESCRIPTORS]
+    assert sorted(listed) == sorted(id(desc) for desc in exported.values())
+    assert [d.name for d in fs_models()] == [d.name for d in plugin.DESCRIPTORS]
+
+
 def test_every_model_option_is_locked_and_validated():
     import attrs
 

@@ -7,7 +7,7 @@ print each option with its help and allowed values; the reader validates through
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -57,16 +57,24 @@ def option(
     min: Any = None,
     max: Any = None,
     locked: bool = False,
+    converter: Callable[[Any], Any] | None = None,
+    validator: Callable[[Any, attrs.Attribute, Any], None] | None = None,
 ) -> Any:
     """An option with its default, one-line ``help``, allowed ``choices`` or ``min``/``max`` range.
 
     ``locked`` options are stored in the model state when a model is created and win on resume.
+    ``converter`` and ``validator`` replace the ones made from the default's type and the
+    choices/range, for values those cannot describe (a list of part names, say: a converter taking
+    one name or a list, a validator checking each name against ``choices``); the option keeps the
+    same metadata, so ``fs config`` shows its help, choices and lock as for any other.
     """
     choices = tuple(choices) if choices is not None else None
+    if converter is None and isinstance(default, float):
+        converter = _to_float
     return attrs.field(
         default=default,
-        converter=_to_float if isinstance(default, float) else None,
-        validator=_check(default, choices, min, max),
+        converter=converter,
+        validator=validator if validator is not None else _check(default, choices, min, max),
         metadata={"help": help, "choices": choices, "min": min, "max": max, LOCKED: locked},
     )
 

@@ -20,6 +20,9 @@ cannot be used.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import tensorflow as tf
 
 from fs_core.errors import FsUserError
@@ -118,9 +121,8 @@ def ms_ssim(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     fractional powers keep finite gradients.
     """
     height, width = static_hw(y_true)
-    result = None
-    for weight, scale in zip(POWER_FACTORS, ms_ssim_scales(y_true, y_pred)):
-        scale_map = upsample_to(tf.maximum(scale, _FLOOR), height, width)
-        term = positive_pow(scale_map, weight)
-        result = term if result is None else result * term
-    return 1.0 - result
+    terms = [
+        positive_pow(upsample_to(tf.maximum(scale, _FLOOR), height, width), weight)
+        for weight, scale in zip(POWER_FACTORS, ms_ssim_scales(y_true, y_pred))
+    ]
+    return 1.0 - functools.reduce(operator.mul, terms)

@@ -33,6 +33,7 @@ from typing import Any
 import attrs
 import keras
 
+from fs_core.model.context import BuildContext
 from fs_plugins_models.layers import (
     Conv2D,
     GlobalMinPooling2D,
@@ -82,7 +83,11 @@ def sub_name(name: str | None, role: str) -> str | None:
     return None if name is None else f"{name}_{role}"
 
 
-def resolve_initializer(context: Any, requested: Any = None, is_upscale: bool = False) -> Any:
+def resolve_initializer(
+    context: BuildContext,
+    requested: str | keras.initializers.Initializer | None = None,
+    is_upscale: bool = False,
+) -> keras.initializers.Initializer:
     """The kernel initializer for one convolution, by the context's rule, on a fresh copy.
 
     A Keras 3 initializer *instance* returns the same values every time it is called, so one
@@ -95,12 +100,12 @@ def resolve_initializer(context: Any, requested: Any = None, is_upscale: bool = 
 
 
 def conv2d(
-    context: Any,
+    context: BuildContext,
     filters: int,
     kernel_size: int | tuple = 3,
     strides: int = 1,
     padding: str = "same",
-    kernel_initializer: Any = None,
+    kernel_initializer: str | keras.initializers.Initializer | None = None,
     is_upscale: bool = False,
     name: str | None = None,
     **kwargs: Any,
@@ -143,12 +148,16 @@ def activation_layer(
     raise ValueError(f"unknown activation {activation!r}")
 
 
-def _activate(x: Any, activation: str | None, relu_alpha: float, name: str | None) -> Any:
+def _activate(
+    x: keras.KerasTensor, activation: str | None, relu_alpha: float, name: str | None
+) -> keras.KerasTensor:
     layer = activation_layer(activation, relu_alpha, sub_name(name, activation or "linear"))
     return x if layer is None else layer(x)
 
 
-def _normalize(x: Any, normalization: str | None, name: str | None) -> Any:
+def _normalize(
+    x: keras.KerasTensor, normalization: str | None, name: str | None
+) -> keras.KerasTensor:
     if normalization is None:
         return x
     if normalization == "instance":
@@ -173,7 +182,7 @@ class Conv2DBlock:
     ``conv_options`` go to the convolution (e.g. ``{"use_bias": False}``).
     """
 
-    context: Any
+    context: BuildContext
     filters: int
     kernel_size: int = 5
     strides: int = 2
@@ -182,12 +191,12 @@ class Conv2DBlock:
     activation: str | None = "leakyrelu"
     use_depthwise: bool = False
     relu_alpha: float = 0.1
-    kernel_initializer: Any = None
+    kernel_initializer: str | keras.initializers.Initializer | None = None
     is_upscale: bool = False
     name: str | None = None
     conv_options: dict = attrs.field(factory=dict)
 
-    def __call__(self, inputs: Any) -> Any:
+    def __call__(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
         x = inputs
         padding = self.padding
         if self.context.reflect_padding and padding == "same":
@@ -224,15 +233,15 @@ class Conv2DBlock:
 class SeparableConv2DBlock:
     """SeparableConv2D (``same`` padding, the resolved initializer for both kernels) → ReLU."""
 
-    context: Any
+    context: BuildContext
     filters: int
     kernel_size: int = 5
     strides: int = 2
-    kernel_initializer: Any = None
+    kernel_initializer: str | keras.initializers.Initializer | None = None
     name: str | None = None
     conv_options: dict = attrs.field(factory=dict)
 
-    def __call__(self, inputs: Any) -> Any:
+    def __call__(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
         x = keras.layers.SeparableConv2D(
             self.filters,
             self.kernel_size,
@@ -254,16 +263,16 @@ class Conv2DOutput:
     precision. The Activation layer carries ``name`` itself, so outputs are named e.g. ``face_out``.
     """
 
-    context: Any
+    context: BuildContext
     filters: int
     kernel_size: int = 5
     activation: str = "sigmoid"
     padding: str = "same"
-    kernel_initializer: Any = None
+    kernel_initializer: str | keras.initializers.Initializer | None = None
     name: str | None = None
     conv_options: dict = attrs.field(factory=dict)
 
-    def __call__(self, inputs: Any) -> Any:
+    def __call__(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
         x = conv2d(
             self.context,
             self.filters,
@@ -283,7 +292,7 @@ class UpscaleBlock:
     The activation (and normalization) runs before the shuffle, as in faceswap's ``UpscaleBlock``.
     """
 
-    context: Any
+    context: BuildContext
     filters: int
     kernel_size: int = 3
     padding: str = "same"
@@ -291,11 +300,11 @@ class UpscaleBlock:
     normalization: str | None = None
     activation: str | None = "leakyrelu"
     relu_alpha: float = 0.1
-    kernel_initializer: Any = None
+    kernel_initializer: str | keras.initializers.Initializer | None = None
     name: str | None = None
     conv_options: dict = attrs.field(factory=dict)
 
-    def __call__(self, inputs: Any) -> Any:
+    def __call__(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
         x = Conv2DBlock(
             self.context,
             self.filters * self.scale_factor**2,
@@ -322,7 +331,7 @@ class Upscale2xBlock:
     and [Conv2D(filters) → UpSampling2D] are added. Only the sub-pixel branch is activated.
     """
 
-    context: Any
+    context: BuildContext
     filters: int
     kernel_size: int = 3
     padding: str = "same"
@@ -331,11 +340,11 @@ class Upscale2xBlock:
     sr_ratio: float = 0.5
     scale_factor: int = 2
     fast: bool = False
-    kernel_initializer: Any = None
+    kernel_initializer: str | keras.initializers.Initializer | None = None
     name: str | None = None
     conv_options: dict = attrs.field(factory=dict)
 
-    def __call__(self, inputs: Any) -> Any:
+    def __call__(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
         branch_filters = (
             self.filters if self.fast else self.filters - int(self.filters * self.sr_ratio)
         )
@@ -381,17 +390,17 @@ class UpscaleResizeImagesBlock:
     ``"leakyrelu"`` here uses slope 0.2.
     """
 
-    context: Any
+    context: BuildContext
     filters: int
     kernel_size: int = 3
     padding: str = "same"
     activation: str | None = "leakyrelu"
     scale_factor: int = 2
     interpolation: str = "bilinear"
-    kernel_initializer: Any = None
+    kernel_initializer: str | keras.initializers.Initializer | None = None
     name: str | None = None
 
-    def __call__(self, inputs: Any) -> Any:
+    def __call__(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
         resized = KResizeImages(
             self.scale_factor, self.interpolation, name=sub_name(self.name, "resize")
         )(inputs)
@@ -416,18 +425,18 @@ class UpscaleDNYBlock:
     """UpSampling2D(size, interpolation) → 2 × Conv2DBlock(filters, stride 1,
     LReLU 0.2, upscale init)."""
 
-    context: Any
+    context: BuildContext
     filters: int
     kernel_size: int = 3
     padding: str = "same"
     activation: str | None = "leakyrelu"
     size: int = 2
     interpolation: str = "bilinear"
-    kernel_initializer: Any = None
+    kernel_initializer: str | keras.initializers.Initializer | None = None
     name: str | None = None
     conv_options: dict = attrs.field(factory=dict)
 
-    def __call__(self, inputs: Any) -> Any:
+    def __call__(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
         x = keras.layers.UpSampling2D(
             self.size, interpolation=self.interpolation, name=sub_name(self.name, "upsampling")
         )(inputs)
@@ -457,15 +466,20 @@ class ResidualBlock:
     go to both convolutions. ``filters`` must equal the input's channels.
     """
 
-    context: Any
+    context: BuildContext
     filters: int
     kernel_size: int = 3
     padding: str = "same"
-    kernel_initializer: Any = None
+    kernel_initializer: str | keras.initializers.Initializer | None = None
     name: str | None = None
     conv_options: dict = attrs.field(factory=dict)
 
-    def _conv(self, x: Any, initializer: Any, index: int) -> Any:
+    def _conv(
+        self,
+        x: keras.KerasTensor,
+        initializer: str | keras.initializers.Initializer | None,
+        index: int,
+    ) -> keras.KerasTensor:
         padding = self.padding
         if self.context.reflect_padding and padding == "same":
             x = ReflectionPadding2D(
@@ -482,7 +496,7 @@ class ResidualBlock:
             **self.conv_options,
         )(x)
 
-    def __call__(self, inputs: Any) -> Any:
+    def __call__(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
         x = self._conv(inputs, self.kernel_initializer, 0)
         x = keras.layers.LeakyReLU(negative_slope=0.2, name=sub_name(self.name, "leakyrelu0"))(x)
         small = keras.initializers.VarianceScaling(scale=0.2, mode="fan_in", distribution="uniform")

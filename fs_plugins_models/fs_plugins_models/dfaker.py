@@ -7,17 +7,24 @@ one plain upscale to 64 channels and the face. Only the residual blocks use Rand
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import keras
 
 from fs_core.config.options import option
+from fs_core.descriptors import ModelDescriptor
+from fs_core.model.context import BuildContext
 from fs_plugins_models.blocks import Conv2DOutput, UpscaleBlock
-from fs_plugins_models.common import decoder, mask_head, shared_encoder_model, upscale_residual
+from fs_plugins_models.common import (
+    conv_init,
+    decoder,
+    mask_head,
+    shared_encoder_model,
+    upscale_residual,
+)
 from fs_plugins_models.original import original_encoder
 
 NAME = "dfaker"
+HELP = "Original's encoder with a residual decoder at twice the input size (128 or 256 px out)."
 
 
 @attrs.define
@@ -35,20 +42,18 @@ def _stage_filters(output_size: int) -> tuple[int, ...]:
 
 
 def _decoder(
-    context: Any, name: str, input_shape: tuple[int, ...], output_size: int
+    context: BuildContext, name: str, input_shape: tuple[int, ...], output_size: int
 ) -> keras.Model:
     stages = _stage_filters(output_size)
 
-    def faces(x: Any) -> Any:
+    def faces(x: keras.KerasTensor) -> keras.KerasTensor:
         for index, filters in enumerate(stages):
             x = upscale_residual(
                 context,
                 x,
                 filters,
                 f"stage{index}",
-                residual_kwargs=[
-                    {"kernel_initializer": keras.initializers.RandomNormal(0.0, 0.02)}
-                ],
+                residual_kwargs=[{"kernel_initializer": conv_init()}],
             )
         x = UpscaleBlock(context, 64, name="upscale")(x)
         return Conv2DOutput(context, 3, 5, name="face_out")(x)
@@ -58,7 +63,7 @@ def _decoder(
     )
 
 
-def build(config: DfakerConfig, context: Any) -> keras.Model:
+def build(config: DfakerConfig, context: BuildContext) -> keras.Model:
     # (quirk) faceswap's dfaker inherits original's encoder, which reads original's ``lowmem``;
     # dfaker has no lowmem of its own here.
     size = config.output_size // 2
@@ -71,3 +76,6 @@ def build(config: DfakerConfig, context: Any) -> keras.Model:
         _decoder(context, "decoder_a", code, config.output_size),
         _decoder(context, "decoder_b", code, config.output_size),
     )
+
+
+DESCRIPTOR = ModelDescriptor(name=NAME, help=HELP, config_class=DfakerConfig, build=build)

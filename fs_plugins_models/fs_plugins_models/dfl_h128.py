@@ -6,17 +6,16 @@ e = 512 (256 when ``lowmem``). Decoders: upscales e, e/2, e/4 → face.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import keras
 
 from fs_core.config.options import option
-from fs_plugins_models.blocks import UpscaleBlock
-from fs_plugins_models.common import part, part_input, shared_encoder_model
-from fs_plugins_models.original import conv_stack, dense_to_grid, plain_decoder
+from fs_core.descriptors import ModelDescriptor
+from fs_core.model.context import BuildContext
+from fs_plugins_models.common import encoder, plain_decoder, shared_encoder_model
 
 NAME = "dfl_h128"
+HELP = "DeepFaceLab's H128, 128 px in and out."
 INPUT_SIZE = 128
 
 
@@ -27,18 +26,26 @@ class DflH128Config:
     )
 
 
-def build(config: DflH128Config, context: Any) -> keras.Model:
+def build(config: DflH128Config, context: BuildContext) -> keras.Model:
     width = 256 if config.lowmem else 512
-    inputs = part_input((INPUT_SIZE, INPUT_SIZE, 3), "encoder")
-    x = conv_stack(context, inputs, (128, 256, 512, 1024))
-    x = dense_to_grid(x, width, INPUT_SIZE // 16, width)
-    enc = part("encoder", inputs, UpscaleBlock(context, width, name="upscale")(x))
+    enc = encoder(
+        context,
+        size=INPUT_SIZE,
+        conv_filters=(128, 256, 512, 1024),
+        bottleneck=width,
+        grid_side=INPUT_SIZE // 16,
+        grid_channels=width,
+        upscale_filters=width,
+    )
     code = tuple(enc.output.shape[1:])
     filters = (width, width // 2, width // 4)
     return shared_encoder_model(
         NAME,
         INPUT_SIZE,
         enc,
-        plain_decoder(context, "decoder_a", code, filters),
-        plain_decoder(context, "decoder_b", code, filters),
+        plain_decoder(context, "decoder_a", code, filters=filters),
+        plain_decoder(context, "decoder_b", code, filters=filters),
     )
+
+
+DESCRIPTOR = ModelDescriptor(name=NAME, help=HELP, config_class=DflH128Config, build=build)

@@ -17,15 +17,18 @@ saved by earlier fs versions, whose shared LIAE decoder was the part ``decoder``
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import keras
 
 from fs_core.config.options import option
+from fs_core.descriptors import ModelDescriptor
+from fs_core.model.context import BuildContext
 from fs_plugins_models.blocks import Conv2DOutput, UpscaleBlock
 from fs_plugins_models.common import (
+    conv_stack,
     decoder,
+    dense_to_grid,
+    encoder,
     face_inputs,
     mask_head,
     part,
@@ -35,9 +38,9 @@ from fs_plugins_models.common import (
     swap_model,
     upscale_residual,
 )
-from fs_plugins_models.original import conv_stack, dense_to_grid
 
 NAME = "dfl_sae"
+HELP = "DeepFaceLab's SAE (df or liae layout), 64-256 px, optional multiscale outputs."
 #: parts saved under another name by earlier fs versions: LIAE's shared decoder was ``decoder``
 LEGACY_PART_NAMES = {"decoder": "decoder_both"}
 
@@ -94,20 +97,17 @@ def encoder_part(config: DflSaeConfig) -> tuple[str, ...]:
     return (f"encoder_{config.architecture}",)
 
 
-def _convs(context: Any, x: Any, config: DflSaeConfig) -> Any:
+def _conv_filters(config: DflSaeConfig) -> tuple[int, ...]:
     de = 3 * config.encoder_dims
-    return conv_stack(context, x, (de, 2 * de, 4 * de, 8 * de))
+    return (de, 2 * de, 4 * de, 8 * de)
 
 
-def _bottleneck(context: Any, x: Any, ae: int, side: int, channels: int) -> Any:
-    x = dense_to_grid(x, ae, side, channels)
-    return UpscaleBlock(context, channels, name="upscale")(x)
-
-
-def _decoder(context: Any, config: DflSaeConfig, name: str, code: tuple[int, ...]) -> keras.Model:
+def _decoder(
+    context: BuildContext, config: DflSaeConfig, name: str, code: tuple[int, ...]
+) -> keras.Model:
     dd = 3 * config.decoder_dims
 
-    def faces(x: Any) -> list:
+    def faces(x: keras.KerasTensor) -> list[keras.KerasTensor]:
         outputs = []
         for index, filters in enumerate((8 * dd, 4 * dd, 2 * dd)):
             x = upscale_residual(context, x, filters, f"stage{index}", residuals=2)
@@ -120,11 +120,18 @@ def _decoder(context: Any, config: DflSaeConfig, name: str, code: tuple[int, ...
     return decoder(context, name, code, faces, lambda x: mask_head(context, x, mask_filters))
 
 
-def _build_df(config: DflSaeConfig, context: Any) -> keras.Model:
+def _build_df(config: DflSaeConfig, context: BuildContext) -> keras.Model:
     size, ae = config.input_size, _ae_dims(config)
-    inputs = part_input((size, size, 3), "encoder_df")
-    x = _bottleneck(context, _convs(context, inputs, config), ae, size // 16, ae)
-    enc = part("encoder_df", inputs, x)
+    enc = encoder(
+        context,
+        size=size,
+        conv_filters=_conv_filters(config),
+        bottleneck=ae,
+        grid_side=size // 16,
+        grid_channels=ae,
+        upscale_filters=ae,
+        name="encoder_df",
+    )
     code = tuple(enc.output.shape[1:])
     return shared_encoder_model(
         model_name(config),
@@ -135,15 +142,16 @@ def _build_df(config: DflSaeConfig, context: Any) -> keras.Model:
     )
 
 
-def _build_liae(config: DflSaeConfig, context: Any) -> keras.Model:
+def _build_liae(config: DflSaeConfig, context: BuildContext) -> keras.Model:
     size, ae = config.input_size, _ae_dims(config)
     inputs = part_input((size, size, 3), "encoder_liae")
-    flat = keras.layers.Flatten(name="flatten")(_convs(context, inputs, config))
+    flat = keras.layers.Flatten(name="flatten")(conv_stack(context, inputs, _conv_filters(config)))
     enc = part("encoder_liae", inputs, flat)
 
     def intermediate(name: str) -> keras.Model:
         inter_in = part_input((flat.shape[-1],), name)
-        return part(name, inter_in, _bottleneck(context, inter_in, ae, size // 16, 2 * ae))
+        x = dense_to_grid(inter_in, bottleneck=ae, side=size // 16, channels=2 * ae)
+        return part(name, inter_in, UpscaleBlock(context, 2 * ae, name="upscale")(x))
 
     inter_both, inter_b = intermediate("intermediate_both"), intermediate("intermediate_b")
     shared = _decoder(context, config, "decoder_both", (size // 8, size // 8, 4 * ae))
@@ -155,7 +163,18 @@ def _build_liae(config: DflSaeConfig, context: Any) -> keras.Model:
     return swap_model(model_name(config), [face_a, face_b], shared(joined_a), shared(joined_b))
 
 
-def build(config: DflSaeConfig, context: Any) -> keras.Model:
+def build(config: DflSaeConfig, context: BuildContext) -> keras.Model:
     return (
         _build_df(config, context) if config.architecture == "df" else _build_liae(config, context)
     )
+
+
+DESCRIPTOR = ModelDescriptor(
+    name=NAME,
+    help=HELP,
+    config_class=DflSaeConfig,
+    build=build,
+    freeze_parts=encoder_part,
+    load_parts=encoder_part,
+    legacy_part_names=LEGACY_PART_NAMES,
+)

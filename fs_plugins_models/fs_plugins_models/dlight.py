@@ -15,12 +15,12 @@ LeakyReLU 0.1 of its own), so that upscale is shared by the face and the mask.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import keras
 
 from fs_core.config.options import option
+from fs_core.descriptors import ModelDescriptor
+from fs_core.model.context import BuildContext
 from fs_plugins_models.blocks import (
     Conv2DBlock,
     Conv2DOutput,
@@ -32,6 +32,7 @@ from fs_plugins_models.blocks import (
 from fs_plugins_models.common import decoder, part, part_input, shared_encoder_model
 
 NAME = "dlight"
+HELP = "Light encoder, detailed B decoder, 128 px in, 128/256/384 px out."
 INPUT_SIZE = 128
 ENCODER_FILTERS = {"lowmem": 48, "fair": 64, "best": 64}
 ENCODER_DIMS = {"lowmem": 640, "fair": 1152, "best": 1664}
@@ -65,7 +66,7 @@ class DlightConfig:
     )
 
 
-def _encoder(context: Any, features: str) -> keras.Model:
+def _encoder(context: BuildContext, features: str) -> keras.Model:
     f = ENCODER_FILTERS[features]
     inputs = part_input((INPUT_SIZE, INPUT_SIZE, 3), "encoder")
     x = inputs
@@ -85,24 +86,26 @@ def _encoder(context: Any, features: str) -> keras.Model:
     return part("encoder", inputs, x)
 
 
-def _hybrid_upscales(context: Any, x: Any, filters: tuple[int, ...], name: str) -> Any:
+def _hybrid_upscales(
+    context: BuildContext, x: keras.KerasTensor, filters: tuple[int, ...], name: str
+) -> keras.KerasTensor:
     for index, count in enumerate(filters):
         x = Upscale2xBlock(context, count, name=f"{name}{index}")(x)
     return x
 
 
-def _bilinear(x: Any, ratio: int, name: str) -> Any:
+def _bilinear(x: keras.KerasTensor, ratio: int, name: str) -> keras.KerasTensor:
     return keras.layers.UpSampling2D(ratio, interpolation="bilinear", name=f"{name}_upsampling")(x)
 
 
-def _mask(context: Any, x: Any) -> Any:
+def _mask(context: BuildContext, x: keras.KerasTensor) -> keras.KerasTensor:
     """Four hybrid upscales (128 … 16) → 1-channel ``mask_out``."""
     x = _hybrid_upscales(context, x, (128, 64, 32, 16), "mask_upscale")
     return Conv2DOutput(context, 1, 5, name="mask_out")(x)
 
 
-def _decoder_a(context: Any, code: tuple[int, ...], ratio: int) -> keras.Model:
-    def faces(x: Any) -> Any:
+def _decoder_a(context: BuildContext, code: tuple[int, ...], ratio: int) -> keras.Model:
+    def faces(x: keras.KerasTensor) -> keras.KerasTensor:
         x = _hybrid_upscales(context, _bilinear(x, ratio, "upscale"), (256, 128, 64, 32), "upscale")
         return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
@@ -115,7 +118,9 @@ def _decoder_a(context: Any, code: tuple[int, ...], ratio: int) -> keras.Model:
     )
 
 
-def _good_faces(context: Any, inputs: Any, ratio: int) -> tuple[Any, Any]:
+def _good_faces(
+    context: BuildContext, inputs: keras.KerasTensor, ratio: int
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """Hybrid upscales (no activation) → LReLU 0.2 → residuals; batch norm after stages 1 and 3.
 
     Returns the face before its output head and the mask branch's start: the first upscale's
@@ -145,7 +150,9 @@ def _good_faces(context: Any, inputs: Any, ratio: int) -> tuple[Any, Any]:
     return Upscale2xBlock(context, 64, name="upscale_out")(x), mask_start
 
 
-def _fast_faces(context: Any, inputs: Any, ratio: int) -> tuple[Any, Any]:
+def _fast_faces(
+    context: BuildContext, inputs: keras.KerasTensor, ratio: int
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """A sub-pixel upscale by the ratio (also the mask branch's start), then four fast Upscale2x."""
     first = UpscaleBlock(context, 512, scale_factor=ratio, name="upscale_in")(inputs)
     x = first
@@ -154,7 +161,9 @@ def _fast_faces(context: Any, inputs: Any, ratio: int) -> tuple[Any, Any]:
     return x, first
 
 
-def _decoder_b(context: Any, code: tuple[int, ...], ratio: int, details: str) -> keras.Model:
+def _decoder_b(
+    context: BuildContext, code: tuple[int, ...], ratio: int, details: str
+) -> keras.Model:
     name = DECODER_B[details]
     inputs = part_input(code, name)
     face, mask_start = (_good_faces if details == "good" else _fast_faces)(context, inputs, ratio)
@@ -164,7 +173,7 @@ def _decoder_b(context: Any, code: tuple[int, ...], ratio: int, details: str) ->
     return part(name, inputs, outputs)
 
 
-def build(config: DlightConfig, context: Any) -> keras.Model:
+def build(config: DlightConfig, context: BuildContext) -> keras.Model:
     ratio = UPSCALE_RATIO[config.output_size]
     enc = _encoder(context, config.features)
     code = tuple(enc.output.shape[1:])
@@ -175,3 +184,12 @@ def build(config: DlightConfig, context: Any) -> keras.Model:
         _decoder_a(context, code, ratio),
         _decoder_b(context, code, ratio, config.details),
     )
+
+
+DESCRIPTOR = ModelDescriptor(
+    name=NAME,
+    help=HELP,
+    config_class=DlightConfig,
+    build=build,
+    legacy_part_names=LEGACY_PART_NAMES,
+)

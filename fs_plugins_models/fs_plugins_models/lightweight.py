@@ -6,15 +6,16 @@ Decoders: upscales 512, 256, 128 → face (wider than original's, narrower encod
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import keras
 
-from fs_plugins_models.common import shared_encoder_model
-from fs_plugins_models.original import INPUT_SIZE, encoder, plain_decoder
+from fs_core.descriptors import ModelDescriptor
+from fs_core.model.context import BuildContext
+from fs_plugins_models.common import encoder, plain_decoder, shared_encoder_model
 
 NAME = "lightweight"
+HELP = "A smaller original for GPUs with little memory, 64 px."
+INPUT_SIZE = 64
 
 
 @attrs.define
@@ -22,13 +23,23 @@ class LightweightConfig:
     """lightweight has no options of its own."""
 
 
-def build(config: LightweightConfig, context: Any) -> keras.Model:
-    enc = encoder(context, INPUT_SIZE, (128, 256, 512), 512, 512, 256)
+def build(config: LightweightConfig, context: BuildContext) -> keras.Model:
+    enc = encoder(
+        context,
+        size=INPUT_SIZE,
+        conv_filters=(128, 256, 512),
+        bottleneck=512,
+        grid_channels=512,
+        upscale_filters=256,
+    )
     code = tuple(enc.output.shape[1:])
     return shared_encoder_model(
         NAME,
         INPUT_SIZE,
         enc,
-        plain_decoder(context, "decoder_a", code, (512, 256, 128)),
-        plain_decoder(context, "decoder_b", code, (512, 256, 128)),
+        plain_decoder(context, "decoder_a", code, filters=(512, 256, 128)),
+        plain_decoder(context, "decoder_b", code, filters=(512, 256, 128)),
     )
+
+
+DESCRIPTOR = ModelDescriptor(name=NAME, help=HELP, config_class=LightweightConfig, build=build)

@@ -17,13 +17,14 @@ keep their VarianceScaling(0.2)) and the Dense layers keep glorot-uniform.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import keras
 
+from fs_core.descriptors import ModelDescriptor
+from fs_core.model.context import BuildContext
 from fs_plugins_models.blocks import Conv2DBlock, Conv2DOutput, ResidualBlock, UpscaleBlock
 from fs_plugins_models.common import (
+    dense_to_grid,
     mask_head,
     part,
     part_input,
@@ -32,9 +33,9 @@ from fs_plugins_models.common import (
     upscale_chain,
     upscale_residual,
 )
-from fs_plugins_models.original import dense_to_grid
 
 NAME = "realface"
+HELP = "Small input to larger output (64 to 128 px by default), heavier B decoder."
 
 
 @attrs.define
@@ -64,7 +65,7 @@ def dense_geometry(input_size: int, output_size: int) -> tuple[int, int, int]:
     return width, upscales, dense_filters
 
 
-def _encoder(context: Any, config: RealfaceConfig) -> keras.Model:
+def _encoder(context: BuildContext, config: RealfaceConfig) -> keras.Model:
     size, ce = config.input_size, config.complexity_encoder
     inputs = part_input((size, size, 3), "encoder")
     x = inputs
@@ -83,7 +84,7 @@ def _encoder(context: Any, config: RealfaceConfig) -> keras.Model:
 
 
 def _decoder(
-    context: Any, config: RealfaceConfig, name: str, code: tuple[int, ...], light: bool
+    context: BuildContext, config: RealfaceConfig, name: str, code: tuple[int, ...], light: bool
 ) -> keras.Model:
     width, upscales, dense_filters = dense_geometry(config.input_size, config.output_size)
     scale = 1.5 if light else 1.0
@@ -91,11 +92,11 @@ def _decoder(
         int(v / scale) for v in (config.dense_nodes, dense_filters, config.complexity_decoder)
     )
     inputs = part_input(code, name)
-    grid = dense_to_grid(inputs, nodes, width, df)
+    grid = dense_to_grid(inputs, bottleneck=nodes, side=width, channels=df)
     # the first upscale is shared by the face path and the mask branch
     shared = UpscaleBlock(context, df, activation=None, name="stage_in_upscale")(grid)
 
-    def faces(x: Any) -> Any:
+    def faces(x: keras.KerasTensor) -> keras.KerasTensor:
         x = keras.layers.LeakyReLU(negative_slope=0.2, name="stage_in_leakyrelu")(x)
         x = ResidualBlock(context, df, conv_options={"use_bias": False}, name="stage_in_residual0")(
             x
@@ -119,7 +120,7 @@ def _decoder(
             x = UpscaleBlock(context, last, name="upscale")(x)
         return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
-    def mask(x: Any) -> Any:
+    def mask(x: keras.KerasTensor) -> keras.KerasTensor:
         x = keras.layers.LeakyReLU(negative_slope=0.1, name="mask_leakyrelu")(x)
         return mask_head(context, x, [384 // 2**i for i in range(upscales - 1)])
 
@@ -129,7 +130,7 @@ def _decoder(
     return part(name, inputs, outputs)
 
 
-def build(config: RealfaceConfig, context: Any) -> keras.Model:
+def build(config: RealfaceConfig, context: BuildContext) -> keras.Model:
     enc = _encoder(context, config)
     code = tuple(enc.output.shape[1:])
     return shared_encoder_model(
@@ -139,3 +140,6 @@ def build(config: RealfaceConfig, context: Any) -> keras.Model:
         _decoder(context, config, "decoder_a", code, light=True),
         _decoder(context, config, "decoder_b", code, light=False),
     )
+
+
+DESCRIPTOR = ModelDescriptor(name=NAME, help=HELP, config_class=RealfaceConfig, build=build)

@@ -15,15 +15,17 @@ face path's filters → 1-channel 5×5 output) keep the default He-uniform.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import keras
 
 from fs_core.config.options import option
+from fs_core.descriptors import ModelDescriptor
+from fs_core.model.context import BuildContext
 from fs_plugins_models.blocks import Conv2DBlock, Conv2DOutput, UpscaleBlock
 from fs_plugins_models.common import (
+    conv_init,
     decoder,
+    dense_to_grid,
     mask_head,
     part,
     part_input,
@@ -32,13 +34,9 @@ from fs_plugins_models.common import (
     upscale_chain,
     upscale_residual,
 )
-from fs_plugins_models.original import dense_to_grid
 
 NAME = "unbalanced"
-
-
-def _init() -> keras.initializers.Initializer:
-    return keras.initializers.RandomNormal(0.0, 0.02)
+HELP = "A heavier B decoder than A decoder, 64-512 px; good for swapping one way."
 
 
 @attrs.define
@@ -67,7 +65,7 @@ class UnbalancedConfig:
     )
 
 
-def _encoder(context: Any, config: UnbalancedConfig) -> keras.Model:
+def _encoder(context: BuildContext, config: UnbalancedConfig) -> keras.Model:
     size = config.input_size
     ce = 128 if config.lowmem else config.complexity_encoder
     inputs = part_input((size, size, 3), "encoder")
@@ -76,26 +74,36 @@ def _encoder(context: Any, config: UnbalancedConfig) -> keras.Model:
         ((1, "instance"), (2, "instance"), (4, None), (6, None), (8, None))
     ):
         x = Conv2DBlock(
-            context, ce * mult, normalization=norm, kernel_initializer=_init(), name=f"conv{index}"
+            context,
+            ce * mult,
+            normalization=norm,
+            kernel_initializer=conv_init(),
+            name=f"conv{index}",
         )(x)
     x = dense_to_grid(
         x,
-        512 if config.lowmem else config.nodes,
-        size // 16,
-        384 if config.lowmem else 512,
-        kernel_initializer=_init(),
+        bottleneck=512 if config.lowmem else config.nodes,
+        side=size // 16,
+        channels=384 if config.lowmem else 512,
+        kernel_initializer=conv_init(),
     )
     return part("encoder", inputs, x)
 
 
-def _decoder_a(context: Any, config: UnbalancedConfig, code: tuple[int, ...]) -> keras.Model:
+def _decoder_a(
+    context: BuildContext, config: UnbalancedConfig, code: tuple[int, ...]
+) -> keras.Model:
     c = 320 if config.lowmem else config.complexity_decoder_a
     filters = (c, c, c // 2, c // 4)
 
-    def faces(x: Any) -> Any:
+    def faces(x: keras.KerasTensor) -> keras.KerasTensor:
         for index, count in enumerate(filters):
             x = UpscaleBlock(
-                context, count, kernel_size=5, kernel_initializer=_init(), name=f"upscale{index}"
+                context,
+                count,
+                kernel_size=5,
+                kernel_initializer=conv_init(),
+                name=f"upscale{index}",
             )(x)
             if index < 2:
                 rate = 0.15 if (config.lowmem and index == 1) else 0.25
@@ -105,29 +113,36 @@ def _decoder_a(context: Any, config: UnbalancedConfig, code: tuple[int, ...]) ->
     return decoder(context, "decoder_a", code, faces, lambda x: mask_head(context, x, filters))
 
 
-def _decoder_b(context: Any, config: UnbalancedConfig, code: tuple[int, ...]) -> keras.Model:
+def _decoder_b(
+    context: BuildContext, config: UnbalancedConfig, code: tuple[int, ...]
+) -> keras.Model:
     c = 384 if config.lowmem else config.complexity_decoder_b
     filters = (c, c // 2, c // 4, c // 8) if config.lowmem else (c, c, c // 2, c // 4)
 
-    def faces(x: Any) -> Any:
+    def faces(x: keras.KerasTensor) -> keras.KerasTensor:
         if config.lowmem:
             x = upscale_chain(
-                context, x, filters, "upscale", kernel_size=5, kernel_initializer=_init()
+                context, x, filters, "upscale", kernel_size=5, kernel_initializer=conv_init()
             )
         else:
             for index, count in enumerate(filters[:3]):
                 x = upscale_residual(
-                    context, x, count, f"stage{index}", kernel_size=5, kernel_initializer=_init()
+                    context,
+                    x,
+                    count,
+                    f"stage{index}",
+                    kernel_size=5,
+                    kernel_initializer=conv_init(),
                 )
             x = UpscaleBlock(
-                context, filters[3], kernel_size=5, kernel_initializer=_init(), name="upscale"
+                context, filters[3], kernel_size=5, kernel_initializer=conv_init(), name="upscale"
             )(x)
         return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
     return decoder(context, "decoder_b", code, faces, lambda x: mask_head(context, x, filters))
 
 
-def build(config: UnbalancedConfig, context: Any) -> keras.Model:
+def build(config: UnbalancedConfig, context: BuildContext) -> keras.Model:
     enc = _encoder(context, config)
     code = tuple(enc.output.shape[1:])
     return shared_encoder_model(
@@ -137,3 +152,6 @@ def build(config: UnbalancedConfig, context: Any) -> keras.Model:
         _decoder_a(context, config, code),
         _decoder_b(context, config, code),
     )
+
+
+DESCRIPTOR = ModelDescriptor(name=NAME, help=HELP, config_class=UnbalancedConfig, build=build)

@@ -14,12 +14,12 @@ RandomNormal(0, 0.02); the face output and the whole mask branch keep the defaul
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import keras
 
 from fs_core.config.options import option
+from fs_core.descriptors import ModelDescriptor
+from fs_core.model.context import BuildContext
 from fs_plugins_models.blocks import (
     Conv2DBlock,
     Conv2DOutput,
@@ -29,21 +29,19 @@ from fs_plugins_models.blocks import (
     UpscaleBlock,
 )
 from fs_plugins_models.common import (
+    conv_init,
     decoder,
+    dense_to_grid,
     mask_head,
     part,
     part_input,
     shared_encoder_model,
     upscale_residual,
 )
-from fs_plugins_models.original import dense_to_grid
 
 NAME = "villain"
+HELP = "A deep residual encoder for detail, 128 px; needs a lot of memory."
 INPUT_SIZE = 128
-
-
-def _init() -> keras.initializers.Initializer:
-    return keras.initializers.RandomNormal(0.0, 0.02)
 
 
 @attrs.define
@@ -55,43 +53,49 @@ class VillainConfig:
     )
 
 
-def _encoder(context: Any, lowmem: bool) -> keras.Model:
+def _encoder(context: BuildContext, lowmem: bool) -> keras.Model:
     size = INPUT_SIZE
     first = 128 + max(size - 128, 0) // 4
     inputs = part_input((size, size, 3), "encoder")
-    skip = Conv2DBlock(context, first, activation=None, kernel_initializer=_init(), name="conv_in")(
-        inputs
-    )
+    skip = Conv2DBlock(
+        context, first, activation=None, kernel_initializer=conv_init(), name="conv_in"
+    )(inputs)
     x = keras.layers.LeakyReLU(negative_slope=0.2, name="conv_in_leakyrelu")(skip)
-    for index in range(8 if lowmem else 16):
-        x = ResidualBlock(context, first, kernel_initializer=_init(), name=f"residual{index}")(x)
+    for i in range(8 if lowmem else 16):
+        x = ResidualBlock(context, first, kernel_initializer=conv_init(), name=f"residual{i}")(x)
     skip = keras.layers.LeakyReLU(negative_slope=0.1, name="skip_leakyrelu")(skip)
     x = keras.layers.Add(name="skip_add")([x, skip])
-    for index in range(2):
-        x = Conv2DBlock(context, 128, kernel_initializer=_init(), name=f"shuffle{index}_conv")(x)
-        x = PixelShuffler(2, name=f"shuffle{index}")(x)
-    x = Conv2DBlock(context, 128, kernel_initializer=_init(), name="conv_mid")(x)
-    x = SeparableConv2DBlock(context, 256, kernel_initializer=_init(), name="sepconv0")(x)
-    x = Conv2DBlock(context, 512, kernel_initializer=_init(), name="conv_out")(x)
+    for i in range(2):
+        x = Conv2DBlock(context, 128, kernel_initializer=conv_init(), name=f"shuffle{i}_conv")(x)
+        x = PixelShuffler(2, name=f"shuffle{i}")(x)
+    x = Conv2DBlock(context, 128, kernel_initializer=conv_init(), name="conv_mid")(x)
+    x = SeparableConv2DBlock(context, 256, kernel_initializer=conv_init(), name="sepconv0")(x)
+    x = Conv2DBlock(context, 512, kernel_initializer=conv_init(), name="conv_out")(x)
     if not lowmem:
-        x = SeparableConv2DBlock(context, 1024, kernel_initializer=_init(), name="sepconv1")(x)
-    x = dense_to_grid(x, 512 if lowmem else 1024, 8, 1024, kernel_initializer=_init())
-    x = UpscaleBlock(context, 512, kernel_initializer=_init(), name="upscale")(x)
+        x = SeparableConv2DBlock(context, 1024, kernel_initializer=conv_init(), name="sepconv1")(x)
+    x = dense_to_grid(
+        x,
+        bottleneck=512 if lowmem else 1024,
+        side=8,
+        channels=1024,
+        kernel_initializer=conv_init(),
+    )
+    x = UpscaleBlock(context, 512, kernel_initializer=conv_init(), name="upscale")(x)
     return part("encoder", inputs, x)
 
 
-def _decoder(context: Any, name: str, code: tuple[int, ...]) -> keras.Model:
+def _decoder(context: BuildContext, name: str, code: tuple[int, ...]) -> keras.Model:
     filters = (512, 256, 128)
 
-    def faces(x: Any) -> Any:
+    def faces(x: keras.KerasTensor) -> keras.KerasTensor:
         for index, count in enumerate(filters):
-            x = upscale_residual(context, x, count, f"stage{index}", kernel_initializer=_init())
+            x = upscale_residual(context, x, count, f"stage{index}", kernel_initializer=conv_init())
         return Conv2DOutput(context, 3, 5, name="face_out")(x)
 
     return decoder(context, name, code, faces, lambda x: mask_head(context, x, filters))
 
 
-def build(config: VillainConfig, context: Any) -> keras.Model:
+def build(config: VillainConfig, context: BuildContext) -> keras.Model:
     enc = _encoder(context, config.lowmem)
     code = tuple(enc.output.shape[1:])
     return shared_encoder_model(
@@ -101,3 +105,6 @@ def build(config: VillainConfig, context: Any) -> keras.Model:
         _decoder(context, "decoder_a", code),
         _decoder(context, "decoder_b", code),
     )
+
+
+DESCRIPTOR = ModelDescriptor(name=NAME, help=HELP, config_class=VillainConfig, build=build)

@@ -8,10 +8,12 @@ The part lists that ``-f``/``-l`` act on come from ``freeze_layers``/``load_laye
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 
+from fs_core.model.context import BuildContext
 from fs_plugins_models.phaze_a import geometry as geo
 from fs_plugins_models.phaze_a.config import PhazeAConfig, validate
 from fs_plugins_models.phaze_a.decoder import build_decoder
@@ -46,7 +48,7 @@ def part_names(config: PhazeAConfig) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _select(config: PhazeAConfig, requested: tuple[str, ...], option_name: str) -> tuple[str, ...]:
+def _select(config: PhazeAConfig, requested: Sequence[str], option_name: str) -> tuple[str, ...]:
     keras_name = geo.keras_model_name(config.enc_architecture)
     available = set(part_names(config)) | ({keras_name} if keras_name else set())
     chosen = []
@@ -73,7 +75,9 @@ def load_parts(config: PhazeAConfig) -> tuple[str, ...]:
     return _select(config, config.load_layers, "load_layers")
 
 
-def _fc_outputs(context: Any, config: PhazeAConfig, encoded: dict[str, Any]) -> dict[str, Any]:
+def _fc_outputs(
+    context: BuildContext, config: PhazeAConfig, encoded: dict[str, Any]
+) -> dict[str, Any]:
     shape = _shape(encoded["a"])
     if config.split_fc:
         fc_a = build_fc(context, config, "a", shape)
@@ -95,7 +99,7 @@ def _fc_outputs(context: Any, config: PhazeAConfig, encoded: dict[str, Any]) -> 
 
 
 def _gblock_outputs(
-    context: Any, config: PhazeAConfig, encoded: dict[str, Any], inters: dict[str, Any]
+    context: BuildContext, config: PhazeAConfig, encoded: dict[str, Any], inters: dict[str, Any]
 ) -> dict[str, Any]:
     if not config.enable_gblock:
         return inters
@@ -111,7 +115,7 @@ def _gblock_outputs(
     return {side: (blocks[side]([inters[side][0], styles[side]]), inters[side][1]) for side in "ab"}
 
 
-def build(config: PhazeAConfig, context: Any) -> keras.Model:
+def build(config: PhazeAConfig, context: BuildContext) -> keras.Model:
     """The Phaze-A model: inputs ``[face_in_a, face_in_b]``, outputs per the model contract."""
     validate(config)
     size = geo.input_size(config)

@@ -23,6 +23,7 @@ from keras import ops
 from fs_core.errors import FsUserError
 from fs_plugins_models.phaze_a import geometry as geo
 from fs_plugins_models.phaze_a import weights as pretrained
+from fs_plugins_models.phaze_a.config import PhazeAConfig
 
 
 @attrs.frozen
@@ -171,7 +172,7 @@ def load_clip_weights(model: keras.Model, spec: ViTSpec, architecture: str) -> N
         target.assign(value)
 
 
-def build_clip(config: Any, size: int) -> keras.Model:
+def build_clip(config: PhazeAConfig, size: int) -> keras.Model:
     """The ``visual`` network for ``config.enc_architecture`` at input ``size``."""
     name = geo.ENCODERS[config.enc_architecture].keras_name
     spec = SPECS[name]

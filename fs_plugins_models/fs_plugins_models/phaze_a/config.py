@@ -11,12 +11,12 @@ configuration has) by :func:`validate`. All options are locked at model creation
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 import attrs
 
-from fs_core.config.options import LOCKED, option
+from fs_core.config.options import option
 from fs_core.errors import FsUserError
 from fs_plugins_models.phaze_a.geometry import ENCODERS
 
@@ -51,7 +51,7 @@ def _as_names(value: Any) -> Any:
     return value
 
 
-def _check_names(choices: tuple[str, ...]):
+def _check_names(choices: tuple[str, ...]) -> Callable[[Any, attrs.Attribute, Any], None]:
     def validate(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"must be a list of names, got {value!r}")
@@ -65,13 +65,15 @@ def _check_names(choices: tuple[str, ...]):
 def part_list_option(
     default: tuple[str, ...], help: str, choices: Iterable[str], *, locked: bool
 ) -> Any:
-    """A list-of-part-names option, with the same metadata :func:`option` gives scalar options."""
+    """A list-of-part-names option: one name or a list of them, each among ``choices``."""
     choices = tuple(choices)
-    return attrs.field(
-        default=default,
+    return option(
+        default,
+        help,
+        choices=choices,
+        locked=locked,
         converter=_as_names,
         validator=_check_names(choices),
-        metadata={"help": help, "choices": choices, "min": None, "max": None, LOCKED: locked},
     )
 
 
@@ -223,7 +225,7 @@ class PhazeAConfig:
     dec_max_filters: int = option(
         512, "Filters of the first decoder upscale.", min=256, max=5120, locked=True
     )
-    dec_slope_mode: str = option(
+    dec_slope_mode: Literal["full", "cap_max", "cap_min"] = option(
         "full",
         "How decoder filters fall: full curve, or a fixed ratio "
         "capped at the max (cap_max) or min (cap_min).",
@@ -246,7 +248,7 @@ class PhazeAConfig:
         True, "No residual blocks after the last upscale.", locked=True
     )
     # weights
-    freeze_layers: list = part_list_option(
+    freeze_layers: list[str] = part_list_option(
         ("keras_encoder",),
         "Parts -f freezes (changeable). "
         "keras_encoder (the pretrained network inside encoder) "
@@ -256,7 +258,7 @@ class PhazeAConfig:
         FREEZE_CHOICES,
         locked=False,
     )
-    load_layers: list = part_list_option(
+    load_layers: list[str] = part_list_option(
         ("encoder",), "Parts -l copies from another model.", LOAD_CHOICES, locked=True
     )
     # fs_original encoder

@@ -9,11 +9,12 @@ With learn-mask on, a mask branch repeats the upscales (no noise, no residuals) 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import keras
 import numpy as np
 
+from fs_core.model.context import BuildContext
 from fs_plugins_models.blocks import (
     Conv2DBlock,
     Conv2DOutput,
@@ -27,11 +28,16 @@ from fs_plugins_models.blocks import (
     UpscaleResizeImagesBlock,
 )
 from fs_plugins_models.phaze_a import geometry as geo
+from fs_plugins_models.phaze_a.config import PhazeAConfig
 
 
 def upscaler(
-    context: Any, method: str, filters: int, name: str, activation: str | None = "leakyrelu"
-) -> Any:
+    context: BuildContext,
+    method: str,
+    filters: int,
+    name: str,
+    activation: str | None = "leakyrelu",
+) -> Callable[[keras.KerasTensor], keras.KerasTensor]:
     """One x2 upscale block of the named ``method`` (subpixel, resize_images, upscale_*)."""
     if method == "subpixel":
         return UpscaleBlock(context, filters, activation=activation, name=name)
@@ -46,7 +52,7 @@ def upscaler(
     raise ValueError(f"unknown upscale method {method!r}")
 
 
-def normalization(x: Any, kind: str, name: str) -> Any:
+def normalization(x: keras.KerasTensor, kind: str, name: str) -> keras.KerasTensor:
     """The ``dec_norm`` layer (or nothing for ``none``)."""
     if kind == "none":
         return x
@@ -60,7 +66,7 @@ def normalization(x: Any, kind: str, name: str) -> Any:
     return layers[kind]()(x)
 
 
-def reshape_for_output(x: Any, output_size: int, name: str) -> Any:
+def reshape_for_output(x: keras.KerasTensor, output_size: int, name: str) -> keras.KerasTensor:
     """Reshape to the side from which doubling reaches ``output_size`` (filters were pre-scaled)."""
     old = x.shape[1]
     new = geo.scale_dim(output_size, old)
@@ -70,21 +76,23 @@ def reshape_for_output(x: Any, output_size: int, name: str) -> Any:
     return keras.layers.Reshape((new, new, channels), name=name)(x)
 
 
-def dny_entry(context: Any, x: Any, filters: int, name: str) -> Any:
+def dny_entry(
+    context: BuildContext, x: keras.KerasTensor, filters: int, name: str
+) -> keras.KerasTensor:
     """Two stride-1 Conv2DBlocks (k4 then k3, LReLU 0.2) before the first DNY upscale."""
     x = Conv2DBlock(context, filters, 4, strides=1, relu_alpha=0.2, name=f"{name}_0")(x)
     return Conv2DBlock(context, filters, 3, strides=1, relu_alpha=0.2, name=f"{name}_1")(x)
 
 
 def upscale_block(
-    context: Any,
-    config: Any,
-    x: Any,
+    context: BuildContext,
+    config: PhazeAConfig,
+    x: keras.KerasTensor,
     filters: int,
     name: str,
     skip_residual: bool = False,
     is_mask: bool = False,
-) -> Any:
+) -> keras.KerasTensor:
     """upscaler -> [noise] -> [norm] -> LReLU 0.2 -> residual blocks, or [norm] -> LReLU 0.1."""
     x = upscaler(context, config.dec_upscale_method, filters, name)(x)
     if not is_mask and config.dec_gaussian:
@@ -102,8 +110,13 @@ def upscale_block(
 
 
 def run_upscales(
-    context: Any, config: Any, face: Any, mask: Any | None, start: int, end: int | None
-) -> tuple[Any, Any | None]:
+    context: BuildContext,
+    config: PhazeAConfig,
+    face: keras.KerasTensor,
+    mask: keras.KerasTensor | None,
+    start: int,
+    end: int | None,
+) -> tuple[keras.KerasTensor, keras.KerasTensor | None]:
     """Decoder upscales ``start:end`` on the face (and mask) tensors.
 
     From ``start == 0`` the tensors are first reshaped for the output size and, for DNY, go through
@@ -131,8 +144,8 @@ def run_upscales(
 
 
 def build_decoder(
-    context: Any,
-    config: Any,
+    context: BuildContext,
+    config: PhazeAConfig,
     side: str,
     input_shape: tuple[int, ...],
     mask_shape: tuple[int, ...] | None = None,
@@ -144,7 +157,7 @@ def build_decoder(
     """
     name = f"decoder_{side}"
     face_in = keras.Input(tuple(input_shape), name=f"{name}_in")
-    inputs: list[Any] = [face_in]
+    inputs: list[keras.KerasTensor] = [face_in]
     mask = None
     if mask_shape is not None:
         mask = keras.Input(tuple(mask_shape), name=f"{name}_mask_in")

@@ -16,9 +16,11 @@ from typing import Any
 import keras
 
 from fs_core.errors import FsUserError
+from fs_core.model.context import BuildContext
 from fs_plugins_models.blocks import Conv2DBlock, InstanceNormalization, RMSNormalization, dense
 from fs_plugins_models.phaze_a import geometry as geo
 from fs_plugins_models.phaze_a import weights as pretrained
+from fs_plugins_models.phaze_a.config import PhazeAConfig
 
 
 @keras.saving.register_keras_serializable(package="fs_phaze_a")
@@ -29,7 +31,9 @@ class ReverseChannels(keras.layers.Layer):
         return keras.ops.flip(inputs, axis=-1)
 
 
-def fs_original(context: Any, x: Any, config: Any) -> Any:
+def fs_original(
+    context: BuildContext, x: keras.KerasTensor, config: PhazeAConfig
+) -> keras.KerasTensor:
     """faceswap's encoder: ``depth`` strided k5 Conv2DBlocks, filters doubling up to the max."""
     filters = config.fs_original_min_filters
     for index in range(config.fs_original_depth):
@@ -40,7 +44,9 @@ def fs_original(context: Any, x: Any, config: Any) -> Any:
     return x
 
 
-def fs_original_alt(context: Any, x: Any, config: Any) -> Any:
+def fs_original_alt(
+    context: BuildContext, x: keras.KerasTensor, config: PhazeAConfig
+) -> keras.KerasTensor:
     """The DNY variant: a 1x1 conv, then per level conv(f) -> conv(2f) -> max-pool (stride 1, k3,
     LReLU 0.2); the last level ends in a k4 ``valid`` conv instead of the pool.
 
@@ -72,7 +78,7 @@ def fs_original_alt(context: Any, x: Any, config: Any) -> Any:
     return x
 
 
-def _keras_kwargs(config: Any) -> dict[str, Any]:
+def _keras_kwargs(config: PhazeAConfig) -> dict[str, Any]:
     arch = config.enc_architecture
     if arch == "mobilenet":
         return {
@@ -93,7 +99,7 @@ def _keras_kwargs(config: Any) -> dict[str, Any]:
     return {}
 
 
-def keras_application(config: Any, size: int) -> keras.Model:
+def keras_application(config: PhazeAConfig, size: int) -> keras.Model:
     """A ``keras.applications`` network without its top; ImageNet weights only from the cache."""
     info = geo.ENCODERS[config.enc_architecture]
     constructor = getattr(keras.applications, info.keras_name)
@@ -113,7 +119,7 @@ def keras_application(config: Any, size: int) -> keras.Model:
     return model
 
 
-def _scale(x: Any, scaling: tuple[int, int]) -> Any:
+def _scale(x: keras.KerasTensor, scaling: tuple[int, int]) -> keras.KerasTensor:
     if scaling == (0, 255):
         return keras.layers.Rescaling(255.0, name="scale_0_255")(x)
     if scaling == (-1, 1):
@@ -121,7 +127,9 @@ def _scale(x: Any, scaling: tuple[int, int]) -> Any:
     return x
 
 
-def bottleneck(x: Any, config: Any, name: str = "bottleneck") -> Any:
+def bottleneck(
+    x: keras.KerasTensor, config: PhazeAConfig, name: str = "bottleneck"
+) -> keras.KerasTensor:
     """[norm] -> (flatten for dense) -> Dense / global avg / global max / nothing -> flatten."""
     norm = config.bottleneck_norm
     if norm == "layer":
@@ -144,7 +152,7 @@ def bottleneck(x: Any, config: Any, name: str = "bottleneck") -> Any:
     return x
 
 
-def build_encoder(context: Any, config: Any) -> keras.Model:
+def build_encoder(context: BuildContext, config: PhazeAConfig) -> keras.Model:
     """The ``encoder`` part, shared by both sides."""
     size = geo.input_size(config)
     info = geo.ENCODERS[config.enc_architecture]

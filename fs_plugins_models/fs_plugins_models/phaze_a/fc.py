@@ -8,19 +8,21 @@ upsamples it, and runs the first ``dec_upscales_in_fc`` decoder upscales. Dropou
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 import numpy as np
 
 from fs_core.errors import FsUserError
+from fs_core.model.context import BuildContext
 from fs_plugins_models.blocks import dense
 from fs_plugins_models.phaze_a import geometry as geo
+from fs_plugins_models.phaze_a.config import PhazeAConfig
 from fs_plugins_models.phaze_a.decoder import run_upscales, upscaler
 from fs_plugins_models.phaze_a.encoders import bottleneck
 
 
-def upsample(context: Any, config: Any, x: Any) -> Any:
+def upsample(
+    context: BuildContext, config: PhazeAConfig, x: keras.KerasTensor
+) -> keras.KerasTensor:
     """The fc upsamplers: ``fc_upsamples`` doublings with ``fc_upsampler``.
 
     upsample2d does several doublings as one bilinear UpSampling2D (a single doubling is nearest),
@@ -42,7 +44,9 @@ def upsample(context: Any, config: Any, x: Any) -> Any:
     return x
 
 
-def build_fc(context: Any, config: Any, side: str, input_shape: tuple[int, ...]) -> keras.Model:
+def build_fc(
+    context: BuildContext, config: PhazeAConfig, side: str, input_shape: tuple[int, ...]
+) -> keras.Model:
     """The ``fc_<side>`` part (side: a, b, both, shared or gblock)."""
     gblock = side == "gblock"
     prefix = "fc_gblock" if gblock else "fc"

@@ -8,10 +8,9 @@ here keep Keras' default initializer, as in faceswap; only the first conv is a f
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
+from fs_core.model.context import BuildContext
 from fs_plugins_models.blocks import AdaInstanceNormalization, conv2d
 
 STYLE_NODES = 512
@@ -20,7 +19,7 @@ RECURSIONS = 2
 
 
 def build_gblock(
-    context: Any, side: str, feature_shape: tuple[int, ...], style_shape: tuple[int, ...]
+    context: BuildContext, side: str, feature_shape: tuple[int, ...], style_shape: tuple[int, ...]
 ) -> keras.Model:
     name = f"g_block_{side}"
     feature_in = keras.Input(tuple(feature_shape), name=f"{name}_in")

@@ -8,10 +8,13 @@ before a single layer exists, and lets the builder and the tests agree on one se
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import numpy as np
+
+if TYPE_CHECKING:  # config.py imports this module
+    from fs_plugins_models.phaze_a.config import PhazeAConfig
 
 
 @attrs.frozen
@@ -110,7 +113,7 @@ def keras_model_name(architecture: str) -> str:
     return info.keras_name.replace("EfficientNetV2", "EfficientNetV2-").lower()
 
 
-def input_size(config: Any) -> int:
+def input_size(config: PhazeAConfig) -> int:
     """Encoder (and model) input size in pixels, by faceswap's rule (its ``phaze_a.py``).
 
     ``max(min_size, floor(default_size * enc_scaling / 100 / 16) * 16)``; NASNet with ImageNet
@@ -171,7 +174,7 @@ def scale_dim(target: int, dim: int) -> int:
     return new_dim
 
 
-def fc_final_dims(config: Any) -> int:
+def fc_final_dims(config: PhazeAConfig) -> int:
     """faceswap's estimate of the fc output side: ``fc_dimensions * (fc_upsamples + 1)``.
 
     (The true side after ``n`` doublings is ``fc_dimensions * 2**n``; faceswap uses this
@@ -180,7 +183,7 @@ def fc_final_dims(config: Any) -> int:
     return config.fc_dimensions * (config.fc_upsamples + 1)
 
 
-def scale_filters(config: Any, filters: int) -> int:
+def scale_filters(config: PhazeAConfig, filters: int) -> int:
     """Round ``filters`` down so the fc output can be reshaped to a side that reaches
     output_size."""
     final = fc_final_dims(config)
@@ -192,7 +195,7 @@ def scale_filters(config: Any, filters: int) -> int:
     return int(((flat // modifier) * modifier) / final**2)
 
 
-def fc_nodes(config: Any, gblock: bool = False) -> tuple[int, int]:
+def fc_nodes(config: PhazeAConfig, gblock: bool = False) -> tuple[int, int]:
     """(min, max) nodes of an fc part's Dense layers."""
     if gblock:
         return config.fc_gblock_min_nodes, config.fc_gblock_max_nodes
@@ -203,24 +206,24 @@ def fc_nodes(config: Any, gblock: bool = False) -> tuple[int, int]:
     )
 
 
-def fc_node_curve(config: Any, gblock: bool = False) -> list[int]:
+def fc_node_curve(config: PhazeAConfig, gblock: bool = False) -> list[int]:
     low, high = fc_nodes(config, gblock)
     if gblock:
         return get_curve(low, high, config.fc_gblock_depth, config.fc_gblock_filter_slope)
     return get_curve(low, high, config.fc_depth, config.fc_filter_slope)
 
 
-def fc_output_side(config: Any) -> int:
+def fc_output_side(config: PhazeAConfig) -> int:
     """Side of the fc feature map after its upsamplers (before any decoder upscales)."""
     return config.fc_dimensions * 2**config.fc_upsamples
 
 
-def decoder_start_side(config: Any) -> int:
+def decoder_start_side(config: PhazeAConfig) -> int:
     """Side the first decoder upscale starts from, after the reshape for arbitrary output sizes."""
     return scale_dim(config.output_size, fc_output_side(config))
 
 
-def decoder_filters(config: Any) -> list[int]:
+def decoder_filters(config: PhazeAConfig) -> list[int]:
     """Filters of every decoder upscale, in order (the first ``dec_upscales_in_fc`` run in fc)."""
     start = decoder_start_side(config)
     upscales = int(np.log2(config.output_size / start)) if start < config.output_size else 0
@@ -233,7 +236,7 @@ def decoder_filters(config: Any) -> list[int]:
     )
 
 
-def upscale_count_is_exact(config: Any) -> bool:
+def upscale_count_is_exact(config: PhazeAConfig) -> bool:
     """Whether doubling the decoder start side ``len(decoder_filters)`` times gives output_size."""
     start = decoder_start_side(config)
     return (

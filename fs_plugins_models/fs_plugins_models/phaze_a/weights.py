@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import keras
 
 from fs_core.errors import FsUserError
+from fs_plugins_models.phaze_a.config import PhazeAConfig
 
 
 def cache_dir() -> Path:
@@ -33,7 +33,7 @@ def _mobilenet_rows(size: int, allowed: tuple[int, ...]) -> int:
     return size if size in allowed else 224
 
 
-def keras_weights_file(config: Any, size: int) -> str:
+def keras_weights_file(config: PhazeAConfig, size: int) -> str:
     """The no-top weights file name Keras uses for this encoder and these options."""
     arch = config.enc_architecture
     alpha = config.mobilenet_width
@@ -102,7 +102,7 @@ def require(file_name: str, architecture: str) -> Path:
     return path
 
 
-def keras_weights_path(config: Any, size: int) -> Path:
+def keras_weights_path(config: PhazeAConfig, size: int) -> Path:
     return require(keras_weights_file(config, size), config.enc_architecture)
 
 
