@@ -29,9 +29,7 @@ between steps (the GPU's own rate).
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,32 +41,6 @@ PRECISIONS = {  # benchmark name -> (Keras dtype policy, JAX default matmul prec
     "mixed_bfloat16": ("mixed_bfloat16", None),
     "mixed_float16": ("mixed_float16", None),
 }
-
-
-@contextlib.contextmanager
-def gpu_query_tolerated() -> Iterator[None]:
-    """Let ``keras.distribution.list_devices("gpu")`` answer [] where JAX has no GPU platform.
-
-    The model pack's ``Conv2D`` asks whether a GPU exists to choose its small-map matrix path;
-    under JAX that call raises ``RuntimeError`` on a machine without a GPU instead of returning an
-    empty list. On the GPU machine it answers normally (and the pack uses cuDNN's convolution, as
-    it would under TensorFlow); this only lets ``--quick`` run on a CPU.
-    """
-    import keras
-
-    original = keras.distribution.list_devices
-
-    def tolerant(device_type: str | None = None) -> list:
-        try:
-            return list(original(device_type))
-        except RuntimeError:
-            return []
-
-    keras.distribution.list_devices = tolerant
-    try:
-        yield
-    finally:
-        keras.distribution.list_devices = original
 
 
 def load_registry(with_models: bool = True) -> Any:
@@ -100,8 +72,7 @@ def build_model(name: str, policy: str) -> Any:
     keras.utils.set_random_seed(0)
     registry = load_registry()
     config = config_from_mapping({}, registry.model_config_classes())
-    with gpu_query_tolerated():
-        return build_from_config(registry, name, config)
+    return build_from_config(registry, name, config)
 
 
 def _torch_rule_adam_class() -> type:

@@ -23,6 +23,15 @@ def _spatial_size(value: Any, what: str) -> int:
     return int(value)
 
 
+def _has_gpu() -> bool:
+    """Whether Keras' backend sees a GPU (JAX raises instead of answering "none" on a machine
+    without one)."""
+    try:
+        return bool(keras.distribution.list_devices("gpu"))
+    except RuntimeError:
+        return False
+
+
 def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TensorFlow's ``same`` padding of one axis: (before, after)."""
     out = -(-size // stride)
@@ -62,7 +71,7 @@ class Conv2D(keras.layers.Conv2D):
             or height is None
             or width is None
             or tuple(self.dilation_rate) != (1, 1)
-            or keras.distribution.list_devices("gpu")
+            or _has_gpu()
         ):
             return None
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
