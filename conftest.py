@@ -11,6 +11,16 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.fixture(autouse=True)
+def _the_same_precision_on_every_machine(monkeypatch):
+    """``mixed_precision = "auto"`` (the default) picks bfloat16 on CPUs with AMX; the tests run on
+    machines with and without it, so in-process training sees a CPU without AMX and trains in
+    float32 everywhere (the choice itself is tested with explicit hardware in test_precision.py)."""
+    from fs_core.training import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda *args: frozenset())
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_keras_memory():
     """Models, traced steps and optimizers of one test module are freed before the next, so the

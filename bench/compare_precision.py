@@ -54,15 +54,18 @@ def run_training(work: Path, name: str, precision: str, args: argparse.Namespace
 
 
 def losses(model_dir: Path) -> np.ndarray:
-    """(iterations, 2): loss A and loss B of every recorded iteration, in order."""
+    """(iterations, 2): loss A and loss B of every iteration, in order. The record writes one
+    progress event per iteration or, when iterations come faster than it writes, the mean of the
+    last ``count`` ones: each such mean stands for each of its iterations."""
     rows = []
     with open(model_dir / "record" / "events.jsonl", encoding="utf-8") as events:
         for line in events:
             event = json.loads(line)
             if event.get("type") == "progress":
-                rows.append((event["iteration"], event["loss_a"], event["loss_b"]))
+                pair = (event["loss_a"], event["loss_b"])
+                rows.append((event["iteration"], int(event.get("count", 1)), pair))
     rows.sort()
-    return np.array([(a, b) for _, a, b in rows], dtype=np.float64)
+    return np.array([pair for _, count, pair in rows for _ in range(count)], dtype=np.float64)
 
 
 def compare(work: Path, other: str, window: int, tail: int) -> str:

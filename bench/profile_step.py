@@ -7,7 +7,8 @@ profile plugin shows) and prints:
 * milliseconds per step by kind of work (convolution forward / gradient wrt input / gradient wrt
   kernel, matrix products, optimizer update, everything else);
 * milliseconds per layer (forward and backward together) with the layer's training FLOPs and the
-  FLOP/s it achieved, as a fraction of the machine's float32 matmul ceiling measured in the run.
+  FLOP/s it achieved, as a fraction of the machine's matmul ceiling measured in the run (float32,
+  or the compute dtype of ``--precision``: bfloat16 for mixed_bfloat16 ...).
 
 TensorFlow's executor runs independent ops side by side; to make the per-op times add up to the
 step time the profiled run uses one inter-op thread (each op still uses every core; on the
@@ -35,6 +36,9 @@ KINDS = (  # (label, test on the op type), first match wins
     ("conv grad wrt kernel", lambda t: "BackpropFilter" in t),
     ("matrix product", lambda t: "MatMul" in t),
     ("optimizer update", lambda t: t.startswith("ResourceApply")),
+    # what mixed precision adds: dtype casts and layout changes between oneDNN's blocked formats
+    ("casts", lambda t: t == "Cast"),
+    ("layout (transpose, reorder)", lambda t: "Transpose" in t or "Reorder" in t),
 )
 SKIP_TYPES = {"Process", "Run", "", "ExecutorState::Process"}
 
@@ -102,7 +106,13 @@ def layer_flops_table(model, batch_size: int) -> dict[str, float]:
 
 
 def profile(
-    model_name: str, batch_size: int, steps: int, warmup: int, trace_dir: Path, faces: Path
+    model_name: str,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    trace_dir: Path,
+    faces: Path,
+    precision: str = "none",
 ) -> dict:
     import tensorflow as tf
 
@@ -129,6 +139,8 @@ def profile(
     registry = get_registry()
     registry.manager.register(Profiler(), "bench_profiler")
     with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "fs.toml"
+        config.write_text(f'[global]\nmixed_precision = "{precision}"\n')
         request = TrainRequest(
             input_a=str(faces / "A"),
             input_b=str(faces / "B"),
@@ -138,6 +150,7 @@ def profile(
             iterations=warmup + steps,
             save_interval=10**6,
             seed=0,
+            config_path=str(config),
         )
         run_train(request, registry, notify=lambda text: None)
     return {
@@ -189,6 +202,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument(
+        "--precision",
+        default="none",
+        choices=("none", "mixed_bfloat16", "mixed_float16", "auto"),
+        help="[global] mixed_precision of the profiled run; the ceiling is a matmul in the same "
+        "compute dtype (bfloat16 / float16 for the mixed policies)",
+    )
+    parser.add_argument(
         "--trace-dir",
         help="keep the raw trace here (open it with TensorBoard's "
         "profile plugin); default: a temporary folder",
@@ -207,8 +227,14 @@ def main() -> None:
         faces = Path(tmp) / "demo"
         write_demo_data(faces, count=60, size=256)
         trace_dir = Path(args.trace_dir) if args.trace_dir else Path(tmp) / "trace"
-        ceiling = matmul_ceiling()
-        result = profile(args.model, args.batch_size, args.steps, args.warmup, trace_dir, faces)
+        dtype = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(
+            args.precision, "float32"
+        )
+        ceiling = matmul_ceiling(dtype=dtype)
+        print(f"precision {args.precision}: ceiling is a {dtype} 4096x4096 matmul")
+        result = profile(
+            args.model, args.batch_size, args.steps, args.warmup, trace_dir, faces, args.precision
+        )
         report(result, ceiling, args.batch_size)
 
 

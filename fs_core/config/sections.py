@@ -118,7 +118,7 @@ class GlobalOptions:
         False, "Reflect padding instead of zeros before convolutions.", locked=True
     )
     mixed_precision: str = option(
-        "none",
+        "auto",
         "Compute precision: auto (the fastest for this machine: mixed_float16 on GPUs with "
         "tensor cores, mixed_bfloat16 on CPUs with AMX, else float32), none (float32), "
         "mixed_float16 (GPU, with loss scaling) or mixed_bfloat16.",
