@@ -1,21 +1,33 @@
-"""Soak benchmark (a script, not a test): does a long training run hold its memory and threads?
+"""Soak benchmark (a script, not a test): does a long training run hold its memory, open files,
+threads and disk?
 
-Trains a model (default Lightweight) on demo data for ``--iterations`` (default 2000) in this
-process, through the same ``run_train`` the ``fs train`` command uses, with every built-in plugin on
-(status line, TensorBoard logs, saves and backups). A lifecycle-hook plugin, registered on the
-registry like any pack, samples every ``--every`` iterations:
+Trains a model (default Lightweight, batch 4) on demo data for ``--iterations`` (default 10,000) in
+this process, through the same ``run_train`` the ``fs train`` command uses, with every built-in
+plugin on: status line, TensorBoard logs, the training record that ``fs gui`` reads (events,
+previews at saves), saves, backups (``[global] backup_keep``) and snapshots every
+``--snapshot-interval`` iterations (default 100) with retention (``[global] snapshot_keep``). A
+lifecycle-hook plugin, registered on the registry like any pack, samples every ``--every``
+iterations:
 
 * the resident memory (VmRSS from /proc/self/status; psutil is not needed),
+* the open file descriptors (/proc/self/fd),
 * the process's OS threads (Threads from /proc/self/status), and the live Python threads, of which
-  the batch loader's workers (named ``fs-loader``).
+  the batch loader's workers (named ``fs-loader``),
+* the disk used by the model: its saved files, backups, TensorBoard logs and training record, and
+  the snapshot folders beside it (with their count).
 
-It prints the samples, then the slope of memory over the second half of the run, from the first
-sample after the first save on (least squares, MiB per 1000 iterations; the first half holds the
-warm-up: graph tracing, caches, allocator pools; the first save allocates its buffers once), and
-the thread counts, and exits 1 when the slope exceeds ``--max-slope`` or the thread counts grow
-in the second half (a leak of loader workers or of TensorFlow's threads).
+It prints the samples, then start / middle / end figures, the slope of memory over the second half
+of the run, from the first sample after the first save on (least squares, MiB per 1000 iterations;
+the first half holds the warm-up: graph tracing, caches, allocator pools; the first save allocates
+its buffers once), and exits 1 when the slope exceeds ``--max-slope``, when open files or thread
+counts grow in the second half (a leak of files, loader workers or TensorFlow's threads), or when
+the snapshots and backups outgrow their retention settings (more of them than kept, or more disk
+than the saved files plus the kept generations, each at most the largest copy, plus one save in
+progress). TensorBoard logs grow with the iterations by design (a few bytes per scalar); they and
+the training record are reported apart and not judged.
 
-    python bench/soak.py [--iterations 2000] [--batch-size 4] [--every 50] [--model lightweight]
+    python bench/soak.py [--iterations 10000] [--batch-size 4] [--every 100] [--model lightweight]
+        [--snapshot-interval 100] [--snapshot-keep 5] [--backup-keep 3]
 """
 
 from __future__ import annotations
@@ -35,6 +47,35 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from fs_core.hookspecs import hookimpl
 
 
+def open_files() -> int:
+    """Open file descriptors of this process."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def disk_use(model_dir: Path) -> dict[str, float]:
+    """MiB the model takes, by part, and its snapshot count (see the module docstring)."""
+    from fs_core.builtins.snapshots import list_snapshots
+    from fs_core.training.retention import folder_size
+
+    mib = 1024 * 1024
+    parts = {"saved": 0.0, "backups": 0.0, "logs": 0.0, "record": 0.0}
+    if model_dir.is_dir():
+        for entry in model_dir.iterdir():
+            key = entry.name if entry.name in parts else "saved"
+            parts[key] += folder_size(entry) / mib
+    from fs_core.training.backups import list_backups
+
+    snapshots = list_snapshots(model_dir)
+    parts["snapshots"] = sum(folder_size(g.path) for g in snapshots) / mib
+    parts["snapshot_count"] = len(snapshots)
+    parts["backup_count"] = len(list_backups(model_dir))
+    # the largest single copy of the model: what each kept generation costs at most
+    parts["largest"] = max(
+        [folder_size(g.path) / mib for g in snapshots + list_backups(model_dir)] + [parts["saved"]]
+    )
+    return parts
+
+
 def proc_status() -> dict[str, int]:
     """VmRSS (KiB) and Threads of this process, from /proc/self/status."""
     values = {}
@@ -49,22 +90,27 @@ def proc_status() -> dict[str, int]:
 class Sampler:
     """The lifecycle-hook plugin: one sample at the start and every ``every`` iterations."""
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, model_dir: Path) -> None:
         self.every = every
+        self.model_dir = model_dir
         self.samples: list[dict] = []
         self.started = time.monotonic()
 
     def sample(self, iteration: int) -> None:
         status = proc_status()
         names = [t.name for t in threading.enumerate()]
+        disk = disk_use(self.model_dir)
         self.samples.append(
             {
                 "iteration": iteration,
                 "seconds": time.monotonic() - self.started,
                 "rss_mib": status["VmRSS"] / 1024,
+                "open_files": open_files(),
                 "os_threads": status["Threads"],
                 "py_threads": len(names),
                 "loader_threads": sum(n.startswith("fs-loader") for n in names),
+                "disk": disk,
+                "kept_mib": disk["saved"] + disk["backups"] + disk["snapshots"],
             }
         )
 
@@ -100,11 +146,15 @@ def steady_window(samples: list[dict], save_interval: int) -> list[dict]:
 
 
 def report(samples: list[dict], max_slope: float, workers_limit: int, save_interval: int) -> bool:
-    print(f"\n{'iter':>7} {'sec':>8} {'RSS MiB':>9} {'OS thr':>7} {'py thr':>7} {'loader':>7}")
+    print(
+        f"\n{'iter':>7} {'sec':>8} {'RSS MiB':>9} {'files':>6} {'OS thr':>7} {'py thr':>7} "
+        f"{'loader':>7} {'kept MiB':>9} {'logs MiB':>9} {'snaps':>6}"
+    )
     for s in samples:
         print(
-            f"{s['iteration']:>7} {s['seconds']:>8.1f} {s['rss_mib']:>9.1f} {s['os_threads']:>7} "
-            f"{s['py_threads']:>7} {s['loader_threads']:>7}"
+            f"{s['iteration']:>7} {s['seconds']:>8.1f} {s['rss_mib']:>9.1f} {s['open_files']:>6} "
+            f"{s['os_threads']:>7} {s['py_threads']:>7} {s['loader_threads']:>7} "
+            f"{s['kept_mib']:>9.1f} {s['disk']['logs']:>9.2f} {s['disk']['snapshot_count']:>6}"
         )
     half = samples[len(samples) // 2 :]
     first = samples[: len(samples) // 2] or samples
@@ -130,18 +180,68 @@ def report(samples: list[dict], max_slope: float, workers_limit: int, save_inter
         f"(limit {workers_limit})"
     )
     ok = slope <= max_slope and grown <= 0 and loader_max <= workers_limit
-    print("PASS" if ok else "FAIL")
     return ok
+
+
+def report_flat(samples: list[dict], snapshot_keep: int, backup_keep: int) -> bool:
+    """Start / middle / end figures, and whether open files and the kept disk stay flat."""
+    middle = samples[len(samples) // 2]
+    print(
+        f"\n{'':>7} {'iter':>7} {'RSS MiB':>9} {'files':>6} {'OS thr':>7} {'saved MiB':>10} "
+        f"{'backups':>8} {'snaps MiB':>10} {'snaps':>6} {'logs MiB':>9} {'record':>7}"
+    )
+    for name, s in (("start", samples[0]), ("middle", middle), ("end", samples[-1])):
+        d = s["disk"]
+        print(
+            f"{name:>7} {s['iteration']:>7} {s['rss_mib']:>9.1f} {s['open_files']:>6} "
+            f"{s['os_threads']:>7} {d['saved']:>10.1f} {d['backups']:>8.1f} "
+            f"{d['snapshots']:>10.1f} {d['snapshot_count']:>6} {d['logs']:>9.2f} "
+            f"{d['record']:>7.2f}"
+        )
+    half, first = samples[len(samples) // 2 :], samples[: len(samples) // 2] or samples
+    files_grown = max(s["open_files"] for s in half) - max(s["open_files"] for s in first)
+    most_snapshots = max(s["disk"]["snapshot_count"] for s in samples)
+    most_backups = max(s["disk"]["backup_count"] for s in samples)
+    largest = max(s["disk"]["largest"] for s in samples)
+    # the saved files plus every kept generation, each at most the largest copy seen, and the
+    # temporary copy of a save in progress
+    generations = backup_keep + (snapshot_keep or most_snapshots)
+    bound = (2 + generations) * largest * 1.02
+    most_kept = max(s["kept_mib"] for s in samples)
+    counts_ok = most_backups <= backup_keep and (
+        snapshot_keep == 0 or most_snapshots <= snapshot_keep
+    )
+    kept_ok = counts_ok and most_kept <= bound
+    print(
+        f"open files: first half max {max(s['open_files'] for s in first)}, second half max "
+        f"{max(s['open_files'] for s in half)} (growth {files_grown:+d})"
+    )
+    print(
+        f"snapshots at most {most_snapshots} (snapshot_keep {snapshot_keep}), backups at most "
+        f"{most_backups} (backup_keep {backup_keep}); kept on disk (saved files, backups, "
+        f"snapshots) at most {most_kept:.1f} MiB, bound {bound:.1f} MiB "
+        f"((2 + {generations}) x the largest copy, {largest:.1f} MiB); second half "
+        f"{min(s['kept_mib'] for s in half):.1f} to {max(s['kept_mib'] for s in half):.1f} MiB"
+    )
+    print(
+        f"TensorBoard logs {samples[0]['disk']['logs']:.2f} -> {samples[-1]['disk']['logs']:.2f} "
+        f"MiB, training record {samples[0]['disk']['record']:.2f} -> "
+        f"{samples[-1]['disk']['record']:.2f} MiB (logs grow by design; not judged)"
+    )
+    return files_grown <= 0 and kept_ok
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--iterations", type=int, default=10000)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--every", type=int, default=50, help="sample every K iterations")
+    parser.add_argument("--every", type=int, default=100, help="sample every K iterations")
     parser.add_argument("--model", default="lightweight")
     parser.add_argument("--save-interval", type=int, default=250)
     parser.add_argument("--faces", type=int, default=32, help="demo faces per side")
+    parser.add_argument("--snapshot-interval", type=int, default=100, help="-I (0: none)")
+    parser.add_argument("--snapshot-keep", type=int, default=5, help="[global] snapshot_keep")
+    parser.add_argument("--backup-keep", type=int, default=3, help="[global] backup_keep")
     parser.add_argument(
         "--max-slope",
         type=float,
@@ -170,12 +270,19 @@ def main(argv: list[str] | None = None) -> int:
     faces = work / "faces"
     if not (faces / "A").is_dir():
         write_demo_data(faces, count=args.faces, size=128)
-    sampler = Sampler(args.every)
+    model_dir = work / f"model_{os.getpid()}"
+    config = work / "soak.toml"
+    config.write_text(
+        f"[global]\nsnapshot_keep = {args.snapshot_keep}\nbackup_keep = {args.backup_keep}\n"
+    )
+    sampler = Sampler(args.every, model_dir)
     registry = load_registry(extra_plugins={"soak_sampler": sampler})
     request = TrainRequest(
         input_a=str(faces / "A"),
         input_b=str(faces / "B"),
-        model_dir=str(work / f"model_{os.getpid()}"),
+        model_dir=str(model_dir),
+        config_path=str(config),
+        snapshot_interval=args.snapshot_interval,
         model_name=args.model,
         batch_size=args.batch_size,
         iterations=args.iterations,
@@ -186,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"Soak: {args.model}, batch {args.batch_size}, {args.iterations} iterations, save every "
-        f"{args.save_interval}, sampling every {args.every}; work folder {work}",
+        f"{args.save_interval}, snapshot every {args.snapshot_interval} (keep "
+        f"{args.snapshot_keep}), backups kept {args.backup_keep}, TensorBoard "
+        f"{'off' if args.no_logs else 'on'}, training record on; sampling every {args.every}; "
+        f"work folder {work}",
         flush=True,
     )
     started = time.monotonic()
@@ -197,10 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     threads_after = proc_status()["Threads"]
     loader_left = sum(t.name.startswith("fs-loader") for t in threading.enumerate())
     print(f"after training: {threads_after} OS threads, {loader_left} loader threads alive")
-    ok = (
-        report(sampler.samples[:-1], args.max_slope, args.workers_limit, args.save_interval)
-        and loader_left == 0
-    )
+    samples = sampler.samples[:-1]
+    memory_ok = report(samples, args.max_slope, args.workers_limit, args.save_interval)
+    flat_ok = report_flat(samples, args.snapshot_keep, args.backup_keep)
+    ok = memory_ok and flat_ok and loader_left == 0
+    print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
 

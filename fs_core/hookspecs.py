@@ -218,7 +218,8 @@ def fs_save(session: TrainingSession, model_dir: str, iteration: int, backup: bo
         state, request, ``print`` for messages.
     :param model_dir: the folder saved to (``weights.h5``, ``state.toml``).
     :param iteration: the iteration count the saved files hold.
-    :param backup: whether the save was also copied to ``backups/``.
+    :param backup: whether the save was also copied to ``backups/`` (False when that backup was
+        skipped for lack of disk space).
 
     Example::
 

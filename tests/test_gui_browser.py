@@ -289,6 +289,69 @@ def test_model_list_shows_a_model(driver, server, root):
     assert "Stopped" in card.text and "lightweight" in card.text
 
 
+def test_low_disk_space_is_shown_while_training(driver, server, root):
+    """A trainer whose progress carries ``disk_free`` (only sent while the disk is low): the
+    model page says so under the status bar, and stops saying it when training ends."""
+    from fs_core.record.files import TRAINER_FILE, encode, record_dir
+    from fs_core.record.reader import process_start_time
+    from fs_core.record.writer import RecordWriter
+
+    model = root / "low_disk"
+    writer = RecordWriter(model, session=1)
+    record_dir(model).joinpath(TRAINER_FILE).write_bytes(
+        encode(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "session": 1,
+                "started": time.time(),
+                "argv": [],
+                "process_started": process_start_time(os.getpid()),
+                "model": "lightweight",
+                "iteration": 0,
+                "target": 100,
+                "batch_size": 2,
+            }
+        )
+    )
+    writer.write(
+        "session_start",
+        iteration=0,
+        target=100,
+        batch_size=2,
+        model="lightweight",
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        save_interval=10,
+        snapshot_interval=0,
+        argv=[],
+    )
+    writer.write(
+        "progress",
+        iteration=10,
+        session_iterations=10,
+        elapsed=5.0,
+        loss_a=0.1,
+        loss_b=0.2,
+        examples_per_second=4.0,
+        count=10,
+        losses={},
+        disk_free=1_234_000_000,
+    )
+    go(driver, server, "#/model/low_disk")
+    note = wait_for(driver, lambda b: visible(b, "#m-disk"), message="the low-disk note")
+    assert note.text.startswith("Low disk space: 1.2 GB free for this model.")
+    writer.write("end", iteration=10, reason="done", error=None)
+    writer.close()
+    wait_for(
+        driver,
+        lambda b: b.find_element(By.ID, "m-state").text == "Stopped",
+        30,
+        "the model shown as stopped",
+    )
+    wait_for(driver, lambda b: not visible(b, "#m-disk"), 10, "no low-disk note once stopped")
+
+
 def test_bad_form_is_refused_in_the_page(driver, server, root):
     go(driver, server, "#/new")
     fill_form(

@@ -116,11 +116,19 @@ def world(tmp_path_factory):
             )
             == 0
         )
-        if not (model / "backups" / "state.toml").exists():  # a backup needs a new low; force one
-            from fs_core.training.model_dir import write_backup
+        from fs_core.training.backups import list_backups, write_backup
 
+        if not list_backups(model):  # a backup needs a new low; force one
             write_backup(model)
         yield {"root": root, "a": a, "b": b, "config": config, "model": model, "other": other}
+
+
+def _newest_backup(ctx) -> Path:
+    from fs_core.training.backups import newest_backup
+
+    newest = newest_backup(ctx.model)
+    assert newest is not None
+    return newest.path
 
 
 class Ctx(NamedTuple):
@@ -681,13 +689,13 @@ CASES += [
         "restore: damaged backup weights",
         lambda ctx: ["restore", "-m", str(ctx.model)],
         lambda ctx: ["backups", "weights.h5", "backup itself"],
-        setup=lambda ctx: _flip_weights_byte(ctx.model / "backups" / "weights.h5"),
+        setup=lambda ctx: _flip_weights_byte(_newest_backup(ctx) / "weights.h5"),
     ),
     Case(
         "restore: damaged backup state",
         lambda ctx: ["restore", "-m", str(ctx.model)],
         lambda ctx: ["backups", "state.toml", "backup itself"],
-        setup=lambda ctx: (ctx.model / "backups" / "state.toml").write_bytes(b"\x00\x00\x00"),
+        setup=lambda ctx: (_newest_backup(ctx) / "state.toml").write_bytes(b"\x00\x00\x00"),
     ),
     Case(
         "restore: read-only model folder",

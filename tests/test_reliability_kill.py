@@ -30,6 +30,7 @@ import pytest
 
 from fs_core.model.state import STATE_FILE, load_state
 from fs_core.model.weights import WEIGHTS_FILE, read_weights
+from fs_core.training.backups import list_backups
 from fs_core.training.model_dir import BACKUP_DIR
 
 pytestmark = pytest.mark.slow
@@ -212,8 +213,8 @@ def test_sigkill_at_random_moments_never_loses_more_than_the_last_save(setup):
         assert iterations >= reported - SAVE_INTERVAL, (
             f"round {number} ({how}): reached {reported}, only {iterations} saved"
         )
-        if (model / BACKUP_DIR / STATE_FILE).exists():
-            _check_loadable(model / BACKUP_DIR, newest=False)
+        for backup in list_backups(model):
+            _check_loadable(backup.path, newest=False)
         for snapshot in model.parent.glob(f"{model.name}_snapshot_*_iters"):
             assert _check_loadable(snapshot, newest=False) > 0
         saved = iterations
@@ -279,3 +280,119 @@ def test_leftover_temp_files_are_removed_when_the_folder_is_opened(tmp_path):
     assert open_model_dir(model, "tiny").iterations == 3
     assert not any(path.exists() for path in stale)
     assert mine.exists()
+
+
+# ---------------------------------------------------------------- at scale: 50+ kills
+
+SCALE_ROUNDS = 56
+SCALE_KEEP = 2  # snapshot_keep and backup_keep: retention deletes at nearly every save
+SLOW_WRITES = "0.02"  # seconds each copy and delete step pauses (FS_TEST_SLOW_WRITES)
+#: what a round waits for before it kills: any moment, or a file of one kind of write appearing
+MOMENTS = ("any", "save", "snapshot write", "backup write", "retention delete")
+
+
+def _in_progress(model: Path) -> dict[str, bool]:
+    """Which kinds of write are under way now, from the temporary names each one uses."""
+    hidden = [p.name for p in model.parent.iterdir() if p.name.startswith(f".{model.name}_")]
+    backups = model / BACKUP_DIR
+    in_backups = [p.name for p in backups.iterdir()] if backups.is_dir() else []
+    return {
+        "save": bool(_temp_files(model)),
+        "snapshot write": any(n.endswith(".tmp") for n in hidden),
+        "backup write": any(n.startswith(".") and n.endswith(".tmp") for n in in_backups),
+        "retention delete": any(n.endswith(".deleting") for n in hidden + in_backups),
+    }
+
+
+def _check_generations(model: Path) -> tuple[int, int]:
+    """Every snapshot and backup generation loads; returns how many of each there are."""
+    from fs_core.builtins.snapshots import list_snapshots
+    from fs_core.training.retention import verify_generation
+
+    snapshots = list_snapshots(model)
+    visible = [p for p in model.parent.glob(f"{model.name}_snapshot_*_iters")]
+    assert len(visible) == len(snapshots), (visible, snapshots)  # none half there
+    for generation in snapshots + list_backups(model):
+        verify_generation(generation.path)
+    return len(snapshots), len(list_backups(model))
+
+
+def test_fifty_sigkills_inside_saves_snapshots_backups_and_retention(tmp_path, monkeypatch):
+    """56 SIGKILLs, each of a process that runs save cycles (save every iteration, snapshot every
+    2, a backup at every save, retention keeping 2 of each): at a random moment, or the moment a
+    save, a snapshot write, a backup write or a retention delete is seen under way. After each,
+    the model, every snapshot and every backup load and at most one generation beyond the kept
+    ones exists (a kill between a write and its retention); the last run cleans every leftover.
+
+    The children are forked from a server that has TensorFlow imported (a new process would
+    spend seconds importing it each round) and run the real loop with a stand-in step
+    (:mod:`save_cycles`); ``FS_TEST_SLOW_WRITES`` widens each copy and delete step so that a
+    kill lands inside it.
+    """
+    import multiprocessing
+
+    import save_cycles
+
+    monkeypatch.setenv("FS_TEST_SLOW_WRITES", SLOW_WRITES)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["tensorflow", "keras", "fs_core.training.loop", "save_cycles"])
+    rng = random.Random(SEED + 1)
+    model = tmp_path / "m"
+    config = save_cycles.write_config(
+        tmp_path / "fs.toml", snapshot_keep=SCALE_KEEP, backup_keep=SCALE_KEEP
+    )
+    log = tmp_path / "children.log"
+    saved, landed = -1, dict.fromkeys(MOMENTS, 0)
+    for number in range(SCALE_ROUNDS):
+        moment = MOMENTS[number % len(MOMENTS)] if number >= 3 else "any"
+        child = context.Process(
+            target=save_cycles.cycle_forever, args=(str(model), str(config), str(log))
+        )
+        child.start()
+        try:
+            if moment == "any":
+                _wait_alive(child, rng.uniform(0.05, 1.5))
+            else:
+                _wait_for(child, lambda kind=moment: _in_progress(model)[kind], log)
+            under_way = _in_progress(model) if model.is_dir() else {}
+            assert child.is_alive(), f"the child ended by itself: {log.read_text()[-3000:]}"
+            child.kill()  # SIGKILL
+        finally:
+            child.join(30)
+        for kind, seen in under_way.items():
+            landed[kind] += seen
+        if not (model / STATE_FILE).exists():
+            assert saved < 0, f"round {number}: the state file vanished"
+            continue
+        iterations = _check_loadable(model, newest=True)
+        assert iterations >= saved, f"round {number} ({moment}): {saved} -> {iterations}"
+        snapshots, backups = _check_generations(model)
+        assert snapshots <= SCALE_KEEP + 1 and backups <= SCALE_KEEP + 1, (number, moment)
+        saved = iterations
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    print(f"kills landed inside: {landed}; saved {saved} iterations")
+    assert all(landed[kind] >= 3 for kind in MOMENTS[1:]), landed
+
+    # a run after the last kill cleans the leftovers and keeps exactly what it says
+    monkeypatch.delenv("FS_TEST_SLOW_WRITES")
+    assert save_cycles.cycle(model, config, 4) == "done"
+    assert _check_generations(model) == (SCALE_KEEP, SCALE_KEEP)
+    assert not any(_in_progress(model).values())
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _wait_alive(child, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and child.is_alive():
+        time.sleep(0.01)
+
+
+def _wait_for(child, condition, log: Path, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and child.is_alive():
+        if condition():
+            return
+        time.sleep(0.0005)
+    raise AssertionError(f"not seen in {timeout} s: {log.read_text()[-3000:]}")

@@ -13,6 +13,7 @@ from typing import Any
 
 from fs_core.hookspecs import hookimpl
 from fs_core.logs import log_to_file
+from fs_core.training.disk import human
 
 TTY_REFRESH_SECONDS = 0.25
 LOG_REFRESH_SECONDS = 10.0
@@ -24,13 +25,16 @@ def _elapsed(seconds: float) -> str:
 
 
 def status_line(session: Any, losses: Mapping[str, float]) -> str:
-    """``[elapsed] [#total] [session id: its iterations] | Loss A: x | Loss B: y | EG/s``."""
+    """``[elapsed] [#total] [session id: its iterations] | Loss A: x | Loss B: y | EG/s``, and
+    ``| disk: 1.2 GB free`` while the model's disk is low (:mod:`fs_core.training.disk`)."""
+    low = getattr(session, "disk_low_free", None)
     return (
         f"[{_elapsed(time.monotonic() - session.started)}] "
         f"[#{session.state.iterations:06d}] "
         f"[session {session.record.get('id', '?')}: {session.session_iterations} it] "
         f"| Loss A: {losses['loss_a']:.5f} | Loss B: {losses['loss_b']:.5f} "
         f"| {session.examples_per_second():.1f} EG/s"
+        + (f" | disk: {human(low)} free" if low is not None else "")
     )
 
 

@@ -5,20 +5,25 @@ The copy (state.toml, weights.h5, logs/) is made in a hidden temporary folder be
 renamed into place, so a snapshot folder is always complete; an older snapshot of the same name is
 replaced only after the new one is whole. It runs after the other plugins' save hooks (``trylast``),
 so TensorBoard has flushed its events before they are copied.
+
+Retention (``[global] snapshot_keep``, ``snapshot_keep_every``): once a new snapshot reads back
+whole, the older ones beyond the ``snapshot_keep`` newest are deleted, except those whose iteration
+count is a multiple of ``snapshot_keep_every``. A snapshot that does not fit on the disk is skipped
+with a warning, after retention had its chance to make room (:mod:`fs_core.training.disk`). Copies
+and deletes that a kill interrupted are cleaned up when training next starts.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import re
 from pathlib import Path
 from typing import Any
 
 from fs_core.errors import FsUserError
 from fs_core.hookspecs import hookimpl
-from fs_core.model.atomic import fsync_dir
 from fs_core.model.state import STATE_FILE
-from fs_core.model.weights import WEIGHTS_FILE
+from fs_core.training import disk, retention
+from fs_core.training.retention import Generation
 
 KEY = "snapshots"
 LOG_DIR = "logs"
@@ -29,32 +34,99 @@ def snapshot_dir(model_dir: str | Path, iterations: int) -> Path:
     return folder.with_name(f"{folder.name}_snapshot_{int(iterations)}_iters")
 
 
+def list_snapshots(model_dir: str | Path) -> list[Generation]:
+    """The model's complete snapshot folders, newest first (by when the copied save was made)."""
+    folder = Path(model_dir).resolve()
+    pattern = re.compile(rf"^{re.escape(folder.name)}_snapshot_(\d+)_iters$")
+    found = []
+    try:
+        entries = list(folder.parent.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match and entry.is_dir() and (entry / STATE_FILE).is_file():
+            found.append(retention.generation_of(entry, int(match.group(1))))
+    return retention.newest_first(found)
+
+
+def clean_leftovers(model_dir: str | Path) -> list[Path]:
+    """Remove the temporary and half-deleted snapshot folders a kill left beside the model."""
+    folder = Path(model_dir).resolve()
+    return retention.clean_leftovers(folder.parent, f".{folder.name}_snapshot_")
+
+
 def write_snapshot(model_dir: str | Path, iterations: int) -> Path:
-    """Copy the saved model files to its snapshot folder for ``iterations``; returns that folder."""
+    """Copy the saved model files to its snapshot folder for ``iterations``; returns that folder.
+    OSError (disk full ...) propagates, with nothing half-written left behind."""
     source = Path(model_dir)
     target = snapshot_dir(source, iterations)
-    temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        for name in (WEIGHTS_FILE, STATE_FILE):
-            shutil.copy2(source / name, temp / name)
-        if (source / LOG_DIR).is_dir():
-            shutil.copytree(source / LOG_DIR, temp / LOG_DIR)
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{temp.name}")
-            target.rename(old)
-        temp.rename(target)
-        fsync_dir(target.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as error:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise FsUserError(f"cannot write the snapshot: {error.strerror or error}", target) from None
+    retention.write_generation(source, target, folders=(LOG_DIR,))
     return target
+
+
+def retire(
+    model_dir: str | Path, keep: int, keep_every: int, spare: Path | None = None
+) -> list[Generation]:
+    """Retention: delete the snapshots beyond the ``keep`` newest (not multiples of
+    ``keep_every``, never ``spare``)."""
+    doomed = retention.plan_deletions(list_snapshots(model_dir), keep, keep_every, spare)
+    return retention.apply(doomed, lambda g: retention.remove_folder(g.path))
+
+
+def make_room(model_dir: str | Path, keep: int, keep_every: int) -> list[Generation]:
+    """Retention ahead of a snapshot that does not fit (the newest always stays)."""
+    doomed = retention.plan_room(list_snapshots(model_dir), keep, keep_every)
+    return retention.apply(doomed, lambda g: retention.remove_folder(g.path))
+
+
+def take_snapshot(session: Any, model_dir: str | Path, iteration: int) -> Path | None:
+    """Snapshot the save just made: check the space, copy, verify, apply retention. Returns the
+    folder, or None when the snapshot was skipped (no room; the reason is printed)."""
+    options = session.config.global_
+    keep, every = int(options.snapshot_keep), int(options.snapshot_keep_every)
+    source = Path(model_dir)
+    target = snapshot_dir(source, iteration)
+    need = disk.copy_need(source, (LOG_DIR,))
+    if not disk.room_for_copy(
+        session, "snapshot", target.parent, need, lambda: make_room(source, keep, every)
+    ):
+        return None
+    try:
+        write_snapshot(source, iteration)
+    except OSError as error:
+        if disk.is_disk_full(error):
+            session.print(f"\nDisk full while writing the snapshot, skipped ({target})")
+            return None
+        reason = error.strerror or str(error)
+        raise FsUserError(f"cannot write the snapshot: {reason}", target) from None
+    try:
+        retention.verify_generation(target, retention.model_keys(session.model))
+    except FsUserError as error:
+        retention.remove_folder(target)
+        session.print(f"\nThe snapshot did not read back whole, removed: {error.one_line()}")
+        return None
+    removed = retire(source, keep, every, spare=target)
+    session.print(
+        f"\nSnapshot at {iteration} iterations: {target}"
+        + (
+            f"; removed {', '.join(g.path.name for g in removed)} (snapshot_keep = {keep})"
+            if removed
+            else ""
+        )
+    )
+    return target
+
+
+def record_snapshot(session: Any, iteration: int, folder: Path) -> None:
+    """What the training record's save record names (see fs_core.builtins.record)."""
+    session.scratch["last_snapshot"] = {"iteration": iteration, "folder": folder.name}
 
 
 @hookimpl
 def fs_train_start(session: Any) -> None:
+    if session.is_chief:
+        clean_leftovers(session.model_dir)
     interval = int(session.request.snapshot_interval or 0)
     if interval > 0:
         session.scratch[KEY] = {"interval": interval, "done": session.state.iterations // interval}
@@ -69,12 +141,9 @@ def fs_save(session: Any, model_dir: str, iteration: int) -> None:
     if reached <= memory["done"]:
         return
     memory["done"] = reached
-    folder = write_snapshot(model_dir, iteration)
-    session.scratch["last_snapshot"] = {
-        "iteration": iteration,
-        "folder": folder.name,
-    }  # for the record
-    session.print(f"\nSnapshot at {iteration} iterations: {folder}")
+    folder = take_snapshot(session, model_dir, iteration)
+    if folder is not None:
+        record_snapshot(session, iteration, folder)
 
 
 @hookimpl

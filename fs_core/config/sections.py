@@ -140,6 +140,28 @@ class GlobalOptions:
     nan_max_rollbacks: int = option(
         3, "Rollbacks in one session before NaN protection stops.", min=1, max=100
     )
+    # snapshots and backups (retention)
+    snapshot_keep: int = option(
+        0,
+        "Snapshots (-I) kept: the newest N; older ones are deleted once a new one is written and "
+        "reads back whole (0: keep all).",
+        min=0,
+        max=100000,
+    )
+    snapshot_keep_every: int = option(
+        0,
+        "Beyond the newest snapshot_keep, also keep the snapshots whose iteration count is a "
+        "multiple of this (0: none).",
+        min=0,
+        max=100000000,
+    )
+    backup_keep: int = option(
+        3,
+        "Backups kept in backups/ (one is written at each save whose average loss is a new low): "
+        "the newest N.",
+        min=1,
+        max=100,
+    )
     # record
     training_record: bool = option(
         True,

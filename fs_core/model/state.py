@@ -26,7 +26,10 @@ FORMAT = 1
 
 def recovery_hint(path: str | Path, what: str = "it") -> str:
     """What to do about a damaged model file: restore the backup, unless it *is* the backup."""
-    if Path(path).parent.name == "backups":
+    folder = Path(path).parent  # backups/<N>_iters/, or backups/ itself (before generations)
+    if folder.name == "backups" or (
+        folder.parent.name == "backups" and folder.name.endswith("_iters")
+    ):
         return (
             "this is the backup itself; the model beside backups/ is untouched (a snapshot "
             "folder, if any, is another copy)"

@@ -185,6 +185,21 @@ def read_weights(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any
     return _read_all(Path(path))
 
 
+def check_weights(path: str | Path) -> set[str]:
+    """The file's dataset keys, after checking its checksum; FsUserError when it is damaged.
+
+    Each dataset is read and hashed and let go before the next (none is kept), so checking a
+    copy costs one dataset's memory, not the model's size three times over with Adam's state."""
+    keys: set[str] = set()
+
+    def note(key: str) -> bool:
+        keys.add(key)
+        return False
+
+    _read_all(Path(path), keep=note)
+    return keys
+
+
 def _rename_legacy_groups(
     arrays: dict[str, np.ndarray], groups: Mapping[str, Any], renames: Mapping[str, str]
 ) -> dict[str, np.ndarray]:

@@ -250,6 +250,7 @@ class TrainerRecord:
         means = {name: rounded(total / count) for name, total in self.sums.items()}
         loss_a, loss_b = means.pop("loss_a", None), means.pop("loss_b", None)
         self.sums, self.count = {}, 0
+        low = getattr(session, "disk_low_free", None)  # only while the disk is low
         self.writer.write(
             "progress",
             iteration=session.state.iterations,
@@ -260,6 +261,7 @@ class TrainerRecord:
             examples_per_second=round(session.examples_per_second(), 3),
             count=count,
             losses=means,
+            **({"disk_free": int(low)} if low is not None else {}),
         )
 
     # ---------------------------------------------------------------- commands
@@ -311,10 +313,12 @@ class TrainerRecord:
         finally:
             self.snapshot_wanted = False
         written = self.session.scratch.get("last_snapshot") or {}
-        return (
-            f"saved and snapshot {written.get('folder')} at iteration "
-            f"{self.session.state.iterations}"
-        )
+        iteration = self.session.state.iterations
+        if written.get("iteration") != iteration:
+            raise ValueError(
+                f"saved at iteration {iteration}; the snapshot was skipped (see the messages)"
+            )
+        return f"saved and snapshot {written.get('folder')} at iteration {iteration}"
 
     def _command_preview(self) -> str:
         iteration = self.session.state.iterations
@@ -331,13 +335,12 @@ class TrainerRecord:
         snapshot = None
         written = self.session.scratch.get("last_snapshot")
         if self.snapshot_wanted and not (written and written.get("iteration") == iteration):
-            from fs_core.builtins.snapshots import write_snapshot
+            from fs_core.builtins.snapshots import record_snapshot, take_snapshot
 
-            folder = write_snapshot(self.model_dir, iteration)
-            self.session.scratch["last_snapshot"] = written = {
-                "iteration": iteration,
-                "folder": folder.name,
-            }
+            folder = take_snapshot(self.session, self.model_dir, iteration)
+            if folder is not None:
+                record_snapshot(self.session, iteration, folder)
+                written = self.session.scratch["last_snapshot"]
         if written and written.get("iteration") == iteration:
             snapshot = written.get("folder")
         preview = self.write_preview(iteration) if self._preview_due() else None

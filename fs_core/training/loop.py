@@ -25,6 +25,7 @@ from fs_core.model.weights import (
     load_optimizer_state,
     save_weights,
 )
+from fs_core.training import backups, disk
 from fs_core.training import model_dir as model_folder
 from fs_core.training.nan_recovery import roll_back
 from fs_core.training.session import TrainingSession
@@ -108,9 +109,15 @@ def _to_floats(values: dict) -> dict[str, float]:
 
 
 def save(session: TrainingSession, *, is_exit: bool, hook: Lifecycle) -> None:
-    """Save weights and state; back up when the average loss since the last save is a new low."""
+    """Save weights and state; back up when the average loss since the last save is a new low.
+
+    The disk guard runs first: a save that does not fit, even after retention made room, stops
+    training with FsUserError before anything is written (see :mod:`fs_core.training.disk`)."""
     policy = session.config.global_.save_optimizer
     with_optimizer = policy == "always" or (policy == "exit" and is_exit)
+    disk.ensure_room_for_save(
+        session, disk.save_need(session, with_optimizer), lambda: _make_room(session)
+    )
     state = session.state
     session.record["iterations"] = session.session_iterations
     session.record["end"] = now()
@@ -133,13 +140,22 @@ def save(session: TrainingSession, *, is_exit: bool, hook: Lifecycle) -> None:
             optimizer=session.optimizer if with_optimizer else None,
         ),
     )
-    backup = new_low and not first_record
-    if backup:
-        model_folder.write_backup(session.model_dir)
-        session.print(f"\nModel backed up (average loss {average:.5f})")
+    backup = new_low and not first_record and backups.take_backup(session, float(average or 0.0))
     session.loss_history.clear()
     hook.fs_save(
         session=session, model_dir=str(session.model_dir), iteration=state.iterations, backup=backup
+    )
+
+
+def _make_room(session: TrainingSession) -> None:
+    """Retention ahead of a save that does not fit: older backups and snapshots beyond what
+    their options keep (the newest of each always stays)."""
+    from fs_core.builtins import snapshots
+
+    options = session.config.global_
+    backups.make_room(session.model_dir, int(options.backup_keep))
+    snapshots.make_room(
+        session.model_dir, int(options.snapshot_keep), int(options.snapshot_keep_every)
     )
 
 
@@ -178,6 +194,7 @@ def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Lifecycle) 
                 losses = _to_floats(step(batch))
                 session.state.iterations += 1
                 session.session_iterations += 1
+                disk.refresh(session)  # the low-space indication, at most every 30 s
                 if not all(math.isfinite(losses[k]) for k in ("loss_a", "loss_b")):
                     after_nan = _on_non_finite(session, losses, hook)
                     if after_nan == "stop":

@@ -4,7 +4,8 @@ A model folder is either new (absent, empty, or holding only fs's training recor
 creates ``record/`` with the trainer's log before the first save, and a run that died before its
 first save leaves it) or an fs model (it has ``state.toml``). Anything else is refused, so fs never
 writes over files it does not own. Saves write ``weights.h5`` then ``state.toml``, each atomically;
-a backup copies both into ``backups/`` when the average loss since the last save reaches a new low.
+a backup copies both into a new generation under ``backups/`` when the average loss since the last
+save reaches a new low (:mod:`fs_core.training.backups`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,20 @@ from fs_core.model.atomic import atomic_path, temp_files
 from fs_core.model.state import STATE_FILE, ModelState, load_state, save_state
 from fs_core.model.weights import WEIGHTS_FILE
 from fs_core.record.files import RECORD_DIR
+from fs_core.training import backups
+from fs_core.training.backups import BACKUP_DIR, write_backup
 
-BACKUP_DIR = "backups"
+__all__ = [
+    "BACKUP_DIR",
+    "LOCK_FILE",
+    "SAVED_FILES",
+    "copy_atomic",
+    "open_model_dir",
+    "remove_stale_temp_files",
+    "save_model_files",
+    "training_lock",
+    "write_backup",
+]
 #: the files fs saves in a model folder (and in backups/), whose leftover temporary files it removes
 SAVED_FILES = (STATE_FILE, WEIGHTS_FILE, "preview.png")
 
@@ -41,7 +54,8 @@ def _check_creatable(folder: Path) -> None:
 
 
 def remove_stale_temp_files(model_dir: str | Path) -> list[Path]:
-    """Delete the temporary files a killed save left in ``model_dir`` and its backups; returns them.
+    """Delete the temporary files a killed save left in ``model_dir`` and its backups, and the
+    temporary or half-deleted backup generations; returns them.
 
     Only names :func:`fs_core.model.atomic.atomic_path` makes for fs's own files are touched; a file
     that cannot be removed (read-only folder) is left, since it never breaks a load.
@@ -53,7 +67,7 @@ def remove_stale_temp_files(model_dir: str | Path) -> list[Path]:
             with contextlib.suppress(OSError):
                 path.unlink()
                 removed.append(path)
-    return removed
+    return removed + backups.clean_leftovers(folder)
 
 
 def open_model_dir(model_dir: str | Path, model_name: str) -> ModelState | None:
@@ -104,16 +118,6 @@ def open_model_dir(model_dir: str | Path, model_name: str) -> ModelState | None:
 def copy_atomic(source: Path, target: Path) -> None:
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
-
-
-def write_backup(model_dir: str | Path) -> None:
-    """Copy the saved weights and state into ``backups/`` (each file replaced atomically)."""
-    folder = Path(model_dir)
-    backups = folder / BACKUP_DIR
-    backups.mkdir(exist_ok=True)
-    # weights first: a state in backups/ always has weights at least as new beside it
-    copy_atomic(folder / WEIGHTS_FILE, backups / WEIGHTS_FILE)
-    copy_atomic(folder / STATE_FILE, backups / STATE_FILE)
 
 
 def save_model_files(model_dir: str | Path, state: ModelState, write_weights) -> None:

@@ -2,7 +2,7 @@
 
 NaN protection alone stops training without saving, which keeps the last save clean but leaves a
 user who trains overnight with nothing done. With ``[global] nan_recovery = "rollback"`` fs instead
-loads the last backup (or, before any backup exists, the last save), clears the optimizer's
+loads the newest backup (or, before any backup exists, the last save), clears the optimizer's
 moments (they may hold the non-finite values), multiplies the learning rate by
 ``nan_lr_factor`` and continues; each rollback is written into the session's entry of
 ``state.toml``. After ``nan_max_rollbacks`` in one session it stops as plain NaN protection does.
@@ -19,14 +19,17 @@ from fs_core.model.weights import (
     load_optimizer_state,
     load_weights,
 )
-from fs_core.training.model_dir import BACKUP_DIR
+from fs_core.training.backups import newest_backup
 
 
-def _last_good(model_dir: Path) -> Path | None:
-    """The folder holding the weights to go back to: backups/ first, else the last save."""
-    for folder in (model_dir / BACKUP_DIR, model_dir):
-        if (folder / WEIGHTS_FILE).exists() and (folder / "state.toml").exists():
-            return folder
+def _last_good(model_dir: Path) -> tuple[Path, str] | None:
+    """The folder holding the weights to go back to, and what it is: the newest backup
+    generation first (the one made last), else the last save."""
+    newest = newest_backup(model_dir)
+    if newest is not None:
+        return newest.path, "backup"
+    if (model_dir / WEIGHTS_FILE).exists() and (model_dir / "state.toml").exists():
+        return model_dir, "last save"
     return None
 
 
@@ -36,9 +39,10 @@ def roll_back(session, iteration: int) -> bool:
     done = session.record.setdefault("nan_rollbacks", [])
     if options.nan_recovery != "rollback" or len(done) >= options.nan_max_rollbacks:
         return False
-    folder = _last_good(session.model_dir)
-    if folder is None:
+    found = _last_good(session.model_dir)
+    if found is None:
         return False
+    folder, source = found
     load_weights(
         folder / WEIGHTS_FILE,
         session.model,
@@ -60,7 +64,7 @@ def roll_back(session, iteration: int) -> bool:
         {
             "iteration": iteration,
             "restored_to": restored_to,
-            "from": "backup" if folder.name == BACKUP_DIR else "last save",
+            "from": source,
             "learning_rate": session.base_learning_rate,
         }
     )

@@ -20,6 +20,7 @@ from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
 from fs_core.model.state import ModelState
 from fs_core.model.weights import WEIGHTS_FILE, find_part_model, load_weights
 from fs_core.training import model_dir as model_folder
+from fs_core.training.disk import FreeSpace, disk_free
 from fs_core.training.precision import (
     Policy,
     PrecisionChoice,
@@ -101,6 +102,10 @@ class TrainingSession:
     precision: PrecisionChoice | None = None
     #: set by a plugin (the record's "stop" command) to end the loop with a save, reason "stopped"
     stop_requested: bool = False
+    #: free bytes on a folder's disk, for the disk guard (tests inject a full disk here)
+    free_space: FreeSpace = disk_free
+    #: free bytes on the model's disk while they are low (status line, record), else None
+    disk_low_free: int | None = None
 
     @property
     def model_name(self) -> str:

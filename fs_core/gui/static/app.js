@@ -98,6 +98,17 @@ const fmt = {
   rate(value) {
     return Number.isFinite(value) ? value.toFixed(value >= 100 ? 0 : 1) : "–";
   },
+  /** Decimal units, as fs prints them: 950 kB, 410 MB, 1.2 GB. */
+  bytes(value) {
+    if (!Number.isFinite(value)) return "–";
+    for (const [unit, scale] of [["TB", 1e12], ["GB", 1e9], ["MB", 1e6], ["kB", 1e3]]) {
+      if (value >= scale) {
+        const v = value / scale;
+        return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${unit}`;
+      }
+    }
+    return `${Math.max(0, Math.round(value))} B`;
+  },
   duration(seconds) {
     if (!Number.isFinite(seconds) || seconds < 0) return "–";
     seconds = Math.round(seconds);
@@ -499,6 +510,7 @@ class ModelView {
     $("#m-action-msg").textContent = "";
     for (const node of $$("[data-live]")) node.textContent = "–";
     $("#m-progress").style.width = "0";
+    $("#m-disk").hidden = true;
     $("#gr-chart").replaceChildren();
     $("#an-chart").replaceChildren();
     $("#an-graph-title").hidden = true;
@@ -667,6 +679,14 @@ class ModelView {
       eta = ((target - status.session_iterations) * status.elapsed) / status.session_iterations;
     }
     set("eta", training ? fmt.duration(eta) : "–");
+    // the trainer adds disk_free to its progress only while the model's disk is low
+    const disk = $("#m-disk");
+    const low = training && Number.isFinite(status.disk_free);
+    if (disk.hidden !== !low) disk.hidden = !low;
+    const diskText = low
+      ? `Low disk space: ${fmt.bytes(status.disk_free)} free for this model. Snapshots and backups are skipped while they do not fit; training stops before a save that cannot fit. Free some space, or keep fewer snapshots (snapshot_keep) and backups (backup_keep).`
+      : "";
+    if (disk.textContent !== diskText) disk.textContent = diskText;
     const bar = $("#m-progress");
     if (target && Number.isFinite(status.session_iterations)) {
       bar.style.width = `${Math.min(100, (100 * status.session_iterations) / target).toFixed(1)}%`;
