@@ -12,8 +12,10 @@ from types import SimpleNamespace
 import cv2
 import pytest
 
+from fs_core.builtins.preview import KEY as PREVIEW
 from fs_core.cli.main import main
 from fs_core.faces.demo import write_demo_data
+from fs_core.stash import Stash
 
 MODEL = ["-t", "lightweight", "-b", "2"]
 PREVIEW_FACES = 2
@@ -138,11 +140,13 @@ def test_a_half_written_last_record_is_ignored(trained, tmp_path):
 def test_no_logs_writes_no_event_files(tmp_path):
     from fs_core.builtins import tensorboard
 
-    session = SimpleNamespace(request=SimpleNamespace(no_logs=True), scratch={}, model_dir=tmp_path)
+    session = SimpleNamespace(
+        request=SimpleNamespace(no_logs=True), stash=Stash(), model_dir=tmp_path
+    )
     tensorboard.fs_train_start(session)
     tensorboard.fs_save(session)
     tensorboard.fs_train_end(session)
-    assert session.scratch == {} and not (tmp_path / "logs").exists()
+    assert len(session.stash) == 0 and not (tmp_path / "logs").exists()
 
 
 def test_analysis_csv_rows_match_the_state(trained, tmp_path, capsys):
@@ -294,7 +298,7 @@ def test_preview_without_display_says_so(monkeypatch):
     said = []
     session = SimpleNamespace(
         request=SimpleNamespace(preview=True, write_image=False),
-        scratch={},
+        stash=Stash(),
         print=said.append,
         config=SimpleNamespace(
             augmentation=SimpleNamespace(mask_opacity=30, mask_color="#ff0000"),
@@ -305,4 +309,4 @@ def test_preview_without_display_says_so(monkeypatch):
     )
     preview.fs_train_start(session)
     assert len(said) == 1 and "no display" in said[0] and "-w" in said[0]
-    assert "preview" not in session.scratch
+    assert PREVIEW not in session.stash

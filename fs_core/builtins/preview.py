@@ -3,7 +3,7 @@ shows it in a window when there is a display.
 
 The preview faces are chosen and prepared once per run (no augmentation), so successive previews
 show the same faces and differ only by what the model learned. Everything this plugin remembers
-lives in ``session.scratch["preview"]``.
+lives in ``session.stash[KEY]``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import attrs
+
 from fs_core.hookspecs import hookimpl
+from fs_core.stash import StashKey
 
 PREVIEW_FILE = "preview.png"
 WINDOW = "fs preview"
-KEY = "preview"
+
+
+@attrs.define
+class PreviewMemory:
+    """What the preview keeps for the run: how to draw, whether a window is open, the faces."""
+
+    style: Any
+    window: bool = False
+    faces: tuple[Any, Any] | None = None
+
+
+KEY: StashKey[PreviewMemory] = StashKey("preview")
 
 
 def display_available() -> bool:
@@ -41,30 +55,30 @@ def fs_train_start(session: Any) -> None:
         return
     from fs_core.preview.render import session_faces, style_of
 
-    memory: dict[str, Any] = {"style": style_of(session.config, session.built), "window": False}
+    memory = PreviewMemory(style=style_of(session.config, session.built))
     if session.request.preview:
         if display_available():
-            memory["window"] = True
+            memory.window = True
         else:
             session.print(
                 "Preview: no display here (DISPLAY/WAYLAND_DISPLAY unset or OpenCV has no "
                 "GUI); use -w to write preview.png in the model folder instead."
             )
-    if memory["window"] or session.request.write_image:
-        memory["faces"] = session_faces(session)
-        session.scratch[KEY] = memory
+    if memory.window or session.request.write_image:
+        memory.faces = session_faces(session)
+        session.stash[KEY] = memory
 
 
 def render(session: Any) -> Any:
     """The preview image for the model as it is now (uint8 BGR), or None when not asked for."""
-    memory = session.scratch.get(KEY)
-    if not memory:
+    memory = session.stash.get(KEY, None)
+    if memory is None or memory.faces is None:
         return None
     from fs_core.preview.render import preview_image
 
-    faces_a, faces_b = memory["faces"]
+    faces_a, faces_b = memory.faces
     return preview_image(
-        session.built, faces_a, faces_b, memory["style"], session.config.global_.convert_batchsize
+        session.built, faces_a, faces_b, memory.style, session.config.global_.convert_batchsize
     )
 
 
@@ -77,7 +91,7 @@ def fs_save(session: Any, model_dir: str) -> None:
         from fs_core.preview.render import write_image
 
         write_image(os.path.join(model_dir, PREVIEW_FILE), image)
-    if session.scratch[KEY]["window"]:
+    if session.stash[KEY].window:
         import cv2
 
         cv2.imshow(WINDOW, image)
@@ -86,8 +100,8 @@ def fs_save(session: Any, model_dir: str) -> None:
 
 @hookimpl
 def fs_train_end(session: Any) -> None:
-    memory = session.scratch.pop(KEY, None)
-    if memory and memory.get("window"):
+    memory = session.stash.pop(KEY, None)
+    if memory is not None and memory.window:
         import cv2
 
         cv2.destroyWindow(WINDOW)

@@ -10,11 +10,15 @@ follows every message. The work is done by :class:`fs_core.record.trainer.Traine
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fs_core.hookspecs import hookimpl
+from fs_core.stash import StashKey
 
-KEY = "record"
+if TYPE_CHECKING:
+    from fs_core.record.trainer import TrainerRecord
+
+KEY: StashKey[TrainerRecord] = StashKey("record")
 
 
 @hookimpl
@@ -31,20 +35,20 @@ def fs_train_start(session: Any) -> None:
             f"{error.strerror or error}; training without it"
         )
         return
-    session.scratch[KEY] = record
+    session.stash[KEY] = record
     record.start()
 
 
 @hookimpl(trylast=True)
 def fs_iteration_end(session: Any, losses: Mapping[str, float]) -> None:
-    record = session.scratch.get(KEY)
+    record = session.stash.get(KEY, None)
     if record is not None:
         record.iteration(losses)
 
 
 @hookimpl(trylast=True)
 def fs_save(session: Any, iteration: int, backup: bool = False) -> None:
-    record = session.scratch.get(KEY)
+    record = session.stash.get(KEY, None)
     if record is not None:
         record.saved(iteration, backup)
 
@@ -53,13 +57,13 @@ def fs_save(session: Any, iteration: int, backup: bool = False) -> None:
 def fs_nan(
     session: Any, iteration: int, losses: Mapping[str, float], rolled_back: bool = False
 ) -> None:
-    record = session.scratch.get(KEY)
+    record = session.stash.get(KEY, None)
     if record is not None:
         record.nan(iteration, losses, rolled_back)
 
 
 @hookimpl(trylast=True)
 def fs_train_end(session: Any, reason: str = "done", error: str | None = None) -> None:
-    record = session.scratch.pop(KEY, None)
+    record = session.stash.pop(KEY, None)
     if record is not None:
         record.end(reason, error)

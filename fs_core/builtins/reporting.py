@@ -13,10 +13,15 @@ from typing import Any
 
 from fs_core.hookspecs import hookimpl
 from fs_core.logs import log_to_file
+from fs_core.stash import StashKey
 from fs_core.training.disk import human
 
 TTY_REFRESH_SECONDS = 0.25
 LOG_REFRESH_SECONDS = 10.0
+#: when the status line was last printed (time.monotonic)
+STATUS_PRINTED: StashKey[float] = StashKey("status printed")
+#: the last iteration's losses, for the log file's line at the next save
+STATUS_LOSSES: StashKey[Mapping[str, float]] = StashKey("status losses")
 
 
 def _elapsed(seconds: float) -> str:
@@ -44,16 +49,16 @@ def fs_train_start(session: Any) -> None:
         f"Training '{session.model_name}' in {session.model_dir} from iteration "
         f"{session.state.iterations} (batch {session.batch_size}); Ctrl-C saves and stops."
     )
-    session.scratch.setdefault("status_printed", 0.0)
+    session.stash.setdefault(STATUS_PRINTED, 0.0)
 
 
 @hookimpl
 def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) -> None:
-    session.scratch["status_losses"] = losses  # for the log file's line at the next save
+    session.stash[STATUS_LOSSES] = losses  # for the log file's line at the next save
     stream = sys.stdout
     tty = stream.isatty()
     now = time.monotonic()
-    last = session.scratch.get("status_printed", 0.0)
+    last = session.stash.get(STATUS_PRINTED, 0.0)
     final = session.session_iterations == session.request.iterations
     if (
         not final
@@ -61,7 +66,7 @@ def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) 
         and session.session_iterations > 1
     ):
         return
-    session.scratch["status_printed"] = now
+    session.stash[STATUS_PRINTED] = now
     line = status_line(session, losses)
     stream.write(("\r" + line) if tty else line + "\n")
     stream.flush()
@@ -69,7 +74,7 @@ def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) 
 
 @hookimpl
 def fs_save(session: Any, model_dir: str, iteration: int) -> None:
-    losses = session.scratch.get("status_losses")
+    losses = session.stash.get(STATUS_LOSSES, None)
     if losses:  # the -F log file gets the status at each save (the console shows it live)
         log_to_file("saved: %s", status_line(session, losses))
     if sys.stdout.isatty():

@@ -19,13 +19,34 @@ import re
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from fs_core.errors import FsUserError
 from fs_core.hookspecs import hookimpl
 from fs_core.model.state import STATE_FILE
+from fs_core.stash import StashKey
 from fs_core.training import disk, retention
 from fs_core.training.retention import Generation
 
-KEY = "snapshots"
+
+@attrs.define
+class SnapshotSchedule:
+    """``-I``: the interval, and how many intervals the model had passed at the last snapshot."""
+
+    interval: int
+    done: int
+
+
+@attrs.frozen
+class LastSnapshot:
+    """The snapshot written last in this run (the training record names it in its save record)."""
+
+    iteration: int
+    folder: str
+
+
+KEY: StashKey[SnapshotSchedule] = StashKey("snapshots")
+LAST_SNAPSHOT: StashKey[LastSnapshot] = StashKey("last snapshot")
 LOG_DIR = "logs"
 
 
@@ -120,7 +141,7 @@ def take_snapshot(session: Any, model_dir: str | Path, iteration: int) -> Path |
 
 def record_snapshot(session: Any, iteration: int, folder: Path) -> None:
     """What the training record's save record names (see fs_core.builtins.record)."""
-    session.scratch["last_snapshot"] = {"iteration": iteration, "folder": folder.name}
+    session.stash[LAST_SNAPSHOT] = LastSnapshot(iteration=iteration, folder=folder.name)
 
 
 @hookimpl
@@ -129,18 +150,18 @@ def fs_train_start(session: Any) -> None:
         clean_leftovers(session.model_dir)
     interval = int(session.request.snapshot_interval or 0)
     if interval > 0:
-        session.scratch[KEY] = {"interval": interval, "done": session.state.iterations // interval}
+        session.stash[KEY] = SnapshotSchedule(interval, session.state.iterations // interval)
 
 
 @hookimpl(trylast=True)
 def fs_save(session: Any, model_dir: str, iteration: int) -> None:
-    memory = session.scratch.get(KEY)
-    if not memory:
+    memory = session.stash.get(KEY, None)
+    if memory is None:
         return
-    reached = iteration // memory["interval"]
-    if reached <= memory["done"]:
+    reached = iteration // memory.interval
+    if reached <= memory.done:
         return
-    memory["done"] = reached
+    memory.done = reached
     folder = take_snapshot(session, model_dir, iteration)
     if folder is not None:
         record_snapshot(session, iteration, folder)
@@ -148,4 +169,4 @@ def fs_save(session: Any, model_dir: str, iteration: int) -> None:
 
 @hookimpl
 def fs_train_end(session: Any) -> None:
-    session.scratch.pop(KEY, None)
+    session.stash.pop(KEY, None)

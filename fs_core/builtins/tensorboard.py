@@ -15,9 +15,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fs_core.hookspecs import hookimpl
+import attrs
 
-KEY = "tensorboard"
+from fs_core.hookspecs import hookimpl
+from fs_core.stash import StashKey
+
+
+@attrs.define
+class TensorboardMemory:
+    """The run's event writer (opened at the first save) and the steps not written yet."""
+
+    first_step: int
+    last: float  # time.monotonic() of the last step
+    writer: Any = None
+    pending: list[tuple[int, dict[str, float]]] = attrs.field(factory=list)
+
+
+KEY: StashKey[TensorboardMemory] = StashKey("tensorboard")
 LOG_DIR = "logs"
 QUEUE = 1000  # events kept in memory between flushes
 FLUSH_MILLIS = 120_000
@@ -58,34 +72,34 @@ def _metadata(plugin: str) -> Any:
     )
 
 
-def _write_pending(memory: dict) -> None:
+def _write_pending(memory: TensorboardMemory) -> None:
     import tensorflow as tf
 
     scalars = _metadata("scalars")
-    with memory["writer"].as_default():
-        for step, values in memory["pending"]:
+    with memory.writer.as_default():
+        for step, values in memory.pending:
             for name, value in values.items():
                 tf.summary.write(
                     name, tf.constant(float(value), tf.float32), step=step, metadata=scalars
                 )
-    memory["pending"].clear()
-    memory["writer"].flush()
+    memory.pending.clear()
+    memory.writer.flush()
 
 
-def _open_writer(session: Any, memory: dict) -> None:
+def _open_writer(session: Any, memory: TensorboardMemory) -> None:
     """The writer is made at the first save: a new model folder holds nothing before its model."""
     import tensorflow as tf
 
     folder = session_log_dir(session.model_dir, session.record.get("id", 0))
     folder.mkdir(parents=True, exist_ok=True)
-    memory["writer"] = tf.summary.create_file_writer(
+    memory.writer = tf.summary.create_file_writer(
         str(folder), max_queue=QUEUE, flush_millis=FLUSH_MILLIS
     )
-    with memory["writer"].as_default():
+    with memory.writer.as_default():
         tf.summary.write(
             "model_config",
             tf.constant(_model_json(session)),
-            step=memory["first_step"],
+            step=memory.first_step,
             metadata=_metadata("text"),
         )
 
@@ -94,21 +108,18 @@ def _open_writer(session: Any, memory: dict) -> None:
 def fs_train_start(session: Any) -> None:
     if session.request.no_logs:
         return
-    session.scratch[KEY] = {
-        "writer": None,
-        "pending": [],
-        "last": time.monotonic(),
-        "first_step": session.state.iterations,
-    }
+    session.stash[KEY] = TensorboardMemory(
+        first_step=session.state.iterations, last=time.monotonic()
+    )
 
 
 @hookimpl
 def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) -> None:
-    memory = session.scratch.get(KEY)
+    memory = session.stash.get(KEY, None)
     if memory is None:
         return
     now = time.monotonic()
-    elapsed, memory["last"] = now - memory["last"], now
+    elapsed, memory.last = now - memory.last, now
     values = dict(losses)
     values["total"] = losses["loss_a"] + losses["loss_b"]
     rate = learning_rate(session.optimizer)
@@ -116,23 +127,23 @@ def fs_iteration_end(session: Any, iteration: int, losses: Mapping[str, float]) 
         values["learning_rate"] = rate
     if elapsed > 0:
         values["examples_per_second"] = session.examples_per_iteration / elapsed
-    memory["pending"].append((int(iteration), values))
+    memory.pending.append((int(iteration), values))
 
 
 @hookimpl
 def fs_save(session: Any) -> None:
     """Events are written at each save, so the logs never run ahead of the saved model."""
-    memory = session.scratch.get(KEY)
+    memory = session.stash.get(KEY, None)
     if memory is None:
         return
-    if memory["writer"] is None:
+    if memory.writer is None:
         _open_writer(session, memory)
     _write_pending(memory)
 
 
 @hookimpl
 def fs_train_end(session: Any) -> None:
-    memory = session.scratch.pop(KEY, None)
-    if memory and memory["writer"] is not None:
+    memory = session.stash.pop(KEY, None)
+    if memory is not None and memory.writer is not None:
         _write_pending(memory)
-        memory["writer"].close()
+        memory.writer.close()

@@ -11,10 +11,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from fs_core.errors import FsUserError
 from fs_core.hookspecs import hookimpl
+from fs_core.stash import StashKey
 
-KEY = "timelapse"
+
+@attrs.frozen
+class TimelapseMemory:
+    """The run's timelapse: the fixed faces of each side, where frames go, how to draw."""
+
+    faces: tuple[Any, ...]
+    out: Path
+    style: Any
+
+
+KEY: StashKey[TimelapseMemory] = StashKey("timelapse")
 FLAGS = (
     ("timelapse_a", "-x/--timelapse-input-A"),
     ("timelapse_b", "-y/--timelapse-input-B"),
@@ -67,11 +80,9 @@ def fs_train_start(session: Any) -> None:
         raise FsUserError(
             f"cannot create the timelapse folder: {error.strerror or error}", out
         ) from None
-    session.scratch[KEY] = {
-        "faces": tuple(faces),
-        "out": out,
-        "style": style_of(session.config, session.built),
-    }
+    session.stash[KEY] = TimelapseMemory(
+        faces=tuple(faces), out=out, style=style_of(session.config, session.built)
+    )
 
 
 def frame_path(folder: Path, stamp: int | None = None) -> Path:
@@ -86,18 +97,18 @@ def frame_path(folder: Path, stamp: int | None = None) -> Path:
 
 @hookimpl
 def fs_save(session: Any) -> None:
-    memory = session.scratch.get(KEY)
-    if not memory:
+    memory = session.stash.get(KEY, None)
+    if memory is None:
         return
     from fs_core.preview.render import preview_image, write_image
 
-    faces_a, faces_b = memory["faces"]
+    faces_a, faces_b = memory.faces
     image = preview_image(
-        session.built, faces_a, faces_b, memory["style"], session.config.global_.convert_batchsize
+        session.built, faces_a, faces_b, memory.style, session.config.global_.convert_batchsize
     )
-    write_image(frame_path(memory["out"]), image)
+    write_image(frame_path(memory.out), image)
 
 
 @hookimpl
 def fs_train_end(session: Any) -> None:
-    session.scratch.pop(KEY, None)
+    session.stash.pop(KEY, None)

@@ -1,7 +1,7 @@
 """What a training session writes into ``MODEL_DIR/record/``, driven by the lifecycle hooks.
 
 :class:`TrainerRecord` is created at ``fs_train_start`` (on the chief worker, with ``[global]
-training_record`` on) and kept in ``session.scratch``. Per iteration it adds the losses to running
+training_record`` on) and kept in ``session.stash``. Per iteration it adds the losses to running
 sums and looks at the clock; at most every 0.5 s that becomes one ``progress`` record, and the
 command folder is looked at. Saves add the preview pair and a ``save`` record; the end of the
 session (however it ends) adds the last ``progress`` and the ``end`` record.
@@ -312,13 +312,15 @@ class TrainerRecord:
             self._save_now()
         finally:
             self.snapshot_wanted = False
-        written = self.session.scratch.get("last_snapshot") or {}
+        from fs_core.builtins.snapshots import LAST_SNAPSHOT
+
+        written = self.session.stash.get(LAST_SNAPSHOT, None)
         iteration = self.session.state.iterations
-        if written.get("iteration") != iteration:
+        if written is None or written.iteration != iteration:
             raise ValueError(
                 f"saved at iteration {iteration}; the snapshot was skipped (see the messages)"
             )
-        return f"saved and snapshot {written.get('folder')} at iteration {iteration}"
+        return f"saved and snapshot {written.folder} at iteration {iteration}"
 
     def _command_preview(self) -> str:
         iteration = self.session.state.iterations
@@ -332,17 +334,17 @@ class TrainerRecord:
 
     def saved(self, iteration: int, backup: bool) -> None:
         self.progress()
-        snapshot = None
-        written = self.session.scratch.get("last_snapshot")
-        if self.snapshot_wanted and not (written and written.get("iteration") == iteration):
-            from fs_core.builtins.snapshots import record_snapshot, take_snapshot
+        from fs_core.builtins.snapshots import LAST_SNAPSHOT, record_snapshot, take_snapshot
 
+        snapshot = None
+        written = self.session.stash.get(LAST_SNAPSHOT, None)
+        if self.snapshot_wanted and not (written is not None and written.iteration == iteration):
             folder = take_snapshot(self.session, self.model_dir, iteration)
             if folder is not None:
                 record_snapshot(self.session, iteration, folder)
-                written = self.session.scratch["last_snapshot"]
-        if written and written.get("iteration") == iteration:
-            snapshot = written.get("folder")
+                written = self.session.stash[LAST_SNAPSHOT]
+        if written is not None and written.iteration == iteration:
+            snapshot = written.folder
         preview = self.write_preview(iteration) if self._preview_due() else None
         self.writer.write(
             "save", iteration=iteration, backup=bool(backup), snapshot=snapshot, preview=preview
@@ -433,9 +435,11 @@ class TrainerRecord:
 
         session = self.session
         if self.faces is None:
-            shown = session.scratch.get("preview") or {}
-            if shown.get("faces") is not None:  # -w/-p: the same faces as preview.png
-                self.faces = shown["faces"]
+            from fs_core.builtins.preview import KEY as PREVIEW
+
+            shown = session.stash.get(PREVIEW, None)
+            if shown is not None and shown.faces is not None:  # -w/-p: the faces of preview.png
+                self.faces = shown.faces
             elif session.faces_a is not None and session.prepare_spec is not None:
                 self.faces = session_faces(session)
             else:

@@ -29,6 +29,7 @@ import numpy as np
 from fs_core.errors import FsUserError
 from fs_core.model.state import STATE_FILE
 from fs_core.model.weights import WEIGHTS_FILE
+from fs_core.stash import StashKey
 
 if TYPE_CHECKING:
     from fs_core.training.session import TrainingSession
@@ -45,7 +46,8 @@ LOW_FLOOR = 2 * 10**9
 LOW_SAVES = 4
 #: how often the free space is looked at between saves, for the low-space indication
 REFRESH_SECONDS = 30.0
-_REFRESHED = "disk_refreshed"  # session.scratch: when the free space was last looked at
+#: when the free space was last looked at (time.monotonic)
+_REFRESHED: StashKey[float] = StashKey("disk refreshed")
 
 
 def disk_free(path: Path) -> int:
@@ -117,7 +119,7 @@ def note_free(session: TrainingSession, free: int, save_bytes: int) -> None:
     low = free < low_threshold(save_bytes)
     was_low = session.disk_low_free is not None
     session.disk_low_free = free if low else None
-    session.scratch[_REFRESHED] = time.monotonic()
+    session.stash[_REFRESHED] = time.monotonic()
     if low and not was_low:
         session.print(
             f"\nLow disk space: {human(free)} free for {session.model_dir} (a save needs "
@@ -129,7 +131,7 @@ def note_free(session: TrainingSession, free: int, save_bytes: int) -> None:
 def refresh(session: TrainingSession) -> None:
     """Look at the free space again when the last look is older than :data:`REFRESH_SECONDS`
     (another program may be filling the disk between saves)."""
-    last = session.scratch.get(_REFRESHED)
+    last = session.stash.get(_REFRESHED, None)
     if last is not None and time.monotonic() - last < REFRESH_SECONDS:
         return
     save_bytes = largest_save_need(session)

@@ -19,6 +19,7 @@ from fs_core.errors import FsUserError
 from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
 from fs_core.model.state import ModelState
 from fs_core.model.weights import WEIGHTS_FILE, find_part_model, load_weights
+from fs_core.stash import Stash
 from fs_core.training import model_dir as model_folder
 from fs_core.training.disk import FreeSpace, disk_free
 from fs_core.training.precision import (
@@ -93,7 +94,7 @@ class TrainingSession:
     faces_b: FaceSet | None = None
     prepare_spec: PrepareSpec | None = None  # how faces are cropped for this model
     record: dict = attrs.field(factory=dict)  # this run's [[sessions]] entry in the state
-    scratch: dict = attrs.field(factory=dict)  # per-run memory for reporting plugins
+    stash: Stash = attrs.field(factory=Stash)  # per-run memory of plugins, typed by key
     session_iterations: int = 0
     started: float = attrs.field(factory=time.monotonic)
     loss_history: list = attrs.field(factory=list)
