@@ -229,7 +229,7 @@ def save_model(folder: Path, registry, name: str) -> Path:
     from fs_core.model.build import build_from_config
     from fs_core.model.state import ModelState
     from fs_core.model.weights import save_weights
-    from fs_core.training.model_dir import save_model_files
+    from fs_core.training.model_folder import save_model_files
 
     descriptor = registry.models[name]
     config = load_config(None, {name: descriptor.config_class})

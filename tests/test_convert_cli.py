@@ -49,7 +49,7 @@ def model(registry, tmp_path_factory) -> Path:
     from fs_core.model.build import build_from_config
     from fs_core.model.state import ModelState
     from fs_core.model.weights import save_weights
-    from fs_core.training.model_dir import save_model_files
+    from fs_core.training.model_folder import save_model_files
 
     folder = tmp_path_factory.mktemp("models") / "tiny"
     config = config_from_mapping(

@@ -14,7 +14,7 @@ from fs_core.model.atomic import atomic_path
 from fs_core.model.build import build_from_config
 from fs_core.model.state import ModelState, load_state, save_state
 from fs_core.model.weights import load_weights, part_variables, parts_of, save_weights
-from fs_core.training.model_dir import open_model_dir
+from fs_core.training.model_folder import open_model_dir
 
 
 def _tiny(registry, seed=0):

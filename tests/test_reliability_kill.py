@@ -31,7 +31,7 @@ import pytest
 from fs_core.model.state import STATE_FILE, load_state
 from fs_core.model.weights import WEIGHTS_FILE, read_weights
 from fs_core.training.backups import list_backups
-from fs_core.training.model_dir import BACKUP_DIR
+from fs_core.training.model_folder import BACKUP_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -243,7 +243,7 @@ def test_sigkill_at_random_moments_never_loses_more_than_the_last_save(setup):
 def test_a_kill_between_weights_and_state_of_the_first_save_leaves_a_model_that_opens(tmp_path):
     """The window the placeholder state closes: weights written, the first real state not yet."""
     from fs_core.model.state import ModelState
-    from fs_core.training.model_dir import open_model_dir, save_model_files
+    from fs_core.training.model_folder import open_model_dir, save_model_files
 
     model = tmp_path / "m"
 
@@ -262,7 +262,7 @@ def test_a_kill_between_weights_and_state_of_the_first_save_leaves_a_model_that_
 
 def test_leftover_temp_files_are_removed_when_the_folder_is_opened(tmp_path):
     from fs_core.model.state import ModelState, save_state
-    from fs_core.training.model_dir import open_model_dir
+    from fs_core.training.model_folder import open_model_dir
 
     model = tmp_path / "m"
     (model / BACKUP_DIR).mkdir(parents=True)

@@ -39,7 +39,7 @@ def _model_dir(registry, folder: Path, learn_mask: bool, convert_batchsize: int 
     from fs_core.model.build import build_from_config
     from fs_core.model.state import ModelState
     from fs_core.model.weights import save_weights
-    from fs_core.training.model_dir import save_model_files
+    from fs_core.training.model_folder import save_model_files
 
     config = config_from_mapping(
         {"global": {"mask": {"learn_mask": learn_mask}}, "model": {"tiny": {"size": 32}}},

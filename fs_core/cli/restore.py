@@ -80,7 +80,7 @@ def restore(model_dir: str | Path, iteration: int | None = None) -> tuple[int, P
     from fs_core.model.state import STATE_FILE, load_state
     from fs_core.model.weights import WEIGHTS_FILE, read_weights
     from fs_core.training.backups import find_backup
-    from fs_core.training.model_dir import copy_atomic
+    from fs_core.training.model_folder import copy_atomic
 
     folder = Path(model_dir)
     _check_folder(folder)

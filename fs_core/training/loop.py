@@ -25,8 +25,7 @@ from fs_core.model.weights import (
     load_optimizer_state,
     save_weights,
 )
-from fs_core.training import backups, disk
-from fs_core.training import model_dir as model_folder
+from fs_core.training import backups, disk, model_folder
 from fs_core.training.nan_recovery import roll_back
 from fs_core.training.session import TrainingSession
 

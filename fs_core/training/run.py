@@ -20,7 +20,7 @@ from fs_core.losses.compose import LossComposer
 from fs_core.model.weights import save_weights
 from fs_core.training.loop import StopReason, make_optimizer, train
 from fs_core.training.lr_finder import find_learning_rate
-from fs_core.training.model_dir import save_model_files, training_lock
+from fs_core.training.model_folder import save_model_files, training_lock
 from fs_core.training.session import (
     TrainingSession,
     TrainRequest,

@@ -20,7 +20,7 @@ from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
 from fs_core.model.state import ModelState
 from fs_core.model.weights import WEIGHTS_FILE, find_part_model, load_weights
 from fs_core.stash import Stash
-from fs_core.training import model_dir as model_folder
+from fs_core.training import model_folder
 from fs_core.training.disk import FreeSpace, disk_free
 from fs_core.training.precision import (
     Policy,
