@@ -19,23 +19,12 @@ def default_loader_setup(size: int) -> tuple[Any, tuple[str, ...], Any, list]:
     from gpu_step import load_registry
 
     from fs_core.config import Config
-    from fs_core.faces.prepare import PrepareSpec
+    from fs_core.faces.prepare import training_spec
     from fs_core.losses.selection import mask_names
 
     config = Config()
     names = mask_names(config.loss, config.mask)
-    g, m = config.global_, config.mask
-    spec = PrepareSpec(
-        size=size,
-        centering=g.centering,
-        coverage=g.coverage,
-        vertical_offset=g.vertical_offset,
-        mask_type=m.mask_type,
-        mask_dilation=m.mask_dilation,
-        mask_blur_kernel=m.mask_blur_kernel,
-        mask_threshold=m.mask_threshold,
-        mask_names=names,
-    )
+    spec = training_spec(config, size, names)
     augmenters = sorted(load_registry(False).augmenters.values(), key=lambda a: a.stage)
     return spec, names, config.augmentation, augmenters
 

@@ -38,6 +38,7 @@ from fs_core.faces import alignment as al
 from fs_core.faces.read import FaceRecord, stored_mask_entries
 
 if TYPE_CHECKING:
+    from fs_core.config import Config
     from fs_core.faces.faceset import FaceSet
 
 LANDMARK_MASKS = ("components", "extended")
@@ -83,6 +84,23 @@ class PrepareSpec:
     mask_threshold: int = 4
     mask_names: tuple[str, ...] = attrs.field(
         default=(), converter=_as_tuple, validator=_mask_names
+    )
+
+
+def training_spec(config: Config, size: int, mask_names: Iterable[str]) -> PrepareSpec:
+    """The crop and masks training uses: ``size`` pixels, the ``[global]`` crop options and the
+    ``[mask]`` options of ``config``, with the mask channels the losses need."""
+    g, m = config.global_, config.mask
+    return PrepareSpec(
+        size=size,
+        centering=g.centering,
+        coverage=g.coverage,
+        vertical_offset=g.vertical_offset,
+        mask_type=m.mask_type,
+        mask_dilation=m.mask_dilation,
+        mask_blur_kernel=m.mask_blur_kernel,
+        mask_threshold=m.mask_threshold,
+        mask_names=tuple(mask_names),
     )
 
 

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from fs_core.errors import FsUserError
 from fs_core.faces.faceset import index_faceset
-from fs_core.faces.prepare import PrepareSpec
+from fs_core.faces.prepare import PrepareSpec, training_spec
 from fs_core.losses.compose import LossComposer
 from fs_core.model.weights import save_weights
 from fs_core.training.loop import StopReason, make_optimizer, train
@@ -74,19 +74,8 @@ def make_composer(session: TrainingSession, faces_a: Any, faces_b: Any) -> LossC
 
 
 def prepare_spec(session: TrainingSession, mask_names: tuple[str, ...]) -> PrepareSpec:
-    g, m = session.config.global_, session.config.mask
     size = max((session.built.input_size,) + session.built.output_sizes)
-    return PrepareSpec(
-        size=size,
-        centering=g.centering,
-        coverage=g.coverage,
-        vertical_offset=g.vertical_offset,
-        mask_type=m.mask_type,
-        mask_dilation=m.mask_dilation,
-        mask_blur_kernel=m.mask_blur_kernel,
-        mask_threshold=m.mask_threshold,
-        mask_names=mask_names,
-    )
+    return training_spec(session.config, size, mask_names)
 
 
 def make_loader(
