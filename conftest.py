@@ -11,6 +11,19 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _face_cache_in_a_temporary_folder(tmp_path_factory):
+    """Training in the tests (and the ``fs`` processes they start) keeps its face cache
+    (fs_core.data.store) in pytest's temporary folder, never in the user's ~/.cache."""
+    before = os.environ.get("FS_FACE_CACHE")
+    os.environ["FS_FACE_CACHE"] = str(tmp_path_factory.mktemp("face-cache"))
+    yield
+    if before is None:
+        os.environ.pop("FS_FACE_CACHE", None)
+    else:
+        os.environ["FS_FACE_CACHE"] = before
+
+
 @pytest.fixture(autouse=True)
 def _the_same_precision_on_every_machine(monkeypatch):
     """``mixed_precision = "auto"`` (the default) picks bfloat16 on CPUs with AMX; the tests run on

@@ -9,10 +9,12 @@ FLOP/s, and that as a fraction of the machine's ceiling (a float32 4096x4096 mat
 tf.function) measured in the same run, and the slowest measured iteration over the median one
 (with 200 demo faces per side an epoch ends every 200 / batch iterations, so a loader stall at
 epoch boundaries would show there). Optionally (--startup) the time from start to the first
-iteration with 10,000 faces, and (--compare) every case also as it ran before the speed changes
+iteration with 2 x 10,000 faces, cold (an empty face cache) and warm (the next run over the same
+folders), and (--compare) every case also as it ran before the speed changes
 of bench/RESULTS.md (Keras' convolution for small maps, Keras' element-wise Adam update).
 
     python bench/bench_train.py [--cases original:16,lightweight:16] [--iterations 40] [--startup]
+    python bench/bench_train.py --startup --startup-only [--startup-repeats 3]
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import argparse
 import itertools
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -151,12 +155,17 @@ def case_main(spec: str, iterations: int, warmup: int, faces: Path, baseline: bo
     )
 
 
-def startup_time(count: int, folder: Path) -> float:
-    """Seconds from launching ``fs train`` to its first iteration with ``count`` faces per side."""
-    from fs_core.faces.demo import write_demo_data
+#: start-up is also timed to this iteration: preparing faces in the background slows training
+#: until it is done, which a face cache hit avoids
+STARTUP_MARK = 20
+_ITERATION = re.compile(r"\[#(\d+)\]")
 
-    if not (folder / "A").exists():
-        write_demo_data(folder, count=count, size=128)
+
+def startup_run(folder: Path, env: dict, until_cached: bool = False) -> tuple[float, float]:
+    """Seconds from launching ``fs train -t original -b 16`` on ``folder``'s A and B to its first
+    iteration and to iteration :data:`STARTUP_MARK`. ``until_cached``: then keep it training until
+    both sides' faces are prepared (and so written to the face cache: Ctrl-C waits for that
+    write), and stop it with Ctrl-C."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         process = subprocess.Popen(
@@ -176,20 +185,77 @@ def startup_time(count: int, folder: Path) -> float:
                 "-b",
                 "16",
                 "-i",
-                "1",
+                str(10**6 if until_cached else STARTUP_MARK),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            env={**env, "PYTHONUNBUFFERED": "1"},
         )
-        for line in process.stdout:
-            if "[#000001]" in line:
-                elapsed = time.perf_counter() - start
+        assert process.stdout is not None
+        first: float | None = None
+        marked: float | None = None
+        sides_done = 0
+        for line in process.stdout:  # the status line's carriage returns end lines here too
+            found = _ITERATION.search(line)
+            if found and first is None:
+                first = time.perf_counter() - start
+            if found and int(found.group(1)) >= STARTUP_MARK and marked is None:
+                marked = time.perf_counter() - start
+                if not until_cached:
+                    break
+            # a side is done when its faces are prepared, or when none needed preparing
+            if " prepared in " in line or line.rstrip().endswith("from the face cache)"):
+                sides_done += 1
+            if until_cached and marked is not None and sides_done == 2:
+                process.send_signal(signal.SIGINT)  # saves, writes what is left, and exits
                 break
-        else:
-            elapsed = float("nan")
+        for _ in process.stdout:
+            pass
         process.wait()
-    return elapsed
+    return (float("nan") if first is None else first), (float("nan") if marked is None else marked)
+
+
+def startup_times(count: int, folder: Path, repeats: int) -> list[dict[str, tuple[float, float]]]:
+    """Start-up with ``count`` faces per side, ``repeats`` times: ``cold`` with an empty face cache
+    (a fresh ``FS_FACE_CACHE``; the run then trains until every face is prepared and cached),
+    ``warm`` the next run over the same folders; each (first iteration, iteration
+    :data:`STARTUP_MARK`) in seconds from launch. The files stay in the page cache throughout
+    (they were just written or read), so cold means "nothing prepared", not "nothing read from
+    the disk yet"."""
+    from fs_core.faces.demo import write_demo_data
+
+    if not (folder / "A").exists():
+        write_demo_data(folder, count=count, size=128)
+    times = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "FS_FACE_CACHE": cache}
+            cold = startup_run(folder, env, until_cached=True)
+            warm = startup_run(folder, env)
+        times.append({"cold": cold, "warm": warm})
+    return times
+
+
+def report_startup(args: argparse.Namespace, default_folder: Path) -> None:
+    folder = Path(args.startup_faces) if args.startup_faces else default_folder
+    times = startup_times(10_000, folder, args.startup_repeats)
+    for number, run in enumerate(times, 1):
+        print(
+            f"2 x 10,000 faces, run {number}: first iteration cold {run['cold'][0]:.1f} s, "
+            f"warm {run['warm'][0]:.1f} s; iteration {STARTUP_MARK} cold {run['cold'][1]:.1f} s, "
+            f"warm {run['warm'][1]:.1f} s",
+            flush=True,
+        )
+
+    def median(kind: str, which: int) -> float:
+        values = sorted(run[kind][which] for run in times)
+        return values[len(values) // 2]
+
+    print(
+        f"median: first iteration cold {median('cold', 0):.1f} s, warm {median('warm', 0):.1f} s; "
+        f"iteration {STARTUP_MARK} cold {median('cold', 1):.1f} s, warm {median('warm', 1):.1f} s"
+    )
 
 
 def main() -> None:
@@ -201,7 +267,21 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument(
-        "--startup", action="store_true", help="also time start-up with 10,000 faces"
+        "--startup",
+        action="store_true",
+        help="also time start-up with 2 x 10,000 faces: cold (empty face cache) and warm",
+    )
+    parser.add_argument(
+        "--startup-repeats", type=int, default=3, help="cold + warm pairs timed (median printed)"
+    )
+    parser.add_argument(
+        "--startup-only", action="store_true", help="time start-up only (no training cases)"
+    )
+    parser.add_argument(
+        "--startup-faces",
+        metavar="DIR",
+        help="the 2 x 10,000 faces (DIR/A, DIR/B; written there when missing, else in a "
+        "temporary folder)",
     )
     parser.add_argument(
         "--compare",
@@ -215,6 +295,10 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.case:
         case_main(args.case, args.iterations, args.warmup, Path(args.faces), args.baseline)
+        return
+    if args.startup_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            report_startup(args, Path(tmp) / "many")
         return
     from fs_core.faces.demo import write_demo_data
 
@@ -231,7 +315,7 @@ def main() -> None:
             f"{'case':<37}{'EG/s':>8}{'GFLOP/ex':>10}{'GFLOP/s':>9}{'MFU':>7}{'peak GiB':>10}"
             f"{'max/med it':>12}"
         )
-        for case in args.cases.split(","):
+        for case in [] if args.startup_only else args.cases.split(","):
             model, batch = case.split(":")
             for precision in args.precisions.split(","):
                 rates = {}
@@ -255,10 +339,7 @@ def main() -> None:
                 if len(rates) == 2:
                     print(f"{'':<37}now / before: x{rates[False] / rates[True]:.2f}", flush=True)
         if args.startup:
-            print(
-                f"start to first iteration, 10,000 faces per side: "
-                f"{startup_time(10_000, Path(tmp) / 'many'):.1f} s"
-            )
+            report_startup(args, Path(tmp) / "many")
 
 
 if __name__ == "__main__":

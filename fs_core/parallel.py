@@ -8,14 +8,18 @@ the calling process, where starting workers would cost more than it saves.
 
 Workers are started with ``spawn`` (a fresh interpreter, never a fork of a process that runs
 TensorFlow's threads), so the function and its arguments must be picklable: module-level
-functions or instances of module-level classes.
+functions or instances of module-level classes. They ignore Ctrl-C: the terminal sends it to the
+whole process group, and the calling process, which handles it (training saves and stops), shuts
+them down itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable, Generator, Iterable, Sequence
+import signal
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -36,18 +40,42 @@ def use_processes(count: int) -> bool:
     return count >= PROCESS_MIN_ITEMS and worker_count() > 1
 
 
+@contextlib.contextmanager
+def worker_pool(workers: int | None = None, nice: int = 0) -> Iterator[ProcessPoolExecutor]:
+    """Worker processes (``workers``, default :func:`worker_count`), shut down on leaving: work
+    not yet started is dropped. ``nice``: how much lower their CPU priority is (work done in the
+    background while training runs gives way to it)."""
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        workers or worker_count(), mp_context=context, initializer=_start_worker, initargs=(nice,)
+    )
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def map_in_processes(
-    function: Callable[[Any], Any], items: Sequence[Any] | Iterable[Any], chunksize: int = 64
+    function: Callable[[Any], Any],
+    items: Sequence[Any] | Iterable[Any],
+    chunksize: int = 64,
+    nice: int = 0,
+    workers: int | None = None,
 ) -> Generator[Any, None, None]:
-    """``function(item)`` for every item, in order, computed by worker processes.
+    """``function(item)`` for every item, in order, computed by worker processes (see
+    :func:`worker_pool` for ``nice`` and ``workers``).
 
     The first item that raises stops the work: its exception is raised here, as the worker raised
     it (it must be picklable, as fs's :class:`~fs_core.errors.FsUserError` is), and the items not
     yet started are dropped.
     """
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(worker_count(), mp_context=context)
-    try:
+    with worker_pool(workers, nice) as pool:
         yield from pool.map(function, items, chunksize=chunksize)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(nice: int) -> None:
+    """Worker start-up: Ctrl-C is the calling process's to handle (see the module docstring)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice:
+        with contextlib.suppress(OSError, AttributeError):
+            os.nice(nice)

@@ -204,6 +204,10 @@ def run(args: argparse.Namespace) -> int:
     if args.snapshot_interval < 0:
         raise FsUserError(f"-I/--snapshot-interval must be 0 or more, got {args.snapshot_interval}")
     _check_timelapse(args)
+    from fs_core.data.scan import start_scans
+
+    # the face folders are scanned while TensorFlow and the plugins are imported
+    scans = start_scans(args.input_a, args.input_b)
     from fs_core.plugin_manager import get_registry
     from fs_core.training.run import run_train
     from fs_core.training.session import TrainRequest
@@ -242,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
     with logging_to(args.loglevel, args.logfile) as notify:
         _log_versions(request)
         try:
-            reason = run_train(request, get_registry(request.disabled_plugins), notify=notify)
+            registry = get_registry(request.disabled_plugins)
+            reason = run_train(request, registry, notify=notify, scans=scans)
         except FsUserError as error:
             log_to_file("error: %s", error.one_line(), level=logging.ERROR)
             raise

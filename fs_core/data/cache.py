@@ -17,7 +17,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
@@ -190,6 +190,16 @@ class FaceCache:
                 self._landmarks = table
             return self._landmarks
 
+    def start(self, order: Iterable[int] | None = None) -> None:
+        """Nothing to start: every face is loaded (or streamed) already. The loader calls it on
+        any face source (see :class:`fs_core.data.background.BackgroundFaces`)."""
+
+    def resume(self) -> None:
+        """Nothing held back (see :meth:`start`)."""
+
+    def close(self) -> None:
+        """Nothing to stop (see :meth:`start`)."""
+
     # ------------------------------------------------------------------ internals
 
     def _load_all(self, first: Any) -> None:
@@ -256,27 +266,44 @@ class FaceCache:
         return self._check(index, self._prepare(self.paths[index]))
 
     def _check(self, index: int, face: Any) -> Any:
-        path = self.paths[index]
-        image = np.asarray(face.image)
-        if image.shape != (self.size, self.size, 3) or image.dtype != np.uint8:
-            raise ValueError(
-                f"prepare({path!r}) gave an image {image.dtype} {image.shape}, "
-                f"expected uint8 {(self.size, self.size, 3)}"
-            )
-        if self.mask_count:
-            masks = face.masks
-            if masks is None or masks.shape != (self.size, self.size, self.mask_count):
-                got = "none" if masks is None else f"shape {masks.shape}"
-                raise FsUserError(
-                    f"the face has masks {got}, expected {self.mask_count} "
-                    f"({', '.join(self.mask_names)})",
-                    path,
-                )
-        if index and (face.landmarks is not None) != self.has_landmarks:
-            this, first = ("has", "does not") if face.landmarks is not None else ("has no", "does")
+        return check_face(
+            face,
+            self.paths[index],
+            self.size,
+            self.mask_names,
+            None if index == 0 else self.has_landmarks,
+        )
+
+
+def check_face(
+    face: Any,
+    path: str,
+    size: int,
+    mask_names: tuple[str, ...],
+    has_landmarks: bool | None,
+) -> Any:
+    """``face`` (a prepared face of ``path``) if it has the shapes every face of its set has:
+    image uint8 (size, size, 3), one mask channel per name of ``mask_names``, and landmarks when
+    ``has_landmarks`` (None: the set's first face, which decides it) says the set has them."""
+    image = np.asarray(face.image)
+    if image.shape != (size, size, 3) or image.dtype != np.uint8:
+        raise ValueError(
+            f"prepare({path!r}) gave an image {image.dtype} {image.shape}, "
+            f"expected uint8 {(size, size, 3)}"
+        )
+    if mask_names:
+        masks = face.masks
+        if masks is None or masks.shape != (size, size, len(mask_names)):
+            got = "none" if masks is None else f"shape {masks.shape}"
             raise FsUserError(
-                f"this face {this} landmarks but the first face of its set {first}; "
-                "do not mix plain face crops with extracted faces",
+                f"the face has masks {got}, expected {len(mask_names)} ({', '.join(mask_names)})",
                 path,
             )
-        return face
+    if has_landmarks is not None and (face.landmarks is not None) != has_landmarks:
+        this, first = ("has", "does not") if face.landmarks is not None else ("has no", "does")
+        raise FsUserError(
+            f"this face {this} landmarks but the first face of its set {first}; "
+            "do not mix plain face crops with extracted faces",
+            path,
+        )
+    return face

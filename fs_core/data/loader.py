@@ -25,8 +25,9 @@ from typing import Any, cast
 import numpy as np
 
 from fs_core.data.assemble import SidePlan, build_side, order_augmenters
+from fs_core.data.background import BackgroundFaces, open_side
 from fs_core.data.batch import AugmentBatch, TrainingBatch
-from fs_core.data.cache import FaceCache, PrepareFn, default_prepare
+from fs_core.data.cache import FaceCache, PrepareFn
 from fs_core.data.neighbours import DEFAULT_NEIGHBOURS, nearest_faces
 from fs_core.data.sampler import EpochSampler
 from fs_core.errors import FsUserError
@@ -34,18 +35,23 @@ from fs_core.errors import FsUserError
 SIDES = ("a", "b")
 
 
-def _shutdown(executor: ThreadPoolExecutor | None, pending: collections.deque) -> None:
+def _shutdown(
+    executor: ThreadPoolExecutor | None, pending: collections.deque, caches: tuple = ()
+) -> None:
     for future in pending:
         future.cancel()
     pending.clear()
     if executor is not None:
         executor.shutdown(wait=True, cancel_futures=True)
+    for cache in caches:  # faces still being made ready stop, and go to the face cache
+        cache.close()
 
 
 class BatchLoader:
     """Endless iterator of :data:`TrainingBatch` dicts of numpy arrays, built by worker threads.
 
-    ``cache_a``/``cache_b``: the two sides' :class:`FaceCache` (same process size P).
+    ``cache_a``/``cache_b``: the two sides' faces (same process size P), a :class:`FaceCache` or
+    a :class:`BackgroundFaces` (made ready while training runs; the loader owns it and closes it).
     ``batch_size``: faces per side. ``input_size``, ``output_sizes`` (smallest first): the model's.
     ``mask_names``: the mask channels each batch carries (None: all the caches have).
     ``augmenters``: :class:`~fs_core.descriptors.AugmenterDescriptor` s; the ones ``enabled`` under
@@ -60,8 +66,8 @@ class BatchLoader:
 
     def __init__(
         self,
-        cache_a: FaceCache,
-        cache_b: FaceCache,
+        cache_a: FaceCache | BackgroundFaces,
+        cache_b: FaceCache | BackgroundFaces,
         *,
         batch_size: int,
         input_size: int,
@@ -115,7 +121,11 @@ class BatchLoader:
             ThreadPoolExecutor(workers, thread_name_prefix="fs-loader") if workers > 0 else None
         )
         self._closed = False
-        self._finalizer = weakref.finalize(self, _shutdown, self._executor, self._pending)
+        self._started = False
+        self._served = 0
+        self._finalizer = weakref.finalize(
+            self, _shutdown, self._executor, self._pending, tuple(self.caches.values())
+        )
 
     @classmethod
     def from_facesets(
@@ -132,14 +142,29 @@ class BatchLoader:
         """Cache two indexed face sets (``fs_core.faces.faceset.FaceSet``) at ``spec.size`` and make
         the loader. ``prepare`` defaults to read + ``prepare_face`` with ``spec`` (a
         ``PrepareSpec``); each set is checked against ``spec`` first (``check_faceset``) so a set
-        that cannot give the masks asked for fails before any face is decoded. ``memory_budget`` is
-        per side; ``loader_args`` are the constructor's keywords."""
-        if prepare is None:
-            from fs_core.faces.prepare import check_faceset
+        that cannot give the masks asked for fails before any face is decoded, and so is a set
+        without 68-point landmarks when an enabled augmenter needs landmarks (warp to landmarks,
+        as faceswap: ``check_landmark_augmenters``). ``memory_budget`` is per side;
+        ``loader_args`` are the constructor's keywords."""
+        from fs_core.faces.prepare import check_faceset, check_landmark_augmenters
 
+        options = loader_args.get("options")
+        if options is None:
+            from fs_core.config.sections import AugmentationOptions
+
+            options = AugmentationOptions()
+        enabled = order_augmenters(loader_args.get("augmenters", ()), options)
+        needing = [aug.name for aug in enabled if aug.needs_landmarks]
+        for faces in (faces_a, faces_b):
+            check_landmark_augmenters(faces, needing)
+        if prepare is None:
             for faces in (faces_a, faces_b):
                 check_faceset(faces, spec)
-            prepare = default_prepare(spec)
+            sides = [
+                open_side(faces, spec, memory_budget=memory_budget, workers=cache_workers)
+                for faces in (faces_a, faces_b)
+            ]
+            return cls(*sides, **loader_args)
         caches = [
             FaceCache(
                 faces.paths,
@@ -207,6 +232,12 @@ class BatchLoader:
     def __next__(self) -> TrainingBatch:
         if self._closed:
             raise StopIteration
+        if self._served == 1:
+            # the second batch: training's first step (its tracing) is done, so faces made
+            # ready in the background may take the CPU now
+            for cache in self.caches.values():
+                cache.resume()
+        self._served += 1
         if self._executor is None:
             return self._build(*self._draw())
         while len(self._pending) < self._prefetch:
@@ -224,13 +255,35 @@ class BatchLoader:
         if self._pending or self._next_index:
             raise RuntimeError("skip() must come before the first batch")
         for _ in range(int(batches)):
-            self._draw()
+            self._draw(skipping=True)
 
-    def _draw(self) -> tuple[int, dict[str, np.ndarray]]:
-        """The next batch's number and faces; drawn in the consumer thread, in order."""
+    def _draw(self, skipping: bool = False) -> tuple[int, dict[str, np.ndarray]]:
+        """The next batch's number and faces; drawn in the consumer thread, in order.
+
+        Faces made ready in the background (:class:`BackgroundFaces`) are started on the first
+        draw, in the order the draws will ask for them, and a face found to be left out (no
+        faceswap header among extracted faces, known only once it is read) is replaced by the
+        next one drawn. ``skipping`` (:meth:`skip`) draws without waiting for the faces."""
         index = self._next_index
         self._next_index += 1
-        return index, {side: self._samplers[side].take(self.batch_size) for side in SIDES}
+        if not skipping and not self._started:
+            self._started = True
+            for side in SIDES:
+                self.caches[side].start(self._samplers[side].upcoming())
+        return index, {side: self._take(side, skipping) for side in SIDES}
+
+    def _take(self, side: str, skipping: bool) -> np.ndarray:
+        sampler, cache = self._samplers[side], self.caches[side]
+        chosen = sampler.take(self.batch_size)
+        if skipping or not isinstance(cache, BackgroundFaces):
+            return chosen
+        usable = cache.usable(chosen)
+        while not usable.all():
+            chosen = chosen[usable]
+            more = sampler.take(self.batch_size - len(chosen))
+            usable = np.concatenate([np.ones(len(chosen), bool), cache.usable(more)])
+            chosen = np.concatenate([chosen, more])
+        return chosen
 
     def _build(self, index: int, chosen: dict[str, np.ndarray]) -> TrainingBatch:
         result = {}
@@ -267,7 +320,9 @@ class BatchLoader:
     # ------------------------------------------------------------------ shutting down
 
     def close(self) -> None:
-        """Stop the workers: batches not started are dropped, running ones finish, threads end."""
+        """Stop the workers: batches not started are dropped, running ones finish, threads end;
+        faces still being made ready in the background stop there, and the ones ready are written
+        to the face cache."""
         self._closed = True
         self._finalizer()
 

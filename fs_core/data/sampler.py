@@ -34,13 +34,25 @@ class EpochSampler:
         parts = []
         needed = n
         while needed > 0:
-            if self._position == len(self._order):
-                if len(self._order):
-                    self.epoch += 1
-                self._order = self._rng.permutation(self.count)
-                self._position = 0
+            self._next_epoch_if_done()
             chunk = self._order[self._position : self._position + needed]
             self._position += len(chunk)
             needed -= len(chunk)
             parts.append(chunk)
         return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+    def upcoming(self) -> np.ndarray:
+        """Every index once, in the order draws will first ask for them: the rest of this epoch,
+        then the indices it has given already (a later epoch asks for those). Drawing afterwards
+        gives what it would have given without this call."""
+        self._next_epoch_if_done()
+        return np.concatenate(
+            [self._order[self._position :], self._order[: self._position]]
+        ).astype(np.int64)
+
+    def _next_epoch_if_done(self) -> None:
+        if self._position == len(self._order):
+            if len(self._order):
+                self.epoch += 1
+            self._order = self._rng.permutation(self.count)
+            self._position = 0

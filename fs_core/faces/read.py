@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from fs_core.errors import FsUserError
+from fs_core.faces.alignment import LANDMARK_COUNTS
 from fs_core.faces.pngmeta import PNG_SIGNATURE, faceswap_metadata_from_bytes
 
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -29,9 +30,10 @@ HEAD_EXTRACT_VERSION = 2.0
 
 
 class FaceRecord(NamedTuple):
-    """A face as stored: ``image`` uint8 (H, W, 3) BGR; ``landmarks`` float32 (68, 2) in the
-    original frame's pixel coordinates, or None for a plain crop; ``masks`` stored mask name ->
-    uint8 (stored_size, stored_size); ``metadata`` the raw header dict ({} when none).
+    """A face as stored: ``image`` uint8 (H, W, 3) BGR; ``landmarks`` float32 (68, 2), (98, 2) or
+    (4, 2) (see :func:`landmarks_from_metadata`) in the original frame's pixel coordinates, or None
+    for a plain crop; ``masks`` stored mask name -> uint8 (stored_size, stored_size); ``metadata``
+    the raw header dict ({} when none).
 
     Four fields, as the public API has always returned (callers unpack it); how ``image`` was
     cropped is derived from the header by :attr:`centering`.
@@ -86,7 +88,11 @@ def _decode_image(data: bytes, path: str | os.PathLike) -> np.ndarray:
 
 
 def landmarks_from_metadata(metadata: dict, path: str | os.PathLike) -> np.ndarray | None:
-    """The (68, 2) float32 frame landmarks in a faceswap header, or None when it has none."""
+    """The (N, 2) float32 frame landmarks in a faceswap header, or None when it has none.
+
+    N is 68 (iBUG), 98 (WFLW) or 4 (the corners of a region of interest, e.g. a face imported from
+    another tool): the layouts faceswap's aligners write and its training and convert read.
+    """
     alignments = metadata.get("alignments")
     if alignments is None:
         return None
@@ -104,12 +110,15 @@ def landmarks_from_metadata(metadata: dict, path: str | os.PathLike) -> np.ndarr
         raise FsUserError(f"the faceswap header's landmarks are not numbers ({err})", path) from err
     if array.ndim != 2 or array.shape[1] != 2:
         raise FsUserError(
-            f"the faceswap header's landmarks have shape {array.shape}; expected (68, 2)", path
+            f"the faceswap header's landmarks have shape {array.shape}; expected (68, 2), "
+            "(98, 2) or (4, 2)",
+            path,
         )
-    if array.shape[0] != 68:
+    if array.shape[0] not in LANDMARK_COUNTS:
         raise FsUserError(
-            f"the face has {array.shape[0]}-point landmarks; fs needs the 68-point "
-            "layout (re-extract with a 68-point aligner, or use plain crops)",
+            f"the face has {array.shape[0]}-point landmarks; fs reads 68-, 98- and 4-point "
+            "ones, as faceswap does (re-extract with one of faceswap's aligners, or use plain "
+            "crops)",
             path,
         )
     if not np.all(np.isfinite(array)):
@@ -187,10 +196,20 @@ def read_face(path: str | os.PathLike) -> FaceRecord:
         data = np.fromfile(os.fspath(path), dtype=np.uint8).tobytes()
     except OSError as err:
         raise FsUserError(f"cannot read the file: {err.strerror or err}", path) from err
+    return face_from_bytes(data, path)
+
+
+def face_from_bytes(
+    data: bytes, path: str | os.PathLike, metadata: dict | None = None
+) -> FaceRecord:
+    """:func:`read_face` of a file already read (``data``, named ``path`` in errors).
+    ``metadata``: its faceswap header dict when the caller has parsed it already (it is parsed
+    once per file, which is half of what reading a face costs), else it is parsed here."""
     image = _decode_image(data, path)
-    metadata: dict = {}
-    if data.startswith(PNG_SIGNATURE):
-        metadata = faceswap_metadata_from_bytes(data, path) or {}
+    if metadata is None:
+        metadata = {}
+        if data.startswith(PNG_SIGNATURE):
+            metadata = faceswap_metadata_from_bytes(data, path) or {}
     landmarks = landmarks_from_metadata(metadata, path)
     masks = {
         name: decode_stored_mask(name, entry, path)

@@ -7,14 +7,14 @@ invocation never changes a saved model.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import tensorflow as tf
 
+from fs_core.data.scan import FolderScan, start_scans
 from fs_core.errors import FsUserError
-from fs_core.faces.faceset import index_faceset
 from fs_core.faces.prepare import PrepareSpec, training_spec
 from fs_core.losses.compose import LossComposer
 from fs_core.model.weights import save_weights
@@ -109,9 +109,15 @@ RunResult = StopReason | Literal["lr_finder"]
 
 
 def run_train(
-    request: TrainRequest, registry: Registry, notify: Callable[[str], None] = print
+    request: TrainRequest,
+    registry: Registry,
+    notify: Callable[[str], None] = print,
+    scans: Sequence[FolderScan] | None = None,
 ) -> RunResult:
     """Train as ``request`` says; returns why training stopped (see :data:`RunResult`).
+
+    ``scans``: the scans of ``-A`` and ``-B`` (:func:`fs_core.data.scan.start_scans`) when the
+    caller started them early, so they ran while TensorFlow was imported; else they start here.
 
     Keras' global dtype policy, which the session sets from ``mixed_precision``, is put back as
     it was when the run ends, so a caller running fs in-process keeps its own precision.
@@ -120,17 +126,21 @@ def run_train(
 
     policy = keras.config.dtype_policy()
     try:
-        return _run_train(request, registry, notify)
+        return _run_train(request, registry, notify, scans)
     finally:
         keras.config.set_dtype_policy(policy)
 
 
 def _run_train(
-    request: TrainRequest, registry: Registry, notify: Callable[[str], None]
+    request: TrainRequest,
+    registry: Registry,
+    notify: Callable[[str], None],
+    scans: Sequence[FolderScan] | None,
 ) -> RunResult:
     validate_request(request)
-    faces_a = index_faceset(request.input_a)
-    faces_b = index_faceset(request.input_b)
+    scan_a, scan_b = scans or start_scans(request.input_a, request.input_b)
+    faces_a = scan_a.result()
+    faces_b = scan_b.result()
     if request.distributed != "multi-worker":  # a worker's loader needs only its share
         _check_sizes(faces_a, request.batch_size, "-A")
         _check_sizes(faces_b, request.batch_size, "-B")
