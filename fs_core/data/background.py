@@ -7,22 +7,26 @@ the loader's draw order (the rest of the sampler's current epoch, then the other
 :meth:`~BackgroundFaces.gather` waits until every face it is asked for is ready. The batches are
 therefore exactly the batches of a run that loaded every face first (the same seed gives the same
 batches), a batch never holds a face that is not loaded yet, and the first one waits only for its
-own faces. Preparing runs far ahead of training (hundreds of faces a second against tens), so
-after the first batch training does not wait.
+own faces. Until training's first step is done (it traces the model: seconds of Python that
+preparing faces beside it would slow down) only the first :data:`HEAD` faces are made ready
+(:meth:`BackgroundFaces.resume`). Preparing runs far ahead of training (hundreds of faces a second
+against tens), so after the first batch training does not wait.
 
 A face is made ready in one of two ways:
 
-* *from the face cache* (:mod:`fs_core.data.store`): its row is found by the digest of the file's
-  bytes, checked against its CRC and copied (a damaged row is prepared again, with one line);
+* *from the face cache* (:mod:`fs_core.data.store`): its file is read and hashed, and the row the
+  cache holds for the digest its name had is used only if the bytes still have that digest; the
+  row is checked against its CRC and copied (a damaged row, or a changed file, is prepared again);
 * *prepared*: :class:`LoadFace` reads the file once, hashes it, parses its header once, checks it
-  against the face set's kind (a face set from a first run is ``provisional``, see
-  :mod:`fs_core.data.scan`) and prepares it; in worker processes for large sets
+  against the face set's kind (the set's facts come from headers read before, see
+  :mod:`fs_core.data.scan`: a face without a header among extracted faces is left out, a face of
+  another kind stops training naming it) and prepares it; in worker processes for large sets
   (:mod:`fs_core.parallel`).
 
 A face that cannot be read stops training with the one-line error that names it, as the check
-before training did. When every face is ready, or when training stops first, the faces are
-written to the face cache (the ones ready by then), so the next run over the same files starts
-from there.
+before training did. When every face is ready the face cache is written; when training stops
+first, the faces prepared by then are added to it. The next run over the same files starts from
+there.
 """
 
 from __future__ import annotations
@@ -576,6 +580,8 @@ class BackgroundFaces:
                 done = self._ready[indices] | (self._skipped[indices] if resolved else False)
                 if bool(np.all(done)):
                     return
+                if not resolved and bool(np.any(self._skipped[indices])):
+                    raise ValueError("asked for a face that is left out (ask usable() first)")
                 if not bool(np.all(done | self._head[indices])):
                     self._resumed.set()  # a face beyond the head is needed now
                 if self._stopping:
