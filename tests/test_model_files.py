@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
+from fs_core.atomic import atomic_path
 from fs_core.config import Config
 from fs_core.errors import FsUserError
-from fs_core.model.atomic import atomic_path
 from fs_core.model.build import build_from_config
 from fs_core.model.state import ModelState, load_state, save_state
 from fs_core.model.weights import load_weights, part_variables, parts_of, save_weights

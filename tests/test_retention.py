@@ -353,7 +353,8 @@ def test_a_full_disk_inside_a_snapshot_or_backup_skips_it_and_training_goes_on(
 def test_a_full_disk_inside_the_save_stops_with_the_previous_save_intact(
     tmp_path, tiny, monkeypatch, kind
 ):
-    from fs_core.model import atomic, state, weights
+    from fs_core import atomic
+    from fs_core.model import state, weights
 
     model = tmp_path / "m"
     assert _run(tmp_path, tiny, 2) == "done"

@@ -75,7 +75,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def write_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
-    from fs_core.model.atomic import atomic_write_bytes
+    from fs_core.atomic import atomic_write_bytes
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
@@ -143,7 +143,7 @@ def write_graph(path: str | Path, series: dict[str, np.ndarray], title: str) -> 
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    from fs_core.model.atomic import atomic_write_bytes
+    from fs_core.atomic import atomic_write_bytes
 
     try:
         atomic_write_bytes(path, buffer.getvalue())

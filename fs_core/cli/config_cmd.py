@@ -37,8 +37,8 @@ def presets(registry) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fs_core.atomic import atomic_write_bytes
     from fs_core.config import load_config, render_config
-    from fs_core.model.atomic import atomic_write_bytes
     from fs_core.plugin_manager import get_registry
 
     registry = get_registry(disabled_from(args))

@@ -50,10 +50,10 @@ from typing import Any
 import attrs
 import numpy as np
 
+from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.faces.alignment import LANDMARK_COUNTS
 from fs_core.faces.read import decode_stored_mask
-from fs_core.model.atomic import atomic_write_bytes
 
 #: the version faceswap writes today, and the one :func:`write_alignments` writes
 CURRENT_VERSION = 2.4

@@ -41,11 +41,11 @@ from typing import Any
 import numpy as np
 
 import fs_core
+from fs_core.atomic import write_error
 from fs_core.convert.source import require_av
 from fs_core.convert.types import SourceInfo
 from fs_core.descriptors import WriterDescriptor
 from fs_core.errors import FsUserError
-from fs_core.model.atomic import write_error
 
 #: image formats of the opencv writer -> the file extension written
 IMAGE_FORMATS = {

@@ -24,7 +24,7 @@ modification time, is prepared again; a renamed one is not. Each row is checked 
 when it is read, so a damaged cache is noticed and rebuilt, with one line, instead of training on
 wrong pixels.
 
-Writes are atomic (:func:`fs_core.model.atomic.atomic_path`): the arrays of a new version get new
+Writes are atomic (:func:`fs_core.atomic.atomic_path`): the arrays of a new version get new
 file names, and the manifest that names them is replaced last, so a run killed at any moment leaves
 either the old version or the new one. One writer at a time per face folder (an ``flock``); a run
 that finds another one writing leaves the cache to it. At most :data:`KEPT_FORMS` prepared forms
@@ -52,9 +52,9 @@ from typing import Any
 import attrs
 import numpy as np
 
+from fs_core.atomic import atomic_path, atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.faces.faceset import FaceHeader
-from fs_core.model.atomic import atomic_path, atomic_write_bytes
 
 #: bump when the layout of the store changes
 STORE_FORMAT = 1

@@ -34,11 +34,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fs_core.atomic import atomic_write_bytes
 from fs_core.convert.alignments import face_entry, write_alignments
 from fs_core.errors import FsUserError
 from fs_core.faces import alignment as al
 from fs_core.faces.pngmeta import encode_faceswap_png
-from fs_core.model.atomic import atomic_write_bytes
 
 MARKER = ".fs-demo-data"
 MASK_NAME = "custom_face"

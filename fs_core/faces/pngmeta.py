@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import cv2
 import numpy as np
 
+from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -208,17 +209,6 @@ def encode_faceswap_png(image_bgr: np.ndarray, metadata: dict) -> bytes:
         raise ValueError("cv2 wrote a PNG without IDAT")
     payload = str(_literal(metadata)).encode("utf-8")
     return data[:pos] + _chunk(b"iTXt", _ITXT_PREFIX + payload) + data[pos:]
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and os.replace.
-
-    A reader never sees half a file, and a crash leaves the old file (or none) in place; a full
-    disk or refused permission is an FsUserError naming ``path`` (see :mod:`fs_core.model.atomic`).
-    """
-    from fs_core.model.atomic import atomic_write_bytes as write
-
-    write(path, data)
 
 
 def write_faceswap_png(path: str | os.PathLike, image_bgr: np.ndarray, metadata: dict) -> None:

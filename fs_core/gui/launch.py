@@ -98,7 +98,7 @@ def log_tail(model_dir: Path, lines: int = 20) -> list[str]:
 
 def write_config(model_dir: Path, text: str) -> Path:
     """Keep the form's config text beside the record, where ``-C`` (and a resume) finds it."""
-    from fs_core.model.atomic import atomic_write_bytes
+    from fs_core.atomic import atomic_write_bytes
 
     path = model_dir / RECORD_DIR / CONFIG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)

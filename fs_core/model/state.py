@@ -17,8 +17,8 @@ import attrs
 import tomli_w
 
 from fs_core import __version__
+from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
-from fs_core.model.atomic import atomic_write_bytes
 
 STATE_FILE = "state.toml"
 FORMAT = 1

@@ -20,8 +20,8 @@ import keras
 import numpy as np
 
 from fs_core import __version__
+from fs_core.atomic import atomic_path
 from fs_core.errors import FsUserError
-from fs_core.model.atomic import atomic_path
 from fs_core.model.state import recovery_hint
 
 WEIGHTS_FILE = "weights.h5"

@@ -12,11 +12,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fs_core.atomic import atomic_write_bytes
 from fs_core.data.assemble import resize_faces
 from fs_core.errors import FsUserError
 from fs_core.faces.faceset import FaceSet
 from fs_core.inference.predict import model_input, run_both, to_bgr_uint8
-from fs_core.model.atomic import atomic_write_bytes
 from fs_core.preview.faces import PreviewFaces, load_preview_faces, pick_evenly, preview_spec
 from fs_core.preview.layout import PreviewStyle, SideImages, parse_color, render_preview
 

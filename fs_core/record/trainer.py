@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from fs_core.atomic import atomic_write_bytes
 from fs_core.logs import FILE_ONLY, LOGGER
-from fs_core.model.atomic import atomic_write_bytes
 from fs_core.record.commands import CommandInbox, Request
 from fs_core.record.files import (
     COMMANDS_DIR,

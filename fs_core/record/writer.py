@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from fs_core.atomic import atomic_path
 from fs_core.errors import FsUserError
-from fs_core.model.atomic import atomic_path
 from fs_core.record.files import (
     EVENTS_FILE,
     PREVIEWS_DIR,

@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fs_core.atomic import write_error
 from fs_core.errors import FsUserError
-from fs_core.model.atomic import write_error
 from fs_core.model.state import STATE_FILE, load_state
 from fs_core.model.weights import WEIGHTS_FILE
 from fs_core.training import disk, retention

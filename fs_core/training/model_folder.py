@@ -17,8 +17,8 @@ from pathlib import Path
 
 import attrs
 
+from fs_core.atomic import atomic_path, temp_files
 from fs_core.errors import FsUserError
-from fs_core.model.atomic import atomic_path, temp_files
 from fs_core.model.state import STATE_FILE, ModelState, load_state, save_state
 from fs_core.model.weights import WEIGHTS_FILE
 from fs_core.record.files import RECORD_DIR
@@ -57,7 +57,7 @@ def remove_stale_temp_files(model_dir: str | Path) -> list[Path]:
     """Delete the temporary files a killed save left in ``model_dir`` and its backups, and the
     temporary or half-deleted backup generations; returns them.
 
-    Only names :func:`fs_core.model.atomic.atomic_path` makes for fs's own files are touched; a file
+    Only names :func:`fs_core.atomic.atomic_path` makes for fs's own files are touched; a file
     that cannot be removed (read-only folder) is left, since it never breaks a load.
     """
     folder = Path(model_dir)

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import attrs
 
+from fs_core.atomic import fsync_dir
 from fs_core.errors import FsUserError
-from fs_core.model.atomic import fsync_dir
 from fs_core.model.state import STATE_FILE, load_state
 from fs_core.model.weights import OPTIMIZER_GROUP, WEIGHTS_FILE, check_weights
 
