@@ -3,6 +3,8 @@ shares are in the repository's top-level conftest.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -14,3 +16,14 @@ def registry():
     from fs_core.plugin_manager import load_registry
 
     return load_registry(extra_plugins={"tiny_plugin": tiny_plugin})
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """A demo data folder (``A/``, ``B/``: 8 faces each at 128 px, and the clip), one per module
+    so a module that changes it cannot disturb another."""
+    from fs_core.faces.demo import write_demo_data
+
+    out = tmp_path_factory.mktemp("demo")
+    write_demo_data(out, count=8, size=128)
+    return out

@@ -13,14 +13,6 @@ import numpy as np
 import pytest
 
 from fs_core.cli.main import main
-from fs_core.faces.demo import write_demo_data
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("demo")
-    write_demo_data(out, count=8, size=128)
-    return out
 
 
 @pytest.fixture(autouse=True)

@@ -14,18 +14,10 @@ import pytest
 
 from fs_core.builtins.preview import KEY as PREVIEW
 from fs_core.cli.main import main
-from fs_core.faces.demo import write_demo_data
 from fs_core.stash import Stash
 
 MODEL = ["-t", "lightweight", "-b", "2"]
 PREVIEW_FACES = 2
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("demo")
-    write_demo_data(out, count=8, size=128)
-    return out
 
 
 @pytest.fixture(scope="module")
