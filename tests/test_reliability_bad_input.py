@@ -843,6 +843,40 @@ for _command, _cases in OPTIONAL.items():
     if importlib.util.find_spec(f"fs_core.cli.{_command}") is not None:
         CASES += _cases + _generic_cases(_command)
 
+
+def _fake_keras(ctx: Ctx) -> str:
+    """A faceswap model folder whose ``.keras`` is not a zip archive."""
+    folder = ctx.tmp / "faceswap_model"
+    folder.mkdir()
+    (folder / "original.keras").write_bytes(b"not a zip archive")
+    (folder / "original_state.json").write_text('{"name": "original", "iterations": 3}')
+    return str(folder)
+
+
+# fs import: -m is the folder it writes (never an existing model), -i the faceswap folder
+CASES += [
+    Case(
+        "import: missing faceswap folder",
+        lambda ctx: ["import", "-i", str(ctx.tmp / "nope"), "-m", str(ctx.tmp / "new")],
+        lambda ctx: ["nope"],
+    ),
+    Case(
+        "import: a faces folder, not a faceswap model",
+        lambda ctx: ["import", "-i", ctx.a, "-m", str(ctx.tmp / "new")],
+        lambda ctx: [".keras"],
+    ),
+    Case(
+        "import: damaged .keras",
+        lambda ctx: ["import", "-i", _fake_keras(ctx), "-m", str(ctx.tmp / "new")],
+        lambda ctx: ["original.keras"],
+    ),
+    Case(
+        "import: into an existing model folder",
+        lambda ctx: ["import", "-i", _fake_keras(ctx), "-m", str(ctx.model)],
+        lambda ctx: ["not empty"],
+    ),
+]
+
 _EXPLICIT = {_command_of(case) for case in CASES}
 for _module in COMMANDS:
     _command = _module.rsplit(".", 1)[1].replace("_cmd", "").replace("_", "-")
