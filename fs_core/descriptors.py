@@ -6,7 +6,7 @@ sees these objects. They are frozen attrs classes so a registry entry cannot be 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -15,6 +15,10 @@ import attrs
 def _name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
     if not value or not isinstance(value, str) or value.strip() != value:
         raise ValueError(f"{attribute.name} must be a non-empty name, got {value!r}")
+
+
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 @attrs.frozen
@@ -108,6 +112,14 @@ class AugmenterDescriptor:
     (colour 10, affine 20, flip 30, warp 50); ``input_only`` augmenters run on the model's input
     copy after the targets are taken (warps). ``enabled(options)`` says whether it runs under the
     current ``[augmentation]`` options and CLI switches.
+
+    ``sides``: the sides whose batches it runs on (DeepFaceLab's colour transfer and HSV jitter
+    touch only the face put in, side B). ``needs_other_side``: the loader hands each batch of those
+    sides as many faces of the *other* side, drawn in shuffled passes, in
+    :attr:`AugmentBatch.others <fs_core.data.batch.AugmentBatch.others>` (colour transfer moves
+    each face's colours toward one of them); off, nothing extra is drawn or read.
+    ``needs_masks``: it needs the face mask (the "face" channel); faces trained without a mask are
+    refused before the first batch.
     """
 
     name: str = attrs.field(validator=_name)
@@ -118,6 +130,35 @@ class AugmenterDescriptor:
     needs_landmarks: bool = False
     needs_masks: bool = False
     enabled: Callable[[Any], bool] = lambda options: True
+    sides: tuple[str, ...] = attrs.field(default=("a", "b"), converter=_str_tuple)
+    needs_other_side: bool = False
+
+    @sides.validator
+    def _check_sides(self, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+        if not value or any(side not in ("a", "b") for side in value):
+            raise ValueError(f"sides must name 'a' and/or 'b', got {value!r}")
+
+
+@attrs.frozen
+class SamplerDescriptor:
+    """Which faces each batch takes, as a stream of face indices per side.
+
+    ``make(inputs)`` takes a :class:`fs_core.data.sampler.SamplerInputs` (the side's face count,
+    its seeded generator, the ``[augmentation]`` options, and the faces' landmarks when
+    ``needs_landmarks``) and returns a :class:`fs_core.data.sampler.Sampler`: ``take(n)`` gives the
+    next ``n`` indices, ``upcoming()`` every index once in the order draws will first ask for them
+    (faces are made ready in that order), ``epoch`` counts completed passes. Draws must depend on
+    the generator alone, so a seeded run resumes exactly (the loader replays the draws).
+    ``enabled(options)`` says whether the options ask for it; the loader uses the one sampler
+    enabled (two is an error), else the built-in ``epoch``. ``[augmentation] sampler = "<name>"``
+    selects any installed sampler by name.
+    """
+
+    name: str = attrs.field(validator=_name)
+    make: Callable[..., Any]
+    help: str = ""
+    needs_landmarks: bool = False
+    enabled: Callable[[Any], bool] = lambda options: False
 
 
 @attrs.frozen
@@ -191,3 +232,50 @@ class WriterDescriptor:
     extensions: tuple[str, ...]
     open: Callable[..., Any]
     done_keys: Callable[..., set[str]] = _nothing_done
+
+
+def _string_set(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(values)
+
+
+def _listed_in_config(name: str) -> Callable[[Any], bool]:
+    """The default of :attr:`TrainingExtensionDescriptor.enabled`: on when ``[training_step]
+    extensions`` names it (how a pack's extension is turned on)."""
+
+    def enabled(config: Any) -> bool:
+        return name in tuple(getattr(config.training_step, "extensions", ()))
+
+    return enabled
+
+
+@attrs.frozen
+class TrainingExtensionDescriptor:
+    """Something that adds to the compiled training step: its own models (discriminators), loss
+    terms for the generator, its own optimizer update, or a change to the applied update.
+
+    ``enabled(config)`` says whether it takes part under the options in force (the whole
+    :class:`fs_core.config.Config`); by default it is on when ``[training_step] extensions`` lists
+    its name, which is how a pack's extension is turned on. ``make(context)`` takes an
+    :class:`fs_core.extensions.api.ExtensionContext` and returns an
+    :class:`fs_core.extensions.api.TrainingExtension`. ``needs`` names what the step must compute
+    for it beyond the model's outputs: ``"code"`` (the shared encoder's output of each side, only
+    for models with one) and ``"swap"`` (side A's faces through side B's decoder). ``order``
+    sorts extensions (loss terms first, update filters such as LR dropout last).
+    """
+
+    name: str = attrs.field(validator=_name)
+    help: str
+    make: Callable[..., Any]
+    enabled: Callable[[Any], bool] | None = None
+    needs: frozenset[str] = attrs.field(default=frozenset(), converter=_string_set)
+    order: int = 50
+
+    @needs.validator
+    def _check_needs(self, attribute: attrs.Attribute, value: frozenset[str]) -> None:
+        unknown = set(value) - {"code", "swap"}
+        if unknown:
+            raise ValueError(f"needs may hold 'code' and 'swap', got {sorted(unknown)}")
+
+    def is_enabled(self, config: Any) -> bool:
+        check = self.enabled if self.enabled is not None else _listed_in_config(self.name)
+        return bool(check(config))

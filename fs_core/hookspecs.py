@@ -30,7 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
         MaskBlendDescriptor,
         ModelDescriptor,
         OptimizerDescriptor,
+        SamplerDescriptor,
         ScalerDescriptor,
+        TrainingExtensionDescriptor,
         WriterDescriptor,
     )
     from fs_core.training.session import TrainingSession
@@ -103,6 +105,28 @@ def fs_augmenters() -> list[AugmenterDescriptor]:
 
 
 @hookspec
+def fs_samplers() -> list[SamplerDescriptor]:
+    """Samplers this plugin provides: which faces each batch takes.
+
+    Example (every face equally often, drawn with replacement)::
+
+        class WithReplacement:
+            def __init__(self, inputs):
+                self.count, self.rng, self.epoch = inputs.count, inputs.rng, 0
+
+            def take(self, n):
+                return self.rng.integers(0, self.count, n)
+
+            def upcoming(self):
+                return np.arange(self.count)
+
+        @fs_core.hookimpl
+        def fs_samplers():
+            return [SamplerDescriptor(name="with_replacement", make=WithReplacement)]
+    """
+
+
+@hookspec
 def fs_optimizers() -> list[OptimizerDescriptor]:
     """Optimizers this plugin provides.
 
@@ -169,6 +193,19 @@ def fs_convert_writers() -> list[WriterDescriptor]:
         def fs_convert_writers():
             return [WriterDescriptor(name="npy", help="NumPy arrays", extensions=(".npy",),
                                      open=open_npy_writer)]
+    """
+
+
+@hookspec
+def fs_training_extensions() -> list[TrainingExtensionDescriptor]:
+    """What this plugin adds to the training step: models trained beside the generator (a patch
+    discriminator), loss terms, or a filter on the applied update (docs/plugins.md).
+
+    Example::
+
+        @fs_core.hookimpl
+        def fs_training_extensions():
+            return [TrainingExtensionDescriptor(name="my_gan", help="my GAN", make=MyGan)]
     """
 
 

@@ -27,7 +27,9 @@ from fs_core.descriptors import (
     MaskBlendDescriptor,
     ModelDescriptor,
     OptimizerDescriptor,
+    SamplerDescriptor,
     ScalerDescriptor,
+    TrainingExtensionDescriptor,
     WriterDescriptor,
 )
 from fs_core.errors import FsUserError
@@ -41,6 +43,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "fs_core.builtins.initializers",
     "fs_core.builtins.optimizers",
     "fs_core.augment.builtin",
+    "fs_core.builtins.samplers",
     "fs_core.builtins.reporting",
     "fs_core.builtins.preview",
     "fs_core.builtins.timelapse",
@@ -49,6 +52,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "fs_core.builtins.record",  # after snapshots: its save hook runs last (see its docstring)
     "fs_core.convert.builtin",
     "fs_core.convert.writers",
+    "fs_core.extensions.builtin",
 )
 
 
@@ -67,6 +71,7 @@ KINDS: dict[str, Kind] = {
     "loss": Kind("fs_losses", LossDescriptor, "losses"),
     "initializer": Kind("fs_initializers", InitializerDescriptor, "initializers"),
     "augmenter": Kind("fs_augmenters", AugmenterDescriptor, "augmenters"),
+    "sampler": Kind("fs_samplers", SamplerDescriptor, "samplers"),
     "optimizer": Kind("fs_optimizers", OptimizerDescriptor, "optimizers"),
     "convert_color": Kind("fs_convert_colors", ColorAdjustmentDescriptor, "convert_colors"),
     "convert_mask_blend": Kind(
@@ -74,6 +79,9 @@ KINDS: dict[str, Kind] = {
     ),
     "convert_scaler": Kind("fs_convert_scalers", ScalerDescriptor, "convert_scalers"),
     "convert_writer": Kind("fs_convert_writers", WriterDescriptor, "convert_writers"),
+    "training_extension": Kind(
+        "fs_training_extensions", TrainingExtensionDescriptor, "training_extensions"
+    ),
 }
 
 
@@ -102,11 +110,13 @@ class Registry:
     losses: dict[str, LossDescriptor] = attrs.field(factory=dict)
     initializers: dict[str, InitializerDescriptor] = attrs.field(factory=dict)
     augmenters: dict[str, AugmenterDescriptor] = attrs.field(factory=dict)
+    samplers: dict[str, SamplerDescriptor] = attrs.field(factory=dict)
     optimizers: dict[str, OptimizerDescriptor] = attrs.field(factory=dict)
     convert_colors: dict[str, ColorAdjustmentDescriptor] = attrs.field(factory=dict)
     convert_mask_blends: dict[str, MaskBlendDescriptor] = attrs.field(factory=dict)
     convert_scalers: dict[str, ScalerDescriptor] = attrs.field(factory=dict)
     convert_writers: dict[str, WriterDescriptor] = attrs.field(factory=dict)
+    training_extensions: dict[str, TrainingExtensionDescriptor] = attrs.field(factory=dict)
     plugins: list[PluginInfo] = attrs.field(factory=list)
     failures: list[PluginFailure] = attrs.field(factory=list)
     #: loss names a pack knows but cannot offer, with the reason (``fs_losses_not_provided``)

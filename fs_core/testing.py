@@ -1,4 +1,4 @@
-"""Checks a pack's own tests call: does a registered model or loss honour fs's contract?
+"""Checks a pack's own tests call: does a registered model, loss or sampler honour fs's contract?
 
 Plugin authors write (docs/plugins.md, "Testing a pack")::
 
@@ -378,6 +378,98 @@ def check_loss_plugin(
                 "would stop with NaN"
             )
     return loss
+
+
+# -------------------------------------------------------------------------------------- samplers
+
+
+def _demo_landmarks(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
+    """Plausible 68-point landmarks (count, 68, 2) in a ``size`` crop: faceswap's mean face with a
+    jaw line, each face squeezed on one side (a turn) and jittered."""
+    from fs_core.faces import alignment
+
+    base = np.zeros((68, 2))
+    base[17:] = alignment.MEAN_FACE_2D
+    along = np.linspace(0.0, 1.0, 17)
+    base[:17] = np.stack([along, 0.3 + 0.7 * np.sin(np.pi * along)], axis=1)
+    faces = np.repeat(base[None], count, axis=0)
+    squeeze = rng.uniform(0.5, 1.0, count)[:, None]
+    right = faces[..., 0] > 0.5
+    faces[..., 0] = np.where(right, 0.5 + (faces[..., 0] - 0.5) * squeeze, faces[..., 0])
+    faces = faces * (0.8 * size) + 0.1 * size + rng.normal(0.0, 0.005 * size, faces.shape)
+    return faces.astype(np.float32)
+
+
+def check_sampler_plugin(
+    name: str,
+    *,
+    registry: Registry | None = None,
+    options: Any = None,
+    count: int = 37,
+    batch_size: int = 8,
+    batches: int = 20,
+    seed: int = 0,
+) -> Any:
+    """Check sampler ``name`` on ``count`` faces (with made-up landmarks when it
+    ``needs_landmarks``) under ``options`` (an ``AugmentationOptions``; defaults when None).
+
+    ``take(n)`` returns n int64 indices in range; ``upcoming()`` lists every index once; two
+    samplers made from the same seed give the same stream, also when one of them was asked
+    ``upcoming()`` in between (faces are prepared in that order while draws go on, and a resumed
+    seeded run replays the draws); ``epoch`` is a whole number that never decreases. Returns the
+    descriptor.
+
+    :param name: the sampler's registered name.
+    :param registry: the plugins to look in; None loads the installed ones.
+    :param options: the ``[augmentation]`` options the sampler is made with.
+    :param count: faces in the made-up face set.
+    :param batch_size: indices per ``take``.
+    :param batches: how many ``take`` calls are compared.
+    :param seed: seed of the samplers' generator and of the landmarks.
+    """
+    from fs_core.config.sections import AugmentationOptions
+    from fs_core.data.sampler import SamplerInputs
+    from fs_core.descriptors import SamplerDescriptor
+
+    registry = _registry(registry)
+    sampler = _descriptor(registry, "sampler", name, SamplerDescriptor)
+    who = f"sampler '{name}' ({_origin(registry, 'sampler', name)})"
+    options = AugmentationOptions() if options is None else options
+    landmarks = None
+    if sampler.needs_landmarks:
+        landmarks = _demo_landmarks(np.random.default_rng(seed), count, 256)
+
+    def make() -> Any:
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 1)))
+        return sampler.make(
+            SamplerInputs(side="b", count=count, rng=rng, options=options, landmarks=landmarks)
+        )
+
+    first, second = make(), make()
+    order = np.asarray(second.upcoming())
+    if order.shape != (count,) or sorted(order.tolist()) != list(range(count)):
+        raise PluginCheckError(f"{who}: upcoming() must list every index 0..{count - 1} once")
+    last_epoch = 0
+    for number in range(batches):
+        drawn, again = np.asarray(first.take(batch_size)), np.asarray(second.take(batch_size))
+        if drawn.dtype != np.int64 or drawn.shape != (batch_size,):
+            raise PluginCheckError(
+                f"{who}: take({batch_size}) must return {batch_size} int64 indices, got "
+                f"{drawn.dtype} {drawn.shape}"
+            )
+        if drawn.min() < 0 or drawn.max() >= count:
+            raise PluginCheckError(f"{who}: take() gave an index outside 0..{count - 1}")
+        if not np.array_equal(drawn, again):
+            raise PluginCheckError(
+                f"{who}: batch {number} differs between two samplers made from one seed (the "
+                "second was asked upcoming() first); draw from inputs.rng only, and keep "
+                "upcoming() from changing later draws"
+            )
+        epoch = first.epoch
+        if not isinstance(epoch, (int, np.integer)) or epoch < last_epoch:
+            raise PluginCheckError(f"{who}: epoch must be a whole number that never decreases")
+        last_epoch = int(epoch)
+    return sampler
 
 
 # -------------------------------------------------------------------------------------- fixtures

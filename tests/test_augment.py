@@ -248,14 +248,29 @@ def test_warp_to_landmarks_augmenter_uses_the_neighbours():
 def test_builtin_descriptors_in_reference_order():
     found = builtin.fs_augmenters()
     assert [(a.name, a.stage) for a in found] == [
+        ("color_transfer", 5),
         ("color", 10),
         ("affine", 20),
         ("flip", 30),
+        ("blur_out_mask", 35),
+        ("random_hsv", 40),
         ("grid_warp", 50),
         ("warp_to_landmarks", 50),
     ]
-    assert [a.name for a in found if a.input_only] == ["grid_warp", "warp_to_landmarks"]
+    assert [a.name for a in found if a.input_only] == [
+        "random_hsv",
+        "grid_warp",
+        "warp_to_landmarks",
+    ]
     assert [a.name for a in found if a.needs_landmarks] == ["warp_to_landmarks"]
+    # DeepFaceLab's data options: side B only where DeepFaceLab says "src only", off by default
+    assert [a.name for a in found if a.sides == ("b",)] == ["color_transfer", "random_hsv"]
+    defaults = AugmentationOptions()
+    assert not any(
+        a.enabled(defaults)
+        for a in found
+        if a.name in ("color_transfer", "blur_out_mask", "random_hsv")
+    )
 
 
 @pytest.mark.parametrize(

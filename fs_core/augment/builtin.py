@@ -5,14 +5,22 @@ Order (by stage) follows faceswap's batch collation (``lib/training/data/collate
 warp-to-landmarks instead when asked. The switches in
 :class:`fs_core.config.sections.AugmentationOptions` (``no_augment_color``, ``no_flip``,
 ``no_warp``, ``warp_to_landmarks``; the CLI's -c -P -W -M) decide which run.
+
+DeepFaceLab's data options, off by default (then nothing of theirs runs or draws): colour transfer
+(5, side B, toward side-A faces the loader hands it), blur out mask (35, after the geometry so the
+mask still fits, before the targets are taken) and random HSV (40, side B's input only, before the
+warp).
 """
 
 from __future__ import annotations
 
 import fs_core
+from fs_core.augment.blur_out import augment_blur_out_mask
 from fs_core.augment.color import augment_color
+from fs_core.augment.color_transfer import augment_color_transfer
 from fs_core.augment.geometry import augment_affine, augment_flip
 from fs_core.augment.grid_warp import augment_grid_warp
+from fs_core.augment.hsv import augment_hsv
 from fs_core.augment.landmark_warp import augment_warp_to_landmarks
 from fs_core.descriptors import AugmenterDescriptor
 
@@ -37,9 +45,30 @@ def _landmark_warp_on(options) -> bool:
     return not options.no_warp and options.warp_to_landmarks
 
 
+def _color_transfer_on(options) -> bool:
+    return getattr(options, "color_transfer", "none") != "none"
+
+
+def _blur_out_on(options) -> bool:
+    return bool(getattr(options, "blur_out_mask", False))
+
+
+def _hsv_on(options) -> bool:
+    return float(getattr(options, "random_hsv_power", 0.0)) > 0.0
+
+
 @fs_core.hookimpl
 def fs_augmenters() -> list[AugmenterDescriptor]:
     return [
+        AugmenterDescriptor(
+            name="color_transfer",
+            stage=5,
+            apply=augment_color_transfer,
+            enabled=_color_transfer_on,
+            sides=("b",),
+            needs_other_side=True,
+            help="Side B's colours moved toward random side-A faces' (color_transfer).",
+        ),
         AugmenterDescriptor(
             name="color",
             stage=10,
@@ -60,6 +89,23 @@ def fs_augmenters() -> list[AugmenterDescriptor]:
             apply=augment_flip,
             enabled=_flip_on,
             help="Random horizontal flip; landmarks mirrored left/right (off: -P).",
+        ),
+        AugmenterDescriptor(
+            name="blur_out_mask",
+            stage=35,
+            apply=augment_blur_out_mask,
+            enabled=_blur_out_on,
+            needs_masks=True,
+            help="Blur the background outside the face mask, inputs and targets (blur_out_mask).",
+        ),
+        AugmenterDescriptor(
+            name="random_hsv",
+            stage=40,
+            apply=augment_hsv,
+            input_only=True,
+            enabled=_hsv_on,
+            sides=("b",),
+            help="Random hue/saturation/value of side B's input (random_hsv_power).",
         ),
         AugmenterDescriptor(
             name="grid_warp",

@@ -29,18 +29,36 @@ def _elapsed(seconds: float) -> str:
     return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def _extension_terms(losses: Mapping[str, float]) -> list[tuple[str, float]]:
+    """The training-step extensions' values (``ext/gan_b``, ``ext/discriminator_b`` ...)."""
+    return [(name, value) for name, value in losses.items() if name.startswith("ext/")]
+
+
 def status_line(session: Any, losses: Mapping[str, float]) -> str:
-    """``[elapsed] [#total] [session id: its iterations] | Loss A: x | Loss B: y | EG/s``, and
-    ``| disk: 1.2 GB free`` while the model's disk is low (:mod:`fs_core.training.disk`)."""
+    """``[elapsed] [#total] [session id: its iterations] | Loss A: x | Loss B: y | EG/s``, with
+    each training-step extension's value (``| gan_b: z``) before the speed when extensions are on,
+    and ``| disk: 1.2 GB free`` while the model's disk is low (:mod:`fs_core.training.disk`)."""
     low = getattr(session, "disk_low_free", None)
     return (
         f"[{_elapsed(time.monotonic() - session.started)}] "
         f"[#{session.state.iterations:06d}] "
         f"[session {session.record.get('id', '?')}: {session.session_iterations} it] "
         f"| Loss A: {losses['loss_a']:.5f} | Loss B: {losses['loss_b']:.5f} "
-        f"| {session.examples_per_second():.1f} EG/s"
+        + "".join(f"| {name[4:]}: {value:.4f} " for name, value in _extension_terms(losses))
+        + _held_out(session)
+        + f"| {session.examples_per_second():.1f} EG/s"
         + (f" | disk: {human(low)} free" if low is not None else "")
     )
+
+
+def _held_out(session: Any) -> str:
+    """``| Held-out A: x B: y`` once a save measured the held-out set (``--holdout``)."""
+    from fs_core.training.holdout import latest
+
+    held = latest(session)
+    text = f"| Held-out A: {held[1]:.5f} B: {held[2]:.5f} " if held is not None else ""
+    guarded = len(session.record.get("collapse_rollbacks", ()))
+    return text + (f"| collapse guard: {guarded} rollback(s) " if guarded else "")
 
 
 @hookimpl

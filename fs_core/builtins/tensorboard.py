@@ -138,6 +138,14 @@ def fs_save(session: Any) -> None:
         return
     if memory.writer is None:
         _open_writer(session, memory)
+    from fs_core.training.holdout import latest
+
+    held = latest(session)
+    if held is not None and held[0] == session.state.iterations:
+        step, loss_a, loss_b = held
+        memory.pending.append(
+            (step, {"holdout_a": loss_a, "holdout_b": loss_b, "holdout_total": loss_a + loss_b})
+        )
     _write_pending(memory)
 
 

@@ -49,6 +49,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="write a PNG graph of loss over iterations (from the training record, or the "
         "TensorBoard logs of older models)",
     )
+    parser.add_argument(
+        "--convergence",
+        action="store_true",
+        help="say whether the loss is still falling over the last --window iterations (the "
+        "held-out loss when the model has one, else the training loss)",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="iterations --convergence looks back over (default 10000)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -99,12 +112,14 @@ def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
 
 
 def loss_series(model_dir: Path, session: int | None = None) -> dict[str, np.ndarray]:
-    """``loss_a``/``loss_b`` as (steps, values) arrays, of one session or all of them."""
+    """``loss_a``/``loss_b`` (and the training-step extensions' ``ext/...`` terms) as (steps,
+    values) arrays, of one session or all of them."""
     from fs_core.record import loss_series as series_of
 
     found = series_of(model_dir, session=session)
     series = {}
-    for tag in ("loss_a", "loss_b"):
+    extension_tags = sorted(tag for tag in found["terms"] if tag.startswith("ext/"))
+    for tag in ("loss_a", "loss_b", *extension_tags):  # ext/: the training-step extensions'
         pairs = [
             (step, value)
             for step, value in zip(found["iterations"], found["terms"].get(tag, []))
@@ -115,13 +130,36 @@ def loss_series(model_dir: Path, session: int | None = None) -> dict[str, np.nda
     return series
 
 
-def write_graph(path: str | Path, series: dict[str, np.ndarray], title: str) -> None:
+def _plot_extensions(axes: Any, series: dict[str, np.ndarray]) -> None:
+    """The training-step extensions' terms (GAN, discriminators, true face, style), smoothed, on
+    their own axes: their scales differ from the reconstruction losses'."""
+    for tag, (steps, values) in sorted(series.items()):
+        axes.plot(steps, smooth(values), linewidth=1.4, label=tag[4:])
+    axes.set_xlabel("iterations")
+    axes.set_ylabel("training-step extensions")
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="upper right", fontsize="small")
+
+
+def write_graph(
+    path: str | Path,
+    series: dict[str, np.ndarray],
+    title: str,
+    holdout: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
+    """Loss A and B (raw and smoothed) over iterations; ``holdout``: the held-out loss (A + B)
+    at each save, drawn as points on the same axes. The training-step extensions' terms
+    (``ext/...``), when the series has them, get a second axes below."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(10, 5), dpi=100)
+    extensions = {tag: pair for tag, pair in series.items() if tag.startswith("ext/")}
+    series = {tag: pair for tag, pair in series.items() if tag not in extensions}
+    figure = Figure(figsize=(10, 8 if extensions else 5), dpi=100)
     FigureCanvasAgg(figure)
-    axes = figure.add_subplot(1, 1, 1)
+    axes = figure.add_subplot(2 if extensions else 1, 1, 1)
+    if extensions:
+        _plot_extensions(figure.add_subplot(2, 1, 2), extensions)
     colours = {"loss_a": "tab:blue", "loss_b": "tab:orange"}
     for tag, (steps, values) in series.items():
         side = tag[-1].upper()
@@ -134,6 +172,10 @@ def write_graph(path: str | Path, series: dict[str, np.ndarray], title: str) -> 
             color=colours[tag],
             linewidth=1.8,
             label=f"Loss {side} (smoothed)",
+        )
+    if holdout is not None and len(holdout[0]):
+        axes.plot(
+            holdout[0], holdout[1], "o-", color="tab:green", markersize=3, label="Held-out A + B"
         )
     axes.set_xlabel("iterations")
     axes.set_ylabel("loss")
@@ -175,6 +217,17 @@ def run(args: argparse.Namespace) -> int:
         f"{len(state.sessions)} session(s)"
     )
     print(format_table(rows))
+    if state.holdout and state.holdout.get("best") is not None:
+        print(
+            f"Held-out loss ({state.holdout.get('count')} faces per side): best "
+            f"{state.holdout['best']:.5f} at {state.holdout.get('best_iteration', 0):,}"
+        )
+    if args.convergence:
+        if args.window < 1:
+            raise FsUserError(f"--window must be at least 1, got {args.window}")
+        from fs_core.record.convergence import convergence_line
+
+        print(convergence_line(folder, args.window))
     if args.csv:
         write_csv(args.csv, rows)
         print(f"Wrote {args.csv}")
@@ -187,6 +240,13 @@ def run(args: argparse.Namespace) -> int:
                 folder,
             )
         which = f"session {args.session}" if args.session is not None else "all sessions"
-        write_graph(args.graph, series, f"{state.model}: loss over iterations ({which})")
+        from fs_core.record.convergence import holdout_points
+
+        write_graph(
+            args.graph,
+            series,
+            f"{state.model}: loss over iterations ({which})",
+            holdout_points(folder) if args.session is None else None,
+        )
         print(f"Wrote {args.graph}")
     return 0

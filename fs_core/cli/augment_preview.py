@@ -3,6 +3,11 @@
 Writes one PNG: a row per face, the warped model input beside the (unwarped, augmented) target, both
 at the process size, made by exactly the code the training loader runs (:func:`build_side`) with the
 ``[augmentation]`` options of the config file.
+
+The faces are shown as side B's by default (``--side``), so the side-B-only options (colour
+transfer, random HSV) show when they are on; colour transfer takes its reference colours from
+``--reference`` (side-A faces), else from the other faces of the same folder. Colour transfer and
+blur out mask get the face mask (``[global.mask] mask_type``) as training does.
 """
 
 from __future__ import annotations
@@ -44,23 +49,50 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--count", type=int, default=8, metavar="N", help="faces to show (default 8)"
     )
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
+    parser.add_argument(
+        "--side",
+        choices=("a", "b"),
+        default="b",
+        help="the side these faces train as (default b: colour transfer and random HSV, which "
+        "touch side B only, show)",
+    )
+    parser.add_argument(
+        "--reference",
+        default=None,
+        metavar="DIR",
+        help="side-A faces colour transfer moves colours toward (default: the other faces of -A)",
+    )
     parser.set_defaults(func=run)
     return parser
 
 
-def preview_grid(cache: Any, augmenters: list[Any], options: Any, seed: int) -> np.ndarray:
-    """Rows of (warped input | target), uint8 BGR, one per face of ``cache``.
+def preview_grid(
+    cache: Any,
+    augmenters: list[Any],
+    options: Any,
+    seed: int,
+    side: str = "a",
+    reference: Any = None,
+) -> np.ndarray:
+    """Rows of (warped input | target), uint8 BGR, one per face of ``cache`` trained as ``side``.
 
     Warp-to-landmarks has no other side here: each face's nearest *other* faces of the same cache
-    stand in for it, which shows the kind of morph it makes.
+    stand in for it, which shows the kind of morph it makes. Colour transfer takes face i's
+    reference from ``reference`` (a cache of other-side faces), else the next face of ``cache``.
     """
     from fs_core.data.assemble import SidePlan, build_side, order_augmenters
-    from fs_core.data.batch import AugmentBatch
+    from fs_core.data.batch import AugmentBatch, OtherSideFaces
     from fs_core.data.neighbours import nearest_faces
 
     rng = np.random.default_rng(seed)
     indices = np.arange(len(cache))
     chosen = order_augmenters(augmenters, options)
+    others = None
+    if any(aug.needs_other_side and side in aug.sides for aug in chosen):
+        source = cache if reference is None else reference
+        picks = (indices + (1 if reference is None else 0)) % len(source)
+        ref_images, ref_masks, _ = source.gather(picks)
+        others = OtherSideFaces(ref_images, ref_masks, source.mask_names, picks)
     images, masks, landmarks = cache.gather(indices)
     neighbours = None
     if any(aug.needs_landmarks for aug in chosen):
@@ -79,23 +111,42 @@ def preview_grid(cache: Any, augmenters: list[Any], options: Any, seed: int) -> 
         landmarks=landmarks,
         indices=indices,
         neighbours=neighbours,
+        side=side,
+        others=others,
     )
     plan = SidePlan(
         input_size=cache.size, output_sizes=(cache.size,), augmenters=chosen, options=options
     )
-    side = build_side(batch, plan, rng)
+    built = build_side(batch, plan, rng)
     to_bytes = lambda faces: np.clip(np.rint(faces * 255.0), 0, 255).astype(np.uint8)  # noqa: E731
-    feed, target = to_bytes(side["input"]), to_bytes(side["targets"][-1])
+    feed, target = to_bytes(built["input"]), to_bytes(built["targets"][-1])
     gap = np.zeros((len(feed), cache.size, GAP, 3), np.uint8)
     rows = np.concatenate([feed, gap, target], axis=2)
     return rows.reshape(-1, rows.shape[2], 3)
+
+
+def _mask_names(config: Any, path: str | None) -> tuple[str, ...]:
+    """The face mask, when an option shown here uses it (colour transfer inside the face, blur
+    out mask); blur out mask without a mask type is refused as training refuses it."""
+    options = config.augmentation
+    wanted = options.blur_out_mask or options.color_transfer != "none"
+    if not wanted:
+        return ()
+    if config.mask.mask_type == "none":
+        if options.blur_out_mask:
+            raise FsUserError(
+                "[augmentation] blur_out_mask needs the face mask; set [global.mask] mask_type",
+                path,
+            )
+        return ()
+    return ("face",)
 
 
 def run(args: argparse.Namespace) -> int:
     from fs_core.config import load_config
     from fs_core.data.cache import FaceCache, default_prepare
     from fs_core.faces.faceset import index_faceset
-    from fs_core.faces.prepare import PrepareSpec
+    from fs_core.faces.prepare import training_spec
 
     if args.size < 16:
         raise FsUserError(f"--size must be at least 16, got {args.size}")
@@ -110,13 +161,7 @@ def run(args: argparse.Namespace) -> int:
     registry = get_registry(disabled_from(args))  # plugins' augmenters run too, as in training
     model_classes = registry.model_config_classes()
     config = load_config(args.config, model_classes)
-    face_options = config.global_
-    spec = PrepareSpec(
-        size=args.size,
-        centering=face_options.centering,
-        coverage=face_options.coverage,
-        vertical_offset=face_options.vertical_offset,
-    )
+    spec = training_spec(config, args.size, _mask_names(config, args.config))
     faces = index_faceset(args.input_a)
     chosen = np.sort(
         np.random.default_rng(args.seed).choice(
@@ -124,9 +169,30 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     cache = FaceCache(
-        [faces.paths[i] for i in chosen], args.size, default_prepare(spec), source=faces.folder
+        [faces.paths[i] for i in chosen],
+        args.size,
+        default_prepare(spec),
+        mask_names=spec.mask_names,
+        source=faces.folder,
     )
-    grid = preview_grid(cache, list(registry.augmenters.values()), config.augmentation, args.seed)
+    reference = None
+    if args.reference is not None:
+        others = index_faceset(args.reference)
+        reference = FaceCache(
+            others.paths[: len(cache)],
+            args.size,
+            default_prepare(spec),
+            mask_names=spec.mask_names,
+            source=others.folder,
+        )
+    grid = preview_grid(
+        cache,
+        list(registry.augmenters.values()),
+        config.augmentation,
+        args.seed,
+        side=args.side,
+        reference=reference,
+    )
     ok, data = cv2.imencode(".png", grid)
     if not ok:
         raise FsUserError("could not encode the preview as PNG", args.output)

@@ -49,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    order = ["model", "loss", "initializer", "optimizer", "augmenter"]
+    from fs_core.plugin_manager import KINDS
+
+    order = ["model", "loss", "initializer", "optimizer", "augmenter", "sampler"]
     order += ["convert_color", "convert_mask_blend", "convert_scaler", "convert_writer"]
+    order += [kind for kind in KINDS if kind not in order]  # kinds added later, in KINDS order
     rows.sort(key=lambda r: (order.index(r["kind"]), r["name"]))
     widths = [
         max([len(h)] + [len(str(r[k])) for r in rows])

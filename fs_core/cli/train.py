@@ -163,6 +163,32 @@ def add_parser(subparsers) -> None:
         help="timelapse: folder for one <unix time>.jpg per save (with -x and -y)",
     )
     p.add_argument(
+        "--schedule",
+        metavar="FILE",
+        help="a recipe of training stages (TOML [[stage]] tables: at, snapshot, reset, freeze, "
+        "unfreeze, [stage.set]); see docs/recipes.md",
+    )
+    p.add_argument(
+        "--pretrain",
+        action="store_true",
+        help="train a base model: both sides on the faces of -A (a generic face set; no -B)",
+    )
+    p.add_argument(
+        "--from-pretrained",
+        dest="from_pretrained",
+        metavar="MODEL_DIR",
+        help="new model only: start from a pretrained model, copying every part whose "
+        "variables match, at iteration 0 (recorded in the state)",
+    )
+    p.add_argument(
+        "--holdout",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep N faces per side out of training and report their reconstruction loss at "
+        "each save (recorded in the model: a resume holds out the same faces; 0 ends it)",
+    )
+    p.add_argument(
         "-n", "--no-logs", dest="no_logs", action="store_true", help="do not write TensorBoard logs"
     )
     p.add_argument(
@@ -192,6 +218,13 @@ def run(args: argparse.Namespace) -> int:
 
         print_summary(args.trainer, args.configfile, disabled_from(args))
         return 0
+    if args.pretrain:
+        if args.input_b:
+            raise FsUserError(
+                "--pretrain trains both sides on the faces of -A; leave out -B "
+                "(fs train --pretrain -A GENERIC_FACES -m MODEL_DIR)"
+            )
+        args.input_b = args.input_a
     missing = [
         flag
         for flag, value in (("-A", args.input_a), ("-B", args.input_b), ("-m", args.model_dir))
@@ -200,10 +233,16 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise FsUserError(
             f"missing {', '.join(missing)}: fs train -A FACES_A -B FACES_B -m MODEL_DIR"
+            + (" (or fs train --pretrain -A FACES -m MODEL_DIR)" if not args.pretrain else "")
         )
     if args.snapshot_interval < 0:
         raise FsUserError(f"-I/--snapshot-interval must be 0 or more, got {args.snapshot_interval}")
     _check_timelapse(args)
+    schedule = None
+    if args.schedule:
+        from fs_core.training.schedule import load_schedule
+
+        schedule = load_schedule(args.schedule)
     from fs_core.data.scan import start_scans
 
     # the face folders are scanned while TensorFlow and the plugins are imported
@@ -242,6 +281,10 @@ def run(args: argparse.Namespace) -> int:
         timelapse_out=args.timelapse_out,
         distributed=args.distributed,
         exclude_gpus=parse_gpu_ids(args.exclude_gpus),
+        schedule=schedule,
+        pretrain=args.pretrain,
+        from_pretrained=args.from_pretrained,
+        holdout=args.holdout,
     )
     with logging_to(args.loglevel, args.logfile) as notify:
         _log_versions(request)

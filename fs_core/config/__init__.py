@@ -23,6 +23,7 @@ from fs_core.config.sections import (
     LossOptions,
     MaskOptions,
 )
+from fs_core.config.training_step import TrainingStepOptions
 from fs_core.errors import FsUserError
 
 #: (TOML table path, Config attribute, class) of the core's sections, in file order
@@ -31,6 +32,7 @@ CORE_SECTIONS: tuple[tuple[str, str, type], ...] = (
     ("global.loss", "loss", LossOptions),
     ("global.mask", "mask", MaskOptions),
     ("augmentation", "augmentation", AugmentationOptions),
+    ("training_step", "training_step", TrainingStepOptions),
     ("convert", "convert", ConvertOptions),
 )
 #: sections that are not training options: not stored in a model, not recorded per session
@@ -46,6 +48,7 @@ class Config:
     mask: MaskOptions = attrs.field(factory=MaskOptions)
     augmentation: AugmentationOptions = attrs.field(factory=AugmentationOptions)
     convert: ConvertOptions = attrs.field(factory=ConvertOptions)
+    training_step: TrainingStepOptions = attrs.field(factory=TrainingStepOptions)
     models: dict[str, Any] = attrs.field(factory=dict)
     path: str | None = None
 
@@ -127,12 +130,14 @@ def config_from_mapping(
         "global": global_table,
         "augmentation": data.pop("augmentation", {}),
         "convert": data.pop("convert", {}),
+        "training_step": data.pop("training_step", {}),
     }
     model_tables = data.pop("model", {}) or {}
     if data:
         raise FsUserError(
             f"unknown section [{sorted(data)[0]}]; sections are [global], "
-            "[global.loss], [global.mask], [augmentation], [convert] and [model.<name>]",
+            "[global.loss], [global.mask], [augmentation], [training_step], [convert] and "
+            "[model.<name>]",
             path,
         )
     config = Config(path=path)

@@ -140,6 +140,39 @@ class GlobalOptions:
     nan_max_rollbacks: int = option(
         3, "Rollbacks in one session before NaN protection stops.", min=1, max=100
     )
+    # collapse guard and plateau stop (docs/recipes.md)
+    collapse_protection: bool = option(
+        True,
+        "Collapse guard: when the loss jumps and stays up (collapse_factor times its recent "
+        "level for collapse_window iterations) or the reconstructions lose their variance "
+        "(checked at each save), restore the last backup, multiply the learning rate by "
+        "nan_lr_factor and go on.",
+    )
+    collapse_factor: float = option(
+        3.0,
+        "Collapse guard: how many times its recent level the loss must jump.",
+        min=1.5,
+        max=100.0,
+    )
+    collapse_window: int = option(
+        50, "Collapse guard: iterations the jump must last.", min=5, max=10000
+    )
+    collapse_max_rollbacks: int = option(
+        3, "Collapse guard: rollbacks in one session before it only warns.", min=1, max=100
+    )
+    stop_plateau_iterations: int = option(
+        0,
+        "Stop when the held-out loss (--holdout) has not improved by stop_plateau_fraction "
+        "over this many iterations (0: never).",
+        min=0,
+        max=10_000_000,
+    )
+    stop_plateau_fraction: float = option(
+        0.01,
+        "Plateau stop: the improvement that counts, as a fraction of the best held-out loss.",
+        min=0.0,
+        max=0.5,
+    )
     # snapshots and backups (retention)
     snapshot_keep: int = option(
         0,
@@ -250,3 +283,30 @@ class AugmentationOptions:
     )
     no_flip: bool = option(False, "Do not flip faces (-P).")
     no_augment_color: bool = option(False, "Do not augment colour (-c).")
+    # DeepFaceLab's data options (docs/quality-tools.md); off by default
+    color_transfer: str = option(
+        "none",
+        "Move side B's colours toward random side-A faces' inside the face mask: rct "
+        "(Reinhard), lct (linear), mkl (Monge-Kantorovich), idt (iterative), sot (sliced OT).",
+        choices=("none", "rct", "lct", "mkl", "idt", "sot"),
+    )
+    random_hsv_power: float = option(
+        0.0,
+        "Random hue/saturation/value jitter of side B's input faces (0 off; 0.05 typical).",
+        min=0.0,
+        max=0.3,
+    )
+    uniform_yaw: bool = option(
+        False, "Sample faces evenly across yaw bins, so profiles come up as often as frontal."
+    )
+    uniform_yaw_bins: int = option(
+        128, "Yaw bins over +-69 degrees for uniform_yaw (DeepFaceLab: 128).", min=2, max=256
+    )
+    blur_out_mask: bool = option(
+        False, "Blur the background outside the face mask in inputs and targets (needs a mask)."
+    )
+    sampler: str = option(
+        "epoch",
+        "Which faces each batch takes: a sampler from 'fs plugins' (kind sampler); epoch is "
+        "shuffled passes, uniform_yaw the same as uniform_yaw = true.",
+    )

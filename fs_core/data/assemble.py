@@ -3,8 +3,9 @@
 Order, as faceswap's ``lib/training/data/collate.py``: the whole-face augmenters (colour, affine,
 flip) at process size; then the targets are taken from the *unwarped* faces at each output size
 (INTER_AREA) with their masks; then the input-only augmenters (warps) make the input copy, resized
-to the input size. Everything ends as float32 in [0, 1]. This is a pure function of its
-arguments, so the loader's worker threads and the augment preview share it.
+to the input size. Everything ends as float32 in [0, 1]. An augmenter runs only on the sides it
+names (``sides``: colour transfer and HSV jitter touch side B alone). This is a pure function of
+its arguments, so the loader's worker threads and the augment preview share it.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def to_unit(faces: np.ndarray, color_order: str = "bgr") -> np.ndarray:
 def build_side(batch: AugmentBatch, plan: SidePlan, rng: np.random.Generator) -> dict[str, Any]:
     """Augment ``batch`` in place and return ``{"input", "targets", "masks"}`` for the train
     step."""
-    for augmenter in plan.augmenters:
+    mine = [augmenter for augmenter in plan.augmenters if batch.side in augmenter.sides]
+    for augmenter in mine:
         if not augmenter.input_only:
             augmenter.apply(batch, rng, plan.options)
 
@@ -82,7 +84,7 @@ def build_side(batch: AugmentBatch, plan: SidePlan, rng: np.random.Generator) ->
             for k, name in enumerate(plan.mask_names)
         }
 
-    for augmenter in plan.augmenters:
+    for augmenter in mine:
         if augmenter.input_only:
             augmenter.apply(batch, rng, plan.options)
     feed = to_unit(resize_faces(batch.input_images(), plan.input_size), plan.color_order)

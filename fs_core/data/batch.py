@@ -25,6 +25,26 @@ import numpy as np
 TrainingBatch = dict[str, dict[str, Any]]
 
 
+@attrs.frozen
+class OtherSideFaces:
+    """Faces of the other side handed to a batch whose augmenters ``needs_other_side``: one per
+    face of the batch, drawn in shuffled passes over that side, unaugmented. ``images`` uint8
+    (N, P, P, 3) BGR; ``masks`` uint8 (N, P, P, K) named by ``mask_names``, or None; ``indices``
+    their indices in the other side's face set. Read-only for augmenters (fresh copies, but shared
+    by every augmenter of the batch)."""
+
+    images: np.ndarray
+    masks: np.ndarray | None = None
+    mask_names: tuple[str, ...] = ()
+    indices: np.ndarray | None = None
+
+    def mask(self, name: str) -> np.ndarray | None:
+        """The mask channel ``name`` (N, P, P) uint8, or None when these faces lack it."""
+        if self.masks is None or name not in self.mask_names:
+            return None
+        return self.masks[..., self.mask_names.index(name)]
+
+
 @attrs.define
 class AugmentBatch:
     """A batch of faces at process size, augmented in place.
@@ -45,6 +65,10 @@ class AugmentBatch:
     that moves the faces' pixels (zoom, rotation, shift, flip) moves all of them by the same
     per-face transform. A neighbour left where it was would make warp-to-landmarks pull the input
     back toward the un-augmented pose while the target keeps the augmented one.
+
+    ``side``: "a" or "b", which side these faces are. ``others``: faces of the other side
+    (:class:`OtherSideFaces`), only when an enabled augmenter of this side ``needs_other_side``
+    (colour transfer draws its reference colours from them), else None.
     """
 
     images: np.ndarray
@@ -55,6 +79,7 @@ class AugmentBatch:
     side: str = "a"
     indices: np.ndarray | None = None
     neighbours: np.ndarray | None = None
+    others: OtherSideFaces | None = None
 
     @property
     def size(self) -> int:
@@ -68,6 +93,13 @@ class AugmentBatch:
         changed in place by geometric augmenters: ``landmarks`` and ``neighbours``, where
         present."""
         return [points for points in (self.landmarks, self.neighbours) if points is not None]
+
+    def mask(self, name: str) -> np.ndarray | None:
+        """The mask channel ``name`` (N, P, P) uint8 (a view: writes change the batch), or None
+        when the faces carry no such mask."""
+        if self.masks is None or name not in self.mask_names:
+            return None
+        return self.masks[..., self.mask_names.index(name)]
 
     def input_images(self) -> np.ndarray:
         """What an input-only augmenter should transform: the input copy so far, else the images."""

@@ -12,6 +12,14 @@ seed alone, never on thread timing or the worker count.
 Warp-to-landmarks context: when an enabled augmenter ``needs_landmarks``, the loader finds the
 nearest other-side faces of every face once at start (:mod:`fs_core.data.neighbours`) and puts each
 batch's candidates in :attr:`AugmentBatch.neighbours`.
+
+Other-side faces: when an enabled augmenter of a side ``needs_other_side`` (colour transfer), the
+consumer thread also draws, per batch of that side, one face of the other side per face from its own
+shuffled passes (seeded like the rest) and the batch carries them in :attr:`AugmentBatch.others`.
+With no such augmenter nothing extra is drawn, so the batches are those of a loader without them.
+
+Samplers: which faces a batch takes comes from a sampler plugin (``sampler``, a
+:class:`~fs_core.descriptors.SamplerDescriptor`; None: shuffled epochs), one per side.
 """
 
 from __future__ import annotations
@@ -26,10 +34,11 @@ import numpy as np
 
 from fs_core.data.assemble import SidePlan, build_side, order_augmenters
 from fs_core.data.background import BackgroundFaces, open_side
-from fs_core.data.batch import AugmentBatch, TrainingBatch
+from fs_core.data.batch import AugmentBatch, OtherSideFaces, TrainingBatch
 from fs_core.data.cache import FaceCache, PrepareFn
 from fs_core.data.neighbours import DEFAULT_NEIGHBOURS, nearest_faces
-from fs_core.data.sampler import EpochSampler
+from fs_core.data.sampler import EpochSampler, Sampler, SamplerInputs
+from fs_core.descriptors import SamplerDescriptor
 from fs_core.errors import FsUserError
 
 SIDES = ("a", "b")
@@ -47,6 +56,10 @@ def _shutdown(
         cache.close()
 
 
+def _other(side: str) -> str:
+    return SIDES[1 - SIDES.index(side)]
+
+
 class BatchLoader:
     """Endless iterator of :data:`TrainingBatch` dicts of numpy arrays, built by worker threads.
 
@@ -59,6 +72,8 @@ class BatchLoader:
     model's). ``seed``: batches are a function of it alone. ``workers``: threads (0 builds each
     batch in ``next()``). ``prefetch``: batches built ahead (default 2 per worker, at least 1).
     ``neighbours``: how many nearest other-side faces warp-to-landmarks picks from.
+    ``sampler``: the :class:`~fs_core.descriptors.SamplerDescriptor` that picks each side's faces
+    (None: shuffled epochs, :class:`EpochSampler`).
 
     Use as a context manager, or call :meth:`close`; an exception in a worker is raised from
     ``next()`` after the loader has shut down.
@@ -80,6 +95,7 @@ class BatchLoader:
         workers: int = 2,
         prefetch: int | None = None,
         neighbours: int = DEFAULT_NEIGHBOURS,
+        sampler: SamplerDescriptor | None = None,
     ) -> None:
         if options is None:
             from fs_core.config.sections import AugmentationOptions
@@ -108,11 +124,16 @@ class BatchLoader:
         )
         self._neighbours = self._find_neighbours(neighbours)
         self._samplers = {
+            side: self._make_sampler(sampler, side, number) for number, side in enumerate(SIDES)
+        }
+        # per side whose augmenters want other-side faces: a sampler over the other side
+        self._other_samplers = {
             side: EpochSampler(
-                len(self.caches[side]),
-                np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(0, number))),
+                len(self.caches[other]),
+                np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(2, number))),
             )
-            for number, side in enumerate(SIDES)
+            for number, (side, other) in enumerate(zip(SIDES, reversed(SIDES)))
+            if any(aug.needs_other_side and side in aug.sides for aug in self.plan.augmenters)
         }
         self._next_index = 0
         self._prefetch = max(1, prefetch if prefetch is not None else 2 * workers)
@@ -199,9 +220,11 @@ class BatchLoader:
         """Refuse, before any batch, augmenters whose needs (masks, landmarks) a face set lacks."""
         for aug in self.plan.augmenters:
             for cache in self.caches.values():
-                if aug.needs_masks and not cache.mask_count:
+                if aug.needs_masks and "face" not in cache.mask_names:
                     raise FsUserError(
-                        f"augmenter '{aug.name}' needs masks; set a mask_type", cache.source
+                        f"augmenter '{aug.name}' needs the face mask: set [global.mask] "
+                        "mask_type (not none) with penalized_mask_loss or learn_mask on",
+                        cache.source,
                     )
                 if aug.needs_landmarks and not cache.has_landmarks:
                     raise FsUserError(
@@ -210,6 +233,37 @@ class BatchLoader:
                         "off",
                         cache.source,
                     )
+
+    def _make_sampler(
+        self, descriptor: SamplerDescriptor | None, side: str, number: int
+    ) -> Sampler:
+        """The side's sampler, seeded from ``(seed, 0, side number)`` as the epoch sampler always
+        was (so the default draws are unchanged)."""
+        cache = self.caches[side]
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(0, number)))
+        if descriptor is None:
+            return EpochSampler(len(cache), rng)
+        landmarks = None
+        if descriptor.needs_landmarks:
+            if not cache.has_landmarks:
+                raise FsUserError(
+                    f"sampler '{descriptor.name}' needs landmarks, and these faces have none "
+                    "(plain crops); use faceswap-extracted faces or turn it off",
+                    cache.source,
+                )
+            landmarks = cache.landmarks_table()
+        return cast(
+            Sampler,
+            descriptor.make(
+                SamplerInputs(
+                    side=side,
+                    count=len(cache),
+                    rng=rng,
+                    options=self.plan.options,
+                    landmarks=landmarks,
+                )
+            ),
+        )
 
     def _find_neighbours(self, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
         """Per side: which ``count`` faces of the other side are nearest each face (index table) and
@@ -257,23 +311,32 @@ class BatchLoader:
         for _ in range(int(batches)):
             self._draw(skipping=True)
 
-    def _draw(self, skipping: bool = False) -> tuple[int, dict[str, np.ndarray]]:
+    def _draw(
+        self, skipping: bool = False
+    ) -> tuple[int, dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The next batch's number and faces; drawn in the consumer thread, in order.
 
         Faces made ready in the background (:class:`BackgroundFaces`) are started on the first
         draw, in the order the draws will ask for them, and a face found to be left out (no
         faceswap header among extracted faces, known only once it is read) is replaced by the
-        next one drawn. ``skipping`` (:meth:`skip`) draws without waiting for the faces."""
+        next one drawn. ``skipping`` (:meth:`skip`) draws without waiting for the faces. The
+        second dict holds, for the sides that want them, the other side's faces drawn for them."""
         index = self._next_index
         self._next_index += 1
         if not skipping and not self._started:
             self._started = True
             for side in SIDES:
                 self.caches[side].start(self._samplers[side].upcoming())
-        return index, {side: self._take(side, skipping) for side in SIDES}
+        chosen = {
+            side: self._take(self._samplers[side], self.caches[side], skipping) for side in SIDES
+        }
+        others = {
+            side: self._take(sampler, self.caches[_other(side)], skipping)
+            for side, sampler in self._other_samplers.items()
+        }
+        return index, chosen, others
 
-    def _take(self, side: str, skipping: bool) -> np.ndarray:
-        sampler, cache = self._samplers[side], self.caches[side]
+    def _take(self, sampler: Sampler, cache: Any, skipping: bool) -> np.ndarray:
         chosen = sampler.take(self.batch_size)
         if skipping or not isinstance(cache, BackgroundFaces):
             return chosen
@@ -285,17 +348,23 @@ class BatchLoader:
             chosen = np.concatenate([chosen, more])
         return chosen
 
-    def _build(self, index: int, chosen: dict[str, np.ndarray]) -> TrainingBatch:
+    def _build(
+        self, index: int, chosen: dict[str, np.ndarray], others: dict[str, np.ndarray]
+    ) -> TrainingBatch:
         result = {}
         for number, side in enumerate(SIDES):
             rng = np.random.default_rng(
                 np.random.SeedSequence(self.seed, spawn_key=(1, index, number))
             )
-            result[side] = build_side(self.augment_batch(side, chosen[side]), self.plan, rng)
+            batch = self.augment_batch(side, chosen[side], others.get(side))
+            result[side] = build_side(batch, self.plan, rng)
         return result
 
-    def augment_batch(self, side: str, indices: np.ndarray) -> AugmentBatch:
-        """The faces at ``indices`` of ``side``, copied into a fresh :class:`AugmentBatch`."""
+    def augment_batch(
+        self, side: str, indices: np.ndarray, other_indices: np.ndarray | None = None
+    ) -> AugmentBatch:
+        """The faces at ``indices`` of ``side``, copied into a fresh :class:`AugmentBatch`; with
+        ``other_indices``, those faces of the other side in its ``others``."""
         cache = self.caches[side]
         images, masks, landmarks = cache.gather(indices)
         neighbours = None
@@ -310,6 +379,15 @@ class BatchLoader:
             side=side,
             indices=np.asarray(indices),
             neighbours=neighbours,
+            others=None if other_indices is None else self.other_faces(side, other_indices),
+        )
+
+    def other_faces(self, side: str, indices: np.ndarray) -> OtherSideFaces:
+        """Faces at ``indices`` of the side other than ``side``, for its batch's ``others``."""
+        cache = self.caches[_other(side)]
+        images, masks, _ = cache.gather(indices)
+        return OtherSideFaces(
+            images=images, masks=masks, mask_names=cache.mask_names, indices=np.asarray(indices)
         )
 
     @property

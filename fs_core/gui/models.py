@@ -65,13 +65,17 @@ def is_training(model_dir: Path, launcher: Launcher) -> bool:
 def detail(model_dir: Path, installed: Installed) -> dict[str, Any]:
     from fs_core.model.state import STATE_FILE, load_state
     from fs_core.record import previews, recent_messages, sessions_table
+    from fs_core.record.convergence import recipe_summary
 
     result = summary(model_dir)
     config: dict[str, Any] = {}
     locked: list[str] = []
+    recipe = None
     if (model_dir / STATE_FILE).is_file():
         try:
-            config, locked = stored_config(installed, load_state(model_dir))
+            state = load_state(model_dir)
+            config, locked = stored_config(installed, state)
+            recipe = recipe_summary(model_dir, state.to_toml())
         except FsUserError as error:
             result.setdefault("config_error", error.one_line())
     result.update(
@@ -81,6 +85,7 @@ def detail(model_dir: Path, installed: Installed) -> dict[str, Any]:
         messages=recent_messages(model_dir),
         previews=previews(model_dir),
         log_tail=log_tail(model_dir),
+        recipe=recipe,
     )
     return result
 

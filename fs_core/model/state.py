@@ -52,6 +52,12 @@ class ModelState:
     lr_finder: float | None = None
     config: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     sessions: list[dict[str, Any]] = attrs.field(factory=list)
+    #: the schedule stage the model is in (``--schedule``): file, stage number, its ``at``
+    schedule: dict[str, Any] | None = None
+    #: where the weights came from (``--from-pretrained``): folder, model, its iterations, ...
+    pretrained: dict[str, Any] | None = None
+    #: the held-out faces (``--holdout``): count, file names per side, the best held-out loss
+    holdout: dict[str, Any] | None = None
     fs_version: str = __version__
     format: int = FORMAT
 
@@ -71,6 +77,12 @@ class ModelState:
             data["lowest_avg_loss"] = float(self.lowest_avg_loss)
         if self.lr_finder is not None:
             data["lr_finder"] = float(self.lr_finder)
+        if self.schedule is not None:
+            data["schedule"] = dict(self.schedule)
+        if self.pretrained is not None:
+            data["pretrained"] = dict(self.pretrained)
+        if self.holdout is not None:
+            data["holdout"] = dict(self.holdout)
         data["config"] = self.config
         data["sessions"] = [{k: v for k, v in s.items() if v is not None} for s in self.sessions]
         return data
@@ -89,6 +101,9 @@ class ModelState:
                 lr_finder=data.get("lr_finder"),
                 config=dict(data.get("config", {})),
                 sessions=list(data.get("sessions", [])),
+                schedule=dict(data["schedule"]) if "schedule" in data else None,
+                pretrained=dict(data["pretrained"]) if "pretrained" in data else None,
+                holdout=dict(data["holdout"]) if "holdout" in data else None,
                 fs_version=str(data.get("fs_version", "?")),
                 format=int(data["format"]),
             )

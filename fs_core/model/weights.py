@@ -28,6 +28,11 @@ WEIGHTS_FILE = "weights.h5"
 FORMAT = 1
 ROOT_PART = "model"  # variables of layers that belong to no named part
 OPTIMIZER_GROUP = "optimizer"
+#: the training-step extensions' parts and optimizer state (discriminators), beside the model's
+#: own parts: ``extensions/parts/<part>/...`` and ``extensions/optimizers/<part>/...``. Loading the
+#: model never reads them (``fs swap`` and ``fs convert`` need only the model); see
+#: :mod:`fs_core.extensions.saved`.
+EXTENSIONS_GROUP = "extensions"
 
 
 def _snake(name: str) -> str:
@@ -108,8 +113,12 @@ def save_weights(
     model_name: str,
     iterations: int,
     optimizer: keras.optimizers.Optimizer | None = None,
+    extra: Iterable[tuple[str, Any]] = (),
 ) -> None:
     """Write every part (and the optimizer state, when given) atomically.
+
+    ``extra``: more (full key, variable or array) entries, the training-step extensions' (keys
+    under :data:`EXTENSIONS_GROUP`).
 
     One variable at a time is copied out of TensorFlow, hashed and written, in key order (the
     checksum's order, see :func:`_hash_entry`): holding every copy until the end would add the
@@ -125,11 +134,12 @@ def save_weights(
             (f"{OPTIMIZER_GROUP}/{index:04d}_{variable.name.split('/')[-1]}", variable)
             for index, variable in enumerate(optimizer.variables)
         ]
+    entries += list(extra)
     hasher = hashlib.sha256()
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
             for key, variable in sorted(entries, key=lambda entry: entry[0]):
-                value = np.asarray(variable.numpy())
+                value = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
                 _hash_entry(hasher, key, value)
                 handle.create_dataset(key, data=value)
             handle.attrs["format"] = FORMAT
@@ -237,7 +247,9 @@ def load_weights(
     the descriptor's ``legacy_part_names``) lets a file saved before a part was renamed load.
     """
     path = Path(path)
-    arrays, attributes = _read_all(path, keep=lambda key: not key.startswith(f"{OPTIMIZER_GROUP}/"))
+    arrays, attributes = _read_all(
+        path, keep=lambda key: not key.startswith((f"{OPTIMIZER_GROUP}/", f"{EXTENSIONS_GROUP}/"))
+    )
     saved_model = str(attributes.get("model", ""))
     if strict and saved_model and saved_model != model_name:
         raise FsUserError(f"weights belong to model '{saved_model}', not '{model_name}'", path)
@@ -341,3 +353,30 @@ def load_optimizer_state(path: str | Path, optimizer: keras.optimizers.Optimizer
     for value, variable in zip(values, variables):
         variable.assign(value)
     return True
+
+
+def read_group(path: str | Path, group: str) -> dict[str, np.ndarray]:
+    """Every dataset under ``group`` (full key -> array), or an empty dict when the file has none.
+
+    Like :func:`load_optimizer_state` it does not check the checksum again: callers load the
+    model's weights from the same file first, which checks it."""
+    found: dict[str, np.ndarray] = {}
+    try:
+        with h5py.File(path, "r") as handle:
+            node = handle.get(group)
+            if node is None:
+                return found
+            node.visititems(
+                lambda name, obj: (
+                    found.__setitem__(f"{group}/{name}", obj[()])
+                    if isinstance(obj, h5py.Dataset)
+                    else None
+                )
+            )
+    except (OSError, KeyError, ValueError) as error:
+        raise FsUserError(
+            f"weights file is damaged and cannot be read ({error}); "
+            f"{recovery_hint(Path(path), 'the last backup')}",
+            path,
+        ) from None
+    return found

@@ -346,8 +346,21 @@ class TrainerRecord:
         if written is not None and written.iteration == iteration:
             snapshot = written.folder
         preview = self.write_preview(iteration) if self._preview_due() else None
+        from fs_core.training.holdout import latest
+
+        held = latest(self.session)
+        extra = (
+            {"holdout": {"a": held[1], "b": held[2]}}
+            if held is not None and held[0] == iteration
+            else {}
+        )
         self.writer.write(
-            "save", iteration=iteration, backup=bool(backup), snapshot=snapshot, preview=preview
+            "save",
+            iteration=iteration,
+            backup=bool(backup),
+            snapshot=snapshot,
+            preview=preview,
+            **extra,
         )
 
     def nan(self, iteration: int, losses: Mapping[str, float], rolled_back: bool) -> None:

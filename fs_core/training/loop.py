@@ -1,7 +1,10 @@
 """The training loop: fetch a batch, run the compiled step, report, save on schedule.
 
 Ctrl-C (and SIGTERM) and reaching the iteration count both end with a save. A non-finite loss
-stops *without* saving (NaN protection), so the last save never holds a collapsed model.
+stops *without* saving (NaN protection), so the last save never holds a collapsed model. The
+collapse guard (:mod:`fs_core.training.collapse`) watches each iteration's loss and, before each
+save, the reconstructions; the held-out set (:mod:`fs_core.training.holdout`) is measured at each
+save.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from fs_core.model.weights import (
     load_optimizer_state,
     save_weights,
 )
-from fs_core.training import backups, disk, model_folder
+from fs_core.training import backups, collapse, disk, holdout, model_folder
 from fs_core.training.nan_recovery import roll_back
 from fs_core.training.session import TrainingSession
 
@@ -117,6 +120,7 @@ def save(session: TrainingSession, *, is_exit: bool, hook: Lifecycle) -> None:
     disk.ensure_room_for_save(
         session, disk.save_need(session, with_optimizer), lambda: _make_room(session)
     )
+    holdout.evaluate(session)  # the held-out loss goes into this save's state and hooks
     state = session.state
     session.record["iterations"] = session.session_iterations
     session.record["end"] = now()
@@ -137,6 +141,11 @@ def save(session: TrainingSession, *, is_exit: bool, hook: Lifecycle) -> None:
             model_name=session.model_name,
             iterations=state.iterations,
             optimizer=session.optimizer if with_optimizer else None,
+            extra=(
+                session.extensions.saved_entries(with_optimizer)
+                if session.extensions is not None
+                else ()
+            ),
         ),
     )
     backup = new_low and not first_record and backups.take_backup(session, float(average or 0.0))
@@ -169,6 +178,7 @@ def train(session: TrainingSession, loader: Any, step: Any) -> StopReason:
         hook.fs_train_start(session=session)
         reason = _iterate(session, loader, step, hook)
         if reason != "nan" and session.session_iterations:
+            collapse.before_save(session)
             save(session, is_exit=True, hook=hook)
     except BaseException as error:
         interrupted = isinstance(error, KeyboardInterrupt)
@@ -200,6 +210,8 @@ def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Lifecycle) 
                         return "nan"
                     if after_nan == "rolled back":
                         continue
+                if collapse.watch(session, losses):
+                    continue  # rolled back to the last backup
                 session.loss_history.append(losses["loss_a"] + losses["loss_b"])
                 hook.fs_iteration_end(
                     session=session, iteration=session.state.iterations, losses=losses
@@ -213,6 +225,7 @@ def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Lifecycle) 
                 if (
                     local % request.save_interval == 0 or snapshot_due
                 ) and local != request.iterations:
+                    collapse.before_save(session)  # a collapse here is undone before the save
                     save(session, is_exit=False, hook=hook)  # a snapshot copies this save
     except KeyboardInterrupt:
         return "interrupted"

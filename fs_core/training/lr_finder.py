@@ -95,6 +95,8 @@ def find_learning_rate(session: Any, loader: Any, train_step: Any) -> float:
     model, optimizer = session.model, session.optimizer
     saved_weights = [v.numpy() for v in model.weights]
     saved_optimizer = [v.numpy() for v in optimizer.variables]
+    extensions = session.extensions.state_variables() if session.extensions is not None else []
+    saved_extensions = [v.numpy() for v in extensions]  # discriminators go back too
     session.print(f"Finding a learning rate ({options.lr_finder_iterations} iterations)...")
 
     def one(rate: float) -> float:
@@ -108,6 +110,8 @@ def find_learning_rate(session: Any, loader: Any, train_step: Any) -> float:
         for variable, value in zip(model.weights, saved_weights):
             variable.assign(value)
         for variable, value in zip(optimizer.variables, saved_optimizer):
+            variable.assign(value)
+        for variable, value in zip(extensions, saved_extensions):
             variable.assign(value)
     rate = choose(records, options.lr_finder_strength)
     if rate < 1e-9:

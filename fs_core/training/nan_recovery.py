@@ -39,27 +39,10 @@ def roll_back(session, iteration: int) -> bool:
     done = session.record.setdefault("nan_rollbacks", [])
     if options.nan_recovery != "rollback" or len(done) >= options.nan_max_rollbacks:
         return False
-    found = _last_good(session.model_dir)
-    if found is None:
+    restored = restore_last_good(session, options.nan_lr_factor)
+    if restored is None:
         return False
-    folder, source = found
-    load_weights(
-        folder / WEIGHTS_FILE,
-        session.model,
-        model_name=session.model_name,
-        renamed_parts=session.built.descriptor.legacy_part_names,
-    )
-    if not (
-        has_optimizer_state(folder / WEIGHTS_FILE)
-        and load_optimizer_state(folder / WEIGHTS_FILE, session.optimizer)
-    ):
-        for variable in session.optimizer.variables:
-            variable.assign(variable.numpy() * 0)
-    restored_to = load_state(folder).iterations
-    session.state.iterations = restored_to
-    session.base_learning_rate *= options.nan_lr_factor
-    session.optimizer.learning_rate.assign(session.base_learning_rate)
-    session.loss_history.clear()
+    restored_to, source = restored
     done.append(
         {
             "iteration": iteration,
@@ -74,3 +57,34 @@ def roll_back(session, iteration: int) -> bool:
         f"(rollback {len(done)} of {options.nan_max_rollbacks})."
     )
     return True
+
+
+def restore_last_good(session, lr_factor: float) -> tuple[int, str] | None:
+    """Load the newest backup (or the last save) into the running model, reset the optimizer's
+    moments unless they were saved with it, multiply the learning rate by ``lr_factor``; returns
+    the iterations restored to and where from ("backup", "last save"), or None when nothing was
+    saved yet. The collapse guard (:mod:`fs_core.training.collapse`) uses it too."""
+    found = _last_good(session.model_dir)
+    if found is None:
+        return None
+    folder, source = found
+    load_weights(
+        folder / WEIGHTS_FILE,
+        session.model,
+        model_name=session.model_name,
+        renamed_parts=session.built.descriptor.legacy_part_names,
+    )
+    if not (
+        has_optimizer_state(folder / WEIGHTS_FILE)
+        and load_optimizer_state(folder / WEIGHTS_FILE, session.optimizer)
+    ):
+        for variable in session.optimizer.variables:
+            variable.assign(variable.numpy() * 0)
+    if session.extensions is not None:  # the discriminators go back with the model
+        session.extensions.restore(folder / WEIGHTS_FILE)
+    restored_to = load_state(folder).iterations
+    session.state.iterations = restored_to
+    session.base_learning_rate *= lr_factor
+    session.optimizer.learning_rate.assign(session.base_learning_rate)
+    session.loss_history.clear()
+    return restored_to, source

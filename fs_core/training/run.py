@@ -13,14 +13,19 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import tensorflow as tf
 
+from fs_core.config import load_config
 from fs_core.data.scan import FolderScan, start_scans
 from fs_core.errors import FsUserError
+from fs_core.extensions.activate import activate_extensions
 from fs_core.faces.prepare import PrepareSpec, training_spec
 from fs_core.losses.compose import LossComposer
+from fs_core.model.build import get_descriptor
 from fs_core.model.weights import save_weights
+from fs_core.training import holdout, legs
 from fs_core.training.loop import StopReason, make_optimizer, train
 from fs_core.training.lr_finder import find_learning_rate
 from fs_core.training.model_folder import save_model_files, training_lock
+from fs_core.training.schedule import check_options
 from fs_core.training.session import (
     TrainingSession,
     TrainRequest,
@@ -82,8 +87,11 @@ def make_loader(
     session: TrainingSession, faces_a: Any, faces_b: Any, composer: LossComposer
 ) -> Any:
     from fs_core.data.loader import BatchLoader
+    from fs_core.data.sampler import choose_sampler
 
     augmenters = sorted(session.registry.augmenters.values(), key=lambda a: a.stage)
+    options = session.config.augmentation
+    sampler = choose_sampler(session.registry.samplers, options, session.config.path)
     return BatchLoader.from_facesets(
         faces_a,
         faces_b,
@@ -92,9 +100,10 @@ def make_loader(
         input_size=session.built.input_size,
         output_sizes=session.built.output_sizes,
         augmenters=augmenters,
-        options=session.config.augmentation,
+        options=options,
         color_order=session.built.descriptor.color_order,
         seed=_loader_seed(session),
+        sampler=sampler,
     )
 
 
@@ -138,12 +147,15 @@ def _run_train(
     scans: Sequence[FolderScan] | None,
 ) -> RunResult:
     validate_request(request)
+    if request.schedule is not None:  # the whole recipe is checked before anything is made
+        get_descriptor(registry, request.model_name)
+        config = load_config(request.config_path, registry.model_config_classes())
+        check_options(request.schedule, registry, request.model_name, config)
     scan_a, scan_b = scans or start_scans(request.input_a, request.input_b)
-    faces_a = scan_a.result()
-    faces_b = scan_b.result()
+    faces = {request.input_a: scan_a.result(), request.input_b: scan_b.result()}
     if request.distributed != "multi-worker":  # a worker's loader needs only its share
-        _check_sizes(faces_a, request.batch_size, "-A")
-        _check_sizes(faces_b, request.batch_size, "-B")
+        _check_sizes(faces[request.input_a], request.batch_size, "-A")
+        _check_sizes(faces[request.input_b], request.batch_size, "-B")
     # multi-worker runs share one folder by design (only worker 0 writes it): no lock there
     lock = (
         contextlib.nullcontext()
@@ -151,14 +163,58 @@ def _run_train(
         else training_lock(request.model_dir)
     )
     with lock:
-        while True:
-            session = prepare_session(request, registry, notify)
-            try:
-                return _train_session(session, faces_a, faces_b)
-            except (tf.errors.ResourceExhaustedError, MemoryError):
-                request = _smaller_batch_or_stop(session, request)
-            finally:
-                session.distribution.close()
+        if request.schedule is None:
+            return _train_unscheduled(request, registry, notify, faces)
+        return _train_schedule(request, registry, notify, faces)
+
+
+def _train_unscheduled(
+    request: TrainRequest,
+    registry: Registry,
+    notify: Callable[[str], None],
+    faces: dict[str, Any],
+) -> RunResult:
+    while True:
+        session = prepare_session(request, registry, notify)
+        try:
+            return _train_session(session, faces[request.input_a], faces[request.input_b])
+        except (tf.errors.ResourceExhaustedError, MemoryError):
+            request = _smaller_batch_or_stop(session, request)
+        finally:
+            session.distribution.close()
+
+
+def _train_schedule(
+    request: TrainRequest,
+    registry: Registry,
+    notify: Callable[[str], None],
+    faces: dict[str, Any],
+) -> RunResult:
+    """``--schedule``: one leg per stage (:mod:`fs_core.training.legs`), each ending at the next
+    stage's iteration with a save, until ``-i`` iterations ran or the session stops otherwise."""
+    assert request.schedule is not None
+    for line in legs.upcoming_lines(request.schedule, request.model_dir):
+        notify(line)
+    remaining, batch_cap = request.iterations, None
+    while True:
+        leg = legs.plan_leg(request, remaining, batch_cap)
+        for folder in (leg.request.input_a, leg.request.input_b):
+            if folder not in faces:  # a stage's faces_a / faces_b
+                faces[folder] = start_scans(folder, folder)[0].result()
+        session = prepare_session(leg.request, registry, notify)
+        try:
+            legs.begin_stages(session, leg)
+            result = _train_session(session, faces[leg.request.input_a], faces[leg.request.input_b])
+        except (tf.errors.ResourceExhaustedError, MemoryError):
+            batch_cap = _smaller_batch_or_stop(session, leg.request).batch_size
+            continue
+        finally:
+            session.distribution.close()
+        remaining -= session.session_iterations
+        if result != "done" or remaining <= 0:
+            return result
+        # the model exists now: -l / --from-pretrained made it, and the warmup was its start
+        request = attrs.evolve(request, load_from=None, from_pretrained=None, warmup=0)
 
 
 #: out of memory this early in a session is a setting that does not fit, not a passing spike
@@ -188,6 +244,7 @@ def _smaller_batch_or_stop(session: TrainingSession, request: TrainRequest) -> T
 
 def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> RunResult:
     request = session.request  # the batch size may have been raised for the replicas
+    faces_a, faces_b = holdout.split(session, faces_a, faces_b)
     _check_sizes(faces_a, session.local_batch_size, "-A")
     _check_sizes(faces_b, session.local_batch_size, "-B")
     composer = make_composer(session, faces_a, faces_b)
@@ -198,12 +255,14 @@ def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> RunR
         loader.skip(session.state.iterations)  # a resumed seeded run continues the same sequence
     try:
         session.optimizer = make_optimizer(session)
+        session.extensions = activate_extensions(session, composer)
         step = make_train_step(
             session.model,
             composer,
             session.optimizer,
             session.built.outputs_per_side,
             distribution=session.distribution,
+            extensions=session.extensions,
         )
         if not set_learning_rate(session, loader, step):
             return "lr_finder"
@@ -216,8 +275,15 @@ def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> RunR
                 "asked": request.auto_batch_from,
                 "used": request.batch_size,
             }
+        if request.schedule is not None:
+            legs.after_optimizer(session)
+            legs.record_stage(session)
+        if request.pretrain:
+            session.record["pretrain"] = True
         session.record["distributed"] = session.distribution.name
         session.record["replicas"] = session.distribution.replicas
+        if session.extensions is not None and session.extensions.names:
+            session.record["extensions"] = list(session.extensions.names)
         return train(session, loader, step)
     finally:
         loader.close()

@@ -8,7 +8,7 @@ its own module; this one only wires them together and owns the run's bookkeeping
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
 from fs_core.model.state import ModelState
 from fs_core.model.weights import WEIGHTS_FILE, find_part_model, load_weights
 from fs_core.stash import Stash
-from fs_core.training import model_folder
+from fs_core.training import model_folder, schedule
 from fs_core.training.disk import FreeSpace, disk_free
 from fs_core.training.precision import (
     Policy,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from fs_core.faces.faceset import FaceSet
     from fs_core.faces.prepare import PrepareSpec
     from fs_core.plugin_manager import Registry
+    from fs_core.training.schedule import Schedule
     from fs_core.training.strategy import Distribution
 
 
@@ -72,6 +73,15 @@ class TrainRequest:
     status_every: float = 1.0
     distributed: str = "default"  # -d: fs_core.training.strategy.STRATEGIES
     exclude_gpus: tuple[int, ...] = ()  # -X: GPU indices hidden from TensorFlow
+    #: --schedule: the recipe (fs_core.training.schedule); run.py trains it leg by leg and sets
+    #: the three fields below for each leg
+    schedule: Schedule | None = None
+    stage_options: Mapping[str, Any] = attrs.field(factory=dict)  # "section.key" -> value
+    stage_frozen: Mapping[str, bool] = attrs.field(factory=dict)  # part -> frozen by a stage
+    reset_parts: tuple[str, ...] = ()  # parts re-initialised as a stage begins
+    pretrain: bool = False  # --pretrain: both sides train on -A (input_b is input_a)
+    from_pretrained: str | None = None  # --from-pretrained: a new model starts from this one
+    holdout: int | None = None  # --holdout: faces per side never trained on (None: as recorded)
 
 
 @attrs.define(eq=False)
@@ -107,6 +117,9 @@ class TrainingSession:
     free_space: FreeSpace = disk_free
     #: free bytes on the model's disk while they are low (status line, record), else None
     disk_low_free: int | None = None
+    #: the training-step extensions in force (fs_core.extensions.activate.ActiveExtensions), or
+    #: None: the plain step
+    extensions: Any = None
 
     @property
     def model_name(self) -> str:
@@ -153,6 +166,10 @@ def validate_request(request: TrainRequest) -> None:
         raise FsUserError(f"-a/--warmup must be 0 to 5000, got {request.warmup}")
     if request.save_interval < 1:
         raise FsUserError(f"-s/--save-interval must be at least 1, got {request.save_interval}")
+    if request.holdout is not None and request.holdout < 0:
+        raise FsUserError(f"--holdout must be 0 or more, got {request.holdout}")
+    if request.load_from and request.from_pretrained:
+        raise FsUserError("-l/--load-weights and --from-pretrained: choose one")
 
 
 def prepare_session(
@@ -163,6 +180,10 @@ def prepare_session(
     descriptor = get_descriptor(registry, request.model_name)
     config = load_config(request.config_path, registry.model_config_classes())
     _apply_cli_switches(config, request)
+    if request.stage_options:
+        schedule.apply_settings(
+            config, request.stage_options, request.model_name, descriptor.config_class
+        )
     distribution = start_distribution(request, config, notify)
     batch_size = distribution.global_batch(request.batch_size, notify)
     if batch_size != request.batch_size:
@@ -173,6 +194,11 @@ def prepare_session(
         if request.load_from:
             raise FsUserError(
                 "-l/--load-weights only applies to a new model; this folder already holds one",
+                request.model_dir,
+            )
+        if request.from_pretrained:
+            raise FsUserError(
+                "--from-pretrained only starts a new model; this folder already holds one",
                 request.model_dir,
             )
     state = stored or ModelState(
@@ -210,8 +236,24 @@ def prepare_session(
         )
     elif request.load_from:
         _load_parts_from(session, notify)
-    if request.freeze:
-        freeze_parts(built, descriptor.parts_to_freeze(built.options), notify)
+    elif request.from_pretrained:
+        from fs_core.training.pretrain import load_pretrained
+
+        load_pretrained(session, notify)
+    if request.schedule is not None:
+        schedule.check_parts(request.schedule, built)
+        if stored is not None and request.reset_parts:
+            with distribution.scope():
+                schedule.reset_parts(
+                    built,
+                    lambda: build_from_config(registry, request.model_name, config),
+                    request.reset_parts,
+                )
+            notify(f"Re-initialised: {', '.join(request.reset_parts)}")
+    base = descriptor.parts_to_freeze(built.options) if request.freeze else ()
+    frozen = schedule.frozen_parts(base, request.stage_frozen)
+    if frozen:
+        freeze_parts(built, frozen, notify)
     return session
 
 

@@ -22,12 +22,20 @@ def make_train_step(
     optimizer: keras.optimizers.Optimizer,
     outputs_per_side: int,
     distribution: Any = None,
+    extensions: Any = None,
 ) -> Callable[[dict], dict]:
     """A callable taking a TrainingBatch and returning ``loss_a``, ``loss_b`` and the terms.
 
     ``distribution`` (a :class:`fs_core.training.strategy.Distribution`, or None for one device)
-    whose scope created ``model`` and ``optimizer``.
+    whose scope created ``model`` and ``optimizer``. ``extensions`` (the session's
+    :class:`fs_core.extensions.activate.ActiveExtensions`, or None): with them the step is
+    :func:`fs_core.extensions.step.make_extended_step`'s; without (or with none on), this plain
+    one, unchanged.
     """
+    if extensions is not None and extensions.extensions:
+        from fs_core.extensions.step import make_extended_step
+
+        return make_extended_step(model, composer, optimizer, extensions)
     variables = model.trainable_variables
     replicas = distribution.replicas if distribution is not None else 1
     # Keras' loss-scale optimizer decides "finite" from the first replica's gradients alone; with

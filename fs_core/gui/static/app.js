@@ -585,6 +585,7 @@ class ModelView {
     if (detail.status && (!this.gotStream || !this.isTraining())) this.renderStatus({ ...detail.status, state: detail.state });
     this.renderPreviews(detail.previews || []);
     this.renderSessions(detail.sessions || []);
+    this.renderRecipe(detail.recipe || null);
     this.renderMessages(detail.messages || [], detail.log_tail || []);
     if (wasTraining && !this.isTraining() && this.tab === "graph") this.loadGraph();
   }
@@ -597,6 +598,7 @@ class ModelView {
     parts.push(`Last saved: ${fmt.ago(d.last_save)}`);
     if (d.session) parts.push(`Session ${d.session}`);
     if (d.target) parts.push(`Training to ${fmt.int(d.target)} iterations this session`);
+    if (d.recipe && d.recipe.stage) parts.push(`Schedule stage ${d.recipe.stage.stage}`);
     $("#m-sub").textContent = parts.join(" · ");
     const error = $("#m-error");
     error.hidden = !(d.error && d.state === "failed");
@@ -821,6 +823,44 @@ class ModelView {
       el("td", { class: "num" }, fmt.int(Number(s.iterations))),
       el("td", { class: "num" }, s.examples_per_second === "" || s.examples_per_second == null ? "–" : fmt.rate(Number(s.examples_per_second))),
       el("td", {}, el("button", { type: "button", class: "small", onclick: () => this.showSessionGraph(s.id) }, "Show graph")))));
+  }
+
+  // the schedule stage, the held-out curve and the collapse guard's actions (docs/recipes.md)
+  renderRecipe(recipe) {
+    const box = $("#an-recipe");
+    const key = JSON.stringify(recipe);
+    if (box.dataset.key === key) return;
+    box.dataset.key = key;
+    box.hidden = !recipe;
+    if (!recipe) return;
+    const items = [];
+    if (recipe.stage) {
+      const file = String(recipe.stage.file || "").split("/").pop();
+      items.push(`Schedule: stage ${recipe.stage.stage} (began at iteration ${fmt.int(recipe.stage.at)}) of ${file}`);
+    }
+    if (recipe.pretrained) {
+      items.push(`Started from the pretrained model ${recipe.pretrained.from} (${fmt.int(recipe.pretrained.iterations)} iterations)`);
+    }
+    const held = recipe.holdout;
+    if (held) {
+      let text = `Held-out faces: ${held.count} per side, never trained on`;
+      if (held.best != null) text += `; best held-out loss ${fmt.loss(held.best)} at iteration ${fmt.int(held.best_iteration)}`;
+      if (held.verdict) text += `; ${held.verdict}`;
+      items.push(text);
+    }
+    for (const g of recipe.guard || []) {
+      items.push(`Collapse guard (session ${g.session}): ${g.cause} at iteration ${fmt.int(g.iteration)}, rolled back to ${fmt.int(g.restored_to)} (${g.from}), learning rate now ${Number(g.learning_rate).toExponential(2)}`);
+    }
+    $("#an-recipe-list").replaceChildren(...items.map((text) => el("li", {}, text)));
+    const curve = $("#an-holdout");
+    const points = held ? held.points || [] : [];
+    if (points.length >= 2) {
+      const spark = sparkline(points.map((p) => p[1]), 360, 60);
+      spark.setAttribute("aria-label", `Held-out loss from iteration ${fmt.int(points[0][0])} to ${fmt.int(points[points.length - 1][0])}: ${fmt.loss(points[0][1])} to ${fmt.loss(points[points.length - 1][1])}`);
+      curve.replaceChildren(el("p", { class: "hint" }, "Held-out loss (A + B) at each save:"), spark);
+    } else {
+      curve.replaceChildren();
+    }
   }
 
   async showSessionGraph(id) {
