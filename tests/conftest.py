@@ -27,3 +27,11 @@ def demo(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     write_demo_data(out, count=8, size=128)
     return out
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory) -> tuple[Path, Path]:
+    """Two demo face folders (8 faces each at 128 px), one pair per module."""
+    from fs_core.faces.demo import write_demo_data
+
+    return write_demo_data(tmp_path_factory.mktemp("faces") / "demo", count=8, size=128)

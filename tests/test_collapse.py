@@ -8,38 +8,15 @@ import json
 import tomllib
 
 import pytest
+from train_request import FAST, tiny_request
 
 from fs_core.training.collapse import jumped
 from fs_core.training.run import run_train
 from fs_core.training.session import TrainRequest
 
-FAST = (
-    "[global.loss]\nloss_function = 'mae'\nloss_function_2 = 'none'\n"
-    "penalized_mask_loss = false\n[global.mask]\nmask_type = 'none'\n"
-)
-
-
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    from fs_core.faces.demo import write_demo_data
-
-    return write_demo_data(tmp_path_factory.mktemp("faces") / "demo", count=8, size=128)
-
 
 def _request(faces, model_dir, config, **changes) -> TrainRequest:
-    values = dict(
-        input_a=str(faces[0]),
-        input_b=str(faces[1]),
-        model_dir=str(model_dir),
-        model_name="tiny",
-        batch_size=2,
-        iterations=3,
-        save_interval=100,
-        config_path=str(config),
-        seed=11,
-    )
-    values.update(changes)
-    return TrainRequest(**values)
+    return tiny_request(faces, model_dir, config, **{"seed": 11, **changes})
 
 
 def test_a_jump_counts_only_when_sustained():

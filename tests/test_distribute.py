@@ -35,13 +35,6 @@ FAST = (
 )
 
 
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    from fs_core.faces.demo import write_demo_data
-
-    return write_demo_data(tmp_path_factory.mktemp("faces") / "demo", count=8, size=128)
-
-
 def _config(folder: Path, name: str, extra: str = "") -> Path:
     path = folder / f"{name}.toml"
     path.write_text(FAST.format(extra=extra))

@@ -20,13 +20,6 @@ FAST = (
 )
 
 
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    from fs_core.faces.demo import write_demo_data
-
-    return write_demo_data(tmp_path_factory.mktemp("faces") / "demo", count=8, size=128)
-
-
 def _request(config, model_dir, input_a, input_b, **changes) -> TrainRequest:
     values = dict(
         input_a=str(input_a),

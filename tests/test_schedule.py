@@ -43,13 +43,6 @@ freeze = ["encoder"]
 """
 
 
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    from fs_core.faces.demo import write_demo_data
-
-    return write_demo_data(tmp_path_factory.mktemp("faces") / "demo", count=8, size=128)
-
-
 @pytest.fixture()
 def config(tmp_path):
     path = tmp_path / "fs.toml"

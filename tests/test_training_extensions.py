@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from train_request import tiny_request
 
 from fs_core import hookimpl
 from fs_core.config import Config, load_config
@@ -41,27 +42,8 @@ EVERYTHING = (
 )
 
 
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    from fs_core.faces.demo import write_demo_data
-
-    return write_demo_data(tmp_path_factory.mktemp("faces") / "demo", count=8, size=128)
-
-
 def _request(faces, model_dir, config, **changes) -> TrainRequest:
-    values = dict(
-        input_a=str(faces[0]),
-        input_b=str(faces[1]),
-        model_dir=str(model_dir),
-        model_name="tiny",
-        batch_size=2,
-        iterations=2,
-        save_interval=100,
-        config_path=str(config),
-        seed=5,
-    )
-    values.update(changes)
-    return TrainRequest(**values)
+    return tiny_request(faces, model_dir, config, **{"iterations": 2, "seed": 5, **changes})
 
 
 def _context(options: TrainingStepOptions, size: int = 16, **changes) -> ExtensionContext:

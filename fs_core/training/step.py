@@ -10,10 +10,13 @@ summed gradients are the global batch's mean, and the reported losses are the re
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import tensorflow as tf
+
+if TYPE_CHECKING:
+    from fs_core.extensions.activate import ActiveExtensions
 
 
 def make_train_step(
@@ -22,7 +25,7 @@ def make_train_step(
     optimizer: keras.optimizers.Optimizer,
     outputs_per_side: int,
     distribution: Any = None,
-    extensions: Any = None,
+    extensions: ActiveExtensions | None = None,
 ) -> Callable[[dict], dict]:
     """A callable taking a TrainingBatch and returning ``loss_a``, ``loss_b`` and the terms.
 
