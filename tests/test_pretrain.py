@@ -7,6 +7,7 @@ import tomllib
 
 import numpy as np
 import pytest
+from train_request import FAST, tiny_request
 
 from fs_core.cli.main import main
 from fs_core.errors import FsUserError
@@ -14,26 +15,9 @@ from fs_core.model.weights import read_weights
 from fs_core.training.run import run_train
 from fs_core.training.session import TrainRequest
 
-FAST = (
-    "[global.loss]\nloss_function = 'mae'\nloss_function_2 = 'none'\n"
-    "penalized_mask_loss = false\n[global.mask]\nmask_type = 'none'\n"
-)
-
 
 def _request(config, model_dir, input_a, input_b, **changes) -> TrainRequest:
-    values = dict(
-        input_a=str(input_a),
-        input_b=str(input_b),
-        model_dir=str(model_dir),
-        model_name="tiny",
-        batch_size=2,
-        iterations=3,
-        save_interval=100,
-        config_path=str(config),
-        seed=5,
-    )
-    values.update(changes)
-    return TrainRequest(**values)
+    return tiny_request((input_a, input_b), model_dir, config, **{"seed": 5, **changes})
 
 
 def test_pretrain_then_fine_tune_starts_from_the_base(registry, faces, tmp_path):
