@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -104,19 +105,24 @@ def load_config(path: str | Path | None, model_classes: Mapping[str, type] | Non
     model_classes = model_classes or {}
     if path is None:
         return Config()
-    path_text = str(path)
+    return config_from_mapping(read_toml_file(path, "config"), model_classes, str(path))
+
+
+def read_toml_file(path: str | os.PathLike, kind: str) -> dict[str, Any]:
+    """A user's TOML file (``kind``: "config", "schedule", ...) as a dict; a missing, unreadable
+    or malformed file is an FsUserError naming it."""
+    text = os.fspath(path)
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
-        raise FsUserError("config file not found", path_text) from None
+        raise FsUserError(f"{kind} file not found", text) from None
     except IsADirectoryError:
-        raise FsUserError("is a folder, not a config file", path_text) from None
+        raise FsUserError(f"is a folder, not a {kind} file", text) from None
     except tomllib.TOMLDecodeError as error:
-        raise FsUserError(f"not valid TOML: {error}", path_text) from None
+        raise FsUserError(f"not valid TOML: {error}", text) from None
     except (OSError, UnicodeDecodeError) as error:
-        raise FsUserError(f"cannot read config file: {error}", path_text) from None
-    return config_from_mapping(data, model_classes, path_text)
+        raise FsUserError(f"cannot read {kind} file: {error}", text) from None
 
 
 def config_from_mapping(

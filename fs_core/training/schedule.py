@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import itertools
 import os
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from fs_core.config import CORE_SECTIONS, Config, _toml_value
+from fs_core.config import CORE_SECTIONS, Config, _toml_value, read_toml_file
 from fs_core.config.options import is_locked
 from fs_core.errors import FsUserError
 
@@ -180,17 +179,7 @@ def load_schedule(path: str | os.PathLike) -> Schedule:
     """Read and check the file's shape: stages, their keys and types, ``at`` strictly rising.
     Options and parts are checked by :func:`check_options` and :func:`check_parts`."""
     text = os.fspath(path)
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise FsUserError("schedule file not found", text) from None
-    except IsADirectoryError:
-        raise FsUserError("is a folder, not a schedule file", text) from None
-    except tomllib.TOMLDecodeError as error:
-        raise FsUserError(f"not valid TOML: {error}", text) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise FsUserError(f"cannot read schedule file: {error}", text) from None
+    data = read_toml_file(path, "schedule")
     extra = sorted(set(data) - {"stage"})
     if extra:
         raise FsUserError(
