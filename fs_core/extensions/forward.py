@@ -85,22 +85,6 @@ def _reproduces(built: BuiltModel, shared: SharedCode) -> bool:
     )
 
 
-def qualifying_models(registry: Any) -> list[str]:
-    """The installed models that have a shared code (for messages); builds each with defaults."""
-    from fs_core.config import Config
-    from fs_core.model.build import build_from_config
-
-    names = []
-    for name in sorted(registry.models):
-        try:
-            built = build_from_config(registry, name, Config())
-        except Exception:  # a model that cannot build with defaults here is not listed
-            continue
-        if shared_code_parts(built) is not None:
-            names.append(name)
-    return names
-
-
 Forward = Callable[[dict], StepView]
 
 
