@@ -347,3 +347,61 @@ def test_extensions_refuse_a_multi_device_strategy(registry, tmp_path):
     )
     with pytest.raises(FsUserError, match="one device only"):
         activate(session, ("face",), masked=True)  # type: ignore[arg-type]
+
+
+#: one seeded iteration of Original (the tiny model's graph is too small to show the drift) in a
+#: fresh process: argv faces A, B, model, config
+_SEEDED_RUN = """
+import sys
+from pathlib import Path
+
+import tiny_plugin
+from train_request import tiny_request
+
+from fs_core.plugin_manager import load_registry
+from fs_core.training.run import run_train
+
+face_a, face_b, model, config = map(Path, sys.argv[1:5])
+registry = load_registry(extra_plugins={"tiny_plugin": tiny_plugin})
+request = tiny_request(
+    [face_a, face_b], model, config, model_name="original", batch_size=4, iterations=1, seed=5
+)
+run_train(request, registry, lambda text: None)
+"""
+
+
+def test_two_seeded_runs_in_separate_processes_are_bit_identical(faces, tmp_path):
+    """Each process compiles its own step, so graph rewrites that differ between processes
+    (TensorFlow's arithmetic optimizer regroups sums in an order that is not fixed) would make
+    the two runs drift apart by rounding; an in-process comparison cannot see that."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = tmp_path / "fs.toml"
+    config.write_text("[training_step]\ngan_power = 0.1\n")  # the default losses
+    tests = Path(__file__).parent
+    path = os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    models = [tmp_path / "first", tmp_path / "second"]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SEEDED_RUN, *map(str, faces), str(model), str(config)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for model in models
+    ]
+    for run in runs:
+        output, _ = run.communicate(timeout=600)
+        assert run.returncode == 0, output[-2000:]
+    first, _ = read_weights(models[0] / "weights.h5")
+    second, _ = read_weights(models[1] / "weights.h5")
+    assert set(first) == set(second)
+    assert any(key.startswith("extensions/parts/discriminator_b/") for key in first)
+    assert any(key.startswith("encoder/") for key in first)
+    differing = [key for key in first if not np.array_equal(first[key], second[key])]
+    assert not differing, differing
