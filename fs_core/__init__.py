@@ -15,14 +15,14 @@ from fs_core.hookspecs import hookimpl
 
 def plugins(disabled=None):
     """The plugin registry, loaded once per process (see :mod:`fs_core.plugin_manager`)."""
-    from fs_core.plugin_manager import get_registry
+    from fs_core.plugin_manager import get_registry  # noqa: PLC0415 (cycle: fs_core <-> plugin_manager)
 
     return get_registry(disabled)
 
 
 def build_model(name: str, options=None, **context):
     """Build model ``name`` with ``options`` (its config keys; defaults for the rest)."""
-    from fs_core.model.build import build_model as _build
+    from fs_core.model.build import build_model as _build  # noqa: PLC0415 (TensorFlow: fs_core loads without it)
 
     return _build(name, options, **context)
 
@@ -30,7 +30,7 @@ def build_model(name: str, options=None, **context):
 def read_face(path):
     """Read a face image: (image BGR uint8, landmarks 68×2, 98×2 or 4×2 or None, masks by name,
     metadata)."""
-    from fs_core.faces.read import read_face as _read
+    from fs_core.faces.read import read_face as _read  # noqa: PLC0415 (OpenCV: fs_core loads without it)
 
     return _read(path)
 

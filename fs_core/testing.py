@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from fs_core.descriptors import LossDescriptor, ModelDescriptor
+from fs_core import plugin_manager
+from fs_core.config import config_from_mapping
+from fs_core.config.options import LOCKED
+from fs_core.config.sections import AugmentationOptions
+from fs_core.data.sampler import SamplerInputs
+from fs_core.descriptors import LossDescriptor, ModelDescriptor, SamplerDescriptor
+from fs_core.errors import FsUserError
+from fs_core.plugin_manager import load_registry
 
 if TYPE_CHECKING:
     from fs_core.plugin_manager import Registry
@@ -54,9 +61,8 @@ class ModelCheck:
 def _registry(registry: Registry | None) -> Registry:
     if registry is not None:
         return registry
-    from fs_core.plugin_manager import get_registry
 
-    return get_registry()
+    return plugin_manager.get_registry()
 
 
 def _origin(registry: Registry, kind: str, name: str) -> str:
@@ -115,10 +121,8 @@ def check_model_plugin(
     :param batch_size: faces per side in the output and training checks.
     :param seed: seed of the random faces and weights.
     """
-    from fs_core.config import config_from_mapping
-    from fs_core.errors import FsUserError
-    from fs_core.model.build import build_from_config
-    from fs_core.model.weights import parts_of
+    from fs_core.model.build import build_from_config  # noqa: PLC0415 (TensorFlow: testing loads without it)
+    from fs_core.model.weights import parts_of  # noqa: PLC0415 (TensorFlow: testing loads without it)
 
     registry = _registry(registry)
     descriptor = _descriptor(registry, "model", name, ModelDescriptor)
@@ -161,8 +165,6 @@ def check_model_plugin(
 
 
 def _check_config_class(descriptor: ModelDescriptor, who: str) -> None:
-    from fs_core.config.options import LOCKED
-
     if not attrs.has(descriptor.config_class):
         raise PluginCheckError(f"{who}: config_class must be an attrs class")
     for field in attrs.fields(descriptor.config_class):
@@ -212,7 +214,7 @@ def _check_outputs(built: Any, who: str, rng: np.random.Generator, batch_size: i
 
 
 def _check_same_weights(first: Any, second: Any, who: str) -> None:
-    from fs_core.model.weights import model_groups
+    from fs_core.model.weights import model_groups  # noqa: PLC0415 (TensorFlow: testing loads without it)
 
     def keys(model: Any) -> dict[str, list[tuple[str, tuple]]]:
         return {
@@ -235,10 +237,10 @@ def _check_same_weights(first: Any, second: Any, who: str) -> None:
 
 def _check_training_step(built: Any, who: str, rng: np.random.Generator, batch_size: int) -> None:
     """One Adam step on an MSE to random targets, with the first freeze part (if any) frozen."""
-    import keras
-    import tensorflow as tf
+    import keras  # noqa: PLC0415 (TensorFlow: testing loads without it)
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: testing loads without it)
 
-    from fs_core.model.weights import find_part_model, parts_of
+    from fs_core.model.weights import find_part_model, parts_of  # noqa: PLC0415 (TensorFlow: testing loads without it)
 
     model = built.model
     freeze = built.descriptor.parts_to_freeze(built.options)
@@ -323,7 +325,7 @@ def check_loss_plugin(
     :param seed: seed of the random faces.
     :param zero_tolerance: the largest value accepted as zero on identical images.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: testing loads without it)
 
     registry = _registry(registry)
     loss = _descriptor(registry, "loss", name, LossDescriptor)
@@ -386,7 +388,7 @@ def check_loss_plugin(
 def _demo_landmarks(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
     """Plausible 68-point landmarks (count, 68, 2) in a ``size`` crop: faceswap's mean face with a
     jaw line, each face squeezed on one side (a turn) and jittered."""
-    from fs_core.faces import alignment
+    from fs_core.faces import alignment  # noqa: PLC0415 (OpenCV: testing loads without it)
 
     base = np.zeros((68, 2))
     base[17:] = alignment.MEAN_FACE_2D
@@ -427,10 +429,6 @@ def check_sampler_plugin(
     :param batches: how many ``take`` calls are compared.
     :param seed: seed of the samplers' generator and of the landmarks.
     """
-    from fs_core.config.sections import AugmentationOptions
-    from fs_core.data.sampler import SamplerInputs
-    from fs_core.descriptors import SamplerDescriptor
-
     registry = _registry(registry)
     sampler = _descriptor(registry, "sampler", name, SamplerDescriptor)
     who = f"sampler '{name}' ({_origin(registry, 'sampler', name)})"
@@ -484,8 +482,6 @@ if pytest is not None:
     @pytest.fixture(scope="session")
     def fs_registry() -> Any:
         """The installed plugins, loaded freshly (FS_DISABLE_PLUGINS honoured) once per test run."""
-        from fs_core.plugin_manager import load_registry
-
         return load_registry()
 
     @pytest.fixture

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 import fs_core
@@ -126,8 +127,6 @@ class FusedAdamUpdate(_OptimizerBase):
     fused = True
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
-        import tensorflow as tf
-
         dtype = variable.dtype
         index = self._get_variable_index(variable)
         step = ops.cast(self.iterations + 1, dtype)

@@ -37,7 +37,7 @@ def display_available() -> bool:
     (opencv-python-headless has none)."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return False
-    import cv2
+    import cv2  # noqa: PLC0415 (OpenCV: builtins.preview loads without it)
 
     for line in cv2.getBuildInformation().splitlines():
         if line.strip().startswith("GUI:"):
@@ -53,7 +53,7 @@ def _wanted(session: Any) -> bool:
 def fs_train_start(session: Any) -> None:
     if not _wanted(session):
         return
-    from fs_core.preview.render import session_faces, style_of
+    from fs_core.preview.render import session_faces, style_of  # noqa: PLC0415 (OpenCV: builtins.preview loads without it)
 
     memory = PreviewMemory(style=style_of(session.config, session.built))
     if session.request.preview:
@@ -74,7 +74,7 @@ def render(session: Any) -> Any:
     memory = session.stash.get(KEY, None)
     if memory is None or memory.faces is None:
         return None
-    from fs_core.preview.render import preview_image
+    from fs_core.preview.render import preview_image  # noqa: PLC0415 (OpenCV: builtins.preview loads without it)
 
     faces_a, faces_b = memory.faces
     return preview_image(
@@ -88,11 +88,11 @@ def fs_save(session: Any, model_dir: str) -> None:
     if image is None:
         return
     if session.request.write_image:
-        from fs_core.preview.render import write_image
+        from fs_core.preview.render import write_image  # noqa: PLC0415 (OpenCV: builtins.preview loads without it)
 
         write_image(os.path.join(model_dir, PREVIEW_FILE), image)
     if session.stash[KEY].window:
-        import cv2
+        import cv2  # noqa: PLC0415 (OpenCV: builtins.preview loads without it)
 
         cv2.imshow(WINDOW, image)
         cv2.waitKey(1)
@@ -102,7 +102,7 @@ def fs_save(session: Any, model_dir: str) -> None:
 def fs_train_end(session: Any) -> None:
     memory = session.stash.pop(KEY, None)
     if memory is not None and memory.window:
-        import cv2
+        import cv2  # noqa: PLC0415 (OpenCV: builtins.preview loads without it)
 
         cv2.destroyWindow(WINDOW)
         cv2.waitKey(1)

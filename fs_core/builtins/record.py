@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from fs_core.hookspecs import hookimpl
+from fs_core.record.trainer import TrainerRecord
 from fs_core.stash import StashKey
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ KEY: StashKey[TrainerRecord] = StashKey("record")
 def fs_train_start(session: Any) -> None:
     if not session.is_chief or not getattr(session.config.global_, "training_record", True):
         return
-    from fs_core.record.trainer import TrainerRecord
 
     try:
         record = TrainerRecord(session)

@@ -15,6 +15,7 @@ from fs_core.hookspecs import hookimpl
 from fs_core.logs import log_to_file
 from fs_core.stash import StashKey
 from fs_core.training.disk import human
+from fs_core.training.holdout import latest
 
 TTY_REFRESH_SECONDS = 0.25
 LOG_REFRESH_SECONDS = 10.0
@@ -53,8 +54,6 @@ def status_line(session: Any, losses: Mapping[str, float]) -> str:
 
 def _held_out(session: Any) -> str:
     """``| Held-out A: x B: y`` once a save measured the held-out set (``--holdout``)."""
-    from fs_core.training.holdout import latest
-
     held = latest(session)
     text = f"| Held-out A: {held[1]:.5f} B: {held[2]:.5f} " if held is not None else ""
     guarded = len(session.record.get("collapse_rollbacks", ()))

@@ -19,6 +19,7 @@ import attrs
 
 from fs_core.hookspecs import hookimpl
 from fs_core.stash import StashKey
+from fs_core.training.holdout import latest
 
 
 @attrs.define
@@ -48,7 +49,7 @@ def learning_rate(optimizer: Any) -> float | None:
     if rate is None:
         return None
     try:
-        import keras
+        import keras  # noqa: PLC0415 (TensorFlow: builtins.tensorboard loads without it)
 
         return float(keras.ops.convert_to_numpy(rate))
     except (TypeError, ValueError):
@@ -65,7 +66,7 @@ def _model_json(session: Any) -> str:
 def _metadata(plugin: str) -> Any:
     """Summary metadata naming the TensorBoard plugin that displays a value (``scalars``/``text``);
     written through the core ``tf.summary.write``, which needs no TensorBoard install."""
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: builtins.tensorboard loads without it)
 
     return tf.compat.v1.SummaryMetadata(
         plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name=plugin)
@@ -73,7 +74,7 @@ def _metadata(plugin: str) -> Any:
 
 
 def _write_pending(memory: TensorboardMemory) -> None:
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: builtins.tensorboard loads without it)
 
     scalars = _metadata("scalars")
     with memory.writer.as_default():
@@ -88,7 +89,7 @@ def _write_pending(memory: TensorboardMemory) -> None:
 
 def _open_writer(session: Any, memory: TensorboardMemory) -> None:
     """The writer is made at the first save: a new model folder holds nothing before its model."""
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: builtins.tensorboard loads without it)
 
     folder = session_log_dir(session.model_dir, session.record.get("id", 0))
     folder.mkdir(parents=True, exist_ok=True)
@@ -138,7 +139,6 @@ def fs_save(session: Any) -> None:
         return
     if memory.writer is None:
         _open_writer(session, memory)
-    from fs_core.training.holdout import latest
 
     held = latest(session)
     if held is not None and held[0] == session.state.iterations:

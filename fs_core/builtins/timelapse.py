@@ -56,8 +56,8 @@ def check_request(request: Any) -> bool:
 def fs_train_start(session: Any) -> None:
     if not check_request(session.request):
         return
-    from fs_core.faces.faceset import index_faceset
-    from fs_core.preview.render import faces_for, style_of
+    from fs_core.faces.faceset import index_faceset  # noqa: PLC0415 (OpenCV: builtins.timelapse loads without it)
+    from fs_core.preview.render import faces_for, style_of  # noqa: PLC0415 (OpenCV: builtins.timelapse loads without it)
 
     request = session.request
     count = session.config.augmentation.preview_images
@@ -100,7 +100,7 @@ def fs_save(session: Any) -> None:
     memory = session.stash.get(KEY, None)
     if memory is None:
         return
-    from fs_core.preview.render import preview_image, write_image
+    from fs_core.preview.render import preview_image, write_image  # noqa: PLC0415 (OpenCV: builtins.timelapse loads without it)
 
     faces_a, faces_b = memory.faces
     image = preview_image(

@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
+from fs_core.model.state import STATE_FILE, load_state
+from fs_core.record import loss_series as series_of
+from fs_core.record import sessions_table
+from fs_core.record.convergence import convergence_line, holdout_points
+from fs_core.record.reader import session_rows as rows_of
 
 COLUMNS = ("id", "start", "end", "elapsed", "batch_size", "iterations", "examples_per_second")
 
@@ -68,8 +74,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def session_rows(sessions: Sequence[dict]) -> list[dict[str, Any]]:
     """One row per session, with the elapsed time (H:MM:SS from start to the last save)."""
-    from fs_core.record.reader import session_rows as rows_of
-
     return rows_of(sessions)
 
 
@@ -88,8 +92,6 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def write_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
-    from fs_core.atomic import atomic_write_bytes
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -114,8 +116,6 @@ def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
 def loss_series(model_dir: Path, session: int | None = None) -> dict[str, np.ndarray]:
     """``loss_a``/``loss_b`` (and the training-step extensions' ``ext/...`` terms) as (steps,
     values) arrays, of one session or all of them."""
-    from fs_core.record import loss_series as series_of
-
     found = series_of(model_dir, session=session)
     series = {}
     extension_tags = sorted(tag for tag in found["terms"] if tag.startswith("ext/"))
@@ -150,8 +150,8 @@ def write_graph(
     """Loss A and B (raw and smoothed) over iterations; ``holdout``: the held-out loss (A + B)
     at each save, drawn as points on the same axes. The training-step extensions' terms
     (``ext/...``), when the series has them, get a second axes below."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 (matplotlib: fs --help starts without it)
+    from matplotlib.figure import Figure  # noqa: PLC0415 (matplotlib: fs --help starts without it)
 
     extensions = {tag: pair for tag, pair in series.items() if tag.startswith("ext/")}
     series = {tag: pair for tag, pair in series.items() if tag not in extensions}
@@ -185,7 +185,6 @@ def write_graph(
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    from fs_core.atomic import atomic_write_bytes
 
     try:
         atomic_write_bytes(path, buffer.getvalue())
@@ -194,14 +193,11 @@ def write_graph(
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.model.state import STATE_FILE, load_state
-
     folder = Path(args.model_dir)
     if not folder.is_dir():
         raise FsUserError("the model folder does not exist", folder)
     if not (folder / STATE_FILE).exists():
         raise FsUserError(f"no {STATE_FILE}: not an fs model folder (or not saved yet)", folder)
-    from fs_core.record import sessions_table
 
     state = load_state(folder)
     rows = sessions_table(folder)
@@ -225,7 +221,6 @@ def run(args: argparse.Namespace) -> int:
     if args.convergence:
         if args.window < 1:
             raise FsUserError(f"--window must be at least 1, got {args.window}")
-        from fs_core.record.convergence import convergence_line
 
         print(convergence_line(folder, args.window))
     if args.csv:
@@ -240,7 +235,6 @@ def run(args: argparse.Namespace) -> int:
                 folder,
             )
         which = f"session {args.session}" if args.session is not None else "all sessions"
-        from fs_core.record.convergence import holdout_points
 
         write_graph(
             args.graph,

@@ -19,7 +19,16 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fs_core import plugin_manager
+from fs_core.cli.common import disabled_from
+from fs_core.config import load_config
+from fs_core.data.assemble import SidePlan, build_side, order_augmenters
+from fs_core.data.batch import AugmentBatch, OtherSideFaces
+from fs_core.data.cache import FaceCache, default_prepare
+from fs_core.data.neighbours import nearest_faces
 from fs_core.errors import FsUserError
+from fs_core.faces.faceset import index_faceset
+from fs_core.faces.prepare import training_spec
 
 GAP = 4  # pixels between the two faces of a row
 
@@ -80,10 +89,6 @@ def preview_grid(
     stand in for it, which shows the kind of morph it makes. Colour transfer takes face i's
     reference from ``reference`` (a cache of other-side faces), else the next face of ``cache``.
     """
-    from fs_core.data.assemble import SidePlan, build_side, order_augmenters
-    from fs_core.data.batch import AugmentBatch, OtherSideFaces
-    from fs_core.data.neighbours import nearest_faces
-
     rng = np.random.default_rng(seed)
     indices = np.arange(len(cache))
     chosen = order_augmenters(augmenters, options)
@@ -143,11 +148,6 @@ def _mask_names(config: Any, path: str | None) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.config import load_config
-    from fs_core.data.cache import FaceCache, default_prepare
-    from fs_core.faces.faceset import index_faceset
-    from fs_core.faces.prepare import training_spec
-
     if args.size < 16:
         raise FsUserError(f"--size must be at least 16, got {args.size}")
     if args.count < 1:
@@ -155,10 +155,10 @@ def run(args: argparse.Namespace) -> int:
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise FsUserError("the folder to write the preview in does not exist", folder)
-    from fs_core.cli.common import disabled_from
-    from fs_core.plugin_manager import get_registry
 
-    registry = get_registry(disabled_from(args))  # plugins' augmenters run too, as in training
+    registry = plugin_manager.get_registry(
+        disabled_from(args)
+    )  # plugins' augmenters run too, as in training
     model_classes = registry.model_config_classes()
     config = load_config(args.config, model_classes)
     spec = training_spec(config, args.size, _mask_names(config, args.config))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fs_core import plugin_manager
+from fs_core.atomic import atomic_write_bytes
 from fs_core.cli.common import disabled_from
+from fs_core.config import load_config, render_config
 from fs_core.errors import FsUserError
 
 
@@ -37,11 +40,7 @@ def presets(registry) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.atomic import atomic_write_bytes
-    from fs_core.config import load_config, render_config
-    from fs_core.plugin_manager import get_registry
-
-    registry = get_registry(disabled_from(args))
+    registry = plugin_manager.get_registry(disabled_from(args))
     classes = registry.model_config_classes()
     available = presets(registry)
     if args.list_presets:

@@ -12,6 +12,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+from fs_core import plugin_manager
+from fs_core.cli.common import disabled_from
+from fs_core.config import load_config
+from fs_core.errors import FsUserError
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -180,11 +187,6 @@ _OVERRIDES = (
 def convert_options(args: argparse.Namespace, registry: Any) -> Any:
     """The ``[convert]`` options of ``-C`` (defaults without it) with the flags applied, each
     checked as the file's values are."""
-    import attrs
-
-    from fs_core.config import load_config
-    from fs_core.errors import FsUserError
-
     classes = registry.model_config_classes()
     options = load_config(args.config, classes).convert
     changes: dict[str, Any] = {
@@ -201,16 +203,13 @@ def convert_options(args: argparse.Namespace, registry: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.cli.common import disabled_from
-    from fs_core.convert.run import ConvertRequest, convert
-    from fs_core.errors import FsUserError
-    from fs_core.plugin_manager import get_registry
+    from fs_core.convert.run import ConvertRequest, convert  # noqa: PLC0415 (OpenCV: fs --help starts without it)
 
     if args.batch_size is not None and not 1 <= args.batch_size <= 32:
         raise FsUserError(f"-b/--batch-size must be 1 to 32, got {args.batch_size}")
     if args.jobs < 0:
         raise FsUserError(f"-j/--jobs must be 0 or more, got {args.jobs}")
-    registry = get_registry(disabled_from(args))
+    registry = plugin_manager.get_registry(disabled_from(args))
     options = convert_options(args, registry)
     request = ConvertRequest(
         input=Path(args.input_dir),
@@ -241,7 +240,7 @@ def _swapper(request: Any, options: Any, registry: Any, args: argparse.Namespace
     """Load the model only once every input has been checked (the slow step comes last)."""
 
     def make() -> Any:
-        from fs_core.convert.swap import FaceSwapper
+        from fs_core.convert.swap import FaceSwapper  # noqa: PLC0415 (OpenCV: fs --help starts without it)
 
         return FaceSwapper.from_model_dir(
             request.model_dir,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from fs_core.errors import FsUserError
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -20,8 +22,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.errors import FsUserError
-    from fs_core.faces.demo import CLIP_FOLDER, CLIP_FRAMES, write_demo_data
+    from fs_core.faces.demo import CLIP_FOLDER, CLIP_FRAMES, write_demo_data  # noqa: PLC0415 (OpenCV: fs --help starts without it)
 
     if args.count < 1:
         raise FsUserError(f"--count must be at least 1, got {args.count}")

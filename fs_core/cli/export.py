@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fs_core import plugin_manager
 from fs_core.cli.common import disabled_from
 from fs_core.export import FORMATS, PRECISIONS
+from fs_core.export.run import export_model
 
 
 def _batch(text: str) -> int:
@@ -81,9 +83,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.export.run import export_model
-    from fs_core.plugin_manager import get_registry
-
     line = export_model(
         args.model_dir,
         Path(args.output),
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         direction=args.direction,
         precision=args.precision,
         batch=args.batch,
-        registry=get_registry(disabled_from(args)),
+        registry=plugin_manager.get_registry(disabled_from(args)),
         warn=lambda text: print(f"warning: {text}", file=sys.stderr),
     )
     print(line)

@@ -108,10 +108,10 @@ def browser_usable() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 (web server: fs --help starts without it)
 
-    from fs_core.gui.app import create_app
-    from fs_core.gui.security import is_loopback, new_token
+    from fs_core.gui.app import create_app  # noqa: PLC0415 (web server: fs --help starts without it)
+    from fs_core.gui.security import is_loopback, new_token  # noqa: PLC0415 (web server: fs --help starts without it)
 
     root = Path(args.root)
     if not root.is_dir():

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from fs_core import plugin_manager
 from fs_core.cli.common import disabled_from
 
 
@@ -40,13 +41,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.importing import import_faceswap_model
-    from fs_core.plugin_manager import get_registry
+    from fs_core.importing import import_faceswap_model  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
 
     result = import_faceswap_model(
         args.input_dir,
         args.model_dir,
-        get_registry(disabled_from(args)),
+        plugin_manager.get_registry(disabled_from(args)),
         note=lambda text: print(f"note: {text}", file=sys.stderr),
     )
     print(

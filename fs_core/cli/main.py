@@ -16,6 +16,9 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from fs_core import __version__
+from fs_core.errors import FsUserError
+
 #: sub-command modules; each has ``add_parser(subparsers)`` setting ``func`` to its ``run(args)``
 COMMANDS: tuple[str, ...] = (
     "fs_core.cli.train",
@@ -49,7 +52,7 @@ def _quiet_tensorflow() -> None:
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
+            import tensorflow  # noqa: F401, PLC0415 (TensorFlow: fs --help starts without it)
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -63,8 +66,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from fs_core import __version__
-
     parser = _Parser(prog="fs", description="Train face-swap models.")
     parser.add_argument("--version", action="version", version=f"fs-core {__version__}")
     parser.add_argument(
@@ -82,7 +83,6 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_tensorflow()
-    from fs_core.errors import FsUserError
 
     parser = make_parser()
     args = parser.parse_args(argv)

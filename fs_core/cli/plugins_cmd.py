@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from fs_core import plugin_manager
 from fs_core.cli.common import disabled_from
+from fs_core.plugin_manager import KINDS
 
 
 def add_parser(subparsers) -> None:
@@ -15,9 +17,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.plugin_manager import get_registry
-
-    registry = get_registry(disabled_from(args))
+    registry = plugin_manager.get_registry(disabled_from(args))
     rows = []
     for info in registry.plugins:
         for kind, name in sorted(info.provides):
@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    from fs_core.plugin_manager import KINDS
 
     order = ["model", "loss", "initializer", "optimizer", "augmenter", "sampler"]
     order += ["convert_color", "convert_mask_blend", "convert_scaler", "convert_writer"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from fs_core import plugin_manager
 from fs_core.cli.common import disabled_from
+from fs_core.config import load_config
 
 
 def add_parser(subparsers) -> None:
@@ -15,11 +17,9 @@ def add_parser(subparsers) -> None:
 
 
 def print_summary(model_name: str, config_path: str | None, disabled: tuple[str, ...]) -> None:
-    from fs_core.config import load_config
-    from fs_core.model.build import build_from_config, get_descriptor, summary_text
-    from fs_core.plugin_manager import get_registry
+    from fs_core.model.build import build_from_config, get_descriptor, summary_text  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
 
-    registry = get_registry(disabled)
+    registry = plugin_manager.get_registry(disabled)
     get_descriptor(registry, model_name)
     config = load_config(config_path, registry.model_config_classes())
     print(summary_text(build_from_config(registry, model_name, config)))

@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from fs_core import plugin_manager
 from fs_core.cli.common import disabled_from
+from fs_core.inference.swap import swap_faces
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -45,11 +47,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.inference.swap import swap_faces
-    from fs_core.plugin_manager import get_registry
-
     out = Path(args.output)
-    registry = get_registry(disabled_from(args))
+    registry = plugin_manager.get_registry(disabled_from(args))
     count = swap_faces(args.model_dir, args.input, out, args.direction, registry, args.configfile)
     print(f"Swapped {count} faces ({args.direction}) into {out}")
     return 0

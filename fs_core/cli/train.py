@@ -6,8 +6,14 @@ import argparse
 import logging
 import sys
 
+from fs_core import __version__, plugin_manager
+from fs_core.builtins.timelapse import check_request
 from fs_core.cli.common import disabled_from
+from fs_core.cli.summary import print_summary
+from fs_core.errors import FsUserError
 from fs_core.logs import LEVELS, log_to_file, logging_to
+from fs_core.training.schedule import load_schedule
+from fs_core.training.strategy import parse_gpu_ids
 
 
 def add_parser(subparsers) -> None:
@@ -211,11 +217,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fs_core.errors import FsUserError
-
     if args.summary:
-        from fs_core.cli.summary import print_summary
-
         print_summary(args.trainer, args.configfile, disabled_from(args))
         return 0
     if args.pretrain:
@@ -240,17 +242,13 @@ def run(args: argparse.Namespace) -> int:
     _check_timelapse(args)
     schedule = None
     if args.schedule:
-        from fs_core.training.schedule import load_schedule
-
         schedule = load_schedule(args.schedule)
-    from fs_core.data.scan import start_scans
+    from fs_core.data.scan import start_scans  # noqa: PLC0415 (OpenCV: fs --help starts without it)
 
     # the face folders are scanned while TensorFlow and the plugins are imported
     scans = start_scans(args.input_a, args.input_b)
-    from fs_core.plugin_manager import get_registry
-    from fs_core.training.run import run_train
-    from fs_core.training.session import TrainRequest
-    from fs_core.training.strategy import parse_gpu_ids
+    from fs_core.training.run import run_train  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
+    from fs_core.training.session import TrainRequest  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
 
     request = TrainRequest(
         input_a=args.input_a,
@@ -289,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
     with logging_to(args.loglevel, args.logfile) as notify:
         _log_versions(request)
         try:
-            registry = get_registry(request.disabled_plugins)
+            registry = plugin_manager.get_registry(request.disabled_plugins)
             reason = run_train(request, registry, notify=notify, scans=scans)
         except FsUserError as error:
             log_to_file("error: %s", error.one_line(), level=logging.ERROR)
@@ -304,10 +302,8 @@ def _log_versions(request: object) -> None:
     """DEBUG: what ran, for bug reports (the request and the library versions)."""
     log = logging.getLogger("fs")
     if log.isEnabledFor(logging.DEBUG):
-        import keras
-        import tensorflow as tf
-
-        from fs_core import __version__
+        import keras  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
+        import tensorflow as tf  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
 
         log.debug(
             "fs-core %s, TensorFlow %s, Keras %s, Python %s",
@@ -324,10 +320,8 @@ def _log_versions(request: object) -> None:
 
 def _check_timelapse(args: argparse.Namespace) -> None:
     """-x, -y and -z come together, and the face folders hold faces, before training starts."""
-    from fs_core.builtins.timelapse import check_request
-
     if check_request(args):
-        from fs_core.faces.faceset import list_images
+        from fs_core.faces.faceset import list_images  # noqa: PLC0415 (OpenCV: fs --help starts without it)
 
         list_images(args.timelapse_a)
         list_images(args.timelapse_b)

@@ -33,11 +33,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
 import numpy as np
+from tqdm import tqdm
 
 from fs_core.convert.alignments import (
     Alignments,
@@ -47,8 +49,10 @@ from fs_core.convert.alignments import (
     read_alignments,
 )
 from fs_core.convert.source import Frame, FrameSource
+from fs_core.convert.swap import FaceSwapper, check_landmark_masks, face_scale_matrix
 from fs_core.convert.types import SourceInfo
 from fs_core.errors import FsUserError
+from fs_core.faces.pngmeta import read_faceswap_metadata
 
 _log = logging.getLogger("fs.convert")
 #: frames waiting between two stages (each up to a frame's worth of memory)
@@ -154,8 +158,6 @@ def aligned_faces(folder: Path) -> dict[str, set[int]] | None:
     """The faces of a ``-a`` folder: frame key -> face indices, from each PNG's faceswap header
     (``source_filename``, ``face_index``). None when the folder does not exist (faceswap then
     warns and swaps every face); an error when no face in it has a header."""
-    from fs_core.faces.pngmeta import read_faceswap_metadata
-
     if not folder.is_dir():
         print(
             f"warning: {folder}: the -a folder does not exist; swapping every face", file=sys.stderr
@@ -354,8 +356,6 @@ class _Steps:
 def _face_patches(swapper: Any, work: Any) -> tuple[tuple[int, int], list[Any], int]:
     """What the patch writer takes: (frame width, height), each face's 4-channel patch with the
     matrix from the frame into it, and the patch size."""
-    from fs_core.convert.swap import face_scale_matrix
-
     size = int(swapper.spec.output_size)
     scale = float(getattr(swapper.options, "face_scale", 0.0))
     patches = [
@@ -487,8 +487,6 @@ def run_pipeline(
 ) -> None:
     """Decode, swap and write the frames of ``jobs``, the stages overlapping (see the module
     docstring)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     active = {job.index: job for job in jobs if job.action != "skip"}
     if not active:
         return
@@ -592,7 +590,6 @@ def convert(
     path = alignments_path(request)
     keys = source.keys()
     faces, in_range = _select(request, options, path, keys, info)
-    from fs_core.convert.swap import check_landmark_masks
 
     check_landmark_masks(faces, str(getattr(options, "mask_type", "none")), path)
     keep = bool(getattr(options, "keep_unchanged", False))
@@ -664,8 +661,6 @@ def convert(
 
 def _model_swapper(request: ConvertRequest, options: Any, registry: Any) -> Callable[[], Any]:
     def make() -> Any:
-        from fs_core.convert.swap import FaceSwapper
-
         if request.model_dir is None:
             raise FsUserError("no model folder given (-m)")
         return FaceSwapper.from_model_dir(Path(request.model_dir), options, registry)
@@ -674,8 +669,6 @@ def _model_swapper(request: ConvertRequest, options: Any, registry: Any) -> Call
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
     return tqdm(
         total=total,
         desc="Converting",

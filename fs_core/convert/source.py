@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import cv2
 import numpy as np
 
 from fs_core.convert.alignments import VIDEO_EXTENSIONS, frame_key_for_video
@@ -39,7 +40,7 @@ _TRAILING_DIGITS = re.compile(r"(\d+)$")
 def require_av() -> Any:
     """The ``av`` module, or a one-line FsUserError saying which extra installs it."""
     try:
-        import av
+        import av  # noqa: PLC0415 (optional extra: av)
     except ImportError:
         raise FsUserError(INSTALL_HINT) from None
     return av
@@ -94,8 +95,6 @@ def _to_bgr(image: np.ndarray, path: Path) -> np.ndarray:
 
 def read_frame_file(path: Path) -> np.ndarray:
     """One frame file as uint8 BGR; an unreadable or corrupt file is a FsUserError naming it."""
-    import cv2
-
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:

@@ -45,6 +45,7 @@ from fs_core.convert.options import LANDMARK_MASKS, ConvertOptions
 from fs_core.errors import FsUserError
 from fs_core.faces import alignment as al
 from fs_core.faces.prepare import landmark_mask
+from fs_core.inference.trained import load_trained
 
 #: masks faceswap can stand in for with nothing stored
 _NO_STORE_MASKS = ("extended", "components", "none")
@@ -497,8 +498,6 @@ class FaceSwapper:
         (``-b``) overrides ``convert_batchsize`` (from ``config_path``, else the model's last
         session).
         """
-        from fs_core.inference.trained import load_trained
-
         trained = load_trained(model_dir, registry, config_path, notify)
         built, config = trained.built, trained.config
         spec = CropSpec(
@@ -637,7 +636,7 @@ def side_predictor(
     float32 faces in the model's colour order -> (largest face output, learned mask (N, S, S) or
     None). Only that side's layers run: a sub-model of the training model keeps the shared
     weights and drops the other decoder."""
-    import keras
+    import keras  # noqa: PLC0415 (TensorFlow: convert.swap loads without it)
 
     model = built.model
     per_side = built.outputs_per_side

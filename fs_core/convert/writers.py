@@ -27,6 +27,7 @@ installs with matplotlib.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -38,11 +39,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 import fs_core
 from fs_core.atomic import write_error
-from fs_core.convert.source import require_av
+from fs_core.convert.alignments import frame_key_for_video
+from fs_core.convert.source import IMAGE_EXTENSIONS, require_av
+from fs_core.convert.tiffmeta import add_description
 from fs_core.convert.types import SourceInfo
 from fs_core.descriptors import WriterDescriptor
 from fs_core.errors import FsUserError
@@ -154,8 +158,6 @@ class ImageWriter:
     wants_patches = False
 
     def __init__(self, output: Path, source: SourceInfo, options: Any) -> None:
-        import cv2
-
         self.output = output
         self.extension = _image_extension(options)
         if self.extension == ".jpg":
@@ -173,8 +175,6 @@ class ImageWriter:
         _remove_temp_files(output, ".")
 
     def write(self, index: int, key: str, frame: np.ndarray) -> None:
-        import cv2
-
         target = self.output / image_name(key, self.extension)
         ok, encoded = cv2.imencode(self.extension, frame, self.params)
         if not ok:  # pragma: no cover - cv2 fails only for arrays it cannot store
@@ -314,8 +314,6 @@ class VideoWriter:
             self.out.mux(packet)
 
     def write(self, index: int, key: str, frame: np.ndarray) -> None:
-        import cv2
-
         if self.stream is None:
             self._start(frame)
         width, height = self.size
@@ -385,7 +383,7 @@ class GifWriter:
 
     def __init__(self, output: Path, source: SourceInfo, options: Any) -> None:
         try:
-            import PIL.Image  # noqa: F401
+            import PIL.Image  # noqa: F401, PLC0415 (optional extra: Pillow)
         except ImportError:
             raise FsUserError(
                 'the gif writer needs Pillow: pip install "fs-core[convert]"'
@@ -399,7 +397,7 @@ class GifWriter:
         self.size: tuple[int, int] | None = None
 
     def write(self, index: int, key: str, frame: np.ndarray) -> None:
-        import PIL.Image
+        import PIL.Image  # noqa: PLC0415 (optional extra: Pillow)
 
         image = PIL.Image.fromarray(np.ascontiguousarray(frame[:, :, ::-1]))
         if self.size is None:
@@ -409,8 +407,6 @@ class GifWriter:
         self.frames.append(image.quantize(self.colours, method=PIL.Image.Quantize.FASTOCTREE))
 
     def close(self) -> None:
-        import io
-
         if not self.frames:
             return
         buffer = io.BytesIO()
@@ -438,8 +434,6 @@ class GifWriter:
 def _png_with_text(image: np.ndarray, text: bytes) -> bytes:
     """PNG bytes of ``image`` with ``text`` in a ``faceswap`` iTXt chunk before the first IDAT
     (where faceswap's patch writer puts the matrix)."""
-    import cv2
-
     ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:  # pragma: no cover
         raise ValueError(f"cv2 could not encode an image of shape {image.shape} as PNG")
@@ -475,10 +469,6 @@ def _patch_extension(options: Any) -> str:
 def _tiff_with_text(image: np.ndarray, text: bytes) -> bytes:
     """LZW-compressed TIFF bytes of ``image`` with ``text`` as its ImageDescription (where
     faceswap's patch writer puts the matrix in a TIFF)."""
-    import cv2
-
-    from fs_core.convert.tiffmeta import add_description
-
     ok, encoded = cv2.imencode(".tif", image, [cv2.IMWRITE_TIFF_COMPRESSION, _TIFF_LZW])
     if not ok:  # pragma: no cover
         raise ValueError(f"cv2 could not encode an image of shape {image.shape} as TIFF")
@@ -535,8 +525,6 @@ class PatchWriter:
     ) -> None:
         """``patches``: (float32 (S, S, 4) BGRA in 0-1, the 2x3 frame-to-patch matrix) per face;
         ``frame_size``: (width, height) of the frame the matrices refer to."""
-        import cv2
-
         if not patches:
             if self.empty_frames == "skip":
                 return
@@ -580,9 +568,6 @@ class PatchWriter:
 
 def source_keys(source: SourceInfo) -> list[str]:
     """The frame keys of ``source`` (a folder's frame files, or a video's numbered frames)."""
-    from fs_core.convert.alignments import frame_key_for_video
-    from fs_core.convert.source import IMAGE_EXTENSIONS
-
     if source.is_video:
         return [frame_key_for_video(source.path, index) for index in range(source.frame_count)]
     with contextlib.suppress(OSError):

@@ -52,6 +52,9 @@ from fs_core.data.cache import (
 from fs_core.data.store import FaceStore, PreparedRows, StoredIndex, file_digest
 from fs_core.errors import FsUserError
 from fs_core.faces.faceset import FaceHeader, header_from_metadata, index_faceset, is_png
+from fs_core.faces.pngmeta import faceswap_metadata_from_bytes
+from fs_core.faces.prepare import prepare_face
+from fs_core.faces.read import face_from_bytes
 from fs_core.parallel import use_processes, worker_count, worker_pool
 
 #: sets this large are made ready while training runs; smaller ones before it starts
@@ -98,10 +101,6 @@ class LoadFace:
 
     def from_bytes(self, data: bytes, path: str) -> LoadedFace:
         """:meth:`__call__` for a file already read."""
-        from fs_core.faces.pngmeta import faceswap_metadata_from_bytes
-        from fs_core.faces.prepare import prepare_face
-        from fs_core.faces.read import face_from_bytes
-
         digest = file_digest(data)
         metadata = (faceswap_metadata_from_bytes(data, path) or {}) if is_png(data, path) else {}
         header = header_from_metadata(metadata, path)

@@ -45,8 +45,8 @@ class PrepareFromFile:
     spec: Any
 
     def __call__(self, path: str) -> Any:
-        from fs_core.faces.prepare import prepare_face
-        from fs_core.faces.read import read_face
+        from fs_core.faces.prepare import prepare_face  # noqa: PLC0415 (OpenCV: data.cache loads without it)
+        from fs_core.faces.read import read_face  # noqa: PLC0415 (OpenCV: data.cache loads without it)
 
         return prepare_face(read_face(path), self.spec, path)
 

@@ -32,6 +32,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from fs_core.config.sections import AugmentationOptions
 from fs_core.data.assemble import SidePlan, build_side, order_augmenters
 from fs_core.data.background import BackgroundFaces, open_side
 from fs_core.data.batch import AugmentBatch, OtherSideFaces, TrainingBatch
@@ -40,6 +41,7 @@ from fs_core.data.neighbours import DEFAULT_NEIGHBOURS, nearest_faces
 from fs_core.data.sampler import EpochSampler, Sampler, SamplerInputs
 from fs_core.descriptors import SamplerDescriptor
 from fs_core.errors import FsUserError
+from fs_core.faces.prepare import check_faceset, check_landmark_augmenters
 
 SIDES = ("a", "b")
 
@@ -98,8 +100,6 @@ class BatchLoader:
         sampler: SamplerDescriptor | None = None,
     ) -> None:
         if options is None:
-            from fs_core.config.sections import AugmentationOptions
-
             options = AugmentationOptions()
         self.caches = {"a": cache_a, "b": cache_b}
         self.batch_size = int(batch_size)
@@ -167,12 +167,8 @@ class BatchLoader:
         without 68-point landmarks when an enabled augmenter needs landmarks (warp to landmarks,
         as faceswap: ``check_landmark_augmenters``). ``memory_budget`` is per side;
         ``loader_args`` are the constructor's keywords."""
-        from fs_core.faces.prepare import check_faceset, check_landmark_augmenters
-
         options = loader_args.get("options")
         if options is None:
-            from fs_core.config.sections import AugmentationOptions
-
             options = AugmentationOptions()
         enabled = order_augmenters(loader_args.get("augmenters", ()), options)
         needing = [aug.name for aug in enabled if aug.needs_landmarks]

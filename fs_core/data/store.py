@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -50,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import cv2
 import numpy as np
 
 from fs_core.atomic import atomic_path, atomic_write_bytes
@@ -113,8 +115,6 @@ def _key(text: str) -> str:
 
 def _code_key() -> str:
     """A hash of the code that prepares faces (and the libraries whose results it keeps)."""
-    import cv2
-
     root = Path(__file__).resolve().parents[2]
     hasher = hashlib.blake2b(digest_size=8)
     for name in _PREPARING_SOURCES:
@@ -334,8 +334,6 @@ class FaceStore:
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[bool]:
-        import fcntl
-
         with open(self.path / LOCK_FILE, "a+b") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from fs_core.export.metadata import crop_of, describe
 from fs_core.export.onnx import Exported, one_input_model, output_path, side_indices, write_model
+from fs_core.inference.trained import swap_side
 
 INPUT_NAME = "in_face"
 OUTPUT_NAMES = ("out_face_mask", "out_celeb_face", "out_celeb_face_mask")
@@ -33,9 +35,9 @@ SOFT_MASK_WARNING = (
 def soft_face_mask(size: int, centering: str, coverage: float) -> np.ndarray:
     """float32 (size, size, 1): 1 inside the mean face's box for this crop, fading to 0 over an
     eighth of the crop, so a swap without a learned mask blends in rather than showing edges."""
-    import cv2
+    import cv2  # noqa: PLC0415 (OpenCV: export.dfm loads without it)
 
-    from fs_core.faces.alignment import padding
+    from fs_core.faces.alignment import padding  # noqa: PLC0415 (OpenCV: export.dfm loads without it)
 
     pad = padding(size, centering, coverage / 100.0)
     half = max(1.0, (size - 2 * pad) / 2.0)
@@ -49,7 +51,7 @@ def soft_face_mask(size: int, centering: str, coverage: float) -> np.ndarray:
 
 def _soft_mask_layer(mask: np.ndarray) -> Any:
     """A layer giving ``mask`` for every face of the batch it is called on."""
-    import keras
+    import keras  # noqa: PLC0415 (TensorFlow: export.dfm loads without it)
 
     class SoftMask(keras.layers.Layer):
         def build(self, input_shape: Any) -> None:
@@ -84,9 +86,6 @@ def dfm_select(built: Any, input_side: str, soft_mask: np.ndarray | None) -> Cal
 
 def export_dfm(trained: Any, out: str | Path, direction: str, precision: str) -> Exported:
     """Write ``direction``'s swap as a DeepFaceLive ``.dfm`` (batch 1, fixed size)."""
-    from fs_core.export.metadata import crop_of, describe
-    from fs_core.inference.trained import swap_side
-
     built = trained.built
     path = output_path(out, f"{built.name}_{direction}", ".dfm")
     target = swap_side(direction)

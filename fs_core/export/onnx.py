@@ -21,14 +21,19 @@ import os
 import sys
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
+from tqdm import tqdm
 
+from fs_core import __version__
 from fs_core.errors import FsUserError
+from fs_core.export.metadata import describe
+from fs_core.inference.trained import swap_side
 
 OPSET = 13
 #: largest |ONNX - Keras| accepted at export, by precision (sigmoid outputs in [0, 1])
@@ -58,7 +63,7 @@ def one_input_model(
 ) -> Any:
     """A Keras model with one BGR face input fed to both sides, returning ``select(outputs)``
     (faces in BGR: a model trained in RGB gets its channels turned at both ends)."""
-    import keras
+    import keras  # noqa: PLC0415 (TensorFlow: export.onnx loads without it)
 
     size = int(built.input_size)
     face = keras.Input((size, size, 3), name="faces")
@@ -83,14 +88,12 @@ def _convert(model: Any, input_name: str, size: int, batch: int | None) -> Any:
     calls the same tf2onnx function without that mode, so it is called here directly, after
     Keras' NumPy 2 fixes to tf2onnx.
     """
-    import zipfile
-
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: export.onnx loads without it)
 
     onnx = importlib.import_module("onnx")
     tf2onnx = importlib.import_module("tf2onnx")
     try:
-        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx  # noqa: PLC0415 (TensorFlow: export.onnx loads without it)
     except ImportError:  # a Keras that moved it; a tf2onnx new enough not to need it
         pass
     else:
@@ -169,8 +172,6 @@ def _float16(proto: Any) -> Any:
 
 
 def _set_metadata(proto: Any, metadata: dict[str, str]) -> None:
-    from fs_core import __version__
-
     proto.producer_name = "fs"
     proto.producer_version = __version__
     del proto.metadata_props[:]
@@ -246,8 +247,6 @@ def write_model(
 ) -> Exported:
     """Convert ``model`` (one input), name its ends, set ``metadata``, check it against Keras in
     onnxruntime and write it atomically to ``path``."""
-    from tqdm import tqdm
-
     size = int(model.inputs[0].shape[1])
     with tqdm(total=3, desc="Exporting", unit="step", file=sys.stderr, leave=False) as bar:
         proto = _convert(model, input_name, size, batch)
@@ -274,9 +273,6 @@ def export_onnx(
     trained: Any, out: str | Path, direction: str, precision: str, batch: int | None
 ) -> Exported:
     """Write ``direction``'s swap as ONNX: input ``faces``, outputs ``face`` [and ``mask``]."""
-    from fs_core.export.metadata import describe
-    from fs_core.inference.trained import swap_side
-
     built = trained.built
     path = output_path(out, f"{built.name}_{direction}", ".onnx")
     face, mask = side_indices(built, swap_side(direction))

@@ -9,7 +9,11 @@ from typing import Any
 
 from fs_core.errors import FsUserError
 from fs_core.export import memory_warning, require_converter
+from fs_core.export.dfm import SOFT_MASK_WARNING, export_dfm
+from fs_core.export.metadata import crop_line
+from fs_core.export.onnx import check_output, export_onnx
 from fs_core.export.savedmodel import check_output_folder, export
+from fs_core.inference.trained import load_trained, swap_side
 
 
 def check_options(fmt: str, precision: str, batch: int | None) -> None:
@@ -34,16 +38,12 @@ def export_model(
     """Export one swap direction of the model in ``model_dir`` to ``out``; returns the line that
     says what was written. ``warn`` receives warnings (a machine that looks too small, a model
     without a learned mask exported as a DFM)."""
-    from fs_core.export.metadata import crop_line
-    from fs_core.inference.trained import load_trained, swap_side
-
     swap_side(direction)
     check_options(fmt, precision, batch)
     if fmt == "savedmodel":
         check_output_folder(out)
     else:
         require_converter(fmt)
-        from fs_core.export.onnx import check_output
 
         check_output(out)
     trained = load_trained(model_dir, registry)
@@ -55,12 +55,8 @@ def export_model(
     if warning:
         warn(f"{model_dir}: {warning}")
     if fmt == "onnx":
-        from fs_core.export.onnx import export_onnx
-
         done = export_onnx(trained, out, direction, precision, batch)
     else:
-        from fs_core.export.dfm import SOFT_MASK_WARNING, export_dfm
-
         if not trained.built.learn_mask:
             warn(f"{model_dir}: {SOFT_MASK_WARNING}")
         done = export_dfm(trained, out, direction, precision)

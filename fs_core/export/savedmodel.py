@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+from tqdm import tqdm
 
 from fs_core.errors import FsUserError
 from fs_core.export.metadata import crop_of
+from fs_core.inference.trained import swap_side
 
 INFO_FILE = "fs_export.toml"
 
@@ -37,9 +39,7 @@ def check_output_folder(out: Path) -> None:
 
 def make_module(built: Any, direction: str, batch: int | None = None) -> Any:
     """A ``tf.Module`` holding the model, whose ``serve`` runs faces through one decoder."""
-    import tensorflow as tf
-
-    from fs_core.inference.trained import swap_side
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: export.savedmodel loads without it)
 
     side = swap_side(direction)
     per_side = built.outputs_per_side
@@ -69,8 +69,7 @@ def make_module(built: Any, direction: str, batch: int | None = None) -> Any:
 
 def export(trained: Any, out: str | Path, direction: str, batch: int | None = None) -> Path:
     """Write the SavedModel into ``out`` (built in a temporary folder beside it, then renamed)."""
-    import tensorflow as tf
-    from tqdm import tqdm
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: export.savedmodel loads without it)
 
     out = Path(out)
     check_output_folder(out)

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import keras
 
 from fs_core.errors import FsUserError
 from fs_core.extensions import saved
 from fs_core.extensions.api import ExtensionContext, TrainingExtension
 from fs_core.extensions.forward import Forward, make_forward
-from fs_core.model.weights import WEIGHTS_FILE
+from fs_core.model.weights import WEIGHTS_FILE, parts_of
 
 if TYPE_CHECKING:
     import keras
@@ -109,7 +110,6 @@ def activate(
     if not descriptors:
         dormant = saved.dormant_entries(saved.read_saved(weights), set())
         return ActiveExtensions((), [], None, dormant) if dormant else None
-    import keras
 
     context = ExtensionContext(
         config=session.config,
@@ -142,8 +142,6 @@ def activate(
 
 def _check_parts(active: ActiveExtensions, session: TrainingSession) -> None:
     """Part names must be unique and differ from the model's; each part needs an optimizer."""
-    from fs_core.model.weights import parts_of
-
     seen: dict[str, int] = {}
     for extension in active.extensions:
         for name in extension.parts():

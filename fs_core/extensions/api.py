@@ -78,13 +78,13 @@ class StepView:
 
     def target(self, side: str) -> Any:
         """The side's target at the largest output size."""
-        import tensorflow as tf
+        import tensorflow as tf  # noqa: PLC0415 (TensorFlow: extensions.api loads without it)
 
         return tf.cast(self.batch[side]["targets"][self.face_count - 1], tf.float32)
 
     def face_mask(self, side: str) -> Any:
         """The side's face mask at the largest output size, or None when the batch has none."""
-        import tensorflow as tf
+        import tensorflow as tf  # noqa: PLC0415 (TensorFlow: extensions.api loads without it)
 
         masks = self.batch[side].get("masks") or {}
         if "face" not in masks:

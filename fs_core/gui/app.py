@@ -23,6 +23,8 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from fs_core import __version__
+from fs_core.cli.restore import restore
 from fs_core.errors import FsUserError
 from fs_core.gui import forms, models
 from fs_core.gui.config_view import config_view
@@ -31,6 +33,7 @@ from fs_core.gui.jsonout import JSON
 from fs_core.gui.launch import RECORD_DIR, Launcher, resume_args, write_config
 from fs_core.gui.security import SecurityMiddleware, file_under, model_path
 from fs_core.gui.stream import model_events
+from fs_core.record import loss_series, send_command
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: the largest request body accepted (a form with a complete config text is far smaller)
@@ -99,8 +102,6 @@ class Api:
     # -- reads --------------------------------------------------------------------------------
 
     def info(self, request: Request) -> Response:
-        from fs_core import __version__
-
         installed = self.installed.get()
         return JSON(
             {
@@ -119,8 +120,6 @@ class Api:
         return JSON(models.detail(self.model_dir(request), self.installed.get()))
 
     def losses(self, request: Request) -> Response:
-        from fs_core.record import loss_series
-
         folder = self.model_dir(request)
         session = _int_param(request, "session", 1, 10**9)
         last = _int_param(request, "last", 1, 10**12)
@@ -194,16 +193,12 @@ class Api:
         return {"model": form.name, "pid": pid}
 
     def command(self, request: Request) -> Response:
-        from fs_core.record import send_command
-
         folder = self.model_dir(request)
         if not models.is_training(folder, self.launcher):
             raise HTTPException(409, f"model '{folder.name}' is not training")
         return JSON({"id": send_command(folder, request.url.path.rsplit("/", 1)[-1])})
 
     def restore(self, request: Request) -> Response:
-        from fs_core.cli.restore import restore
-
         folder = self.model_dir(request)
         with self.start_lock:
             self._refuse_if_training(folder)

@@ -12,6 +12,8 @@ from typing import Any
 
 import attrs
 
+from fs_core.config import CORE_SECTIONS, load_config, render_config
+from fs_core.config.options import is_locked
 from fs_core.errors import FsUserError
 from fs_core.gui.installed import Installed
 
@@ -21,8 +23,6 @@ def _json_value(value: Any) -> Any:
 
 
 def _options(instance: Any) -> list[dict[str, Any]]:
-    from fs_core.config.options import is_locked
-
     rows = []
     for field in attrs.fields(type(instance)):
         meta = field.metadata
@@ -46,8 +46,6 @@ def config_view(
 ) -> dict[str, Any]:
     """``{"sections": {table: [option, ...]}, "toml": text}`` for the core sections and ``model``
     (an architecture; a preset implies its own), starting from ``preset``'s values when given."""
-    from fs_core.config import CORE_SECTIONS, load_config, render_config
-
     source: Path | None = None
     if preset:
         if preset not in installed.presets:
@@ -77,9 +75,6 @@ def config_view(
 def stored_config(installed: Installed, state: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """A model's options from its ``state.toml`` (creation values, then the last session's
     changeable ones on top) and the ``section.option`` names that are locked."""
-    from fs_core.config import CORE_SECTIONS
-    from fs_core.config.options import is_locked
-
     config: dict[str, dict[str, Any]] = {
         t: dict(v) for t, v in state.config.items() if isinstance(v, Mapping)
     }

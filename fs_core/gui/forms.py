@@ -14,9 +14,11 @@ from typing import Any
 
 import attrs
 
+from fs_core.config import config_from_mapping
 from fs_core.errors import FsUserError
 from fs_core.gui.installed import Installed
 from fs_core.gui.security import model_path, new_model_name, path_inside
+from fs_core.model.state import STATE_FILE, load_state
 
 #: the largest config text accepted (the complete file with every model is about 60 KiB)
 MAX_CONFIG_CHARS = 1_000_000
@@ -109,7 +111,7 @@ def _flag(data: Mapping[str, Any], key: str) -> bool:
 
 
 def _faces(root: Path, data: Mapping[str, Any], key: str) -> Path:
-    from fs_core.faces.faceset import list_images
+    from fs_core.faces.faceset import list_images  # noqa: PLC0415 (OpenCV: gui.forms loads without it)
 
     folder = path_inside(root, data[key], key)
     if not folder.is_dir():
@@ -123,8 +125,6 @@ def _faces(root: Path, data: Mapping[str, Any], key: str) -> Path:
 
 def check_config_text(text: str, installed: Installed) -> None:
     """Read ``text`` as ``fs train -C`` would read the file, so a bad option fails here."""
-    from fs_core.config import config_from_mapping
-
     if len(text) > MAX_CONFIG_CHARS:
         raise FsUserError(f"config_toml is too long ({len(text)} characters)")
     try:
@@ -139,8 +139,6 @@ def check_config_text(text: str, installed: Installed) -> None:
 
 def _existing_model(folder: Path, model: str) -> None:
     """An existing folder must be a folder, and an fs model in it must be of the chosen kind."""
-    from fs_core.model.state import STATE_FILE, load_state
-
     if folder.exists() and not folder.is_dir():
         raise FsUserError(f"model_dir '{folder.name}' is a file, not a folder")
     if (folder / STATE_FILE).is_file():

@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from fs_core import plugin_manager
+
 
 @attrs.frozen
 class Installed:
@@ -27,9 +29,7 @@ class Installed:
 
     @classmethod
     def load(cls) -> Installed:
-        from fs_core.plugin_manager import get_registry
-
-        registry = get_registry()
+        registry = plugin_manager.get_registry()
         presets = {
             preset: (name, Path(path))
             for name, descriptor in registry.models.items()

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from fs_core.atomic import atomic_write_bytes
+from fs_core.cli import train
 from fs_core.errors import FsUserError
 from fs_core.gui.security import path_inside
 
@@ -98,8 +100,6 @@ def log_tail(model_dir: Path, lines: int = 20) -> list[str]:
 
 def write_config(model_dir: Path, text: str) -> Path:
     """Keep the form's config text beside the record, where ``-C`` (and a resume) finds it."""
-    from fs_core.atomic import atomic_write_bytes
-
     path = model_dir / RECORD_DIR / CONFIG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, text.encode())
@@ -117,8 +117,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    from fs_core.cli import train
-
     parser = _Parser(prog="fs", add_help=False)
     subparsers = parser.add_subparsers(dest="command")
     train.add_parser(subparsers)

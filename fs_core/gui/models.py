@@ -16,18 +16,17 @@ from fs_core.errors import FsUserError
 from fs_core.gui.config_view import stored_config
 from fs_core.gui.installed import Installed
 from fs_core.gui.launch import RECORD_DIR, Launcher, log_tail
+from fs_core.model.state import STATE_FILE, load_state
+from fs_core.record import model_summary, previews, recent_messages, sessions_table
+from fs_core.record.convergence import recipe_summary
 
 
 def is_model_folder(path: Path) -> bool:
     """A model folder holds ``state.toml`` (saved at least once) or ``record/`` (training began)."""
-    from fs_core.model.state import STATE_FILE
-
     return path.is_dir() and ((path / STATE_FILE).is_file() or (path / RECORD_DIR).is_dir())
 
 
 def summary(model_dir: Path) -> dict[str, Any]:
-    from fs_core.record import model_summary
-
     try:
         return model_summary(model_dir)
     except FsUserError as error:
@@ -63,10 +62,6 @@ def is_training(model_dir: Path, launcher: Launcher) -> bool:
 
 
 def detail(model_dir: Path, installed: Installed) -> dict[str, Any]:
-    from fs_core.model.state import STATE_FILE, load_state
-    from fs_core.record import previews, recent_messages, sessions_table
-    from fs_core.record.convergence import recipe_summary
-
     result = summary(model_dir)
     config: dict[str, Any] = {}
     locked: list[str] = []
@@ -92,8 +87,6 @@ def detail(model_dir: Path, installed: Installed) -> dict[str, Any]:
 
 def sessions_csv(model_dir: Path) -> str:
     """The sessions table as CSV, columns in the table's order."""
-    from fs_core.record import sessions_table
-
     rows = sessions_table(model_dir)
     columns: list[str] = []
     for row in rows:

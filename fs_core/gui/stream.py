@@ -17,6 +17,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from fs_core.gui.jsonout import dumps
+from fs_core.record import model_summary, read_events
 
 POLL_SECONDS = 0.25
 #: polls without progress between two reads of the model summary
@@ -52,8 +53,6 @@ def status_data(
 
 async def model_events(model_dir: Path, disconnected: Callable[[], Any]) -> AsyncIterator[str]:
     """The event stream of one model, until the client goes away."""
-    from fs_core.record import model_summary, read_events
-
     summary = await run_in_threadpool(model_summary, model_dir)
     history, offset = await run_in_threadpool(read_events, model_dir, 0)
     last_time = history[-1].get("time", 0) if history else 0

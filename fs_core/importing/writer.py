@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import h5py
+import keras
 
 from fs_core.config import Config
 from fs_core.errors import FsUserError
@@ -113,8 +114,6 @@ def _architecture(
 @contextlib.contextmanager
 def _float32_policy() -> Iterator[None]:
     """Build in float32 whatever policy the process has: the file's values are float32."""
-    import keras
-
     saved = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from fs_core.errors import FsUserError
 from fs_core.inference.trained import load_trained, swap_side
@@ -28,7 +29,7 @@ def swap_faces(
 ) -> int:
     """Check the folders, load the model, swap every face of ``faces_dir`` into ``out``; returns
     how many faces were written."""
-    from fs_core.faces.faceset import index_faceset
+    from fs_core.faces.faceset import index_faceset  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
 
     swap_side(direction)
     faces = index_faceset(faces_dir)
@@ -48,7 +49,7 @@ def swap_faces(
 
 def swap_spec(trained: Any) -> Any:
     """The training crop of this model, without masks (the swap needs only the face)."""
-    from fs_core.faces.prepare import PrepareSpec
+    from fs_core.faces.prepare import PrepareSpec  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
 
     options, built = trained.config.global_, trained.built
     return PrepareSpec(
@@ -61,13 +62,12 @@ def swap_spec(trained: Any) -> Any:
 
 def swap_folder(trained: Any, faces: Any, out: Path, direction: str, progress: bool = True) -> int:
     """Swap every face of ``faces`` (a FaceSet) into ``out``; returns how many were written."""
-    import cv2
-    from tqdm import tqdm
+    import cv2  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
 
-    from fs_core.faces.prepare import prepare_face
-    from fs_core.faces.read import read_face
-    from fs_core.inference.predict import model_input, run_both, to_bgr_uint8
-    from fs_core.preview.render import write_image
+    from fs_core.faces.prepare import prepare_face  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
+    from fs_core.faces.read import read_face  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
+    from fs_core.inference.predict import model_input, run_both, to_bgr_uint8  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
+    from fs_core.preview.render import write_image  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
 
     side = swap_side(direction)
     built, spec, batch = trained.built, swap_spec(trained), trained.batch_size

@@ -13,7 +13,9 @@ from typing import Any
 
 import attrs
 
+from fs_core.config import apply_locked, load_config
 from fs_core.errors import FsUserError
+from fs_core.model.state import STATE_FILE, load_state
 
 
 @attrs.frozen
@@ -43,10 +45,8 @@ def load_trained(
     notify: Callable[[str], None] = print,
 ) -> TrainedModel:
     """Read ``state.toml``, rebuild the model with its stored options and load ``weights.h5``."""
-    from fs_core.config import apply_locked, load_config
-    from fs_core.model.build import build_from_config, get_descriptor
-    from fs_core.model.state import STATE_FILE, load_state
-    from fs_core.model.weights import WEIGHTS_FILE, load_weights
+    from fs_core.model.build import build_from_config, get_descriptor  # noqa: PLC0415 (TensorFlow: inference.trained loads without it)
+    from fs_core.model.weights import WEIGHTS_FILE, load_weights  # noqa: PLC0415 (TensorFlow: inference.trained loads without it)
 
     folder = Path(model_dir)
     if not folder.is_dir():

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import keras
 
+from fs_core import plugin_manager
 from fs_core.config import Config, config_from_mapping
 from fs_core.descriptors import ModelDescriptor
 from fs_core.errors import FsUserError
@@ -130,9 +131,7 @@ def build_model(
 ) -> keras.Model:
     """The public API: build model ``name`` with ``options`` (its config keys)."""
     if registry is None:
-        from fs_core.plugin_manager import get_registry
-
-        registry = get_registry()
+        registry = plugin_manager.get_registry()
     descriptor = get_descriptor(registry, name)
     config = config_from_mapping(
         {

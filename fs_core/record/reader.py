@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from fs_core.builtins.tensorboard import LOG_DIR
+from fs_core.model.state import STATE_FILE
+from fs_core.preview.events import event_files, read_scalars
 from fs_core.record.files import (
     EVENTS_FILE,
     PREVIEWS_DIR,
@@ -143,8 +146,6 @@ def _read_json(path: Path) -> dict:
 
 
 def _read_state(model_dir: Path) -> dict | None:
-    from fs_core.model.state import STATE_FILE
-
     try:
         with open(Path(model_dir) / STATE_FILE, "rb") as handle:
             return tomllib.load(handle)
@@ -395,9 +396,6 @@ def _record_points(folder: Path, session: int | None) -> tuple | None:
 
 
 def _tensorboard_points(folder: Path, session: int | None) -> tuple:
-    from fs_core.builtins.tensorboard import LOG_DIR
-    from fs_core.preview.events import event_files, read_scalars
-
     logs = folder / LOG_DIR
     found: dict[int, dict[str, list[tuple[int, float]]]] = {}
     if logs.is_dir():

@@ -19,8 +19,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from fs_core.atomic import atomic_write_bytes
+from fs_core.builtins.preview import KEY as PREVIEW
 from fs_core.logs import FILE_ONLY, LOGGER
+from fs_core.model.state import STATE_FILE
 from fs_core.record.commands import CommandInbox, Request
 from fs_core.record.files import (
     COMMANDS_DIR,
@@ -35,6 +39,7 @@ from fs_core.record.files import (
 )
 from fs_core.record.reader import process_start_time
 from fs_core.record.writer import RecordWriter, prune_previews, rounded
+from fs_core.training.holdout import latest
 
 #: the largest share of the training time that drawing the previews of saves may take
 PREVIEW_TIME_SHARE = 0.01
@@ -294,7 +299,7 @@ class TrainerRecord:
         return f"stopping: saving at iteration {self.session.state.iterations} and exiting"
 
     def _save_now(self) -> None:
-        from fs_core.training.loop import save
+        from fs_core.training.loop import save  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
 
         save(self.session, is_exit=False, hook=self.session.registry.hook())
 
@@ -312,7 +317,7 @@ class TrainerRecord:
             self._save_now()
         finally:
             self.snapshot_wanted = False
-        from fs_core.builtins.snapshots import LAST_SNAPSHOT
+        from fs_core.builtins.snapshots import LAST_SNAPSHOT  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
 
         written = self.session.stash.get(LAST_SNAPSHOT, None)
         iteration = self.session.state.iterations
@@ -334,7 +339,7 @@ class TrainerRecord:
 
     def saved(self, iteration: int, backup: bool) -> None:
         self.progress()
-        from fs_core.builtins.snapshots import LAST_SNAPSHOT, record_snapshot, take_snapshot
+        from fs_core.builtins.snapshots import LAST_SNAPSHOT, record_snapshot, take_snapshot  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
 
         snapshot = None
         written = self.session.stash.get(LAST_SNAPSHOT, None)
@@ -346,7 +351,6 @@ class TrainerRecord:
         if written is not None and written.iteration == iteration:
             snapshot = written.folder
         preview = self.write_preview(iteration) if self._preview_due() else None
-        from fs_core.training.holdout import latest
 
         held = latest(self.session)
         extra = (
@@ -391,8 +395,6 @@ class TrainerRecord:
                 print(f"{self.failure} (the training record is incomplete)", file=sys.stderr)
 
     def _remove_unsaved_folder(self) -> None:
-        from fs_core.model.state import STATE_FILE
-
         if not self.created_record or (self.model_dir / STATE_FILE).exists():
             return
         folder = record_dir(self.model_dir)
@@ -441,15 +443,11 @@ class TrainerRecord:
         return paths
 
     def _render(self) -> tuple[Any, Any] | None:
-        import attrs
-
-        from fs_core.preview.layout import render_preview
-        from fs_core.preview.render import session_faces, side_images, style_of
+        from fs_core.preview.layout import render_preview  # noqa: PLC0415 (OpenCV: record.trainer loads without it)
+        from fs_core.preview.render import session_faces, side_images, style_of  # noqa: PLC0415 (OpenCV: record.trainer loads without it)
 
         session = self.session
         if self.faces is None:
-            from fs_core.builtins.preview import KEY as PREVIEW
-
             shown = session.stash.get(PREVIEW, None)
             if shown is not None and shown.faces is not None:  # -w/-p: the faces of preview.png
                 self.faces = shown.faces
@@ -471,7 +469,7 @@ class TrainerRecord:
 def _write_png(path: Path, image: Any) -> None:
     """Fast PNG (low compression), written under a temporary name and renamed: a reader never
     sees half an image. Not fsynced: a preview lost in a power cut costs nothing."""
-    import cv2
+    import cv2  # noqa: PLC0415 (OpenCV: record.trainer loads without it)
 
     ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:

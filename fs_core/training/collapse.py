@@ -28,7 +28,11 @@ from typing import Any
 import attrs
 import numpy as np
 
+from fs_core.builtins.record import KEY as RECORD
+from fs_core.preview.faces import pick_evenly
+from fs_core.preview.render import faces_for
 from fs_core.stash import StashKey
+from fs_core.training import holdout
 from fs_core.training.nan_recovery import restore_last_good
 
 #: reconstructions whose spread is under this share of the faces' spread have collapsed ...
@@ -110,8 +114,6 @@ def before_save(session: Any) -> bool:
 
 def _spread(session: Any, memory: Watch) -> float | None:
     """The reconstructions' pixel spread as a share of the faces', the smaller of the sides."""
-    from fs_core.training import holdout
-
     faces = holdout.prepared_faces(session)
     if faces is None:
         if memory.probe is None:
@@ -131,8 +133,6 @@ def _probe_faces(session: Any) -> Any:
     """A few training faces per side, spread over each set (the preview's choice)."""
     if session.faces_a is None or session.faces_b is None or session.prepare_spec is None:
         return None
-    from fs_core.preview.faces import pick_evenly
-    from fs_core.preview.render import faces_for
 
     return tuple(
         faces_for(
@@ -195,8 +195,6 @@ def _say(session: Any, message: str) -> None:
 
 def _record_event(session: Any, entry: dict[str, Any]) -> None:
     """A ``collapse`` event in the training record, for ``fs gui``."""
-    from fs_core.builtins.record import KEY as RECORD
-
     record = session.stash.get(RECORD, None)
     if record is not None:
         record.writer.write("collapse", **entry)

@@ -17,6 +17,7 @@ record (``disk_free`` in ``progress`` records, shown by ``fs gui``): below :func
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
@@ -30,6 +31,7 @@ from fs_core.errors import FsUserError
 from fs_core.model.state import STATE_FILE
 from fs_core.model.weights import WEIGHTS_FILE
 from fs_core.stash import StashKey
+from fs_core.training.retention import folder_size
 
 if TYPE_CHECKING:
     from fs_core.training.session import TrainingSession
@@ -103,8 +105,6 @@ def largest_save_need(session: TrainingSession) -> int:
 
 def copy_need(folder: Path, folders: tuple[str, ...] = ()) -> int:
     """Bytes a copy of the save in ``folder`` needs: its weights, state and ``folders``."""
-    from fs_core.training.retention import folder_size
-
     size = sum(folder_size(folder / name) for name in (WEIGHTS_FILE, STATE_FILE) + folders)
     return with_slack(size)
 
@@ -191,6 +191,4 @@ def room_for_copy(
 
 
 def is_disk_full(error: OSError) -> bool:
-    import errno
-
     return getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)

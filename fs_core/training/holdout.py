@@ -101,7 +101,7 @@ def split(session: Any, faces_a: Any, faces_b: Any) -> tuple[Any, Any]:
 def reconstruction_error(built: Any, faces: Any, side: str, batch_size: int) -> tuple[float, float]:
     """Mean absolute error in [0, 1] of ``side``'s reconstruction of ``faces``, and the ratio of
     the reconstructions' pixel spread to the faces' (near 0: a solid-colour collapse)."""
-    from fs_core.preview.render import side_images
+    from fs_core.preview.render import side_images  # noqa: PLC0415 (OpenCV: training.holdout loads without it)
 
     images = side_images(built, faces, side, batch_size)
     made = images.reconstructions.astype(np.float32) / 255.0
@@ -137,7 +137,7 @@ def prepared_faces(session: Any) -> Any:
     if memory is None:
         return None
     if memory.prepared is None:
-        from fs_core.preview.render import faces_for
+        from fs_core.preview.render import faces_for  # noqa: PLC0415 (OpenCV: training.holdout loads without it)
 
         memory.prepared = tuple(
             faces_for(faces, list(paths), session.prepare_spec, session.config, session.built)

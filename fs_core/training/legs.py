@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from fs_core.builtins.snapshots import take_snapshot
 from fs_core.model.state import STATE_FILE, load_state
 from fs_core.training.schedule import RUN_SETTINGS, Schedule, Stage
 from fs_core.training.session import TrainingSession, TrainRequest
@@ -74,8 +75,6 @@ def begin_stages(session: TrainingSession, leg: Leg) -> None:
         session.print(f"Schedule: beginning {stage.describe()}")
     saved = session.state.iterations > 0 and (session.model_dir / STATE_FILE).is_file()
     if any(stage.snapshot for stage in leg.beginning) and saved and session.is_chief:
-        from fs_core.builtins.snapshots import take_snapshot
-
         folder = take_snapshot(session, session.model_dir, session.state.iterations)
         if folder is not None:
             session.print(f"Schedule: snapshot {folder}")

@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import keras
 import numpy as np
 
+from fs_core.builtins import snapshots
 from fs_core.errors import FsUserError
 from fs_core.lifecycle import Lifecycle
 from fs_core.model.state import now
@@ -29,8 +31,10 @@ from fs_core.model.weights import (
     save_weights,
 )
 from fs_core.training import backups, collapse, disk, holdout, model_folder
+from fs_core.training.clipping import make_gradient_clipper
 from fs_core.training.nan_recovery import roll_back
 from fs_core.training.session import TrainingSession
+from fs_core.training.strategy import ReplicaSumClipper
 
 #: Why a training session stopped: it reached ``-i``; Ctrl-C or SIGTERM; a stop request (the
 #: GUI's stop button); a non-finite loss with no rollback left.
@@ -89,18 +93,13 @@ def _build_optimizer(session: TrainingSession, options: Any) -> Any:
         )
     if options.gradient_clipping != "none":
         # inside the optimizer: clipping sees unscaled, accumulated gradients (as faceswap clips)
-        from fs_core.training.clipping import make_gradient_clipper
 
         clipper: GradientClipper | ReplicaSumClipper = make_gradient_clipper(options)
         replicas = session.distribution.replicas
         if replicas > 1:  # clip the global gradient, not each replica's share
-            from fs_core.training.strategy import ReplicaSumClipper
-
             clipper = ReplicaSumClipper(clipper, replicas)
         optimizer.set_gradient_clipper(clipper)
     if session.precision is not None and session.precision.policy == "mixed_float16":
-        import keras
-
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     optimizer.build(session.model.trainable_variables)
     return optimizer
@@ -158,8 +157,6 @@ def save(session: TrainingSession, *, is_exit: bool, hook: Lifecycle) -> None:
 def _make_room(session: TrainingSession) -> None:
     """Retention ahead of a save that does not fit: older backups and snapshots beyond what
     their options keep (the newest of each always stays)."""
-    from fs_core.builtins import snapshots
-
     options = session.config.global_
     backups.make_room(session.model_dir, int(options.backup_keep))
     snapshots.make_room(

@@ -68,10 +68,10 @@ def choose(records: list[tuple[float, float]], strength: str) -> float:
 
 def write_graph(records: list[tuple[float, float]], chosen: dict[str, float], folder: Path) -> Path:
     """A PNG of smoothed loss against rate (log scale), the strengths' candidates marked."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 (matplotlib: training.lr_finder loads without it)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 (matplotlib: training.lr_finder loads without it)
 
     shown = records[10:-1] if len(records) > 20 else records
     figure, axes = plt.subplots(figsize=(8, 5))

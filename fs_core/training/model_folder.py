@@ -11,6 +11,7 @@ save reaches a new low (:mod:`fs_core.training.backups`).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -151,8 +152,6 @@ def training_lock(model_dir: str | Path):
     ``flock`` on a hidden file, released by the kernel if the process dies. A folder this created
     and left without a model is removed again, so a refused run leaves nothing behind.
     """
-    import fcntl
-
     folder = Path(model_dir)
     created = not folder.exists()
     if created:

@@ -89,7 +89,7 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
 
 def detect_gpus() -> tuple[Gpu, ...]:
     """The GPUs TensorFlow will train on (after ``-X`` hid any), with their compute capability."""
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: training.precision loads without it)
 
     found = []
     for device in tf.config.get_visible_devices("GPU"):

@@ -41,7 +41,7 @@ import attrs
 from fs_core.atomic import fsync_dir
 from fs_core.errors import FsUserError
 from fs_core.model.state import STATE_FILE, load_state
-from fs_core.model.weights import OPTIMIZER_GROUP, WEIGHTS_FILE, check_weights
+from fs_core.model.weights import OPTIMIZER_GROUP, WEIGHTS_FILE, check_weights, model_groups
 
 DELETING_SUFFIX = ".deleting"
 TEMP_SUFFIX = ".tmp"
@@ -223,8 +223,6 @@ def write_generation(
 
 def model_keys(model: object) -> set[str]:
     """The dataset keys a complete ``weights.h5`` of ``model`` holds (optimizer state aside)."""
-    from fs_core.model.weights import model_groups
-
     return {f"{part}/{key}" for part, items in model_groups(model).items() for key, _ in items}
 
 

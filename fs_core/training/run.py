@@ -7,13 +7,17 @@ invocation never changes a saved model.
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+import keras
 import tensorflow as tf
 
-from fs_core.config import load_config
+from fs_core.config import changeable_values, load_config
+from fs_core.data.loader import BatchLoader
+from fs_core.data.sampler import choose_sampler
 from fs_core.data.scan import FolderScan, start_scans
 from fs_core.errors import FsUserError
 from fs_core.extensions.activate import activate_extensions
@@ -86,9 +90,6 @@ def prepare_spec(session: TrainingSession, mask_names: tuple[str, ...]) -> Prepa
 def make_loader(
     session: TrainingSession, faces_a: Any, faces_b: Any, composer: LossComposer
 ) -> Any:
-    from fs_core.data.loader import BatchLoader
-    from fs_core.data.sampler import choose_sampler
-
     augmenters = sorted(session.registry.augmenters.values(), key=lambda a: a.stage)
     options = session.config.augmentation
     sampler = choose_sampler(session.registry.samplers, options, session.config.path)
@@ -131,8 +132,6 @@ def run_train(
     Keras' global dtype policy, which the session sets from ``mixed_precision``, is put back as
     it was when the run ends, so a caller running fs in-process keeps its own precision.
     """
-    import keras
-
     policy = keras.config.dtype_policy()
     try:
         return _run_train(request, registry, notify, scans)
@@ -340,8 +339,6 @@ def set_learning_rate(session: TrainingSession, loader: Any, step: Any) -> bool:
 
 
 def _session_config(session: TrainingSession) -> dict:
-    from fs_core.config import changeable_values
-
     values = changeable_values(
         session.config, session.model_name, session.built.descriptor.config_class
     )
@@ -351,6 +348,4 @@ def _session_config(session: TrainingSession) -> dict:
 
 def _fresh_seed() -> int:
     """Without --seed every run draws different augmentations."""
-    import secrets
-
     return secrets.randbits(31)

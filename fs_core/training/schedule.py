@@ -311,7 +311,7 @@ def _failing(current: Any, values: Mapping[str, Any]) -> str | None:
 
 def check_parts(schedule: Schedule, built: BuiltModel) -> None:
     """Every part a stage resets, freezes or unfreezes exists in the built model."""
-    from fs_core.model.weights import find_part_model
+    from fs_core.model.weights import find_part_model  # noqa: PLC0415 (TensorFlow: training.schedule loads without it)
 
     for stage in schedule.stages:
         for name in (*stage.reset, *stage.freeze, *stage.unfreeze):
@@ -325,7 +325,7 @@ def check_parts(schedule: Schedule, built: BuiltModel) -> None:
 
 
 def _part_names(built: BuiltModel) -> list[str]:
-    from fs_core.model.weights import parts_of
+    from fs_core.model.weights import parts_of  # noqa: PLC0415 (TensorFlow: training.schedule loads without it)
 
     return sorted(parts_of(built.model))
 
@@ -340,7 +340,7 @@ def frozen_parts(base: Iterable[str], changes: Mapping[str, bool]) -> tuple[str,
 def reset_parts(built: BuiltModel, fresh: Callable[[], BuiltModel], names: Iterable[str]) -> None:
     """Re-initialise parts ``names`` of ``built``: their variables take the values of a newly
     built copy of the model (``fresh()``), i.e. what the model's initializers give a new model."""
-    from fs_core.model.weights import find_part_model, part_variables
+    from fs_core.model.weights import find_part_model, part_variables  # noqa: PLC0415 (TensorFlow: training.schedule loads without it)
 
     names = tuple(names)
     if not names:

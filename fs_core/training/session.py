@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import keras
 
 from fs_core.config import Config, apply_locked, load_config
 from fs_core.errors import FsUserError
@@ -28,6 +29,8 @@ from fs_core.training.precision import (
     choose_precision,
     detect_hardware,
 )
+from fs_core.training.pretrain import load_pretrained
+from fs_core.training.strategy import configure_devices, make_distribution
 
 if TYPE_CHECKING:
     import keras
@@ -211,8 +214,6 @@ def prepare_session(
     notify(precision.describe())
     _set_precision(precision.policy)
     if request.seed is not None:
-        import keras
-
         keras.utils.set_random_seed(request.seed)
     with distribution.scope():  # variables are created per replica (or centrally) as asked
         built = build_from_config(registry, request.model_name, config)
@@ -237,8 +238,6 @@ def prepare_session(
     elif request.load_from:
         _load_parts_from(session, notify)
     elif request.from_pretrained:
-        from fs_core.training.pretrain import load_pretrained
-
         load_pretrained(session, notify)
     if request.schedule is not None:
         schedule.check_parts(request.schedule, built)
@@ -259,8 +258,6 @@ def prepare_session(
 
 def start_distribution(request: TrainRequest, config: Config, notify: Callable[[str], None]) -> Any:
     """Device options, then the ``-d`` strategy: both before TensorFlow initialises its devices."""
-    from fs_core.training.strategy import configure_devices, make_distribution
-
     configure_devices(request.exclude_gpus, bool(getattr(config.global_, "allow_growth", False)))
     distribution = make_distribution(request.distributed)
     if distribution.name != "default":
@@ -290,8 +287,6 @@ def _version_of(registry: Registry, model_name: str) -> str:
 
 
 def _set_precision(policy: Policy) -> None:
-    import keras
-
     keras.config.set_dtype_policy(policy)
 
 

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 import keras
 import tensorflow as tf
 
+from fs_core.extensions.step import make_extended_step
+from fs_core.training.strategy import replica_mean
+
 if TYPE_CHECKING:
     from fs_core.extensions.activate import ActiveExtensions
 
@@ -36,8 +39,6 @@ def make_train_step(
     one, unchanged.
     """
     if extensions is not None and extensions.extensions:
-        from fs_core.extensions.step import make_extended_step
-
         return make_extended_step(model, composer, optimizer, extensions)
     variables = model.trainable_variables
     replicas = distribution.replicas if distribution is not None else 1
@@ -57,8 +58,6 @@ def make_train_step(
             scaled = optimizer.scale_loss(total) if hasattr(optimizer, "scale_loss") else total
         gradients = tape.gradient(scaled, variables)
         if share_first:
-            from fs_core.training.strategy import replica_mean
-
             gradients = replica_mean(gradients)
         optimizer.apply_gradients(zip(gradients, variables))
         result = {"loss_a": loss_a, "loss_b": loss_b}

@@ -18,6 +18,7 @@ import attrs
 
 from fs_core.config.options import option
 from fs_core.errors import FsUserError
+from fs_plugins_models.phaze_a import geometry as geo
 from fs_plugins_models.phaze_a.geometry import ENCODERS
 
 FREEZE_CHOICES = (
@@ -305,8 +306,6 @@ def _fail(option_name: str, message: str) -> None:
 
 def validate(config: PhazeAConfig) -> None:
     """The checks that involve more than one option; each names the option to change."""
-    from fs_plugins_models.phaze_a import geometry as geo
-
     if config.output_size % 16:
         _fail("output_size", f"must be a multiple of 16, got {config.output_size}")
     side = geo.decoder_start_side(config)

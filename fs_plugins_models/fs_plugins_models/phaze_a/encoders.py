@@ -20,6 +20,7 @@ from fs_core.model.context import BuildContext
 from fs_plugins_models.blocks import Conv2DBlock, InstanceNormalization, RMSNormalization, dense
 from fs_plugins_models.phaze_a import geometry as geo
 from fs_plugins_models.phaze_a import weights as pretrained
+from fs_plugins_models.phaze_a.clip import build_clip
 from fs_plugins_models.phaze_a.config import PhazeAConfig
 
 
@@ -166,8 +167,6 @@ def build_encoder(context: BuildContext, config: PhazeAConfig) -> keras.Model:
     elif info.kind == "keras":
         x = keras_application(config, size)(x)
     else:
-        from fs_plugins_models.phaze_a.clip import build_clip
-
         x = build_clip(config, size)(x)
     if config.bottleneck_in_encoder:
         x = bottleneck(x, config)
