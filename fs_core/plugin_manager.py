@@ -38,7 +38,10 @@ from fs_core.lifecycle import Lifecycle
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 DISABLE_ENV = "FS_DISABLE_PLUGINS"
 
-#: the core's own plugins, registered exactly like packs
+#: the core's own plugins, registered exactly like packs. Where they live: a kind of plugin with a
+#: package of its own (augment/, convert/, extensions/) keeps its built-ins in that package, beside
+#: the machinery they plug into; every other built-in (optimizers, initializers, samplers, status
+#: line, previews, TensorBoard, snapshots, the record) is a module of builtins/.
 BUILTIN_MODULES: tuple[str, ...] = (
     "fs_core.builtins.initializers",
     "fs_core.builtins.optimizers",

@@ -96,7 +96,7 @@ def test_timelapse_writes_one_image_per_save(trained):
 
 
 def test_event_files_hold_the_named_scalars(trained):
-    from fs_core.preview.events import event_files, read_scalars, text_values
+    from fs_core.record.events import event_files, read_scalars, text_values
 
     files = event_files(trained.model / "logs" / "session_1")
     assert files
@@ -120,7 +120,7 @@ def test_event_files_hold_the_named_scalars(trained):
 
 
 def test_a_half_written_last_record_is_ignored(trained, tmp_path):
-    from fs_core.preview.events import event_files, read_scalars
+    from fs_core.record.events import event_files, read_scalars
 
     source = event_files(trained.model / "logs" / "session_1")[0]
     cut = tmp_path / source.name

@@ -1,6 +1,7 @@
 """The training record: what a trainer publishes in ``MODEL_DIR/record/`` (progress, saves,
 previews, messages, NaN, the end) and the command channel into it; read by ``fs gui`` and
-``fs analysis``. The format is documented in ``docs/training-record.md``."""
+``fs analysis``, with the TensorBoard scalars the run wrote (``events.py``). The format is
+documented in ``docs/training-record.md``."""
 
 from __future__ import annotations
 

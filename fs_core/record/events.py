@@ -39,7 +39,7 @@ def read_scalars(
     paths: Iterable[str | Path], tags: Iterable[str] | None = None
 ) -> dict[str, list[tuple[int, float]]]:
     """tag -> [(step, value)] sorted by step, from every event file in ``paths``."""
-    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: preview.events loads without it)
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: record.events loads without it)
 
     wanted = set(tags) if tags is not None else None
     found: dict[str, list[tuple[int, float]]] = {}
@@ -67,7 +67,7 @@ def read_scalars(
 
 def text_values(paths: Iterable[str | Path], tag: str) -> list[str]:
     """The strings written under ``tag`` (e.g. ``model_config``)."""
-    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: preview.events loads without it)
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: record.events loads without it)
 
     texts = []
     for path in paths:
