@@ -382,7 +382,7 @@ def test_two_seeded_runs_in_separate_processes_are_bit_identical(faces, tmp_path
     config = tmp_path / "fs.toml"
     config.write_text("[training_step]\ngan_power = 0.1\n")  # the default losses
     tests = Path(__file__).parent
-    path = os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])
+    path = os.pathsep.join(filter(None, [str(tests), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path}
     models = [tmp_path / "first", tmp_path / "second"]
     runs = [
