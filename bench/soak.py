@@ -9,7 +9,10 @@ previews at saves), saves, backups (``[global] backup_keep``) and snapshots ever
 lifecycle-hook plugin, registered on the registry like any pack, samples every ``--every``
 iterations:
 
-* the resident memory (VmRSS from /proc/self/status; psutil is not needed),
+* the resident memory (VmRSS from /proc/self/status; psutil is not needed), and the C heap's
+  live bytes and the free bytes its allocator holds (glibc's mallinfo2: a leak grows the first,
+  the allocator's fragmentation only the second; training hands free heap pages back after each
+  save, see fs_core.training.heap),
 * the open file descriptors (/proc/self/fd),
 * the process's OS threads (Threads from /proc/self/status), and the live Python threads, of which
   the batch loader's workers (named ``fs-loader``),
@@ -45,6 +48,9 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from fs_core.hookspecs import hookimpl
+from fs_core.training.heap import heap_usage
+
+MIB = 1024 * 1024
 
 
 def open_files() -> int:
@@ -98,6 +104,7 @@ class Sampler:
 
     def sample(self, iteration: int) -> None:
         status = proc_status()
+        heap = heap_usage()
         names = [t.name for t in threading.enumerate()]
         disk = disk_use(self.model_dir)
         self.samples.append(
@@ -105,6 +112,8 @@ class Sampler:
                 "iteration": iteration,
                 "seconds": time.monotonic() - self.started,
                 "rss_mib": status["VmRSS"] / 1024,
+                "heap_mib": heap.in_use / MIB if heap else float("nan"),
+                "heap_free_mib": heap.held_free / MIB if heap else float("nan"),
                 "open_files": open_files(),
                 "os_threads": status["Threads"],
                 "py_threads": len(names),
@@ -126,10 +135,10 @@ class Sampler:
             self.sample(local)
 
 
-def slope_per_1000(samples: list[dict]) -> float:
-    """Least-squares slope of RSS (MiB) over iterations, times 1000."""
+def slope_per_1000(samples: list[dict], key: str = "rss_mib") -> float:
+    """Least-squares slope of ``key`` (MiB; RSS unless told) over iterations, times 1000."""
     x = np.array([s["iteration"] for s in samples], float)
-    y = np.array([s["rss_mib"] for s in samples], float)
+    y = np.array([s[key] for s in samples], float)
     if len(x) < 2 or np.ptp(x) == 0:
         return 0.0
     return float(np.polyfit(x, y, 1)[0] * 1000)
@@ -147,12 +156,14 @@ def steady_window(samples: list[dict], save_interval: int) -> list[dict]:
 
 def report(samples: list[dict], max_slope: float, workers_limit: int, save_interval: int) -> bool:
     print(
-        f"\n{'iter':>7} {'sec':>8} {'RSS MiB':>9} {'files':>6} {'OS thr':>7} {'py thr':>7} "
+        f"\n{'iter':>7} {'sec':>8} {'RSS MiB':>9} {'heap MiB':>9} {'free MiB':>9} {'files':>6} "
+        f"{'OS thr':>7} {'py thr':>7} "
         f"{'loader':>7} {'kept MiB':>9} {'logs MiB':>9} {'snaps':>6}"
     )
     for s in samples:
         print(
-            f"{s['iteration']:>7} {s['seconds']:>8.1f} {s['rss_mib']:>9.1f} {s['open_files']:>6} "
+            f"{s['iteration']:>7} {s['seconds']:>8.1f} {s['rss_mib']:>9.1f} {s['heap_mib']:>9.1f} "
+            f"{s['heap_free_mib']:>9.1f} {s['open_files']:>6} "
             f"{s['os_threads']:>7} {s['py_threads']:>7} {s['loader_threads']:>7} "
             f"{s['kept_mib']:>9.1f} {s['disk']['logs']:>9.2f} {s['disk']['snapshot_count']:>6}"
         )
@@ -173,6 +184,14 @@ def report(samples: list[dict], max_slope: float, workers_limit: int, save_inter
         f"whole run {total:+.2f}); "
         f"limit {max_slope:g}"
     )
+    if not np.isnan(window[-1]["heap_mib"]):
+        heap_slope = slope_per_1000(window, "heap_mib")
+        print(
+            f"C heap in use (live allocations), same iterations: {heap_slope:+.2f} "
+            f"MiB per 1000 iterations ({window[0]['heap_mib']:.1f} -> {window[-1]['heap_mib']:.1f} "
+            f"MiB); held free by the allocator {window[0]['heap_free_mib']:.1f} -> "
+            f"{window[-1]['heap_free_mib']:.1f} MiB"
+        )
     print(
         f"OS threads: first half max {max(s['os_threads'] for s in first)}, second half max "
         f"{max(s['os_threads'] for s in half)} (growth {grown:+d}); "

@@ -30,7 +30,7 @@ from fs_core.model.weights import (
     load_optimizer_state,
     save_weights,
 )
-from fs_core.training import backups, collapse, disk, holdout, model_folder
+from fs_core.training import backups, collapse, disk, heap, holdout, model_folder
 from fs_core.training.clipping import make_gradient_clipper
 from fs_core.training.nan_recovery import roll_back
 from fs_core.training.session import TrainingSession
@@ -152,6 +152,7 @@ def save(session: TrainingSession, *, is_exit: bool, hook: Lifecycle) -> None:
     hook.fs_save(
         session=session, model_dir=str(session.model_dir), iteration=state.iterations, backup=backup
     )
+    heap.release_free_heap()  # the save's buffers are freed: keep a long run's footprint flat
 
 
 def _make_room(session: TrainingSession) -> None:
