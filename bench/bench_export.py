@@ -2,7 +2,8 @@
 exported file in onnxruntime (CPU) against the Keras model's own inference, for Original and
 Dfaker with fresh weights (speed does not depend on what the weights learned).
 
-Each row: the model, the format/precision, the file size, the seconds the export took, the largest
+Each row: the model, the format/precision, the file size, the seconds the export took, the peak
+resident memory of the process (model, Keras timing runs and export together), the largest
 |ONNX - Keras| on random faces, and faces/s at batch 1 (what a live tool runs) and at ``--batch``
 for onnxruntime and for Keras (``predict_on_batch`` on the one-input export model), after a
 warm-up, best of ``--repeats`` timed runs of ``--seconds`` each.
@@ -44,6 +45,15 @@ def faces_per_second(run: Callable[[], object], count: int, seconds: float, repe
             calls += 1
         best = max(best, calls * count / (time.perf_counter() - start))
     return best
+
+
+def peak_resident_gib() -> float:
+    """This process's peak resident memory so far (VmHWM), GiB."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
 
 
 def trained(name: str, options: dict, learn_mask: bool, folder: Path):
@@ -102,6 +112,7 @@ def bench_model(name: str, args: argparse.Namespace) -> None:
             start = time.perf_counter()
             done: Any = job(Path(folder) / f"{name}_{precision}.{fmt}")
             took = time.perf_counter() - start
+            peak = peak_resident_gib()  # the model, Keras' timing runs and the export
             session = ort.InferenceSession(
                 str(done.path), options, providers=["CPUExecutionProvider"]
             )
@@ -119,7 +130,8 @@ def bench_model(name: str, args: argparse.Namespace) -> None:
             ]
             print(
                 f"{name} {size}px | {fmt} {precision} | {done.size_bytes / 2**20:.1f} | "
-                f"{took:.0f} | {done.max_difference:.1e} | {speeds[0]:.1f} | {speeds[1]:.1f} | "
+                f"{took:.0f} | {peak:.1f} | {done.max_difference:.1e} | {speeds[0]:.1f} | "
+                f"{speeds[1]:.1f} | "
                 f"{keras_speed[0]:.1f} | {keras_speed[1]:.1f}"
             )
 
@@ -143,11 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(cpu_flags())
     print(f"onnxruntime {ort.__version__}; batch 1 and {args.batch}; best of {args.repeats}")
-    print("model | file | MiB | export s | max diff | ORT f/s b1 | ORT f/s bN | Keras b1 | bN")
+    print(
+        "model | file | MiB | export s | peak GiB | max diff | ORT f/s b1 | ORT f/s bN | "
+        "Keras b1 | bN"
+    )
     for name in args.models:
         for job in args.jobs:
-            # a process per conversion: tf2onnx's peak memory (about 100 bytes a parameter) is
-            # not given back to the system, and a second conversion on top would not fit
+            # a process per conversion: each one's peak memory is its own
             command = [sys.executable, __file__, "--inner", "--models", name, "--jobs", job]
             command += ["--batch", str(args.batch), "--seconds", str(args.seconds)]
             command += ["--repeats", str(args.repeats), "--threads", str(args.threads)]
