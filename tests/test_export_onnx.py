@@ -7,6 +7,7 @@ keeps about 3 significant digits, and rounding compounds over the layers)."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -119,11 +120,19 @@ def test_dfm_passes_deepfacelive_checks_and_matches_keras(masked, tmp_path, prec
     assert main(["export", "-m", str(folder), "-o", str(out), "--format", "dfm",
                  "--precision", precision]) == 0  # fmt: skip
     assert dfm_problems(out) == []
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # shareable like any file the user writes
     session = _session(out)
-    assert session.get_inputs()[0].name == "in_face"
+    assert session.get_inputs()[0].name == "in_face:0"  # the name DeepFaceLive feeds
+    assert [o.name for o in session.get_outputs()] == [
+        "out_face_mask:0",
+        "out_celeb_face:0",
+        "out_celeb_face_mask:0",
+    ]
     assert session.get_inputs()[0].shape == [1, 32, 32, 3]
     faces = _faces(1)
-    own_mask, celeb, celeb_mask = session.run(None, {"in_face": faces})
+    own_mask, celeb, celeb_mask = session.run(None, {"in_face:0": faces})
     expected = _keras(built, faces)
     # a-to-b: the input's own mask from decoder A, the swap and its mask from decoder B
     assert np.abs(own_mask - expected[1]).max() < bound
@@ -140,7 +149,7 @@ def test_dfm_without_a_learned_mask_uses_a_soft_mask_and_warns(plain, tmp_path, 
     captured = capsys.readouterr()
     assert "learn_mask" in captured.err and "coverage" in captured.out
     assert dfm_problems(out) == []
-    own_mask, celeb, celeb_mask = _session(out).run(None, {"in_face": _faces(1)})
+    own_mask, celeb, celeb_mask = _session(out).run(None, {"in_face:0": _faces(1)})
     assert own_mask.shape == celeb_mask.shape == (1, 32, 32, 1)
     np.testing.assert_array_equal(own_mask, celeb_mask)
     assert own_mask[0, 16, 16, 0] > 0.9 and own_mask[0, 0, 0, 0] < 0.1

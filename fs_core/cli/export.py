@@ -33,8 +33,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="write a trained model's swap as a SavedModel, ONNX or DeepFaceLive .dfm",
         description="Export one swap direction of a trained model: a TensorFlow SavedModel "
         "(faces float32 NHWC in [0, 1] -> face[, mask]), an ONNX file (faces BGR in [0, 1] -> "
-        "face[, mask]) or a DeepFaceLive .dfm (in_face -> out_face_mask, out_celeb_face, "
-        'out_celeb_face_mask). ONNX and DFM need pip install "fs-core[export]".',
+        "face[, mask]) or a DeepFaceLive .dfm (in_face:0 -> out_face_mask:0, out_celeb_face:0, "
+        'out_celeb_face_mask:0). ONNX and DFM need pip install "fs-core[export]".',
     )
     parser.add_argument(
         "-m",

@@ -1,10 +1,13 @@
 """DeepFaceLive's ``.dfm``: an ONNX file with the names and shapes its loader looks for.
 
-DeepFaceLive (and FaceFusion's deep swapper and VisoMaster, which read the same files) takes the
-first input whose name contains ``in_face``, reads H and W from its fixed shape ``(1, H, W, 3)``
-(float32 BGR in [0, 1]), and unpacks exactly three outputs in order: ``out_face_mask`` (the input
-face's own mask, from the decoder of the input's side), ``out_celeb_face`` (the swapped face) and
-``out_celeb_face_mask`` (its mask). :func:`dfm_problems` repeats those checks on a written file.
+DeepFaceLive (and FaceFusion's deep swapper and VisoMaster, which read the same files) accepts a
+file whose first input's name contains ``in_face``, reads H and W from its fixed shape
+``(1, H, W, 3)`` (float32 BGR in [0, 1]), then feeds the face by the exact name ``in_face:0`` (the
+TensorFlow tensor name DeepFaceLab's exporter kept; an input named ``in_face`` loads but fails at
+the first frame) and unpacks exactly three outputs in order: ``out_face_mask:0`` (the input face's
+own mask, from the decoder of the input's side), ``out_celeb_face:0`` (the swapped face) and
+``out_celeb_face_mask:0`` (its mask), named as DeepFaceLab names them. :func:`dfm_problems`
+repeats those checks on a written file.
 
 A model trained without ``learn_mask`` has no masks to give; it exports a soft mask of the trained
 face area (an ellipse inscribed in the mean-face box of its centering and coverage, feathered), so
@@ -24,8 +27,8 @@ from fs_core.export.metadata import crop_of, describe
 from fs_core.export.onnx import Exported, one_input_model, output_path, side_indices, write_model
 from fs_core.inference.trained import swap_side
 
-INPUT_NAME = "in_face"
-OUTPUT_NAMES = ("out_face_mask", "out_celeb_face", "out_celeb_face_mask")
+INPUT_NAME = "in_face:0"
+OUTPUT_NAMES = ("out_face_mask:0", "out_celeb_face:0", "out_celeb_face_mask:0")
 SOFT_MASK_WARNING = (
     "this model was trained without learn_mask: the DFM's masks are a fixed soft mask of the "
     "trained face area; retrain with [global.mask] learn_mask = true for masks that follow the face"
@@ -108,8 +111,9 @@ def dfm_problems(path: str | Path) -> list[str]:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     problems = []
     inputs = session.get_inputs()
-    if not inputs or INPUT_NAME not in inputs[0].name:
-        problems.append(f"the first input's name does not contain '{INPUT_NAME}'")
+    if not inputs or inputs[0].name != INPUT_NAME:
+        found = f"'{inputs[0].name}'" if inputs else "none"
+        problems.append(f"the first input is {found}, not '{INPUT_NAME}' (the name it is fed by)")
     else:
         first = inputs[0]
         shape = list(first.shape)
@@ -119,8 +123,8 @@ def dfm_problems(path: str | Path) -> list[str]:
             problems.append(f"input height and width {shape[1:3]} are not fixed integers")
         if first.type != "tensor(float)":
             problems.append(f"input type {first.type} is not float32")
-    if len(inputs) > 1 and not (len(inputs) == 2 and "morph_value" in inputs[1].name):
-        problems.append(f"{len(inputs)} inputs; a DFM has in_face (and optionally morph_value)")
+    if len(inputs) > 1 and not (len(inputs) == 2 and inputs[1].name == "morph_value:0"):
+        problems.append(f"{len(inputs)} inputs; a DFM has in_face:0 (and optionally morph_value:0)")
     names = tuple(output.name for output in session.get_outputs())
     if names != OUTPUT_NAMES:
         problems.append(f"outputs {list(names)} are not {list(OUTPUT_NAMES)} in that order")

@@ -33,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fs_core import __version__
+from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.export.metadata import describe
 from fs_core.inference.trained import swap_side
@@ -247,26 +248,6 @@ def output_path(out: str | Path, stem: str, suffix: str) -> Path:
     return path
 
 
-def write_atomic(data: bytes, path: Path) -> None:
-    """Write ``data`` to a temporary name beside ``path``, then rename: never a partial file."""
-    try:
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as error:
-        raise FsUserError(f"cannot write here: {error.strerror or error}", path.parent) from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except OSError as error:
-        os.unlink(temp)
-        raise FsUserError(f"cannot write the file: {error.strerror or error}", path) from None
-    except BaseException:
-        os.unlink(temp)
-        raise
-
-
 def write_model(
     model: Any,
     path: Path,
@@ -295,7 +276,7 @@ def write_model(
                 f"the {precision} ONNX graph differs from the Keras model by {difference:.3g} "
                 f"(more than {TOLERANCE[precision]:g})"
             )
-        write_atomic(data, path)
+        atomic_write_bytes(data=data, path=path)  # normal permissions, never a partial file
         bar.update()
     return Exported(path, len(data), difference, tuple(output_names))
 
