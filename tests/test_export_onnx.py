@@ -256,6 +256,28 @@ def test_rewriting_a_node_does_not_keep_copies_of_its_weights():
     assert grown < 2 * 64  # at most the new copy beside the one being dropped (was 10 x 64)
 
 
+def test_tensors_a_layer_keeps_become_constants_not_inputs():
+    """A Normalization given its statistics (as Keras' EfficientNet encoders are) keeps tensors,
+    not weights; the exported graph still has the face as its only input, and matches Keras."""
+    import keras
+
+    from fs_core.export.onnx import _convert
+
+    faces = keras.Input((16, 16, 3))
+    normal = keras.layers.Normalization(mean=[0.4, 0.5, 0.6], variance=[0.04, 0.09, 0.16])(faces)
+    model = keras.Model(faces, keras.layers.Conv2D(2, 3, padding="same")(normal))
+    model(np.zeros((1, 16, 16, 3), np.float32))
+    proto = _convert(model, "faces", 16, None)
+    assert [value.name for value in proto.graph.input] == ["faces"]
+
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    data = _faces(2, 16)
+    (result,) = session.run(None, {"faces": data})
+    assert np.abs(result - np.asarray(model(data))).max() < 1e-5
+
+
 # ------------------------------------------------------------------ every architecture family
 
 #: iae, dfaker, dfl_h128 and villain have no smaller options (48-143 M parameters): each takes a

@@ -133,6 +133,7 @@ def _convert(model: Any, input_name: str, size: int, batch: int | None) -> Any:
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     spec = tf.TensorSpec([batch, size, size, 3], tf.float32, name=input_name)
     function = tf.function(lambda faces: model(faces, training=False), input_signature=[spec])
+    captured = captured_constants(function.get_concrete_function(spec))
     with tempfile.TemporaryDirectory(prefix="fs_export_") as folder:
         archive = os.path.join(folder, "model.zip")
         with warnings.catch_warnings(), fresh_node_protos():
@@ -146,7 +147,36 @@ def _convert(model: Any, input_name: str, size: int, batch: int | None) -> Any:
             )
         with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(folder)
-        return onnx.load(os.path.join(folder, "__MODEL_PROTO.onnx"), load_external_data=True)
+        proto = onnx.load(os.path.join(folder, "__MODEL_PROTO.onnx"), load_external_data=True)
+    _fold_captured_inputs(proto, captured)
+    return proto
+
+
+def captured_constants(concrete: Any) -> dict[str, np.ndarray]:
+    """The values a traced function captured that are not variables, by their name inside it.
+
+    A layer that keeps a tensor rather than a weight (Keras' ``Normalization`` given its mean and
+    variance, as the EfficientNet and other Keras Applications encoders do) is captured by the
+    trace; tf2onnx keeps only variables' captures out of the graph's inputs, so each such tensor
+    would become an input the consuming tool does not know to feed.
+    """
+    count = len(concrete.captured_inputs)
+    if count == 0:
+        return {}
+    found = {}
+    for outside, inside in zip(concrete.captured_inputs, concrete.inputs[-count:], strict=True):
+        if inside.dtype.name != "resource":
+            found[inside.name] = np.asarray(outside)
+    return found
+
+
+def _fold_captured_inputs(proto: Any, captured: dict[str, np.ndarray]) -> None:
+    """Turn the graph inputs tf2onnx made of captured tensors into constants of their values."""
+    numpy_helper = importlib.import_module("onnx").numpy_helper
+    graph = proto.graph
+    for value in [v for v in graph.input if v.name in captured]:
+        graph.input.remove(value)
+        graph.initializer.append(numpy_helper.from_array(captured[value.name], value.name))
 
 
 def _rename(proto: Any, input_name: str, outputs: Sequence[str]) -> None:
