@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 
 from fs_core.hookspecs import hookimpl
 from fs_core.stash import StashKey
@@ -80,8 +81,11 @@ def _write_pending(memory: TensorboardMemory) -> None:
     with memory.writer.as_default():
         for step, values in memory.pending:
             for name, value in values.items():
+                # NumPy scalars, not Python ones: TensorFlow caches the eager tensor of every
+                # distinct Python number it converts, for good (about 1 KiB each, 6 KiB an
+                # iteration: the slow memory growth of a run of days)
                 tf.summary.write(
-                    name, tf.constant(float(value), tf.float32), step=step, metadata=scalars
+                    name, tf.constant(np.float32(value)), step=np.int64(step), metadata=scalars
                 )
     memory.pending.clear()
     memory.writer.flush()

@@ -259,7 +259,9 @@ def warm_up(session: TrainingSession) -> None:
     steps, done = session.request.warmup, session.session_iterations
     if steps and done <= steps:
         assert session.optimizer is not None  # made before training starts
-        session.optimizer.learning_rate.assign(session.base_learning_rate * done / steps)
+        # a NumPy scalar: a Python float per step would be cached by TensorFlow for good
+        rate = np.float32(session.base_learning_rate * done / steps)
+        session.optimizer.learning_rate.assign(rate)
         if done and done % max(1, steps // 10) == 0 and done < steps:
             session.print(f"\nWarmup {100 * done // steps}%")
 

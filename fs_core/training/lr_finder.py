@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fs_core.errors import FsUserError
 
 START_RATE = 1e-10
@@ -100,7 +102,7 @@ def find_learning_rate(session: Any, loader: Any, train_step: Any) -> float:
     session.print(f"Finding a learning rate ({options.lr_finder_iterations} iterations)...")
 
     def one(rate: float) -> float:
-        optimizer.learning_rate.assign(rate)
+        optimizer.learning_rate.assign(np.float32(rate))  # not cached like a Python float
         losses = train_step(next(loader))
         return float(losses["loss_a"]) + float(losses["loss_b"])
 
