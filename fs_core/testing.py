@@ -362,7 +362,13 @@ def check_loss_plugin(
         raise PluginCheckError(
             f"{who}: must be 0 on identical images, got up to {np.abs(same).max():.3g}"
         )
-    traced = np.asarray(tf.function(loss.function)(true, pred))
+    try:  # traced as training traces it: without AutoGraph (fs_core.training.step)
+        traced = np.asarray(tf.function(loss.function, autograph=False)(true, pred))
+    except TypeError as error:  # OperatorNotAllowedInGraphError: a Python branch on a tensor
+        raise PluginCheckError(
+            f"{who}: cannot be traced by tf.function ({error}); use TensorFlow "
+            "operations only, no NumPy or Python branching on tensor values"
+        ) from error
     if traced.shape != value.shape or not np.allclose(traced, value, rtol=1e-4, atol=1e-5):
         raise PluginCheckError(
             f"{who}: gives other values inside tf.function; use TensorFlow "

@@ -378,7 +378,13 @@ def fs_losses():
             LossDescriptor("offset", lambda t, p: tf.abs(t - p) + 0.1, per_pixel=True),
             LossDescriptor("flat_shape", lambda t, p: tf.reduce_mean(tf.abs(t - p)),
                            per_pixel=True),
-            LossDescriptor("sqrt_l2", lambda t, p: tf.sqrt(tf.square(t - p)), per_pixel=True)]
+            LossDescriptor("sqrt_l2", lambda t, p: tf.sqrt(tf.square(t - p)), per_pixel=True),
+            LossDescriptor("branching", branching_l1, per_pixel=True)]
+
+def branching_l1(t, p):  # a Python branch on a tensor: fine eagerly, not when traced
+    if tf.reduce_max(t) > 2.0:
+        return tf.square(t - p)
+    return tf.abs(t - p)
 """
 
 
@@ -419,6 +425,7 @@ def test_the_loss_check_passes_a_good_loss(checked_registry):
         ("offset", "must be 0 on identical images"),
         ("flat_shape", "per_pixel is true, so it must return \\(N, H, W, C or 1\\)"),
         ("sqrt_l2", "gradient on identical images is not finite"),
+        ("branching", "cannot be traced by tf.function .*no NumPy or Python branching"),
     ],
 )
 def test_the_loss_check_fails_a_broken_loss(checked_registry, loss, problem):

@@ -89,4 +89,4 @@ def make_extended_step(
         result.update(reported)
         return result
 
-    return tf.function(step, jit_compile=False, reduce_retracing=True)
+    return tf.function(step, jit_compile=False, reduce_retracing=True, autograph=False)

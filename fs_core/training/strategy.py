@@ -219,7 +219,9 @@ class Distribution:
                 for key, value in results.items()
             }
 
-        compiled = tf.function(distributed, jit_compile=jit_compile, reduce_retracing=True)
+        compiled = tf.function(
+            distributed, jit_compile=jit_compile, reduce_retracing=True, autograph=False
+        )
 
         def step(batch: Any) -> dict:
             return compiled(self.distribute(batch))
