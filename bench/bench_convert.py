@@ -226,10 +226,10 @@ def make_clip(folder: Path, frames: int, as_video: bool) -> Path:
 def save_model(folder: Path, registry, name: str) -> Path:
     """A freshly built model of plugin ``name``, saved as training leaves its folder."""
     from fs_core.config import load_config
+    from fs_core.folder.model_files import save_model_files
     from fs_core.model.build import build_from_config
     from fs_core.model.state import ModelState
     from fs_core.model.weights import save_weights
-    from fs_core.training.model_folder import save_model_files
 
     descriptor = registry.models[name]
     config = load_config(None, {name: descriptor.config_class})

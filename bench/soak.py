@@ -61,7 +61,7 @@ def open_files() -> int:
 def disk_use(model_dir: Path) -> dict[str, float]:
     """MiB the model takes, by part, and its snapshot count (see the module docstring)."""
     from fs_core.builtins.snapshots import list_snapshots
-    from fs_core.training.retention import folder_size
+    from fs_core.folder.retention import folder_size
 
     mib = 1024 * 1024
     parts = {"saved": 0.0, "backups": 0.0, "logs": 0.0, "record": 0.0}
@@ -69,7 +69,7 @@ def disk_use(model_dir: Path) -> dict[str, float]:
         for entry in model_dir.iterdir():
             key = entry.name if entry.name in parts else "saved"
             parts[key] += folder_size(entry) / mib
-    from fs_core.training.backups import list_backups
+    from fs_core.folder.backups import list_backups
 
     snapshots = list_snapshots(model_dir)
     parts["snapshots"] = sum(folder_size(g.path) for g in snapshots) / mib

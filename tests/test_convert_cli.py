@@ -46,10 +46,10 @@ def model(registry, tmp_path_factory) -> Path:
     import tiny_plugin
 
     from fs_core.config import config_from_mapping
+    from fs_core.folder.model_files import save_model_files
     from fs_core.model.build import build_from_config
     from fs_core.model.state import ModelState
     from fs_core.model.weights import save_weights
-    from fs_core.training.model_folder import save_model_files
 
     folder = tmp_path_factory.mktemp("models") / "tiny"
     config = config_from_mapping(

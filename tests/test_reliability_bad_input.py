@@ -116,7 +116,7 @@ def world(tmp_path_factory):
             )
             == 0
         )
-        from fs_core.training.backups import list_backups, write_backup
+        from fs_core.folder.backups import list_backups, write_backup
 
         if not list_backups(model):  # a backup needs a new low; force one
             write_backup(model)
@@ -124,7 +124,7 @@ def world(tmp_path_factory):
 
 
 def _newest_backup(ctx) -> Path:
-    from fs_core.training.backups import newest_backup
+    from fs_core.folder.backups import newest_backup
 
     newest = newest_backup(ctx.model)
     assert newest is not None

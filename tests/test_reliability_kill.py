@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pytest
 
+from fs_core.folder.backups import list_backups
+from fs_core.folder.model_files import BACKUP_DIR
 from fs_core.model.state import STATE_FILE, load_state
 from fs_core.model.weights import WEIGHTS_FILE, read_weights
-from fs_core.training.backups import list_backups
-from fs_core.training.model_folder import BACKUP_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -242,8 +242,8 @@ def test_sigkill_at_random_moments_never_loses_more_than_the_last_save(setup):
 
 def test_a_kill_between_weights_and_state_of_the_first_save_leaves_a_model_that_opens(tmp_path):
     """The window the placeholder state closes: weights written, the first real state not yet."""
+    from fs_core.folder.model_files import open_model_dir, save_model_files
     from fs_core.model.state import ModelState
-    from fs_core.training.model_folder import open_model_dir, save_model_files
 
     model = tmp_path / "m"
 
@@ -261,8 +261,8 @@ def test_a_kill_between_weights_and_state_of_the_first_save_leaves_a_model_that_
 
 
 def test_leftover_temp_files_are_removed_when_the_folder_is_opened(tmp_path):
+    from fs_core.folder.model_files import open_model_dir
     from fs_core.model.state import ModelState, save_state
-    from fs_core.training.model_folder import open_model_dir
 
     model = tmp_path / "m"
     (model / BACKUP_DIR).mkdir(parents=True)
@@ -307,7 +307,7 @@ def _in_progress(model: Path) -> dict[str, bool]:
 def _check_generations(model: Path) -> tuple[int, int]:
     """Every snapshot and backup generation loads; returns how many of each there are."""
     from fs_core.builtins.snapshots import list_snapshots
-    from fs_core.training.retention import verify_generation
+    from fs_core.folder.retention import verify_generation
 
     snapshots = list_snapshots(model)
     visible = [p for p in model.parent.glob(f"{model.name}_snapshot_*_iters")]

@@ -248,7 +248,7 @@ def test_auto_precision_is_chosen_printed_and_recorded(
 
 
 def test_a_second_run_on_the_same_model_folder_is_refused(registry, faces, tmp_path, config):
-    from fs_core.training.model_folder import training_lock
+    from fs_core.folder.model_files import training_lock
 
     model = tmp_path / "m"
     with training_lock(model):

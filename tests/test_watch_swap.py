@@ -28,10 +28,10 @@ def _model_dir(registry, folder: Path, learn_mask: bool, convert_batchsize: int 
     import tiny_plugin
 
     from fs_core.config import config_from_mapping
+    from fs_core.folder.model_files import save_model_files
     from fs_core.model.build import build_from_config
     from fs_core.model.state import ModelState
     from fs_core.model.weights import save_weights
-    from fs_core.training.model_folder import save_model_files
 
     config = config_from_mapping(
         {"global": {"mask": {"learn_mask": learn_mask}}, "model": {"tiny": {"size": 32}}},

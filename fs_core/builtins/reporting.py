@@ -11,10 +11,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from fs_core.folder.disk import human
 from fs_core.hookspecs import hookimpl
 from fs_core.logs import log_to_file
 from fs_core.stash import StashKey
-from fs_core.training.disk import human
 from fs_core.training.holdout import latest
 
 TTY_REFRESH_SECONDS = 0.25
@@ -38,7 +38,7 @@ def _extension_terms(losses: Mapping[str, float]) -> list[tuple[str, float]]:
 def status_line(session: Any, losses: Mapping[str, float]) -> str:
     """``[elapsed] [#total] [session id: its iterations] | Loss A: x | Loss B: y | EG/s``, with
     each training-step extension's value (``| gan_b: z``) before the speed when extensions are on,
-    and ``| disk: 1.2 GB free`` while the model's disk is low (:mod:`fs_core.training.disk`)."""
+    and ``| disk: 1.2 GB free`` while the model's disk is low (:mod:`fs_core.folder.disk`)."""
     low = getattr(session, "disk_low_free", None)
     return (
         f"[{_elapsed(time.monotonic() - session.started)}] "

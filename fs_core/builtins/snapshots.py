@@ -9,7 +9,7 @@ so TensorBoard has flushed its events before they are copied.
 Retention (``[global] snapshot_keep``, ``snapshot_keep_every``): once a new snapshot reads back
 whole, the older ones beyond the ``snapshot_keep`` newest are deleted, except those whose iteration
 count is a multiple of ``snapshot_keep_every``. A snapshot that does not fit on the disk is skipped
-with a warning, after retention had its chance to make room (:mod:`fs_core.training.disk`). Copies
+with a warning, after retention had its chance to make room (:mod:`fs_core.folder.disk`). Copies
 and deletes that a kill interrupted are cleaned up when training next starts.
 """
 
@@ -22,11 +22,11 @@ from typing import Any
 import attrs
 
 from fs_core.errors import FsUserError
+from fs_core.folder import disk, retention
+from fs_core.folder.retention import Generation
 from fs_core.hookspecs import hookimpl
 from fs_core.model.state import STATE_FILE
 from fs_core.stash import StashKey
-from fs_core.training import disk, retention
-from fs_core.training.retention import Generation
 
 
 @attrs.define

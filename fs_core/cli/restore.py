@@ -78,9 +78,9 @@ def _check_folder(folder: Path) -> None:
 def restore(model_dir: str | Path, iteration: int | None = None) -> tuple[int, Path]:
     """Restore the newest backup of ``model_dir`` (or the one at ``iteration``); returns (its
     iteration count, the archive folder)."""
+    from fs_core.folder.backups import find_backup  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
+    from fs_core.folder.model_files import copy_atomic  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
     from fs_core.model.weights import WEIGHTS_FILE, read_weights  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
-    from fs_core.training.backups import find_backup  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
-    from fs_core.training.model_folder import copy_atomic  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
 
     folder = Path(model_dir)
     _check_folder(folder)
@@ -114,7 +114,7 @@ def restore(model_dir: str | Path, iteration: int | None = None) -> tuple[int, P
 
 def backups_table(model_dir: str | Path) -> str:
     """``fs restore --list``: one line per backup, newest first."""
-    from fs_core.training.backups import list_backups  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
+    from fs_core.folder.backups import list_backups  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
 
     folder = Path(model_dir)
     _check_folder(folder)

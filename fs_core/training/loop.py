@@ -22,6 +22,7 @@ import numpy as np
 
 from fs_core.builtins import snapshots
 from fs_core.errors import FsUserError
+from fs_core.folder import backups, disk, model_files
 from fs_core.lifecycle import Lifecycle
 from fs_core.model.state import now
 from fs_core.model.weights import (
@@ -30,7 +31,7 @@ from fs_core.model.weights import (
     load_optimizer_state,
     save_weights,
 )
-from fs_core.training import backups, collapse, disk, heap, holdout, model_folder
+from fs_core.training import collapse, heap, holdout
 from fs_core.training.clipping import make_gradient_clipper
 from fs_core.training.nan_recovery import roll_back
 from fs_core.training.session import TrainingSession
@@ -113,7 +114,7 @@ def save(session: TrainingSession, *, is_exit: bool, hook: Lifecycle) -> None:
     """Save weights and state; back up when the average loss since the last save is a new low.
 
     The disk guard runs first: a save that does not fit, even after retention made room, stops
-    training with FsUserError before anything is written (see :mod:`fs_core.training.disk`)."""
+    training with FsUserError before anything is written (see :mod:`fs_core.folder.disk`)."""
     policy = session.config.global_.save_optimizer
     with_optimizer = policy == "always" or (policy == "exit" and is_exit)
     disk.ensure_room_for_save(
@@ -131,7 +132,7 @@ def save(session: TrainingSession, *, is_exit: bool, hook: Lifecycle) -> None:
     first_record = state.lowest_avg_loss is None
     if new_low:
         state.lowest_avg_loss = average
-    model_folder.save_model_files(
+    model_files.save_model_files(
         session.model_dir,
         state,
         lambda path: save_weights(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fs_core.folder.backups import newest_backup
 from fs_core.model.state import load_state
 from fs_core.model.weights import (
     WEIGHTS_FILE,
@@ -19,7 +20,6 @@ from fs_core.model.weights import (
     load_optimizer_state,
     load_weights,
 )
-from fs_core.training.backups import newest_backup
 
 
 def _last_good(model_dir: Path) -> tuple[Path, str] | None:

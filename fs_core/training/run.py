@@ -22,13 +22,13 @@ from fs_core.data.scan import FolderScan, start_scans
 from fs_core.errors import FsUserError
 from fs_core.extensions.activate import activate_extensions
 from fs_core.faces.prepare import PrepareSpec, training_spec
+from fs_core.folder.model_files import save_model_files, training_lock
 from fs_core.losses.compose import LossComposer
 from fs_core.model.build import get_descriptor
 from fs_core.model.weights import save_weights
 from fs_core.training import holdout, legs
 from fs_core.training.loop import StopReason, make_optimizer, train
 from fs_core.training.lr_finder import find_learning_rate
-from fs_core.training.model_folder import save_model_files, training_lock
 from fs_core.training.schedule import check_options
 from fs_core.training.session import (
     TrainingSession,

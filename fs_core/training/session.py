@@ -17,12 +17,13 @@ import keras
 
 from fs_core.config import Config, apply_locked, load_config
 from fs_core.errors import FsUserError
+from fs_core.folder import model_files
+from fs_core.folder.disk import FreeSpace, disk_free
 from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
 from fs_core.model.state import ModelState
 from fs_core.model.weights import WEIGHTS_FILE, find_part_model, load_weights
 from fs_core.stash import Stash
-from fs_core.training import model_folder, schedule
-from fs_core.training.disk import FreeSpace, disk_free
+from fs_core.training import schedule
 from fs_core.training.precision import (
     Policy,
     PrecisionChoice,
@@ -191,7 +192,7 @@ def prepare_session(
     batch_size = distribution.global_batch(request.batch_size, notify)
     if batch_size != request.batch_size:
         request = attrs.evolve(request, batch_size=batch_size)
-    stored = model_folder.open_model_dir(request.model_dir, request.model_name)
+    stored = model_files.open_model_dir(request.model_dir, request.model_name)
     if stored is not None:
         apply_locked(config, stored.config, request.model_name, descriptor.config_class, notify)
         if request.load_from:

@@ -2,7 +2,7 @@
 the last save reaches a new low, at most ``[global] backup_keep`` of them.
 
 Each generation holds ``state.toml`` and ``weights.h5`` of that save, written and deleted as
-:mod:`fs_core.training.retention` describes (whole or absent, verified before older ones go). The
+:mod:`fs_core.folder.retention` describes (whole or absent, verified before older ones go). The
 newest is the one whose save was made last (not the highest iteration count: after ``fs restore
 --iteration N`` the run goes on from N). A model folder from before generations has one backup,
 ``backups/state.toml`` + ``weights.h5``; it is read as a generation like the others (restore and
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from fs_core.atomic import write_error
 from fs_core.errors import FsUserError
+from fs_core.folder import disk, retention
+from fs_core.folder.retention import Generation
 from fs_core.model.state import STATE_FILE, load_state
 from fs_core.model.weights import WEIGHTS_FILE
-from fs_core.training import disk, retention
-from fs_core.training.retention import Generation
 
 if TYPE_CHECKING:
     from fs_core.training.session import TrainingSession

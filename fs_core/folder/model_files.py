@@ -5,7 +5,7 @@ creates ``record/`` with the trainer's log before the first save, and a run that
 first save leaves it) or an fs model (it has ``state.toml``). Anything else is refused, so fs never
 writes over files it does not own. Saves write ``weights.h5`` then ``state.toml``, each atomically;
 a backup copies both into a new generation under ``backups/`` when the average loss since the last
-save reaches a new low (:mod:`fs_core.training.backups`).
+save reaches a new low (:mod:`fs_core.folder.backups`).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import attrs
 
 from fs_core.atomic import atomic_path, temp_files
 from fs_core.errors import FsUserError
+from fs_core.folder import backups
+from fs_core.folder.backups import BACKUP_DIR, write_backup
 from fs_core.model.state import STATE_FILE, ModelState, load_state, save_state
 from fs_core.model.weights import WEIGHTS_FILE
 from fs_core.record.files import RECORD_DIR
-from fs_core.training import backups
-from fs_core.training.backups import BACKUP_DIR, write_backup
 
 __all__ = [
     "BACKUP_DIR",

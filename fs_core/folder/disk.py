@@ -4,7 +4,7 @@ Before each write fs estimates what it needs (:func:`save_need` from the model's
 optimizer's when they are saved too, and the state; :func:`copy_need` from the files a snapshot
 or backup copies), plus a little slack, and compares it with the free space. When a snapshot or
 backup does not fit with room for the next save left over, retention runs first (see
-:func:`fs_core.training.retention.plan_room`); if it still does not fit, it is skipped with a
+:func:`fs_core.folder.retention.plan_room`); if it still does not fit, it is skipped with a
 warning, and training goes on. When the save itself does not fit, training stops through the
 usual end of a session with one line saying how much space is needed and where; the previous
 save is untouched.
@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fs_core.errors import FsUserError
+from fs_core.folder.retention import folder_size
 from fs_core.model.state import STATE_FILE
 from fs_core.model.weights import WEIGHTS_FILE
 from fs_core.stash import StashKey
-from fs_core.training.retention import folder_size
 
 if TYPE_CHECKING:
     from fs_core.training.session import TrainingSession
