@@ -60,8 +60,8 @@ def open_files() -> int:
 
 def disk_use(model_dir: Path) -> dict[str, float]:
     """MiB the model takes, by part, and its snapshot count (see the module docstring)."""
-    from fs_core.builtins.snapshots import list_snapshots
     from fs_core.folder.retention import folder_size
+    from fs_core.folder.snapshots import list_snapshots
 
     mib = 1024 * 1024
     parts = {"saved": 0.0, "backups": 0.0, "logs": 0.0, "record": 0.0}

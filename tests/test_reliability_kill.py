@@ -306,8 +306,8 @@ def _in_progress(model: Path) -> dict[str, bool]:
 
 def _check_generations(model: Path) -> tuple[int, int]:
     """Every snapshot and backup generation loads; returns how many of each there are."""
-    from fs_core.builtins.snapshots import list_snapshots
     from fs_core.folder.retention import verify_generation
+    from fs_core.folder.snapshots import list_snapshots
 
     snapshots = list_snapshots(model)
     visible = [p for p in model.parent.glob(f"{model.name}_snapshot_*_iters")]

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import save_cycles
 
-from fs_core.builtins.snapshots import list_snapshots, snapshot_dir
 from fs_core.cli.main import main
 from fs_core.errors import FsUserError
 from fs_core.folder import backups, retention
 from fs_core.folder.retention import Generation, folder_size
+from fs_core.folder.snapshots import list_snapshots, snapshot_dir
 from fs_core.model.state import STATE_FILE, load_state
 from fs_core.model.weights import WEIGHTS_FILE, read_weights
 

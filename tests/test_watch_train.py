@@ -191,7 +191,7 @@ def test_snapshots_are_complete_and_train_on(demo, trained):
 
 
 def test_snapshot_replaces_an_older_one_of_the_same_name(trained, tmp_path):
-    from fs_core.builtins.snapshots import write_snapshot
+    from fs_core.folder.snapshots import write_snapshot
 
     model = tmp_path / "m"
     shutil.copytree(trained.model, model, ignore=shutil.ignore_patterns("backups", "preview.png"))

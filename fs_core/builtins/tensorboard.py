@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from fs_core.folder.layout import LOG_DIR
 from fs_core.hookspecs import hookimpl
 from fs_core.stash import StashKey
 from fs_core.training.holdout import latest
@@ -34,7 +35,6 @@ class TensorboardMemory:
 
 
 KEY: StashKey[TensorboardMemory] = StashKey("tensorboard")
-LOG_DIR = "logs"
 QUEUE = 1000  # events kept in memory between flushes
 FLUSH_MILLIS = 120_000
 

@@ -19,8 +19,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from fs_core.builtins.tensorboard import LOG_DIR
 from fs_core.errors import FsUserError
+from fs_core.folder.layout import LOG_DIR
 from fs_core.model.state import STATE_FILE, load_state
 
 ARCHIVE_PREFIX = "archived_"

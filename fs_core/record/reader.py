@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from fs_core.builtins.tensorboard import LOG_DIR
+from fs_core.folder.layout import LOG_DIR
 from fs_core.model.state import STATE_FILE
 from fs_core.record.events import event_files, read_scalars
 from fs_core.record.files import (

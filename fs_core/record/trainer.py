@@ -339,7 +339,8 @@ class TrainerRecord:
 
     def saved(self, iteration: int, backup: bool) -> None:
         self.progress()
-        from fs_core.builtins.snapshots import LAST_SNAPSHOT, record_snapshot, take_snapshot  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
+        from fs_core.builtins.snapshots import LAST_SNAPSHOT, record_snapshot  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
+        from fs_core.folder.snapshots import take_snapshot  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
 
         snapshot = None
         written = self.session.stash.get(LAST_SNAPSHOT, None)

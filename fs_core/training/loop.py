@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import keras
 import numpy as np
 
-from fs_core.builtins import snapshots
 from fs_core.errors import FsUserError
-from fs_core.folder import backups, disk, model_files
+from fs_core.folder import backups, disk, model_files, snapshots
 from fs_core.lifecycle import Lifecycle
 from fs_core.model.state import now
 from fs_core.model.weights import (
