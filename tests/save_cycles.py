@@ -61,7 +61,8 @@ def cycle(
     """Train the tiny model in ``model_dir`` for ``iterations`` save cycles; returns why it
     stopped (exceptions, FsUserError included, propagate as from ``fs train``)."""
     from fs_core.folder.model_files import training_lock
-    from fs_core.training.loop import make_optimizer, train
+    from fs_core.training.loop import train
+    from fs_core.training.optimizer import make_optimizer
     from fs_core.training.session import TrainRequest, prepare_session
 
     if registry is None:

@@ -299,7 +299,7 @@ class TrainerRecord:
         return f"stopping: saving at iteration {self.session.state.iterations} and exiting"
 
     def _save_now(self) -> None:
-        from fs_core.training.loop import save  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
+        from fs_core.training.saving import save  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
 
         save(self.session, is_exit=False, hook=self.session.registry.hook())
 

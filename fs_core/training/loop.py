@@ -14,35 +14,21 @@ import math
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-import keras
 import numpy as np
 
 from fs_core.errors import FsUserError
-from fs_core.folder import backups, disk, model_files, snapshots
+from fs_core.folder import disk
 from fs_core.lifecycle import Lifecycle
-from fs_core.model.state import now
-from fs_core.model.weights import (
-    WEIGHTS_FILE,
-    has_optimizer_state,
-    load_optimizer_state,
-    save_weights,
-)
-from fs_core.training import collapse, heap, holdout
-from fs_core.training.clipping import make_gradient_clipper
+from fs_core.training import collapse
 from fs_core.training.nan_recovery import roll_back
+from fs_core.training.saving import save
 from fs_core.training.session import TrainingSession
-from fs_core.training.strategy import ReplicaSumClipper
 
 #: Why a training session stopped: it reached ``-i``; Ctrl-C or SIGTERM; a stop request (the
 #: GUI's stop button); a non-finite loss with no rollback left.
 StopReason = Literal["done", "interrupted", "stopped", "nan"]
-
-if TYPE_CHECKING:
-    from fs_core.training.clipping import GradientClipper
-    from fs_core.training.strategy import ReplicaSumClipper
 
 
 @contextlib.contextmanager
@@ -63,106 +49,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def make_optimizer(session: TrainingSession) -> Any:
-    options = session.config.global_
-    if options.optimizer not in session.registry.optimizers:
-        raise FsUserError(
-            f"[global] optimizer: '{options.optimizer}' is not installed (installed: "
-            f"{', '.join(sorted(session.registry.optimizers))})",
-            session.config.path,
-        )
-    # optimizer slots and the clipper's state live where the model's variables do
-    with session.distribution.scope():
-        optimizer = _build_optimizer(session, options)
-    weights = Path(session.request.model_dir) / WEIGHTS_FILE  # a non-chief worker's too
-    if session.state.iterations and weights.exists() and has_optimizer_state(weights):
-        if load_optimizer_state(weights, optimizer):
-            session.print("Optimizer state restored")
-    return optimizer
-
-
-def _build_optimizer(session: TrainingSession, options: Any) -> Any:
-    optimizer = session.registry.optimizers[options.optimizer].make(options)
-    if options.gradient_clipping != "none" and not hasattr(optimizer, "set_gradient_clipper"):
-        # clipping the user asked for is never skipped silently
-        raise FsUserError(
-            f"[global] gradient_clipping = '{options.gradient_clipping}' needs an optimizer that "
-            f"can clip, and optimizer '{options.optimizer}' cannot; set gradient_clipping = "
-            "'none' or choose a built-in optimizer",
-            session.config.path,
-        )
-    if options.gradient_clipping != "none":
-        # inside the optimizer: clipping sees unscaled, accumulated gradients (as faceswap clips)
-
-        clipper: GradientClipper | ReplicaSumClipper = make_gradient_clipper(options)
-        replicas = session.distribution.replicas
-        if replicas > 1:  # clip the global gradient, not each replica's share
-            clipper = ReplicaSumClipper(clipper, replicas)
-        optimizer.set_gradient_clipper(clipper)
-    if session.precision is not None and session.precision.policy == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    optimizer.build(session.model.trainable_variables)
-    return optimizer
-
-
 def _to_floats(values: dict) -> dict[str, float]:
     return {key: float(value) for key, value in values.items()}
-
-
-def save(session: TrainingSession, *, is_exit: bool, hook: Lifecycle) -> None:
-    """Save weights and state; back up when the average loss since the last save is a new low.
-
-    The disk guard runs first: a save that does not fit, even after retention made room, stops
-    training with FsUserError before anything is written (see :mod:`fs_core.folder.disk`)."""
-    policy = session.config.global_.save_optimizer
-    with_optimizer = policy == "always" or (policy == "exit" and is_exit)
-    disk.ensure_room_for_save(
-        session, disk.save_need(session, with_optimizer), lambda: _make_room(session)
-    )
-    holdout.evaluate(session)  # the held-out loss goes into this save's state and hooks
-    state = session.state
-    session.record["iterations"] = session.session_iterations
-    session.record["end"] = now()
-    session.record["examples_per_second"] = round(session.examples_per_second(), 3)
-    average = float(np.mean(session.loss_history)) if session.loss_history else None
-    new_low = average is not None and (
-        state.lowest_avg_loss is None or average < state.lowest_avg_loss
-    )
-    first_record = state.lowest_avg_loss is None
-    if new_low:
-        state.lowest_avg_loss = average
-    model_files.save_model_files(
-        session.model_dir,
-        state,
-        lambda path: save_weights(
-            path,
-            session.model,
-            model_name=session.model_name,
-            iterations=state.iterations,
-            optimizer=session.optimizer if with_optimizer else None,
-            extra=(
-                session.extensions.saved_entries(with_optimizer)
-                if session.extensions is not None
-                else ()
-            ),
-        ),
-    )
-    backup = new_low and not first_record and backups.take_backup(session, float(average or 0.0))
-    session.loss_history.clear()
-    hook.fs_save(
-        session=session, model_dir=str(session.model_dir), iteration=state.iterations, backup=backup
-    )
-    heap.release_free_heap()  # the save's buffers are freed: keep a long run's footprint flat
-
-
-def _make_room(session: TrainingSession) -> None:
-    """Retention ahead of a save that does not fit: older backups and snapshots beyond what
-    their options keep (the newest of each always stays)."""
-    options = session.config.global_
-    backups.make_room(session.model_dir, int(options.backup_keep))
-    snapshots.make_room(
-        session.model_dir, int(options.snapshot_keep), int(options.snapshot_keep_every)
-    )
 
 
 def train(session: TrainingSession, loader: Any, step: Any) -> StopReason:

@@ -27,8 +27,9 @@ from fs_core.losses.compose import LossComposer
 from fs_core.model.build import get_descriptor
 from fs_core.model.weights import save_weights
 from fs_core.training import holdout, legs
-from fs_core.training.loop import StopReason, make_optimizer, train
+from fs_core.training.loop import StopReason, train
 from fs_core.training.lr_finder import find_learning_rate
+from fs_core.training.optimizer import make_optimizer
 from fs_core.training.schedule import check_options
 from fs_core.training.session import (
     TrainingSession,
