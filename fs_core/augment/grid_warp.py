@@ -49,7 +49,7 @@ def augment_grid_warp(batch: AugmentBatch, rng: np.random.Generator, options) ->
         maps = displacement_fields(noise, size)
         maps += identity_grid(size)
         for index in range(count):
-            out[index] = cv2.remap(  # type: ignore[call-overload]  # stubs lack map2=None
+            out[index] = cv2.remap(
                 source[index],
                 maps[index],
                 None,
