@@ -171,8 +171,8 @@ def make_clip(folder: Path, frames: int, as_video: bool) -> Path:
     import cv2
     import numpy as np
 
-    from fs_core.convert.alignments import face_entry, frame_key_for_video, read_alignments
-    from fs_core.convert.alignments import write_alignments as write_fsa
+    from fs_core.faces.alignments_file import face_entry, frame_key_for_video, read_alignments
+    from fs_core.faces.alignments_file import write_alignments as write_fsa
     from fs_core.faces.demo import write_demo_data
 
     demo = folder / "demo"
@@ -270,8 +270,8 @@ def stage_costs(source: Path, swapper, options, folder: Path, writers: list) -> 
     CPU a stage needs is what it takes from the model when they overlap, whatever the threads."""
     import attrs
 
-    from fs_core.convert.alignments import default_alignments_path, read_alignments
     from fs_core.convert.source import FrameSource
+    from fs_core.faces.alignments_file import default_alignments_path, read_alignments
 
     rows = []
 

@@ -7,10 +7,9 @@ Everything else is internal.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from fs_core.errors import FsUserError
 from fs_core.hookspecs import hookimpl
+from fs_core.version import __version__
 
 
 def plugins(disabled=None):

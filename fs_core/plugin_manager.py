@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from fs_core import __version__, hookspecs
+from fs_core import hookspecs
 from fs_core.descriptors import (
     AugmenterDescriptor,
     ColorAdjustmentDescriptor,
@@ -34,6 +34,7 @@ from fs_core.descriptors import (
 )
 from fs_core.errors import FsUserError
 from fs_core.lifecycle import Lifecycle
+from fs_core.version import __version__
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 DISABLE_ENV = "FS_DISABLE_PLUGINS"

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 from fs_core.cli.main import main
-from fs_core.convert import alignments as fsa
-from fs_core.convert.alignments import (
+from fs_core.errors import FsUserError
+from fs_core.faces import alignment as al
+from fs_core.faces import alignments_file as fsa
+from fs_core.faces.alignments_file import (
     ALLOWED_GLOBALS,
     default_alignments_path,
     encode_alignments,
@@ -26,8 +28,6 @@ from fs_core.convert.alignments import (
     read_alignments,
     write_alignments,
 )
-from fs_core.errors import FsUserError
-from fs_core.faces import alignment as al
 from fs_core.faces.demo import ALIGNMENTS_NAME, CLIP_FOLDER, CLIP_FRAMES, write_demo_data
 from fs_core.faces.pngmeta import read_faceswap_metadata
 from fs_core.faces.read import read_face

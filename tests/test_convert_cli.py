@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from fs_core.cli.main import main
-from fs_core.convert.alignments import face_entry, frame_key_for_video, read_alignments
-from fs_core.convert.alignments import write_alignments as write_fsa
+from fs_core.faces.alignments_file import face_entry, frame_key_for_video, read_alignments
+from fs_core.faces.alignments_file import write_alignments as write_fsa
 from fs_core.faces.demo import write_demo_data
 
 FRAMES = 24  # the demo clip's length

@@ -19,10 +19,10 @@ import pytest
 from landmark_layouts import face_68, roi_4, to_98
 
 from fs_core.config.sections import ConvertOptions
-from fs_core.convert.alignments import FrameFace, read_alignments, write_alignments
 from fs_core.convert.run import ConvertRequest, convert
 from fs_core.convert.swap import CropSpec, FaceSwapper, check_face, cut_face
 from fs_core.errors import FsUserError
+from fs_core.faces.alignments_file import FrameFace, read_alignments, write_alignments
 from fs_core.faces.demo import write_demo_data
 
 SPEC = CropSpec(centering="face", coverage=0.875, y_offset=0.0, input_size=64, output_size=64)

@@ -17,10 +17,10 @@ import pytest
 
 from fs_core.cli.main import main
 from fs_core.convert import color, mask, sharpen
-from fs_core.convert.alignments import read_alignments
 from fs_core.convert.options import ConvertOptions
 from fs_core.convert.swap import FaceSwapper, back_interpolation, check_face, cut_face
 from fs_core.errors import FsUserError
+from fs_core.faces.alignments_file import read_alignments
 from fs_core.faces.demo import write_demo_data
 
 

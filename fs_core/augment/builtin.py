@@ -14,7 +14,6 @@ warp).
 
 from __future__ import annotations
 
-import fs_core
 from fs_core.augment.blur_out import augment_blur_out_mask
 from fs_core.augment.color import augment_color
 from fs_core.augment.color_transfer import augment_color_transfer
@@ -23,6 +22,7 @@ from fs_core.augment.grid_warp import augment_grid_warp
 from fs_core.augment.hsv import augment_hsv
 from fs_core.augment.landmark_warp import augment_warp_to_landmarks
 from fs_core.descriptors import AugmenterDescriptor
+from fs_core.hookspecs import hookimpl
 
 
 def _color_on(options) -> bool:
@@ -57,7 +57,7 @@ def _hsv_on(options) -> bool:
     return float(getattr(options, "random_hsv_power", 0.0)) > 0.0
 
 
-@fs_core.hookimpl
+@hookimpl
 def fs_augmenters() -> list[AugmenterDescriptor]:
     return [
         AugmenterDescriptor(

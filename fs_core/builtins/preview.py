@@ -88,7 +88,7 @@ def fs_save(session: Any, model_dir: str) -> None:
     if image is None:
         return
     if session.request.write_image:
-        from fs_core.preview.render import write_image  # noqa: PLC0415 (OpenCV: builtins.preview loads without it)
+        from fs_core.faces.images import write_image  # noqa: PLC0415 (OpenCV: builtins.preview loads without it)
 
         write_image(os.path.join(model_dir, PREVIEW_FILE), image)
     if session.stash[KEY].window:

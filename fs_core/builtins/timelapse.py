@@ -100,7 +100,8 @@ def fs_save(session: Any) -> None:
     memory = session.stash.get(KEY, None)
     if memory is None:
         return
-    from fs_core.preview.render import preview_image, write_image  # noqa: PLC0415 (OpenCV: builtins.timelapse loads without it)
+    from fs_core.faces.images import write_image  # noqa: PLC0415 (OpenCV: builtins.timelapse loads without it)
+    from fs_core.preview.render import preview_image  # noqa: PLC0415 (OpenCV: builtins.timelapse loads without it)
 
     faces_a, faces_b = memory.faces
     image = preview_image(

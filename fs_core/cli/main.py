@@ -16,8 +16,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from fs_core import __version__
 from fs_core.errors import FsUserError
+from fs_core.version import __version__
 
 #: sub-command modules; each has ``add_parser(subparsers)`` setting ``func`` to its ``run(args)``
 COMMANDS: tuple[str, ...] = (

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from fs_core import __version__, plugin_manager
+from fs_core import plugin_manager
 from fs_core.builtins.timelapse import check_request
 from fs_core.cli.common import disabled_from
 from fs_core.cli.summary import print_summary
@@ -14,6 +14,7 @@ from fs_core.errors import FsUserError
 from fs_core.logs import LEVELS, log_to_file, logging_to
 from fs_core.training.schedule import load_schedule
 from fs_core.training.strategy import parse_gpu_ids
+from fs_core.version import __version__
 
 
 def add_parser(subparsers) -> None:

@@ -1,6 +1,5 @@
 """The convert step: put swapped faces back into the frames they came from (``fs convert``).
 
-Built in parts. So far: :mod:`fs_core.convert.alignments`, which reads faceswap's alignments file
-(``.fsa``) without running code from it, and writes one in faceswap's format (for the demo clip
-and tests).
+It reads faceswap's alignments file (``.fsa``) through :mod:`fs_core.faces.alignments_file`, which
+lives with the faces because the demo data and extraction write it too.
 """

@@ -41,17 +41,17 @@ import attrs
 import numpy as np
 from tqdm import tqdm
 
-from fs_core.convert.alignments import (
+from fs_core.convert.source import Frame, FrameSource
+from fs_core.convert.swap import FaceSwapper, check_landmark_masks, face_scale_matrix
+from fs_core.convert.types import SourceInfo
+from fs_core.errors import FsUserError
+from fs_core.faces.alignments_file import (
     Alignments,
     FrameFace,
     FrameFaces,
     default_alignments_path,
     read_alignments,
 )
-from fs_core.convert.source import Frame, FrameSource
-from fs_core.convert.swap import FaceSwapper, check_landmark_masks, face_scale_matrix
-from fs_core.convert.types import SourceInfo
-from fs_core.errors import FsUserError
 from fs_core.faces.pngmeta import read_faceswap_metadata
 
 _log = logging.getLogger("fs.convert")

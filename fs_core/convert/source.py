@@ -26,9 +26,9 @@ import attrs
 import cv2
 import numpy as np
 
-from fs_core.convert.alignments import VIDEO_EXTENSIONS, frame_key_for_video
 from fs_core.convert.types import SourceInfo
 from fs_core.errors import FsUserError
+from fs_core.faces.alignments_file import VIDEO_EXTENSIONS, frame_key_for_video
 
 #: the image extensions faceswap reads from a frames folder (compared lowercase)
 IMAGE_EXTENSIONS = frozenset({".bmp", ".exr", ".jpeg", ".jpg", ".png", ".tif", ".tiff"})

@@ -40,10 +40,10 @@ import cv2
 import numpy as np
 
 from fs_core.convert import mask as masks
-from fs_core.convert.alignments import FrameFace
 from fs_core.convert.options import LANDMARK_MASKS, ConvertOptions
 from fs_core.errors import FsUserError
 from fs_core.faces import alignment as al
+from fs_core.faces.alignments_file import FrameFace
 from fs_core.faces.prepare import landmark_mask
 from fs_core.inference.trained import load_trained
 

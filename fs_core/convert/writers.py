@@ -42,14 +42,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-import fs_core
 from fs_core.atomic import write_error
-from fs_core.convert.alignments import frame_key_for_video
 from fs_core.convert.source import IMAGE_EXTENSIONS, require_av
 from fs_core.convert.tiffmeta import add_description
 from fs_core.convert.types import SourceInfo
 from fs_core.descriptors import WriterDescriptor
 from fs_core.errors import FsUserError
+from fs_core.faces.alignments_file import frame_key_for_video
+from fs_core.hookspecs import hookimpl
 
 #: image formats of the opencv writer -> the file extension written
 IMAGE_FORMATS = {
@@ -587,7 +587,7 @@ def _done_patches(output: Path, source: SourceInfo, options: Any) -> set[str]:
     return patch_done_keys(output, source, options, source_keys(source))
 
 
-@fs_core.hookimpl
+@hookimpl
 def fs_convert_writers() -> list[WriterDescriptor]:
     return [
         WriterDescriptor(

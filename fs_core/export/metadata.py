@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fs_core import __version__
+from fs_core.version import __version__
 
 
 def crop_of(trained: Any) -> dict[str, Any]:

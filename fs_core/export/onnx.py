@@ -32,11 +32,11 @@ import attrs
 import numpy as np
 from tqdm import tqdm
 
-from fs_core import __version__
 from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.export.metadata import describe
 from fs_core.inference.trained import swap_side
+from fs_core.version import __version__
 
 OPSET = 13
 #: largest |ONNX - Keras| accepted at export, by precision (sigmoid outputs in [0, 1])

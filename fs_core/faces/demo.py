@@ -35,9 +35,9 @@ import cv2
 import numpy as np
 
 from fs_core.atomic import atomic_write_bytes
-from fs_core.convert.alignments import face_entry, write_alignments
 from fs_core.errors import FsUserError
 from fs_core.faces import alignment as al
+from fs_core.faces.alignments_file import face_entry, write_alignments
 from fs_core.faces.pngmeta import encode_faceswap_png
 
 MARKER = ".fs-demo-data"

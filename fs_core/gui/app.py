@@ -23,7 +23,6 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from fs_core import __version__
 from fs_core.cli.restore import restore
 from fs_core.errors import FsUserError
 from fs_core.gui import forms, models
@@ -34,6 +33,7 @@ from fs_core.gui.launch import RECORD_DIR, Launcher, resume_args, write_config
 from fs_core.gui.security import SecurityMiddleware, file_under, model_path
 from fs_core.gui.stream import model_events
 from fs_core.record import loss_series, send_command
+from fs_core.version import __version__
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: the largest request body accepted (a form with a complete config text is far smaller)

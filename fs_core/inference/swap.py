@@ -64,10 +64,10 @@ def swap_folder(trained: Any, faces: Any, out: Path, direction: str, progress: b
     """Swap every face of ``faces`` (a FaceSet) into ``out``; returns how many were written."""
     import cv2  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
 
+    from fs_core.faces.images import write_image  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
     from fs_core.faces.prepare import prepare_face  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
     from fs_core.faces.read import read_face  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
     from fs_core.inference.predict import model_input, run_both, to_bgr_uint8  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
-    from fs_core.preview.render import write_image  # noqa: PLC0415 (OpenCV: inference.swap loads without it)
 
     side = swap_side(direction)
     built, spec, batch = trained.built, swap_spec(trained), trained.batch_size

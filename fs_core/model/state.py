@@ -16,9 +16,9 @@ from typing import Any
 import attrs
 import tomli_w
 
-from fs_core import __version__
 from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
+from fs_core.version import __version__
 
 STATE_FILE = "state.toml"
 FORMAT = 1

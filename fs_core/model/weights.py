@@ -19,10 +19,10 @@ import h5py
 import keras
 import numpy as np
 
-from fs_core import __version__
 from fs_core.atomic import atomic_path
 from fs_core.errors import FsUserError
 from fs_core.model.state import recovery_hint
+from fs_core.version import __version__
 
 WEIGHTS_FILE = "weights.h5"
 FORMAT = 1

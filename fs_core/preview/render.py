@@ -6,15 +6,11 @@ and a test can draw one from any model without training.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from fs_core.atomic import atomic_write_bytes
 from fs_core.data.assemble import resize_faces
-from fs_core.errors import FsUserError
 from fs_core.faces.faceset import FaceSet
 from fs_core.inference.predict import model_input, run_both, to_bgr_uint8
 from fs_core.preview.faces import PreviewFaces, load_preview_faces, pick_evenly, preview_spec
@@ -97,17 +93,3 @@ def preview_image(
         side_images(built, faces_b, "b", batch_size),
         style,
     )
-
-
-def write_image(path: str | Path, image: np.ndarray, quality: int = 90) -> None:
-    """Write ``image`` atomically (PNG or JPEG by suffix): a viewer never sees half a file."""
-    path = Path(path)
-    ext = path.suffix.lower()
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
-    ok, data = cv2.imencode(ext, image, params)
-    if not ok:
-        raise FsUserError(f"cannot encode the image as {ext}", path)
-    try:
-        atomic_write_bytes(path, data.tobytes())
-    except OSError as error:
-        raise FsUserError(f"cannot write the image: {error.strerror or error}", path) from None
