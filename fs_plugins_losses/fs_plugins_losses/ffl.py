@@ -14,27 +14,32 @@ from __future__ import annotations
 
 import math
 
-import tensorflow as tf
+from keras import ops
 
-from fs_plugins_losses._common import static_hw
+from fs_plugins_losses._common import Tensor, static_hw
 
 ALPHA = 1.0
 _MAX_FLOOR = 1e-6
 
 
-def spectrum(image: tf.Tensor) -> tf.Tensor:
-    """Orthonormal 2-D FFT of each channel: complex (N, C, H, W)."""
+def spectrum(image: Tensor) -> tuple[Tensor, Tensor]:
+    """Orthonormal 2-D FFT of each channel: the real and imaginary parts, each (N, C, H, W).
+
+    ``ops.fft2`` transforms the last two axes of a (real, imaginary) pair.
+    """
     height, width = static_hw(image)
-    planes = tf.transpose(image, (0, 3, 1, 2))
-    planes = tf.complex(planes, tf.zeros_like(planes))
-    return tf.signal.fft2d(planes) / math.sqrt(height * width)
+    planes = ops.transpose(image, (0, 3, 1, 2))
+    real, imag = ops.fft2((planes, ops.zeros_like(planes)))
+    norm = math.sqrt(height * width)
+    return real / norm, imag / norm
 
 
-def ffl(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def ffl(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Per-frequency map (N, H, W, C) of the focal-weighted squared spectral distance."""
-    delta = spectrum(y_pred) - spectrum(y_true)
-    distance = tf.square(tf.math.real(delta)) + tf.square(tf.math.imag(delta))
-    weight = tf.pow(tf.sqrt(distance), ALPHA)  # constant for the gradient (below)
-    weight = weight / tf.maximum(tf.reduce_max(weight, axis=(2, 3), keepdims=True), _MAX_FLOOR)
-    weight = tf.stop_gradient(tf.clip_by_value(weight, 0.0, 1.0))
-    return tf.transpose(weight * distance, (0, 2, 3, 1))
+    real_p, imag_p = spectrum(y_pred)
+    real_t, imag_t = spectrum(y_true)
+    distance = ops.square(real_p - real_t) + ops.square(imag_p - imag_t)
+    weight = ops.power(ops.sqrt(distance), ALPHA)  # constant for the gradient (below)
+    weight = weight / ops.maximum(ops.max(weight, axis=(2, 3), keepdims=True), _MAX_FLOOR)
+    weight = ops.stop_gradient(ops.clip(weight, 0.0, 1.0))
+    return ops.transpose(weight * distance, (0, 2, 3, 1))

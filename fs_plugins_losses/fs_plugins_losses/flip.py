@@ -25,9 +25,9 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from fs_plugins_losses._common import pad_replicate, positive_pow
+from fs_plugins_losses._common import Tensor, constant, depthwise, pad_replicate, positive_pow
 
 PIXELS_PER_DEGREE = 3840.0 * math.pi / 180.0
 QC = 0.7  # exponent of the colour (HyAB) error
@@ -126,52 +126,52 @@ def feature_separable(ppd: float = PIXELS_PER_DEGREE) -> tuple[np.ndarray, np.nd
     return along_w.astype(np.float32), along_h.astype(np.float32)
 
 
-# ---------------------------------------------------------------- colour transforms (TF, last axis)
+# ---------------------------------------------------------------- colour transforms (last axis)
 
 
-def _matmul(image: tf.Tensor, matrix: np.ndarray) -> tf.Tensor:
-    return tf.einsum("...c,dc->...d", image, tf.constant(matrix, tf.float32))
+def _matmul(image: Tensor, matrix: np.ndarray) -> Tensor:
+    return ops.einsum("...c,dc->...d", image, matrix.astype(np.float32))
 
 
-def srgb_to_linear(image: tf.Tensor) -> tf.Tensor:
-    curved = positive_pow((tf.maximum(image, 0.04045) + 0.055) / 1.055, 2.4)
-    return tf.where(image > 0.04045, curved, image / 12.92)
+def srgb_to_linear(image: Tensor) -> Tensor:
+    curved = positive_pow((ops.maximum(image, 0.04045) + 0.055) / 1.055, 2.4)
+    return ops.where(image > 0.04045, curved, image / 12.92)
 
 
-def linear_to_ycxcz(image: tf.Tensor) -> tf.Tensor:
-    xyz = _matmul(image, _RGB_TO_XYZ) / _WHITE.astype(np.float32)
-    x, y, z = tf.unstack(xyz, axis=-1)
-    return tf.stack([116.0 * y - 16.0, 500.0 * (x - y), 200.0 * (y - z)], axis=-1)
+def linear_to_ycxcz(image: Tensor) -> Tensor:
+    xyz = _matmul(image, _RGB_TO_XYZ) / constant(_WHITE)
+    x, y, z = ops.unstack(xyz, axis=-1)
+    return ops.stack([116.0 * y - 16.0, 500.0 * (x - y), 200.0 * (y - z)], axis=-1)
 
 
-def ycxcz_to_linear(image: tf.Tensor) -> tf.Tensor:
-    lum, cx, cz = tf.unstack(image, axis=-1)
+def ycxcz_to_linear(image: Tensor) -> Tensor:
+    lum, cx, cz = ops.unstack(image, axis=-1)
     y = (lum + 16.0) / 116.0
-    xyz = tf.stack([y + cx / 500.0, y, y - cz / 200.0], axis=-1) * _WHITE.astype(np.float32)
+    xyz = ops.stack([y + cx / 500.0, y, y - cz / 200.0], axis=-1) * constant(_WHITE)
     return _matmul(xyz, _XYZ_TO_RGB)
 
 
-def linear_to_hunt_lab(image: tf.Tensor) -> tf.Tensor:
+def linear_to_hunt_lab(image: Tensor) -> Tensor:
     """Linear RGB -> CIE L*a*b* (D65) with the Hunt adjustment (a, b scaled by L/100)."""
-    xyz = _matmul(image, _RGB_TO_XYZ) / _WHITE.astype(np.float32)
+    xyz = _matmul(image, _RGB_TO_XYZ) / constant(_WHITE)
     delta = 6.0 / 29.0
-    cube = positive_pow(tf.maximum(xyz, delta**3), 1.0 / 3.0)
-    f = tf.where(xyz > delta**3, cube, xyz / (3.0 * delta**2) + 4.0 / 29.0)
-    fx, fy, fz = tf.unstack(f, axis=-1)
+    cube = positive_pow(ops.maximum(xyz, delta**3), 1.0 / 3.0)
+    f = ops.where(xyz > delta**3, cube, xyz / (3.0 * delta**2) + 4.0 / 29.0)
+    fx, fy, fz = ops.unstack(f, axis=-1)
     lum = 116.0 * fy - 16.0
-    return tf.stack([lum, 0.01 * lum * 500.0 * (fx - fy), 0.01 * lum * 200.0 * (fy - fz)], axis=-1)
+    return ops.stack([lum, 0.01 * lum * 500.0 * (fx - fy), 0.01 * lum * 200.0 * (fy - fz)], axis=-1)
 
 
-def hyab(first: tf.Tensor, second: tf.Tensor) -> tf.Tensor:
+def hyab(first: Tensor, second: Tensor) -> Tensor:
     """|ΔL| + ‖(Δa, Δb)‖, floored by EPS inside the roots (finite gradients at 0)."""
     delta = first - second
-    lightness = tf.sqrt(tf.maximum(tf.square(delta[..., :1]), EPS))
-    chroma = tf.sqrt(tf.reduce_sum(tf.square(delta[..., 1:]), axis=-1, keepdims=True) + EPS)
+    lightness = ops.sqrt(ops.maximum(ops.square(delta[..., :1]), EPS))
+    chroma = ops.sqrt(ops.sum(ops.square(delta[..., 1:]), axis=-1, keepdims=True) + EPS)
     return lightness + chroma
 
 
 def _c_max() -> float:
-    """HyAB^QC between Hunt-adjusted pure green and pure blue, in NumPy (no TF at import)."""
+    """HyAB^QC between Hunt-adjusted pure green and pure blue, in NumPy (no tensors at import)."""
 
     def lab(rgb: np.ndarray) -> np.ndarray:
         xyz = _RGB_TO_XYZ @ rgb / _WHITE
@@ -190,17 +190,12 @@ def _c_max() -> float:
 # ---------------------------------------------------------------- the metric
 
 
-def _separable(image: tf.Tensor, along_w: np.ndarray, along_h: np.ndarray) -> tf.Tensor:
+def _separable(image: Tensor, along_w: np.ndarray, along_h: np.ndarray) -> Tensor:
     """Replicate-pad, then filter channel c along the width with along_w[:, c] and along the
     height with along_h[:, c] (VALID: the output has the input's size)."""
     radius = along_w.shape[0] // 2
-    padded = pad_replicate(image, radius)
-    rows = tf.nn.depthwise_conv2d(
-        padded, tf.constant(along_w[None, :, :, None]), [1, 1, 1, 1], "VALID"
-    )
-    return tf.nn.depthwise_conv2d(
-        rows, tf.constant(along_h[:, None, :, None]), [1, 1, 1, 1], "VALID"
-    )
+    rows = depthwise(pad_replicate(image, radius), along_w[None, :, :, None])
+    return depthwise(rows, along_h[:, None, :, None])
 
 
 class _Flip:
@@ -212,45 +207,45 @@ class _Flip:
         self.features = feature_separable(ppd)
         self.c_max = _c_max()
 
-    def _filter_opponent(self, opponent: tf.Tensor) -> tf.Tensor:
-        stacked = tf.gather(opponent, list(self.csf_channels), axis=-1)
+    def _filter_opponent(self, opponent: Tensor) -> Tensor:
+        stacked = ops.concatenate([opponent[..., c : c + 1] for c in self.csf_channels], axis=-1)
         terms = _separable(stacked, self.csf, self.csf)
         merged = [None, None, None]
         for index, channel in enumerate(self.csf_channels):
             term = terms[..., index : index + 1]
             merged[channel] = term if merged[channel] is None else merged[channel] + term
-        return tf.concat(merged, axis=-1)
+        return ops.concatenate(merged, axis=-1)
 
-    def _prepare(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        image = tf.clip_by_value(tf.cast(image, tf.float32), 0.0, 1.0)
+    def _prepare(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        image = ops.clip(ops.cast(image, "float32"), 0.0, 1.0)
         if self.bgr:
-            image = image[..., ::-1]
+            image = ops.flip(image, axis=-1)
         opponent = linear_to_ycxcz(srgb_to_linear(image))
-        filtered = tf.clip_by_value(ycxcz_to_linear(self._filter_opponent(opponent)), 0.0, 1.0)
+        filtered = ops.clip(ycxcz_to_linear(self._filter_opponent(opponent)), 0.0, 1.0)
         lab = linear_to_hunt_lab(filtered)
         achromatic = (opponent[..., :1] + 16.0) / 116.0
-        responses = _separable(tf.tile(achromatic, [1, 1, 1, 4]), *self.features)
-        edges = tf.sqrt(tf.reduce_sum(tf.square(responses[..., :2]), -1, keepdims=True) + EPS)
-        points = tf.sqrt(tf.reduce_sum(tf.square(responses[..., 2:]), -1, keepdims=True) + EPS)
+        responses = _separable(ops.tile(achromatic, [1, 1, 1, 4]), *self.features)
+        edges = ops.sqrt(ops.sum(ops.square(responses[..., :2]), -1, keepdims=True) + EPS)
+        points = ops.sqrt(ops.sum(ops.square(responses[..., 2:]), -1, keepdims=True) + EPS)
         return lab, edges, points
 
-    def __call__(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    def __call__(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         lab_t, edges_t, points_t = self._prepare(y_true)
         lab_p, edges_p, points_p = self._prepare(y_pred)
         power = positive_pow(hyab(lab_t, lab_p), QC)
         knee = PC * self.c_max
-        color = tf.where(
+        color = ops.where(
             power < knee,
             (PT / knee) * power,
             PT + (power - knee) / (self.c_max - knee) * (1.0 - PT),
         )
-        feature = tf.maximum(tf.abs(edges_t - edges_p), tf.abs(points_t - points_p))
-        feature = positive_pow(tf.maximum(feature / math.sqrt(2.0), EPS), QF)
+        feature = ops.maximum(ops.abs(edges_t - edges_p), ops.abs(points_t - points_p))
+        feature = positive_pow(ops.maximum(feature / math.sqrt(2.0), EPS), QF)
         return positive_pow(color, 1.0 - feature)  # color > 0: hyab >= 2·sqrt(EPS)
 
 
 def make_flip(
     color_order: str = "bgr", ppd: float = PIXELS_PER_DEGREE
-) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+) -> Callable[[Tensor, Tensor], Tensor]:
     """The FLIP loss for images in ``color_order`` ("bgr" or "rgb"), map shape (N, H, W, 1)."""
     return _Flip(color_order, ppd)

@@ -15,9 +15,9 @@ R only horizontal ones, which fs does not copy.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from fs_plugins_losses._common import filter_channels, pad_reflect
+from fs_plugins_losses._common import Tensor, filter_channels, pad_reflect, split_last
 
 C = 0.0025
 _OUTER = np.array([0.0007, 0.0052, 0.0370, 0.0052, 0.0007])
@@ -29,15 +29,13 @@ KERNEL_X = KERNEL_Y.T.copy()
 KERNELS = np.stack([KERNEL_Y, KERNEL_X], axis=-1)  # (5, 5, 2)
 
 
-def edges(image: tf.Tensor) -> tf.Tensor:
+def edges(image: Tensor) -> Tensor:
     """(N, H, W, C, 2): the y and x derivative of each channel."""
-    filtered = filter_channels(pad_reflect(image, 2), KERNELS)
-    channels = int(image.shape[-1])
-    return tf.reshape(filtered, tf.concat([tf.shape(filtered)[:3], [channels, 2]], axis=0))
+    return split_last(filter_channels(pad_reflect(image, 2), KERNELS), 2)
 
 
-def gmsd(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def gmsd(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Per-pixel map (N, H, W, C) of 1 - mean gradient similarity over the two components."""
     edge_t, edge_p = edges(y_true), edges(y_pred)
-    similarity = (2.0 * edge_t * edge_p + C) / (tf.square(edge_t) + tf.square(edge_p) + C)
-    return 1.0 - tf.reduce_mean(similarity, axis=-1)
+    similarity = (2.0 * edge_t * edge_p + C) / (ops.square(edge_t) + ops.square(edge_p) + C)
+    return 1.0 - ops.mean(similarity, axis=-1)

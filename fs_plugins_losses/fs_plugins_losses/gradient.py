@@ -18,9 +18,16 @@ intended image axes).
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from fs_plugins_losses._common import filter_channels, generalized_loss, pad_replicate
+from fs_plugins_losses._common import (
+    Tensor,
+    constant,
+    filter_channels,
+    generalized_loss,
+    pad_replicate,
+    split_last,
+)
 
 _ALPHA = 1.9999
 _BETA = 1.0 / 255.0
@@ -43,19 +50,17 @@ _TERM_WEIGHTS = np.array(
 ) / (_FIRST_WEIGHT + _SECOND_WEIGHT)
 
 
-def _stacked(image: tf.Tensor) -> tf.Tensor:
+def _stacked(image: Tensor) -> Tensor:
     """(N, H, W, C, 5): the five derivatives of each channel, from one depthwise convolution."""
-    filtered = filter_channels(pad_replicate(image, 1), _KERNELS)
-    channels = int(image.shape[-1])
-    return tf.reshape(filtered, tf.concat([tf.shape(filtered)[:3], [channels, 5]], axis=0))
+    return split_last(filter_channels(pad_replicate(image, 1), _KERNELS), len(STENCILS))
 
 
-def derivatives(image: tf.Tensor) -> dict[str, tf.Tensor]:
+def derivatives(image: Tensor) -> dict[str, Tensor]:
     """dx, dy, dxx, dyy and dxy of an NHWC image, each the image's size."""
-    return dict(zip(STENCILS, tf.unstack(_stacked(image), axis=-1)))
+    return dict(zip(STENCILS, ops.unstack(_stacked(image), axis=-1)))
 
 
-def pixel_gradient_diff(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def pixel_gradient_diff(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Per-pixel map (N, H, W, C) of the generalized loss between derivative images."""
     terms = generalized_loss(_stacked(y_true), _stacked(y_pred), alpha=_ALPHA, beta=_BETA)
-    return tf.reduce_sum(terms * _TERM_WEIGHTS, axis=-1)
+    return ops.sum(terms * constant(_TERM_WEIGHTS), axis=-1)

@@ -9,9 +9,11 @@ replicate padding: ``band_i = x_i - blur(x_i)``, ``x_{i+1} = avgpool2(blur(x_i))
 
 from __future__ import annotations
 
-import tensorflow as tf
+from keras import ops
 
 from fs_plugins_losses._common import (
+    Tensor,
+    average_pool2,
     blur_separable,
     gaussian_line,
     pad_replicate,
@@ -23,26 +25,26 @@ LEVELS = 5
 LINE = gaussian_line(5, 1.0)  # the 5×5 kernel is outer(LINE, LINE)
 
 
-def blur(image: tf.Tensor) -> tf.Tensor:
+def blur(image: Tensor) -> Tensor:
     return blur_separable(pad_replicate(image, 2), LINE)
 
 
-def pyramid(image: tf.Tensor, levels: int = LEVELS) -> list[tf.Tensor]:
+def pyramid(image: Tensor, levels: int = LEVELS) -> list[Tensor]:
     """``levels`` band-pass images then the low-pass residual, each at its own size."""
     bands = []
     for _ in range(levels):
         blurred = blur(image)
         bands.append(image - blurred)
-        image = tf.nn.avg_pool2d(blurred, ksize=2, strides=2, padding="VALID")
+        image = average_pool2(blurred)
     bands.append(image)
     return bands
 
 
-def laploss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def laploss(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Per-pixel map (N, H, W, C): sum over bands of 4^-i · |band difference|, at full size."""
     height, width = static_hw(y_true)
     total = None
     for index, (band_t, band_p) in enumerate(zip(pyramid(y_true), pyramid(y_pred))):
-        term = upsample_to(tf.abs(band_p - band_t), height, width) * (2.0 ** (-2 * index))
+        term = upsample_to(ops.abs(band_p - band_t), height, width) * (2.0 ** (-2 * index))
         total = term if total is None else total + term
     return total

@@ -8,28 +8,28 @@ from __future__ import annotations
 
 import math
 
-import tensorflow as tf
+from keras import ops
 
-from fs_plugins_losses._common import generalized_loss
+from fs_plugins_losses._common import Tensor, generalized_loss
 
 
-def mae(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def mae(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Absolute error |p - t| per pixel and channel."""
-    return tf.abs(y_pred - y_true)
+    return ops.abs(y_pred - y_true)
 
 
-def mse(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def mse(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Squared error (p - t)² per pixel and channel."""
-    return tf.square(y_pred - y_true)
+    return ops.square(y_pred - y_true)
 
 
-def logcosh(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def logcosh(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """log(cosh(d)), d = t - p, as d + softplus(-2d) - log 2 so large |d| cannot overflow cosh."""
     diff = y_true - y_pred
-    return diff + tf.nn.softplus(-2.0 * diff) - math.log(2.0)
+    return diff + ops.softplus(-2.0 * diff) - math.log(2.0)
 
 
-def smooth_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def smooth_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Barron's generalized loss with alpha=1, beta=1/255 (a Charbonnier scaled by beta).
 
     Near zero it behaves like a scaled L2 (smooth gradients), far from zero like L1 (robust).
@@ -37,7 +37,7 @@ def smooth_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return generalized_loss(y_true, y_pred, alpha=1.0, beta=1.0 / 255.0)
 
 
-def l_inf_norm(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def l_inf_norm(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Per item: the mean over channels of the largest absolute error over the image.
 
     faceswap's ``LInfNorm`` (PyTorch, ``lib/model/losses/loss.py``) takes the max over (C, H) of
@@ -45,5 +45,5 @@ def l_inf_norm(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     keeping the axes of its older NHWC code; this takes the intended max over (H, W) per channel,
     then the mean over channels. Returns shape (N,).
     """
-    worst = tf.reduce_max(tf.abs(y_pred - y_true), axis=(1, 2))
-    return tf.reduce_mean(worst, axis=-1)
+    worst = ops.max(ops.abs(y_pred - y_true), axis=(1, 2))
+    return ops.mean(worst, axis=-1)

@@ -23,10 +23,11 @@ from __future__ import annotations
 import functools
 import operator
 
-import tensorflow as tf
+from keras import ops
 
 from fs_core.errors import FsUserError
 from fs_plugins_losses._common import (
+    Tensor,
     blur_separable,
     downsample2,
     gaussian_line,
@@ -46,8 +47,8 @@ _FLOOR = 1e-6  # ms_ssim: keeps pow()'s gradient finite where a clamped scale re
 
 
 def ssim_components(
-    y_true: tf.Tensor, y_pred: tf.Tensor, kernel_size: int = KERNEL_SIZE, padding: str = "reflect"
-) -> tuple[tf.Tensor, tf.Tensor]:
+    y_true: Tensor, y_pred: Tensor, kernel_size: int = KERNEL_SIZE, padding: str = "reflect"
+) -> tuple[Tensor, Tensor]:
     """Luminance and contrast-structure maps per channel.
 
     ``padding="reflect"`` keeps the image size (the loss); ``"valid"`` uses only whole windows
@@ -55,29 +56,26 @@ def ssim_components(
     """
     line = gaussian_line(kernel_size, SIGMA)
     half = kernel_size // 2
-    channels = int(y_true.shape[-1])
     # one separable blur of the four statistics stacked on the channel axis
-    stack = tf.concat(
-        [y_true, y_pred, y_true * y_pred, tf.square(y_true) + tf.square(y_pred)], axis=-1
+    stack = ops.concatenate(
+        [y_true, y_pred, y_true * y_pred, ops.square(y_true) + ops.square(y_pred)], axis=-1
     )
     if padding == "reflect":
         stack = pad_reflect(stack, half)
-    mean_t, mean_p, mean_xy, mean_sq_sum = tf.split(
-        blur_separable(stack, line), 4 * [channels], axis=-1
-    )
+    mean_t, mean_p, mean_xy, mean_sq_sum = ops.split(blur_separable(stack, line), 4, axis=-1)
 
     c1 = (K1 * MAX_VALUE) ** 2
     c2 = (K2 * MAX_VALUE) ** 2
     mean_tp = mean_t * mean_p
-    mean_sq = tf.square(mean_t) + tf.square(mean_p)
+    mean_sq = ops.square(mean_t) + ops.square(mean_p)
     luminance = (2.0 * mean_tp + c1) / (mean_sq + c1)
     covariance = mean_xy - mean_tp
-    variances = tf.maximum(mean_sq_sum - mean_sq, 0.0)
+    variances = ops.maximum(mean_sq_sum - mean_sq, 0.0)
     contrast_structure = (2.0 * covariance + c2) / (variances + c2)
     return luminance, contrast_structure
 
 
-def ssim(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def ssim(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Per-pixel map (N, H, W, C) of 1 - SSIM."""
     luminance, contrast_structure = ssim_components(y_true, y_pred)
     return 1.0 - luminance * contrast_structure
@@ -98,8 +96,8 @@ def ms_ssim_kernel_size(height: int, width: int, scales: int = len(POWER_FACTORS
 
 
 def ms_ssim_scales(
-    y_true: tf.Tensor, y_pred: tf.Tensor, kernel_size: int | None = None, padding: str = "reflect"
-) -> list[tf.Tensor]:
+    y_true: Tensor, y_pred: Tensor, kernel_size: int | None = None, padding: str = "reflect"
+) -> list[Tensor]:
     """The contrast-structure maps of scales 1-4 and the SSIM map of scale 5, each at its scale."""
     height, width = static_hw(y_true)
     if kernel_size is None:
@@ -114,7 +112,7 @@ def ms_ssim_scales(
     return maps
 
 
-def ms_ssim(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+def ms_ssim(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Per-pixel map (N, H, W, C) of 1 - MS-SSIM (scales multiplied pixel by pixel).
 
     Each scale is clamped at a tiny floor instead of exactly 0 (faceswap's ReLU) so that the
@@ -122,7 +120,7 @@ def ms_ssim(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """
     height, width = static_hw(y_true)
     terms = [
-        positive_pow(upsample_to(tf.maximum(scale, _FLOOR), height, width), weight)
+        positive_pow(upsample_to(ops.maximum(scale, _FLOOR), height, width), weight)
         for weight, scale in zip(POWER_FACTORS, ms_ssim_scales(y_true, y_pred))
     ]
     return 1.0 - functools.reduce(operator.mul, terms)
