@@ -15,7 +15,7 @@ import attrs
 import keras
 import tensorflow as tf
 
-from fs_core.config import changeable_values, load_config
+from fs_core.config import Config, load_config
 from fs_core.data.loader import BatchLoader
 from fs_core.data.sampler import choose_sampler
 from fs_core.data.scan import FolderScan, start_scans
@@ -37,9 +37,11 @@ from fs_core.training.session import (
     prepare_session,
     validate_request,
 )
+from fs_core.training.session_record import open_entry
 from fs_core.training.step import make_train_step
 
 if TYPE_CHECKING:
+    from fs_core.descriptors import ModelDescriptor
     from fs_core.plugin_manager import Registry
 
 
@@ -147,10 +149,10 @@ def _run_train(
     scans: Sequence[FolderScan] | None,
 ) -> RunResult:
     validate_request(request)
+    inputs = None
     if request.schedule is not None:  # the whole recipe is checked before anything is made
-        get_descriptor(registry, request.model_name)
-        config = load_config(request.config_path, registry.model_config_classes())
-        check_options(request.schedule, registry, request.model_name, config)
+        inputs = _load_inputs(request, registry)
+        check_options(request.schedule, registry, request.model_name, inputs.config)
     scan_a, scan_b = scans or start_scans(request.input_a, request.input_b)
     faces = {request.input_a: scan_a.result(), request.input_b: scan_b.result()}
     if request.distributed != "multi-worker":  # a worker's loader needs only its share
@@ -164,18 +166,40 @@ def _run_train(
     )
     with lock:
         if request.schedule is None:
-            return _train_unscheduled(request, registry, notify, faces)
-        return _train_schedule(request, registry, notify, faces)
+            return _train_unscheduled(request, _load_inputs(request, registry), notify, faces)
+        assert inputs is not None
+        return _train_schedule(request, inputs, notify, faces)
+
+
+@attrs.frozen
+class _Inputs:
+    """What every session of the run is prepared from, loaded once: the registry, the model's
+    descriptor and the config file (each session applies its own settings to a copy)."""
+
+    registry: Registry
+    descriptor: ModelDescriptor
+    config: Config
+
+    def prepare(self, request: TrainRequest, notify: Callable[[str], None]) -> TrainingSession:
+        return prepare_session(
+            request, self.registry, notify, config=self.config, descriptor=self.descriptor
+        )
+
+
+def _load_inputs(request: TrainRequest, registry: Registry) -> _Inputs:
+    descriptor = get_descriptor(registry, request.model_name)
+    config = load_config(request.config_path, registry.model_config_classes())
+    return _Inputs(registry, descriptor, config)
 
 
 def _train_unscheduled(
     request: TrainRequest,
-    registry: Registry,
+    inputs: _Inputs,
     notify: Callable[[str], None],
     faces: dict[str, Any],
 ) -> RunResult:
     while True:
-        session = prepare_session(request, registry, notify)
+        session = inputs.prepare(request, notify)
         try:
             return _train_session(session, faces[request.input_a], faces[request.input_b])
         except (tf.errors.ResourceExhaustedError, MemoryError):
@@ -186,7 +210,7 @@ def _train_unscheduled(
 
 def _train_schedule(
     request: TrainRequest,
-    registry: Registry,
+    inputs: _Inputs,
     notify: Callable[[str], None],
     faces: dict[str, Any],
 ) -> RunResult:
@@ -201,7 +225,7 @@ def _train_schedule(
         for folder in (leg.request.input_a, leg.request.input_b):
             if folder not in faces:  # a stage's faces_a / faces_b
                 faces[folder] = start_scans(folder, folder)[0].result()
-        session = prepare_session(leg.request, registry, notify)
+        session = inputs.prepare(leg.request, notify)  # a new setup per leg
         try:
             legs.begin_stages(session, leg)
             result = _train_session(session, faces[leg.request.input_a], faces[leg.request.input_b])
@@ -243,19 +267,22 @@ def _smaller_batch_or_stop(session: TrainingSession, request: TrainRequest) -> T
 
 
 def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> RunResult:
+    """Finish the session's setup (faces, optimizer, extensions, step, learning rate), open its
+    ``[[sessions]]`` entry and train."""
     request = session.request  # the batch size may have been raised for the replicas
     faces_a, faces_b = holdout.split(session, faces_a, faces_b)
     _check_sizes(faces_a, session.local_batch_size, "-A")
     _check_sizes(faces_b, session.local_batch_size, "-B")
     composer = make_composer(session, faces_a, faces_b)
-    session.faces_a, session.faces_b = faces_a, faces_b
-    session.prepare_spec = prepare_spec(session, composer.mask_names)
+    session = session.with_setup(
+        faces_a=faces_a, faces_b=faces_b, prepare_spec=prepare_spec(session, composer.mask_names)
+    )
     loader = make_loader(session, faces_a, faces_b, composer)
     if request.seed is not None:
         loader.skip(session.state.iterations)  # a resumed seeded run continues the same sequence
     try:
-        session.optimizer = make_optimizer(session)
-        session.extensions = activate_extensions(session, composer)
+        session = session.with_setup(optimizer=make_optimizer(session))
+        session = session.with_setup(extensions=activate_extensions(session, composer))
         step = make_train_step(
             session.model,
             composer,
@@ -264,39 +291,26 @@ def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> RunR
             distribution=session.distribution,
             extensions=session.extensions,
         )
-        if not set_learning_rate(session, loader, step):
+        source = set_learning_rate(session, loader, step)
+        if source is None:
             return "lr_finder"
-        session.record = session.state.new_session(request.batch_size, _session_config(session))
-        session.record["learning_rate_source"] = session.learning_rate_source
-        if session.precision is not None:
-            session.record["precision"] = session.precision.to_record()
-        if request.auto_batch_from:
-            session.record["auto_batch"] = {
-                "asked": request.auto_batch_from,
-                "used": request.batch_size,
-            }
+        session = session.with_setup(learning_rate_source=source)
         if request.schedule is not None:
             legs.after_optimizer(session)
-            legs.record_stage(session)
-        if request.pretrain:
-            session.record["pretrain"] = True
-        session.record["distributed"] = session.distribution.name
-        session.record["replicas"] = session.distribution.replicas
-        if session.extensions is not None and session.extensions.names:
-            session.record["extensions"] = list(session.extensions.names)
+        session.running.record = open_entry(session)
         return train(session, loader, step)
     finally:
         loader.close()
 
 
-def set_learning_rate(session: TrainingSession, loader: Any, step: Any) -> bool:
-    """Set the rate this session trains at and say where it came from; False when the finder's
-    mode says to stop after the graph.
+def set_learning_rate(session: TrainingSession, loader: Any, step: Any) -> str | None:
+    """Set the rate this session trains at; returns where it came from ("config", "lr_finder",
+    "lr_finder (stored)"), or None when the finder's mode says to stop after the graph.
 
     As faceswap's trainer (``lib/training/train.py``): with ``-r`` a rate stored by an earlier
     finder run is reused (the finder does not run again), and a new model runs the finder; without
     ``-r`` the configured ``learning_rate`` applies even when a rate is stored. The source is kept
-    in :attr:`TrainingSession.learning_rate_source` for the session record.
+    in :attr:`SessionSetup.learning_rate_source` for the session record.
     """
     state, options = session.state, session.config.global_
     rate, source = float(options.learning_rate), "config"
@@ -325,26 +339,17 @@ def set_learning_rate(session: TrainingSession, loader: Any, step: Any) -> bool:
                 session.print(
                     "Learning rate stored in the model; run fs train -r again to train at it."
                 )
-                return False
+                return None
             rate, source = float(state.lr_finder), "lr_finder"
     elif state.lr_finder is not None:
         session.print(
             f"Using [global] learning_rate = {options.learning_rate:g}; add -r to train "
             f"at the stored learning rate finder rate {state.lr_finder:.3e}"
         )
-    session.base_learning_rate = rate
-    session.learning_rate_source = source
+    session.running.base_learning_rate = rate
     assert session.optimizer is not None  # made before the rate is set
-    session.optimizer.learning_rate.assign(session.base_learning_rate)
-    return True
-
-
-def _session_config(session: TrainingSession) -> dict:
-    values = changeable_values(
-        session.config, session.model_name, session.built.descriptor.config_class
-    )
-    values["global"]["learning_rate"] = session.base_learning_rate  # the finder's rate when used
-    return values
+    session.optimizer.learning_rate.assign(rate)
+    return source
 
 
 def _fresh_seed() -> int:
