@@ -1,4 +1,8 @@
-"""``fs train`` end to end: check the inputs, prepare the session, feed it, train, clean up.
+"""``fs train`` end to end: check the request, load the config and model descriptor once, scan
+the faces, then for each session (one, or one per schedule leg): build its setup
+(:func:`fs_core.training.session.prepare_session`, then :mod:`fs_core.training.build`), open its
+``[[sessions]]`` entry (:mod:`fs_core.training.session_record`) and train
+(:mod:`fs_core.training.loop`).
 
 Every check that can fail on user input runs before the model folder is touched, so a bad
 invocation never changes a saved model.
@@ -7,7 +11,6 @@ invocation never changes a saved model.
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,20 +19,12 @@ import keras
 import tensorflow as tf
 
 from fs_core.config import Config, load_config
-from fs_core.data.loader import BatchLoader
-from fs_core.data.sampler import choose_sampler
 from fs_core.data.scan import FolderScan, start_scans
 from fs_core.errors import FsUserError
-from fs_core.extensions.activate import activate_extensions
-from fs_core.faces.prepare import PrepareSpec, training_spec
-from fs_core.folder.model_files import save_model_files, training_lock
-from fs_core.losses.compose import LossComposer
+from fs_core.folder.model_files import training_lock
 from fs_core.model.build import get_descriptor
-from fs_core.model.weights import save_weights
-from fs_core.training import holdout, legs
+from fs_core.training import build, legs
 from fs_core.training.loop import StopReason, train
-from fs_core.training.lr_finder import find_learning_rate
-from fs_core.training.optimizer import make_optimizer
 from fs_core.training.schedule import check_options
 from fs_core.training.session import (
     TrainingSession,
@@ -43,77 +38,6 @@ from fs_core.training.step import make_train_step
 if TYPE_CHECKING:
     from fs_core.descriptors import ModelDescriptor
     from fs_core.plugin_manager import Registry
-
-
-def _check_sizes(faceset: Any, batch_size: int, flag: str) -> None:
-    if len(faceset) < batch_size:
-        raise FsUserError(
-            f"{flag}: has {len(faceset)} faces, fewer than the batch size {batch_size}; "
-            "add faces or lower -b",
-            faceset.folder,
-        )
-
-
-def make_composer(session: TrainingSession, faces_a: Any, faces_b: Any) -> LossComposer:
-    """The loss composition. Option mistakes name the config file; a face set that lacks the
-    landmarks or stored masks the options need is named itself."""
-    config = session.config
-    registry = session.registry
-
-    def compose(has_landmarks: bool, stored: frozenset) -> LossComposer:
-        return LossComposer(
-            config.loss,
-            config.mask,
-            registry.losses,
-            output_count=len(session.built.output_sizes),
-            has_landmarks=has_landmarks,
-            stored_masks=stored,
-            not_provided=registry.losses_not_provided,
-        )
-
-    try:
-        compose(True, frozenset({config.mask.mask_type}))
-    except FsUserError as error:
-        raise FsUserError(error.message, config.path) from None
-    for faceset in (faces_a, faces_b):
-        try:
-            compose(faceset.has_landmarks, frozenset(faceset.stored_mask_names))
-        except FsUserError as error:
-            raise FsUserError(error.message, faceset.folder) from None
-    return compose(
-        True, frozenset(faces_a.stored_mask_names) & frozenset(faces_b.stored_mask_names)
-    )
-
-
-def prepare_spec(session: TrainingSession, mask_names: tuple[str, ...]) -> PrepareSpec:
-    size = max((session.built.input_size,) + session.built.output_sizes)
-    return training_spec(session.config, size, mask_names)
-
-
-def make_loader(
-    session: TrainingSession, faces_a: Any, faces_b: Any, composer: LossComposer
-) -> Any:
-    augmenters = sorted(session.registry.augmenters.values(), key=lambda a: a.stage)
-    options = session.config.augmentation
-    sampler = choose_sampler(session.registry.samplers, options, session.config.path)
-    return BatchLoader.from_facesets(
-        faces_a,
-        faces_b,
-        spec=session.prepare_spec,
-        batch_size=session.local_batch_size,
-        input_size=session.built.input_size,
-        output_sizes=session.built.output_sizes,
-        augmenters=augmenters,
-        options=options,
-        color_order=session.built.descriptor.color_order,
-        seed=_loader_seed(session),
-        sampler=sampler,
-    )
-
-
-def _loader_seed(session: TrainingSession) -> int:
-    seed = session.request.seed if session.request.seed is not None else _fresh_seed()
-    return session.distribution.loader_seed(seed)
 
 
 #: What :func:`run_train` returns: why the session stopped, or ``"lr_finder"`` when the learning
@@ -156,8 +80,8 @@ def _run_train(
     scan_a, scan_b = scans or start_scans(request.input_a, request.input_b)
     faces = {request.input_a: scan_a.result(), request.input_b: scan_b.result()}
     if request.distributed != "multi-worker":  # a worker's loader needs only its share
-        _check_sizes(faces[request.input_a], request.batch_size, "-A")
-        _check_sizes(faces[request.input_b], request.batch_size, "-B")
+        build.check_sizes(faces[request.input_a], request.batch_size, "-A")
+        build.check_sizes(faces[request.input_b], request.batch_size, "-B")
     # multi-worker runs share one folder by design (only worker 0 writes it): no lock there
     lock = (
         contextlib.nullcontext()
@@ -267,22 +191,12 @@ def _smaller_batch_or_stop(session: TrainingSession, request: TrainRequest) -> T
 
 
 def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> RunResult:
-    """Finish the session's setup (faces, optimizer, extensions, step, learning rate), open its
-    ``[[sessions]]`` entry and train."""
-    request = session.request  # the batch size may have been raised for the replicas
-    faces_a, faces_b = holdout.split(session, faces_a, faces_b)
-    _check_sizes(faces_a, session.local_batch_size, "-A")
-    _check_sizes(faces_b, session.local_batch_size, "-B")
-    composer = make_composer(session, faces_a, faces_b)
-    session = session.with_setup(
-        faces_a=faces_a, faces_b=faces_b, prepare_spec=prepare_spec(session, composer.mask_names)
-    )
-    loader = make_loader(session, faces_a, faces_b, composer)
-    if request.seed is not None:
-        loader.skip(session.state.iterations)  # a resumed seeded run continues the same sequence
+    """Finish the session's setup (:mod:`fs_core.training.build`), open its ``[[sessions]]``
+    entry and train."""
+    session, composer = build.with_faces(session, faces_a, faces_b)
+    loader = build.make_loader(session, composer)
     try:
-        session = session.with_setup(optimizer=make_optimizer(session))
-        session = session.with_setup(extensions=activate_extensions(session, composer))
+        session = build.with_optimizer(session, composer)
         step = make_train_step(
             session.model,
             composer,
@@ -291,67 +205,13 @@ def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> RunR
             distribution=session.distribution,
             extensions=session.extensions,
         )
-        source = set_learning_rate(session, loader, step)
+        source = build.set_learning_rate(session, loader, step)
         if source is None:
             return "lr_finder"
         session = session.with_setup(learning_rate_source=source)
-        if request.schedule is not None:
+        if session.request.schedule is not None:
             legs.after_optimizer(session)
         session.running.record = open_entry(session)
         return train(session, loader, step)
     finally:
         loader.close()
-
-
-def set_learning_rate(session: TrainingSession, loader: Any, step: Any) -> str | None:
-    """Set the rate this session trains at; returns where it came from ("config", "lr_finder",
-    "lr_finder (stored)"), or None when the finder's mode says to stop after the graph.
-
-    As faceswap's trainer (``lib/training/train.py``): with ``-r`` a rate stored by an earlier
-    finder run is reused (the finder does not run again), and a new model runs the finder; without
-    ``-r`` the configured ``learning_rate`` applies even when a rate is stored. The source is kept
-    in :attr:`SessionSetup.learning_rate_source` for the session record.
-    """
-    state, options = session.state, session.config.global_
-    rate, source = float(options.learning_rate), "config"
-    if session.request.use_lr_finder:
-        if state.lr_finder is not None:
-            rate, source = float(state.lr_finder), "lr_finder (stored)"
-            session.print(f"Learning rate from the learning rate finder: {rate:.3e} (stored)")
-        elif state.iterations:
-            session.print(
-                "The learning rate finder only runs on a new model; using "
-                f"[global] learning_rate = {options.learning_rate:g}"
-            )
-        else:
-            state.lr_finder = find_learning_rate(session, loader, step)
-            if options.lr_finder_mode == "graph_and_exit":
-                save_model_files(
-                    session.model_dir,
-                    state,
-                    lambda path: save_weights(
-                        path,
-                        session.model,
-                        model_name=session.model_name,
-                        iterations=state.iterations,
-                    ),
-                )
-                session.print(
-                    "Learning rate stored in the model; run fs train -r again to train at it."
-                )
-                return None
-            rate, source = float(state.lr_finder), "lr_finder"
-    elif state.lr_finder is not None:
-        session.print(
-            f"Using [global] learning_rate = {options.learning_rate:g}; add -r to train "
-            f"at the stored learning rate finder rate {state.lr_finder:.3e}"
-        )
-    session.running.base_learning_rate = rate
-    assert session.optimizer is not None  # made before the rate is set
-    session.optimizer.learning_rate.assign(rate)
-    return source
-
-
-def _fresh_seed() -> int:
-    """Without --seed every run draws different augmentations."""
-    return secrets.randbits(31)
