@@ -70,7 +70,7 @@ def fs_nan(
 def fs_collapse(session: Any, event: Mapping[str, Any]) -> None:
     record = session.stash.get(KEY, None)
     if record is not None:
-        record.writer.write("collapse", **event)
+        record.collapse(event)
 
 
 @hookimpl(trylast=True)

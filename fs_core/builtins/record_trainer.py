@@ -373,6 +373,10 @@ class TrainerRecord:
             for asked in self.asked
         )
 
+    def collapse(self, event: Mapping[str, Any]) -> None:
+        """The collapse guard rolled back (``fs_collapse``): a ``collapse`` record for the GUI."""
+        self.writer.write("collapse", **event)
+
     def nan(self, iteration: int, losses: Mapping[str, float], rolled_back: bool) -> None:
         self.writer.write(
             "nan",
