@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
         TrainingExtensionDescriptor,
         WriterDescriptor,
     )
+    from fs_core.training.requests import LoopRequest
     from fs_core.training.session import TrainingSession
 
 
@@ -286,6 +287,52 @@ def fs_nan(
         @fs_core.hookimpl
         def fs_nan(iteration, losses):
             print("NaN at", iteration, [k for k, v in losses.items() if v != v])
+    """
+
+
+@hookspec
+def fs_collapse(session: TrainingSession, event: Mapping[str, object]) -> None:
+    """The collapse guard (``[global] collapse_protection``) rolled back: the loss jumped or the
+    reconstructions lost their variance, and the last backup (or save) was restored at a lower
+    learning rate. Training goes on from the restored weights.
+
+    :param session: the run (:class:`fs_core.training.session.TrainingSession`).
+    :param event: what happened, as the session's ``collapse_rollbacks`` entry in ``state.toml``
+        holds it: ``iteration``, ``cause`` ("loss jump" or "variance lost"), ``restored_to`` (the
+        iteration count restored), ``from`` ("backup" or "last save") and ``learning_rate`` (the
+        rate from now on).
+
+    Example::
+
+        @fs_core.hookimpl
+        def fs_collapse(event):
+            print("collapse at", event["iteration"], "back to", event["restored_to"])
+    """
+
+
+@hookspec
+def fs_request_done(session: TrainingSession, request: LoopRequest) -> None:
+    """The loop honoured a request a plugin made with ``session.running.ask(...)`` ("save",
+    "snapshot" or "stop", :mod:`fs_core.training.requests`): ``request.outcome`` is "done" or
+    "failed" (``request.error`` says why), ``request.iteration`` when it was honoured and, for a
+    snapshot, ``request.snapshot`` the folder's name. Every plugin is told; the one that asked
+    recognises its request (by identity, or by the ``asker`` it gave). A plugin never calls the
+    loop: it asks between iterations and is answered here.
+
+    :param session: the run (:class:`fs_core.training.session.TrainingSession`).
+    :param request: the request, with its outcome filled in.
+
+    Example::
+
+        @fs_core.hookimpl
+        def fs_iteration_end(session, iteration):
+            if iteration == 1000:
+                session.running.ask("snapshot", asker="my plugin")
+
+        @fs_core.hookimpl
+        def fs_request_done(request):
+            if request.asker == "my plugin":
+                print(request.action, request.outcome, "at", request.iteration)
     """
 
 

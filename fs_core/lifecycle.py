@@ -15,6 +15,7 @@ import attrs
 import pluggy
 
 if TYPE_CHECKING:
+    from fs_core.training.requests import LoopRequest
     from fs_core.training.session import TrainingSession
 
 EndReason = Literal["done", "interrupted", "stopped", "nan", "error"]
@@ -49,6 +50,12 @@ class Lifecycle:
         self.relay.fs_nan(
             session=session, iteration=iteration, losses=losses, rolled_back=rolled_back
         )
+
+    def fs_collapse(self, session: TrainingSession, event: Mapping[str, object]) -> None:
+        self.relay.fs_collapse(session=session, event=event)
+
+    def fs_request_done(self, session: TrainingSession, request: LoopRequest) -> None:
+        self.relay.fs_request_done(session=session, request=request)
 
     def fs_train_end(self, session: TrainingSession, reason: EndReason, error: str | None) -> None:
         self.relay.fs_train_end(session=session, reason=reason, error=error)

@@ -84,10 +84,10 @@ def cycle(
         session = prepare_session(request, registry, notify)  # type: ignore[arg-type]
         try:
             if free_space is not None:
-                session.free_space = free_space
-            session.optimizer = make_optimizer(session)
-            session.base_learning_rate = float(session.config.global_.learning_rate)
-            session.record = session.state.new_session(request.batch_size, {})
+                session = session.with_setup(free_space=free_space)
+            session = session.with_setup(optimizer=make_optimizer(session))
+            session.running.base_learning_rate = float(session.config.global_.learning_rate)
+            session.running.record = session.state.new_session(request.batch_size, {})
             return train(session, itertools.repeat({}), FallingLoss(session.state.iterations))
         finally:
             session.distribution.close()

@@ -64,10 +64,10 @@ def test_release_free_heap_returns_freed_pages_to_the_system(libc: ctypes.CDLL) 
 def test_training_hands_the_heap_back_after_each_save(monkeypatch, tmp_path) -> None:
     import save_cycles
 
-    from fs_core.training import loop
+    from fs_core.training import saving
 
     calls: list[int] = []
-    monkeypatch.setattr(loop.heap, "release_free_heap", lambda: calls.append(1) or True)
+    monkeypatch.setattr(saving.heap, "release_free_heap", lambda: calls.append(1) or True)
     config = save_cycles.write_config(tmp_path / "config.toml")
     save_cycles.cycle(tmp_path / "model", config, 3, save_interval=1, snapshot_interval=0)
     assert len(calls) == 3  # after the save of each iteration (the third is the exit save)

@@ -51,7 +51,7 @@ def trained(demo, tmp_path_factory) -> Path:
     config.write_text("[augmentation]\npreview_images = 2\n")
     model = root / "m"
     with pytest.MonkeyPatch.context() as patch:  # a preview at every save, however slow
-        patch.setattr("fs_core.record.trainer.PREVIEW_TIME_SHARE", 1.0)
+        patch.setattr("fs_core.builtins.record_trainer.PREVIEW_TIME_SHARE", 1.0)
         code = main(
             [
                 "train",
@@ -517,7 +517,7 @@ def test_a_killed_trainer_reads_as_failed(demo, tmp_path, subprocess_env):
 def test_previews_take_at_most_their_share_of_the_training_time():
     """A save draws a preview unless the last one's drawing time would exceed 1% of the time
     since: a 2 s preview waits for 198 s of training, a 0.1 s one for 9.9 s."""
-    from fs_core.record.trainer import preview_due
+    from fs_core.builtins.record_trainer import preview_due
 
     assert preview_due(None, 0.0, 5.0)
     assert not preview_due(100.0, 2.0, 100.0 + 197.0)

@@ -89,7 +89,7 @@ def test_lr_finder_graph_and_exit_stores_the_rate_and_trains_nothing(
 def test_a_stored_finder_rate_is_used_only_with_r(registry, faces, tmp_path, config, monkeypatch):
     """faceswap's trainer: -r reuses the stored rate (no second sweep); without -r the configured
     learning_rate applies. Each session records the rate and where it came from."""
-    import fs_core.training.run as run_module
+    import fs_core.training.build as build_module
 
     sweeps = []
 
@@ -97,7 +97,7 @@ def test_a_stored_finder_rate_is_used_only_with_r(registry, faces, tmp_path, con
         sweeps.append(1)
         return 3e-5
 
-    monkeypatch.setattr(run_module, "find_learning_rate", fake_finder)
+    monkeypatch.setattr(build_module, "find_learning_rate", fake_finder)
     model = tmp_path / "m"
     seen = []
     for use_lr_finder in (True, False, True):

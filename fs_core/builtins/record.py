@@ -4,7 +4,11 @@ hooks: what ``fs gui`` and ``fs analysis`` read, and the folder through which th
 Written by the chief worker only, and only with ``[global] training_record`` on (the default).
 Its save, iteration and end hooks run after the other plugins' (``trylast``, and registered after
 the snapshots built-in), so a save record can name the snapshot just written and the end record
-follows every message. The work is done by :class:`fs_core.record.trainer.TrainerRecord`.
+follows every message. The work is done by :class:`fs_core.builtins.record_trainer.TrainerRecord`.
+
+The ``save``, ``snapshot`` and ``stop`` commands are asked of the loop as requests
+(:mod:`fs_core.training.requests`) and answered in ``fs_request_done``, once the loop has done
+them; a collapse rollback arrives through ``fs_collapse``.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from fs_core.builtins.record_trainer import TrainerRecord
 from fs_core.hookspecs import hookimpl
-from fs_core.record.trainer import TrainerRecord
 from fs_core.stash import StashKey
 
 if TYPE_CHECKING:
-    from fs_core.record.trainer import TrainerRecord
+    from fs_core.training.requests import LoopRequest
 
 KEY: StashKey[TrainerRecord] = StashKey("record")
 
@@ -60,6 +64,20 @@ def fs_nan(
     record = session.stash.get(KEY, None)
     if record is not None:
         record.nan(iteration, losses, rolled_back)
+
+
+@hookimpl
+def fs_collapse(session: Any, event: Mapping[str, Any]) -> None:
+    record = session.stash.get(KEY, None)
+    if record is not None:
+        record.collapse(event)
+
+
+@hookimpl(trylast=True)
+def fs_request_done(session: Any, request: LoopRequest) -> None:
+    record = session.stash.get(KEY, None)
+    if record is not None:
+        record.request_done(request)
 
 
 @hookimpl(trylast=True)

@@ -7,7 +7,6 @@ TensorBoard has flushed its events before they are copied.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -15,6 +14,7 @@ import attrs
 from fs_core.folder.snapshots import clean_leftovers, take_snapshot
 from fs_core.hookspecs import hookimpl
 from fs_core.stash import StashKey
+from fs_core.training.requests import LastSnapshot
 
 
 @attrs.define
@@ -25,21 +25,7 @@ class SnapshotSchedule:
     done: int
 
 
-@attrs.frozen
-class LastSnapshot:
-    """The snapshot written last in this run (the training record names it in its save record)."""
-
-    iteration: int
-    folder: str
-
-
 KEY: StashKey[SnapshotSchedule] = StashKey("snapshots")
-LAST_SNAPSHOT: StashKey[LastSnapshot] = StashKey("last snapshot")
-
-
-def record_snapshot(session: Any, iteration: int, folder: Path) -> None:
-    """What the training record's save record names (see fs_core.builtins.record)."""
-    session.stash[LAST_SNAPSHOT] = LastSnapshot(iteration=iteration, folder=folder.name)
 
 
 @hookimpl
@@ -61,8 +47,8 @@ def fs_save(session: Any, model_dir: str, iteration: int) -> None:
         return
     memory.done = reached
     folder = take_snapshot(session, model_dir, iteration)
-    if folder is not None:
-        record_snapshot(session, iteration, folder)
+    if folder is not None:  # the training record's save record names it
+        session.running.last_snapshot = LastSnapshot(iteration=iteration, folder=folder.name)
 
 
 @hookimpl

@@ -16,6 +16,7 @@ import attrs
 from fs_core.errors import FsUserError
 from fs_core.hookspecs import hookimpl
 from fs_core.stash import StashKey
+from fs_core.training.arguments import timelapse_wanted
 
 
 @attrs.frozen
@@ -28,33 +29,11 @@ class TimelapseMemory:
 
 
 KEY: StashKey[TimelapseMemory] = StashKey("timelapse")
-FLAGS = (
-    ("timelapse_a", "-x/--timelapse-input-A"),
-    ("timelapse_b", "-y/--timelapse-input-B"),
-    ("timelapse_out", "-z/--timelapse-output"),
-)
-
-
-def check_request(request: Any) -> bool:
-    """True when a timelapse is asked for;
-    FsUserError naming the missing flag when only some of the three are given."""
-    given = {attr: getattr(request, attr, None) for attr, _ in FLAGS}
-    if not any(given.values()):
-        return False
-    missing = [flag for attr, flag in FLAGS if not given[attr]]
-    if missing:
-        raise FsUserError(
-            f"the timelapse needs -x, -y and -z together; missing {', '.join(missing)}"
-        )
-    out = Path(request.timelapse_out)
-    if out.exists() and not out.is_dir():
-        raise FsUserError("-z/--timelapse-output is a file, not a folder", out)
-    return True
 
 
 @hookimpl
 def fs_train_start(session: Any) -> None:
-    if not check_request(session.request):
+    if not timelapse_wanted(session.request):
         return
     from fs_core.faces.faceset import index_faceset  # noqa: PLC0415 (OpenCV: builtins.timelapse loads without it)
     from fs_core.preview.render import faces_for, style_of  # noqa: PLC0415 (OpenCV: builtins.timelapse loads without it)

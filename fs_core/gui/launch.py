@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from fs_core.atomic import atomic_write_bytes
-from fs_core.cli import train
 from fs_core.errors import FsUserError
 from fs_core.gui.security import path_inside
+from fs_core.training.arguments import add_train_arguments
 
 RECORD_DIR = "record"
 LOG_FILE = "trainer.log"
@@ -117,10 +117,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="fs", add_help=False)
-    subparsers = parser.add_subparsers(dest="command")
-    train.add_parser(subparsers)
-    return subparsers.choices["train"]
+    parser = _Parser(prog="fs train")
+    add_train_arguments(parser)
+    return parser
 
 
 def recorded_args(model_dir: Path) -> list[str]:

@@ -15,9 +15,9 @@ recovers, usually long before anything becomes NaN. Two cheap signs are watched:
 
 Either one restores the last backup (or the last save), multiplies the learning rate by
 ``nan_lr_factor`` as NaN recovery does (:func:`fs_core.training.nan_recovery.restore_last_good`),
-records it in the session (``collapse_rollbacks``) and the training record (a ``collapse``
-event), says so in the status output and the log, and goes on; after ``collapse_max_rollbacks``
-in one session it only warns.
+records it in the session (``collapse_rollbacks``), tells the plugins (``fs_collapse``: the
+training record writes a ``collapse`` event), says so in the status output and the log, and goes
+on; after ``collapse_max_rollbacks`` in one session it only warns.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from typing import Any
 import attrs
 import numpy as np
 
-from fs_core.builtins.record import KEY as RECORD
 from fs_core.preview.faces import pick_evenly
 from fs_core.preview.render import faces_for
 from fs_core.stash import StashKey
@@ -194,7 +193,6 @@ def _say(session: Any, message: str) -> None:
 
 
 def _record_event(session: Any, entry: dict[str, Any]) -> None:
-    """A ``collapse`` event in the training record, for ``fs gui``."""
-    record = session.stash.get(RECORD, None)
-    if record is not None:
-        record.writer.write("collapse", **entry)
+    """Tell the plugins (``fs_collapse``): the training record writes a ``collapse`` event for
+    ``fs gui``."""
+    session.registry.hook().fs_collapse(session=session, event=dict(entry))

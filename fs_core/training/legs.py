@@ -92,13 +92,6 @@ def after_optimizer(session: TrainingSession) -> None:
         session.optimizer.learning_rate.assign(session.base_learning_rate)  # one of them
 
 
-def record_stage(session: TrainingSession) -> None:
-    """The stage this session trained in, in its ``[[sessions]]`` entry."""
-    recorded = session.state.schedule
-    if session.request.schedule is not None and recorded:
-        session.record["stage"] = recorded.get("stage")
-
-
 def upcoming_lines(schedule: Schedule, model_dir: str | Path) -> list[str]:
     """What ``fs train`` prints at the start: the stage in force and the stages to come."""
     return schedule.describe_upcoming(position(model_dir)[0])

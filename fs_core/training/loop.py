@@ -20,9 +20,11 @@ import numpy as np
 
 from fs_core.errors import FsUserError
 from fs_core.folder import disk
+from fs_core.folder.snapshots import take_snapshot
 from fs_core.lifecycle import Lifecycle
 from fs_core.training import collapse
 from fs_core.training.nan_recovery import roll_back
+from fs_core.training.requests import LastSnapshot, LoopRequest
 from fs_core.training.saving import save
 from fs_core.training.session import TrainingSession
 
@@ -59,7 +61,7 @@ def train(session: TrainingSession, loader: Any, step: Any) -> StopReason:
     ``fs_train_end`` is called however the session ends, an exception included (with
     ``reason="error"`` and its one-line message), so every plugin can close what it opened."""
     hook = session.registry.hook()
-    session.started = time.monotonic()  # examples/s count training, not loading the faces
+    session.running.started = time.monotonic()  # examples/s count training, not loading faces
     try:
         hook.fs_train_start(session=session)
         reason = _iterate(session, loader, step, hook)
@@ -88,7 +90,7 @@ def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Lifecycle) 
                 batch = next(loader)
                 losses = _to_floats(step(batch))
                 session.state.iterations += 1
-                session.session_iterations += 1
+                session.running.session_iterations += 1
                 disk.refresh(session)  # the low-space indication, at most every 30 s
                 if not all(math.isfinite(losses[k]) for k in ("loss_a", "loss_b")):
                     after_nan = _on_non_finite(session, losses, hook)
@@ -102,6 +104,7 @@ def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Lifecycle) 
                 hook.fs_iteration_end(
                     session=session, iteration=session.state.iterations, losses=losses
                 )
+                honour_requests(session, hook)
                 if session.stop_requested:
                     return "stopped"  # the exit save follows
                 snapshot_due = (
@@ -166,3 +169,49 @@ def _report_nan(session: TrainingSession, losses: dict[str, float], hook: Lifecy
         f"({', '.join(bad)}). Training stopped without saving; the last save is intact. "
         "Restore the last backup with 'fs restore' or lower [global] learning_rate."
     )
+
+
+def honour_requests(session: TrainingSession, hook: Lifecycle) -> None:
+    """After an iteration: do what plugins asked (:mod:`fs_core.training.requests`), in the
+    order they asked, and tell them through ``fs_request_done``. A stop is only marked here: the
+    loop ends after this, with its exit save. A requested save that fails is answered as failed
+    and training goes on (the scheduled saves still run their own disk guard)."""
+    running = session.running
+    while running.requests:
+        request = running.requests.pop(0)
+        request.iteration = session.state.iterations
+        try:
+            _do(session, request, hook)
+        except Exception as error:
+            request.outcome, request.error = "failed", error
+        hook.fs_request_done(session=session, request=request)
+
+
+def _do(session: TrainingSession, request: LoopRequest, hook: Lifecycle) -> None:
+    iteration = session.state.iterations
+    if request.action == "stop":
+        session.running.stop_requested = True
+        request.outcome = "done"
+        return
+    if not session.session_iterations:
+        raise ValueError("nothing trained yet this session")
+    save(session, is_exit=False, hook=hook)
+    if request.action == "snapshot":
+        request.snapshot = _snapshot_of_save(session, iteration)
+        if request.snapshot is None:
+            raise ValueError(
+                f"saved at iteration {iteration}; the snapshot was skipped (see the messages)"
+            )
+    request.outcome = "done"
+
+
+def _snapshot_of_save(session: TrainingSession, iteration: int) -> str | None:
+    """The snapshot of the save just made: the one ``-I`` took of it, else a new one (None when
+    it was skipped, the reason told)."""
+    last = session.running.last_snapshot
+    if last is None or last.iteration != iteration:
+        folder = take_snapshot(session, session.model_dir, iteration)
+        if folder is None:
+            return None
+        last = session.running.last_snapshot = LastSnapshot(iteration, folder.name)
+    return last.folder

@@ -84,7 +84,7 @@ def restore_last_good(session, lr_factor: float) -> tuple[int, str] | None:
         session.extensions.restore(folder / WEIGHTS_FILE)
     restored_to = load_state(folder).iterations
     session.state.iterations = restored_to
-    session.base_learning_rate *= lr_factor
+    session.running.base_learning_rate *= lr_factor
     session.optimizer.learning_rate.assign(session.base_learning_rate)
     session.loss_history.clear()
     return restored_to, source

@@ -1,12 +1,13 @@
-"""One training run, from the command's options to the last save.
+"""A training session: what it is built from (:class:`SessionSetup`, made once) and what
+changes while it trains (:class:`RunningState`), together the ``session`` hooks receive.
 
-The flow a newcomer should see here: options and model folder -> faces -> model -> optimizer ->
-losses -> loader -> compiled step -> loop (hooks, saves, backups) -> exit save. Each stage lives in
-its own module; this one only wires them together and owns the run's bookkeeping.
+:func:`prepare_session` builds the model from the request, the config and the model folder;
+:mod:`fs_core.training.run` adds the faces, the optimizer and the step, then trains.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -31,11 +32,11 @@ from fs_core.training.precision import (
     detect_hardware,
 )
 from fs_core.training.pretrain import load_pretrained
+from fs_core.training.requests import Action, LastSnapshot, LoopRequest
 from fs_core.training.strategy import configure_devices, make_distribution
 
 if TYPE_CHECKING:
-    import keras
-
+    from fs_core.descriptors import ModelDescriptor
     from fs_core.faces.faceset import FaceSet
     from fs_core.faces.prepare import PrepareSpec
     from fs_core.plugin_manager import Registry
@@ -88,49 +89,148 @@ class TrainRequest:
     holdout: int | None = None  # --holdout: faces per side never trained on (None: as recorded)
 
 
-@attrs.define(eq=False)
-class TrainingSession:
-    """The live state of a run; lifecycle hooks receive it as ``session``."""
+@attrs.frozen
+class SessionSetup:
+    """What a session is built from: made once per session (per schedule leg), never changed.
+
+    A session is built in a few steps (the model, then the faces, then the optimizer and the
+    extensions, then the learning rate); each step makes a new setup from the last
+    (:meth:`TrainingSession.with_setup`), so no setup is ever filled in afterwards. The fields a
+    later step adds are None until then; hooks only ever see the finished setup."""
 
     request: TrainRequest
     registry: Registry
     config: Config
-    state: ModelState
+    descriptor: ModelDescriptor
     built: BuiltModel
     model_dir: Path
     distribution: Distribution  # the strategy the model was built under
-    optimizer: keras.optimizers.Optimizer | None = None  # set once the loader is ready
-    base_learning_rate: float = 0.0  # the rate after warmup
-    #: where base_learning_rate came from: "config", "lr_finder" (found in this run) or
-    #: "lr_finder (stored)" (found earlier, reused with -r); recorded in the session
-    learning_rate_source: str = "config"
-    faces_a: FaceSet | None = None  # the indexed face sets
-    faces_b: FaceSet | None = None
-    prepare_spec: PrepareSpec | None = None  # how faces are cropped for this model
-    record: dict = attrs.field(factory=dict)  # this run's [[sessions]] entry in the state
-    stash: Stash = attrs.field(factory=Stash)  # per-run memory of plugins, typed by key
-    session_iterations: int = 0
-    started: float = attrs.field(factory=time.monotonic)
-    loss_history: list = attrs.field(factory=list)
-    print: Callable[[str], None] = print
     #: the compute precision this run trains in, and why (``[global] mixed_precision``)
     precision: PrecisionChoice | None = None
-    #: set by a plugin (the record's "stop" command) to end the loop with a save, reason "stopped"
-    stop_requested: bool = False
     #: free bytes on a folder's disk, for the disk guard (tests inject a full disk here)
     free_space: FreeSpace = disk_free
-    #: free bytes on the model's disk while they are low (status line, record), else None
-    disk_low_free: int | None = None
+    faces_a: FaceSet | None = None  # the indexed face sets, without the held-out faces
+    faces_b: FaceSet | None = None
+    prepare_spec: PrepareSpec | None = None  # how faces are cropped for this model
+    optimizer: keras.optimizers.Optimizer | None = None
     #: the training-step extensions in force (fs_core.extensions.activate.ActiveExtensions), or
     #: None: the plain step
     extensions: Any = None
+    #: where the learning rate came from: "config", "lr_finder" (found in this run) or
+    #: "lr_finder (stored)" (found earlier, reused with -r); recorded in the session
+    learning_rate_source: str = "config"
+
+
+@attrs.define(eq=False)
+class RunningState:
+    """What changes while a session trains. The loop, the save and the plugins change it; the
+    setup never does."""
+
+    #: the model's ``state.toml`` as it will be saved (``iterations`` counts every session)
+    model_state: ModelState
+    #: the message channel (console, -F log); the training record wraps it for the session
+    print: Callable[[str], None] = print
+    #: this run's ``[[sessions]]`` entry in the state (made as training starts)
+    record: dict = attrs.field(factory=dict)
+    stash: Stash = attrs.field(factory=Stash)  # per-run memory of plugins, typed by key
+    session_iterations: int = 0
+    started: float = attrs.field(factory=time.monotonic)  # the examples/s clock
+    loss_history: list = attrs.field(factory=list)  # losses since the last save
+    base_learning_rate: float = 0.0  # the rate after warmup (rollbacks lower it)
+    #: set by a plugin to end the loop with a save, reason "stopped"
+    stop_requested: bool = False
+    #: what plugins asked the loop to do after the current iteration (see :meth:`ask`)
+    requests: list[LoopRequest] = attrs.field(factory=list)
+    #: the snapshot written last in this run (the training record names it)
+    last_snapshot: LastSnapshot | None = None
+    #: free bytes on the model's disk while they are low (status line, record), else None
+    disk_low_free: int | None = None
+
+    def ask(self, action: Action, asker: object = None) -> LoopRequest:
+        """Ask the loop to save, snapshot or stop after the current iteration; the loop answers
+        through the ``fs_request_done`` hook (see :mod:`fs_core.training.requests`)."""
+        request = LoopRequest(action=action, asker=asker)
+        self.requests.append(request)
+        return request
+
+
+@attrs.define(eq=False)
+class TrainingSession:
+    """A training session as lifecycle hooks receive it (``session``): its :class:`SessionSetup`
+    and its :class:`RunningState`, with their attributes readable on the session itself
+    (``session.config``, ``session.model``, ``session.state.iterations`` ...)."""
+
+    setup: SessionSetup = attrs.field(on_setattr=attrs.setters.frozen)
+    running: RunningState = attrs.field(on_setattr=attrs.setters.frozen)
+
+    def with_setup(self, **changes: Any) -> TrainingSession:
+        """The session with the next building step's setup (the running state is shared)."""
+        return TrainingSession(attrs.evolve(self.setup, **changes), self.running)
+
+    # ---------------------------------------------------------------- the setup
+
+    @property
+    def request(self) -> TrainRequest:
+        return self.setup.request
+
+    @property
+    def registry(self) -> Registry:
+        return self.setup.registry
+
+    @property
+    def config(self) -> Config:
+        return self.setup.config
+
+    @property
+    def built(self) -> BuiltModel:
+        return self.setup.built
+
+    @property
+    def model_dir(self) -> Path:
+        return self.setup.model_dir
+
+    @property
+    def distribution(self) -> Distribution:
+        return self.setup.distribution
+
+    @property
+    def precision(self) -> PrecisionChoice | None:
+        return self.setup.precision
+
+    @property
+    def free_space(self) -> FreeSpace:
+        return self.setup.free_space
+
+    @property
+    def faces_a(self) -> FaceSet | None:
+        return self.setup.faces_a
+
+    @property
+    def faces_b(self) -> FaceSet | None:
+        return self.setup.faces_b
+
+    @property
+    def prepare_spec(self) -> PrepareSpec | None:
+        return self.setup.prepare_spec
+
+    @property
+    def optimizer(self) -> keras.optimizers.Optimizer | None:
+        return self.setup.optimizer
+
+    @property
+    def extensions(self) -> Any:
+        return self.setup.extensions
+
+    @property
+    def learning_rate_source(self) -> str:
+        return self.setup.learning_rate_source
 
     @property
     def model_name(self) -> str:
         return self.built.name
 
     @property
-    def model(self):
+    def model(self) -> Any:
         return self.built.model
 
     @property
@@ -154,8 +254,63 @@ class TrainingSession:
         unit of faceswap's own speed figures (Original: about 11.4 GFLOP to train one example)."""
         return 2 * self.batch_size
 
+    # ---------------------------------------------------------------- the running state
+
+    @property
+    def state(self) -> ModelState:
+        """The model's state (``state.toml``): ``iterations``, the sessions, the lowest loss."""
+        return self.running.model_state
+
+    @property
+    def record(self) -> dict:
+        return self.running.record
+
+    @property
+    def stash(self) -> Stash:
+        return self.running.stash
+
+    @property
+    def session_iterations(self) -> int:
+        return self.running.session_iterations
+
+    @property
+    def started(self) -> float:
+        return self.running.started
+
+    @property
+    def loss_history(self) -> list:
+        return self.running.loss_history
+
+    @property
+    def base_learning_rate(self) -> float:
+        return self.running.base_learning_rate
+
+    @property
+    def print(self) -> Callable[[str], None]:
+        return self.running.print
+
+    @print.setter
+    def print(self, value: Callable[[str], None]) -> None:
+        self.running.print = value
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.running.stop_requested
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        self.running.stop_requested = value
+
+    @property
+    def disk_low_free(self) -> int | None:
+        return self.running.disk_low_free
+
+    @disk_low_free.setter
+    def disk_low_free(self, value: int | None) -> None:
+        self.running.disk_low_free = value
+
     def examples_per_second(self) -> float:
-        elapsed = time.monotonic() - self.started
+        elapsed = time.monotonic() - self.running.started
         return (
             self.session_iterations * self.examples_per_iteration / elapsed if elapsed > 0 else 0.0
         )
@@ -177,12 +332,25 @@ def validate_request(request: TrainRequest) -> None:
 
 
 def prepare_session(
-    request: TrainRequest, registry: Registry, notify: Callable[[str], None] = print
+    request: TrainRequest,
+    registry: Registry,
+    notify: Callable[[str], None] = print,
+    *,
+    config: Config | None = None,
+    descriptor: ModelDescriptor | None = None,
 ) -> TrainingSession:
-    """Everything up to the first iteration; raises FsUserError before touching the model folder."""
-    validate_request(request)
-    descriptor = get_descriptor(registry, request.model_name)
-    config = load_config(request.config_path, registry.model_config_classes())
+    """The model built and loaded, and the session's running state: everything up to the faces.
+
+    ``config`` and ``descriptor``: loaded once by the caller (a schedule's legs each prepare a
+    session from the same ones; the config is copied, since each leg applies its own settings);
+    loaded here when not given. The request was checked (:func:`validate_request`) by the caller.
+    Raises FsUserError before touching the model folder."""
+    if descriptor is None:
+        descriptor = get_descriptor(registry, request.model_name)
+    if config is None:
+        config = load_config(request.config_path, registry.model_config_classes())
+    else:
+        config = copy.deepcopy(config)
     _apply_cli_switches(config, request)
     if request.stage_options:
         schedule.apply_settings(
@@ -218,17 +386,17 @@ def prepare_session(
         keras.utils.set_random_seed(request.seed)
     with distribution.scope():  # variables are created per replica (or centrally) as asked
         built = build_from_config(registry, request.model_name, config)
-    session = TrainingSession(
+    setup = SessionSetup(
         request=request,
         registry=registry,
         config=config,
-        state=state,
+        descriptor=descriptor,
         built=built,
         model_dir=distribution.save_dir(Path(request.model_dir)),
-        print=notify,
         distribution=distribution,
         precision=precision,
     )
+    session = TrainingSession(setup, RunningState(model_state=state, print=notify))
     if stored is not None:
         load_weights(
             Path(request.model_dir) / WEIGHTS_FILE,

@@ -1,4 +1,9 @@
-"""What a training session writes into ``MODEL_DIR/record/``, driven by the lifecycle hooks.
+"""What a training session writes into ``MODEL_DIR/record/``: the training-side half of the
+built-in record plugin (:mod:`fs_core.builtins.record` calls it from the lifecycle hooks).
+
+It lives with the plugin, not in :mod:`fs_core.record` (the record's files, reader and writer,
+which ``fs gui`` and ``fs analysis`` use without TensorFlow), because it is made of a session:
+it reads the running state, the held-out result and the preview plugin's faces.
 
 :class:`TrainerRecord` is created at ``fs_train_start`` (on the chief worker, with ``[global]
 training_record`` on) and kept in ``session.stash``. Per iteration it adds the losses to running
@@ -40,6 +45,7 @@ from fs_core.record.files import (
 from fs_core.record.reader import process_start_time
 from fs_core.record.writer import RecordWriter, prune_previews, rounded
 from fs_core.training.holdout import latest
+from fs_core.training.requests import LoopRequest
 
 #: the largest share of the training time that drawing the previews of saves may take
 PREVIEW_TIME_SHARE = 0.01
@@ -58,6 +64,8 @@ def preview_due(
 
 
 PROGRESS_SECONDS = 0.5
+#: commands the loop does between iterations (asked as requests, answered when done)
+LOOP_COMMANDS = ("save", "snapshot", "stop")
 #: flags of ``fs train`` for the request's fields, to write the command that resumes this run
 _VALUE_FLAGS = (
     ("input_a", "-A", True),
@@ -141,7 +149,10 @@ class TrainerRecord:
         self.count = 0
         self.next_progress = 0.0
         self.faces: Any = None
-        self.snapshot_wanted = False
+        #: commands the loop is asked to do, answered when it has (:meth:`request_done`)
+        self.asked: dict[LoopRequest, Request] = {}
+        #: a save record held until the snapshot asked of that save is taken (it names it)
+        self.held_save: dict[str, Any] | None = None
         self.pending: list[Request] = []  # requests sent while this process was starting
         #: when the last save's preview finished, and how long drawing it took (monotonic seconds)
         self.preview_done_at: float | None = None
@@ -275,6 +286,9 @@ class TrainerRecord:
         if request.command is None:
             self._answer(request, "failed", request.detail)
             return
+        if request.command in LOOP_COMMANDS:  # the loop does it after this iteration
+            self.asked[self.session.running.ask(request.command, asker=request)] = request
+            return
         iteration = self.session.state.iterations
         try:
             detail = getattr(self, f"_command_{request.command}")()
@@ -294,38 +308,29 @@ class TrainerRecord:
             detail=one_line(detail),
         )
 
-    def _command_stop(self) -> str:
-        self.session.stop_requested = True
-        return f"stopping: saving at iteration {self.session.state.iterations} and exiting"
-
-    def _save_now(self) -> None:
-        from fs_core.training.saving import save  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
-
-        save(self.session, is_exit=False, hook=self.session.registry.hook())
-
-    def _command_save(self) -> str:
-        if not self.session.session_iterations:
-            raise ValueError("nothing trained yet this session")
-        self._save_now()
-        return f"saved at iteration {self.session.state.iterations}"
-
-    def _command_snapshot(self) -> str:
-        if not self.session.session_iterations:
-            raise ValueError("nothing trained yet this session")
-        self.snapshot_wanted = True
-        try:
-            self._save_now()
-        finally:
-            self.snapshot_wanted = False
-        from fs_core.builtins.snapshots import LAST_SNAPSHOT  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
-
-        written = self.session.stash.get(LAST_SNAPSHOT, None)
-        iteration = self.session.state.iterations
-        if written is None or written.iteration != iteration:
-            raise ValueError(
-                f"saved at iteration {iteration}; the snapshot was skipped (see the messages)"
+    def request_done(self, done: LoopRequest) -> None:
+        """The loop honoured a request: answer the command that asked for it (after the save
+        record a snapshot's save was holding)."""
+        request = self.asked.pop(done, None)
+        if request is None:
+            return
+        if self.held_save is not None:
+            held, self.held_save = self.held_save, None
+            if done.snapshot is not None and held["iteration"] == done.iteration:
+                held["snapshot"] = done.snapshot
+            self.writer.write("save", **held)
+        iteration = done.iteration
+        if done.outcome != "done":
+            reason = one_line(done.error) if done.error is not None else "not done"
+            self._answer(request, "failed", f"{done.action} at iteration {iteration}: {reason}")
+        elif done.action == "stop":
+            self._answer(request, "done", f"stopping: saving at iteration {iteration} and exiting")
+        elif done.action == "save":
+            self._answer(request, "done", f"saved at iteration {iteration}")
+        else:
+            self._answer(
+                request, "done", f"saved and snapshot {done.snapshot} at iteration {iteration}"
             )
-        return f"saved and snapshot {written.folder} at iteration {iteration}"
 
     def _command_preview(self) -> str:
         iteration = self.session.state.iterations
@@ -339,18 +344,10 @@ class TrainerRecord:
 
     def saved(self, iteration: int, backup: bool) -> None:
         self.progress()
-        from fs_core.builtins.snapshots import LAST_SNAPSHOT, record_snapshot  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
-        from fs_core.folder.snapshots import take_snapshot  # noqa: PLC0415 (TensorFlow: record.trainer loads without it)
-
-        snapshot = None
-        written = self.session.stash.get(LAST_SNAPSHOT, None)
-        if self.snapshot_wanted and not (written is not None and written.iteration == iteration):
-            folder = take_snapshot(self.session, self.model_dir, iteration)
-            if folder is not None:
-                record_snapshot(self.session, iteration, folder)
-                written = self.session.stash[LAST_SNAPSHOT]
-        if written is not None and written.iteration == iteration:
-            snapshot = written.folder
+        written = self.session.running.last_snapshot
+        snapshot = (
+            written.folder if written is not None and written.iteration == iteration else None
+        )
         preview = self.write_preview(iteration) if self._preview_due() else None
 
         held = latest(self.session)
@@ -359,14 +356,26 @@ class TrainerRecord:
             if held is not None and held[0] == iteration
             else {}
         )
-        self.writer.write(
-            "save",
-            iteration=iteration,
-            backup=bool(backup),
-            snapshot=snapshot,
-            preview=preview,
-            **extra,
+        record = dict(
+            iteration=iteration, backup=bool(backup), snapshot=snapshot, preview=preview, **extra
         )
+        if self._snapshot_to_follow(iteration):
+            self.held_save = record  # written when the snapshot is taken
+        else:
+            self.writer.write("save", **record)
+
+    def _snapshot_to_follow(self, iteration: int) -> bool:
+        """Whether this save is one a snapshot command asked for (the loop is doing it)."""
+        return any(
+            asked.action == "snapshot"
+            and asked.outcome == "pending"
+            and asked.iteration == iteration
+            for asked in self.asked
+        )
+
+    def collapse(self, event: Mapping[str, Any]) -> None:
+        """The collapse guard rolled back (``fs_collapse``): a ``collapse`` record for the GUI."""
+        self.writer.write("collapse", **event)
 
     def nan(self, iteration: int, losses: Mapping[str, float], rolled_back: bool) -> None:
         self.writer.write(
@@ -444,8 +453,8 @@ class TrainerRecord:
         return paths
 
     def _render(self) -> tuple[Any, Any] | None:
-        from fs_core.preview.layout import render_preview  # noqa: PLC0415 (OpenCV: record.trainer loads without it)
-        from fs_core.preview.render import session_faces, side_images, style_of  # noqa: PLC0415 (OpenCV: record.trainer loads without it)
+        from fs_core.preview.layout import render_preview  # noqa: PLC0415 (OpenCV: builtins.record_trainer loads without it)
+        from fs_core.preview.render import session_faces, side_images, style_of  # noqa: PLC0415 (OpenCV: builtins.record_trainer loads without it)
 
         session = self.session
         if self.faces is None:
@@ -470,7 +479,7 @@ class TrainerRecord:
 def _write_png(path: Path, image: Any) -> None:
     """Fast PNG (low compression), written under a temporary name and renamed: a reader never
     sees half an image. Not fsynced: a preview lost in a power cut costs nothing."""
-    import cv2  # noqa: PLC0415 (OpenCV: record.trainer loads without it)
+    import cv2  # noqa: PLC0415 (OpenCV: builtins.record_trainer loads without it)
 
     ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
