@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import keras
-import tensorflow as tf
 
+from fs_core import backend
 from fs_core.config import changeable_values, load_config
 from fs_core.data.loader import BatchLoader
 from fs_core.data.sampler import choose_sampler
@@ -178,7 +178,7 @@ def _train_unscheduled(
         session = prepare_session(request, registry, notify)
         try:
             return _train_session(session, faces[request.input_a], faces[request.input_b])
-        except (tf.errors.ResourceExhaustedError, MemoryError):
+        except backend.get().out_of_memory_errors():
             request = _smaller_batch_or_stop(session, request)
         finally:
             session.distribution.close()
@@ -205,7 +205,7 @@ def _train_schedule(
         try:
             legs.begin_stages(session, leg)
             result = _train_session(session, faces[leg.request.input_a], faces[leg.request.input_b])
-        except (tf.errors.ResourceExhaustedError, MemoryError):
+        except backend.get().out_of_memory_errors():
             batch_cap = _smaller_batch_or_stop(session, leg.request).batch_size
             continue
         finally:
