@@ -30,7 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fs_core.builtins.optimizers import FsAdam, _resource_handle
+from fs_core.backend.tensorflow.optimizers import resource_handle
+from fs_core.builtins.optimizers import FsAdam
 
 
 class ConstantEpsilonAdam(FsAdam):
@@ -41,9 +42,9 @@ class ConstantEpsilonAdam(FsAdam):
         index = self._get_variable_index(variable)
         step = tf.cast(self.iterations + 1, dtype)
         tf.raw_ops.ResourceApplyAdam(
-            var=_resource_handle(variable),
-            m=_resource_handle(self._momentums[index]),
-            v=_resource_handle(self._velocities[index]),
+            var=resource_handle(variable),
+            m=resource_handle(self._momentums[index]),
+            v=resource_handle(self._velocities[index]),
             beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
             beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
             lr=tf.cast(learning_rate, dtype),

@@ -23,6 +23,8 @@ pack it came from and what is wrong.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -238,8 +240,9 @@ def _check_same_weights(first: Any, second: Any, who: str) -> None:
 def _check_training_step(built: Any, who: str, rng: np.random.Generator, batch_size: int) -> None:
     """One Adam step on an MSE to random targets, with the first freeze part (if any) frozen."""
     import keras  # noqa: PLC0415 (TensorFlow: testing loads without it)
-    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: testing loads without it)
+    from keras import ops  # noqa: PLC0415 (TensorFlow: testing loads without it)
 
+    from fs_core import backend  # noqa: PLC0415 (TensorFlow: testing loads without it)
     from fs_core.model.weights import find_part_model, parts_of  # noqa: PLC0415 (TensorFlow: testing loads without it)
 
     model = built.model
@@ -259,15 +262,15 @@ def _check_training_step(built: Any, who: str, rng: np.random.Generator, batch_s
         inputs = [_random_faces(rng, batch_size, size) for _ in range(2)]
         targets = [rng.random((batch_size, *t.shape[1:]), dtype=np.float32) for t in model.outputs]
         optimizer = keras.optimizers.Adam(1e-3)
-        with tf.GradientTape() as tape:
+
+        def loss() -> Any:
             outputs = model(inputs, training=True)
-            loss = tf.add_n(
-                [
-                    tf.reduce_mean(tf.square(t - tf.cast(o, tf.float32)))
-                    for t, o in zip(targets, outputs)
-                ]
-            )
-        gradients = tape.gradient(loss, variables)
+            errors = [
+                ops.mean(ops.square(t - ops.cast(o, "float32"))) for t, o in zip(targets, outputs)
+            ]
+            return functools.reduce(operator.add, errors)
+
+        _, gradients = backend.get().gradients(loss, variables)
         missing = [v.path for v, g in zip(variables, gradients) if g is None]
         if missing:
             raise PluginCheckError(
@@ -325,14 +328,17 @@ def check_loss_plugin(
     :param seed: seed of the random faces.
     :param zero_tolerance: the largest value accepted as zero on identical images.
     """
-    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: testing loads without it)
+    from keras import ops  # noqa: PLC0415 (TensorFlow: testing loads without it)
 
+    from fs_core import backend  # noqa: PLC0415 (TensorFlow: testing loads without it)
+
+    implementation = backend.get()
     registry = _registry(registry)
     loss = _descriptor(registry, "loss", name, LossDescriptor)
     who = f"loss '{name}' ({_origin(registry, 'loss', name)})"
     rng = np.random.default_rng(seed)
-    true = tf.constant(_random_faces(rng, batch_size, size))
-    pred = tf.constant(_random_faces(rng, batch_size, size))
+    true = ops.convert_to_tensor(_random_faces(rng, batch_size, size))
+    pred = ops.convert_to_tensor(_random_faces(rng, batch_size, size))
 
     value = np.asarray(loss(true, pred))
     if loss.per_pixel:
@@ -363,7 +369,7 @@ def check_loss_plugin(
             f"{who}: must be 0 on identical images, got up to {np.abs(same).max():.3g}"
         )
     try:  # traced as training traces it: without AutoGraph (fs_core.training.step)
-        traced = np.asarray(tf.function(loss.function, autograph=False)(true, pred))
+        traced = np.asarray(implementation.compile_function(loss.function)(true, pred))
     except TypeError as error:  # OperatorNotAllowedInGraphError: a Python branch on a tensor
         raise PluginCheckError(
             f"{who}: cannot be traced by tf.function ({error}); use TensorFlow "
@@ -375,11 +381,12 @@ def check_loss_plugin(
             "operations only, no NumPy or Python branching on tensor values"
         )
     for label, target in (("different", true), ("identical", pred)):
-        variable = tf.Variable(pred)
-        with tf.GradientTape() as tape:
-            total = tf.reduce_mean(loss(target, variable))
-        gradient = tape.gradient(total, variable)
-        if gradient is None or not np.all(np.isfinite(gradient.numpy())):
+
+        def mean_loss(variable: Any, target: Any = target) -> Any:
+            return ops.mean(loss(target, variable))
+
+        gradient = implementation.input_gradient(mean_loss, pred)
+        if gradient is None or not np.all(np.isfinite(gradient)):
             raise PluginCheckError(
                 f"{who}: gradient on {label} images is "
                 f"{'missing' if gradient is None else 'not finite'}; training "

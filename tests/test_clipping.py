@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fs_core.config.sections import GlobalOptions
-from fs_core.errors import FsUserError
-from fs_core.training.clipping import (
+from fs_core.backend.tensorflow.clipping import (
     AUTOCLIP_UNBOUNDED_CAP,
     GradientClipper,
-    make_gradient_clipper,
     percentile,
 )
+from fs_core.config.sections import GlobalOptions
+from fs_core.errors import FsUserError
+from fs_core.training.clipping import make_gradient_clipper
 
 
 def _grads(rng, scale=1.0):

@@ -188,10 +188,11 @@ def test_batch_is_raised_to_a_multiple_of_the_replicas_and_split_between_workers
 def test_replica_sum_clipper_is_the_clipper_outside_a_replica_context():
     import tensorflow as tf
 
-    from fs_core.training.clipping import GradientClipper
+    from fs_core.backend.tensorflow.clipping import GradientClipper
+    from fs_core.backend.tensorflow.distribute import ReplicaSumClipper
 
     grads = [tf.constant([3.0, 4.0]), None]
-    wrapped = st.ReplicaSumClipper(GradientClipper("global_norm", 1.0), replicas=2)
+    wrapped = ReplicaSumClipper(GradientClipper("global_norm", 1.0), replicas=2)
     clipped = wrapped(grads)
     assert clipped[1] is None
     np.testing.assert_allclose(clipped[0].numpy(), [0.6, 0.8], rtol=1e-6)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from fs_core.backend.tensorflow.clipping import GradientClipper
 from fs_core.builtins.optimizers import AdaBelief, FsOptimizerMixin, Lion, fs_optimizers
 from fs_core.config.sections import GlobalOptions
-from fs_core.training.clipping import GradientClipper
 
 NAMES = ["adam", "nadam", "adamax", "adamw", "rms-prop", "adabelief", "lion"]
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 from train_request import tiny_request
 
 from fs_core import hookimpl
+from fs_core.backend.tensorflow.extensions import colour_statistics_loss
 from fs_core.config import Config, load_config
 from fs_core.config.sections import GlobalOptions
 from fs_core.config.training_step import TrainingStepOptions
@@ -28,7 +29,6 @@ from fs_core.extensions.forward import make_forward, shared_code_parts
 from fs_core.extensions.lr_dropout import LrDropout
 from fs_core.extensions.networks import bce, part_optimizer, patch_layers
 from fs_core.extensions.patch_gan import PatchGan
-from fs_core.extensions.style import colour_statistics_loss
 from fs_core.model.build import build_from_config, check_model
 from fs_core.model.state import load_state
 from fs_core.model.weights import read_weights

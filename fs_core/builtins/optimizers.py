@@ -31,10 +31,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 import fs_core
+from fs_core import backend
 from fs_core.descriptors import OptimizerDescriptor
 
 
@@ -134,9 +134,9 @@ class FusedAdamUpdate(_OptimizerBase):
         beta1_power, beta2_power = ops.power(beta1, step), ops.power(beta2, step)
         lr = ops.cast(learning_rate, dtype)
         epsilon = ops.cast(self.epsilon, dtype) * ops.sqrt(1.0 - beta2_power)
-        handle = _resource_handle(variable)
-        if not self.fused or handle is None or isinstance(gradient, tf.IndexedSlices):
-            gradient = self.coupled_decay(tf.convert_to_tensor(gradient), variable)
+        implementation = backend.get()
+        if not self.fused or not implementation.can_fuse(variable, gradient):
+            gradient = self.coupled_decay(implementation.dense(gradient), variable)
             m, v = self._momentums[index], self._velocities[index]
             self.assign_add(m, (gradient - m) * (1.0 - beta1))
             self.assign_add(v, (ops.square(gradient) - v) * (1.0 - beta2))
@@ -147,32 +147,20 @@ class FusedAdamUpdate(_OptimizerBase):
             alpha = lr * ops.sqrt(1.0 - beta2_power) / (1.0 - beta1_power)
             self.assign_sub(variable, alpha * m / (ops.sqrt(v) + epsilon))
             return None
-        arguments = dict(
-            var=handle,
-            m=_resource_handle(self._momentums[index]),
-            v=_resource_handle(self._velocities[index]),
+        implementation.fused_adam_update(
+            variable,
+            self._momentums[index],
+            self._velocities[index],
+            self._velocity_hats[index] if self.amsgrad else None,
+            self.coupled_decay(gradient, variable),
             beta1_power=beta1_power,
             beta2_power=beta2_power,
             lr=lr,
             beta1=beta1,
             beta2=beta2,
             epsilon=epsilon,
-            grad=self.coupled_decay(gradient, variable),
-            use_locking=False,
         )
-        if self.amsgrad:
-            tf.raw_ops.ResourceApplyAdamWithAmsgrad(
-                vhat=_resource_handle(self._velocity_hats[index]), **arguments
-            )
-        else:
-            tf.raw_ops.ResourceApplyAdam(**arguments)
         return None
-
-
-def _resource_handle(variable: Any) -> Any:
-    """The TensorFlow resource handle behind a Keras variable (None when there is none)."""
-    value = variable.value if isinstance(variable, keras.Variable) else variable
-    return getattr(value, "handle", None)
 
 
 @keras.saving.register_keras_serializable(package="fs")

@@ -1,6 +1,7 @@
 """TensorBoard logs in ``MODEL_DIR/logs/session_<id>/`` (off with ``-n``).
 
-Written with ``tf.summary`` (event files need no TensorBoard install). Every iteration logs, at
+Written by the backend's summary writer (TensorFlow's ``tf.summary``: event files need no
+TensorBoard install). Every iteration logs, at
 global step = the model's total iterations: ``total``, ``loss_a``, ``loss_b``, each loss term as the
 step returns it (``a/ssim``, ``a/ssim_weighted``, ``a/mask`` ...), ``learning_rate`` and
 ``examples_per_second`` of that iteration. The model's Keras config JSON is written once as the
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import numpy as np
 
 from fs_core.folder.layout import LOG_DIR
 from fs_core.hookspecs import hookimpl
@@ -64,49 +64,22 @@ def _model_json(session: Any) -> str:
         return f'{{"error": "model config could not be serialised: {type(error).__name__}"}}'
 
 
-def _metadata(plugin: str) -> Any:
-    """Summary metadata naming the TensorBoard plugin that displays a value (``scalars``/``text``);
-    written through the core ``tf.summary.write``, which needs no TensorBoard install."""
-    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: builtins.tensorboard loads without it)
-
-    return tf.compat.v1.SummaryMetadata(
-        plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name=plugin)
-    )
-
-
 def _write_pending(memory: TensorboardMemory) -> None:
-    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: builtins.tensorboard loads without it)
-
-    scalars = _metadata("scalars")
-    with memory.writer.as_default():
-        for step, values in memory.pending:
-            for name, value in values.items():
-                # NumPy scalars, not Python ones: TensorFlow caches the eager tensor of every
-                # distinct Python number it converts, for good (about 1 KiB each, 6 KiB an
-                # iteration: the slow memory growth of a run of days)
-                tf.summary.write(
-                    name, tf.constant(np.float32(value)), step=np.int64(step), metadata=scalars
-                )
+    memory.writer.write_scalars(memory.pending)
     memory.pending.clear()
     memory.writer.flush()
 
 
 def _open_writer(session: Any, memory: TensorboardMemory) -> None:
     """The writer is made at the first save: a new model folder holds nothing before its model."""
-    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: builtins.tensorboard loads without it)
+    from fs_core import backend  # noqa: PLC0415 (TensorFlow: builtins.tensorboard loads without it)
 
     folder = session_log_dir(session.model_dir, session.record.get("id", 0))
     folder.mkdir(parents=True, exist_ok=True)
-    memory.writer = tf.summary.create_file_writer(
-        str(folder), max_queue=QUEUE, flush_millis=FLUSH_MILLIS
+    memory.writer = backend.get().create_summary_writer(
+        folder, max_queue=QUEUE, flush_millis=FLUSH_MILLIS
     )
-    with memory.writer.as_default():
-        tf.summary.write(
-            "model_config",
-            tf.constant(_model_json(session)),
-            step=memory.first_step,
-            metadata=_metadata("text"),
-        )
+    memory.writer.write_text("model_config", _model_json(session), step=memory.first_step)
 
 
 @hookimpl

@@ -16,6 +16,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from fs_core import backend
 from fs_core.errors import FsUserError
 from fs_core.version import __version__
 
@@ -35,27 +36,6 @@ COMMANDS: tuple[str, ...] = (
     "fs_core.cli.analysis",
     "fs_core.cli.gui",
 )
-
-
-def _quiet_tensorflow() -> None:
-    """TensorFlow's C++ log chatter (start-up notices, grappler "remapper failed" lines) hides the
-    status line and reads like a failure; real errors reach fs as Python exceptions anyway.
-
-    Its oneDNN notice is printed before logging is set up, ignoring TF_CPP_MIN_LOG_LEVEL, so the
-    import runs with the stderr file descriptor pointed at /dev/null (Python errors still raise).
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ errors still surface as exceptions
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401, PLC0415 (TensorFlow: fs --help starts without it)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,7 +62,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_tensorflow()
+    backend.quiet_startup()
 
     parser = make_parser()
     args = parser.parse_args(argv)

@@ -110,18 +110,18 @@ def _log_versions(request: object) -> None:
     log = logging.getLogger("fs")
     if log.isEnabledFor(logging.DEBUG):
         import keras  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
-        import tensorflow as tf  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
 
+        from fs_core import backend  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
+
+        implementation = backend.get()
         log.debug(
-            "fs-core %s, TensorFlow %s, Keras %s, Python %s",
+            "fs-core %s, %s, Keras %s, Python %s",
             __version__,
-            tf.__version__,
+            implementation.versions(),
             keras.__version__,
             sys.version.split()[0],
         )
-        # physical, not logical: listing logical devices would initialise them before -X and
-        # allow_growth are applied
-        log.debug("devices: %s", ", ".join(d.name for d in tf.config.list_physical_devices()))
+        log.debug("devices: %s", ", ".join(implementation.physical_devices()))
         log.debug("request: %s", request)
 
 

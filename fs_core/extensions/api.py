@@ -5,8 +5,8 @@ An extension is made once per session by its descriptor's ``make(context)``
 iteration's forward pass and returns :class:`ExtensionLosses`: terms added to the generator's loss,
 and the losses of its own parts (discriminators), each minimised over that part's variables by the
 optimizer the extension gives for it, in the same step. An extension may also filter the update
-the model's optimizer applied (LR dropout). Everything is traced once by ``tf.function``, so the
-methods must be TensorFlow code with a fixed Python structure.
+the model's optimizer applied (LR dropout). Everything is traced once by the backend's compiled
+step, so the methods must be Keras (``keras.ops``) code with a fixed Python structure.
 """
 
 from __future__ import annotations
@@ -78,18 +78,18 @@ class StepView:
 
     def target(self, side: str) -> Any:
         """The side's target at the largest output size."""
-        import tensorflow as tf  # noqa: PLC0415 (TensorFlow: extensions.api loads without it)
+        from keras import ops  # noqa: PLC0415 (Keras: extensions.api loads without it)
 
-        return tf.cast(self.batch[side]["targets"][self.face_count - 1], tf.float32)
+        return ops.cast(self.batch[side]["targets"][self.face_count - 1], "float32")
 
     def face_mask(self, side: str) -> Any:
         """The side's face mask at the largest output size, or None when the batch has none."""
-        import tensorflow as tf  # noqa: PLC0415 (TensorFlow: extensions.api loads without it)
+        from keras import ops  # noqa: PLC0415 (Keras: extensions.api loads without it)
 
         masks = self.batch[side].get("masks") or {}
         if "face" not in masks:
             return None
-        return tf.cast(masks["face"][self.face_count - 1], tf.float32)
+        return ops.cast(masks["face"][self.face_count - 1], "float32")
 
     def swapped_face(self) -> Any:
         """Side A's faces through side B's decoder, largest size (needs ``"swap"``)."""

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from fs_core.errors import FsUserError
 from fs_core.extensions.api import StepView
@@ -110,7 +110,7 @@ def make_forward(built: BuiltModel, needs: Collection[str], masked: bool) -> For
 
 
 def _floats(tensors: Any) -> list[Any]:
-    return [tf.cast(t, tf.float32) for t in tf.nest.flatten(tensors)]
+    return [ops.cast(t, "float32") for t in keras.tree.flatten(tensors)]
 
 
 def _plain(model: keras.Model, per_side: int, faces: int, masked: bool) -> Forward:
@@ -127,7 +127,7 @@ def _plain(model: keras.Model, per_side: int, faces: int, masked: bool) -> Forwa
 
 
 def _halves(tensors: Sequence[Any]) -> tuple[list[Any], list[Any]]:
-    pairs = [tf.split(t, 2, axis=0) for t in tensors]
+    pairs = [ops.split(t, 2, axis=0) for t in tensors]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
@@ -136,7 +136,10 @@ def _doubled(model: keras.Model, per_side: int, faces: int, masked: bool) -> For
         face_a, face_b = batch["a"]["input"], batch["b"]["input"]
         outputs = _floats(
             model(
-                [tf.concat([face_a, face_a], axis=0), tf.concat([face_b, face_a], axis=0)],
+                [
+                    ops.concatenate([face_a, face_a], axis=0),
+                    ops.concatenate([face_b, face_a], axis=0),
+                ],
                 training=True,
             )
         )
@@ -155,13 +158,13 @@ def _doubled(model: keras.Model, per_side: int, faces: int, masked: bool) -> For
 
 def _by_parts(shared: SharedCode, with_swap: bool, faces: int, masked: bool) -> Forward:
     def forward(batch: dict) -> StepView:
-        both = tf.concat([batch["a"]["input"], batch["b"]["input"]], axis=0)
-        code_a, code_b = tf.split(shared.encoder(both, training=True), 2, axis=0)
+        both = ops.concatenate([batch["a"]["input"], batch["b"]["input"]], axis=0)
+        code_a, code_b = ops.split(shared.encoder(both, training=True), 2, axis=0)
         outputs_a = _floats(shared.decoder_a(code_a, training=True))
         swap = None
         if with_swap:
             outputs_b, swap = _halves(
-                _floats(shared.decoder_b(tf.concat([code_b, code_a], axis=0), training=True))
+                _floats(shared.decoder_b(ops.concatenate([code_b, code_a], axis=0), training=True))
             )
         else:
             outputs_b = _floats(shared.decoder_b(code_b, training=True))
@@ -170,7 +173,7 @@ def _by_parts(shared: SharedCode, with_swap: bool, faces: int, masked: bool) -> 
             outputs={"a": outputs_a, "b": outputs_b},
             face_count=faces,
             masked=masked,
-            code={"a": tf.cast(code_a, tf.float32), "b": tf.cast(code_b, tf.float32)},
+            code={"a": ops.cast(code_a, "float32"), "b": ops.cast(code_b, "float32")},
             swap=swap,
         )
 

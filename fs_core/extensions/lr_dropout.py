@@ -12,14 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import tensorflow as tf
+from keras import ops
 
+from fs_core import backend
 from fs_core.extensions.api import ExtensionContext, TrainingExtension
-
-
-def keep_mask(shape: Any, rate: float, seed: Any) -> Any:
-    """1.0 where the update is kept (probability ``1 - rate``), else 0.0; ``seed`` int64 (2,)."""
-    return tf.cast(tf.random.stateless_uniform(shape, seed=seed) >= rate, tf.float32)
 
 
 class LrDropout(TrainingExtension):
@@ -28,13 +24,14 @@ class LrDropout(TrainingExtension):
     def __init__(self, context: ExtensionContext) -> None:
         self.rate = float(context.options.lr_dropout)
         self.seed = int(context.seed) % (2**31)
-        self.counter = tf.Variable(int(context.iterations), dtype=tf.int64, trainable=False)
+        self.counter = backend.get().counter(int(context.iterations))
 
     def filter_update(self, variables: Sequence[Any], before: Sequence[Any]) -> None:
+        implementation = backend.get()
         step = self.counter.assign_add(1)
         for index, (variable, old) in enumerate(zip(variables, before)):
-            seed = tf.stack([tf.constant(self.seed + index, tf.int64), step])
-            keep = tf.cast(keep_mask(tf.shape(old), self.rate, seed), old.dtype)
+            seed = implementation.seed_pair(self.seed + index, step)
+            keep = ops.cast(implementation.keep_mask(ops.shape(old), self.rate, seed), old.dtype)
             variable.assign(old + keep * (variable - old))
 
     def describe(self) -> str:

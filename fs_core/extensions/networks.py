@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
 
 from fs_core.extensions.api import ExtensionContext
 
@@ -107,9 +106,6 @@ def part_optimizer(context: ExtensionContext) -> keras.optimizers.Optimizer:
 
 def bce(label: float, logits: Any) -> Any:
     """Mean sigmoid cross-entropy of ``logits`` against a constant ``label`` (float32 scalar)."""
-    logits = tf.cast(logits, tf.float32)
-    return tf.reduce_mean(
-        tf.nn.sigmoid_cross_entropy_with_logits(
-            labels=tf.fill(tf.shape(logits), label), logits=logits
-        )
-    )
+    logits = keras.ops.cast(logits, "float32")
+    labels = keras.ops.full_like(logits, label)
+    return keras.ops.mean(keras.ops.binary_crossentropy(labels, logits, from_logits=True))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import tensorflow as tf
+from keras import ops
 
 from fs_core.extensions.api import ExtensionContext, ExtensionLosses, StepView, TrainingExtension
 from fs_core.extensions.networks import bce, part_optimizer, unet_patch_discriminator
@@ -54,10 +54,10 @@ class PatchGan(TrainingExtension):
             if mask is not None:
                 real, fake = real * mask, fake * mask
             center, full = self._parts[f"discriminator_{side}"](
-                tf.concat([real, fake], axis=0), training=True
+                ops.concatenate([real, fake], axis=0), training=True
             )
-            real_center, fake_center = tf.split(center, 2, axis=0)
-            real_full, fake_full = tf.split(full, 2, axis=0)
+            real_center, fake_center = ops.split(center, 2, axis=0)
+            real_full, fake_full = ops.split(full, 2, axis=0)
             generator[f"gan_{side}"] = self.power * (bce(1.0, fake_center) + bce(1.0, fake_full))
             own[f"discriminator_{side}"] = 0.5 * (
                 bce(1.0, real_center) + bce(0.0, fake_center)

@@ -11,45 +11,12 @@ The mask is blurred a little (size / 32) so the edge is shared. Both need a face
 from __future__ import annotations
 
 import math
-from typing import Any
 
-import tensorflow as tf
+from keras import ops
 
+from fs_core import backend
 from fs_core.errors import FsUserError
 from fs_core.extensions.api import ExtensionContext, ExtensionLosses, StepView, TrainingExtension
-
-
-def gaussian_blur(images: Any, radius: int) -> Any:
-    """A separable Gaussian blur (sigma ``radius`` / 2, kernel ``2 radius + 1``); identity at 0."""
-    if radius < 1:
-        return images
-    sigma = max(radius / 2.0, 0.5)
-    offsets = tf.range(-radius, radius + 1, dtype=tf.float32)
-    kernel = tf.exp(-(offsets**2) / (2.0 * sigma**2))
-    kernel = kernel / tf.reduce_sum(kernel)
-    channels = int(images.shape[-1])
-    row = tf.tile(tf.reshape(kernel, (1, -1, 1, 1)), (1, 1, channels, 1))
-    column = tf.tile(tf.reshape(kernel, (-1, 1, 1, 1)), (1, 1, channels, 1))
-    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
-    blurred = tf.nn.depthwise_conv2d(padded, row, (1, 1, 1, 1), "VALID")
-    return tf.nn.depthwise_conv2d(blurred, column, (1, 1, 1, 1), "VALID")
-
-
-def colour_statistics_loss(pred: Any, target: Any) -> Any:
-    """Per item: the squared differences of each channel's mean and standard deviation over the
-    image, summed and divided by the channel count; then the batch mean."""
-    axes = (1, 2)
-    p_mean, p_var = tf.nn.moments(pred, axes=axes)
-    t_mean, t_var = tf.nn.moments(target, axes=axes)
-    p_std, t_std = tf.sqrt(p_var + 1e-5), tf.sqrt(t_var + 1e-5)
-    per_item = tf.reduce_sum(tf.square(p_mean - t_mean) + tf.square(p_std - t_std), axis=-1)
-    return tf.reduce_mean(per_item) / float(pred.shape[-1])
-
-
-def dssim(pred: Any, target: Any, window: int) -> Any:
-    """Mean structural dissimilarity ``(1 - SSIM) / 2`` with an odd ``window``."""
-    ssim = tf.image.ssim(pred, target, max_val=1.0, filter_size=window, filter_sigma=1.5)
-    return tf.reduce_mean((1.0 - ssim) / 2.0)
 
 
 class StyleLosses(TrainingExtension):
@@ -71,20 +38,22 @@ class StyleLosses(TrainingExtension):
         swap, target = view.swapped_face(), view.target("a")
         mask = view.face_mask("a")
         assert mask is not None  # checked when made
-        mask = gaussian_blur(mask, self.size // 32)
+        implementation = backend.get()
+        mask = implementation.gaussian_blur(mask, self.size // 32)
         terms = {}
         if self.face_power:
             radius = self.size // 16
-            terms["face_style"] = (100.0 * self.face_power) * colour_statistics_loss(
-                gaussian_blur(swap * mask, radius), gaussian_blur(target * mask, radius)
+            terms["face_style"] = (100.0 * self.face_power) * implementation.colour_statistics_loss(
+                implementation.gaussian_blur(swap * mask, radius),
+                implementation.gaussian_blur(target * mask, radius),
             )
         if self.bg_power:
             outside = 1.0 - mask
             pred, true = swap * outside, target * outside
             weight = 10.0 * self.bg_power / 100.0
-            terms["bg_style"] = weight * dssim(pred, true, self.window) + weight * tf.reduce_mean(
-                tf.square(pred - true)
-            )
+            terms["bg_style"] = weight * implementation.dssim(
+                pred, true, self.window
+            ) + weight * ops.mean(ops.square(pred - true))
         return ExtensionLosses(generator=terms)
 
     def describe(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import tensorflow as tf
+from keras import ops
 
 from fs_core.extensions.api import ExtensionContext, ExtensionLosses, StepView, TrainingExtension
 from fs_core.extensions.forward import shared_code_parts
@@ -39,9 +39,9 @@ class TrueFace(TrainingExtension):
     def losses(self, view: StepView) -> ExtensionLosses:
         assert view.code is not None  # declared needs={"code"}
         logits = self._parts[PART](
-            tf.concat([view.code["a"], view.code["b"]], axis=0), training=True
+            ops.concatenate([view.code["a"], view.code["b"]], axis=0), training=True
         )
-        code_a, code_b = tf.split(logits, 2, axis=0)
+        code_a, code_b = ops.split(logits, 2, axis=0)
         return ExtensionLosses(
             generator={"true_face": self.power * bce(1.0, code_a)},
             own={PART: 0.5 * (bce(1.0, code_b) + bce(0.0, code_a))},

@@ -11,16 +11,17 @@ For each face output (smallest size first) and each active loss:
 
 The batch mean of each is summed over outputs (term ``<name>``), multiplied by the loss's weight
 (term ``<name>_weighted``) and added to the side total. A learned mask adds its mse/mae against the
-face mask at the largest output size, unweighted (term ``mask``). Everything is TensorFlow on
+face mask at the largest output size, unweighted (term ``mask``). Everything is ``keras.ops`` on
 float32 (mixed-precision outputs are cast), with the Python structure fixed at construction so the
-whole method traces once in ``tf.function``.
+whole method traces once in the backend's compiled step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-import tensorflow as tf
+from keras import ops
 
 from fs_core.config.sections import LossOptions, MaskOptions
 from fs_core.descriptors import LossDescriptor
@@ -77,9 +78,7 @@ class LossComposer:
 
     # ------------------------------------------------------------------ the loss
 
-    def side_loss(
-        self, outputs: Sequence[tf.Tensor], side: Mapping
-    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def side_loss(self, outputs: Sequence[Any], side: Mapping) -> tuple[Any, dict[str, Any]]:
         """The side's total (scalar float32) and its terms by :attr:`term_names`."""
         expected = self._output_count + int(self._learn_mask)
         if len(outputs) != expected:
@@ -89,16 +88,16 @@ class LossComposer:
                 f"({self._output_count} faces{mask}), got {len(outputs)}"
             )
         targets = side["targets"]
-        sums = {active.term: tf.constant(0.0, tf.float32) for active in self._active}
+        sums = {active.term: ops.zeros((), "float32") for active in self._active}
         for index in range(self._output_count):
-            pred = tf.cast(outputs[index], tf.float32)
-            true = tf.cast(targets[index], tf.float32)
+            pred = ops.cast(outputs[index], "float32")
+            true = ops.cast(targets[index], "float32")
             masks = {name: self._mask(side, name, index) for name in self.mask_names}
             for active in self._active:
                 per_item = self._per_item(active.descriptor, true, pred, masks)
-                sums[active.term] = sums[active.term] + tf.reduce_mean(per_item)
-        terms: dict[str, tf.Tensor] = {}
-        total = tf.constant(0.0, tf.float32)
+                sums[active.term] = sums[active.term] + ops.mean(per_item)
+        terms: dict[str, Any] = {}
+        total = ops.zeros((), "float32")
         for active in self._active:
             weighted = sums[active.term] * active.weight
             terms[active.term] = sums[active.term]
@@ -110,9 +109,9 @@ class LossComposer:
         return total, terms
 
     @staticmethod
-    def _mask(side: Mapping, name: str, index: int) -> tf.Tensor:
+    def _mask(side: Mapping, name: str, index: int) -> Any:
         try:
-            return tf.cast(side["masks"][name][index], tf.float32)
+            return ops.cast(side["masks"][name][index], "float32")
         except (KeyError, IndexError, TypeError) as err:
             raise ValueError(
                 f"the batch lacks mask '{name}' for output {index}; the loader must "
@@ -122,32 +121,32 @@ class LossComposer:
     def _per_item(
         self,
         descriptor: LossDescriptor,
-        true: tf.Tensor,
-        pred: tf.Tensor,
-        masks: Mapping[str, tf.Tensor],
-    ) -> tf.Tensor:
+        true: Any,
+        pred: Any,
+        masks: Mapping[str, Any],
+    ) -> Any:
         """Shape (N,): the loss of each item after masking and part weighting."""
         if descriptor.per_pixel:
-            value = tf.cast(descriptor(true, pred), tf.float32)
+            value = ops.cast(descriptor(true, pred), "float32")
             if self._penalized:
                 value = value * masks["face"]
             for name, multiplier in self._parts:
                 value = value + value * masks[name] * multiplier
-            return tf.reduce_mean(value, axis=(1, 2, 3))
+            return ops.mean(value, axis=(1, 2, 3))
         if not self._penalized:
-            return tf.cast(descriptor(true, pred), tf.float32)
+            return ops.cast(descriptor(true, pred), "float32")
         face = masks["face"]
-        value = tf.cast(descriptor(true * face, pred * face), tf.float32)
+        value = ops.cast(descriptor(true * face, pred * face), "float32")
         for name, multiplier in self._parts:
             part = masks[name]
-            value = value + multiplier * tf.cast(descriptor(true * part, pred * part), tf.float32)
+            value = value + multiplier * ops.cast(descriptor(true * part, pred * part), "float32")
         return value
 
-    def _learned_mask_loss(self, predicted: tf.Tensor, side: Mapping) -> tf.Tensor:
-        predicted = tf.cast(predicted, tf.float32)
+    def _learned_mask_loss(self, predicted: Any, side: Mapping) -> Any:
+        predicted = ops.cast(predicted, "float32")
         target = self._mask(side, "face", self._output_count - 1)
         if predicted.shape[1:3] != target.shape[1:3]:
-            target = tf.image.resize(target, tf.shape(predicted)[1:3], method="bilinear")
+            target = ops.image.resize(target, tuple(predicted.shape[1:3]), interpolation="bilinear")
         diff = predicted - target
-        error = tf.abs(diff) if self._mask_loss == "mae" else tf.square(diff)
-        return tf.reduce_mean(error)
+        error = ops.abs(diff) if self._mask_loss == "mae" else ops.square(diff)
+        return ops.mean(error)

@@ -3,8 +3,8 @@
 An event file is a sequence of TFRecords (8-byte length, 4-byte length CRC, the data, 4-byte data
 CRC), each an ``Event`` protocol buffer. The framing is read here in plain Python so that a record
 still being written (a short tail) simply ends the read instead of raising, and the file is only
-ever opened for reading. Values written by ``tf.summary.write`` are tensors; older ``simple_value``
-scalars are read too.
+ever opened for reading. The backend decodes each ``Event`` (:mod:`fs_core.backend`). Values
+written by ``tf.summary.write`` are tensors; older ``simple_value`` scalars are read too.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-import numpy as np
 
 HEADER = 12  # length (8) + length CRC (4)
 FOOTER = 4  # data CRC
@@ -39,27 +37,22 @@ def read_scalars(
     paths: Iterable[str | Path], tags: Iterable[str] | None = None
 ) -> dict[str, list[tuple[int, float]]]:
     """tag -> [(step, value)] sorted by step, from every event file in ``paths``."""
-    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: record.events loads without it)
+    from fs_core import backend  # noqa: PLC0415 (TensorFlow: record.events loads without it)
 
+    implementation = backend.get()
     wanted = set(tags) if tags is not None else None
     found: dict[str, list[tuple[int, float]]] = {}
     for path in paths:
         for record in records(path):
             try:
-                event = tf.compat.v1.Event.FromString(record)
+                event = implementation.parse_event(record)
             except Exception:  # a damaged record: skip it, keep the rest
                 continue
             for value in event.summary.value:
                 if wanted is not None and value.tag not in wanted:
                     continue
-                if value.HasField("simple_value"):
-                    number = float(value.simple_value)
-                elif value.HasField("tensor") and value.tensor.dtype == tf.float32.as_datatype_enum:
-                    array = tf.make_ndarray(value.tensor)
-                    if array.size != 1:
-                        continue
-                    number = float(np.asarray(array).reshape(()))
-                else:
+                number = implementation.scalar_value(value)
+                if number is None:
                     continue
                 found.setdefault(value.tag, []).append((int(event.step), number))
     return {tag: sorted(points) for tag, points in found.items()}
@@ -67,16 +60,16 @@ def read_scalars(
 
 def text_values(paths: Iterable[str | Path], tag: str) -> list[str]:
     """The strings written under ``tag`` (e.g. ``model_config``)."""
-    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: record.events loads without it)
+    from fs_core import backend  # noqa: PLC0415 (TensorFlow: record.events loads without it)
 
+    implementation = backend.get()
     texts = []
     for path in paths:
         for record in records(path):
-            event = tf.compat.v1.Event.FromString(record)
+            event = implementation.parse_event(record)
             for value in event.summary.value:
                 if value.tag == tag and value.HasField("tensor"):
-                    array = tf.make_ndarray(value.tensor)
-                    texts.append(np.asarray(array).reshape(-1)[0].decode())
+                    texts.append(implementation.text_value(value))
     return texts
 
 

@@ -4,18 +4,15 @@ its saved state restored on resume."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 
+from fs_core import backend
 from fs_core.errors import FsUserError
 from fs_core.model.weights import WEIGHTS_FILE, has_optimizer_state, load_optimizer_state
 from fs_core.training.clipping import make_gradient_clipper
 from fs_core.training.session import TrainingSession
-from fs_core.training.strategy import ReplicaSumClipper
-
-if TYPE_CHECKING:
-    from fs_core.training.clipping import GradientClipper
 
 
 def make_optimizer(session: TrainingSession) -> Any:
@@ -48,11 +45,10 @@ def _build_optimizer(session: TrainingSession, options: Any) -> Any:
         )
     if options.gradient_clipping != "none":
         # inside the optimizer: clipping sees unscaled, accumulated gradients (as faceswap clips)
-
-        clipper: GradientClipper | ReplicaSumClipper = make_gradient_clipper(options)
+        clipper = make_gradient_clipper(options)
         replicas = session.distribution.replicas
         if replicas > 1:  # clip the global gradient, not each replica's share
-            clipper = ReplicaSumClipper(clipper, replicas)
+            clipper = backend.get().make_replica_sum_clipper(clipper, replicas)
         optimizer.set_gradient_clipper(clipper)
     if session.precision is not None and session.precision.policy == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

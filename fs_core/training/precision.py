@@ -88,23 +88,11 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
 
 
 def detect_gpus() -> tuple[Gpu, ...]:
-    """The GPUs TensorFlow will train on (after ``-X`` hid any), with their compute capability."""
-    import tensorflow as tf  # noqa: PLC0415 (TensorFlow: training.precision loads without it)
+    """The GPUs the framework will train on (after ``-X`` hid any), with their compute
+    capability."""
+    from fs_core import backend  # noqa: PLC0415 (TensorFlow: training.precision loads without it)
 
-    found = []
-    for device in tf.config.get_visible_devices("GPU"):
-        try:
-            details = tf.config.experimental.get_device_details(device)
-        except (RuntimeError, ValueError):
-            details = {}
-        capability = details.get("compute_capability")
-        found.append(
-            Gpu(
-                name=str(details.get("device_name", device.name)),
-                compute_capability=tuple(capability) if capability else None,
-            )
-        )
-    return tuple(found)
+    return tuple(Gpu(name, capability) for name, capability in backend.get().detect_gpus())
 
 
 def detect_hardware() -> Hardware:

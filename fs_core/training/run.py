@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import keras
-import tensorflow as tf
 
+from fs_core import backend
 from fs_core.config import Config, load_config
 from fs_core.data.scan import FolderScan, start_scans
 from fs_core.errors import FsUserError
@@ -126,7 +126,7 @@ def _train_unscheduled(
         session = inputs.prepare(request, notify)
         try:
             return _train_session(session, faces[request.input_a], faces[request.input_b])
-        except (tf.errors.ResourceExhaustedError, MemoryError):
+        except backend.get().out_of_memory_errors():
             request = _smaller_batch_or_stop(session, request)
         finally:
             session.distribution.close()
@@ -153,7 +153,7 @@ def _train_schedule(
         try:
             legs.begin_stages(session, leg)
             result = _train_session(session, faces[leg.request.input_a], faces[leg.request.input_b])
-        except (tf.errors.ResourceExhaustedError, MemoryError):
+        except backend.get().out_of_memory_errors():
             batch_cap = _smaller_batch_or_stop(session, leg.request).batch_size
             continue
         finally:
