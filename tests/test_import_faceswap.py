@@ -25,9 +25,9 @@ from faceswap_fixtures import (
 from fs_core.cli.main import main
 from fs_core.config import config_from_mapping
 from fs_core.errors import FsUserError
+from fs_core.folder.state import load_state
 from fs_core.importing import import_faceswap_model
 from fs_core.model.build import build_model
-from fs_core.model.state import load_state
 from fs_core.model.weights import has_optimizer_state, load_optimizer_state, load_weights
 
 SLOW_FAMILIES = [

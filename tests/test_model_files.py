@@ -12,8 +12,9 @@ from fs_core.atomic import atomic_path
 from fs_core.config import Config
 from fs_core.errors import FsUserError
 from fs_core.folder.model_files import open_model_dir
+from fs_core.folder.state import load_state, save_state
 from fs_core.model.build import build_from_config
-from fs_core.model.state import ModelState, load_state, save_state
+from fs_core.model.state import ModelState
 from fs_core.model.weights import load_weights, part_variables, parts_of, save_weights
 
 

@@ -19,10 +19,11 @@ import save_cycles
 from fs_core.cli.main import main
 from fs_core.errors import FsUserError
 from fs_core.folder import backups, retention
+from fs_core.folder.layout import STATE_FILE, WEIGHTS_FILE, snapshot_dir
 from fs_core.folder.retention import Generation, folder_size
-from fs_core.folder.snapshots import list_snapshots, snapshot_dir
-from fs_core.model.state import STATE_FILE, load_state
-from fs_core.model.weights import WEIGHTS_FILE, read_weights
+from fs_core.folder.snapshots import list_snapshots
+from fs_core.folder.state import load_state
+from fs_core.model.weights import read_weights
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ import numpy as np
 
 from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
-from fs_core.model.state import STATE_FILE, load_state
+from fs_core.folder.layout import STATE_FILE
+from fs_core.folder.state import load_state
 from fs_core.record import loss_series as series_of
 from fs_core.record import sessions_table
 from fs_core.record.convergence import convergence_line, holdout_points

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from fs_core.errors import FsUserError
-from fs_core.folder.layout import LOG_DIR
-from fs_core.model.state import STATE_FILE, load_state
+from fs_core.folder.layout import LOG_DIR, STATE_FILE
+from fs_core.folder.state import load_state
 
 ARCHIVE_PREFIX = "archived_"
 ARCHIVED_FILES = ("state.toml", "weights.h5", "preview.png")
@@ -79,8 +79,9 @@ def restore(model_dir: str | Path, iteration: int | None = None) -> tuple[int, P
     """Restore the newest backup of ``model_dir`` (or the one at ``iteration``); returns (its
     iteration count, the archive folder)."""
     from fs_core.folder.backups import find_backup  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
+    from fs_core.folder.layout import WEIGHTS_FILE  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
     from fs_core.folder.model_files import copy_atomic  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
-    from fs_core.model.weights import WEIGHTS_FILE, read_weights  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
+    from fs_core.model.weights import read_weights  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
 
     folder = Path(model_dir)
     _check_folder(folder)

@@ -20,7 +20,8 @@ from fs_core.errors import FsUserError
 from fs_core.extensions import saved
 from fs_core.extensions.api import ExtensionContext, TrainingExtension
 from fs_core.extensions.forward import Forward, make_forward
-from fs_core.model.weights import WEIGHTS_FILE, parts_of
+from fs_core.folder.layout import WEIGHTS_FILE
+from fs_core.model.weights import parts_of
 
 if TYPE_CHECKING:
     import keras

@@ -16,9 +16,10 @@ import attrs
 
 from fs_core.config import config_from_mapping
 from fs_core.errors import FsUserError
+from fs_core.folder.layout import STATE_FILE
+from fs_core.folder.state import load_state
 from fs_core.gui.installed import Installed
 from fs_core.gui.security import model_path, new_model_name, path_inside
-from fs_core.model.state import STATE_FILE, load_state
 
 #: the largest config text accepted (the complete file with every model is about 60 KiB)
 MAX_CONFIG_CHARS = 1_000_000

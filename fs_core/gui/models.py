@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from fs_core.errors import FsUserError
+from fs_core.folder.layout import STATE_FILE
+from fs_core.folder.state import load_state
 from fs_core.gui.config_view import stored_config
 from fs_core.gui.installed import Installed
 from fs_core.gui.launch import RECORD_DIR, Launcher, log_tail
-from fs_core.model.state import STATE_FILE, load_state
 from fs_core.record import model_summary, previews, recent_messages, sessions_table
 from fs_core.record.convergence import recipe_summary
 

@@ -22,6 +22,8 @@ import keras
 
 from fs_core.config import Config
 from fs_core.errors import FsUserError
+from fs_core.folder.layout import WEIGHTS_FILE
+from fs_core.folder.state import save_state
 from fs_core.importing.archive import (
     TORCH_OPTIMIZER,
     KerasArchive,
@@ -44,8 +46,8 @@ from fs_core.importing.weights_map import (
     source_parts,
 )
 from fs_core.model.build import BuiltModel, build_from_config
-from fs_core.model.state import ModelState, save_state
-from fs_core.model.weights import WEIGHTS_FILE, model_groups, save_weights
+from fs_core.model.state import ModelState
+from fs_core.model.weights import model_groups, save_weights
 
 if TYPE_CHECKING:
     from fs_core.plugin_manager import Registry

@@ -15,7 +15,8 @@ import attrs
 
 from fs_core.config import apply_locked, load_config
 from fs_core.errors import FsUserError
-from fs_core.model.state import STATE_FILE, load_state
+from fs_core.folder.layout import STATE_FILE
+from fs_core.folder.state import load_state
 
 
 @attrs.frozen
@@ -45,8 +46,9 @@ def load_trained(
     notify: Callable[[str], None] = print,
 ) -> TrainedModel:
     """Read ``state.toml``, rebuild the model with its stored options and load ``weights.h5``."""
+    from fs_core.folder.layout import WEIGHTS_FILE  # noqa: PLC0415 (TensorFlow: inference.trained loads without it)
     from fs_core.model.build import build_from_config, get_descriptor  # noqa: PLC0415 (TensorFlow: inference.trained loads without it)
-    from fs_core.model.weights import WEIGHTS_FILE, load_weights  # noqa: PLC0415 (TensorFlow: inference.trained loads without it)
+    from fs_core.model.weights import load_weights  # noqa: PLC0415 (TensorFlow: inference.trained loads without it)
 
     folder = Path(model_dir)
     if not folder.is_dir():

@@ -18,7 +18,8 @@ from pathlib import Path
 import attrs
 
 from fs_core.errors import FsUserError
-from fs_core.record.files import COMMANDS, COMMANDS_DIR, VERSION, one_line, record_dir
+from fs_core.folder.layout import COMMANDS_DIR, record_dir
+from fs_core.record.files import COMMANDS, VERSION, one_line
 
 POLL_SECONDS = 0.5
 MAX_COMMAND_BYTES = 4096

@@ -24,18 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from fs_core.folder.layout import LOG_DIR
-from fs_core.model.state import STATE_FILE
-from fs_core.record.events import event_files, read_scalars
-from fs_core.record.files import (
+from fs_core.folder.layout import (
     EVENTS_FILE,
+    LOG_DIR,
     PREVIEWS_DIR,
     RECORD_DIR,
+    STATE_FILE,
     TRAINER_FILE,
-    events_path,
+    events_file,
     record_dir,
-    type_marker,
 )
+from fs_core.record.events import event_files, read_scalars
+from fs_core.record.files import type_marker
 
 TAIL_BYTES = 256 * 1024
 TREND_POINTS = 40
@@ -84,7 +84,7 @@ def read_events(model_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
     A file replaced by a compaction (shorter than ``offset``, or ``offset`` no longer at the start
     of a line) is read again from 0: the caller sees records again, and the ``session_start``
     records tell it to reset."""
-    path = events_path(model_dir)
+    path = events_file(model_dir)
     try:
         handle = open(path, "rb")
     except OSError:
@@ -107,7 +107,7 @@ class EventReader:
     as well as its size (exact, where :func:`read_events` with a bare offset must guess)."""
 
     def __init__(self, model_dir: Path) -> None:
-        self.path = events_path(model_dir)
+        self.path = events_file(model_dir)
         self.inode: int | None = None
         self.offset = 0
 
@@ -235,7 +235,7 @@ def model_summary(model_dir: Path) -> dict:
         ends = [s.get("end") for s in state.get("sessions", []) if s.get("end")]
         summary["last_save"] = ends[-1] if ends else None
         summary["state"] = "stopped"
-    path = events_path(folder)
+    path = events_file(folder)
     try:
         size = path.stat().st_size
     except OSError:
@@ -356,7 +356,7 @@ def loss_series(
 
 def _record_points(folder: Path, session: int | None) -> tuple | None:
     try:
-        data = events_path(folder).read_bytes()
+        data = events_file(folder).read_bytes()
     except OSError:
         return None
     data = _whole_lines(data)
@@ -500,7 +500,7 @@ def sessions_table(model_dir: Path) -> list[dict]:
     folder = Path(model_dir)
     state = _read_state(folder) or {}
     rows = session_rows(state.get("sessions", []))
-    path = events_path(folder)
+    path = events_file(folder)
     try:
         size = path.stat().st_size
     except OSError:
@@ -565,7 +565,7 @@ def previews(model_dir: Path) -> list[dict]:
 
 def recent_messages(model_dir: Path, limit: int = 200) -> list[dict]:
     """The newest ``limit`` message records, newest last (read backwards from the end)."""
-    path = events_path(model_dir)
+    path = events_file(model_dir)
     marker = type_marker("message")
     try:
         handle = open(path, "rb")

@@ -23,20 +23,18 @@ import attrs
 
 from fs_core.atomic import atomic_write_bytes
 from fs_core.builtins.preview import KEY as PREVIEW
-from fs_core.logs import FILE_ONLY, LOGGER
-from fs_core.model.state import STATE_FILE
-from fs_core.record.commands import CommandInbox, Request
-from fs_core.record.files import (
+from fs_core.folder.layout import (
     COMMANDS_DIR,
     EVENTS_FILE,
     PREVIEWS_DIR,
     RECORD_DIR,
+    STATE_FILE,
     TRAINER_FILE,
-    encode,
-    one_line,
-    preview_names,
     record_dir,
 )
+from fs_core.logs import FILE_ONLY, LOGGER
+from fs_core.record.commands import CommandInbox, Request
+from fs_core.record.files import encode, one_line, preview_names
 from fs_core.record.reader import process_start_time
 from fs_core.record.writer import RecordWriter, prune_previews, rounded
 from fs_core.training.holdout import latest

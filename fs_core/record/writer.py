@@ -25,15 +25,8 @@ from typing import Any
 
 from fs_core.atomic import atomic_path
 from fs_core.errors import FsUserError
-from fs_core.record.files import (
-    EVENTS_FILE,
-    PREVIEWS_DIR,
-    VERSION,
-    encode,
-    one_line,
-    record_dir,
-    type_marker,
-)
+from fs_core.folder.layout import EVENTS_FILE, PREVIEWS_DIR, record_dir
+from fs_core.record.files import VERSION, encode, one_line, type_marker
 
 #: the file is compacted when it grows past this many bytes (it ends up under half of it)
 COMPACT_AT = 8 * 1024 * 1024

@@ -14,8 +14,9 @@ from typing import Any
 
 import attrs
 
+from fs_core.folder.layout import STATE_FILE
 from fs_core.folder.snapshots import take_snapshot
-from fs_core.model.state import STATE_FILE, load_state
+from fs_core.folder.state import load_state
 from fs_core.training.schedule import RUN_SETTINGS, Schedule, Stage
 from fs_core.training.session import TrainingSession, TrainRequest
 

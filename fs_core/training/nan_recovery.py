@@ -13,13 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fs_core.folder.backups import newest_backup
-from fs_core.model.state import load_state
-from fs_core.model.weights import (
-    WEIGHTS_FILE,
-    has_optimizer_state,
-    load_optimizer_state,
-    load_weights,
-)
+from fs_core.folder.layout import WEIGHTS_FILE
+from fs_core.folder.state import load_state
+from fs_core.model.weights import has_optimizer_state, load_optimizer_state, load_weights
 
 
 def _last_good(model_dir: Path) -> tuple[Path, str] | None:

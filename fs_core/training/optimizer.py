@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from fs_core.errors import FsUserError
-from fs_core.model.weights import WEIGHTS_FILE, has_optimizer_state, load_optimizer_state
+from fs_core.folder.layout import WEIGHTS_FILE
+from fs_core.model.weights import has_optimizer_state, load_optimizer_state
 from fs_core.training.clipping import make_gradient_clipper
 from fs_core.training.session import TrainingSession
 from fs_core.training.strategy import ReplicaSumClipper

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fs_core.errors import FsUserError
-from fs_core.model.state import STATE_FILE, load_state, now
-from fs_core.model.weights import WEIGHTS_FILE, load_weights, model_groups, parts_of
+from fs_core.folder.layout import STATE_FILE, WEIGHTS_FILE
+from fs_core.folder.state import load_state
+from fs_core.model.state import now
+from fs_core.model.weights import load_weights, model_groups, parts_of
 
 if TYPE_CHECKING:
     from fs_core.training.session import TrainingSession

@@ -18,10 +18,12 @@ import keras
 from fs_core.config import Config, apply_locked, load_config
 from fs_core.errors import FsUserError
 from fs_core.folder import model_files
-from fs_core.folder.disk import FreeSpace, disk_free
+from fs_core.folder.disk import disk_free
+from fs_core.folder.host import FreeSpace
+from fs_core.folder.layout import WEIGHTS_FILE
 from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
 from fs_core.model.state import ModelState
-from fs_core.model.weights import WEIGHTS_FILE, find_part_model, load_weights
+from fs_core.model.weights import find_part_model, load_weights
 from fs_core.stash import Stash
 from fs_core.training import schedule
 from fs_core.training.precision import (
