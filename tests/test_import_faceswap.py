@@ -268,12 +268,12 @@ def test_target_must_be_new_or_empty(tmp_path, registry, phaze):
 
 
 def test_a_failed_write_leaves_no_model(tmp_path, registry, phaze, monkeypatch):
-    from fs_core.importing import writer
+    from fs_core.folder import new_folder
 
     def full_disk(*args, **kwargs):
         raise FsUserError("cannot write the file: no space left on the disk", "weights.h5")
 
-    monkeypatch.setattr(writer, "save_state", full_disk)
+    monkeypatch.setattr(new_folder, "save_state", full_disk)
     with pytest.raises(FsUserError, match="no space"):
         import_faceswap_model(phaze, tmp_path / "fs", registry)
     _nothing_written(tmp_path)

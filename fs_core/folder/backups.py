@@ -24,6 +24,8 @@ from fs_core.folder.layout import (
     backups_dir,
     generation_iterations,
     has_save,
+    state_file,
+    weights_file,
 )
 from fs_core.folder.retention import Generation
 from fs_core.folder.state import load_state
@@ -51,6 +53,18 @@ def list_backups(model_dir: str | Path) -> list[Generation]:
 def newest_backup(model_dir: str | Path) -> Generation | None:
     found = list_backups(model_dir)
     return found[0] if found else None
+
+
+def last_good(model_dir: str | Path) -> tuple[Path, str] | None:
+    """The folder holding the weights to go back to after a collapse, and what it is: the newest
+    backup generation first (the one made last), else the last save; None when there is neither."""
+    newest = newest_backup(model_dir)
+    if newest is not None:
+        return newest.path, "backup"
+    folder = Path(model_dir)
+    if weights_file(folder).exists() and state_file(folder).exists():
+        return folder, "last save"
+    return None
 
 
 def find_backup(model_dir: str | Path, iteration: int | None = None) -> Generation:

@@ -188,5 +188,10 @@ def archive_dir(model_dir: str | Path, stamp: str) -> Path:
     return Path(model_dir) / f"{ARCHIVE_PREFIX}{stamp}"
 
 
+def staging_prefix(target: str | Path, why: str) -> str:
+    """The name prefix of the hidden folder a new model folder is assembled in, beside it."""
+    return f".{Path(target).name}.{why}-"
+
+
 def lock_file(model_dir: str | Path) -> Path:
     return Path(model_dir) / LOCK_FILE

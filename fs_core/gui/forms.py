@@ -16,7 +16,7 @@ import attrs
 
 from fs_core.config import config_from_mapping
 from fs_core.errors import FsUserError
-from fs_core.folder.layout import STATE_FILE
+from fs_core.folder.layout import has_state
 from fs_core.folder.state import load_state
 from fs_core.gui.installed import Installed
 from fs_core.gui.security import model_path, new_model_name, path_inside
@@ -142,7 +142,7 @@ def _existing_model(folder: Path, model: str) -> None:
     """An existing folder must be a folder, and an fs model in it must be of the chosen kind."""
     if folder.exists() and not folder.is_dir():
         raise FsUserError(f"model_dir '{folder.name}' is a file, not a folder")
-    if (folder / STATE_FILE).is_file():
+    if has_state(folder):
         try:
             stored = load_state(folder).model
         except FsUserError as error:

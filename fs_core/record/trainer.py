@@ -27,10 +27,12 @@ from fs_core.folder.layout import (
     COMMANDS_DIR,
     EVENTS_FILE,
     PREVIEWS_DIR,
-    RECORD_DIR,
-    STATE_FILE,
     TRAINER_FILE,
+    preview_relpath,
+    previews_dir,
     record_dir,
+    state_file,
+    trainer_file,
 )
 from fs_core.logs import FILE_ONLY, LOGGER
 from fs_core.record.commands import CommandInbox, Request
@@ -186,7 +188,7 @@ class TrainerRecord:
 
     def _write_trainer_json(self, content: dict) -> None:
         try:
-            atomic_write_bytes(record_dir(self.model_dir) / TRAINER_FILE, encode(content))
+            atomic_write_bytes(trainer_file(self.model_dir), encode(content))
         except Exception as error:
             self._warn(f"Training record: {one_line(error)}")
 
@@ -394,7 +396,7 @@ class TrainerRecord:
                 print(f"{self.failure} (the training record is incomplete)", file=sys.stderr)
 
     def _remove_unsaved_folder(self) -> None:
-        if not self.created_record or (self.model_dir / STATE_FILE).exists():
+        if not self.created_record or state_file(self.model_dir).exists():
             return
         folder = record_dir(self.model_dir)
         for name in (EVENTS_FILE, TRAINER_FILE):
@@ -432,12 +434,12 @@ class TrainerRecord:
         images = self._render()
         if images is None:
             return None
-        folder = record_dir(self.model_dir) / PREVIEWS_DIR
+        folder = previews_dir(self.model_dir)
         folder.mkdir(parents=True, exist_ok=True)
         paths = {}
         for key, name, image in zip(("mask", "plain"), preview_names(iteration), images):
             _write_png(folder / name, image)
-            paths[key] = f"{RECORD_DIR}/{PREVIEWS_DIR}/{name}"
+            paths[key] = preview_relpath(name)
         prune_previews(self.model_dir)
         return paths
 
