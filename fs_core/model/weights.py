@@ -24,7 +24,6 @@ from fs_core.atomic import atomic_path
 from fs_core.errors import FsUserError
 from fs_core.model.state import recovery_hint
 
-WEIGHTS_FILE = "weights.h5"
 FORMAT = 1
 ROOT_PART = "model"  # variables of layers that belong to no named part
 OPTIMIZER_GROUP = "optimizer"
