@@ -168,7 +168,8 @@ def wait_for(check, timeout: float = 60.0, what: str = ""):
 def make_long_model(root: Path, history: int) -> dict:
     """A stopped model with ``history`` iterations: the record from bench_record's generator, an
     ``end`` record closing its last session (else it lists as killed), and a ``state.toml``."""
-    from fs_core.model.state import ModelState, now, save_state
+    from fs_core.folder.state import save_state
+    from fs_core.model.state import ModelState, now
     from fs_core.record.writer import RecordWriter
 
     folder = root / NAME

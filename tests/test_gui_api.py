@@ -22,9 +22,10 @@ with warnings.catch_warnings():  # Starlette 1.x suggests the httpx2 fork; httpx
     from starlette.testclient import TestClient
 
 from fs_core.cli.main import main
+from fs_core.folder.state import save_state
 from fs_core.gui import launch
 from fs_core.gui.app import create_app
-from fs_core.model.state import ModelState, save_state
+from fs_core.model.state import ModelState
 
 TOKEN = "test-token"
 BASE = "http://127.0.0.1:8765"

@@ -292,7 +292,8 @@ def test_model_list_shows_a_model(driver, server, root):
 def test_low_disk_space_is_shown_while_training(driver, server, root):
     """A trainer whose progress carries ``disk_free`` (only sent while the disk is low): the
     model page says so under the status bar, and stops saying it when training ends."""
-    from fs_core.record.files import TRAINER_FILE, encode, record_dir
+    from fs_core.folder.layout import TRAINER_FILE, record_dir
+    from fs_core.record.files import encode
     from fs_core.record.reader import process_start_time
     from fs_core.record.writer import RecordWriter
 
@@ -463,7 +464,7 @@ def test_buttons_have_their_names(driver, server):
 
 
 def test_stop_ends_training_with_a_save(driver, server, root):
-    from fs_core.model.state import load_state
+    from fs_core.folder.state import load_state
 
     go(driver, server, f"#/model/{TRAINED}/preview")
     stop = wait_for(driver, lambda b: button(b, "Stop"), message="the Stop button")

@@ -25,9 +25,9 @@ from faceswap_fixtures import (
 from fs_core.cli.main import main
 from fs_core.config import config_from_mapping
 from fs_core.errors import FsUserError
+from fs_core.folder.state import load_state
 from fs_core.importing import import_faceswap_model
 from fs_core.model.build import build_model
-from fs_core.model.state import load_state
 from fs_core.model.weights import has_optimizer_state, load_optimizer_state, load_weights
 
 SLOW_FAMILIES = [
@@ -268,12 +268,12 @@ def test_target_must_be_new_or_empty(tmp_path, registry, phaze):
 
 
 def test_a_failed_write_leaves_no_model(tmp_path, registry, phaze, monkeypatch):
-    from fs_core.importing import writer
+    from fs_core.folder import new_folder
 
     def full_disk(*args, **kwargs):
         raise FsUserError("cannot write the file: no space left on the disk", "weights.h5")
 
-    monkeypatch.setattr(writer, "save_state", full_disk)
+    monkeypatch.setattr(new_folder, "save_state", full_disk)
     with pytest.raises(FsUserError, match="no space"):
         import_faceswap_model(phaze, tmp_path / "fs", registry)
     _nothing_written(tmp_path)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+import fs_core
 from fs_core.atomic import atomic_path
 from fs_core.config import Config
 from fs_core.errors import FsUserError
 from fs_core.folder.model_files import open_model_dir
+from fs_core.folder.state import load_state, save_state
 from fs_core.model.build import build_from_config
-from fs_core.model.state import ModelState, load_state, save_state
+from fs_core.model.state import ModelState
 from fs_core.model.weights import load_weights, part_variables, parts_of, save_weights
 
 
@@ -129,3 +133,44 @@ def test_optimizer_state_loads_in_saved_order_beyond_9999_variables(tmp_path):
     assert load_optimizer_state(path, types.SimpleNamespace(variables=variables))
     assert [int(v.numpy()) for v in variables[-5:]] == list(range(count - 5, count))
     assert all(int(v.numpy()) == index for index, v in enumerate(variables))
+
+
+#: file and folder names of a model folder, which only fs_core.folder.layout spells
+LAYOUT_NAMES = {
+    "state.toml",
+    "weights.h5",
+    "preview.png",
+    "backups",
+    "logs",
+    "record",
+    "events.jsonl",
+    "trainer.json",
+    "trainer.log",
+    "gui_config.toml",
+    "archived_",
+    ".fs.lock",
+}
+#: (module, name) pairs that are not paths: the record plugin's stash label, and the damaged-file
+#: hint of the model's file readers, which names the backup folder in its message
+NOT_PATHS = {("fs_core/builtins/record.py", "record"), ("fs_core/model/state.py", "backups")}
+
+
+def test_only_the_folder_layout_spells_the_model_folder_names():
+    """Every path inside a model folder is built by fs_core.folder (its layout module names
+    them): a string literal naming one anywhere else in fs_core is a second copy of the layout."""
+    root = Path(fs_core.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        module = path.relative_to(root.parent).as_posix()
+        if module.startswith("fs_core/folder/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+                continue
+            text = node.value
+            if (text in LAYOUT_NAMES or text.endswith("_snapshot_")) and (
+                module,
+                text,
+            ) not in NOT_PATHS:
+                found.append(f"{module}:{node.lineno}: {text!r}")
+    assert not found, "model-folder names outside fs_core.folder.layout:\n" + "\n".join(found)

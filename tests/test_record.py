@@ -16,6 +16,7 @@ import pytest
 from fs_core.cli.main import main
 from fs_core.errors import FsUserError
 from fs_core.faces.demo import write_demo_data
+from fs_core.folder.layout import events_file
 from fs_core.record import (
     loss_series,
     model_summary,
@@ -25,7 +26,6 @@ from fs_core.record import (
     send_command,
     sessions_table,
 )
-from fs_core.record.files import events_path
 from fs_core.record.reader import EventReader
 from fs_core.record.writer import RecordWriter, compact_lines
 
@@ -149,16 +149,16 @@ def test_analysis_reads_the_record_and_falls_back_to_tensorboard(trained, tmp_pa
 
 
 def test_a_half_written_last_line_is_ignored(trained, tmp_path):
-    data = events_path(trained).read_bytes()
+    data = events_file(trained).read_bytes()
     model = tmp_path / "m"
-    events_path(model).parent.mkdir(parents=True)
-    events_path(model).write_bytes(data + b'{"v":1,"type":"progress","ti')
+    events_file(model).parent.mkdir(parents=True)
+    events_file(model).write_bytes(data + b'{"v":1,"type":"progress","ti')
     records, offset = read_events(model)
     assert len(records) == len(_events(trained)) and offset == len(data)
-    with open(events_path(model), "ab") as handle:
+    with open(events_file(model), "ab") as handle:
         handle.write(b'me":1.0,"session":1}\n')
     more, end = read_events(model, offset)
-    assert [r["type"] for r in more] == ["progress"] and end == events_path(model).stat().st_size
+    assert [r["type"] for r in more] == ["progress"] and end == events_file(model).stat().st_size
 
 
 def _write_history(model: Path, iterations: int, compact_at: int) -> RecordWriter:
@@ -232,9 +232,9 @@ def test_a_replaced_file_is_read_again_from_0(tmp_path):
     reader = EventReader(tmp_path)
     assert len(reader.read()[0]) == len(records)
     short = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records[:5])
-    temp = events_path(tmp_path).with_name(".events.tmp")
+    temp = events_file(tmp_path).with_name(".events.tmp")
     temp.write_bytes(short)
-    os.replace(temp, events_path(tmp_path))
+    os.replace(temp, events_file(tmp_path))
     again, new_offset = read_events(tmp_path, offset)
     assert again == records[:5] and new_offset == len(short)
     followed, reset = reader.read()
@@ -493,7 +493,7 @@ def test_commands_reach_a_running_trainer(demo, tmp_path, subprocess_env):
     assert _answer(model, ident)["status"] == "done"
     end = records[-1]
     assert end["type"] == "end" and end["reason"] == "stopped"
-    from fs_core.model.state import load_state
+    from fs_core.folder.state import load_state
 
     assert load_state(model).iterations == end["iteration"]
     assert model_summary(model)["state"] == "stopped"

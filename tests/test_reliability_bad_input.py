@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from fs_core import plugin_manager
 from fs_core.cli.main import COMMANDS, main
 from fs_core.errors import FsUserError
-from fs_core.record import RECORD_DIR
+from fs_core.folder.layout import RECORD_DIR
 
 FAST = (
     "[global.loss]\nloss_function = 'mae'\nloss_function_2 = 'none'\n"

@@ -29,9 +29,9 @@ from pathlib import Path
 import pytest
 
 from fs_core.folder.backups import list_backups
-from fs_core.folder.model_files import BACKUP_DIR
-from fs_core.model.state import STATE_FILE, load_state
-from fs_core.model.weights import WEIGHTS_FILE, read_weights
+from fs_core.folder.layout import BACKUP_DIR, STATE_FILE, WEIGHTS_FILE
+from fs_core.folder.state import load_state
+from fs_core.model.weights import read_weights
 
 pytestmark = pytest.mark.slow
 
@@ -262,7 +262,8 @@ def test_a_kill_between_weights_and_state_of_the_first_save_leaves_a_model_that_
 
 def test_leftover_temp_files_are_removed_when_the_folder_is_opened(tmp_path):
     from fs_core.folder.model_files import open_model_dir
-    from fs_core.model.state import ModelState, save_state
+    from fs_core.folder.state import save_state
+    from fs_core.model.state import ModelState
 
     model = tmp_path / "m"
     (model / BACKUP_DIR).mkdir(parents=True)

@@ -19,10 +19,11 @@ import save_cycles
 from fs_core.cli.main import main
 from fs_core.errors import FsUserError
 from fs_core.folder import backups, retention
+from fs_core.folder.layout import STATE_FILE, WEIGHTS_FILE, snapshot_dir
 from fs_core.folder.retention import Generation, folder_size
-from fs_core.folder.snapshots import list_snapshots, snapshot_dir
-from fs_core.model.state import STATE_FILE, load_state
-from fs_core.model.weights import WEIGHTS_FILE, read_weights
+from fs_core.folder.snapshots import list_snapshots
+from fs_core.folder.state import load_state
+from fs_core.model.weights import read_weights
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ def _legacy_backup(model: Path) -> None:
 
 
 def test_a_model_with_the_old_single_backup_restores_rolls_back_and_is_retired(tmp_path, tiny):
-    from fs_core.training.nan_recovery import _last_good
+    from fs_core.folder.backups import last_good as _last_good
 
     assert _run(tmp_path, tiny, 3) == "done"
     model = tmp_path / "m"
@@ -222,7 +223,7 @@ def test_restore_lists_the_generations_and_restores_the_one_asked_for(tmp_path, 
     assert newest is not None and newest.iteration == 4
     assert [s["id"] for s in load_state(newest.path).sessions] == [1, 2]
     assert _backup_iterations(model) == [2, 3, 4]
-    from fs_core.training.nan_recovery import _last_good
+    from fs_core.folder.backups import last_good as _last_good
 
     assert _last_good(model) == (newest.path, "backup")  # NaN rollback takes it too
 

@@ -29,8 +29,8 @@ from fs_core.extensions.forward import make_forward, shared_code_parts
 from fs_core.extensions.lr_dropout import LrDropout
 from fs_core.extensions.networks import bce, part_optimizer, patch_layers
 from fs_core.extensions.patch_gan import PatchGan
+from fs_core.folder.state import load_state
 from fs_core.model.build import build_from_config, check_model
-from fs_core.model.state import load_state
 from fs_core.model.weights import read_weights
 from fs_core.training.run import run_train
 from fs_core.training.session import TrainRequest

@@ -203,8 +203,8 @@ def test_snapshot_replaces_an_older_one_of_the_same_name(trained, tmp_path):
 
 
 def test_restore_brings_back_the_backed_up_iteration_count(trained, tmp_path, capsys):
-    from fs_core.folder.model_files import write_backup
-    from fs_core.model.state import load_state, save_state
+    from fs_core.folder.backups import write_backup
+    from fs_core.folder.state import load_state, save_state
 
     model = tmp_path / "m"
     shutil.copytree(trained.model, model, ignore=shutil.ignore_patterns("backups", "preview.png"))

@@ -13,10 +13,10 @@ from typing import Any
 
 import attrs
 
+from fs_core.folder.layout import preview_file
 from fs_core.hookspecs import hookimpl
 from fs_core.stash import StashKey
 
-PREVIEW_FILE = "preview.png"
 WINDOW = "fs preview"
 
 
@@ -90,7 +90,7 @@ def fs_save(session: Any, model_dir: str) -> None:
     if session.request.write_image:
         from fs_core.faces.images import write_image  # noqa: PLC0415 (OpenCV: builtins.preview loads without it)
 
-        write_image(os.path.join(model_dir, PREVIEW_FILE), image)
+        write_image(preview_file(model_dir), image)
     if session.stash[KEY].window:
         import cv2  # noqa: PLC0415 (OpenCV: builtins.preview loads without it)
 

@@ -28,20 +28,20 @@ import attrs
 
 from fs_core.atomic import atomic_write_bytes
 from fs_core.builtins.preview import KEY as PREVIEW
-from fs_core.logs import FILE_ONLY, LOGGER
-from fs_core.model.state import STATE_FILE
-from fs_core.record.commands import CommandInbox, Request
-from fs_core.record.files import (
+from fs_core.folder.layout import (
     COMMANDS_DIR,
     EVENTS_FILE,
     PREVIEWS_DIR,
-    RECORD_DIR,
     TRAINER_FILE,
-    encode,
-    one_line,
-    preview_names,
+    preview_relpath,
+    previews_dir,
     record_dir,
+    state_file,
+    trainer_file,
 )
+from fs_core.logs import FILE_ONLY, LOGGER
+from fs_core.record.commands import CommandInbox, Request
+from fs_core.record.files import encode, one_line, preview_names
 from fs_core.record.reader import process_start_time
 from fs_core.record.writer import RecordWriter, prune_previews, rounded
 from fs_core.training.holdout import latest
@@ -199,7 +199,7 @@ class TrainerRecord:
 
     def _write_trainer_json(self, content: dict) -> None:
         try:
-            atomic_write_bytes(record_dir(self.model_dir) / TRAINER_FILE, encode(content))
+            atomic_write_bytes(trainer_file(self.model_dir), encode(content))
         except Exception as error:
             self._warn(f"Training record: {one_line(error)}")
 
@@ -405,7 +405,7 @@ class TrainerRecord:
                 print(f"{self.failure} (the training record is incomplete)", file=sys.stderr)
 
     def _remove_unsaved_folder(self) -> None:
-        if not self.created_record or (self.model_dir / STATE_FILE).exists():
+        if not self.created_record or state_file(self.model_dir).exists():
             return
         folder = record_dir(self.model_dir)
         for name in (EVENTS_FILE, TRAINER_FILE):
@@ -443,12 +443,12 @@ class TrainerRecord:
         images = self._render()
         if images is None:
             return None
-        folder = record_dir(self.model_dir) / PREVIEWS_DIR
+        folder = previews_dir(self.model_dir)
         folder.mkdir(parents=True, exist_ok=True)
         paths = {}
         for key, name, image in zip(("mask", "plain"), preview_names(iteration), images):
             _write_png(folder / name, image)
-            paths[key] = f"{RECORD_DIR}/{PREVIEWS_DIR}/{name}"
+            paths[key] = preview_relpath(name)
         prune_previews(self.model_dir)
         return paths
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import attrs
 
-from fs_core.folder.layout import LOG_DIR
+from fs_core.folder.layout import session_log_dir
 from fs_core.hookspecs import hookimpl
 from fs_core.stash import StashKey
 from fs_core.training.holdout import latest
@@ -37,10 +36,6 @@ class TensorboardMemory:
 KEY: StashKey[TensorboardMemory] = StashKey("tensorboard")
 QUEUE = 1000  # events kept in memory between flushes
 FLUSH_MILLIS = 120_000
-
-
-def session_log_dir(model_dir: str | Path, session_id: int) -> Path:
-    return Path(model_dir) / LOG_DIR / f"session_{int(session_id)}"
 
 
 def learning_rate(optimizer: Any) -> float | None:

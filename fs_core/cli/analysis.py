@@ -20,7 +20,8 @@ import numpy as np
 
 from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
-from fs_core.model.state import STATE_FILE, load_state
+from fs_core.folder.layout import STATE_FILE, state_file
+from fs_core.folder.state import load_state
 from fs_core.record import loss_series as series_of
 from fs_core.record import sessions_table
 from fs_core.record.convergence import convergence_line, holdout_points
@@ -196,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.model_dir)
     if not folder.is_dir():
         raise FsUserError("the model folder does not exist", folder)
-    if not (folder / STATE_FILE).exists():
+    if not state_file(folder).exists():
         raise FsUserError(f"no {STATE_FILE}: not an fs model folder (or not saved yet)", folder)
 
     state = load_state(folder)

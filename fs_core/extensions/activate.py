@@ -20,7 +20,8 @@ from fs_core.errors import FsUserError
 from fs_core.extensions import saved
 from fs_core.extensions.api import ExtensionContext, TrainingExtension
 from fs_core.extensions.forward import Forward, make_forward
-from fs_core.model.weights import WEIGHTS_FILE, parts_of
+from fs_core.folder.layout import weights_file
+from fs_core.model.weights import parts_of
 
 if TYPE_CHECKING:
     import keras
@@ -106,7 +107,7 @@ def activate(
             f"-d default or turn them off in [training_step]",
             session.config.path,
         )
-    weights = Path(session.request.model_dir) / WEIGHTS_FILE
+    weights = weights_file(session.request.model_dir)
     if not descriptors:
         dormant = saved.dormant_entries(saved.read_saved(weights), set())
         return ActiveExtensions((), [], None, dormant) if dormant else None

@@ -11,39 +11,37 @@ NaN rollback use it) and retention deletes it in its turn.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fs_core.atomic import write_error
 from fs_core.errors import FsUserError
 from fs_core.folder import disk, retention
+from fs_core.folder.generations import write_verify_retire
+from fs_core.folder.host import SaveHost
+from fs_core.folder.layout import (
+    BACKUP_DIR,
+    backup_dir,
+    backups_dir,
+    generation_iterations,
+    has_save,
+    state_file,
+    weights_file,
+)
 from fs_core.folder.retention import Generation
-from fs_core.model.state import STATE_FILE, load_state
-from fs_core.model.weights import WEIGHTS_FILE
-
-if TYPE_CHECKING:
-    from fs_core.training.session import TrainingSession
-
-BACKUP_DIR = "backups"
-_NAME = re.compile(r"^(\d+)_iters$")
-
-
-def backup_name(iterations: int) -> str:
-    return f"{int(iterations)}_iters"
+from fs_core.folder.state import load_state
 
 
 def list_backups(model_dir: str | Path) -> list[Generation]:
     """Every complete backup of the model, newest first (see the module docstring)."""
-    backups = Path(model_dir) / BACKUP_DIR
+    backups = backups_dir(model_dir)
     found: list[Generation] = []
     if not backups.is_dir():
         return found
     for entry in backups.iterdir():
-        match = _NAME.match(entry.name)
-        if match and entry.is_dir() and _complete(entry):
-            found.append(retention.generation_of(entry, int(match.group(1))))
-    if _complete(backups):
+        iterations = generation_iterations(entry.name)
+        if iterations is not None and entry.is_dir() and has_save(entry):
+            found.append(retention.generation_of(entry, iterations))
+    if has_save(backups):
         try:
             iterations = load_state(backups).iterations
         except FsUserError:
@@ -52,20 +50,28 @@ def list_backups(model_dir: str | Path) -> list[Generation]:
     return retention.newest_first(found)
 
 
-def _complete(folder: Path) -> bool:
-    return (folder / STATE_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
-
-
 def newest_backup(model_dir: str | Path) -> Generation | None:
     found = list_backups(model_dir)
     return found[0] if found else None
+
+
+def last_good(model_dir: str | Path) -> tuple[Path, str] | None:
+    """The folder holding the weights to go back to after a collapse, and what it is: the newest
+    backup generation first (the one made last), else the last save; None when there is neither."""
+    newest = newest_backup(model_dir)
+    if newest is not None:
+        return newest.path, "backup"
+    folder = Path(model_dir)
+    if weights_file(folder).exists() and state_file(folder).exists():
+        return folder, "last save"
+    return None
 
 
 def find_backup(model_dir: str | Path, iteration: int | None = None) -> Generation:
     """The newest backup, or the one at ``iteration``; FsUserError naming what exists when
     there is none."""
     found = list_backups(model_dir)
-    folder = Path(model_dir) / BACKUP_DIR
+    folder = backups_dir(model_dir)
     if not found:
         raise FsUserError(
             f"no backup to restore ({BACKUP_DIR}/ is written when the average loss reaches a new "
@@ -93,7 +99,7 @@ def remove_backup(generation: Generation) -> None:
 
 def clean_leftovers(model_dir: str | Path) -> list[Path]:
     """Remove the temporary and half-deleted backup folders a kill left (at the next start)."""
-    backups = Path(model_dir) / BACKUP_DIR
+    backups = backups_dir(model_dir)
     return retention.clean_leftovers(backups, ".") if backups.is_dir() else []
 
 
@@ -101,7 +107,7 @@ def write_backup(model_dir: str | Path) -> Path:
     """Copy the model's saved weights and state into a new generation; returns its folder.
     OSError (disk full ...) propagates, with nothing half-written left behind."""
     folder = Path(model_dir)
-    target = folder / BACKUP_DIR / backup_name(load_state(folder).iterations)
+    target = backup_dir(folder, load_state(folder).iterations)
     target.parent.mkdir(exist_ok=True)
     retention.write_generation(folder, target)
     return target
@@ -118,31 +124,27 @@ def make_room(model_dir: str | Path, keep: int) -> list[Generation]:
     return retention.apply(retention.plan_room(list_backups(model_dir), keep), remove_backup)
 
 
-def take_backup(session: TrainingSession, average: float) -> bool:
+def take_backup(session: SaveHost, average: float) -> bool:
     """Back up the save just made: check the space, write, verify, apply retention; True when a
     backup was written. A backup that does not fit is skipped with a warning (training goes on);
     another write error stops training, as a failed save does."""
     folder = Path(session.model_dir)
     keep = int(session.config.global_.backup_keep)
-    need = disk.copy_need(folder)
-    if not disk.room_for_copy(
-        session, "backup", folder / BACKUP_DIR, need, lambda: make_room(folder, keep)
-    ):
+    place = backups_dir(folder)
+    added = write_verify_retire(
+        session,
+        what="backup",
+        room=place,
+        need=disk.copy_need(folder),
+        make_room=lambda: make_room(folder, keep),
+        write=lambda: write_backup(folder),
+        full_place=place,
+        write_failed=lambda error: write_error(error, place),
+        retire=lambda target: retire(folder, keep, spare=target),
+    )
+    if added is None:
         return False
-    try:
-        target = write_backup(folder)
-    except OSError as error:
-        if disk.is_disk_full(error):
-            session.print(f"\nDisk full while writing the backup, skipped ({folder / BACKUP_DIR})")
-            return False
-        raise write_error(error, folder / BACKUP_DIR) from None
-    try:
-        retention.verify_generation(target, retention.model_keys(session.model))
-    except FsUserError as error:
-        retention.remove_folder(target)
-        session.print(f"\nThe backup did not read back whole, removed: {error.one_line()}")
-        return False
-    removed = retire(folder, keep, spare=target)
+    removed = added[1]
     session.print(
         f"\nModel backed up (average loss {average:.5f})"
         + (f"; removed {_names(removed)} (backup_keep = {keep})" if removed else "")

@@ -23,21 +23,15 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from fs_core.errors import FsUserError
+from fs_core.folder.host import SaveHost
+from fs_core.folder.layout import STATE_FILE, WEIGHTS_FILE, state_file
 from fs_core.folder.retention import folder_size
-from fs_core.model.state import STATE_FILE
-from fs_core.model.weights import WEIGHTS_FILE
 from fs_core.stash import StashKey
-
-if TYPE_CHECKING:
-    from fs_core.training.session import TrainingSession
-
-#: free bytes on the disk that holds a folder
-FreeSpace = Callable[[Path], int]
 
 SLACK_BYTES = 1 << 20  # HDF5's own structures, the state growing by a session entry
 SLACK_SHARE = 0.02
@@ -83,7 +77,7 @@ def _variables_bytes(variables: Any) -> tuple[int, int]:
     return total, count
 
 
-def save_need(session: TrainingSession, with_optimizer: bool) -> int:
+def save_need(session: SaveHost, with_optimizer: bool) -> int:
     """Bytes a save of this model needs free: every variable (and the optimizer's, when saved
     with it), one header per dataset, the state, and the slack. The weights are written to a
     temporary file beside the old ones, so the old file's size does not count as free."""
@@ -91,12 +85,12 @@ def save_need(session: TrainingSession, with_optimizer: bool) -> int:
     if with_optimizer and session.optimizer is not None:
         extra, more = _variables_bytes(session.optimizer.variables)
         size, count = size + extra, count + more
-    state = Path(session.model_dir) / STATE_FILE
+    state = state_file(session.model_dir)
     size += state.stat().st_size if state.exists() else STATE_GUESS
     return with_slack(size + count * DATASET_OVERHEAD)
 
 
-def largest_save_need(session: TrainingSession) -> int:
+def largest_save_need(session: SaveHost) -> int:
     """What the biggest save of this session needs (the exit save carries the optimizer unless
     ``save_optimizer = "never"``): the room a snapshot or backup must leave free."""
     policy = session.config.global_.save_optimizer
@@ -113,7 +107,7 @@ def low_threshold(save_bytes: int) -> int:
     return max(LOW_FLOOR, LOW_SAVES * save_bytes)
 
 
-def note_free(session: TrainingSession, free: int, save_bytes: int) -> None:
+def note_free(session: SaveHost, free: int, save_bytes: int) -> None:
     """Record the model disk's free space for the status line and the record; say it once when
     it becomes low."""
     low = free < low_threshold(save_bytes)
@@ -128,7 +122,7 @@ def note_free(session: TrainingSession, free: int, save_bytes: int) -> None:
         )
 
 
-def refresh(session: TrainingSession) -> None:
+def refresh(session: SaveHost) -> None:
     """Look at the free space again when the last look is older than :data:`REFRESH_SECONDS`
     (another program may be filling the disk between saves)."""
     last = session.stash.get(_REFRESHED, None)
@@ -138,9 +132,7 @@ def refresh(session: TrainingSession) -> None:
     note_free(session, session.free_space(Path(session.model_dir)), save_bytes)
 
 
-def ensure_room_for_save(
-    session: TrainingSession, need: int, make_room: Callable[[], object]
-) -> None:
+def ensure_room_for_save(session: SaveHost, need: int, make_room: Callable[[], object]) -> None:
     """Return when a save of ``need`` bytes fits in the model folder, after ``make_room()``
     (retention ahead of time) when it did not at first; else stop with FsUserError."""
     folder = Path(session.model_dir)
@@ -166,7 +158,7 @@ def same_disk(first: Path, second: Path) -> bool:
 
 
 def room_for_copy(
-    session: TrainingSession,
+    session: SaveHost,
     what: str,
     target_parent: Path,
     need: int,

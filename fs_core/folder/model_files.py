@@ -21,24 +21,19 @@ import attrs
 from fs_core.atomic import atomic_path, temp_files
 from fs_core.errors import FsUserError
 from fs_core.folder import backups
-from fs_core.folder.backups import BACKUP_DIR, write_backup
-from fs_core.model.state import STATE_FILE, ModelState, load_state, save_state
-from fs_core.model.weights import WEIGHTS_FILE
-from fs_core.record.files import RECORD_DIR
-
-__all__ = [
-    "BACKUP_DIR",
-    "LOCK_FILE",
-    "SAVED_FILES",
-    "copy_atomic",
-    "open_model_dir",
-    "remove_stale_temp_files",
-    "save_model_files",
-    "training_lock",
-    "write_backup",
-]
-#: the files fs saves in a model folder (and in backups/), whose leftover temporary files it removes
-SAVED_FILES = (STATE_FILE, WEIGHTS_FILE, "preview.png")
+from fs_core.folder.layout import (
+    BACKUP_DIR,
+    RECORD_DIR,
+    SAVED_FILES,
+    STATE_FILE,
+    WEIGHTS_FILE,
+    backups_dir,
+    lock_file,
+    state_file,
+    weights_file,
+)
+from fs_core.folder.state import load_state, save_state
+from fs_core.model.state import ModelState
 
 
 def _check_creatable(folder: Path) -> None:
@@ -63,7 +58,7 @@ def remove_stale_temp_files(model_dir: str | Path) -> list[Path]:
     """
     folder = Path(model_dir)
     removed = []
-    for place in (folder, folder / BACKUP_DIR):
+    for place in (folder, backups_dir(folder)):
         for path in temp_files(place, SAVED_FILES):
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -80,8 +75,7 @@ def open_model_dir(model_dir: str | Path, model_name: str) -> ModelState | None:
     if not folder.exists():
         _check_creatable(folder)
         return None
-    state_file = folder / STATE_FILE
-    if not state_file.exists():
+    if not state_file(folder).exists():
         leftovers = [
             p.name for p in folder.iterdir() if not p.name.startswith(".") and p.name != RECORD_DIR
         ]
@@ -105,7 +99,7 @@ def open_model_dir(model_dir: str | Path, model_name: str) -> ModelState | None:
             "or another model folder",
             folder,
         )
-    if not (folder / WEIGHTS_FILE).exists():
+    if not weights_file(folder).exists():
         if state.iterations == 0:  # the placeholder of a first save that was cut short
             remove_stale_temp_files(folder)
             return None
@@ -134,13 +128,10 @@ def save_model_files(model_dir: str | Path, state: ModelState, write_weights) ->
         raise FsUserError(
             f"cannot create the model folder: {error.strerror or error}", folder
         ) from None
-    if not (folder / STATE_FILE).exists():
+    if not state_file(folder).exists():
         save_state(folder, attrs.evolve(state, iterations=0, lowest_avg_loss=None, sessions=[]))
-    write_weights(folder / WEIGHTS_FILE)
+    write_weights(weights_file(folder))
     save_state(folder, state)
-
-
-LOCK_FILE = ".fs.lock"
 
 
 @contextlib.contextmanager
@@ -159,7 +150,7 @@ def training_lock(model_dir: str | Path):
         folder.mkdir(parents=True)
     elif not folder.is_dir():
         raise FsUserError("model folder is a file, not a folder", folder)
-    lock_path = folder / LOCK_FILE
+    lock_path = lock_file(folder)
     try:
         handle = open(lock_path, "a")
     except OSError as error:
@@ -176,7 +167,7 @@ def training_lock(model_dir: str | Path):
         yield
     finally:
         handle.close()
-        if not (folder / STATE_FILE).exists():
+        if not state_file(folder).exists():
             with contextlib.suppress(OSError):
                 lock_path.unlink()
             if created:

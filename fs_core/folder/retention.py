@@ -40,11 +40,18 @@ import attrs
 
 from fs_core.atomic import fsync_dir
 from fs_core.errors import FsUserError
-from fs_core.model.state import STATE_FILE, load_state
-from fs_core.model.weights import OPTIMIZER_GROUP, WEIGHTS_FILE, check_weights, model_groups
+from fs_core.folder.layout import (
+    DELETING_SUFFIX,
+    LEGACY_DELETING_PREFIX,
+    STATE_FILE,
+    TEMP_SUFFIX,
+    WEIGHTS_FILE,
+    state_file,
+    weights_file,
+)
+from fs_core.folder.state import load_state
+from fs_core.model.weights import OPTIMIZER_GROUP, check_weights, model_groups
 
-DELETING_SUFFIX = ".deleting"
-TEMP_SUFFIX = ".tmp"
 #: seconds to pause between the steps of copies and deletes; set by the crash-safety test only
 SLOW_WRITES_ENV = "FS_TEST_SLOW_WRITES"
 
@@ -102,7 +109,7 @@ def saved_time(state_file: Path) -> tuple[float, float | None]:
 
 
 def generation_of(path: Path, iteration: int, *, legacy: bool = False) -> Generation:
-    saved, loss = saved_time(path / STATE_FILE)
+    saved, loss = saved_time(state_file(path))
     return Generation(path=path, iteration=iteration, saved=saved, loss=loss, legacy=legacy)
 
 
@@ -153,7 +160,9 @@ def remove_legacy_backup(backups: Path) -> None:
     """Delete the pre-generations backup (``backups/state.toml`` + ``weights.h5``): both files are
     moved into one ``.deleting`` folder (state first, so the pair stops being a backup at once),
     then it is removed. :func:`clean_leftovers` finishes a delete a kill interrupted."""
-    doomed = Path(tempfile.mkdtemp(prefix=".legacy.", suffix=DELETING_SUFFIX, dir=backups))
+    doomed = Path(
+        tempfile.mkdtemp(prefix=LEGACY_DELETING_PREFIX, suffix=DELETING_SUFFIX, dir=backups)
+    )
     for name in (STATE_FILE, WEIGHTS_FILE):
         with contextlib.suppress(FileNotFoundError):
             (backups / name).rename(doomed / name)
@@ -176,9 +185,9 @@ def clean_leftovers(folder: Path, prefix: str) -> list[Path]:
             if not name.startswith(prefix) or not entry.is_dir() or entry.is_symlink():
                 continue
             if name.endswith(DELETING_SUFFIX) or name.endswith(TEMP_SUFFIX):
-                if name.startswith(".legacy.") and not (folder / STATE_FILE).exists():
+                if name.startswith(LEGACY_DELETING_PREFIX) and not state_file(folder).exists():
                     with contextlib.suppress(OSError):
-                        (folder / WEIGHTS_FILE).rename(entry / WEIGHTS_FILE)
+                        weights_file(folder).rename(weights_file(entry))
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
     return removed
@@ -233,14 +242,14 @@ def verify_generation(folder: Path, expected_keys: set[str] | None = None) -> in
     its checksum, or (given ``expected_keys``) a variable of the model is missing from it.
     """
     state = load_state(folder)
-    keys = check_weights(folder / WEIGHTS_FILE)
+    keys = check_weights(weights_file(folder))
     if expected_keys is not None:
         saved = {key for key in keys if not key.startswith(f"{OPTIMIZER_GROUP}/")}
         missing = sorted(expected_keys - saved)
         if missing:
             raise FsUserError(
                 f"the copy lacks {len(missing)} of the model's variables (first: {missing[0]})",
-                folder / WEIGHTS_FILE,
+                weights_file(folder),
             )
     return state.iterations
 

@@ -14,42 +14,41 @@ and deletes that a kill interrupted are cleaned up when training next starts.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 from fs_core.errors import FsUserError
 from fs_core.folder import disk, retention
-from fs_core.folder.layout import LOG_DIR
+from fs_core.folder.generations import write_verify_retire
+from fs_core.folder.host import SaveHost
+from fs_core.folder.layout import (
+    LOG_DIR,
+    has_state,
+    snapshot_dir,
+    snapshot_iterations,
+    snapshot_prefix,
+)
 from fs_core.folder.retention import Generation
-from fs_core.model.state import STATE_FILE
-
-
-def snapshot_dir(model_dir: str | Path, iterations: int) -> Path:
-    folder = Path(model_dir).resolve()
-    return folder.with_name(f"{folder.name}_snapshot_{int(iterations)}_iters")
 
 
 def list_snapshots(model_dir: str | Path) -> list[Generation]:
     """The model's complete snapshot folders, newest first (by when the copied save was made)."""
     folder = Path(model_dir).resolve()
-    pattern = re.compile(rf"^{re.escape(folder.name)}_snapshot_(\d+)_iters$")
     found = []
     try:
         entries = list(folder.parent.iterdir())
     except OSError:
         return []
     for entry in entries:
-        match = pattern.match(entry.name)
-        if match and entry.is_dir() and (entry / STATE_FILE).is_file():
-            found.append(retention.generation_of(entry, int(match.group(1))))
+        iterations = snapshot_iterations(folder, entry.name)
+        if iterations is not None and entry.is_dir() and has_state(entry):
+            found.append(retention.generation_of(entry, iterations))
     return retention.newest_first(found)
 
 
 def clean_leftovers(model_dir: str | Path) -> list[Path]:
     """Remove the temporary and half-deleted snapshot folders a kill left beside the model."""
     folder = Path(model_dir).resolve()
-    return retention.clean_leftovers(folder.parent, f".{folder.name}_snapshot_")
+    return retention.clean_leftovers(folder.parent, f".{snapshot_prefix(folder)}")
 
 
 def write_snapshot(model_dir: str | Path, iterations: int) -> Path:
@@ -76,33 +75,32 @@ def make_room(model_dir: str | Path, keep: int, keep_every: int) -> list[Generat
     return retention.apply(doomed, lambda g: retention.remove_folder(g.path))
 
 
-def take_snapshot(session: Any, model_dir: str | Path, iteration: int) -> Path | None:
+def _write_failed(error: OSError, target: Path) -> FsUserError:
+    reason = error.strerror or str(error)
+    return FsUserError(f"cannot write the snapshot: {reason}", target)
+
+
+def take_snapshot(session: SaveHost, model_dir: str | Path, iteration: int) -> Path | None:
     """Snapshot the save just made: check the space, copy, verify, apply retention. Returns the
     folder, or None when the snapshot was skipped (no room; the reason is printed)."""
     options = session.config.global_
     keep, every = int(options.snapshot_keep), int(options.snapshot_keep_every)
     source = Path(model_dir)
     target = snapshot_dir(source, iteration)
-    need = disk.copy_need(source, (LOG_DIR,))
-    if not disk.room_for_copy(
-        session, "snapshot", target.parent, need, lambda: make_room(source, keep, every)
-    ):
+    added = write_verify_retire(
+        session,
+        what="snapshot",
+        room=target.parent,
+        need=disk.copy_need(source, (LOG_DIR,)),
+        make_room=lambda: make_room(source, keep, every),
+        write=lambda: write_snapshot(source, iteration),
+        full_place=target,
+        write_failed=lambda error: _write_failed(error, target),
+        retire=lambda written: retire(source, keep, every, spare=written),
+    )
+    if added is None:
         return None
-    try:
-        write_snapshot(source, iteration)
-    except OSError as error:
-        if disk.is_disk_full(error):
-            session.print(f"\nDisk full while writing the snapshot, skipped ({target})")
-            return None
-        reason = error.strerror or str(error)
-        raise FsUserError(f"cannot write the snapshot: {reason}", target) from None
-    try:
-        retention.verify_generation(target, retention.model_keys(session.model))
-    except FsUserError as error:
-        retention.remove_folder(target)
-        session.print(f"\nThe snapshot did not read back whole, removed: {error.one_line()}")
-        return None
-    removed = retire(source, keep, every, spare=target)
+    removed = added[1]
     session.print(
         f"\nSnapshot at {iteration} iterations: {target}"
         + (

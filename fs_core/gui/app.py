@@ -23,13 +23,13 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from fs_core.cli.restore import restore
 from fs_core.errors import FsUserError
+from fs_core.folder.layout import PREVIEWS_DIR, RECORD_DIR, previews_dir
 from fs_core.gui import forms, models
 from fs_core.gui.config_view import config_view
 from fs_core.gui.installed import LazyInstalled
 from fs_core.gui.jsonout import JSON
-from fs_core.gui.launch import RECORD_DIR, Launcher, resume_args, write_config
+from fs_core.gui.launch import Launcher, resume_args, write_config
 from fs_core.gui.security import SecurityMiddleware, file_under, model_path
 from fs_core.gui.stream import model_events
 from fs_core.record import loss_series, send_command
@@ -39,7 +39,6 @@ STATIC_DIR = Path(__file__).parent / "static"
 #: the largest request body accepted (a form with a complete config text is far smaller)
 MAX_BODY_BYTES = 2 * 1024 * 1024
 COMMANDS = ("stop", "save", "snapshot", "preview")
-PREVIEWS_DIR = "previews"
 
 
 def _int_param(request: Request, key: str, low: int, high: int) -> int | None:
@@ -150,7 +149,7 @@ class Api:
             if relpath.startswith(prefix):
                 relpath = relpath[len(prefix) :]
                 break
-        path = file_under(folder / RECORD_DIR / PREVIEWS_DIR, relpath, (".png",))
+        path = file_under(previews_dir(folder), relpath, (".png",))
         if not path.is_file():
             raise HTTPException(404, f"no preview {relpath!r}")
         return FileResponse(
@@ -199,6 +198,8 @@ class Api:
         return JSON({"id": send_command(folder, request.url.path.rsplit("/", 1)[-1])})
 
     def restore(self, request: Request) -> Response:
+        from fs_core.folder.restore import restore  # noqa: PLC0415 (TensorFlow: the GUI starts without it)
+
         folder = self.model_dir(request)
         with self.start_lock:
             self._refuse_if_training(folder)

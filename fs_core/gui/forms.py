@@ -16,9 +16,10 @@ import attrs
 
 from fs_core.config import config_from_mapping
 from fs_core.errors import FsUserError
+from fs_core.folder.layout import has_state
+from fs_core.folder.state import load_state
 from fs_core.gui.installed import Installed
 from fs_core.gui.security import model_path, new_model_name, path_inside
-from fs_core.model.state import STATE_FILE, load_state
 
 #: the largest config text accepted (the complete file with every model is about 60 KiB)
 MAX_CONFIG_CHARS = 1_000_000
@@ -141,7 +142,7 @@ def _existing_model(folder: Path, model: str) -> None:
     """An existing folder must be a folder, and an fs model in it must be of the chosen kind."""
     if folder.exists() and not folder.is_dir():
         raise FsUserError(f"model_dir '{folder.name}' is a file, not a folder")
-    if (folder / STATE_FILE).is_file():
+    if has_state(folder):
         try:
             stored = load_state(folder).model
         except FsUserError as error:

@@ -23,13 +23,17 @@ from typing import Any, NoReturn
 
 from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
+from fs_core.folder.layout import (
+    RECORD_DIR,
+    TRAINER_FILE,
+    gui_config_file,
+    record_dir,
+    trainer_file,
+    trainer_log,
+)
 from fs_core.gui.security import path_inside
 from fs_core.training.arguments import add_train_arguments
 
-RECORD_DIR = "record"
-LOG_FILE = "trainer.log"
-TRAINER_FILE = "trainer.json"
-CONFIG_FILE = "gui_config.toml"
 #: ``fs train`` options that name paths, which must stay inside the root
 PATH_OPTIONS = (
     "input_a",
@@ -61,10 +65,10 @@ class Launcher:
     def start(self, model_dir: Path, train_args: Sequence[str], cwd: Path) -> int:
         """Run ``fs train *train_args`` for ``model_dir``; returns the trainer's pid."""
         argv = [sys.executable, "-m", "fs_core", "train", *train_args]
-        record = model_dir / RECORD_DIR
+        record = record_dir(model_dir)
         record.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with open(record / LOG_FILE, "ab") as log:
+        with open(trainer_log(model_dir), "ab") as log:
             stamp = dt.datetime.now().astimezone().isoformat(timespec="seconds")
             log.write(f"--- {stamp} fs gui started: fs train {shlex.join(train_args)}\n".encode())
             log.flush()
@@ -86,7 +90,7 @@ class Launcher:
 
 def log_tail(model_dir: Path, lines: int = 20) -> list[str]:
     """The last ``lines`` lines of the trainer's log (read from the end: the log can be long)."""
-    path = model_dir / RECORD_DIR / LOG_FILE
+    path = trainer_log(model_dir)
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
@@ -100,7 +104,7 @@ def log_tail(model_dir: Path, lines: int = 20) -> list[str]:
 
 def write_config(model_dir: Path, text: str) -> Path:
     """Keep the form's config text beside the record, where ``-C`` (and a resume) finds it."""
-    path = model_dir / RECORD_DIR / CONFIG_FILE
+    path = gui_config_file(model_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, text.encode())
     return path
@@ -124,7 +128,7 @@ def _train_parser() -> argparse.ArgumentParser:
 
 def recorded_args(model_dir: Path) -> list[str]:
     """The ``fs train`` arguments of the last session, from ``record/trainer.json``."""
-    path = model_dir / RECORD_DIR / TRAINER_FILE
+    path = trainer_file(model_dir)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

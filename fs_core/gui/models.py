@@ -13,17 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from fs_core.errors import FsUserError
+from fs_core.folder.layout import has_state, record_dir
+from fs_core.folder.state import load_state
 from fs_core.gui.config_view import stored_config
 from fs_core.gui.installed import Installed
-from fs_core.gui.launch import RECORD_DIR, Launcher, log_tail
-from fs_core.model.state import STATE_FILE, load_state
+from fs_core.gui.launch import Launcher, log_tail
 from fs_core.record import model_summary, previews, recent_messages, sessions_table
 from fs_core.record.convergence import recipe_summary
 
 
 def is_model_folder(path: Path) -> bool:
     """A model folder holds ``state.toml`` (saved at least once) or ``record/`` (training began)."""
-    return path.is_dir() and ((path / STATE_FILE).is_file() or (path / RECORD_DIR).is_dir())
+    return path.is_dir() and (has_state(path) or record_dir(path).is_dir())
 
 
 def summary(model_dir: Path) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def detail(model_dir: Path, installed: Installed) -> dict[str, Any]:
     config: dict[str, Any] = {}
     locked: list[str] = []
     recipe = None
-    if (model_dir / STATE_FILE).is_file():
+    if has_state(model_dir):
         try:
             state = load_state(model_dir)
             config, locked = stored_config(installed, state)

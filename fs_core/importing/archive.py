@@ -130,7 +130,7 @@ def weights_file(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="fs-import-") as folder:
-        target = Path(folder) / "weights.h5"
+        target = Path(folder) / WEIGHTS
         try:
             with zipfile.ZipFile(path) as archive:
                 info = _check_members(path, archive)[WEIGHTS]

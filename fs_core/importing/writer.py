@@ -1,7 +1,7 @@
 """The import: read the faceswap folder, build fs's model, copy the weights, write atomically.
 
-The fs folder is assembled in a hidden temporary folder beside the target with fs's own savers
-(``save_weights``, ``save_state``) and renamed into place only when complete, so a failed import
+The fs folder is written by :func:`fs_core.folder.new_folder.write_new_folder` (assembled beside
+the target with fs's own savers and renamed into place only when complete), so a failed import
 leaves nothing that looks like a model, and the target, when it existed (empty), is untouched.
 The faceswap folder is opened for reading only.
 """
@@ -9,9 +9,6 @@ The faceswap folder is opened for reading only.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +19,7 @@ import keras
 
 from fs_core.config import Config
 from fs_core.errors import FsUserError
+from fs_core.folder.new_folder import check_new_folder, write_new_folder
 from fs_core.importing.archive import (
     TORCH_OPTIMIZER,
     KerasArchive,
@@ -44,8 +42,8 @@ from fs_core.importing.weights_map import (
     source_parts,
 )
 from fs_core.model.build import BuiltModel, build_from_config
-from fs_core.model.state import ModelState, save_state
-from fs_core.model.weights import WEIGHTS_FILE, model_groups, save_weights
+from fs_core.model.state import ModelState
+from fs_core.model.weights import model_groups, save_weights
 
 if TYPE_CHECKING:
     from fs_core.plugin_manager import Registry
@@ -83,15 +81,6 @@ def find_model_file(folder: Path) -> Path:
         names = ", ".join(path.name for path in found)
         raise FsUserError(f"several faceswap models in this folder ({names}); keep one", folder)
     return found[0]
-
-
-def check_target(target: Path) -> None:
-    """The fs folder to write must not exist yet, or be an empty folder."""
-    if target.exists():
-        if not target.is_dir():
-            raise FsUserError("the model folder to write is a file", target)
-        if any(target.iterdir()):
-            raise FsUserError("the model folder to write is not empty; give a new folder", target)
 
 
 def _architecture(
@@ -198,28 +187,18 @@ def _sessions(state: FaceswapState) -> list[dict[str, Any]]:
 
 
 def _write(target: Path, built: BuiltModel, model_state: ModelState, optimizer: Any) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.import-", dir=target.parent))
-    try:
-        save_weights(
-            staging / WEIGHTS_FILE,
+    write_new_folder(
+        target,
+        model_state,
+        lambda path: save_weights(
+            path,
             built.model,
             model_name=built.name,
             iterations=model_state.iterations,
             optimizer=optimizer,
-        )
-        save_state(staging, model_state)
-        os.chmod(staging, 0o777 & ~_umask())
-        os.rename(staging, target)  # onto a missing or empty folder: atomic
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        ),
+        "import",
+    )
 
 
 def import_faceswap_model(
@@ -231,7 +210,7 @@ def import_faceswap_model(
     """Import the faceswap model in ``source_dir`` as a new fs model folder ``model_dir``."""
     source, target = Path(source_dir), Path(model_dir)
     model_file = find_model_file(source)
-    check_target(target)
+    check_new_folder(target)
     archive = read_archive(model_file)
     state = read_state(state_file(source, model_file.stem))
     name = _architecture(registry, archive.config, state, model_file)

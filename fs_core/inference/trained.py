@@ -15,7 +15,8 @@ import attrs
 
 from fs_core.config import apply_locked, load_config
 from fs_core.errors import FsUserError
-from fs_core.model.state import STATE_FILE, load_state
+from fs_core.folder.layout import STATE_FILE, state_file, weights_file
+from fs_core.folder.state import load_state
 
 
 @attrs.frozen
@@ -46,12 +47,12 @@ def load_trained(
 ) -> TrainedModel:
     """Read ``state.toml``, rebuild the model with its stored options and load ``weights.h5``."""
     from fs_core.model.build import build_from_config, get_descriptor  # noqa: PLC0415 (TensorFlow: inference.trained loads without it)
-    from fs_core.model.weights import WEIGHTS_FILE, load_weights  # noqa: PLC0415 (TensorFlow: inference.trained loads without it)
+    from fs_core.model.weights import load_weights  # noqa: PLC0415 (TensorFlow: inference.trained loads without it)
 
     folder = Path(model_dir)
     if not folder.is_dir():
         raise FsUserError("the model folder does not exist", folder)
-    if not (folder / STATE_FILE).is_file():
+    if not state_file(folder).is_file():
         raise FsUserError(f"no {STATE_FILE}: not an fs model folder (or not saved yet)", folder)
     state = load_state(folder)
     descriptor = get_descriptor(registry, state.model)
@@ -64,7 +65,7 @@ def load_trained(
             config.global_ = attrs.evolve(config.global_, convert_batchsize=batch)
     built = build_from_config(registry, state.model, config)
     load_weights(
-        folder / WEIGHTS_FILE,
+        weights_file(folder),
         built.model,
         model_name=built.name,
         renamed_parts=built.descriptor.legacy_part_names,

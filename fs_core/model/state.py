@@ -20,7 +20,6 @@ from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.version import __version__
 
-STATE_FILE = "state.toml"
 FORMAT = 1
 
 
@@ -135,12 +134,10 @@ class ModelState:
         return session
 
 
-def state_path(model_dir: str | Path) -> Path:
-    return Path(model_dir) / STATE_FILE
-
-
-def load_state(model_dir: str | Path) -> ModelState:
-    path = state_path(model_dir)
+def read_state(path: str | Path) -> ModelState:
+    """The state in the file ``path`` (a model folder's ``state.toml``: ask
+    :func:`fs_core.folder.state.load_state` to read a folder's)."""
+    path = Path(path)
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
@@ -155,5 +152,6 @@ def load_state(model_dir: str | Path) -> ModelState:
     return ModelState.from_toml(data, str(path))
 
 
-def save_state(model_dir: str | Path, state: ModelState) -> None:
-    atomic_write_bytes(state_path(model_dir), tomli_w.dumps(state.to_toml()).encode())
+def write_state(path: str | Path, state: ModelState) -> None:
+    """Write ``state`` to the file ``path``, atomically."""
+    atomic_write_bytes(Path(path), tomli_w.dumps(state.to_toml()).encode())

@@ -24,7 +24,6 @@ from fs_core.errors import FsUserError
 from fs_core.model.state import recovery_hint
 from fs_core.version import __version__
 
-WEIGHTS_FILE = "weights.h5"
 FORMAT = 1
 ROOT_PART = "model"  # variables of layers that belong to no named part
 OPTIMIZER_GROUP = "optimizer"

@@ -6,7 +6,7 @@ documented in ``docs/training-record.md``."""
 from __future__ import annotations
 
 from fs_core.record.commands import send_command
-from fs_core.record.files import COMMANDS, RECORD_DIR
+from fs_core.record.files import COMMANDS
 from fs_core.record.reader import (
     EventReader,
     loss_series,
@@ -19,7 +19,6 @@ from fs_core.record.reader import (
 
 __all__ = [
     "COMMANDS",
-    "RECORD_DIR",
     "EventReader",
     "loss_series",
     "model_summary",

@@ -18,14 +18,11 @@ from pathlib import Path
 import attrs
 
 from fs_core.errors import FsUserError
-from fs_core.record.files import COMMANDS, COMMANDS_DIR, VERSION, one_line, record_dir
+from fs_core.folder.layout import commands_dir
+from fs_core.record.files import COMMANDS, VERSION, one_line
 
 POLL_SECONDS = 0.5
 MAX_COMMAND_BYTES = 4096
-
-
-def commands_dir(model_dir: str | Path) -> Path:
-    return record_dir(model_dir) / COMMANDS_DIR
 
 
 def send_command(model_dir: str | Path, command: str) -> str:

@@ -1,35 +1,22 @@
-"""Where the training record lives and how one line of it is encoded.
+"""How one line of the training record is encoded, and the record's vocabulary (types, commands,
+end reasons).
 
 Everything is under ``MODEL_DIR/record/``: ``events.jsonl`` (the event log), ``trainer.json`` (who
-is training), ``previews/`` (one PNG pair per save) and ``commands/`` (requests to the trainer).
-Kept apart from the writer and the readers so both agree on names without importing each other.
+is training), ``previews/`` (one PNG pair per save) and ``commands/`` (requests to the trainer);
+those names and paths are :mod:`fs_core.folder.layout`'s. Kept apart from the writer and the readers
+so both agree on the encoding without importing each other.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
-RECORD_DIR = "record"
-EVENTS_FILE = "events.jsonl"
-TRAINER_FILE = "trainer.json"
-PREVIEWS_DIR = "previews"
-COMMANDS_DIR = "commands"
-TRAINER_LOG = "trainer.log"
 VERSION = 1
 COMMANDS = ("stop", "save", "snapshot", "preview")
 TYPES = ("session_start", "progress", "save", "preview", "message", "nan", "command", "end")
 END_REASONS = ("done", "interrupted", "stopped", "nan", "error")
-
-
-def record_dir(model_dir: str | Path) -> Path:
-    return Path(model_dir) / RECORD_DIR
-
-
-def events_path(model_dir: str | Path) -> Path:
-    return record_dir(model_dir) / EVENTS_FILE
 
 
 def encode(record: dict[str, Any]) -> bytes:

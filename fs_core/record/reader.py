@@ -24,18 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from fs_core.folder.layout import LOG_DIR
-from fs_core.model.state import STATE_FILE
-from fs_core.record.events import event_files, read_scalars
-from fs_core.record.files import (
-    EVENTS_FILE,
-    PREVIEWS_DIR,
-    RECORD_DIR,
-    TRAINER_FILE,
-    events_path,
-    record_dir,
-    type_marker,
+from fs_core.folder.layout import (
+    events_file,
+    logs_dir,
+    preview_relpath,
+    previews_dir,
+    session_log_id,
+    state_file,
+    trainer_file,
 )
+from fs_core.record.events import event_files, read_scalars
+from fs_core.record.files import type_marker
 
 TAIL_BYTES = 256 * 1024
 TREND_POINTS = 40
@@ -84,7 +83,7 @@ def read_events(model_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
     A file replaced by a compaction (shorter than ``offset``, or ``offset`` no longer at the start
     of a line) is read again from 0: the caller sees records again, and the ``session_start``
     records tell it to reset."""
-    path = events_path(model_dir)
+    path = events_file(model_dir)
     try:
         handle = open(path, "rb")
     except OSError:
@@ -107,7 +106,7 @@ class EventReader:
     as well as its size (exact, where :func:`read_events` with a bare offset must guess)."""
 
     def __init__(self, model_dir: Path) -> None:
-        self.path = events_path(model_dir)
+        self.path = events_file(model_dir)
         self.inode: int | None = None
         self.offset = 0
 
@@ -147,7 +146,7 @@ def _read_json(path: Path) -> dict:
 
 def _read_state(model_dir: Path) -> dict | None:
     try:
-        with open(Path(model_dir) / STATE_FILE, "rb") as handle:
+        with open(state_file(model_dir), "rb") as handle:
             return tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return None
@@ -235,12 +234,12 @@ def model_summary(model_dir: Path) -> dict:
         ends = [s.get("end") for s in state.get("sessions", []) if s.get("end")]
         summary["last_save"] = ends[-1] if ends else None
         summary["state"] = "stopped"
-    path = events_path(folder)
+    path = events_file(folder)
     try:
         size = path.stat().st_size
     except OSError:
         return summary
-    trainer = _read_json(record_dir(folder) / TRAINER_FILE)
+    trainer = _read_json(trainer_file(folder))
     tail, whole = _tail(path, size, TAIL_BYTES)
     records = parse_lines(tail)
     last: dict[str, dict] = {}
@@ -356,7 +355,7 @@ def loss_series(
 
 def _record_points(folder: Path, session: int | None) -> tuple | None:
     try:
-        data = events_path(folder).read_bytes()
+        data = events_file(folder).read_bytes()
     except OSError:
         return None
     data = _whole_lines(data)
@@ -396,19 +395,17 @@ def _record_points(folder: Path, session: int | None) -> tuple | None:
 
 
 def _tensorboard_points(folder: Path, session: int | None) -> tuple:
-    logs = folder / LOG_DIR
+    logs = logs_dir(folder)
     found: dict[int, dict[str, list[tuple[int, float]]]] = {}
     if logs.is_dir():
         for sub in sorted(logs.iterdir()):
-            ident = sub.name.rsplit("_", 1)[-1]
-            if not sub.name.startswith("session_") or not ident.isdigit():
+            ident = session_log_id(sub.name)
+            if ident is None:
                 continue
-            if session is not None and int(ident) != session:
+            if session is not None and ident != session:
                 continue
             scalars = read_scalars(event_files(sub))
-            found[int(ident)] = {
-                tag: points for tag, points in scalars.items() if tag not in NOT_LOSSES
-            }
+            found[ident] = {tag: points for tag, points in scalars.items() if tag not in NOT_LOSSES}
     steps: dict[int, int] = {}  # step -> session (a step logged twice keeps its last value)
     values: dict[str, dict[int, float]] = {}
     for number in sorted(found):
@@ -500,12 +497,12 @@ def sessions_table(model_dir: Path) -> list[dict]:
     folder = Path(model_dir)
     state = _read_state(folder) or {}
     rows = session_rows(state.get("sessions", []))
-    path = events_path(folder)
+    path = events_file(folder)
     try:
         size = path.stat().st_size
     except OSError:
         return rows
-    trainer = _read_json(record_dir(folder) / TRAINER_FILE)
+    trainer = _read_json(trainer_file(folder))
     records = parse_lines(_tail(path, size, TAIL_BYTES)[0])
     progress = next((r for r in reversed(records) if r["type"] == "progress"), None)
     if progress is None or progress.get("session") is None:
@@ -536,7 +533,7 @@ def sessions_table(model_dir: Path) -> list[dict]:
 def previews(model_dir: Path) -> list[dict]:
     """The preview pairs in ``record/previews/``, oldest first: iteration, time (unix seconds) and
     the two images' paths relative to the model folder (None where a file is missing)."""
-    folder = record_dir(model_dir) / PREVIEWS_DIR
+    folder = previews_dir(model_dir)
     found: dict[int, dict] = {}
     try:
         entries = list(os.scandir(folder))
@@ -554,7 +551,7 @@ def previews(model_dir: Path) -> list[dict]:
         item = found.setdefault(
             int(stem), {"iteration": int(stem), "time": None, "mask": None, "plain": None}
         )
-        item[key] = f"{RECORD_DIR}/{PREVIEWS_DIR}/{name}"
+        item[key] = preview_relpath(name)
         try:
             mtime = entry.stat().st_mtime
         except OSError:
@@ -565,7 +562,7 @@ def previews(model_dir: Path) -> list[dict]:
 
 def recent_messages(model_dir: Path, limit: int = 200) -> list[dict]:
     """The newest ``limit`` message records, newest last (read backwards from the end)."""
-    path = events_path(model_dir)
+    path = events_file(model_dir)
     marker = type_marker("message")
     try:
         handle = open(path, "rb")
@@ -591,9 +588,6 @@ def recent_messages(model_dir: Path, limit: int = 200) -> list[dict]:
 
 
 __all__ = [
-    "EVENTS_FILE",
-    "RECORD_DIR",
-    "TRAINER_FILE",
     "EventReader",
     "loss_series",
     "model_summary",

@@ -25,15 +25,8 @@ from typing import Any
 
 from fs_core.atomic import atomic_path
 from fs_core.errors import FsUserError
-from fs_core.record.files import (
-    EVENTS_FILE,
-    PREVIEWS_DIR,
-    VERSION,
-    encode,
-    one_line,
-    record_dir,
-    type_marker,
-)
+from fs_core.folder.layout import events_file, previews_dir, record_dir
+from fs_core.record.files import VERSION, encode, one_line, type_marker
 
 #: the file is compacted when it grows past this many bytes (it ends up under half of it)
 COMPACT_AT = 8 * 1024 * 1024
@@ -62,7 +55,7 @@ class RecordWriter:
         warn: Callable[[str], None] | None = None,
     ) -> None:
         self.folder = record_dir(model_dir)
-        self.path = self.folder / EVENTS_FILE
+        self.path = events_file(model_dir)
         self.session = int(session)
         self.compact_at = int(compact_at)
         self.message_limit = int(message_limit)
@@ -241,7 +234,7 @@ def prune_previews(
     """Delete preview pairs beyond the newest ``keep_newest``, keeping ``keep_older`` of the older
     ones evenly spread over the run (the oldest always among them); returns the iterations
     removed."""
-    folder = record_dir(model_dir) / PREVIEWS_DIR
+    folder = previews_dir(model_dir)
     iterations = sorted(preview_iterations(folder))
     older = iterations[:-keep_newest] if keep_newest else iterations
     if len(older) <= keep_older:

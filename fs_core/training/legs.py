@@ -14,8 +14,9 @@ from typing import Any
 
 import attrs
 
+from fs_core.folder.layout import state_file
 from fs_core.folder.snapshots import take_snapshot
-from fs_core.model.state import STATE_FILE, load_state
+from fs_core.folder.state import load_state
 from fs_core.training.schedule import RUN_SETTINGS, Schedule, Stage
 from fs_core.training.session import TrainingSession, TrainRequest
 
@@ -31,7 +32,7 @@ class Leg:
 def position(model_dir: str | Path) -> tuple[int, int | None]:
     """The saved model's total iterations and the ``at`` of the stage its state records
     (0 and None for a new model)."""
-    if not (Path(model_dir) / STATE_FILE).is_file():
+    if not state_file(model_dir).is_file():
         return 0, None
     state = load_state(model_dir)
     recorded = (state.schedule or {}).get("at")
@@ -73,7 +74,7 @@ def begin_stages(session: TrainingSession, leg: Leg) -> None:
         return
     for stage in leg.beginning:
         session.print(f"Schedule: beginning {stage.describe()}")
-    saved = session.state.iterations > 0 and (session.model_dir / STATE_FILE).is_file()
+    saved = session.state.iterations > 0 and state_file(session.model_dir).is_file()
     if any(stage.snapshot for stage in leg.beginning) and saved and session.is_chief:
         folder = take_snapshot(session, session.model_dir, session.state.iterations)
         if folder is not None:

@@ -10,27 +10,10 @@ moments (they may hold the non-finite values), multiplies the learning rate by
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from fs_core.folder.backups import newest_backup
-from fs_core.model.state import load_state
-from fs_core.model.weights import (
-    WEIGHTS_FILE,
-    has_optimizer_state,
-    load_optimizer_state,
-    load_weights,
-)
-
-
-def _last_good(model_dir: Path) -> tuple[Path, str] | None:
-    """The folder holding the weights to go back to, and what it is: the newest backup
-    generation first (the one made last), else the last save."""
-    newest = newest_backup(model_dir)
-    if newest is not None:
-        return newest.path, "backup"
-    if (model_dir / WEIGHTS_FILE).exists() and (model_dir / "state.toml").exists():
-        return model_dir, "last save"
-    return None
+from fs_core.folder.backups import last_good
+from fs_core.folder.layout import weights_file
+from fs_core.folder.state import load_state
+from fs_core.model.weights import has_optimizer_state, load_optimizer_state, load_weights
 
 
 def roll_back(session, iteration: int) -> bool:
@@ -64,24 +47,24 @@ def restore_last_good(session, lr_factor: float) -> tuple[int, str] | None:
     moments unless they were saved with it, multiply the learning rate by ``lr_factor``; returns
     the iterations restored to and where from ("backup", "last save"), or None when nothing was
     saved yet. The collapse guard (:mod:`fs_core.training.collapse`) uses it too."""
-    found = _last_good(session.model_dir)
+    found = last_good(session.model_dir)
     if found is None:
         return None
     folder, source = found
     load_weights(
-        folder / WEIGHTS_FILE,
+        weights_file(folder),
         session.model,
         model_name=session.model_name,
         renamed_parts=session.built.descriptor.legacy_part_names,
     )
     if not (
-        has_optimizer_state(folder / WEIGHTS_FILE)
-        and load_optimizer_state(folder / WEIGHTS_FILE, session.optimizer)
+        has_optimizer_state(weights_file(folder))
+        and load_optimizer_state(weights_file(folder), session.optimizer)
     ):
         for variable in session.optimizer.variables:
             variable.assign(variable.numpy() * 0)
     if session.extensions is not None:  # the discriminators go back with the model
-        session.extensions.restore(folder / WEIGHTS_FILE)
+        session.extensions.restore(weights_file(folder))
     restored_to = load_state(folder).iterations
     session.state.iterations = restored_to
     session.running.base_learning_rate *= lr_factor

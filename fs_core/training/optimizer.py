@@ -3,14 +3,14 @@ its saved state restored on resume."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import keras
 
 from fs_core import backend
 from fs_core.errors import FsUserError
-from fs_core.model.weights import WEIGHTS_FILE, has_optimizer_state, load_optimizer_state
+from fs_core.folder.layout import weights_file
+from fs_core.model.weights import has_optimizer_state, load_optimizer_state
 from fs_core.training.clipping import make_gradient_clipper
 from fs_core.training.session import TrainingSession
 
@@ -26,7 +26,7 @@ def make_optimizer(session: TrainingSession) -> Any:
     # optimizer slots and the clipper's state live where the model's variables do
     with session.distribution.scope():
         optimizer = _build_optimizer(session, options)
-    weights = Path(session.request.model_dir) / WEIGHTS_FILE  # a non-chief worker's too
+    weights = weights_file(session.request.model_dir)  # a non-chief worker's too
     if session.state.iterations and weights.exists() and has_optimizer_state(weights):
         if load_optimizer_state(weights, optimizer):
             session.print("Optimizer state restored")

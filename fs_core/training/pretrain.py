@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fs_core.errors import FsUserError
-from fs_core.model.state import STATE_FILE, load_state, now
-from fs_core.model.weights import WEIGHTS_FILE, load_weights, model_groups, parts_of
+from fs_core.folder.layout import STATE_FILE, WEIGHTS_FILE, state_file, weights_file
+from fs_core.folder.state import load_state
+from fs_core.model.state import now
+from fs_core.model.weights import load_weights, model_groups, parts_of
 
 if TYPE_CHECKING:
     from fs_core.training.session import TrainingSession
@@ -28,13 +30,13 @@ def load_pretrained(session: TrainingSession, notify: Callable[[str], None]) -> 
     in ``state.toml`` (``[pretrained]``: folder, model, its iterations, when)."""
     assert session.request.from_pretrained is not None  # called only with --from-pretrained
     source = Path(session.request.from_pretrained)
-    if not (source / WEIGHTS_FILE).is_file() or not (source / STATE_FILE).is_file():
+    if not weights_file(source).is_file() or not state_file(source).is_file():
         raise FsUserError(f"{FLAG}: not a model folder (no {WEIGHTS_FILE} or {STATE_FILE})", source)
     base = load_state(source)
     model = session.built.model
     parts = sorted(parts_of(model))
     skipped = load_weights(
-        source / WEIGHTS_FILE,
+        weights_file(source),
         model,
         model_name=session.built.name,
         parts=parts,

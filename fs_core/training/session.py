@@ -19,10 +19,12 @@ import keras
 from fs_core.config import Config, apply_locked, load_config
 from fs_core.errors import FsUserError
 from fs_core.folder import model_files
-from fs_core.folder.disk import FreeSpace, disk_free
+from fs_core.folder.disk import disk_free
+from fs_core.folder.host import FreeSpace
+from fs_core.folder.layout import WEIGHTS_FILE, weights_file
 from fs_core.model.build import BuiltModel, build_from_config, get_descriptor
 from fs_core.model.state import ModelState
-from fs_core.model.weights import WEIGHTS_FILE, find_part_model, load_weights
+from fs_core.model.weights import find_part_model, load_weights
 from fs_core.stash import Stash
 from fs_core.training import schedule
 from fs_core.training.precision import (
@@ -399,7 +401,7 @@ def prepare_session(
     session = TrainingSession(setup, RunningState(model_state=state, print=notify))
     if stored is not None:
         load_weights(
-            Path(request.model_dir) / WEIGHTS_FILE,
+            weights_file(request.model_dir),
             built.model,
             model_name=built.name,
             renamed_parts=descriptor.legacy_part_names,
@@ -462,11 +464,11 @@ def _set_precision(policy: Policy) -> None:
 def _load_parts_from(session: TrainingSession, notify: Callable[[str], None]) -> None:
     assert session.request.load_from is not None  # called only with -l
     source = Path(session.request.load_from)
-    if not (source / WEIGHTS_FILE).exists():
+    if not weights_file(source).exists():
         raise FsUserError(f"-l/--load-weights: no {WEIGHTS_FILE} in this folder", source)
     parts = session.built.descriptor.parts_to_load(session.built.options)
     skipped = load_weights(
-        source / WEIGHTS_FILE,
+        weights_file(source),
         session.built.model,
         model_name=session.built.name,
         parts=parts,
