@@ -63,6 +63,6 @@ def test_a_stop_asked_for_ends_the_session_with_its_exit_save(tmp_path):
     assert _run(tmp_path, asker, 10) == "stopped"
     (stop,) = asker.answers
     assert (stop.action, stop.outcome, stop.iteration) == ("stop", "done", 2)
-    from fs_core.model.state import load_state
+    from fs_core.folder.state import load_state
 
     assert load_state(tmp_path / "m").iterations == 2
