@@ -74,7 +74,7 @@ class BackendChoice:
 def asked_backend(
     flag: str | None,
     config_path: str | os.PathLike | None,
-    installed: Callable[[str], bool] = detection.installed,
+    installed: Callable[[str], bool] | None = None,
 ) -> BackendAsked:
     """What was asked: the flag wins over the file, the file over ``auto``. A value that is not a
     backend, or a backend that is not installed, is an FsUserError of one line."""
@@ -88,7 +88,7 @@ def asked_backend(
         raise FsUserError(
             f"{where} must be one of {', '.join(OPTION_VALUES)}; got {asked.asked!r}", path
         )
-    if asked.asked != "auto" and not installed(asked.asked):
+    if asked.asked != "auto" and not (installed or detection.installed)(asked.asked):
         raise FsUserError(not_installed(asked.asked))
     return asked
 
@@ -121,15 +121,18 @@ def resolve(
     environ: MutableMapping[str, str] | None = None,
     *,
     keras_backend: Callable[[], str | None] | None = None,
-    accelerators: Callable[[str], tuple[str, ...]] = detection.accelerators,
-    installed: Callable[[str], bool] = detection.installed,
+    accelerators: Callable[[str], tuple[str, ...]] | None = None,
+    installed: Callable[[str], bool] | None = None,
 ) -> BackendChoice:
-    """The backend to train on. A named one is taken as asked. ``auto`` keeps the backend Keras
-    already runs in this process, else honours ``KERAS_BACKEND`` (a user who set it meant it),
-    else picks by the machine (:func:`auto_choice`)."""
+    """The backend to train on (``environ``, ``keras_backend``, ``accelerators`` and
+    ``installed``: the real process and machine unless a test gives its own). A named one is taken
+    as asked. ``auto`` keeps the backend Keras already runs in this process, else honours
+    ``KERAS_BACKEND`` (a user who set it meant it), else picks by the machine
+    (:func:`auto_choice`)."""
     if asked.asked != "auto":
         return BackendChoice(asked.asked, asked.asked, asked.source)
     environ = os.environ if environ is None else environ
+    installed = installed or detection.installed
     running = (keras_backend or imported_keras_backend)()
     if running is not None:
         return BackendChoice("auto", running, "Keras was already imported with it in this process")
@@ -143,7 +146,7 @@ def resolve(
         if not installed(preset):
             raise FsUserError(not_installed(preset) + f" (KERAS_BACKEND={preset})")
         return BackendChoice("auto", preset, f"KERAS_BACKEND={preset}")
-    return auto_choice(accelerators, installed)
+    return auto_choice(accelerators or detection.accelerators, installed)
 
 
 def auto_choice(

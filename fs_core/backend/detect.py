@@ -107,7 +107,7 @@ def _jax() -> Framework:
     version = _version("jax")
     plugins = _jax_gpu_plugins()
     if not plugins:
-        return Framework("jax", version, (), "CPU only (no JAX GPU plugin installed)")
+        return Framework("jax", version, (), "no JAX GPU plugin installed")
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # asking must not take memory
     import jax  # noqa: PLC0415 (JAX: imported only when asked about)
 
