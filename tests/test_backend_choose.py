@@ -325,3 +325,33 @@ def test_fs_plugins_names_the_extra_of_a_backend_not_installed(monkeypatch, caps
     out = capsys.readouterr().out
     assert 'jax         not installed (pip install "fs-core[jax]")' in out
     assert choose.INSTALL["jax"] in out
+
+
+# ------------------------------------------------------------------ in a process of its own
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not detect.installed("jax"), reason="JAX is not installed")
+def test_fs_train_sets_the_backend_before_keras_is_imported():
+    """``--backend jax`` in a fresh process: Keras runs JAX, and TensorFlow is never imported."""
+    import os
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from fs_core.cli.main import main\n"
+        "assert main(['train', '-u', '-t', 'lightweight', '--backend', 'jax']) == 0\n"
+        "import keras\n"
+        "print(keras.backend.backend(), 'tensorflow' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "jax False"
