@@ -9,6 +9,9 @@ import pytest
 
 # before any test imports TensorFlow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# the tests in this process run on TensorFlow, whatever [global] backend = "auto" would pick on
+# this machine (tests of another backend start a process with KERAS_BACKEND set)
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -62,14 +62,14 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    backend.quiet_startup()
-
-    parser = make_parser()
+    parser = make_parser()  # imports no framework: fs --help starts without one
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
     try:
+        if not getattr(args, "chooses_backend", False):  # fs train chooses first, then quiets
+            backend.quiet_startup()
         return int(args.func(args) or 0)
     except FsUserError as error:
         sys.stdout.flush()

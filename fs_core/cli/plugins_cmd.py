@@ -1,12 +1,18 @@
-"""``fs plugins``: every plugin, what it provides, where it came from, and what failed to load."""
+"""``fs plugins``: every plugin, what it provides, where it came from, and what failed to load; and
+the Keras backends: which frameworks are installed, the GPUs each sees, and what ``auto`` picks."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
-from fs_core import plugin_manager
+from fs_core import backend, plugin_manager
+from fs_core.backend import SUPPORTED
+from fs_core.backend.choose import INSTALL, BackendAsked, BackendChoice, resolve
+from fs_core.backend.detect import TITLES, Framework, detect
 from fs_core.cli.common import disabled_from
+from fs_core.errors import FsUserError
 from fs_core.plugin_manager import KINDS
 
 
@@ -36,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         {"plugin": f.name, "distribution": f.distribution, "reason": f.reason}
         for f in registry.failures
     ]
+    frameworks = [detect(name) for name in SUPPORTED]
+    auto = _auto_pick(frameworks)
     if args.json:
         print(
             json.dumps(
@@ -44,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
                     "failed": failures,
                     "disabled": list(registry.disabled),
                     "losses_not_provided": registry.losses_not_provided,
+                    "backends": {
+                        "active": backend.active_name(),
+                        "frameworks": [{"name": f.name, **f.to_json()} for f in frameworks],
+                        "auto": auto,
+                    },
                 },
                 indent=2,
             )
@@ -78,4 +91,37 @@ def run(args: argparse.Namespace) -> int:
         print("\nFailed to load (skipped):")
         for f in failures:
             print(f"  {f['plugin']} ({f['distribution']}): {f['reason']}")
+    _print_backends(frameworks, auto)
     return 0
+
+
+def _auto_pick(frameworks: list[Framework]) -> dict[str, Any]:
+    """What ``[global] backend = "auto"`` would pick on this machine, from what was detected (not
+    from this process's Keras, already imported by the registry)."""
+    found = {f.name: f for f in frameworks}
+    try:
+        choice: BackendChoice = resolve(
+            BackendAsked("auto", "default"),
+            keras_backend=lambda: None,
+            accelerators=lambda name: found[name].devices,
+            installed=lambda name: found[name].installed,
+        )
+    except FsUserError as error:
+        return {"name": None, "why": error.one_line()}
+    return choice.to_record()
+
+
+def _print_backends(frameworks: list[Framework], auto: dict[str, Any]) -> None:
+    print(f"\nBackends (this process: {backend.active_name()}):")
+    width = max(len(f.name) for f in frameworks)
+    version_width = max(len(f.version or "") for f in frameworks)
+    for f in frameworks:
+        if not f.installed:
+            print(f"  {f.name.ljust(width)}  not installed ({INSTALL[f.name]})")
+            continue
+        if f.devices:
+            sees = f"{TITLES[f.name]} sees {', '.join(f.devices)}"
+        else:
+            sees = "CPU only" + (f" ({f.note})" if f.note else "")
+        print(f"  {f.name.ljust(width)}  {(f.version or '').ljust(version_width)}  {sees}")
+    print(f"  auto picks: {auto['name']} ({auto['why']})")

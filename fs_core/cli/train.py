@@ -1,4 +1,5 @@
-"""``fs train``: parse the flags (:mod:`fs_core.training.arguments`), build the request, train."""
+"""``fs train``: parse the flags (:mod:`fs_core.training.arguments`), choose the Keras backend
+(:mod:`fs_core.backend.choose`, before anything imports Keras), build the request, train."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 import logging
 import sys
 
-from fs_core import plugin_manager
+from fs_core import backend, plugin_manager
+from fs_core.backend.choose import BackendChoice, activate, asked_backend, resolve
 from fs_core.cli.common import disabled_from
 from fs_core.cli.summary import print_summary
 from fs_core.errors import FsUserError
@@ -20,11 +22,15 @@ from fs_core.version import __version__
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a model on two face sets")
     add_train_arguments(p)
-    p.set_defaults(func=run)
+    # the command chooses the Keras backend itself, then silences the framework's start-up
+    p.set_defaults(func=run, chooses_backend=True)
 
 
 def run(args: argparse.Namespace) -> int:
+    # what was asked is checked at once (a backend not installed: one line, before any work)
+    asked = asked_backend(args.backend, args.configfile)
     if args.summary:
+        _start_backend(resolve(asked))
         print_summary(args.trainer, args.configfile, disabled_from(args))
         return 0
     if args.pretrain:
@@ -52,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
         schedule = load_schedule(args.schedule)
     from fs_core.data.scan import start_scans  # noqa: PLC0415 (OpenCV: fs --help starts without it)
 
-    # the face folders are scanned while TensorFlow and the plugins are imported
+    # the face folders are scanned while the framework and the plugins are imported
     scans = start_scans(args.input_a, args.input_b)
+    choice = resolve(asked)  # auto may import a framework to ask it about GPUs
+    _start_backend(choice)
     from fs_core.training.run import run_train  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
     from fs_core.training.session import TrainRequest  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
 
@@ -90,8 +98,10 @@ def run(args: argparse.Namespace) -> int:
         pretrain=args.pretrain,
         from_pretrained=args.from_pretrained,
         holdout=args.holdout,
+        backend=choice,
     )
     with logging_to(args.loglevel, args.logfile) as notify:
+        notify(choice.describe())
         _log_versions(request)
         try:
             registry = plugin_manager.get_registry(request.disabled_plugins)
@@ -105,13 +115,17 @@ def run(args: argparse.Namespace) -> int:
     return 1 if reason == "nan" else 0
 
 
+def _start_backend(choice: BackendChoice) -> None:
+    """Make ``choice`` the process's Keras backend, then import its framework quietly."""
+    activate(choice)
+    backend.quiet_startup()
+
+
 def _log_versions(request: object) -> None:
     """DEBUG: what ran, for bug reports (the request and the library versions)."""
     log = logging.getLogger("fs")
     if log.isEnabledFor(logging.DEBUG):
         import keras  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
-
-        from fs_core import backend  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
 
         implementation = backend.get()
         log.debug(

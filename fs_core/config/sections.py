@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import attrs
 
+from fs_core.backend.choose import OPTION_VALUES as BACKEND_VALUES
 from fs_core.config.convert import ConvertOptions
 from fs_core.config.options import option
 
@@ -123,6 +124,14 @@ class GlobalOptions:
         "tensor cores, mixed_bfloat16 on CPUs with AMX, else float32), none (float32), "
         "mixed_float16 (GPU, with loss scaling) or mixed_bfloat16.",
         choices=("auto", "none", "mixed_float16", "mixed_bfloat16"),
+    )
+    backend: str = option(
+        "auto",
+        "Keras backend to train on: auto (TensorFlow if it sees a GPU, else PyTorch if it sees "
+        "a CUDA, ROCm or Apple GPU, else TensorFlow, the fastest on CPUs), tensorflow, torch or "
+        "jax; fs train --backend overrides it. Read before Keras starts, so it applies to the "
+        "whole run (see docs/backends.md).",
+        choices=BACKEND_VALUES,
     )
     allow_growth: bool = option(
         False, "Let TensorFlow take GPU memory as it needs it instead of all at start (NVIDIA)."

@@ -26,9 +26,9 @@ wrong pixels.
 
 Writes are atomic (:func:`fs_core.atomic.atomic_path`): the arrays of a new version get new
 file names, and the manifest that names them is replaced last, so a run killed at any moment leaves
-either the old version or the new one. One writer at a time per face folder (an ``flock``); a run
-that finds another one writing leaves the cache to it. At most :data:`KEPT_FORMS` prepared forms
-are kept per face folder (the least recently written go first).
+either the old version or the new one. One writer at a time per face folder (a lock,
+:mod:`fs_core.locking`); a run that finds another one writing leaves the cache to it. At most
+:data:`KEPT_FORMS` prepared forms are kept per face folder (the least recently written go first).
 
 Where: ``$FS_FACE_CACHE`` when set (``off`` turns the cache off), else
 ``$XDG_CACHE_HOME/fs/faces``, else ``~/.cache/fs/faces`` (:func:`store_root`). Nothing here is
@@ -38,8 +38,6 @@ pickled: arrays are ``.npy`` files loaded with ``allow_pickle=False`` and the re
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import json
 import logging
@@ -57,6 +55,7 @@ import numpy as np
 from fs_core.atomic import atomic_path, atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.faces.faceset import FaceHeader
+from fs_core.locking import exclusive_lock
 
 #: bump when the layout of the store changes
 STORE_FORMAT = 1
@@ -334,18 +333,8 @@ class FaceStore:
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[bool]:
-        with open(self.path / LOCK_FILE, "a+b") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as error:
-                if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    yield False
-                    return
-                raise
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with open(self.path / LOCK_FILE, "a+b") as handle, exclusive_lock(handle) as held:
+            yield held
 
     def _write_index(self, index: StoredIndex) -> None:
         data = {

@@ -11,7 +11,6 @@ save reaches a new low (:mod:`fs_core.folder.backups`).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -33,6 +32,7 @@ from fs_core.folder.layout import (
     weights_file,
 )
 from fs_core.folder.state import load_state, save_state
+from fs_core.locking import exclusive_lock
 from fs_core.model.state import ModelState
 
 
@@ -139,9 +139,10 @@ def training_lock(model_dir: str | Path):
     """Hold an advisory lock on the model folder for a whole run.
 
     Two ``fs train`` runs on one folder would overwrite each other's saves (and one's start-up
-    clean-up could remove the other's temporary files), so the second is refused. The lock is a
-    ``flock`` on a hidden file, released by the kernel if the process dies. A folder this created
-    and left without a model is removed again, so a refused run leaves nothing behind.
+    clean-up could remove the other's temporary files), so the second is refused. The lock is on
+    a hidden file (:mod:`fs_core.locking`: ``flock``, or ``msvcrt.locking`` on Windows), released
+    by the operating system if the process dies. A folder this created and left without a model
+    is removed again, so a refused run leaves nothing behind.
     """
     folder = Path(model_dir)
     created = not folder.exists()
@@ -158,13 +159,16 @@ def training_lock(model_dir: str | Path):
             f"cannot use the model folder: {error.strerror or error}", folder
         ) from None
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise FsUserError(
-                "another fs process is training this model; wait for it or stop it", folder
-            ) from None
-        yield
+        with contextlib.ExitStack() as stack:
+            try:
+                held = stack.enter_context(exclusive_lock(handle))
+            except OSError:  # a file system without locks: refused as before, in one line
+                held = False
+            if not held:
+                raise FsUserError(
+                    "another fs process is training this model; wait for it or stop it", folder
+                )
+            yield
     finally:
         handle.close()
         if not state_file(folder).exists():

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from fs_core.backend.choose import OPTION_VALUES as BACKEND_VALUES
 from fs_core.errors import FsUserError
 from fs_core.logs import LEVELS
 
@@ -120,6 +121,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="default (one device), mirrored (every visible GPU), central-storage "
         "(variables on one device, compute on all), multi-worker (the machines in "
         "TF_CONFIG); -b is the global batch, split over the replicas",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_VALUES,
+        default=None,
+        help="Keras backend to train on: auto, tensorflow, torch or jax (default: [global] "
+        "backend, which defaults to auto: TensorFlow on its GPU, else PyTorch on CUDA, ROCm or "
+        "MPS, else TensorFlow on the CPU)",
     )
     p.add_argument(
         "-X",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import keras
 
+from fs_core.backend.choose import BackendChoice
 from fs_core.config import Config, apply_locked, load_config
 from fs_core.errors import FsUserError
 from fs_core.folder import model_files
@@ -89,6 +90,9 @@ class TrainRequest:
     pretrain: bool = False  # --pretrain: both sides train on -A (input_b is input_a)
     from_pretrained: str | None = None  # --from-pretrained: a new model starts from this one
     holdout: int | None = None  # --holdout: faces per side never trained on (None: as recorded)
+    #: the Keras backend fs train chose before importing Keras, and why (None: the caller's own,
+    #: for fs run in-process); recorded in the session
+    backend: BackendChoice | None = None
 
 
 @attrs.frozen
