@@ -103,7 +103,12 @@ def _without_pretrained(text: str, name: str) -> str:
 
 
 def _fs(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "fs_core", *args], check=True, capture_output=True)
+    # TensorFlow's deterministic kernels: some cases (the training extensions, a resumed autoclip
+    # run) otherwise differ in the last bits from one run to the next on a busy machine
+    env = {**os.environ, "TF_DETERMINISTIC_OPS": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "fs_core", *args], check=True, capture_output=True, env=env
+    )
 
 
 def train_cases(only: str | None = None) -> None:
