@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import keras
 from keras import StatelessScope
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
@@ -58,7 +59,10 @@ class Scope(StatelessScope):
 
 
 def current_value(variable: Any) -> Any:
-    """``variable``'s value in the innermost stateless scope (its own value outside one)."""
+    """``variable``'s value in the innermost stateless scope (its own value outside one); a value
+    that is no variable is returned as it is."""
+    if not isinstance(variable, keras.Variable):
+        return variable
     scope = get_stateless_scope()
     value = scope.get_current_value(variable) if scope is not None else None
     return variable.value if value is None else value

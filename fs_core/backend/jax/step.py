@@ -59,7 +59,7 @@ def apply_gradients(optimizer: Any, grads: Sequence[Any], variables: Sequence[An
     clipper_state = list(getattr(clipper, "state_variables", ()))
     accumulation = inner.gradient_accumulation_steps
     clipper_before = [current_value(v) for v in clipper_state] if accumulation else []
-    iterations = current_value(inner.iterations)
+    iterations = current_value(inner._iterations)  # micro-steps (`iterations` counts updates)
     pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
     kept_grads, kept_vars = [g for g, _ in pairs], [v for _, v in pairs]
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
