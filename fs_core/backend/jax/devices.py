@@ -3,14 +3,14 @@ version and devices (for bug reports), and ``-X`` / ``allow_growth``.
 
 JAX takes 75% of a GPU's memory when it first uses it, unless ``XLA_PYTHON_CLIENT_PREALLOCATE``
 is false. fs maps ``[global] allow_growth`` onto that, as it maps it onto TensorFlow's memory
-growth, and also turns preallocation off when TensorFlow or torch is loaded in the same process,
-so two frameworks never fight over one GPU's memory.
+growth (off: the memory is taken at start, as ``docs/configuration.md`` says). TensorFlow is
+imported in a JAX process too (Keras seeds it in ``keras.utils.set_random_seed``) but runs nothing
+there, so it never takes GPU memory beside JAX's.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 
 import jax
@@ -52,14 +52,21 @@ def versions() -> str:
 
 
 def physical_devices() -> list[str]:
-    """The devices' names."""
+    """The devices' names, once JAX has started; before, listing them would start JAX before
+    ``allow_growth`` is applied, so only that is said."""
+    from jax._src import xla_bridge  # noqa: PLC0415 (JAX internals: whether its devices started)
+
+    started = getattr(xla_bridge, "backends_are_initialized", lambda: True)
+    if not started():
+        return ["(JAX has not started its devices yet)"]
     return [f"{d.platform}:{d.id} {d.device_kind}" for d in jax.devices()]
 
 
 def configure_devices(exclude_gpus: Sequence[int] = (), allow_growth: bool = False) -> None:
-    """``allow_growth`` (or another framework in this process): no preallocation; ``-X``: JAX
-    selects devices only when it starts (``CUDA_VISIBLE_DEVICES``), so it is refused here."""
-    if allow_growth or "tensorflow" in sys.modules or "torch" in sys.modules:
+    """``allow_growth``: no preallocation (read when JAX first uses the GPU, which fs train has
+    not done yet); ``-X``: JAX selects devices only when it starts (``CUDA_VISIBLE_DEVICES``), so
+    it is refused here."""
+    if allow_growth:
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if exclude_gpus:
         raise FsUserError(

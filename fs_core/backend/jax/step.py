@@ -126,6 +126,7 @@ class CompiledStep:
         self._known = list(known)
         self._state: list[Any] | None = None
         self._compiled: Any = None
+        self._order: list[str] = []  # the results' keys as the forward pass made them
 
     @property
     def state(self) -> list[Any]:
@@ -158,6 +159,7 @@ class CompiledStep:
     def _compile(self, state: list[Any]) -> Any:
         def pure(values: list[Any], batch: Any) -> tuple[list[Any], dict]:
             new_values, result, missed = self._trace(state, values, batch)
+            self._order = list(result)
             if missed:
                 names = ", ".join(str(getattr(v, "path", v)) for v in list(missed.values())[:3])
                 raise RuntimeError(f"the training step touched variables it was not given: {names}")
@@ -179,7 +181,9 @@ class CompiledStep:
             raise
         for variable, value in zip(state, new_values):
             variable.assign(value)
-        return result
+        # JAX returns a dict with its keys sorted; the status line and the record keep the order
+        # the forward pass gave (as on TensorFlow)
+        return {key: result[key] for key in self._order}
 
 
 def _unique(variables: Sequence[Any]) -> list[Any]:
