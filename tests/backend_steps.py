@@ -129,8 +129,36 @@ def helpers() -> dict[str, np.ndarray]:
     }
 
 
+def seeded_dropout() -> dict[str, np.ndarray]:
+    """A dropout layer's seed generator inside the step: its state advances once per step (it is
+    part of the step's state, not a constant traced in), so two steps draw different masks."""
+    variable = keras.Variable(np.ones((64,), np.float32), name="dropped")
+    layer = keras.layers.Dropout(0.5, seed=11)
+    optimizer = optimizers.Lion(learning_rate=1.0)
+    optimizer.build([variable])
+
+    def forward(batch: dict) -> tuple:
+        total = ops.sum(layer(batch["x"], training=True) * variable)
+        return total, {"loss": total, "a_after": total}  # not in sorted order
+
+    step = backend.get().compile_train_step(forward, [variable], optimizer)
+    before = np.asarray(layer.seed_generator.state.numpy())
+    changes, keys = [], []
+    for _ in range(2):
+        old = np.asarray(variable.numpy()).copy()
+        keys = list(step({"x": np.ones((64,), np.float32)}))
+        changes.append(np.asarray(variable.numpy()) != old)
+    after = np.asarray(layer.seed_generator.state.numpy())
+    return {
+        "seed_advance": (after - before).astype(np.float64),
+        "masks_differ": np.asarray(bool(np.any(changes[0] != changes[1]))),
+        "order_kept": np.asarray(keys == ["loss", "a_after"]),
+    }
+
+
 def run_all() -> dict[str, np.ndarray]:
     results = {f"helpers|{key}": value for key, value in helpers().items()}
+    results.update({f"dropout|{key}": value for key, value in seeded_dropout().items()})
     for scenario in SCENARIOS:
         for key, value in run(scenario).items():
             results[f"{scenario}|{key}"] = value

@@ -121,12 +121,13 @@ class CompiledStep:
         self,
         body: Callable[[list[Any], list[Any], Any, dict], tuple[list[Any], dict]],
         known: Sequence[Any],
+        order: list[str],
     ) -> None:
         self._body = body
         self._known = list(known)
         self._state: list[Any] | None = None
         self._compiled: Any = None
-        self._order: list[str] = []  # the results' keys as the forward pass made them
+        self._order = order  # the results' keys as the forward pass made them (body fills it)
 
     @property
     def state(self) -> list[Any]:
@@ -159,7 +160,6 @@ class CompiledStep:
     def _compile(self, state: list[Any]) -> Any:
         def pure(values: list[Any], batch: Any) -> tuple[list[Any], dict]:
             new_values, result, missed = self._trace(state, values, batch)
-            self._order = list(result)
             if missed:
                 names = ", ".join(str(getattr(v, "path", v)) for v in list(missed.values())[:3])
                 raise RuntimeError(f"the training step touched variables it was not given: {names}")
@@ -183,7 +183,7 @@ class CompiledStep:
             variable.assign(value)
         # JAX returns a dict with its keys sorted; the status line and the record keep the order
         # the forward pass gave (as on TensorFlow)
-        return {key: result[key] for key in self._order}
+        return {key: result[key] for key in self._order} if self._order else result
 
 
 def _unique(variables: Sequence[Any]) -> list[Any]:
@@ -228,6 +228,7 @@ def compile_train_step(
     refuses the others before this is built)."""
     variables = list(variables)
     count = len(variables)
+    order: list[str] = []
 
     def body(state: list[Any], values: list[Any], batch: Any, missed: dict) -> tuple[list, dict]:
         reads: set[int] = set()
@@ -236,6 +237,7 @@ def compile_train_step(
             with Scope(_mapping(state, trainable + rest)) as scope:
                 total, result = forward(batch)
                 scaled = _scaled(optimizer, total)
+            order[:] = list(result)
             scope.merge_missed(missed)
             reads.update(scope.read)
             return scaled, (result, [scope.value_of(v) for v in state[count:]])
@@ -249,7 +251,7 @@ def compile_train_step(
         scope.merge_missed(missed)
         return [scope.value_of(v) for v in state], result
 
-    return CompiledStep(body, variables + list(optimizer.variables))
+    return CompiledStep(body, variables + list(optimizer.variables), order)
 
 
 def compile_extended_step(
@@ -276,6 +278,7 @@ def compile_extended_step(
     known = differentiated + list(optimizer.variables)
     for name in names:
         known += list(own_optimizers[name].variables)
+    order: list[str] = []
 
     def split(flat: list[Any]) -> tuple[list[Any], dict[str, list[Any]]]:
         model, start, groups = flat[: len(variables)], len(variables), {}
@@ -292,6 +295,7 @@ def compile_extended_step(
                 total, own, result = forward(batch)
                 scaled = _scaled(optimizer, total)
                 own_scaled = {n: _scaled(own_optimizers[n], value) for n, value in own.items()}
+            order[:] = list(result)
             scope.merge_missed(missed)
             reads.update(scope.read)
             return (scaled, own_scaled), (result, [scope.value_of(v) for v in state[count:]])
@@ -318,7 +322,7 @@ def compile_extended_step(
         scope.merge_missed(missed)
         return [scope.value_of(v) for v in state], result
 
-    return CompiledStep(body, known)
+    return CompiledStep(body, known, order)
 
 
 def compile_function(function: Callable) -> Callable:
