@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from fs_core.backend.api import Backend
 
 #: the Keras backends fs has an implementation for
-SUPPORTED: tuple[str, ...] = ("tensorflow",)
+SUPPORTED: tuple[str, ...] = ("tensorflow", "torch")
 
 
 def active_name() -> str:
@@ -37,6 +37,10 @@ def get() -> Backend:
         from fs_core.backend import tensorflow  # noqa: PLC0415 (TensorFlow: loaded only when used)
 
         return tensorflow
+    if name == "torch":
+        from fs_core.backend import torch  # noqa: PLC0415 (torch: loaded only when used)
+
+        return torch
     raise FsUserError(
         f"Keras backend '{name}' is not supported by fs yet (supported: {', '.join(SUPPORTED)}); "
         "set KERAS_BACKEND=tensorflow"
