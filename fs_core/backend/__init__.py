@@ -4,8 +4,8 @@ The training loop, the losses' callers, the record, the GUI and the plugin packs
 against Keras and :mod:`fs_core.backend.api`; whatever differs between frameworks (how a step is
 compiled and run, how gradients are taken and applied, loss scaling, distribution, summary
 writing) lives in one implementation module per Keras backend. :func:`get` returns the one for
-``keras.backend.backend()``; only TensorFlow exists so far, and any other backend is refused with
-one line (see ``docs/backends.md``).
+``keras.backend.backend()``; TensorFlow and torch exist so far, and any other backend is refused
+with one line (see ``docs/backends.md``).
 """
 
 from __future__ import annotations
