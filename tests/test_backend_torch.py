@@ -250,3 +250,19 @@ def test_other_strategies_are_refused_in_one_line(faces, tmp_path):
     )
     out = _on_torch(["-c", script], tmp_path)
     assert "-d mirrored is TensorFlow's" in out and out.count("\n") == 1
+
+
+def test_the_models_packs_convolution_knows_there_is_no_gpu(tmp_path):
+    """Keras has no distribution library on torch; the pack's matrix-product convolution asks
+    where tensors go instead (CPU here) and gives Keras' convolution's outputs."""
+    script = (
+        "import numpy as np, keras\n"
+        "from fs_plugins_models.layers import Conv2D, _has_gpu\n"
+        "x = np.random.default_rng(0).random((2, 8, 8, 4), np.float32)\n"
+        "ours = Conv2D(3, 3, strides=2, padding='same')\n"
+        "theirs = keras.layers.Conv2D(3, 3, strides=2, padding='same')\n"
+        "ours.build(x.shape); theirs.build(x.shape); theirs.set_weights(ours.get_weights())\n"
+        "a, b = (keras.ops.convert_to_numpy(layer(x)) for layer in (ours, theirs))\n"
+        "print(_has_gpu(), ours._patches is not None, np.allclose(a, b, atol=1e-5))\n"
+    )
+    assert _on_torch(["-c", script], tmp_path).split() == ["False", "True", "True"]
