@@ -126,6 +126,7 @@ def test_switching_backend_between_sessions_keeps_every_weight_and_the_optimizer
 
 CASES = {
     "adam": "optimizer = 'adam'\nweight_decay = 0.01\n",
+    "amsgrad": "optimizer = 'adamw'\nada_amsgrad = true\n",
     "nadam": "optimizer = 'nadam'\n",
     "adamax": "optimizer = 'adamax'\n",
     "adamw": "optimizer = 'adamw'\nweight_decay = 0.01\n",
