@@ -4,9 +4,9 @@ autograd, the optimizer's update under ``torch.no_grad()``.
 The core's forward pass (Keras layers and ``keras.ops``) builds torch's autograd graph as it runs;
 ``loss.backward()`` leaves each gradient in its parameter's ``.grad`` (cleared before every step,
 as ``Module.zero_grad`` does), and Keras' optimizer applies them without recording. Nothing is
-compiled: ``torch.compile`` is not used (eager is what Keras' trainer runs, and compiling the
-whole step was not found faster on CPU; see ``docs/backends.md``). The step returns the results
-detached, so the loop reads them as numbers without holding the graph.
+compiled: ``torch.compile`` is not used (eager is what Keras' trainer runs; compiling has not
+been measured yet). The step returns the results detached, so the loop reads them as numbers
+without holding the graph.
 """
 
 from __future__ import annotations
