@@ -14,6 +14,7 @@ folders), and (--compare) every case also as it ran before the speed changes
 of bench/RESULTS.md (Keras' convolution for small maps, Keras' element-wise Adam update).
 
     python bench/bench_train.py [--cases original:16,lightweight:16] [--iterations 40] [--startup]
+    python bench/bench_train.py --cases original:16 --precisions none --backends tensorflow,torch
     python bench/bench_train.py --startup --startup-only [--startup-repeats 3]
 """
 
@@ -61,8 +62,10 @@ def run_case(
     warmup: int,
     faces: Path,
     baseline: bool = False,
+    backend: str = "tensorflow",
 ) -> dict:
-    """Train in a subprocess; returns its measurements (see :func:`case_main`)."""
+    """Train in a subprocess on Keras' ``backend``; returns its measurements (see
+    :func:`case_main`)."""
     command = [
         sys.executable,
         str(Path(__file__)),
@@ -77,7 +80,10 @@ def run_case(
     ]
     if baseline:
         command.append("--baseline")
-    output = subprocess.run(command, check=False, capture_output=True, text=True, timeout=3600)
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    output = subprocess.run(
+        command, check=False, capture_output=True, text=True, timeout=3600, env=env
+    )
     lines = [line for line in output.stdout.splitlines() if line.startswith("{")]
     if output.returncode or not lines:
         return {"error": (output.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -258,12 +264,30 @@ def report_startup(args: argparse.Namespace, default_folder: Path) -> None:
     )
 
 
+def report_ratios(rates: dict[tuple[bool, str], float], backends: list[str]) -> None:
+    """now / before per backend (--compare), then each other backend / the first."""
+    for backend in backends:
+        if (True, backend) in rates and (False, backend) in rates:
+            ratio = rates[False, backend] / rates[True, backend]
+            print(f"{'':<37}now / before{f' [{backend}]' * (len(backends) > 1)}: x{ratio:.2f}")
+    first = backends[0]
+    for backend in backends[1:]:
+        if (False, first) in rates and (False, backend) in rates:
+            ratio = rates[False, backend] / rates[False, first]
+            print(f"{'':<37}{backend} / {first}: x{ratio:.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--cases", default=DEFAULT_CASES)
     parser.add_argument("--precisions", default="none,mixed_bfloat16")
+    parser.add_argument(
+        "--backends",
+        default="tensorflow",
+        help="Keras backends to train each case on, alternating (e.g. tensorflow,torch)",
+    )
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument(
@@ -319,15 +343,26 @@ def main() -> None:
             model, batch = case.split(":")
             for precision in args.precisions.split(","):
                 rates = {}
-                for baseline in (True, False) if args.compare else (False,):
+                runs = itertools.product(
+                    (True, False) if args.compare else (False,), args.backends.split(",")
+                )
+                for baseline, backend in runs:
                     result = run_case(
-                        model, int(batch), precision, args.iterations, args.warmup, faces, baseline
+                        model,
+                        int(batch),
+                        precision,
+                        args.iterations,
+                        args.warmup,
+                        faces,
+                        baseline,
+                        backend,
                     )
                     label = f"{model} b{batch} {precision}" + (" (before)" if baseline else "")
+                    label += f" [{backend}]" if backend != "tensorflow" else ""
                     if "error" in result:
                         print(f"{label:<37} failed: {result['error']}")
                         continue
-                    rates[baseline] = result["examples_per_second"]
+                    rates[baseline, backend] = result["examples_per_second"]
                     achieved = result["examples_per_second"] * result["flops_per_example"]
                     print(
                         f"{label:<37}{result['examples_per_second']:>8.2f}"
@@ -336,8 +371,7 @@ def main() -> None:
                         f"{result['slowest_over_median']:>12.2f}",
                         flush=True,
                     )
-                if len(rates) == 2:
-                    print(f"{'':<37}now / before: x{rates[False] / rates[True]:.2f}", flush=True)
+                report_ratios(rates, args.backends.split(","))
         if args.startup:
             report_startup(args, Path(tmp) / "many")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import attrs
 import keras
-import tensorflow as tf
 
 from fs_core import hookimpl
 from fs_core.config.options import option
@@ -68,12 +67,15 @@ def fs_models():
 def fs_losses():
     return [
         LossDescriptor(
-            name="tiny_l1", per_pixel=True, function=lambda t, p: tf.abs(t - p), help="test L1"
+            name="tiny_l1",
+            per_pixel=True,
+            function=lambda t, p: keras.ops.abs(t - p),
+            help="test L1",
         ),
         LossDescriptor(
             name="tiny_nan",
             per_pixel=True,
-            function=lambda t, p: tf.abs(t - p) * float("nan"),
+            function=lambda t, p: keras.ops.abs(t - p) * float("nan"),
             help="always NaN",
         ),
     ]

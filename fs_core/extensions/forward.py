@@ -73,13 +73,15 @@ def _reproduces(built: BuiltModel, shared: SharedCode) -> bool:
     rng = np.random.default_rng(0)
     size = built.input_size
     faces = [rng.random((2, size, size, 3), dtype=np.float32) for _ in range(2)]
-    expected = [np.asarray(o, np.float32) for o in _as_list(built.model(faces, training=False))]
+    # convert_to_numpy: a torch output still tracks gradients and refuses np.asarray
+    outputs = _as_list(built.model(faces, training=False))
+    expected = [np.asarray(ops.convert_to_numpy(o), np.float32) for o in outputs]
     code = shared.encoder(np.concatenate(faces), training=False)
     code_a, code_b = code[:2], code[2:]
     found = _as_list(shared.decoder_a(code_a, training=False)) + _as_list(
         shared.decoder_b(code_b, training=False)
     )
-    found_arrays = [np.asarray(o, np.float32) for o in found]
+    found_arrays = [np.asarray(ops.convert_to_numpy(o), np.float32) for o in found]
     return len(found_arrays) == len(expected) and all(
         a.shape == b.shape and np.allclose(a, b, atol=2e-2) for a, b in zip(found_arrays, expected)
     )

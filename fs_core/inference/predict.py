@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from keras import ops
 
 from fs_core.data.assemble import resize_faces, to_unit
 
@@ -50,7 +51,8 @@ def run_both(
         chunk = faces[start : start + batch_size]
         outputs = built.model([chunk, chunk], training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        outputs = [np.asarray(o.numpy() if hasattr(o, "numpy") else o, np.float32) for o in outputs]
+        # convert_to_numpy: a torch output still tracks gradients and refuses .numpy()
+        outputs = [np.asarray(ops.convert_to_numpy(o), np.float32) for o in outputs]
         for side in ("a", "b"):
             results[side].append(side_of(outputs, built, side))
     merged = {}

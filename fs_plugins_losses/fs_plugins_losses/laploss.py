@@ -32,6 +32,7 @@ def blur(image: Tensor) -> Tensor:
 def pyramid(image: Tensor, levels: int = LEVELS) -> list[Tensor]:
     """``levels`` band-pass images then the low-pass residual, each at its own size."""
     bands = []
+    image = ops.convert_to_tensor(image)  # NumPy minus a torch tensor is an error
     for _ in range(levels):
         blurred = blur(image)
         bands.append(image - blurred)

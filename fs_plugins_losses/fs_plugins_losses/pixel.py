@@ -25,7 +25,7 @@ def mse(y_true: Tensor, y_pred: Tensor) -> Tensor:
 
 def logcosh(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """log(cosh(d)), d = t - p, as d + softplus(-2d) - log 2 so large |d| cannot overflow cosh."""
-    diff = y_true - y_pred
+    diff = ops.convert_to_tensor(y_true) - ops.convert_to_tensor(y_pred)  # torch: not NumPy
     return diff + ops.softplus(-2.0 * diff) - math.log(2.0)
 
 

@@ -25,11 +25,14 @@ def _spatial_size(value: Any, what: str) -> int:
 
 def _has_gpu() -> bool:
     """Whether Keras' backend sees a GPU (JAX raises instead of answering "none" on a machine
-    without one)."""
+    without one; Keras has no distribution library for torch, so there the device Keras puts a
+    new tensor on says)."""
     try:
         return bool(keras.distribution.list_devices("gpu"))
     except RuntimeError:
         return False
+    except AttributeError:
+        return "cpu" not in str(keras.ops.convert_to_tensor(0.0).device).lower()
 
 
 def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
