@@ -28,10 +28,9 @@ def detect_gpus() -> tuple[tuple[str, tuple[int, int] | None], ...]:
     found: list[tuple[str, tuple[int, int] | None]] = []
     if torch.cuda.is_available():
         for index in range(torch.cuda.device_count()):
-            capability = (
-                tuple(torch.cuda.get_device_capability(index)) if torch.version.cuda else None
-            )
-            found.append((torch.cuda.get_device_name(index), capability))  # type: ignore[arg-type]
+            major, minor = torch.cuda.get_device_capability(index)
+            capability = (int(major), int(minor)) if torch.version.cuda else None
+            found.append((torch.cuda.get_device_name(index), capability))
     elif _mps():
         found.append(("Apple MPS", None))
     return tuple(found)
