@@ -14,13 +14,7 @@ from fs_core.backend.jax.devices import (
     physical_devices,
     versions,
 )
-from fs_core.backend.jax.distribute import (
-    make_replica_sum_clipper,
-    make_strategy,
-    replicas_in_sync,
-    worker_devices,
-    wrap_distributed_step,
-)
+from fs_core.backend.jax.distribute import make_strategy
 from fs_core.backend.jax.extensions import (
     colour_statistics_loss,
     counter,
@@ -42,6 +36,12 @@ from fs_core.backend.jax.summaries import (
     parse_event,
     scalar_value,
     text_value,
+)
+from fs_core.backend.one_device import (
+    make_replica_sum_clipper,
+    replicas_in_sync,
+    worker_devices,
+    wrap_distributed_step,
 )
 
 __all__ = [

@@ -6,6 +6,12 @@ device only (the default strategy); TensorBoard files come from :mod:`fs_core.ba
 What works and what does not yet is listed in ``docs/backends.md``.
 """
 
+from fs_core.backend.one_device import (
+    make_replica_sum_clipper,
+    replicas_in_sync,
+    worker_devices,
+    wrap_distributed_step,
+)
 from fs_core.backend.tbfiles import (
     create_summary_writer,
     parse_event,
@@ -16,14 +22,10 @@ from fs_core.backend.torch.clipping import gradient_clipper
 from fs_core.backend.torch.devices import (
     configure_devices,
     detect_gpus,
-    make_replica_sum_clipper,
     make_strategy,
     out_of_memory_errors,
     physical_devices,
-    replicas_in_sync,
     versions,
-    worker_devices,
-    wrap_distributed_step,
 )
 from fs_core.backend.torch.extensions import (
     colour_statistics_loss,

@@ -8,13 +8,13 @@ the CPU). The others (``-d mirrored``, ``central-storage``, ``multi-worker``) ar
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from fs_core.backend.one_device import make_one_device_strategy
 from fs_core.errors import FsUserError
 
 
@@ -93,52 +93,13 @@ def configure_devices(exclude_gpus: Sequence[int] = (), allow_growth: bool = Fal
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(ids[index].strip() for index in keep)
 
 
-class OneDevice:
-    """The default strategy: everything on Keras' device, no scope needed."""
+def _keras_device() -> str:
+    import keras  # noqa: PLC0415 (devices stays importable before Keras picks its device)
 
-    def __init__(self) -> None:
-        import keras  # noqa: PLC0415 (devices stays importable before Keras picks its device)
-
-        self.device = str(keras.ops.convert_to_tensor(0.0).device)
-
-    @contextlib.contextmanager
-    def scope(self) -> Iterator[None]:
-        yield
+    return str(keras.ops.convert_to_tensor(0.0).device)
 
 
 def make_strategy(name: str) -> tuple[Any, int, int]:
     """The strategy for ``-d NAME``, this worker's index and the worker count; only ``default``
-    exists on torch."""
-    if name == "default":
-        return OneDevice(), 0, 1
-    raise FsUserError(
-        f"-d {name} is TensorFlow's (tf.distribute); on the torch backend only -d default "
-        "(one device) is available yet; use --backend tensorflow to distribute"
-    )
-
-
-def replicas_in_sync(strategy: Any) -> int:
-    """Replicas in sync across every worker: one."""
-    return 1
-
-
-def worker_devices(strategy: Any) -> tuple[str, ...]:
-    """The device this worker computes on."""
-    return (strategy.device,)
-
-
-def wrap_distributed_step(
-    strategy: Any,
-    local_replicas: int,
-    replica_step: Callable[[Any], dict],
-    jit_compile: bool = False,
-) -> Callable[[Any], dict]:
-    """The one replica's step itself (only the default strategy exists on torch)."""
-    return replica_step
-
-
-def make_replica_sum_clipper(clipper: Callable[[list], list], replicas: int) -> Callable:
-    """``clipper`` itself: with one replica its gradient is the global one."""
-    if replicas > 1:
-        raise FsUserError("several replicas are not available on the torch backend yet")
-    return clipper
+    exists on torch (:mod:`fs_core.backend.one_device`)."""
+    return make_one_device_strategy(name, "torch", _keras_device)
