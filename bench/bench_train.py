@@ -8,10 +8,12 @@ from the layers; Original 11.4 GFLOP, the unit of faceswap's own 7.16 examples/s
 FLOP/s, and that as a fraction of the machine's ceiling (a float32 4096x4096 matmul through
 tf.function) measured in the same run, and the slowest measured iteration over the median one
 (with 200 demo faces per side an epoch ends every 200 / batch iterations, so a loader stall at
-epoch boundaries would show there). Optionally (--startup) the time from start to the first
-iteration with 2 x 10,000 faces, cold (an empty face cache) and warm (the next run over the same
-folders), and (--compare) every case also as it ran before the speed changes
-of bench/RESULTS.md (Keras' convolution for small maps, Keras' element-wise Adam update).
+epoch boundaries would show there), and the seconds from the case process's start to its first
+finished iteration (imports, model build, first batch, the first step's tracing or compiling; 200
+demo faces, so no face-cache cost to speak of). Optionally (--startup) the time from start to
+the first iteration with 2 x 10,000 faces, cold (an empty face cache) and warm (the next run over
+the same folders), and (--compare) every case also as it ran before the speed changes of
+bench/RESULTS.md (Keras' convolution for small maps, Keras' element-wise Adam update).
 
     python bench/bench_train.py [--cases original:16,lightweight:16] [--iterations 40] [--startup]
     python bench/bench_train.py --cases original:16 --precisions none --backends tensorflow,torch
@@ -104,6 +106,8 @@ def case_main(spec: str, iterations: int, warmup: int, faces: Path, baseline: bo
     """One case, in its own process: train, time each iteration, print a JSON line."""
     import resource
 
+    process_start = time.perf_counter()
+
     model_name, batch, precision = spec.split(":")
     sys.path.insert(0, str(HERE))
     from flops import training_flops_per_example
@@ -156,6 +160,8 @@ def case_main(spec: str, iterations: int, warmup: int, faces: Path, baseline: bo
                 "flops_per_example": Timer.flops,
                 "peak_gib": peak,
                 "slowest_over_median": slowest,
+                # imports, model build, first batch and the first step's tracing or compiling
+                "first_iteration_s": stamps[0] - process_start,
             }
         )
     )
@@ -337,7 +343,7 @@ def main() -> None:
         )
         print(
             f"{'case':<37}{'EG/s':>8}{'GFLOP/ex':>10}{'GFLOP/s':>9}{'MFU':>7}{'peak GiB':>10}"
-            f"{'max/med it':>12}"
+            f"{'max/med it':>12}{'1st it s':>10}"
         )
         for case in [] if args.startup_only else args.cases.split(","):
             model, batch = case.split(":")
@@ -368,7 +374,8 @@ def main() -> None:
                         f"{label:<37}{result['examples_per_second']:>8.2f}"
                         f"{result['flops_per_example'] / 1e9:>10.1f}{achieved / 1e9:>9.0f}"
                         f"{achieved / ceiling:>7.0%}{result['peak_gib']:>10.2f}"
-                        f"{result['slowest_over_median']:>12.2f}",
+                        f"{result['slowest_over_median']:>12.2f}"
+                        f"{result['first_iteration_s']:>10.1f}",
                         flush=True,
                     )
                 report_ratios(rates, args.backends.split(","))
