@@ -221,3 +221,12 @@ def test_sizes_are_checked(caches):
         loader(caches, output_sizes=[P, P // 2])
     with pytest.raises(ValueError, match="prepare at the largest"):
         loader(caches, input_size=2 * P)
+
+
+def test_default_loader_workers_follow_the_cores(monkeypatch):
+    """Half the cores, 2 to 8: a 2-core laptop keeps 2 threads, a 16-core GPU server gets 8."""
+    from fs_core.data import loader as loader_module
+
+    for cores, expected in ((None, 2), (1, 2), (2, 2), (8, 4), (16, 8), (64, 8)):
+        monkeypatch.setattr(loader_module.os, "cpu_count", lambda cores=cores: cores)
+        assert loader_module.default_loader_workers() == expected
