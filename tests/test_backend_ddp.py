@@ -126,9 +126,13 @@ def test_two_workers_train_as_one_process_with_the_global_batch_and_resume(faces
     """Two workers (global batch 4, 2 each) against one process (batch 4) on the same faces:
     3 iterations with a save at 2, then a resumed session of 2; then the extended step (patch
     GAN, true face, LR dropout) for 2, and, without --seed, the replicas still agree (LR
-    dropout's seed is the chief's). Worker 1 saves only into its scratch folder."""
+    dropout's seed is the chief's). A model with BatchNorm keeps the chief's moving statistics
+    on both workers (each normalises its own half, as DDP without SyncBatchNorm, so that run is
+    not compared with one process). Worker 1 saves only into its scratch folder."""
     plain, extended = tmp_path / "plain.toml", tmp_path / "extended.toml"
     plain.write_text(PLAIN)
+    batchnorm = tmp_path / "batchnorm.toml"
+    batchnorm.write_text(PLAIN + "[model.tiny]\nbatchnorm = true\n")
     extended.write_text(EXTENDED)
 
     def runs(kind: str, distributed: str) -> list[dict]:
@@ -139,6 +143,7 @@ def test_two_workers_train_as_one_process_with_the_global_batch_and_resume(faces
             _run(tmp_path, f"{kind}_ext", extended, 2, dump=f"{kind}_ext", **common),
         ]
         if distributed == "ddp":
+            found.append(_run(tmp_path, "ddp_bn", batchnorm, 2, dump="ddp_bn", **common))
             found.append(
                 _run(
                     tmp_path,
@@ -168,7 +173,7 @@ def test_two_workers_train_as_one_process_with_the_global_batch_and_resume(faces
     _finish(single)
 
     assert "Distributed training (ddp: 2 replicas (cpu), worker 1 of 2)" in output
-    for dump in ("first", "resumed", "ext", "unseeded"):
+    for dump in ("first", "resumed", "ext", "unseeded", "bn"):
         chief, other = (
             _load(tmp_path / f"ddp_{dump}_rank0.npz"),
             _load(tmp_path / f"ddp_{dump}_rank1.npz"),
@@ -176,6 +181,7 @@ def test_two_workers_train_as_one_process_with_the_global_batch_and_resume(faces
         assert set(chief) == set(other)
         for key in chief:  # one model: the replicas are bit-identical
             np.testing.assert_array_equal(chief[key], other[key], err_msg=f"{dump}: {key}")
+    assert any("moving_mean" in key for key in _load(tmp_path / "ddp_bn_rank1.npz"))
     for dump in ("first", "resumed", "ext"):
         ddp, one = (
             _load(tmp_path / f"ddp_{dump}_rank0.npz"),
