@@ -128,9 +128,12 @@ def test_two_workers_train_as_one_process_with_the_global_batch_and_resume(faces
     GAN, true face, LR dropout) for 2, and, without --seed, the replicas still agree (LR
     dropout's seed is the chief's). A model with BatchNorm keeps the chief's moving statistics
     on both workers (each normalises its own half, as DDP without SyncBatchNorm, so that run is
-    not compared with one process). Worker 1 saves only into its scratch folder."""
+    not compared with one process); under mixed_float16's loss scaling the replicas stay
+    identical too. Worker 1 saves only into its scratch folder."""
     plain, extended = tmp_path / "plain.toml", tmp_path / "extended.toml"
     plain.write_text(PLAIN)
+    fp16 = tmp_path / "fp16.toml"
+    fp16.write_text(PLAIN.replace("'none'", "'mixed_float16'", 1))
     batchnorm = tmp_path / "batchnorm.toml"
     batchnorm.write_text(PLAIN + "[model.tiny]\nbatchnorm = true\n")
     extended.write_text(EXTENDED)
@@ -144,6 +147,7 @@ def test_two_workers_train_as_one_process_with_the_global_batch_and_resume(faces
         ]
         if distributed == "ddp":
             found.append(_run(tmp_path, "ddp_bn", batchnorm, 2, dump="ddp_bn", **common))
+            found.append(_run(tmp_path, "ddp_fp16", fp16, 2, dump="ddp_fp16", **common))
             found.append(
                 _run(
                     tmp_path,
@@ -173,7 +177,7 @@ def test_two_workers_train_as_one_process_with_the_global_batch_and_resume(faces
     _finish(single)
 
     assert "Distributed training (ddp: 2 replicas (cpu), worker 1 of 2)" in output
-    for dump in ("first", "resumed", "ext", "unseeded", "bn"):
+    for dump in ("first", "resumed", "ext", "unseeded", "bn", "fp16"):
         chief, other = (
             _load(tmp_path / f"ddp_{dump}_rank0.npz"),
             _load(tmp_path / f"ddp_{dump}_rank1.npz"),
