@@ -69,5 +69,7 @@ def wrap_distributed_step(
 def make_replica_sum_clipper(clipper: Callable[[list], list], replicas: int) -> Callable:
     """``clipper`` itself: with one replica its gradient is the global one."""
     if replicas > 1:
-        raise FsUserError("several replicas are available only on the TensorFlow backend yet")
+        raise FsUserError(
+            "several replicas are available only on TensorFlow and on torch (-d ddp) yet"
+        )
     return clipper
