@@ -3,7 +3,8 @@
 Started once per process, by ``python -m torch.distributed.run --nproc_per_node=2 ddp_session.py
 SPEC.json`` (two workers) or plainly (one process), with ``KERAS_BACKEND=torch``. The spec names
 the two face folders, the global batch and a list of runs, each ``{"model_dir", "config",
-"iterations", "seed", "distributed", "dump"}`` and optionally ``"perturb": true``.
+"iterations", "seed", "distributed", "dump"}`` and optionally ``"perturb": true`` and
+``"schedule"`` (a schedule file).
 
 Every batch is a fixed function of the global iteration number: the global batch is drawn from a
 generator seeded by it and each worker trains on its rank's slice, so a two-worker run sees
@@ -81,6 +82,7 @@ def main(spec_path: str) -> None:
     from fs_core.plugin_manager import load_registry
     from fs_core.training import build
     from fs_core.training import run as run_module
+    from fs_core.training.schedule import load_schedule
 
     spec = json.loads(Path(spec_path).read_text())
     registry = load_registry(extra_plugins={"tiny_plugin": tiny_plugin})
@@ -104,7 +106,7 @@ def main(spec_path: str) -> None:
 
         def fixed_loader(session: Any, composer: Any) -> Any:
             loader = make_loader(session, composer)
-            return FixedBatches(loader, session.state.iterations, spec["global_batch"])
+            return FixedBatches(loader, session.state.iterations, session.batch_size)
 
         def perturbed_step(model: Any, *args: Any, run: dict = run, **kwargs: Any) -> Any:
             if run.get("perturb") and int(os.environ.get("RANK", "0")) != 0:
@@ -115,6 +117,7 @@ def main(spec_path: str) -> None:
 
         build.make_loader = fixed_loader
         run_module.make_train_step = perturbed_step
+        schedule = load_schedule(run["schedule"]) if run.get("schedule") else None
         request = tiny_request(
             faces,
             Path(run["model_dir"]),
@@ -124,6 +127,7 @@ def main(spec_path: str) -> None:
             save_interval=run.get("save_interval", 100),
             batch_size=spec["global_batch"],
             distributed=run.get("distributed", "default"),
+            schedule=schedule,
         )
         reason = run_module.run_train(request, registry, print)
         _dump(run["dump"], seen["session"], seen["losses"])

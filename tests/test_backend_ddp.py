@@ -54,6 +54,27 @@ EXTENDED = (
     + "[training_step]\ngan_power = 0.1\ngan_sides = 'ab'\ntrue_face_power = 0.01\n"
     "lr_dropout = 0.3\n"
 )
+#: three legs: the batch of -b, then 2 with a snapshot, then decoder B re-initialised and the
+#: encoder frozen
+RECIPE = """
+[[stage]]
+at = 0
+[stage.set]
+"global.learning_rate" = 4e-05
+
+[[stage]]
+at = 2
+snapshot = true
+[stage.set]
+batch_size = 2
+
+[[stage]]
+at = 4
+reset = ["decoder_b"]
+freeze = ["encoder"]
+[stage.set]
+"global.learning_rate" = 1e-05
+"""
 #: the two workers' sums against one process's whole-batch mean: float32 rounding
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-7}
 
@@ -124,14 +145,17 @@ def _load(path: Path) -> dict[str, np.ndarray]:
 @pytest.mark.slow
 def test_two_workers_train_as_one_process_with_the_global_batch_and_resume(faces, tmp_path):
     """Two workers (global batch 4, 2 each) against one process (batch 4) on the same faces:
-    3 iterations with a save at 2, then a resumed session of 2; then the extended step (patch
-    GAN, true face, LR dropout) for 2, and, without --seed, the replicas still agree (LR
-    dropout's seed is the chief's). A model with BatchNorm keeps the chief's moving statistics
-    on both workers (each normalises its own half, as DDP without SyncBatchNorm, so that run is
-    not compared with one process); under mixed_float16's loss scaling the replicas stay
-    identical too. Worker 1 saves only into its scratch folder."""
+    3 iterations with a save at 2, then a resumed session of 2; the extended step (patch GAN,
+    true face, LR dropout) for 2; a schedule's three legs (the batch, the frozen and the
+    re-initialised parts change between them) for 6. Without --seed the replicas still agree
+    (LR dropout's seed is the chief's). A model with BatchNorm keeps the chief's moving
+    statistics on both workers (each normalises its own half, as DDP without SyncBatchNorm, so
+    that run is not compared with one process); under mixed_float16's loss scaling the replicas
+    stay identical too. Worker 1 saves only into its scratch folder."""
     plain, extended = tmp_path / "plain.toml", tmp_path / "extended.toml"
     plain.write_text(PLAIN)
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(RECIPE)
     fp16 = tmp_path / "fp16.toml"
     fp16.write_text(PLAIN.replace("'none'", "'mixed_float16'", 1))
     batchnorm = tmp_path / "batchnorm.toml"
@@ -144,6 +168,15 @@ def test_two_workers_train_as_one_process_with_the_global_batch_and_resume(faces
             _run(tmp_path, kind, plain, 3, dump=f"{kind}_first", save_interval=2, **common),
             _run(tmp_path, kind, plain, 2, dump=f"{kind}_resumed", **common),
             _run(tmp_path, f"{kind}_ext", extended, 2, dump=f"{kind}_ext", **common),
+            _run(
+                tmp_path,
+                f"{kind}_legs",
+                plain,
+                6,
+                dump=f"{kind}_legs",
+                schedule=str(recipe),
+                **common,
+            ),
         ]
         if distributed == "ddp":
             found.append(_run(tmp_path, "ddp_bn", batchnorm, 2, dump="ddp_bn", **common))
@@ -177,7 +210,7 @@ def test_two_workers_train_as_one_process_with_the_global_batch_and_resume(faces
     _finish(single)
 
     assert "Distributed training (ddp: 2 replicas (cpu), worker 1 of 2)" in output
-    for dump in ("first", "resumed", "ext", "unseeded", "bn", "fp16"):
+    for dump in ("first", "resumed", "ext", "legs", "unseeded", "bn", "fp16"):
         chief, other = (
             _load(tmp_path / f"ddp_{dump}_rank0.npz"),
             _load(tmp_path / f"ddp_{dump}_rank1.npz"),
@@ -186,7 +219,7 @@ def test_two_workers_train_as_one_process_with_the_global_batch_and_resume(faces
         for key in chief:  # one model: the replicas are bit-identical
             np.testing.assert_array_equal(chief[key], other[key], err_msg=f"{dump}: {key}")
     assert any("moving_mean" in key for key in _load(tmp_path / "ddp_bn_rank1.npz"))
-    for dump in ("first", "resumed", "ext"):
+    for dump in ("first", "resumed", "ext", "legs"):
         ddp, one = (
             _load(tmp_path / f"ddp_{dump}_rank0.npz"),
             _load(tmp_path / f"one_{dump}_rank0.npz"),
