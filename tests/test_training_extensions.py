@@ -345,7 +345,7 @@ def test_extensions_refuse_a_multi_device_strategy(registry, tmp_path):
         config=Config(training_step=TrainingStepOptions(gan_power=0.1), path=str(tmp_path)),
         distribution=types.SimpleNamespace(name="mirrored"),
     )
-    with pytest.raises(FsUserError, match="one device only"):
+    with pytest.raises(FsUserError, match="one device or under -d ddp only"):
         activate(session, ("face",), masked=True)  # type: ignore[arg-type]
 
 

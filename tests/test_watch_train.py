@@ -290,6 +290,7 @@ def test_preview_without_display_says_so(monkeypatch):
     said = []
     session = SimpleNamespace(
         request=SimpleNamespace(preview=True, write_image=False),
+        is_chief=True,
         stash=Stash(),
         print=said.append,
         config=SimpleNamespace(

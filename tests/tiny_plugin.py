@@ -14,6 +14,9 @@ from fs_core.descriptors import LossDescriptor, ModelDescriptor
 class TinyConfig:
     size: int = option(32, "Input and output size.", choices=(16, 32, 64), locked=True)
     filters: int = option(8, "Encoder filters.", min=4, max=64, locked=True)
+    batchnorm: bool = option(
+        False, "BatchNormalization after the first convolution (non-trainable state).", locked=True
+    )
 
 
 def _part(name: str, inputs, outputs) -> keras.Model:
@@ -24,6 +27,8 @@ def build_tiny(config: TinyConfig, context) -> keras.Model:
     size, f = config.size, config.filters
     face = keras.Input((size, size, 3))
     x = keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(face)
+    if config.batchnorm:
+        x = keras.layers.BatchNormalization(name="batchnorm")(x)
     encoder = _part("encoder", face, keras.layers.Conv2D(2 * f, 3, strides=2, padding="same")(x))
     code = keras.Input(encoder.output.shape[1:])
 

@@ -45,6 +45,7 @@ class Backend(Protocol):
         own_variables: Mapping[str, Sequence[Any]],
         own_optimizers: Mapping[str, Any],
         filters: Sequence[Any],
+        distribution: Any = None,  # passed only under several replicas (-d ddp on torch)
     ) -> Callable[[dict], dict]: ...
     def compile_function(self, function: Callable) -> Callable: ...
     def gradients(

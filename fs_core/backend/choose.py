@@ -93,6 +93,28 @@ def asked_backend(
     return asked
 
 
+#: ``-d`` strategies that one backend alone runs: ``auto`` takes it for them
+STRATEGY_BACKEND: dict[str, str] = {"ddp": "torch"}
+
+
+def for_strategy(
+    asked: BackendAsked,
+    strategy: str,
+    environ: MutableMapping[str, str] | None = None,
+    installed: Callable[[str], bool] | None = None,
+) -> BackendAsked:
+    """``auto`` under a strategy one backend alone runs (``-d ddp``: torch) is that backend,
+    unless ``KERAS_BACKEND`` names one (then the strategy's own check says what to use). Its
+    framework missing is one line."""
+    needed = STRATEGY_BACKEND.get(strategy)
+    environ = os.environ if environ is None else environ
+    if asked.asked != "auto" or needed is None or environ.get("KERAS_BACKEND"):
+        return asked
+    if not (installed or detection.installed)(needed):
+        raise FsUserError(f"-d {strategy} trains on {needed}: " + not_installed(needed))
+    return BackendAsked(needed, f"-d {strategy}")
+
+
 def _from_file(value: object) -> BackendAsked:
     return BackendAsked(str(value), f"[global] backend = {value}")
 

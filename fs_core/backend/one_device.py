@@ -1,8 +1,9 @@
 """One device, no distribution: the strategy PyTorch and JAX train with until they have their own.
 
 ``-d default`` is the device the framework computes on; ``mirrored``, ``central-storage`` and
-``multi-worker`` are ``tf.distribute`` strategies, refused with one line before anything is built.
-Each backend passes its own name and device; the rest is the same for both.
+``multi-worker`` are ``tf.distribute`` strategies and ``ddp`` is PyTorch's, refused with one line
+before anything is built. Each backend passes its own name and device; the rest is the same for
+both (PyTorch's ``-d ddp`` is :mod:`fs_core.backend.torch.distribute`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def make_one_device_strategy(
     index and the worker count; any other strategy is a user error."""
     if name == "default":
         return OneDevice(device()), 0, 1
+    if name == "ddp":
+        raise FsUserError(
+            f"-d ddp is PyTorch's (torch.distributed, started by torchrun); on the {backend} "
+            "backend only -d default (one device) is available yet; use --backend torch"
+        )
     raise FsUserError(
         f"-d {name} is TensorFlow's (tf.distribute); on the {backend} backend only -d default "
         "(one device) is available yet; use --backend tensorflow to distribute"
@@ -63,5 +69,7 @@ def wrap_distributed_step(
 def make_replica_sum_clipper(clipper: Callable[[list], list], replicas: int) -> Callable:
     """``clipper`` itself: with one replica its gradient is the global one."""
     if replicas > 1:
-        raise FsUserError("several replicas are available only on the TensorFlow backend yet")
+        raise FsUserError(
+            "several replicas are available only on TensorFlow and on torch (-d ddp) yet"
+        )
     return clipper

@@ -46,7 +46,8 @@ def display_available() -> bool:
 
 
 def _wanted(session: Any) -> bool:
-    return bool(session.request.write_image or session.request.preview)
+    """-w or -p, on the chief (other workers of a distributed run show and write nothing)."""
+    return bool(session.request.write_image or session.request.preview) and session.is_chief
 
 
 @hookimpl

@@ -33,7 +33,7 @@ KEY: StashKey[TimelapseMemory] = StashKey("timelapse")
 
 @hookimpl
 def fs_train_start(session: Any) -> None:
-    if not timelapse_wanted(session.request):
+    if not timelapse_wanted(session.request) or not session.is_chief:  # one writer of -z
         return
     from fs_core.faces.faceset import index_faceset  # noqa: PLC0415 (OpenCV: builtins.timelapse loads without it)
     from fs_core.preview.render import faces_for, style_of  # noqa: PLC0415 (OpenCV: builtins.timelapse loads without it)

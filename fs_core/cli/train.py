@@ -8,7 +8,13 @@ import logging
 import sys
 
 from fs_core import backend, plugin_manager
-from fs_core.backend.choose import BackendChoice, activate, asked_backend, resolve
+from fs_core.backend.choose import (
+    BackendChoice,
+    activate,
+    asked_backend,
+    for_strategy,
+    resolve,
+)
 from fs_core.cli.common import disabled_from
 from fs_core.cli.summary import print_summary
 from fs_core.errors import FsUserError
@@ -28,7 +34,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # what was asked is checked at once (a backend not installed: one line, before any work)
-    asked = asked_backend(args.backend, args.configfile)
+    asked = for_strategy(asked_backend(args.backend, args.configfile), args.distributed)
     if args.summary:
         _start_backend(resolve(asked))
         print_summary(args.trainer, args.configfile, disabled_from(args))

@@ -79,6 +79,20 @@ class ActiveExtensions:
             saved.describe_restored(statuses, notify)
 
 
+#: the ``-d`` strategies the extended step runs under (its backend reduces every network's
+#: gradients): one device, and PyTorch's ``ddp``
+EXTENDED_STRATEGIES: tuple[str, ...] = ("default", "ddp")
+
+
+def _seed(session: TrainingSession) -> int:
+    """``--seed``, else a fresh one; the chief's on every worker (LR dropout's masks key on it,
+    and workers that drew different masks would train different models)."""
+    seed = session.request.seed
+    if seed is not None:
+        return int(seed)
+    return session.distribution.chief_value(secrets.randbits(31))
+
+
 def enabled_descriptors(registry: Any, config: Any) -> list[Any]:
     """The installed extensions the options turn on, in order; FsUserError when ``[training_step]
     extensions`` names one that is not installed."""
@@ -101,10 +115,10 @@ def activate(
     ``weights.h5`` holds parts of extensions now off, an empty set that only carries them."""
     descriptors = enabled_descriptors(session.registry, session.config)
     names = tuple(d.name for d in descriptors)
-    if names and session.distribution.name != "default":
+    if names and session.distribution.name not in EXTENDED_STRATEGIES:
         raise FsUserError(
-            f"training-step extensions ({', '.join(names)}) train on one device only; use "
-            f"-d default or turn them off in [training_step]",
+            f"training-step extensions ({', '.join(names)}) train on one device or under "
+            f"-d ddp only; use -d default or turn them off in [training_step]",
             session.config.path,
         )
     weights = weights_file(session.request.model_dir)
@@ -119,7 +133,7 @@ def activate(
         masked=masked,
         learning_rate=float(session.config.global_.learning_rate),
         precision_policy=str(keras.config.dtype_policy().name),
-        seed=session.request.seed if session.request.seed is not None else secrets.randbits(31),
+        seed=_seed(session),
         iterations=session.state.iterations,
     )
     needs: set[str] = set()

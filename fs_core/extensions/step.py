@@ -32,8 +32,16 @@ def make_extended_step(
     composer: Any,
     optimizer: keras.optimizers.Optimizer,
     active: ActiveExtensions,
+    distribution: Any = None,
 ) -> Callable[[dict], dict]:
-    """The step on one device (extensions refuse other strategies before this is built)."""
+    """The step on one device, or under a strategy whose backend runs extensions on several
+    replicas (``-d ddp``; :func:`fs_core.extensions.activate.activate` refuses the others).
+    There every loss differentiated is divided by the replica count, as the plain step's, so the
+    replicas' summed gradients are the global batch's mean."""
+    replicas = distribution.replicas if distribution is not None else 1
+    if replicas > 1:
+        for part in active.parts().values():
+            distribution.share_state(part.non_trainable_variables)
     variables = model.trainable_variables
     extensions = active.extensions
     own_variables = {name: part.trainable_variables for name, part in active.parts().items()}
@@ -64,8 +72,14 @@ def make_extended_step(
         result.update({f"a/{name}": value for name, value in terms_a.items()})
         result.update({f"b/{name}": value for name, value in terms_b.items()})
         result.update(reported)
+        if replicas > 1:  # gradients are summed over replicas: each adds its share of the mean
+            total = total / replicas
+            own = {name: value / replicas for name, value in own.items()}
         return total, own, result
 
+    # the distribution only where it has several replicas: backends that refuse extensions then
+    # take no such argument
+    multi = {"distribution": distribution} if replicas > 1 else {}
     return backend.get().compile_extended_step(
-        forward, variables, optimizer, own_variables, own_optimizers, filters
+        forward, variables, optimizer, own_variables, own_optimizers, filters, **multi
     )

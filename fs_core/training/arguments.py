@@ -120,7 +120,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="STRATEGY",
         help="default (one device), mirrored (every visible GPU), central-storage "
         "(variables on one device, compute on all), multi-worker (the machines in "
-        "TF_CONFIG); -b is the global batch, split over the replicas",
+        "TF_CONFIG); on --backend torch: ddp (one process per GPU, started by torchrun "
+        "--nproc_per_node=N -m fs_core train ... -d ddp); -b is the global batch, split over "
+        "the replicas",
     )
     p.add_argument(
         "--backend",

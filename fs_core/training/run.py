@@ -34,6 +34,7 @@ from fs_core.training.session import (
 )
 from fs_core.training.session_record import open_entry
 from fs_core.training.step import make_train_step
+from fs_core.training.strategy import locks_model_folder
 
 if TYPE_CHECKING:
     from fs_core.descriptors import ModelDescriptor
@@ -82,11 +83,11 @@ def _run_train(
     if request.distributed != "multi-worker":  # a worker's loader needs only its share
         build.check_sizes(faces[request.input_a], request.batch_size, "-A")
         build.check_sizes(faces[request.input_b], request.batch_size, "-B")
-    # multi-worker runs share one folder by design (only worker 0 writes it): no lock there
+    # the workers of a multi-process run share one folder by design (only worker 0 writes it)
     lock = (
-        contextlib.nullcontext()
-        if request.distributed == "multi-worker"
-        else training_lock(request.model_dir)
+        training_lock(request.model_dir)
+        if locks_model_folder(request.distributed)
+        else contextlib.nullcontext()
     )
     with lock:
         if request.schedule is None:

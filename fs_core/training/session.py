@@ -335,6 +335,12 @@ def validate_request(request: TrainRequest) -> None:
         raise FsUserError(f"--holdout must be 0 or more, got {request.holdout}")
     if request.load_from and request.from_pretrained:
         raise FsUserError("-l/--load-weights and --from-pretrained: choose one")
+    if request.auto_batch and request.distributed in ("ddp", "multi-worker"):
+        # one worker retrying alone would leave the others waiting in the step's collectives
+        raise FsUserError(
+            f"--auto-batch cannot retry under -d {request.distributed} (every worker would have "
+            "to retry together); lower -b instead"
+        )
 
 
 def prepare_session(

@@ -41,8 +41,10 @@ def make_train_step(
     :func:`fs_core.extensions.step.make_extended_step`'s; without (or with none on), this plain
     one, unchanged.
     """
+    if distribution is not None:  # kept equal on every worker where the strategy does not
+        distribution.share_state(model.non_trainable_variables)
     if extensions is not None and extensions.extensions:
-        return make_extended_step(model, composer, optimizer, extensions)
+        return make_extended_step(model, composer, optimizer, extensions, distribution)
     replicas = distribution.replicas if distribution is not None else 1
 
     def forward(batch: dict) -> tuple[Any, dict]:

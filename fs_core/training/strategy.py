@@ -7,7 +7,8 @@ sums the replicas' gradients. ``central-storage`` keeps the variables on one dev
 several GPUs compute) and computes on all; Keras 3 has no tests for it, but with Keras 3.15 and
 TF 2.21 its steps equal one device's (tests/test_distribute.py), so it is offered. ``multi-worker``
 is ``MultiWorkerMirroredStrategy`` over the machines that ``TF_CONFIG`` lists, so training scales
-past one machine.
+past one machine. ``ddp`` is PyTorch's: one process per GPU started by ``torchrun``, on one
+machine or several (:mod:`fs_core.backend.torch.distribute`); each process is a worker.
 
 How a distributed step stays equal to one step on one device with the same global batch:
 
@@ -29,7 +30,9 @@ HDF5 file reads variables and needs no collective today, but keeping the workers
 identical means a later save that does use one cannot deadlock). Worker 0, the chief, writes the
 model folder; the others write to a private scratch folder (:meth:`Distribution.save_dir`) that is
 removed when training ends, so the chief's files are never written over. Every worker reads the
-model folder when resuming.
+model folder when resuming. Under ``ddp`` the chief alone holds the model folder's lock (the
+workers share the folder by design; a second ``fs train`` on it is still refused), and the
+preview, the timelapse and the training record are the chief's alone.
 
 The framework's half of all this (devices, strategies, the per-replica step and its all-reduces)
 is the backend's (:mod:`fs_core.backend`, ``distribute`` in TensorFlow's); this module keeps what
@@ -38,9 +41,10 @@ every framework shares.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +53,7 @@ import attrs
 from fs_core import backend
 from fs_core.errors import FsUserError
 
-STRATEGIES: tuple[str, ...] = ("default", "mirrored", "central-storage", "multi-worker")
+STRATEGIES: tuple[str, ...] = ("default", "mirrored", "central-storage", "multi-worker", "ddp")
 
 
 # ---------------------------------------------------------------------------------------- devices
@@ -162,6 +166,22 @@ class Distribution:
         if self.scratch_dir is not None:
             shutil.rmtree(self.scratch_dir, ignore_errors=True)
             self.scratch_dir = None
+        close = getattr(self.strategy, "close", None)  # a process group to leave (-d ddp)
+        if close is not None:
+            close()
+
+    def chief_value(self, value: int) -> int:
+        """The chief's ``value`` on every worker (a fresh random seed they must all share);
+        ``value`` itself with one worker or a strategy that cannot send it."""
+        send = getattr(self.strategy, "chief_value", None)
+        return int(send(value)) if send is not None and self.worker_count > 1 else value
+
+    def share_state(self, variables: Sequence[Any]) -> None:
+        """Non-trainable variables (BatchNorm statistics and the like) every worker must hold
+        equal; a strategy that copies variables itself (``tf.distribute``) needs no telling."""
+        share = getattr(self.strategy, "share_state", None)
+        if share is not None:
+            share(variables)
 
     # ------------------------------------------------------------------ the step
 
@@ -173,6 +193,18 @@ class Distribution:
         return backend.get().wrap_distributed_step(
             self.strategy, self.local_replicas, replica_step, jit_compile
         )
+
+
+def locks_model_folder(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process holds the model folder's lock for the run (a second ``fs train`` on
+    the folder is refused). The workers of one run share the folder: under ``multi-worker`` none
+    locks it; under ``ddp`` the chief does (``torchrun``'s ``RANK`` 0; known before the strategy
+    starts, and a folder another run holds then stops the launch before any worker trains)."""
+    if name == "multi-worker":
+        return False
+    if name == "ddp":
+        return (os.environ if environ is None else environ).get("RANK", "0").strip() == "0"
+    return True
 
 
 def make_distribution(name: str) -> Distribution:

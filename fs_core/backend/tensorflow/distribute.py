@@ -161,6 +161,11 @@ def make_strategy(name: str) -> tuple[Any, int, int]:
     refuses clearly what this machine cannot do."""
     if name == "default":
         return tf.distribute.get_strategy(), 0, 1
+    if name == "ddp":
+        raise FsUserError(
+            "-d ddp is PyTorch's (torch.distributed, started by torchrun); train with "
+            "--backend torch, or distribute on TensorFlow with -d mirrored or multi-worker"
+        )
     if name == "multi-worker":
         return _multi_worker()
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]

@@ -2,16 +2,12 @@
 
 Each name here is part of :class:`fs_core.backend.api.Backend`, as in
 :mod:`fs_core.backend.tensorflow`; the step runs eagerly as Keras' own torch trainer runs it. One
-device only (the default strategy); TensorBoard files come from :mod:`fs_core.backend.tbfiles`.
-What works and what does not yet is listed in ``docs/backends.md``.
+device (``-d default``) or one process per device under ``torchrun`` (``-d ddp``,
+:mod:`fs_core.backend.torch.distribute`); TensorBoard files come from
+:mod:`fs_core.backend.tbfiles`. What works and what does not yet is listed in ``docs/backends.md``.
 """
 
-from fs_core.backend.one_device import (
-    make_replica_sum_clipper,
-    replicas_in_sync,
-    worker_devices,
-    wrap_distributed_step,
-)
+from fs_core.backend.one_device import wrap_distributed_step
 from fs_core.backend.tbfiles import (
     create_summary_writer,
     parse_event,
@@ -26,6 +22,11 @@ from fs_core.backend.torch.devices import (
     out_of_memory_errors,
     physical_devices,
     versions,
+)
+from fs_core.backend.torch.distribute import (
+    make_replica_sum_clipper,
+    replicas_in_sync,
+    worker_devices,
 )
 from fs_core.backend.torch.extensions import (
     colour_statistics_loss,

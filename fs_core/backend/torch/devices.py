@@ -1,9 +1,9 @@
 """What PyTorch sees of the machine and how fs places work on it: GPUs (CUDA, ROCm, Apple's MPS)
-for the precision choice, ``-X``, the one-device strategy, the out-of-memory error, the version.
+for the precision choice, ``-X``, the ``-d`` strategy, the out-of-memory error, the version.
 
-Only the default strategy exists on torch so far: one device, Keras' (the first visible GPU, else
-the CPU). The others (``-d mirrored``, ``central-storage``, ``multi-worker``) are
-``tf.distribute``'s, and are refused with one line before anything is built.
+``-d default`` is one device, Keras' (the first visible GPU, else the CPU); ``-d ddp`` is
+:mod:`fs_core.backend.torch.distribute`'s. The others (``-d mirrored``, ``central-storage``,
+``multi-worker``) are ``tf.distribute``'s, and are refused with one line before anything is built.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from fs_core.backend.one_device import make_one_device_strategy
+from fs_core.backend.torch import distribute
 from fs_core.errors import FsUserError
 
 
@@ -100,6 +100,6 @@ def _keras_device() -> str:
 
 
 def make_strategy(name: str) -> tuple[Any, int, int]:
-    """The strategy for ``-d NAME``, this worker's index and the worker count; only ``default``
-    exists on torch (:mod:`fs_core.backend.one_device`)."""
-    return make_one_device_strategy(name, "torch", _keras_device)
+    """The strategy for ``-d NAME``, this worker's index and the worker count: ``default`` (one
+    device) or ``ddp`` (:mod:`fs_core.backend.torch.distribute`)."""
+    return distribute.make_strategy(name, _keras_device)

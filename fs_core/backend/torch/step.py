@@ -7,6 +7,10 @@ as ``Module.zero_grad`` does), and Keras' optimizer applies them without recordi
 compiled: ``torch.compile`` is not used (eager is what Keras' trainer runs; compiling has not
 been measured yet). The step returns the results detached, so the loop reads them as numbers
 without holding the graph.
+
+Under ``-d ddp`` (:mod:`fs_core.backend.torch.distribute`) the step broadcasts rank 0's variables
+when it is made, sums the gradients over the replicas before the update, reports the workers'
+mean losses and keeps the non-trainable state equal to rank 0's after each update.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 import keras
 import torch
 
-from fs_core.errors import FsUserError
+from fs_core.backend.torch.distribute import DataParallel, parallel_of
 
 
 def _scaled(optimizer: Any, loss: Any) -> Any:
@@ -46,6 +50,25 @@ def _gradients(loss: Any, variables: Sequence[Any]) -> list[Any]:
     return list(torch.autograd.grad(loss, parameters, retain_graph=True, allow_unused=True))
 
 
+def _start_equal(
+    parallel: DataParallel | None, variables: Sequence[Any], optimizers: Sequence[Any]
+) -> None:
+    """Under ``-d ddp``: every variable the step uses, and the shared state, set to rank 0's."""
+    if parallel is not None:
+        owned = [v for optimizer in optimizers for v in optimizer.variables]
+        parallel.broadcast_variables([*variables, *owned, *parallel.state])
+
+
+def _finish(parallel: DataParallel | None, result: dict) -> dict:
+    """The results to report: the workers' mean under ``-d ddp``, after the shared state was set
+    to rank 0's again (BatchNorm statistics the forward pass moved)."""
+    if parallel is None:
+        return _detached(result)
+    if parallel.state:
+        parallel.broadcast_variables(parallel.state)
+    return parallel.mean_results(result)
+
+
 def compile_train_step(
     forward: Callable[[Any], tuple[Any, dict]],
     variables: Sequence[Any],
@@ -55,11 +78,12 @@ def compile_train_step(
     """The step: ``forward(batch)``, its loss scaled, ``backward()`` over ``variables``, then
     ``optimizer.apply`` without recording; returns ``forward``'s results.
 
-    One device only (``make_strategy`` refuses the others before anything is built).
+    Under ``-d ddp`` the gradients are summed over the replicas before ``apply`` (the core
+    divided each replica's loss by the replica count) and the results are the workers' mean.
     """
-    if distribution is not None and distribution.replicas > 1:
-        raise FsUserError(f"-d {distribution.name} is not available on the torch backend yet")
     variables = list(variables)
+    parallel = parallel_of(distribution)
+    _start_equal(parallel, variables, [optimizer])
 
     def step(batch: dict) -> dict:
         for variable in variables:  # Module.zero_grad(): set_to_none
@@ -67,9 +91,11 @@ def compile_train_step(
         total, result = forward(_tensors(batch))
         _scaled(optimizer, total).backward()
         gradients = [variable.value.grad for variable in variables]
+        if parallel is not None:
+            gradients = parallel.sum_gradients(gradients)
         with torch.no_grad():
             optimizer.apply(gradients, variables)
-        return _detached(result)
+        return _finish(parallel, result)
 
     return step
 
@@ -81,16 +107,22 @@ def compile_extended_step(
     own_variables: Mapping[str, Sequence[Any]],
     own_optimizers: Mapping[str, Any],
     filters: Sequence[Any],
+    distribution: Any = None,
 ) -> Callable[[dict], dict]:
-    """The step with extensions, on one device.
+    """The step with extensions.
 
     ``forward(batch) -> (total, own, result)``: the model's loss, each extension network's own
     loss by name, and the values to report. The gradients of every loss come from the one forward
     pass (its graph kept until the last is taken), so a discriminator's view of the fakes serves
     both the generator's term and its own loss. After the model's update each of ``filters`` sees
     the variables before and after it; then each extension network's optimizer applies its own.
+    Under ``-d ddp`` all of those gradients are summed over the replicas together (one set of
+    buckets), as the plain step's are.
     """
     variables = list(variables)
+    parallel = parallel_of(distribution)
+    networks = [v for name in own_optimizers for v in own_variables[name]]
+    _start_equal(parallel, [*variables, *networks], [optimizer, *own_optimizers.values()])
 
     def step(batch: dict) -> dict:
         total, own, result = forward(_tensors(batch))
@@ -99,6 +131,8 @@ def compile_extended_step(
             name: _gradients(_scaled(own_optimizers[name], value), own_variables[name])
             for name, value in own.items()
         }
+        if parallel is not None:
+            gradients, own_gradients = _summed(parallel, gradients, own_gradients)
         with torch.no_grad():
             before = [variable.value.detach().clone() for variable in variables] if filters else []
             optimizer.apply(gradients, variables)
@@ -106,9 +140,22 @@ def compile_extended_step(
                 extension.filter_update(variables, before)
             for name, grads in own_gradients.items():
                 own_optimizers[name].apply(grads, list(own_variables[name]))
-        return _detached(result)
+        return _finish(parallel, result)
 
     return step
+
+
+def _summed(
+    parallel: DataParallel, gradients: list[Any], own: dict[str, list[Any]]
+) -> tuple[list[Any], dict[str, list[Any]]]:
+    """The model's and every extension network's gradients summed over the replicas at once."""
+    names = list(own)
+    every = parallel.sum_gradients([*gradients, *(g for name in names for g in own[name])])
+    model, rest = every[: len(gradients)], every[len(gradients) :]
+    summed: dict[str, list[Any]] = {}
+    for name in names:
+        summed[name], rest = rest[: len(own[name])], rest[len(own[name]) :]
+    return model, summed
 
 
 def compile_function(function: Callable) -> Callable:
