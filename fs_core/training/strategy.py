@@ -108,6 +108,13 @@ class Distribution:
         return int(self.replicas // self.worker_count)
 
     @property
+    def loss_divisor(self) -> int:
+        """What the step divides its loss by so the update sees the global batch's mean: the
+        replica count where the framework sums the replicas' gradients (``tf.distribute``), 1
+        where the step differentiates the global batch's loss itself (JAX's)."""
+        return 1 if getattr(self.strategy, "global_loss", False) else self.replicas
+
+    @property
     def is_chief(self) -> bool:
         return self.worker_index == 0
 
