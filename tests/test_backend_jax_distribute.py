@@ -211,7 +211,8 @@ def test_multi_worker_averages_the_gradient_over_two_processes(faces, tmp_path):
     repeated, worker 1's another, augmentation off, so the global batch is known whatever each
     loader's seed; one process with both faces twice must give the same weights, which it does
     only if the gradient is averaged over both workers' faces. Two steps, then a resumed session
-    of one more in the same processes. Both workers end with identical weights; only the chief
+    of one more in the same processes. Worker 1 builds its model from another seed, and still both
+    workers end with identical weights (the step starts from worker 0's values); only the chief
     writes the model folder (worker 1's scratch folder is gone at the end)."""
     config = _config(tmp_path, "still", tail=STILL)
     folders = _one_face_folders(
@@ -222,9 +223,11 @@ def test_multi_worker_averages_the_gradient_over_two_processes(faces, tmp_path):
     processes = []
     for index in range(2):
         pair = (folders[f"worker{index}_A"], folders[f"worker{index}_B"])
+        # worker 1 builds from another seed: the step starts from worker 0's values anyway
+        seed = 3 + index
         requests = [
-            _fields(pair, model, config, distributed="multi-worker", save_interval=1),
-            _fields(pair, model, config, distributed="multi-worker", iterations=1),
+            _fields(pair, model, config, distributed="multi-worker", save_interval=1, seed=seed),
+            _fields(pair, model, config, distributed="multi-worker", iterations=1, seed=seed),
         ]
         processes.append(
             _helper(
@@ -262,6 +265,8 @@ def test_multi_worker_averages_the_gradient_over_two_processes(faces, tmp_path):
     initial = _load(single[0]["weights"].replace(".npz", "_initial.npz"))
     for key, value in _load(chief[0]["weights"].replace(".npz", "_initial.npz")).items():
         np.testing.assert_array_equal(value, initial[key], err_msg=key)
+    built = _load(other[0]["weights"].replace(".npz", "_initial.npz"))
+    assert any(not np.array_equal(value, initial[key]) for key, value in built.items())
     _assert_same_update(initial, _load(single[-1]["weights"]), ours)
     saved = tomllib.loads((model / "state.toml").read_text())
     assert saved["iterations"] == 3 and len(saved["sessions"]) == 2

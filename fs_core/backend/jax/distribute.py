@@ -148,7 +148,14 @@ def _mirrored() -> DataParallel:
 
 
 def _multi_worker() -> tuple[DataParallel, int, int]:
-    if not jax.distributed.is_initialized():
+    """The processes joined (once per process); a later session of the same run (a schedule's
+    next leg, a retry at a smaller batch) first waits for every process, so no worker reads the
+    model folder while the chief is still writing the last session's save."""
+    if jax.distributed.is_initialized():
+        from jax.experimental import multihost_utils  # noqa: PLC0415 (multi-process runs only)
+
+        multihost_utils.sync_global_devices("fs train: next session")
+    else:
         _check_environment()
         _start_processes()
     devices, local = tuple(jax.devices()), tuple(jax.local_devices())
