@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fs_core.folder.layout import preview_file
+
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="JAX is not installed"
 )
@@ -213,7 +215,7 @@ def test_multi_worker_averages_the_gradient_over_two_processes(faces, tmp_path):
     only if the gradient is averaged over both workers' faces. Two steps, then a resumed session
     of one more in the same processes. Worker 1 builds its model from another seed, and still both
     workers end with identical weights (the step starts from worker 0's values); only the chief
-    writes the model folder (worker 1's scratch folder is gone at the end)."""
+    writes the model folder, previews included (worker 1's scratch folder is gone at the end)."""
     config = _config(tmp_path, "still", tail=STILL)
     folders = _one_face_folders(
         faces, tmp_path, {"worker0": (0, 0), "worker1": (1, 1), "both": (0, 0, 1, 1)}
@@ -226,7 +228,15 @@ def test_multi_worker_averages_the_gradient_over_two_processes(faces, tmp_path):
         # worker 1 builds from another seed: the step starts from worker 0's values anyway
         seed = 3 + index
         requests = [
-            _fields(pair, model, config, distributed="multi-worker", save_interval=1, seed=seed),
+            _fields(
+                pair,
+                model,
+                config,
+                distributed="multi-worker",
+                save_interval=1,
+                seed=seed,
+                write_image=True,
+            ),
             _fields(pair, model, config, distributed="multi-worker", iterations=1, seed=seed),
         ]
         processes.append(
@@ -268,6 +278,7 @@ def test_multi_worker_averages_the_gradient_over_two_processes(faces, tmp_path):
     built = _load(other[0]["weights"].replace(".npz", "_initial.npz"))
     assert any(not np.array_equal(value, initial[key]) for key, value in built.items())
     _assert_same_update(initial, _load(single[-1]["weights"]), ours)
+    assert preview_file(model).exists()  # every worker makes previews; the chief's are kept
     saved = tomllib.loads((model / "state.toml").read_text())
     assert saved["iterations"] == 3 and len(saved["sessions"]) == 2
     assert all(s["distributed"] == "multi-worker" and s["replicas"] == 2 for s in saved["sessions"])

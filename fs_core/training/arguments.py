@@ -119,8 +119,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         default="default",
         metavar="STRATEGY",
         help="default (one device), mirrored (every visible GPU), central-storage "
-        "(variables on one device, compute on all), multi-worker (the machines in "
-        "TF_CONFIG); -b is the global batch, split over the replicas",
+        "(variables on one device, compute on all; TensorFlow only), multi-worker (the "
+        "machines in TF_CONFIG; on JAX the processes in KERAS_DISTRIBUTION_*); -b is the "
+        "global batch, split over the replicas",
     )
     p.add_argument(
         "--backend",

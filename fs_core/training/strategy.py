@@ -33,7 +33,10 @@ model folder when resuming.
 
 The framework's half of all this (devices, strategies, the per-replica step and its all-reduces)
 is the backend's (:mod:`fs_core.backend`, ``distribute`` in TensorFlow's); this module keeps what
-every framework shares.
+every framework shares. On JAX (:mod:`fs_core.backend.jax.distribute`) ``mirrored`` and
+``multi-worker`` compile one step over every device of every process: its loss is already the
+global batch's mean (no division per replica, :attr:`Distribution.loss_divisor`) and the clipper
+sees the global gradient as it is; the per-worker batch, seeds and chief-only saving are as above.
 """
 
 from __future__ import annotations

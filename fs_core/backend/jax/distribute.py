@@ -26,6 +26,7 @@ would make them drift apart without any error.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -47,7 +48,7 @@ PROCESS_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
 BATCH_AXIS = "batch"
 
 
-@attrs.frozen(eq=False)
+@attrs.frozen(eq=False, slots=False)  # slots off: the shardings are cached properties
 class DataParallel:
     """Data parallel over ``devices`` (every process's, in JAX's global order); ``local`` are
     this process's. The variables are replicated, the batch split on its first axis."""
@@ -59,21 +60,21 @@ class DataParallel:
     #: the step differentiates the global batch's loss (the core does not divide it per replica)
     global_loss: ClassVar[bool] = True
 
-    @property
+    @functools.cached_property
     def mesh(self) -> Mesh:
         return Mesh(np.array(self.devices), (BATCH_AXIS,))
 
-    @property
+    @functools.cached_property
     def replicated(self) -> NamedSharding:
         """A variable's sharding inside the step: a whole copy on every device."""
         return NamedSharding(self.mesh, PartitionSpec())
 
-    @property
+    @functools.cached_property
     def batch_sharding(self) -> NamedSharding:
         """The batch's sharding inside the step: split on its first axis over every device."""
         return NamedSharding(self.mesh, PartitionSpec(BATCH_AXIS))
 
-    @property
+    @functools.cached_property
     def local_replicated(self) -> NamedSharding:
         """A variable's sharding between steps: a copy on each of this process's devices."""
         return NamedSharding(Mesh(np.array(self.local), (BATCH_AXIS,)), PartitionSpec())
