@@ -72,6 +72,8 @@ def _fields(faces, model_dir: Path, config: Path, **changes) -> str:
 
 
 def _helper(requests: list[str], devices: int = 1, **env: str) -> subprocess.Popen:
+    """The helper on ``devices`` CPU devices with ``env`` added (Keras' variables of a
+    multi-worker run)."""
     environment = {k: v for k, v in os.environ.items() if k not in DISTRIBUTION_VARIABLES}
     paths = [str(ROOT), str(ROOT / "fs_plugins_models"), str(ROOT / "fs_plugins_losses")]
     environment.update(
@@ -142,15 +144,18 @@ def _one_face_folders(faces, folder: Path, picks: dict[str, tuple[int, ...]]) ->
 def test_refusals_are_one_line_before_training(faces, tmp_path):
     """On one CPU device: ``mirrored`` has nothing to distribute over; ``central-storage`` is
     TensorFlow's; ``multi-worker`` without Keras' variables says which to set, and a bad process
-    id is refused before JAX tries to connect. Each run stops with exit 1 and one line, before a
-    model folder exists."""
-    config = _config(tmp_path, "plain")
+    id is refused before JAX tries to connect; a training-step extension under ``mirrored`` (two
+    devices) is refused as on TensorFlow. Each run stops with exit 1 and one line, before a model
+    folder exists."""
+    plain = _config(tmp_path, "plain")
+    extension = _config(tmp_path, "extension", tail="[training_step]\nlr_dropout = 0.3\n")
     cases = [
-        ("mirrored", {}, "JAX sees one device"),
-        ("central-storage", {}, "-d central-storage is TensorFlow's"),
-        ("multi-worker", {}, "needs KERAS_DISTRIBUTION_JOB_ADDRESSES"),
+        ("mirrored", plain, {}, "JAX sees one device"),
+        ("central-storage", plain, {}, "-d central-storage is TensorFlow's"),
+        ("multi-worker", plain, {}, "needs KERAS_DISTRIBUTION_JOB_ADDRESSES"),
         (
             "multi-worker",
+            plain,
             {
                 "KERAS_DISTRIBUTION_JOB_ADDRESSES": "127.0.0.1:1",
                 "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
@@ -158,12 +163,13 @@ def test_refusals_are_one_line_before_training(faces, tmp_path):
             },
             "KERAS_DISTRIBUTION_PROCESS_ID must be 0 to",
         ),
+        ("mirrored", extension, {"devices": 2}, "(lr_dropout) train on one device only"),
     ]
     processes = [
         _helper([_fields(faces, tmp_path / f"m{n}", config, distributed=name)], **env)
-        for n, (name, env, _) in enumerate(cases)
+        for n, (name, config, env, _) in enumerate(cases)
     ]
-    for n, (process, (name, _, message)) in enumerate(zip(processes, cases)):
+    for n, (process, (name, _, _, message)) in enumerate(zip(processes, cases)):
         code, results, output = _finish(process, timeout=180)
         errors = [line for line in output.splitlines() if line.startswith("fs train: error:")]
         assert code == 1 and not results, output[-3000:]
