@@ -71,9 +71,11 @@ def _fields(faces, model_dir: Path, config: Path, **changes) -> str:
     return json.dumps(values)
 
 
-def _helper(requests: list[str], devices: int = 1, **env: str) -> subprocess.Popen:
-    """The helper on ``devices`` CPU devices with ``env`` added (Keras' variables of a
-    multi-worker run)."""
+def _helper(
+    arguments: list[str], devices: int = 1, script: bool = True, **env: str
+) -> subprocess.Popen:
+    """The helper (or, ``script`` False, Python with ``arguments``) on ``devices`` CPU devices with
+    ``env`` added (Keras' variables of a multi-worker run)."""
     environment = {k: v for k, v in os.environ.items() if k not in DISTRIBUTION_VARIABLES}
     paths = [str(ROOT), str(ROOT / "fs_plugins_models"), str(ROOT / "fs_plugins_losses")]
     environment.update(
@@ -84,7 +86,7 @@ def _helper(requests: list[str], devices: int = 1, **env: str) -> subprocess.Pop
         **env,
     )
     return subprocess.Popen(
-        [sys.executable, str(HELPER), *requests],
+        [sys.executable, *([str(HELPER)] if script else []), *arguments],
         env=environment,
         text=True,
         stdout=subprocess.PIPE,
@@ -141,39 +143,68 @@ def _one_face_folders(faces, folder: Path, picks: dict[str, tuple[int, ...]]) ->
 # ---------------------------------------------------------------------------- refused in one line
 
 
+ADDRESSES, PROCESSES, PROCESS_ID = DISTRIBUTION_VARIABLES
+#: ``-d NAME`` with Keras' variables (empty: none set; else valid ones with these changed) -> the
+#: refusal's words
+REFUSALS = [
+    ("mirrored", {}, "-d mirrored: JAX sees one device"),
+    ("central-storage", {}, "-d central-storage is TensorFlow's"),
+    ("multi-worker", {}, f"needs {ADDRESSES}, {PROCESSES}, {PROCESS_ID}: set on every process"),
+    ("multi-worker", {PROCESS_ID: "2"}, f"{PROCESS_ID} must be 0 to"),
+    ("multi-worker", {PROCESS_ID: "one"}, "must be whole numbers"),
+    ("multi-worker", {ADDRESSES: "h:1,h:2,h:3"}, "lists 3 addresses but"),
+    ("multi-worker", {ADDRESSES: "h"}, "must be HOST:PORT"),
+]
+CHECK_REFUSALS = """
+import json, os, sys
+from fs_core.errors import FsUserError
+from fs_core.training.strategy import make_distribution
+for name, env in json.loads(sys.argv[1]):
+    for key in ("JOB_ADDRESSES", "NUM_PROCESSES", "PROCESS_ID"):
+        os.environ.pop("KERAS_DISTRIBUTION_" + key, None)
+    os.environ.update(env)
+    try:
+        make_distribution(name)
+    except FsUserError as error:
+        print("REFUSED " + error.one_line())
+    else:
+        print("ACCEPTED")
+import jax
+print("JAX distributed", jax.distributed.is_initialized())
+"""
+
+
 def test_refusals_are_one_line_before_training(faces, tmp_path):
     """On one CPU device: ``mirrored`` has nothing to distribute over; ``central-storage`` is
-    TensorFlow's; ``multi-worker`` without Keras' variables says which to set, and a bad process
-    id is refused before JAX tries to connect; a training-step extension under ``mirrored`` (two
-    devices) is refused as on TensorFlow. Each run stops with exit 1 and one line, before a model
-    folder exists."""
+    TensorFlow's; ``multi-worker`` without Keras' variables says which to set, and bad values are
+    refused before JAX tries to connect. Through ``run_train`` (as ``fs train``): exit 1 and one
+    line, before a model folder exists, for ``multi-worker`` without the variables and for a
+    training-step extension under ``mirrored`` on two devices (refused as on TensorFlow)."""
+    valid = dict(zip(DISTRIBUTION_VARIABLES, ("127.0.0.1:1", "2", "0")))
+    cases = [[name, {**valid, **env} if env else {}] for name, env, _ in REFUSALS]
     plain = _config(tmp_path, "plain")
     extension = _config(tmp_path, "extension", tail="[training_step]\nlr_dropout = 0.3\n")
-    cases = [
-        ("mirrored", plain, {}, "JAX sees one device"),
-        ("central-storage", plain, {}, "-d central-storage is TensorFlow's"),
-        ("multi-worker", plain, {}, "needs KERAS_DISTRIBUTION_JOB_ADDRESSES"),
+    runs = [
+        (_fields(faces, tmp_path / "m0", plain, distributed="multi-worker"), 1, "needs KERAS_"),
         (
-            "multi-worker",
-            plain,
-            {
-                "KERAS_DISTRIBUTION_JOB_ADDRESSES": "127.0.0.1:1",
-                "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
-                "KERAS_DISTRIBUTION_PROCESS_ID": "2",
-            },
-            "KERAS_DISTRIBUTION_PROCESS_ID must be 0 to",
+            _fields(faces, tmp_path / "m1", extension, distributed="mirrored"),
+            2,
+            "training-step extensions (lr_dropout) train on one device only",
         ),
-        ("mirrored", extension, {"devices": 2}, "(lr_dropout) train on one device only"),
     ]
-    processes = [
-        _helper([_fields(faces, tmp_path / f"m{n}", config, distributed=name)], **env)
-        for n, (name, config, env, _) in enumerate(cases)
-    ]
-    for n, (process, (name, _, _, message)) in enumerate(zip(processes, cases)):
+    processes = [_helper([request], devices=devices) for request, devices, _ in runs]
+    direct = _helper(["-c", CHECK_REFUSALS, json.dumps(cases)], script=False)
+    code, _, output = _finish(direct, timeout=180)
+    said = [line for line in output.splitlines() if line.startswith("REFUSED ")]
+    assert code == 0 and len(said) == len(REFUSALS), output[-3000:]
+    for line, (name, _, message) in zip(said, REFUSALS):
+        assert message in line, (name, line)
+    assert "JAX distributed False" in output  # nothing tried to connect
+    for n, (process, (_, _, message)) in enumerate(zip(processes, runs)):
         code, results, output = _finish(process, timeout=180)
         errors = [line for line in output.splitlines() if line.startswith("fs train: error:")]
         assert code == 1 and not results, output[-3000:]
-        assert len(errors) == 1 and message in errors[0], (name, errors)
+        assert len(errors) == 1 and message in errors[0], errors
         assert "Traceback" not in output
         assert not (tmp_path / f"m{n}").exists()
 
