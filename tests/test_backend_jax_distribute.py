@@ -246,7 +246,8 @@ def test_mirrored_over_two_devices_equals_one_device(faces, tmp_path):
 
 @pytest.mark.slow
 def test_multi_worker_averages_the_gradient_over_two_processes(faces, tmp_path):
-    """Two processes on loopback, one device each, global batch 4: worker 0's faces are one face
+    """Two processes on loopback, two CPU devices each (4 replicas, one face per device), global
+    batch 4: worker 0's faces are one face
     repeated, worker 1's another, augmentation off, so the global batch is known whatever each
     loader's seed; one process with both faces twice must give the same weights, which it does
     only if the gradient is averaged over both workers' faces. Two steps, then a resumed session
@@ -279,6 +280,7 @@ def test_multi_worker_averages_the_gradient_over_two_processes(faces, tmp_path):
         processes.append(
             _helper(
                 requests,
+                devices=2,
                 KERAS_DISTRIBUTION_JOB_ADDRESSES=address,
                 KERAS_DISTRIBUTION_NUM_PROCESSES="2",
                 KERAS_DISTRIBUTION_PROCESS_ID=str(index),
@@ -302,7 +304,7 @@ def test_multi_worker_averages_the_gradient_over_two_processes(faces, tmp_path):
     (_, chief, _), (_, other, _), (_, single, _) = finished
     assert [r["batch_size"] for r in chief + other] == [4] * 4
     assert [r["local_batch_size"] for r in chief + other] == [2] * 4
-    assert [r["replicas"] for r in chief + other] == [2] * 4
+    assert [r["replicas"] for r in chief + other] == [4] * 4
     assert "worker 1 of 2" in finished[1][2]
     assert all(Path(r["save_dir"]) == model for r in chief)
     assert all(Path(r["save_dir"]) != model and not Path(r["save_dir"]).exists() for r in other)
@@ -318,4 +320,4 @@ def test_multi_worker_averages_the_gradient_over_two_processes(faces, tmp_path):
     assert preview_file(model).exists()  # every worker makes previews; the chief's are kept
     saved = tomllib.loads((model / "state.toml").read_text())
     assert saved["iterations"] == 3 and len(saved["sessions"]) == 2
-    assert all(s["distributed"] == "multi-worker" and s["replicas"] == 2 for s in saved["sessions"])
+    assert all(s["distributed"] == "multi-worker" and s["replicas"] == 4 for s in saved["sessions"])
