@@ -39,6 +39,7 @@ def make_extended_step(
     There every loss differentiated is divided by the replica count, as the plain step's, so the
     replicas' summed gradients are the global batch's mean."""
     replicas = distribution.replicas if distribution is not None else 1
+    divisor = distribution.loss_divisor if distribution is not None else 1
     if replicas > 1:
         for part in active.parts().values():
             distribution.share_state(part.non_trainable_variables)
@@ -72,9 +73,9 @@ def make_extended_step(
         result.update({f"a/{name}": value for name, value in terms_a.items()})
         result.update({f"b/{name}": value for name, value in terms_b.items()})
         result.update(reported)
-        if replicas > 1:  # gradients are summed over replicas: each adds its share of the mean
-            total = total / replicas
-            own = {name: value / replicas for name, value in own.items()}
+        if divisor > 1:  # gradients are summed over replicas: each adds its share of the mean
+            total = total / divisor
+            own = {name: value / divisor for name, value in own.items()}
         return total, own, result
 
     # the distribution only where it has several replicas: backends that refuse extensions then

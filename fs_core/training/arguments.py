@@ -119,10 +119,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         default="default",
         metavar="STRATEGY",
         help="default (one device), mirrored (every visible GPU), central-storage "
-        "(variables on one device, compute on all), multi-worker (the machines in "
-        "TF_CONFIG); on --backend torch: ddp (one process per GPU, started by torchrun "
-        "--nproc_per_node=N -m fs_core train ... -d ddp); -b is the global batch, split over "
-        "the replicas",
+        "(variables on one device, compute on all; TensorFlow only), multi-worker (the "
+        "machines in TF_CONFIG; on JAX the processes in KERAS_DISTRIBUTION_*); on --backend "
+        "torch: ddp (one process per GPU, started by torchrun --nproc_per_node=N -m fs_core "
+        "train ... -d ddp); -b is the global batch, split over the replicas",
     )
     p.add_argument(
         "--backend",

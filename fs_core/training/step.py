@@ -6,8 +6,8 @@ compiles the whole once (for TensorFlow: :func:`fs_core.backend.tensorflow.step.
 ``tf.function`` without AutoGraph), so the Python loop does no per-iteration graph work.
 Under a multi-replica strategy (``fs_core.training.strategy``) the same step runs on every
 replica with its share of the batch; the loss it differentiates is divided by the replica count so
-that the summed gradients are the global batch's mean, and the reported losses are the replicas'
-mean.
+that the summed gradients are the global batch's mean (where the framework sums them:
+``Distribution.loss_divisor``), and the reported losses are the replicas' mean.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def make_train_step(
         distribution.share_state(model.non_trainable_variables)
     if extensions is not None and extensions.extensions:
         return make_extended_step(model, composer, optimizer, extensions, distribution)
-    replicas = distribution.replicas if distribution is not None else 1
+    divisor = distribution.loss_divisor if distribution is not None else 1
 
     def forward(batch: dict) -> tuple[Any, dict]:
         outputs = model([batch["a"]["input"], batch["b"]["input"]], training=True)
@@ -53,8 +53,8 @@ def make_train_step(
         loss_a, terms_a = composer.side_loss(outputs[:outputs_per_side], batch["a"])
         loss_b, terms_b = composer.side_loss(outputs[outputs_per_side:], batch["b"])
         total = loss_a + loss_b
-        if replicas > 1:  # gradients are summed over replicas: each adds its share of the mean
-            total = total / replicas
+        if divisor > 1:  # gradients are summed over replicas: each adds its share of the mean
+            total = total / divisor
         result = {"loss_a": loss_a, "loss_b": loss_b}
         result.update({f"a/{name}": value for name, value in terms_a.items()})
         result.update({f"b/{name}": value for name, value in terms_b.items()})

@@ -36,7 +36,10 @@ preview, the timelapse and the training record are the chief's alone.
 
 The framework's half of all this (devices, strategies, the per-replica step and its all-reduces)
 is the backend's (:mod:`fs_core.backend`, ``distribute`` in TensorFlow's); this module keeps what
-every framework shares.
+every framework shares. On JAX (:mod:`fs_core.backend.jax.distribute`) ``mirrored`` and
+``multi-worker`` compile one step over every device of every process: its loss is already the
+global batch's mean (no division per replica, :attr:`Distribution.loss_divisor`) and the clipper
+sees the global gradient as it is; the per-worker batch, seeds and chief-only saving are as above.
 """
 
 from __future__ import annotations
@@ -110,6 +113,13 @@ class Distribution:
     def local_replicas(self) -> int:
         """Replicas on this worker (the devices this process computes on)."""
         return int(self.replicas // self.worker_count)
+
+    @property
+    def loss_divisor(self) -> int:
+        """What the step divides its loss by so the update sees the global batch's mean: the
+        replica count where the framework sums the replicas' gradients (``tf.distribute``), 1
+        where the step differentiates the global batch's loss itself (JAX's)."""
+        return 1 if getattr(self.strategy, "global_loss", False) else self.replicas
 
     @property
     def is_chief(self) -> bool:

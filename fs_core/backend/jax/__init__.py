@@ -3,7 +3,8 @@
 
 The step (:mod:`~fs_core.backend.jax.step`) makes fs's stateful forward pass and optimizers pure
 functions of the Keras variables' values, as Keras 3's JAX trainer does, and compiles them with
-``jax.jit``; one device only (``docs/backends.md`` says what works and what does not yet).
+``jax.jit``, on one device or data parallel over several (:mod:`~fs_core.backend.jax.distribute`;
+``docs/backends.md`` says what works and what does not yet).
 """
 
 from fs_core.backend.jax.clipping import gradient_clipper
@@ -14,7 +15,13 @@ from fs_core.backend.jax.devices import (
     physical_devices,
     versions,
 )
-from fs_core.backend.jax.distribute import make_strategy
+from fs_core.backend.jax.distribute import (
+    make_replica_sum_clipper,
+    make_strategy,
+    replicas_in_sync,
+    worker_devices,
+    wrap_distributed_step,
+)
 from fs_core.backend.jax.extensions import (
     colour_statistics_loss,
     counter,
@@ -36,12 +43,6 @@ from fs_core.backend.jax.summaries import (
     parse_event,
     scalar_value,
     text_value,
-)
-from fs_core.backend.one_device import (
-    make_replica_sum_clipper,
-    replicas_in_sync,
-    worker_devices,
-    wrap_distributed_step,
 )
 
 __all__ = [

@@ -11,6 +11,13 @@ variables, so everything that reads weights between steps (saves, previews, the 
 held-out losses, rollback) sees current values; the old buffers are donated to the step, so the
 write-back costs no copy.
 
+Under ``-d mirrored`` or ``multi-worker`` (:class:`~fs_core.backend.jax.distribute.DataParallel`)
+the same step is compiled over every device of every process: the values go in replicated, the
+batch as one global array split on its first axis, so the loss is the global batch's mean and
+``jax.jit`` all-reduces the gradients itself; everything after (clipping, AutoClip's history, the
+loss scaler's check, the optimizer) sees the global gradient, and the new values and the losses
+come out replicated, the same on every process.
+
 A trainable variable the forward pass never reads gets no gradient (``None``), as a TensorFlow
 tape gives, so the optimizer leaves it and its slots alone instead of decaying them with zeros.
 """
@@ -25,6 +32,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
+from fs_core.backend.jax.distribute import DataParallel
 from fs_core.backend.jax.state import Scope, current_value, stateful_cond
 
 #: how many abstract traces may find new variables before the step gives up (one finds them all
@@ -114,7 +122,8 @@ class CompiledStep:
 
     ``body(state, values, batch, unread)`` runs the step's work given the state's variables and
     values and returns ``(new values, results)``; :meth:`__call__` finds the state on the first
-    call, then runs the jitted body and assigns the new values back.
+    call, then runs the jitted body and assigns the new values back. With ``placement`` the body
+    runs data parallel over its devices (the batch given is this process's share).
     """
 
     def __init__(
@@ -122,12 +131,14 @@ class CompiledStep:
         body: Callable[[list[Any], list[Any], Any, dict], tuple[list[Any], dict]],
         known: Sequence[Any],
         order: list[str],
+        placement: DataParallel | None = None,
     ) -> None:
         self._body = body
         self._known = list(known)
         self._state: list[Any] | None = None
         self._compiled: Any = None
         self._order = order  # the results' keys as the forward pass made them (body fills it)
+        self._placement = placement
 
     @property
     def state(self) -> list[Any]:
@@ -165,20 +176,40 @@ class CompiledStep:
                 raise RuntimeError(f"the training step touched variables it was not given: {names}")
             return new_values, result
 
-        return jax.jit(pure, donate_argnums=(0,))
+        placement = self._placement
+        if placement is None:
+            return jax.jit(pure, donate_argnums=(0,))
+        return jax.jit(
+            pure,
+            in_shardings=(placement.replicated, placement.batch_sharding),
+            out_shardings=(placement.replicated, placement.replicated),
+            donate_argnums=(0,),
+        )
 
     def __call__(self, batch: Any) -> dict:
+        placement = self._placement
+        if placement is not None:
+            batch = placement.global_batch(batch)
         if self._state is None:
             self._state = self._discover(batch)
             self._compiled = self._compile(self._state)
+            if placement is not None and placement.process_count > 1:
+                shared = placement.broadcast([v.value for v in self._state])
+                for variable, value in zip(self._state, shared):
+                    variable.assign(value)
         state = self._state
         values = _distinct([v.value for v in state])
+        if placement is not None:
+            values = [placement.to_global(value) for value in values]
         try:
             new_values, result = self._compiled(values, batch)
         except jax.errors.JaxRuntimeError as error:
             if "RESOURCE_EXHAUSTED" in str(error):
                 raise DeviceOutOfMemory(str(error).splitlines()[0]) from error
             raise
+        if placement is not None:
+            new_values = [placement.to_local(value) for value in new_values]
+            result = {key: placement.to_local(value) for key, value in result.items()}
         for variable, value in zip(state, new_values):
             variable.assign(value)
         # JAX returns a dict with its keys sorted; the status line and the record keep the order
@@ -224,8 +255,9 @@ def compile_train_step(
 ) -> Callable[[dict], dict]:
     """The compiled step: ``forward(batch)`` as a function of the trainable values, its loss
     scaled, differentiated by ``jax.value_and_grad`` and applied by ``optimizer``; returns
-    ``forward``'s results. One device only (:func:`fs_core.backend.jax.distribute.make_strategy`
-    refuses the others before this is built)."""
+    ``forward``'s results. Under ``distribution`` (a :class:`fs_core.training.strategy.Distribution`
+    whose strategy is a :class:`~fs_core.backend.jax.distribute.DataParallel`) the step runs data
+    parallel; ``forward``'s loss is then the global batch's mean, not divided per replica."""
     variables = list(variables)
     count = len(variables)
     order: list[str] = []
@@ -251,7 +283,9 @@ def compile_train_step(
         scope.merge_missed(missed)
         return [scope.value_of(v) for v in state], result
 
-    return CompiledStep(body, variables + list(optimizer.variables), order)
+    strategy = getattr(distribution, "strategy", None)
+    placement = strategy if isinstance(strategy, DataParallel) else None
+    return CompiledStep(body, variables + list(optimizer.variables), order, placement)
 
 
 def compile_extended_step(
