@@ -193,7 +193,7 @@ def test_refusals_are_one_line_before_training(faces, tmp_path):
         (
             _fields(faces, tmp_path / "m1", extension, distributed="mirrored"),
             2,
-            "training-step extensions (lr_dropout) train on one device only",
+            "training-step extensions (lr_dropout) train on one device or under -d ddp only",
         ),
     ]
     processes = [_helper([request], devices=devices) for request, devices, _ in runs]
