@@ -17,6 +17,7 @@ import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, cast
 
+from fs_core.backend import tensorflow_guard
 from fs_core.errors import FsUserError
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def get() -> Backend:
     """The implementation for the active Keras backend; another backend is a user error."""
     name = active_name()
     if name in SUPPORTED:
+        tensorflow_guard.keep_out(name)  # a torch or JAX process leaves TensorFlow off the GPU
         # the framework is loaded only when used: fs --help starts without any
         return cast("Backend", importlib.import_module(f"fs_core.backend.{name}"))
     raise FsUserError(

@@ -16,6 +16,10 @@ from typing import Any, Protocol
 #: ``forward(batch) -> (loss to differentiate, results to report)``, traced inside the step
 Forward = Callable[[Any], tuple[Any, dict]]
 
+#: a model's inference call: its inputs as the model takes them (NumPy; a list for several) -> its
+#: outputs as a list of float32 NumPy arrays, in order
+Inference = Callable[[Any], list[Any]]
+
 
 class SummaryWriter(Protocol):
     """A TensorBoard event-file writer."""
@@ -52,6 +56,12 @@ class Backend(Protocol):
         self, loss: Callable[[], Any], variables: Sequence[Any]
     ) -> tuple[Any, list[Any]]: ...
     def input_gradient(self, loss: Callable[[Any], Any], value: Any) -> Any: ...
+
+    # -- inference outside the step (previews, held-out losses, the collapse guard, swap, convert)
+    def inference_function(self, model: Any, bulk: bool = False) -> Inference: ...
+
+    # -- seeding (Python, NumPy and the framework's own generator, nothing else)
+    def set_random_seed(self, seed: int) -> None: ...
 
     # -- optimizers and clipping
     def gradient_clipper(self, method: str, value: float, history: int) -> Any: ...

@@ -235,3 +235,32 @@ def choose_backend(flag: str | None, config_path: str | os.PathLike | None) -> B
     choice = resolve(asked_backend(flag, config_path))
     activate(choice)
     return choice
+
+
+def choose_tensorflow(
+    environ: MutableMapping[str, str] | None = None,
+    *,
+    keras_backend: Callable[[], str | None] | None = None,
+    installed: Callable[[str], bool] | None = None,
+) -> None:
+    """TensorFlow for ``fs export``, whatever ``KERAS_BACKEND`` says, before Keras is imported.
+
+    SavedModel, ONNX (through tf2onnx) and DFM are made from a TensorFlow model, so exporting runs
+    on TensorFlow whichever backend trained the model (the weights file is the same). Export is
+    its own process: a ``KERAS_BACKEND=torch`` left in the environment for training is overridden
+    here. TensorFlow not installed, or Keras already running another backend in this process, is
+    one line."""
+    environ = os.environ if environ is None else environ
+    if not (installed or detection.installed)("tensorflow"):
+        raise FsUserError(
+            "exporting needs TensorFlow whichever backend trained the model (SavedModel, ONNX "
+            f"and DFM are made from a TensorFlow model), and it is not installed: "
+            f"{INSTALL['tensorflow']}"
+        )
+    running = (keras_backend or imported_keras_backend)()
+    if running is not None and running != "tensorflow":
+        raise FsUserError(
+            f"Keras was already imported with backend '{running}' in this process; exporting "
+            "needs TensorFlow, in a new process (KERAS_BACKEND=tensorflow)"
+        )
+    environ["KERAS_BACKEND"] = "tensorflow"

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fs_core import plugin_manager
+from fs_core import backend, plugin_manager
+from fs_core.backend.choose import choose_tensorflow
 from fs_core.cli.common import disabled_from
 from fs_core.export import FORMATS, PRECISIONS
 from fs_core.export.run import export_model
@@ -78,11 +79,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="fix the batch size (default: any; a dfm is always 1)",
     )
-    parser.set_defaults(func=run)
+    # TensorFlow is chosen in run, before Keras is imported (whatever KERAS_BACKEND says)
+    parser.set_defaults(func=run, chooses_backend=True)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    choose_tensorflow()
+    backend.quiet_startup()
     line = export_model(
         args.model_dir,
         Path(args.output),

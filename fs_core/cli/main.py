@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        if not getattr(args, "chooses_backend", False):  # fs train chooses first, then quiets
+        if not getattr(args, "chooses_backend", False):  # train, export: choose, then quiet
             backend.quiet_startup()
         return int(args.func(args) or 0)
     except FsUserError as error:

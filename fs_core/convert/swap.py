@@ -39,6 +39,7 @@ import attrs
 import cv2
 import numpy as np
 
+from fs_core import backend
 from fs_core.convert import mask as masks
 from fs_core.convert.options import LANDMARK_MASKS, ConvertOptions
 from fs_core.errors import FsUserError
@@ -645,12 +646,13 @@ def side_predictor(
     if built.learn_mask:
         wanted.append(model.outputs[start + per_side - 1])
     side_model = keras.Model(model.inputs, wanted, name=f"{built.name}_to_{side}")
+    # many batches of one size: TensorFlow compiles it (predict_on_batch), JAX jits it
+    infer = backend.get().inference_function(side_model, bulk=True)
 
     def predict(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        outputs = side_model.predict_on_batch([faces, faces])
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        face = np.asarray(outputs[0], np.float32)
-        mask = np.asarray(outputs[1], np.float32)[..., 0] if len(outputs) > 1 else None
+        outputs = infer([faces, faces])
+        face = outputs[0]
+        mask = outputs[1][..., 0] if len(outputs) > 1 else None
         return face, mask
 
     return predict

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from keras import ops
 
+from fs_core import backend
 from fs_core.data.assemble import resize_faces, to_unit
 
 
@@ -45,14 +45,13 @@ def run_both(
 ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """Feed float model-input ``faces`` to both inputs, in batches; returns
     ``{"a": (face, mask), "b": (face, mask)}`` as numpy arrays (mask None without a learned
-    mask)."""
+    mask). The model runs in the backend's inference form (:func:`fs_core.backend.get`'s
+    ``inference_function``: eager on TensorFlow, without autograd on torch, compiled on JAX)."""
+    infer = backend.get().inference_function(built.model)
     results: dict[str, list] = {"a": [], "b": []}
     for start in range(0, len(faces), max(1, batch_size)):
         chunk = faces[start : start + batch_size]
-        outputs = built.model([chunk, chunk], training=False)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        # convert_to_numpy: a torch output still tracks gradients and refuses .numpy()
-        outputs = [np.asarray(ops.convert_to_numpy(o), np.float32) for o in outputs]
+        outputs = infer([chunk, chunk])
         for side in ("a", "b"):
             results[side].append(side_of(outputs, built, side))
     merged = {}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import keras
 
+from fs_core import backend
 from fs_core.backend.choose import BackendChoice
 from fs_core.config import Config, apply_locked, load_config
 from fs_core.errors import FsUserError
@@ -395,7 +396,7 @@ def prepare_session(
     notify(precision.describe())
     _set_precision(precision.policy)
     if request.seed is not None:
-        keras.utils.set_random_seed(request.seed)
+        backend.get().set_random_seed(request.seed)  # TensorFlow only where it trains
     with distribution.scope():  # variables are created per replica (or centrally) as asked
         built = build_from_config(registry, request.model_name, config)
     setup = SessionSetup(

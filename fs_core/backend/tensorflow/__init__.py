@@ -29,6 +29,7 @@ from fs_core.backend.tensorflow.extensions import (
     keep_mask,
     seed_pair,
 )
+from fs_core.backend.tensorflow.inference import inference_function, set_random_seed
 from fs_core.backend.tensorflow.optimizers import can_fuse, dense, fused_adam_update
 from fs_core.backend.tensorflow.step import (
     compile_extended_step,
@@ -60,6 +61,7 @@ __all__ = [
     "gaussian_blur",
     "gradient_clipper",
     "gradients",
+    "inference_function",
     "input_gradient",
     "keep_mask",
     "make_replica_sum_clipper",
@@ -70,6 +72,7 @@ __all__ = [
     "replicas_in_sync",
     "scalar_value",
     "seed_pair",
+    "set_random_seed",
     "text_value",
     "versions",
     "worker_devices",

@@ -36,6 +36,7 @@ from fs_core.backend.torch.extensions import (
     keep_mask,
     seed_pair,
 )
+from fs_core.backend.torch.inference import inference_function, set_random_seed
 from fs_core.backend.torch.optimizers import can_fuse, dense, fused_adam_update
 from fs_core.backend.torch.step import (
     compile_extended_step,
@@ -61,6 +62,7 @@ __all__ = [
     "gaussian_blur",
     "gradient_clipper",
     "gradients",
+    "inference_function",
     "input_gradient",
     "keep_mask",
     "make_replica_sum_clipper",
@@ -71,6 +73,7 @@ __all__ = [
     "replicas_in_sync",
     "scalar_value",
     "seed_pair",
+    "set_random_seed",
     "text_value",
     "versions",
     "worker_devices",
