@@ -320,3 +320,26 @@ def test_video_extract_train_convert(video, registry, tmp_path, capsys):
     inside = np.abs(swapped[y : y + h, x : x + w].astype(int) - original[y : y + h, x : x + w])
     corner = np.abs(swapped[:20, :20].astype(int) - original[:20, :20])
     assert inside.mean() > 10 and corner.mean() < 3  # the face swapped, the rest as decoded
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_alignments_file(frames, tmp_path, capsys):
+    import errno
+    import os
+
+    work = _copy(frames, tmp_path)
+    out = tmp_path / "faces"
+    args = ["extract", "-i", str(work), "-o", str(out), "-z", str(SIZE), "--no-progress"]
+    assert main([*args, "-N", "2"]) == 0
+    fsa = work / "alignments.fsa"
+    kept = fsa.read_bytes()
+    capsys.readouterr()
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "fsync", no_space)
+        assert main([*args, "-s"]) == 1
+    _one_error_line(capsys, "no space")
+    assert fsa.read_bytes() == kept
+    assert not [path for path in out.iterdir() if path.name.startswith(".") and "tmp" in path.name]
