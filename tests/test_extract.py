@@ -239,10 +239,13 @@ def test_size_limits_and_every_nth_frame(frames, tmp_path):
         (lambda tmp: ["-i", str(tmp), "-z", "16"], ("-z/--size",)),
         (lambda tmp: ["-i", str(tmp), "-m", "90", "-x", "40"], ("-x/--max-size",)),
         (lambda tmp: ["-i", str(tmp / "clip.mp4")], ("cannot open the video",)),
+        (lambda tmp: ["-i", str(tmp / "out")], ("is the frames folder",)),
     ],
 )
 def test_bad_input_is_one_line(make, needles, tmp_path, capsys):
     (tmp_path / "clip.mp4").write_bytes(b"not a video")
+    (tmp_path / "out").mkdir()
+    cv2.imwrite(str(tmp_path / "out" / "frame.png"), np.zeros((8, 8, 3), np.uint8))
     args = ["extract", *make(tmp_path), "-o", str(tmp_path / "out"), "--no-progress"]
     assert main(args) == 1
     _one_error_line(capsys, *needles)

@@ -126,6 +126,12 @@ def check_request(request: ExtractRequest) -> None:
         raise FsUserError(f"-l/--ref-threshold must be between 0 and 2, got {request.threshold}")
     if request.output.exists() and not request.output.is_dir():
         raise FsUserError("the output exists and is not a folder", request.output)
+    if request.input.is_dir() and existing.same_path(request.input, request.output):
+        raise FsUserError(
+            "the output folder is the frames folder (the faces would become frames); "
+            "choose another",
+            request.output,
+        )
 
 
 class _Run:
