@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -37,12 +38,32 @@ def _image_files(paths: Sequence[Path], flag: str) -> list[Path]:
     return files
 
 
+def recognition_network() -> Any:
+    """dlib's face-recognition network (from the ``extract`` extra)."""
+    dlib = require_dlib()
+    return dlib.face_recognition_model_v1(str(model_path("recognition")))
+
+
+def face_descriptor(network: Any, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The 128-number descriptor of the face at ``landmarks`` (68 points, pixels of ``rgb``):
+    dlib cuts and aligns the face from the landmarks itself."""
+    dlib = require_dlib()
+    points = np.asarray(landmarks, dtype=np.float64)
+    x0, y0 = np.floor(points.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int)
+    shape = dlib.full_object_detection(
+        dlib.rectangle(int(x0), int(y0), int(x1), int(y1)),
+        [dlib.point(int(round(x)), int(round(y))) for x, y in points],
+    )
+    return np.array(network.compute_face_descriptor(rgb, shape), dtype=np.float64)
+
+
 @attrs.define
 class IdentityFilter:
     """Descriptors of the faces to keep (``wanted``) and to drop (``unwanted``)."""
 
     finder: FaceFinder
-    network: object
+    network: Any
     wanted: np.ndarray
     unwanted: np.ndarray
     threshold: float
@@ -59,9 +80,7 @@ class IdentityFilter:
         there are none. Each image must show a face: its largest face is the reference."""
         if not filters and not nfilters:
             return None
-        dlib = require_dlib()
-        network = dlib.face_recognition_model_v1(str(model_path("recognition")))
-        made = cls(finder, network, np.zeros((0, 128)), np.zeros((0, 128)), threshold)
+        made = cls(finder, recognition_network(), np.zeros((0, 128)), np.zeros((0, 128)), threshold)
         made.wanted = made._references(_image_files(filters, "-f/--filter"))
         made.unwanted = made._references(_image_files(nfilters, "-n/--nfilter"))
         return made
@@ -83,15 +102,7 @@ class IdentityFilter:
 
     def descriptor(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """The 128-number descriptor of the face at ``landmarks`` (68 points) in ``rgb``."""
-        dlib = require_dlib()
-        points = np.asarray(landmarks, dtype=np.float64)
-        x0, y0 = np.floor(points.min(axis=0)).astype(int)
-        x1, y1 = np.ceil(points.max(axis=0)).astype(int)
-        shape = dlib.full_object_detection(
-            dlib.rectangle(int(x0), int(y0), int(x1), int(y1)),
-            [dlib.point(int(round(x)), int(round(y))) for x, y in points],
-        )
-        return np.array(self.network.compute_face_descriptor(rgb, shape), dtype=np.float64)  # type: ignore[attr-defined]
+        return face_descriptor(self.network, rgb, landmarks)
 
     def keep(self, rgb: np.ndarray, landmarks: np.ndarray) -> bool:
         """Whether the face at ``landmarks`` passes the filter (see the module docstring)."""
