@@ -218,6 +218,26 @@ def test_the_identity_filter_keeps_and_drops_the_person(frames, tmp_path):
     assert len(read_alignments(tmp_path / "d.fsa")) == FRAMES  # frames listed, without faces
 
 
+def test_frames_without_faces_are_counted_and_listed(frames, tmp_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    shutil.copy(frames / "shot_0000.png", folder / "a.png")
+    cv2.imwrite(str(folder / "b.png"), np.full((HEIGHT, WIDTH, 3), 90, np.uint8))
+    args = ["extract", "-i", str(folder), "-o", str(tmp_path / "o"), "--no-progress"]
+    assert main(args) == 0
+    assert "1 frames without faces" in capsys.readouterr().out
+    assert [len(e.faces) for e in read_alignments(folder / "alignments.fsa").frames.values()] == [
+        1,
+        0,
+    ]
+    # a run that extracts no face at all says so (the frames it read are listed all the same)
+    (folder / "a.png").unlink()
+    (folder / "alignments.fsa").unlink()
+    assert main([*args[:4], str(tmp_path / "o2"), "--no-progress"]) == 1
+    _one_error_line(capsys, "no faces extracted", "--upsample")
+    assert list(read_alignments(folder / "alignments.fsa").frames) == ["b.png"]
+
+
 def test_size_limits_and_every_nth_frame(frames, tmp_path):
     summary = extract(
         _request(frames, tmp_path / "o", alignments=tmp_path / "a.fsa", min_size=160, every=2)

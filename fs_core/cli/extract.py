@@ -194,8 +194,12 @@ def run(args: argparse.Namespace) -> int:
         print("time: " + ", ".join(f"{stage} {share:.0%}" for stage, share in shares.items()))
     print(f"faces: {request.output}; alignments: {summary.alignments}")
     if not summary.faces and summary.processed:
-        raise FsUserError(
-            "no faces found (a smaller face needs --upsample 1; a turned face -D cnn)",
-            request.input,
+        # the alignments file lists the frames read; the user most likely wants other settings
+        dropped = summary.filtered + summary.too_small + summary.too_large
+        hint = (
+            f"all {dropped} faces found were dropped by -m/-x/-f/-n"
+            if dropped
+            else "a smaller face needs --upsample 1, a turned face -D cnn"
         )
+        raise FsUserError(f"no faces extracted ({hint})", request.input)
     return 0
