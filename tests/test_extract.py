@@ -173,7 +173,13 @@ def test_an_interrupted_extract_continues_and_writes_no_face_twice(frames, tmp_p
     after = {path.name: path.stat().st_mtime_ns for path in out.glob("*.png")}
     assert len(after) == FRAMES
     assert all(after[name] == stamp for name, stamp in before.items())  # not written again
-    assert len(read_alignments(work / "alignments.fsa")) == FRAMES
+    final = read_alignments(work / "alignments.fsa")
+    assert len(final) == FRAMES
+    # the frames kept from the first run keep their thumbnails through the rewrite
+    assert (
+        final.frames["shot_0000.png"].faces[0].thumb == fsa.frames["shot_0000.png"].faces[0].thumb
+    )
+    assert all(entry.faces[0].thumb for entry in final.frames.values())
     assert existing.read_marker(out).complete
 
 

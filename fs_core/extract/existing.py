@@ -105,9 +105,7 @@ def faces_by_frame(folder: Path) -> dict[str, dict[int, FaceFile]]:
 
 
 def entry_from_record(record: FrameFaces) -> dict[str, Any]:
-    """A frame read from an alignments file, back in the layout the file is written in (the
-    thumbnails are not read, so they are left out: faceswap makes them again when it needs
-    them)."""
+    """A frame read from an alignments file, back in the layout the file is written in."""
     faces = []
     for face in record.faces:
         masks = {
@@ -120,7 +118,8 @@ def entry_from_record(record: FrameFaces) -> dict[str, Any]:
             }
             for name, mask in face.masks.items()
         }
-        faces.append(face_entry(face.landmarks, masks, (face.x, face.y, face.w, face.h)))
+        box = (face.x, face.y, face.w, face.h)
+        faces.append(face_entry(face.landmarks, masks, box, face.thumb))
     return {"faces": faces, "video_meta": dict(record.video_meta)}
 
 
