@@ -71,8 +71,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         dest="min_size",
         type=int,
         default=0,
-        metavar="PX",
-        help="drop faces whose detected box has a diagonal under PX pixels (default 0: off)",
+        metavar="PERCENT",
+        help="drop faces whose detected box's longer edge is under PERCENT of the frame's "
+        "shorter side (10: under 72 px in 720p; default 0: off)",
     )
     add(
         "-x",
@@ -80,8 +81,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         dest="max_size",
         type=int,
         default=0,
-        metavar="PX",
-        help="drop faces whose detected box has a diagonal over PX pixels (default 0: off)",
+        metavar="PERCENT",
+        help="drop faces whose detected box's longer edge is over PERCENT of the frame's "
+        "shorter side (up to 500; default 0: off)",
     )
     add(
         "-z",
@@ -137,6 +139,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add(
         "-l",
         "--ref-threshold",
+        "--ref_threshold",
         dest="threshold",
         type=float,
         default=0.6,

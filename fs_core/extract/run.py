@@ -49,8 +49,9 @@ CENTERING = "head"
 
 @attrs.frozen
 class ExtractRequest:
-    """What to extract (the CLI flags). Sizes are in pixels; ``min_size``/``max_size`` are the
-    diagonal of the detector's box (0: no limit), as faceswap's size filter measures a face."""
+    """What to extract (the CLI flags). ``size`` is in pixels; ``min_size``/``max_size`` are
+    percentages of the frame's shorter side that the longer edge of the detector's box must
+    reach / not pass (0: no limit), as faceswap's ``-m``/``-x`` measure a face."""
 
     input: Path
     output: Path
@@ -114,8 +115,10 @@ def check_request(request: ExtractRequest) -> None:
         raise FsUserError(f"-z/--size must be at least 64 px, got {request.size}")
     if request.every < 1:
         raise FsUserError(f"-N/--extract-every-n must be at least 1, got {request.every}")
-    if request.min_size < 0 or request.max_size < 0:
-        raise FsUserError("-m/--min-size and -x/--max-size must be 0 (no limit) or more")
+    if not 0 <= request.min_size <= 100:
+        raise FsUserError(f"-m/--min-size must be 0 (off) to 100 percent, got {request.min_size}")
+    if not 0 <= request.max_size <= 500:
+        raise FsUserError(f"-x/--max-size must be 0 (off) to 500 percent, got {request.max_size}")
     if request.max_size and request.max_size < request.min_size:
         raise FsUserError(
             f"-x/--max-size ({request.max_size}) is below -m/--min-size ({request.min_size})"
@@ -221,8 +224,9 @@ def _entry_from_faces(faces: Mapping[int, existing.FaceFile]) -> dict[str, Any]:
     return {"faces": entry, "video_meta": {}}
 
 
-def _diagonal(box: tuple[int, int, int, int]) -> float:
-    return float(np.hypot(box[2], box[3]))
+def _percent(box: tuple[int, int, int, int], image: np.ndarray) -> float:
+    """The box's longer edge as a percentage of the frame's shorter side (faceswap's measure)."""
+    return 100.0 * max(box[2], box[3]) / min(image.shape[:2])
 
 
 class _Extractor:
@@ -245,11 +249,11 @@ class _Extractor:
         summary.add_time("detect", time.perf_counter() - start)
         faces: list[tuple[tuple[int, int, int, int], np.ndarray]] = []
         for box in boxes:
-            diagonal = _diagonal(box)
-            if request.min_size and diagonal < request.min_size:
+            percent = _percent(box, image)
+            if request.min_size and percent < request.min_size:
                 summary.too_small += 1
                 continue
-            if request.max_size and diagonal > request.max_size:
+            if request.max_size and percent > request.max_size:
                 summary.too_large += 1
                 continue
             start = time.perf_counter()
