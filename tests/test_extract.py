@@ -266,6 +266,8 @@ def test_size_limits_and_every_nth_frame(frames, tmp_path):
         (lambda tmp: ["-i", str(tmp), "-m", "90", "-x", "40"], ("-x/--max-size",)),
         (lambda tmp: ["-i", str(tmp / "clip.mp4")], ("cannot open the video",)),
         (lambda tmp: ["-i", str(tmp / "out")], ("is the frames folder",)),
+        (lambda tmp: ["-i", str(tmp), "-f", str(tmp / "out" / "frame.png")], ("no face found",)),
+        (lambda tmp: ["-i", str(tmp), "-n", str(tmp / "nobody.png")], ("-n/--nfilter",)),
     ],
 )
 def test_bad_input_is_one_line(make, needles, tmp_path, capsys):
