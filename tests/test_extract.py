@@ -244,6 +244,18 @@ def test_frames_without_faces_are_counted_and_listed(frames, tmp_path, capsys):
     assert list(read_alignments(folder / "alignments.fsa").frames) == ["b.png"]
 
 
+def test_the_cnn_detector_finds_the_face_where_hog_does(frames, extracted, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    shutil.copy(frames / "shot_0003.png", folder)
+    summary = extract(_request(folder, tmp_path / "o", detector="cnn"))
+    assert summary.faces == 1
+    (found,) = read_alignments(folder / "alignments.fsa").frames["shot_0003.png"].faces
+    hog = read_alignments(frames / "alignments.fsa").frames["shot_0003.png"].faces[0]
+    # another detector, another box; the landmarks of the same face stay close
+    assert np.linalg.norm(found.landmarks - hog.landmarks, axis=1).mean() < 5.0
+
+
 def test_size_limits_and_every_nth_frame(frames, tmp_path):
     summary = extract(
         _request(frames, tmp_path / "o", alignments=tmp_path / "a.fsa", min_size=40, every=2)

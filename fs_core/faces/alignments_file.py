@@ -642,7 +642,7 @@ def read_alignments(path: str | os.PathLike, video: str | os.PathLike | None = N
         data = source.read_bytes()
     except FileNotFoundError:
         raise FsUserError(
-            "the alignments file does not exist (extract the faces with faceswap "
+            "the alignments file does not exist (extract the faces with fs extract or faceswap "
             "first, or give its path with -al)",
             source,
         ) from None
