@@ -137,8 +137,9 @@ class StageClock:
         patch's parts, encode (writers), and the waits between them."""
         from concurrent.futures import Future
 
-        from fs_core.convert import run, source, swap, writers
-        from fs_core.convert.source import FrameSource
+        from fs_core.convert import run, swap, writers
+        from fs_core.media import frames as source
+        from fs_core.media.frames import FrameSource
 
         self.wrap_iterator(FrameSource, "_video_frames", "decode video")
         self.wrap(source, "read_frame_file", "decode image")
@@ -270,8 +271,8 @@ def stage_costs(source: Path, swapper, options, folder: Path, writers: list) -> 
     CPU a stage needs is what it takes from the model when they overlap, whatever the threads."""
     import attrs
 
-    from fs_core.convert.source import FrameSource
     from fs_core.faces.alignments_file import default_alignments_path, read_alignments
+    from fs_core.media.frames import FrameSource
 
     rows = []
 

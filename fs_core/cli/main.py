@@ -29,6 +29,8 @@ COMMANDS: tuple[str, ...] = (
     "fs_core.cli.demo_data",
     "fs_core.cli.augment_preview",
     "fs_core.cli.swap",
+    "fs_core.cli.extract",
+    "fs_core.cli.sort",
     "fs_core.cli.convert",
     "fs_core.cli.export",
     "fs_core.cli.import_cmd",

@@ -41,7 +41,6 @@ import attrs
 import numpy as np
 from tqdm import tqdm
 
-from fs_core.convert.source import Frame, FrameSource
 from fs_core.convert.swap import FaceSwapper, check_landmark_masks, face_scale_matrix
 from fs_core.convert.types import SourceInfo
 from fs_core.errors import FsUserError
@@ -53,6 +52,7 @@ from fs_core.faces.alignments_file import (
     read_alignments,
 )
 from fs_core.faces.pngmeta import read_faceswap_metadata
+from fs_core.media.frames import Frame, FrameSource
 
 _log = logging.getLogger("fs.convert")
 #: frames waiting between two stages (each up to a frame's worth of memory)

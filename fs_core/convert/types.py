@@ -7,30 +7,12 @@ convert, and so the two sides of convert (reading frames, writing them) agree on
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import attrs
 import numpy as np
 
-
-@attrs.frozen
-class SourceInfo:
-    """What the writer needs to know about the input: a folder of frames or a video.
-
-    ``fps`` is the video's average frame rate (None for a folder of frames: a video writer then
-    uses its own default); ``frame_count`` is the number of frames the source yields (for a video
-    it may be an estimate from the container); ``width``/``height`` are the size of the first
-    frame; ``audio`` says whether the video has an audio stream a video writer can copy.
-    """
-
-    path: Path
-    is_video: bool
-    fps: float | None
-    frame_count: int
-    width: int
-    height: int
-    audio: bool = False
+# defined with the frame reader (fs extract reads frames too); its public home for writers is here
+from fs_core.media.frames import SourceInfo
 
 
 @runtime_checkable

@@ -43,13 +43,13 @@ import cv2
 import numpy as np
 
 from fs_core.atomic import write_error
-from fs_core.convert.source import IMAGE_EXTENSIONS, require_av
 from fs_core.convert.tiffmeta import add_description
 from fs_core.convert.types import SourceInfo
 from fs_core.descriptors import WriterDescriptor
 from fs_core.errors import FsUserError
 from fs_core.faces.alignments_file import frame_key_for_video
 from fs_core.hookspecs import hookimpl
+from fs_core.media.frames import IMAGE_EXTENSIONS, require_av
 
 #: image formats of the opencv writer -> the file extension written
 IMAGE_FORMATS = {

@@ -344,6 +344,9 @@ class FrameFace:
     h: int
     landmarks: np.ndarray = attrs.field(eq=attrs.cmp_using(eq=_array_eq), repr=False)
     masks: Mapping[str, StoredMask] = MappingProxyType({})
+    #: the JPEG thumbnail faceswap keeps per face (None when absent or not bytes), kept so that
+    #: rewriting a file (a continued ``fs extract``) does not lose it
+    thumb: bytes | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -374,6 +377,21 @@ class Alignments:
 
 # --------------------------------------------------------------------------------------------
 # checking the unpickled data
+
+
+def _thumb(value: Any) -> bytes | None:
+    """A face's thumbnail as bytes: stored as bytes, a list of byte values (current faceswap) or
+    a uint8 array (older files); anything else is ignored, as a thumbnail is only a preview."""
+    if isinstance(value, bytes):
+        return value
+    try:
+        array = np.asarray(value)
+        if array.ndim == 1 and array.size and np.issubdtype(array.dtype, np.integer):
+            if array.min() >= 0 and array.max() <= 255:
+                return array.astype(np.uint8).tobytes()
+    except (TypeError, ValueError):
+        pass
+    return None
 
 
 class _Checker:
@@ -491,7 +509,7 @@ class _Checker:
         if not all(isinstance(name, str) for name in stored):
             raise self.fail(where, "a stored mask's name is not text")
         x, y, w, h = box
-        return FrameFace(x, y, w, h, landmarks, MappingProxyType(stored))
+        return FrameFace(x, y, w, h, landmarks, MappingProxyType(stored), _thumb(face.get("thumb")))
 
     def frame(self, key: Any, entry: Any) -> FrameFaces:
         if not isinstance(key, str):
@@ -624,7 +642,7 @@ def read_alignments(path: str | os.PathLike, video: str | os.PathLike | None = N
         data = source.read_bytes()
     except FileNotFoundError:
         raise FsUserError(
-            "the alignments file does not exist (extract the faces with faceswap "
+            "the alignments file does not exist (extract the faces with fs extract or faceswap "
             "first, or give its path with -al)",
             source,
         ) from None

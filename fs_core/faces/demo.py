@@ -37,7 +37,8 @@ import numpy as np
 from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.faces import alignment as al
-from fs_core.faces.alignments_file import face_entry, write_alignments
+from fs_core.faces.alignments_file import write_alignments
+from fs_core.faces.header import face_header, fsa_face, landmark_box
 from fs_core.faces.pngmeta import encode_faceswap_png
 
 MARKER = ".fs-demo-data"
@@ -48,8 +49,6 @@ CLIP_FOLDER = "clip"
 CLIP_FRAMES = 24
 ALIGNMENTS_NAME = "alignments.fsa"
 _CLIP_NAME_RE = re.compile(r"^(clip_\d{6}\.png|alignments\.fsa)$")
-THUMB_SIZE = 96  # faceswap's thumbnail in an alignments file: 96 px JPEG of the head crop
-THUMB_QUALITY = 60
 _SHIFT = 4  # sub-pixel bits for cv2 drawing
 _ONE = 1 << _SHIFT
 
@@ -436,36 +435,24 @@ def _extract(
     )
     blob, mask_matrix = _stored_mask(outline, landmarks, offsets, legacy)
     mask_scale = float(np.sqrt(abs(np.linalg.det(mask_matrix[:, :2]))))
-    x0, y0 = np.floor(landmarks.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(landmarks.max(axis=0)).astype(int)
-    name = f"demo_{side}_{index:04d}_0.png"
-    metadata = {
-        "alignments": {
-            "x": int(x0),
-            "y": int(y0),
-            "w": int(x1 - x0),
-            "h": int(y1 - y0),
-            "landmarks_xy": landmarks.astype(np.float32).tolist(),
-            "mask": {
-                MASK_NAME: {
-                    "mask": blob,
-                    "affine_matrix": mask_matrix.tolist(),
-                    "interpolator": int(cv2.INTER_LINEAR if mask_scale < 1 else cv2.INTER_AREA),
-                    "stored_size": MASK_SIZE,
-                    "stored_centering": "face",
-                }
-            },
-            "identity": {},
-        },
-        "source": {
-            "alignments_version": 2.4,
-            "original_filename": name,
-            "face_index": 0,
-            "source_filename": source_name,
-            "source_is_video": False,
-            "source_frame_dims": [int(frame.shape[0]), int(frame.shape[1])],
-        },
+    mask = {
+        "mask": blob,
+        "affine_matrix": mask_matrix.tolist(),
+        "interpolator": int(cv2.INTER_LINEAR if mask_scale < 1 else cv2.INTER_AREA),
+        "stored_size": MASK_SIZE,
+        "stored_centering": "face",
     }
+    metadata = face_header(
+        landmarks,
+        landmark_box(landmarks),
+        {MASK_NAME: mask},
+        source_name,
+        0,
+        (int(frame.shape[0]), int(frame.shape[1])),
+        False,
+    )
+    # a demo face is named after its identity and index, not after the frame it was drawn in
+    metadata["source"]["original_filename"] = f"demo_{side}_{index:04d}_0.png"
     return face, metadata
 
 
@@ -519,24 +506,6 @@ def _clip_frames(size: int, frames: int, seed: int):
         yield lit.astype(np.uint8), landmarks, outline
 
 
-def _thumbnail(face: np.ndarray) -> bytes:
-    small = cv2.resize(face, (THUMB_SIZE, THUMB_SIZE), interpolation=cv2.INTER_AREA)
-    ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
-    return data.tobytes() if ok else b""
-
-
-def _fsa_face(metadata: dict, face: np.ndarray) -> dict:
-    """The alignments-file entry of a face whose PNG header is ``metadata``: the same box,
-    landmarks and mask (its matrix 3x3, as faceswap writes it now) plus a thumbnail."""
-    align = metadata["alignments"]
-    masks = {}
-    for name, entry in align["mask"].items():
-        matrix = np.vstack([np.asarray(entry["affine_matrix"], np.float64), [0.0, 0.0, 1.0]])
-        masks[name] = dict(entry, affine_matrix=matrix.tolist())
-    box = (align["x"], align["y"], align["w"], align["h"])
-    return face_entry(np.asarray(align["landmarks_xy"], np.float32), masks, box, _thumbnail(face))
-
-
 def clip_face_order(frames: int) -> list[int]:
     """The clip frame each of the first ``frames`` A faces is cut from: a stride of about a
     third of the clip through it, so that a small demo set (or any two neighbouring faces) shows
@@ -563,7 +532,7 @@ def _write_clip(
         atomic_write_bytes(folder / name, png.tobytes())
         face_index = face_of_frame[index]
         face, metadata = _extract(frame, landmarks, outline, size, "a", face_index, name)
-        entries[name] = {"faces": [_fsa_face(metadata, face)], "video_meta": {}}
+        entries[name] = {"faces": [fsa_face(metadata, face)], "video_meta": {}}
         if face_index < count:
             faces[face_index] = (face, metadata)
     write_alignments(folder / ALIGNMENTS_NAME, entries)

@@ -1,7 +1,8 @@
-"""Where ``fs convert`` reads frames from: a folder of frames, or a video decoded with PyAV.
+"""Where ``fs extract`` and ``fs convert`` read frames from: a folder of frames, or a video
+decoded with PyAV.
 
-Both are read as faceswap reads them, so the keys match the alignments file faceswap wrote when the
-faces were extracted:
+Both are read as faceswap reads them, so the keys match the alignments file faceswap (or
+``fs extract``) wrote when the faces were extracted:
 
 * a folder: the files whose extension faceswap reads as images (any case), sorted by name; each
   frame's key is its file name, its frame number the last run of digits just before the
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ import attrs
 import cv2
 import numpy as np
 
-from fs_core.convert.types import SourceInfo
 from fs_core.errors import FsUserError
 from fs_core.faces.alignments_file import VIDEO_EXTENSIONS, frame_key_for_video
 
@@ -35,6 +35,25 @@ IMAGE_EXTENSIONS = frozenset({".bmp", ".exr", ".jpeg", ".jpg", ".png", ".tif", "
 #: how to get the optional video support, said wherever it is missing
 INSTALL_HINT = 'video needs PyAV: pip install "fs-core[convert]"'
 _TRAILING_DIGITS = re.compile(r"(\d+)$")
+
+
+@attrs.frozen
+class SourceInfo:
+    """What the writer needs to know about the input: a folder of frames or a video.
+
+    ``fps`` is the video's average frame rate (None for a folder of frames: a video writer then
+    uses its own default); ``frame_count`` is the number of frames the source yields (for a video
+    it may be an estimate from the container); ``width``/``height`` are the size of the first
+    frame; ``audio`` says whether the video has an audio stream a video writer can copy.
+    """
+
+    path: Path
+    is_video: bool
+    fps: float | None
+    frame_count: int
+    width: int
+    height: int
+    audio: bool = False
 
 
 def require_av() -> Any:
@@ -226,9 +245,18 @@ class FrameSource:
             (index, path.name, frame_number(path.name)) for index, path in enumerate(self._files)
         ]
 
-    def frames(self, wanted: Any = None, stop: int | None = None) -> Iterator[Frame]:
+    def frames(
+        self,
+        wanted: Any = None,
+        stop: int | None = None,
+        unreadable: Callable[[Frame, FsUserError], None] | None = None,
+    ) -> Iterator[Frame]:
         """Every frame in order; frames whose index ``wanted(index)`` rejects come without pixels
-        (a folder's file is then never read). ``stop``: no frame from this index on."""
+        (a folder's file is then never read). ``stop``: no frame from this index on.
+
+        ``unreadable``: for a folder, a frame file that cannot be decoded is passed to it (with
+        the error) and left out, instead of stopping the run -- one bad file in thousands of
+        frames is worth a count, not a lost extract. Without it, the error is raised."""
         if self.is_video:
             yield from self._video_frames(wanted, stop)
             return
@@ -239,4 +267,11 @@ class FrameSource:
             if wanted is not None and not wanted(index):
                 yield Frame(index, path.name, number)
                 continue
-            yield Frame(index, path.name, number, read_frame_file(path))
+            try:
+                image = read_frame_file(path)
+            except FsUserError as error:
+                if unreadable is None:
+                    raise
+                unreadable(Frame(index, path.name, number), error)
+                continue
+            yield Frame(index, path.name, number, image)
