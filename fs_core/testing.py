@@ -201,6 +201,8 @@ def _random_faces(rng: np.random.Generator, batch_size: int, size: int) -> np.nd
 
 
 def _check_outputs(built: Any, who: str, rng: np.random.Generator, batch_size: int) -> None:
+    from keras import ops  # noqa: PLC0415 (TensorFlow: testing loads without it)
+
     model, mask = built.model, " (learn_mask on)" if built.learn_mask else ""
     expected = 2 * built.outputs_per_side
     if len(model.outputs) != expected:
@@ -225,7 +227,7 @@ def _check_outputs(built: Any, who: str, rng: np.random.Generator, batch_size: i
         )
     faces = [_random_faces(rng, batch_size, sizes[0]) for _ in range(2)]
     for index, output_value in enumerate(model(faces, training=False)):
-        value = np.asarray(output_value)
+        value = ops.convert_to_numpy(output_value)  # a torch output records autograd
         if not np.all(np.isfinite(value)) or value.min() < 0.0 or value.max() > 1.0:
             raise PluginCheckError(
                 f"{who}{mask}: output {index} is not finite and in [0, 1] "
@@ -279,7 +281,10 @@ def _check_training_step(built: Any, who: str, rng: np.random.Generator, batch_s
         before = [v.numpy().copy() for v in variables]
         size = built.input_size
         inputs = [_random_faces(rng, batch_size, size) for _ in range(2)]
-        targets = [rng.random((batch_size, *t.shape[1:]), dtype=np.float32) for t in model.outputs]
+        targets = [
+            ops.convert_to_tensor(rng.random((batch_size, *t.shape[1:]), dtype=np.float32))
+            for t in model.outputs
+        ]
         optimizer = keras.optimizers.Adam(1e-3)
 
         def loss() -> Any:
@@ -359,7 +364,7 @@ def check_loss_plugin(
     true = ops.convert_to_tensor(_random_faces(rng, batch_size, size))
     pred = ops.convert_to_tensor(_random_faces(rng, batch_size, size))
 
-    value = np.asarray(loss(true, pred))
+    value = ops.convert_to_numpy(loss(true, pred))
     if loss.per_pixel:
         if (
             value.ndim != 4
@@ -382,13 +387,13 @@ def check_loss_plugin(
         )
     if not value.mean() > 0:
         raise PluginCheckError(f"{who}: is zero on two different images")
-    same = np.asarray(loss(true, true))
+    same = ops.convert_to_numpy(loss(true, true))
     if np.abs(same).max() > zero_tolerance:
         raise PluginCheckError(
             f"{who}: must be 0 on identical images, got up to {np.abs(same).max():.3g}"
         )
     try:  # traced as training traces it: without AutoGraph (fs_core.training.step)
-        traced = np.asarray(implementation.compile_function(loss.function)(true, pred))
+        traced = ops.convert_to_numpy(implementation.compile_function(loss.function)(true, pred))
     except TypeError as error:  # OperatorNotAllowedInGraphError: a Python branch on a tensor
         raise PluginCheckError(
             f"{who}: cannot be traced as the training step traces it ({error}); use "

@@ -222,14 +222,16 @@ def run_checks(spec: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def _failure_text(error: BaseException) -> str:
-    """The check's own message; for an exception from the plugin's code, also where it was raised
-    (the innermost frame), since the framework's message alone rarely names the line to fix."""
+    """The check's own message; for an exception from elsewhere, also the innermost line outside
+    the installed libraries (the plugin's, or fs's), since the framework's message alone rarely
+    names the line to fix."""
     if isinstance(error, AssertionError):  # the check's own message says it all
         return str(error)
     text = "".join(traceback.format_exception_only(type(error), error)).strip()
     frames = traceback.extract_tb(error.__traceback__)
-    if frames:
-        last = frames[-1]
+    ours = [f for f in frames if "site-packages" not in f.filename] or frames
+    if ours:
+        last = ours[-1]
         text += f" (at {last.filename}:{last.lineno}, in {last.name})"
     return text
 
