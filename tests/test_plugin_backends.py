@@ -194,6 +194,25 @@ def test_fs_train_names_every_refused_plugin_in_its_one_line(packs_site, faces, 
     )
 
 
+def test_a_schedule_stage_using_such_a_plugin_is_refused_before_the_first_stage(
+    packs_site, faces, tmp_path, capsys
+):
+    write_pack(packs_site, "fs-loss-pack", LOSS_PACK)
+    schedule = tmp_path / "recipe.toml"
+    schedule.write_text(
+        "[[stage]]\nat = 0\n[stage.set]\nbatch_size = 2\n\n"
+        '[[stage]]\nat = 1000\n[stage.set]\n"global.loss.loss_function" = "not_tf_l1"\n'
+    )
+    model = tmp_path / "m"
+    args = ["train", "-A", str(faces[0]), "-B", str(faces[1]), "-m", str(model), "-t", "original"]
+    assert main([*args, "--schedule", str(schedule)]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "fs train: error: loss 'not_tf_l1' (fs-loss-pack 0.1.0) runs on torch, jax only, and "
+        "this run is on tensorflow: --backend torch or --backend jax"
+    )
+    assert not (model / "state.toml").exists()
+
+
 def test_fs_plugins_shows_the_declared_backends(packs_site, capsys):
     write_pack(packs_site, "fs-loss-pack", LOSS_PACK)
     write_pack(packs_site, "fs-jax-pack", JAX_PACK)
