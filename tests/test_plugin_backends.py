@@ -213,6 +213,19 @@ def test_a_schedule_stage_using_such_a_plugin_is_refused_before_the_first_stage(
     assert not (model / "state.toml").exists()
 
 
+def test_building_a_model_of_other_backends_is_refused_outside_training_too(packs_site):
+    from fs_core.model.build import build_from_config
+
+    write_pack(packs_site, "fs-jax-pack", JAX_PACK)
+    registry = load_registry()
+    with pytest.raises(FsUserError) as caught:
+        build_from_config(registry, "jax_tiny", Config())
+    assert caught.value.one_line() == (
+        "model 'jax_tiny' (from fs-jax-pack 0.1.0) runs on jax only, and this process runs "
+        "Keras on tensorflow: start fs with KERAS_BACKEND=jax"
+    )
+
+
 def test_fs_plugins_shows_the_declared_backends(packs_site, capsys):
     write_pack(packs_site, "fs-loss-pack", LOSS_PACK)
     write_pack(packs_site, "fs-jax-pack", JAX_PACK)
