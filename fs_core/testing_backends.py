@@ -71,8 +71,11 @@ class BackendReport:
         return [o for o in self.outcomes if o.status == status]
 
     def status(self, name: str, backend: str) -> str:
-        """The status of plugin ``name`` on ``backend``."""
-        return next(o.status for o in self.outcomes if (o.name, o.backend) == (name, backend))
+        """The status of plugin ``name`` on ``backend``; KeyError when it was not asked for."""
+        for outcome in self.outcomes:
+            if (outcome.name, outcome.backend) == (name, backend):
+                return outcome.status
+        raise KeyError(f"{self.kind} '{name}' on {backend} was not checked")
 
     def describe(self) -> str:
         """One line per plugin and backend, for a test's output."""
