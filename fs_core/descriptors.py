@@ -21,8 +21,54 @@ def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+#: the Keras backends a plugin may declare it works on (``fs_core.backend.SUPPORTED``, which a
+#: test keeps equal; this layer sits below the backend package and cannot import it)
+KERAS_BACKENDS: tuple[str, ...] = ("tensorflow", "torch", "jax")
+
+
+def backend_names(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    """Converts a ``backends`` declaration to a tuple (None: not declared, every backend)."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # ("tensorflow") without its comma is a string, not a tuple
+        return (value,)
+    return tuple(value)
+
+
+def check_backend_names(value: tuple[str, ...] | None, who: str) -> None:
+    """A ``backends`` declaration names at least one Keras backend fs trains on, each once."""
+    if value is None:
+        return
+    unknown = [name for name in value if name not in KERAS_BACKENDS]
+    if not value or unknown or len(set(value)) != len(value):
+        raise ValueError(
+            f"{who} must name one or more of {', '.join(KERAS_BACKENDS)}, each once; got {value!r}"
+        )
+
+
 @attrs.frozen
-class ModelDescriptor:
+class PluginItem:
+    """What every descriptor has: ``backends``, the Keras backends the item works on.
+
+    None (the default) means all of :data:`KERAS_BACKENDS`: a plugin written with Keras layers
+    and ``keras.ops`` only runs on each. A plugin that calls a framework itself (``tf.image``,
+    ``torch.nn.functional``) declares the ones it supports, ``backends=("tensorflow",)``, and
+    ``fs train`` on another backend stops before building anything, naming it (docs/plugins.md).
+    A pack can declare the same for all its items with the ``fs_backends`` hook; an item's own
+    declaration narrows the pack's.
+    """
+
+    backends: tuple[str, ...] | None = attrs.field(
+        default=None, kw_only=True, converter=backend_names
+    )
+
+    @backends.validator
+    def _check_backends(self, attribute: attrs.Attribute, value: tuple[str, ...] | None) -> None:
+        check_backend_names(value, "backends")
+
+
+@attrs.frozen
+class ModelDescriptor(PluginItem):
     """A model architecture.
 
     ``build(config, context)`` returns a ``keras.Model`` with inputs ``[face_in_a, face_in_b]`` and
@@ -70,11 +116,12 @@ class ModelDescriptor:
 
 
 @attrs.frozen
-class LossDescriptor:
+class LossDescriptor(PluginItem):
     """A loss function on NHWC float32 images in [0, 1].
 
     ``function(y_true, y_pred)`` returns a per-pixel map ``(N, H, W, C or 1)`` when ``per_pixel`` is
-    true, else a per-item value ``(N,)``. It must be traceable by ``tf.function``.
+    true, else a per-item value ``(N,)``. It is written with ``keras.ops`` (it runs in the compiled
+    step of whichever backend trains; declare ``backends`` if it calls a framework itself).
     ``primary_allowed`` is false for losses faceswap refuses as the primary loss (flip; its
     ``plugins/train/train_config.py``).
     """
@@ -90,7 +137,7 @@ class LossDescriptor:
 
 
 @attrs.frozen
-class InitializerDescriptor:
+class InitializerDescriptor(PluginItem):
     """A Keras initializer. ``make(**kwargs)`` returns a ``keras.initializers.Initializer``.
 
     ``wraps`` is true for initializers that wrap another one (ICNR wraps the base initializer and
@@ -104,7 +151,7 @@ class InitializerDescriptor:
 
 
 @attrs.frozen
-class AugmenterDescriptor:
+class AugmenterDescriptor(PluginItem):
     """A batch augmentation.
 
     ``apply(batch, rng, options)`` changes an :class:`fs_core.data.batch.AugmentBatch` in place
@@ -140,7 +187,7 @@ class AugmenterDescriptor:
 
 
 @attrs.frozen
-class SamplerDescriptor:
+class SamplerDescriptor(PluginItem):
     """Which faces each batch takes, as a stream of face indices per side.
 
     ``make(inputs)`` takes a :class:`fs_core.data.sampler.SamplerInputs` (the side's face count,
@@ -162,7 +209,7 @@ class SamplerDescriptor:
 
 
 @attrs.frozen
-class OptimizerDescriptor:
+class OptimizerDescriptor(PluginItem):
     """An optimizer. ``make(options)`` returns a Keras optimizer from the ``[global]`` options."""
 
     name: str = attrs.field(validator=_name)
@@ -175,7 +222,7 @@ def _nothing_done(*args: Any) -> set[str]:
 
 
 @attrs.frozen
-class ColorAdjustmentDescriptor:
+class ColorAdjustmentDescriptor(PluginItem):
     """A colour adjustment of ``fs convert`` (``-c``): makes the swapped face match the frame.
 
     ``apply(new_face, old_face, mask, options)`` takes the model's face ``new_face`` and the face
@@ -190,7 +237,7 @@ class ColorAdjustmentDescriptor:
 
 
 @attrs.frozen
-class MaskBlendDescriptor:
+class MaskBlendDescriptor(PluginItem):
     """A mask blend of ``fs convert`` (``mask_blend_type``): softens the mask's edge.
 
     ``apply(mask, options)`` takes a float32 (S, S, 1) mask in 0-1 and the ConvertOptions, and
@@ -203,7 +250,7 @@ class MaskBlendDescriptor:
 
 
 @attrs.frozen
-class ScalerDescriptor:
+class ScalerDescriptor(PluginItem):
     """A scaler of ``fs convert`` (``sharpen``): applied to the frame after the faces are in.
 
     ``apply(image, options)`` takes a float32 (H, W, 3) image in 0-1 and the ConvertOptions, and
@@ -216,7 +263,7 @@ class ScalerDescriptor:
 
 
 @attrs.frozen
-class WriterDescriptor:
+class WriterDescriptor(PluginItem):
     """An output of ``fs convert`` (``-w``): image frames, a video, a GIF, patches.
 
     ``open(output, source, options)`` takes the output folder (a ``Path``), the
@@ -249,7 +296,7 @@ def _listed_in_config(name: str) -> Callable[[Any], bool]:
 
 
 @attrs.frozen
-class TrainingExtensionDescriptor:
+class TrainingExtensionDescriptor(PluginItem):
     """Something that adds to the compiled training step: its own models (discriminators), loss
     terms for the generator, its own optimizer update, or a change to the applied update.
 

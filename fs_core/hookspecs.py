@@ -64,7 +64,7 @@ def fs_losses() -> list[LossDescriptor]:
         @fs_core.hookimpl
         def fs_losses():
             return [LossDescriptor(name="mae", per_pixel=True,
-                                   function=lambda t, p: tf.abs(t - p))]
+                                   function=lambda t, p: keras.ops.abs(t - p))]
     """
 
 
@@ -78,6 +78,22 @@ def fs_losses_not_provided() -> dict[str, str]:
         @fs_core.hookimpl
         def fs_losses_not_provided():
             return {"lpips_vgg16": "needs pretrained VGG16 weights, which fs does not ship"}
+    """
+
+
+@hookspec
+def fs_backends() -> list[str]:
+    """The Keras backends everything this plugin provides works on, where not all of them.
+
+    Leave it out when the plugin uses Keras layers and ``keras.ops`` only (it then runs on
+    tensorflow, torch and jax). A plugin that calls a framework itself names the backends it was
+    written for; ``fs train`` on another one stops before building anything, naming the plugin,
+    its pack and these backends. A descriptor's own ``backends`` narrows this for that item.
+    Example::
+
+        @fs_core.hookimpl
+        def fs_backends():
+            return ["tensorflow"]  # the losses call tf.image
     """
 
 

@@ -20,6 +20,7 @@ import pluggy
 
 from fs_core import hookspecs
 from fs_core.descriptors import (
+    KERAS_BACKENDS,
     AugmenterDescriptor,
     ColorAdjustmentDescriptor,
     InitializerDescriptor,
@@ -31,6 +32,7 @@ from fs_core.descriptors import (
     ScalerDescriptor,
     TrainingExtensionDescriptor,
     WriterDescriptor,
+    check_backend_names,
 )
 from fs_core.errors import FsUserError
 from fs_core.lifecycle import Lifecycle
@@ -97,6 +99,8 @@ class PluginInfo:
     distribution: str
     version: str
     provides: tuple[tuple[str, str], ...] = ()  # (kind, item name)
+    #: the Keras backends its ``fs_backends`` hook declares for all its items; None: not declared
+    backends: tuple[str, ...] | None = None
 
 
 @attrs.frozen
@@ -139,6 +143,18 @@ class Registry:
             if (kind, name) in info.provides:
                 return info
         return None
+
+    def backends_of(self, kind: str, name: str) -> tuple[str, ...] | None:
+        """The Keras backends item ``name`` of ``kind`` works on: its descriptor's ``backends``
+        within its plugin's ``fs_backends``, in :data:`KERAS_BACKENDS` order; None when neither
+        declares any (every backend)."""
+        declared = [getattr(self.of_kind(kind)[name], "backends", None)]
+        provider = self.provider(kind, name)
+        declared.append(provider.backends if provider is not None else None)
+        sets = [set(value) for value in declared if value is not None]
+        if not sets:
+            return None
+        return tuple(b for b in KERAS_BACKENDS if all(b in chosen for chosen in sets))
 
     def model_config_classes(self) -> dict[str, type]:
         """Model name -> its config class, as :func:`fs_core.config.load_config` takes them."""
@@ -301,10 +317,14 @@ def _collect(
     owner: dict[tuple[str, str], str] = {}
     provides: dict[str, list[tuple[str, str]]] = {name: [] for name in origins}
     failed: set[str] = set()
+    pack_backends = _collect_pack_backends(registry, manager, origins, failed)
+    refused = set(failed)
     for kind, spec in KINDS.items():
         hook_name, descriptor_class = spec.hook, spec.descriptor
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             plugin_name = impl.plugin_name
+            if plugin_name in refused:  # its fs_backends failed: reported already
+                continue
             dist, _ = origins.get(plugin_name, (plugin_name, "?"))
             try:
                 items = impl.function()
@@ -317,6 +337,7 @@ def _collect(
                     )
                 for item in items:
                     _check_descriptor(item)
+                    _check_item_backends(item, pack_backends.get(plugin_name))
             except Exception as error:
                 registry.failures.append(
                     PluginFailure(plugin_name, dist, f"{hook_name} failed: {error}")
@@ -344,7 +365,48 @@ def _collect(
             manager.unregister(name=name)
     for name, (dist, version) in origins.items():
         if name not in failed:
-            registry.plugins.append(PluginInfo(name, dist, version, tuple(provides.get(name, ()))))
+            registry.plugins.append(
+                PluginInfo(
+                    name, dist, version, tuple(provides.get(name, ())), pack_backends.get(name)
+                )
+            )
+
+
+def _collect_pack_backends(
+    registry: Registry,
+    manager: pluggy.PluginManager,
+    origins: dict[str, tuple[str, str]],
+    failed: set[str],
+) -> dict[str, tuple[str, ...]]:
+    """Plugin name -> the backends its ``fs_backends`` declares; a plugin whose declaration is
+    not a list of known backend names is reported and added to ``failed`` (skipped whole)."""
+    declared: dict[str, tuple[str, ...]] = {}
+    for impl in manager.hook.fs_backends.get_hookimpls():
+        dist = origins.get(impl.plugin_name, (impl.plugin_name, "?"))[0]
+        try:
+            value = impl.function()
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise TypeError(f"must return a list of backend names, got {value!r}")
+            names = tuple(value)
+            check_backend_names(names, "its list")
+        except Exception as error:
+            registry.failures.append(
+                PluginFailure(impl.plugin_name, dist, f"fs_backends failed: {error}")
+            )
+            failed.add(impl.plugin_name)
+            continue
+        declared[impl.plugin_name] = names
+    return declared
+
+
+def _check_item_backends(item: Any, pack: tuple[str, ...] | None) -> None:
+    """An item's own ``backends`` must share at least one backend with its pack's."""
+    own = getattr(item, "backends", None)
+    if own is not None and pack is not None and not set(own) & set(pack):
+        raise ValueError(
+            f"{type(item).__name__} '{item.name}' declares backends {', '.join(own)}, none of "
+            f"which the plugin's fs_backends ({', '.join(pack)}) allows"
+        )
 
 
 def _collect_losses_not_provided(

@@ -10,6 +10,13 @@ Plugin authors write (docs/plugins.md, "Testing a pack")::
     def test_my_loss():
         check_loss_plugin("my_loss")
 
+and, to learn which Keras backends a plugin breaks on (each in its own process)::
+
+    from fs_core.testing import check_on_backends
+
+    def test_my_loss_on_every_backend():
+        check_on_backends("loss", "my_loss")
+
 or use the fixtures (``fs_registry``, ``fs_check_model``, ``fs_check_loss``) by adding
 ``pytest_plugins = ["fs_core.testing"]`` to the top-level ``conftest.py`` (or
 ``from fs_core.testing import fs_registry, fs_check_model, fs_check_loss`` in any ``conftest.py``).
@@ -39,6 +46,18 @@ from fs_core.data.sampler import SamplerInputs
 from fs_core.descriptors import LossDescriptor, ModelDescriptor, SamplerDescriptor
 from fs_core.errors import FsUserError
 from fs_core.plugin_manager import load_registry
+from fs_core.testing_backends import BackendCheckError, BackendReport, check_on_backends
+
+__all__ = [
+    "BackendCheckError",
+    "BackendReport",
+    "ModelCheck",
+    "PluginCheckError",
+    "check_loss_plugin",
+    "check_model_plugin",
+    "check_on_backends",
+    "check_sampler_plugin",
+]
 
 if TYPE_CHECKING:
     from fs_core.plugin_manager import Registry
@@ -182,6 +201,8 @@ def _random_faces(rng: np.random.Generator, batch_size: int, size: int) -> np.nd
 
 
 def _check_outputs(built: Any, who: str, rng: np.random.Generator, batch_size: int) -> None:
+    from keras import ops  # noqa: PLC0415 (TensorFlow: testing loads without it)
+
     model, mask = built.model, " (learn_mask on)" if built.learn_mask else ""
     expected = 2 * built.outputs_per_side
     if len(model.outputs) != expected:
@@ -206,7 +227,7 @@ def _check_outputs(built: Any, who: str, rng: np.random.Generator, batch_size: i
         )
     faces = [_random_faces(rng, batch_size, sizes[0]) for _ in range(2)]
     for index, output_value in enumerate(model(faces, training=False)):
-        value = np.asarray(output_value)
+        value = ops.convert_to_numpy(output_value)  # a torch output records autograd
         if not np.all(np.isfinite(value)) or value.min() < 0.0 or value.max() > 1.0:
             raise PluginCheckError(
                 f"{who}{mask}: output {index} is not finite and in [0, 1] "
@@ -260,7 +281,10 @@ def _check_training_step(built: Any, who: str, rng: np.random.Generator, batch_s
         before = [v.numpy().copy() for v in variables]
         size = built.input_size
         inputs = [_random_faces(rng, batch_size, size) for _ in range(2)]
-        targets = [rng.random((batch_size, *t.shape[1:]), dtype=np.float32) for t in model.outputs]
+        targets = [
+            ops.convert_to_tensor(rng.random((batch_size, *t.shape[1:]), dtype=np.float32))
+            for t in model.outputs
+        ]
         optimizer = keras.optimizers.Adam(1e-3)
 
         def loss() -> Any:
@@ -318,7 +342,7 @@ def check_loss_plugin(
     The result has the declared shape (``(N, H, W, C or 1)`` when ``per_pixel``, else ``(N,)``),
     is finite and not negative, is zero (within ``zero_tolerance``, for float round-off in colour
     conversions and filters) on identical images and positive on different ones, gives the same
-    values inside ``tf.function`` as eagerly, and has finite gradients with
+    values traced as the backend's training step traces it as eagerly, and has finite gradients with
     respect to the prediction, also where prediction and target are equal. Returns the descriptor.
 
     :param name: the loss's registered name.
@@ -340,7 +364,7 @@ def check_loss_plugin(
     true = ops.convert_to_tensor(_random_faces(rng, batch_size, size))
     pred = ops.convert_to_tensor(_random_faces(rng, batch_size, size))
 
-    value = np.asarray(loss(true, pred))
+    value = ops.convert_to_numpy(loss(true, pred))
     if loss.per_pixel:
         if (
             value.ndim != 4
@@ -363,22 +387,22 @@ def check_loss_plugin(
         )
     if not value.mean() > 0:
         raise PluginCheckError(f"{who}: is zero on two different images")
-    same = np.asarray(loss(true, true))
+    same = ops.convert_to_numpy(loss(true, true))
     if np.abs(same).max() > zero_tolerance:
         raise PluginCheckError(
             f"{who}: must be 0 on identical images, got up to {np.abs(same).max():.3g}"
         )
     try:  # traced as training traces it: without AutoGraph (fs_core.training.step)
-        traced = np.asarray(implementation.compile_function(loss.function)(true, pred))
+        traced = ops.convert_to_numpy(implementation.compile_function(loss.function)(true, pred))
     except TypeError as error:  # OperatorNotAllowedInGraphError: a Python branch on a tensor
         raise PluginCheckError(
-            f"{who}: cannot be traced by tf.function ({error}); use TensorFlow "
-            "operations only, no NumPy or Python branching on tensor values"
+            f"{who}: cannot be traced as the training step traces it ({error}); use "
+            "keras.ops only, no NumPy or Python branching on tensor values"
         ) from error
-    if traced.shape != value.shape or not np.allclose(traced, value, rtol=1e-4, atol=1e-5):
+    if traced.shape != value.shape or not _same_when_traced(traced, value):
         raise PluginCheckError(
-            f"{who}: gives other values inside tf.function; use TensorFlow "
-            "operations only, no NumPy or Python branching on tensor values"
+            f"{who}: gives other values when traced as the training step traces it; use "
+            "keras.ops only, no NumPy or Python branching on tensor values"
         )
     for label, target in (("different", true), ("identical", pred)):
 
@@ -393,6 +417,19 @@ def check_loss_plugin(
                 "would stop with NaN"
             )
     return loss
+
+
+def _same_when_traced(traced: np.ndarray, eager: np.ndarray) -> bool:
+    """Whether the traced values are the eager ones: each item's mean (what training sums) to
+    float32 rounding, and each pixel of a map to 1e-2. XLA (JAX's step) fuses operations and
+    rounds differently, and a map with fractional powers of values near zero (ms_ssim's scales
+    on unrelated images) turns that rounding into a few 1e-3 differences; a Python branch that
+    tracing fixed differs by far more."""
+    items = (len(eager), -1)
+    means_agree = np.allclose(
+        traced.reshape(items).mean(axis=1), eager.reshape(items).mean(axis=1), rtol=1e-4, atol=1e-5
+    )
+    return bool(means_agree and np.allclose(traced, eager, rtol=1e-4, atol=1e-2))
 
 
 # -------------------------------------------------------------------------------------- samplers

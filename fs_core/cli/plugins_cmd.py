@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     registry = plugin_manager.get_registry(disabled_from(args))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for info in registry.plugins:
         for kind, name in sorted(info.provides):
             item = registry.of_kind(kind)[name]
@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
                     "distribution": info.distribution,
                     "version": info.version,
                     "help": getattr(item, "help", ""),
+                    # declared Keras backends (the item's within its pack's); None: all of them
+                    "backends": _list_or_none(registry.backends_of(kind, name)),
                 }
             )
     failures = [
@@ -67,19 +69,19 @@ def run(args: argparse.Namespace) -> int:
     order += ["convert_color", "convert_mask_blend", "convert_scaler", "convert_writer"]
     order += [kind for kind in KINDS if kind not in order]  # kinds added later, in KINDS order
     rows.sort(key=lambda r: (order.index(r["kind"]), r["name"]))
-    widths = [
-        max([len(h)] + [len(str(r[k])) for r in rows])
-        for h, k in (
-            ("KIND", "kind"),
-            ("NAME", "name"),
-            ("DISTRIBUTION", "distribution"),
-            ("VERSION", "version"),
-        )
-    ]
-    header = ("KIND", "NAME", "DISTRIBUTION", "VERSION")
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  HELP")
     for r in rows:
-        cells = (r["kind"], r["name"], r["distribution"], r["version"])
+        r["backend_cell"] = ",".join(r["backends"]) if r["backends"] else "all"
+    columns = (
+        ("KIND", "kind"),
+        ("NAME", "name"),
+        ("DISTRIBUTION", "distribution"),
+        ("VERSION", "version"),
+        ("BACKENDS", "backend_cell"),
+    )
+    widths = [max([len(h)] + [len(str(r[k])) for r in rows]) for h, k in columns]
+    print("  ".join(h.ljust(w) for (h, _), w in zip(columns, widths)) + "  HELP")
+    for r in rows:
+        cells = [r[k] for _, k in columns]
         print("  ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + "  " + r["help"])
     if registry.losses_not_provided:
         print("\nNot provided:")
@@ -93,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {f['plugin']} ({f['distribution']}): {f['reason']}")
     _print_backends(frameworks, auto)
     return 0
+
+
+def _list_or_none(backends: tuple[str, ...] | None) -> list[str] | None:
+    return list(backends) if backends is not None else None
 
 
 def _auto_pick(frameworks: list[Framework]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import keras
 
-from fs_core import plugin_manager
+from fs_core import backend, plugin_manager
 from fs_core.config import Config, config_from_mapping
 from fs_core.descriptors import ModelDescriptor
 from fs_core.errors import FsUserError
@@ -51,6 +51,7 @@ def get_descriptor(registry: Registry, name: str) -> ModelDescriptor:
 def build_from_config(registry: Registry, name: str, config: Config) -> BuiltModel:
     """Build model ``name`` with the options in ``config``."""
     descriptor = get_descriptor(registry, name)
+    _check_backend(registry, name)
     options = config.model(name, descriptor.config_class)
     context = BuildContext(
         learn_mask=config.mask.learn_mask,
@@ -69,6 +70,19 @@ def build_from_config(registry: Registry, name: str, config: Config) -> BuiltMod
             f"model plugin '{name}'{origin} failed to build: {type(error).__name__}: {error}"
         ) from error
     return check_model(model, name, descriptor, options, config.mask.learn_mask, origin=origin)
+
+
+def _check_backend(registry: Registry, name: str) -> None:
+    """A model that declares other Keras backends than this process's is refused before it is
+    built (``fs convert``, ``fs swap``, ``fs summary``; ``fs train`` refuses it earlier, naming
+    ``--backend``), instead of failing inside a framework call."""
+    supported = registry.backends_of("model", name)
+    running = backend.active_name()
+    if supported is not None and running not in supported:
+        raise FsUserError(
+            f"model '{name}'{model_origin(registry, name)} runs on {', '.join(supported)} only, "
+            f"and this process runs Keras on {running}: start fs with KERAS_BACKEND={supported[0]}"
+        )
 
 
 def model_origin(registry: Registry, name: str) -> str:

@@ -11,6 +11,7 @@ invocation never changes a saved model.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,7 +26,8 @@ from fs_core.folder.model_files import training_lock
 from fs_core.model.build import get_descriptor
 from fs_core.training import build, legs
 from fs_core.training.loop import StopReason, train
-from fs_core.training.schedule import check_options
+from fs_core.training.plugin_backends import check_plugin_backends
+from fs_core.training.schedule import apply_settings, check_options
 from fs_core.training.session import (
     TrainingSession,
     TrainRequest,
@@ -78,6 +80,7 @@ def _run_train(
     if request.schedule is not None:  # the whole recipe is checked before anything is made
         inputs = _load_inputs(request, registry)
         check_options(request.schedule, registry, request.model_name, inputs.config)
+        _check_stage_backends(request, inputs)
     scan_a, scan_b = scans or start_scans(request.input_a, request.input_b)
     faces = {request.input_a: scan_a.result(), request.input_b: scan_b.result()}
     if request.distributed != "multi-worker":  # a worker's loader needs only its share
@@ -115,6 +118,21 @@ def _load_inputs(request: TrainRequest, registry: Registry) -> _Inputs:
     descriptor = get_descriptor(registry, request.model_name)
     config = load_config(request.config_path, registry.model_config_classes())
     return _Inputs(registry, descriptor, config)
+
+
+def _check_stage_backends(request: TrainRequest, inputs: _Inputs) -> None:
+    """Each stage's plugins run on this backend (a stage may change the loss or the optimizer):
+    refused before the first leg trains, never halfway through the schedule."""
+    assert request.schedule is not None
+    for stage in request.schedule.stages:
+        config = copy.deepcopy(inputs.config)
+        apply_settings(
+            config,
+            request.schedule.settings_at(stage.at),
+            request.model_name,
+            inputs.descriptor.config_class,
+        )
+        check_plugin_backends(inputs.registry, config, request.model_name, backend.active_name())
 
 
 def _train_unscheduled(

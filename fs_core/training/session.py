@@ -29,6 +29,7 @@ from fs_core.model.state import ModelState
 from fs_core.model.weights import find_part_model, load_weights
 from fs_core.stash import Stash
 from fs_core.training import schedule
+from fs_core.training.plugin_backends import check_plugin_backends
 from fs_core.training.precision import (
     Policy,
     PrecisionChoice,
@@ -369,6 +370,8 @@ def prepare_session(
         schedule.apply_settings(
             config, request.stage_options, request.model_name, descriptor.config_class
         )
+    # a plugin that does not run on this backend stops the run here, before anything is built
+    check_plugin_backends(registry, config, request.model_name, backend.active_name())
     distribution = start_distribution(request, config, notify)
     batch_size = distribution.global_batch(request.batch_size, notify)
     if batch_size != request.batch_size:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -9,6 +10,7 @@ import tomllib
 import pytest
 import tomli_w
 
+from fs_core.backend.detect import installed
 from fs_core.cli.main import main
 
 SMALL = {
@@ -58,14 +60,17 @@ def demo(tmp_path_factory):
     return out
 
 
-def _fs(*args: str) -> subprocess.CompletedProcess:
-    """Each model trains in its own process, as a user runs it (and its memory is returned)."""
+def _fs(*args: str, backend: str | None = None) -> subprocess.CompletedProcess:
+    """Each model trains in its own process, as a user runs it (and its memory is returned); on
+    ``backend`` when given (a process's Keras backend is fixed when Keras is first imported)."""
+    environment = dict(os.environ, KERAS_BACKEND=backend) if backend else None
     return subprocess.run(
         [sys.executable, "-m", "fs_core", *args],
         check=False,
         capture_output=True,
         text=True,
         timeout=600,
+        env=environment,
     )
 
 
@@ -106,3 +111,34 @@ def test_model_trains_through_the_cli(name, demo, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     state = tomllib.loads((model / "state.toml").read_text())
     assert state["iterations"] == 2 and state["model"]["name"] == name
+
+
+#: one model per family of layers (the classic blocks, DeepFaceLab's, Phaze-A's): every model on
+#: every backend is bench/check_backends_models.py's table, too slow for each CI run
+FAMILIES = ("original", "dfl_sae", "phaze_a")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_model_of_each_family_trains_and_saves_on_torch_and_jax(name, backend, demo, tmp_path):
+    if not installed(backend):
+        pytest.skip(f"{backend} is not installed")
+    config = tmp_path / "fs.toml"
+    config.write_text(
+        tomli_w.dumps(
+            {
+                "global": {"save_optimizer": "never", "mixed_precision": "none"},
+                "model": {name: SMALL[name]},
+            }
+        )
+    )
+    model = tmp_path / "m"
+    result = _fs(
+        "train", "--backend", backend, "-A", str(demo / "A"), "-B", str(demo / "B"),
+        "-m", str(model), "-t", name, "-b", "1", "-i", "1", "-C", str(config), "-n",
+        backend=backend,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    state = tomllib.loads((model / "state.toml").read_text())
+    assert state["iterations"] == 1 and (model / "weights.h5").exists()
