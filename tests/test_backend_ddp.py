@@ -75,8 +75,10 @@ freeze = ["encoder"]
 [stage.set]
 "global.learning_rate" = 1e-05
 """
-#: the two workers' sums against one process's whole-batch mean: float32 rounding
-TOLERANCE = {"rtol": 1e-5, "atol": 1e-7}
+#: the two workers' sums against one process's whole-batch mean: float32 rounding, which Adam's
+#: update carries into the weights over a few steps (up to ~5e-6 on weights of ~0.1 seen after
+#: the schedule's legs); a missing or doubled all-reduce is off by tens of percent
+TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 
 
 def _environment(keras_backend: str | None) -> dict[str, str]:
