@@ -33,7 +33,6 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))  # bench_gpu's machine and ceiling helpers, flops.py
+
+from bench_gpu import cpu_info  # noqa: E402 (needs the path above)
+
 PROCESS_START = time.perf_counter()
 
 #: priority order: what the budget cannot fit is the end of the list
@@ -78,27 +81,6 @@ def say(text: str) -> None:
 
 
 # ------------------------------------------------------------------------------ the machine
-
-
-def cpu_info() -> dict[str, Any]:
-    """CPU model, the flags that decide bf16/f16 speed on the host, cores and memory."""
-    model, flags = "?", set[str]()
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == "?":
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
-    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
-    return {
-        "model": model,
-        "flags": [f for f in wanted if f in flags],
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-    }
 
 
 def versions() -> dict[str, str]:
@@ -183,27 +165,13 @@ def torch_ceilings(size: int, sample_s: float) -> dict[str, Any]:
 
 
 def jax_ceilings(size: int, sample_s: float) -> dict[str, Any]:
+    """``bench_gpu.py``'s JAX ceilings, under this script's names."""
     import jax
-    import jax.numpy as jnp
-    from jax import lax
+    from bench_gpu import matmul_ceilings
 
-    first, second = jax.random.normal(jax.random.key(0), (2, size, size), jnp.float32)
-    kinds = {
-        "float32_true": (jnp.float32, lax.Precision.HIGHEST),
-        "float32_default": (jnp.float32, None),
-        "bfloat16": (jnp.bfloat16, None),
-        "float16": (jnp.float16, None),
-    }
     found: dict[str, Any] = {"device": getattr(jax.devices()[0], "device_kind", "?")}
-    for name, (dtype, precision) in kinds.items():
-        a, b = first.astype(dtype), second.astype(dtype)
-        product = jax.jit(lambda x, y, p=precision: jnp.matmul(x, y, precision=p))
-        found[name] = _median_rate(
-            lambda a=a, b=b, f=product: f(a, b),
-            lambda r: r.block_until_ready(),
-            2.0 * size**3,
-            sample_s,
-        )
+    for name, rate in matmul_ceilings(size, sample_s).items():
+        found["float32_true" if name == "float32_highest" else name] = rate
     return found
 
 
@@ -244,7 +212,6 @@ def case_main(spec: str, faces: Path, seconds: float, warmup: int, max_iteration
     backend, model_name, batch_text, precision, *rest = spec.split(":")
     batch = int(batch_text)
     workers = int(rest[0][1:]) if rest else None
-    sys.path.insert(0, str(HERE))
     from flops import training_flops_per_example
 
     from fs_core import hookimpl
