@@ -180,6 +180,9 @@ def _train_schedule(
         remaining -= session.session_iterations
         if result != "done" or remaining <= 0:
             return result
+        # the next leg is planned from the model folder's state, which the chief has just saved:
+        # a worker that read it sooner would train the finished leg's settings again
+        session.distribution.barrier()
         # the model exists now: -l / --from-pretrained made it, and the warmup was its start
         request = attrs.evolve(request, load_from=None, from_pretrained=None, warmup=0)
 

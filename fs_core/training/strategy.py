@@ -180,6 +180,17 @@ class Distribution:
         if close is not None:
             close()
 
+    def barrier(self) -> None:
+        """Wait until every worker of the run has come here; nothing to wait for with one.
+
+        The non-chief workers read the chief's model folder (its state decides what a schedule's
+        next leg trains): past this point, every save the chief made before it is on disk. A
+        strategy without a barrier of its own runs on: ``tf.distribute``'s, whose non-chief workers
+        of a schedule may still plan a leg from a state the chief is about to replace."""
+        wait = getattr(self.strategy, "barrier", None)
+        if wait is not None and self.worker_count > 1:
+            wait()
+
     def chief_value(self, value: int) -> int:
         """The chief's ``value`` on every worker (a fresh random seed they must all share);
         ``value`` itself with one worker or a strategy that cannot send it."""

@@ -122,6 +122,13 @@ class DataParallel:
         host = [np.asarray(value) for value in values]
         return list(multihost_utils.broadcast_one_to_all(host))
 
+    def barrier(self) -> None:
+        """Wait until every process has come here (nothing to wait for with one)."""
+        if self.process_count > 1:
+            from jax.experimental import multihost_utils  # noqa: PLC0415 (multi-process runs only)
+
+            multihost_utils.sync_global_devices("fs train: barrier")
+
 
 def make_strategy(name: str) -> tuple[Any, int, int]:
     """The strategy for ``-d NAME``, this worker's index and the worker count."""
@@ -150,8 +157,9 @@ def _mirrored() -> DataParallel:
 
 def _multi_worker() -> tuple[DataParallel, int, int]:
     """The processes joined (once per process); a later session of the same run (a schedule's
-    next leg, a retry at a smaller batch) first waits for every process, so no worker reads the
-    model folder while the chief is still writing the last session's save."""
+    next leg, a retry at a smaller batch) first waits for every process, so no worker loads the
+    model while the chief is still writing the last session's save. (A schedule plans its next
+    leg from the model folder before this, and waits at :meth:`DataParallel.barrier` first.)"""
     if jax.distributed.is_initialized():
         from jax.experimental import multihost_utils  # noqa: PLC0415 (multi-process runs only)
 

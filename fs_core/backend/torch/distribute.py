@@ -86,6 +86,13 @@ class DataParallel:
         next session of this process (a schedule's next leg), see :func:`start_data_parallel`."""
         self.state.clear()
 
+    def barrier(self) -> None:
+        """Wait until every worker has come here (so what the chief wrote before is on disk)."""
+        if self.group_backend == "nccl":
+            dist.barrier(device_ids=[self.local_rank])
+        else:
+            dist.barrier()
+
     # ------------------------------------------------------------------ collectives
 
     def chief_value(self, value: int) -> int:
@@ -222,8 +229,10 @@ def start_data_parallel() -> DataParallel:
 
     The group is made once per process and destroyed when it exits: made again after a destroy,
     the default group reads its peers' addresses from torchrun's store, which still holds the old
-    group's, and the first collective fails. Each session starts with a barrier, so a worker reads
-    the model folder only once the chief has finished the previous session's saves.
+    group's, and the first collective fails. Each session starts with a barrier, so a worker
+    builds and loads the model only once the chief has finished the previous session's saves. (A
+    schedule plans its next leg from the model folder before this, so it waits at a barrier of its
+    own first: :meth:`fs_core.training.strategy.Distribution.barrier`.)
     """
     env = _environment()
     try:
@@ -237,17 +246,15 @@ def start_data_parallel() -> DataParallel:
     if not dist.is_initialized():
         dist.init_process_group(group_backend, init_method="env://")
         atexit.register(_leave)
-    if group_backend == "nccl":
-        dist.barrier(device_ids=[local])
-    else:
-        dist.barrier()
-    return DataParallel(
+    parallel = DataParallel(
         device=device,
         rank=rank,
         world_size=world,
         local_rank=local,
         group_backend=group_backend,
     )
+    parallel.barrier()
+    return parallel
 
 
 def make_strategy(name: str, default_device: Any) -> tuple[Any, int, int]:
