@@ -4,7 +4,8 @@ Started once per process, by ``python -m torch.distributed.run --nproc_per_node=
 SPEC.json`` (two workers) or plainly (one process), with ``KERAS_BACKEND=torch``. The spec names
 the two face folders, the global batch and a list of runs, each ``{"model_dir", "config",
 "iterations", "seed", "distributed", "dump"}`` and optionally ``"perturb": true`` and
-``"schedule"`` (a schedule file).
+``"schedule"`` (a schedule file) and ``"slow_saves"`` (seconds rank 0 waits before writing each
+save, so a worker that read the model folder without waiting for the chief would read it stale).
 
 Every batch is a fixed function of the global iteration number: the global batch is drawn from a
 generator seeded by it and each worker trains on its rank's slice, so a two-worker run sees
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,7 @@ def main(spec_path: str) -> None:
     from train_request import tiny_request
 
     from fs_core import hookimpl
+    from fs_core.folder import model_files
     from fs_core.plugin_manager import load_registry
     from fs_core.training import build
     from fs_core.training import run as run_module
@@ -100,6 +103,7 @@ def main(spec_path: str) -> None:
 
     registry.manager.register(Capture(), "ddp_session_capture")
     make_loader, make_step = build.make_loader, run_module.make_train_step
+    save_files = model_files.save_model_files
 
     for run in spec["runs"]:
         seen["losses"] = []
@@ -115,7 +119,13 @@ def main(spec_path: str) -> None:
                         variable.assign(variable.numpy() + 0.05)
             return make_step(model, *args, **kwargs)
 
+        def slow_save(*args: Any, run: dict = run, **kwargs: Any) -> Any:
+            if int(os.environ.get("RANK", "0")) == 0:
+                time.sleep(run.get("slow_saves", 0))
+            return save_files(*args, **kwargs)
+
         build.make_loader = fixed_loader
+        model_files.save_model_files = slow_save
         run_module.make_train_step = perturbed_step
         schedule = load_schedule(run["schedule"]) if run.get("schedule") else None
         request = tiny_request(
