@@ -189,6 +189,24 @@ def test_batch_is_raised_to_a_multiple_of_the_replicas_and_split_between_workers
     assert workers.loader_seed(10) == 11 and not workers.is_chief
 
 
+class _Waits:
+    """A strategy with a barrier that counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def barrier(self) -> None:
+        self.calls += 1
+
+
+def test_barrier_waits_only_with_several_workers_and_a_strategy_that_has_one():
+    several, alone = _Waits(), _Waits()
+    st.Distribution("ddp", several, worker_index=1, worker_count=2).barrier()
+    st.Distribution("ddp", alone, worker_index=0, worker_count=1).barrier()
+    st.Distribution("multi-worker", _Replicas(2), worker_count=2).barrier()  # tf.distribute
+    assert (several.calls, alone.calls) == (1, 0)
+
+
 def test_replica_sum_clipper_is_the_clipper_outside_a_replica_context():
     import tensorflow as tf
 
