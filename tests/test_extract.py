@@ -30,8 +30,8 @@ from fs_core.extract.run import ExtractRequest, extract  # noqa: E402
 from fs_core.faces import alignment as al  # noqa: E402
 from fs_core.faces.alignments_file import read_alignments, write_alignments  # noqa: E402
 from fs_core.faces.faceset import index_faceset  # noqa: E402
-from fs_core.faces.pngmeta import read_faceswap_metadata  # noqa: E402
-from fs_core.faces.prepare import landmark_mask  # noqa: E402
+from fs_core.faces.pngmeta import read_faceswap_metadata, write_faceswap_png  # noqa: E402
+from fs_core.faces.prepare import PrepareSpec, landmark_mask, prepare_face  # noqa: E402
 from fs_core.faces.read import read_face  # noqa: E402
 
 FRAMES = 6
@@ -192,6 +192,26 @@ def test_faces_store_faceswaps_landmark_masks_in_header_and_alignments(frames, e
         assert np.count_nonzero(_decoded(header, "extended") > 127) > np.count_nonzero(
             _decoded(header, "components") > 127
         )  # it covers the forehead too
+
+
+def test_fs_trains_with_landmark_masks_drawn_not_the_stored_copies(frames, extracted, tmp_path):
+    """fs (like faceswap after 3.0) draws components/extended from the landmarks; a face that
+    carries stored copies trains exactly as the same face without them."""
+    out, _summary = extracted
+    path = out / "shot_0002_0.png"
+    header = read_faceswap_metadata(path)
+    record = read_face(path)
+    assert sorted(record.masks) == ["components", "extended"]
+    bare_path = tmp_path / path.name
+    bare = dict(header, alignments=dict(header["alignments"], mask={}))
+    write_faceswap_png(bare_path, record.image, bare)
+    plain = read_face(bare_path)
+    assert plain.masks == {}
+    for kind in ("components", "extended"):
+        spec = PrepareSpec(size=64, centering="face", mask_type=kind, mask_names=("face", "eye"))
+        with_stored, without = prepare_face(record, spec), prepare_face(plain, spec)
+        np.testing.assert_array_equal(with_stored.masks, without.masks)
+        np.testing.assert_array_equal(with_stored.image, without.image)
 
 
 def _decoded(header: dict, name: str) -> np.ndarray:
