@@ -175,8 +175,10 @@ def test_faces_store_faceswaps_landmark_masks_in_header_and_alignments(frames, e
                 matrix, al.aligned_matrix(landmarks, 256, "face") / 2, atol=1e-9
             )
             mask = np.frombuffer(zlib.decompress(entry["mask"]), np.uint8).reshape(128, 128)
-            # in its own space: the landmark mask fs trains with, within a few percent of pixels
-            truth = landmark_mask(al.transform_points(landmarks, matrix), 128, name)
+            # in its own space: the landmark mask fs trains with (anti-aliased, 1/16 px corners),
+            # drawn in the same 256 px crop and scaled down, within a few percent of pixels
+            drawn = landmark_mask(al.transform_points(landmarks, matrix * 2), 256, name)
+            truth = cv2.resize(drawn, (128, 128), interpolation=cv2.INTER_AREA)
             assert _overlap_error(mask, truth) < 0.03, (key, name)
             # warped back onto the frame as faceswap does: the mask drawn in the frame
             full = cv2.warpAffine(
@@ -188,7 +190,7 @@ def test_faces_store_faceswaps_landmark_masks_in_header_and_alignments(frames, e
             )
             side = max(frame.shape[:2])
             in_frame = landmark_mask(landmarks, side, name)[: frame.shape[0], : frame.shape[1]]
-            assert _overlap_error(full, in_frame) < 0.05, (key, name)
+            assert _overlap_error(full, in_frame) < 0.04, (key, name)
         assert np.count_nonzero(_decoded(header, "extended") > 127) > np.count_nonzero(
             _decoded(header, "components") > 127
         )  # it covers the forehead too

@@ -9,9 +9,10 @@ fs) draw them from the landmarks and skip the stored copies, so storing them cos
 faceswap's landmark maskers drew the hulls into a 256 px face-centred crop (coverage 1.0), scaled
 the mask down to 128 px (area interpolation) and kept it zlib-compressed with the 256 px crop's
 matrix scaled to 128 px (frame -> stored mask) and the interpolator that warps the mask back onto
-the frame (area when the crop enlarges the frame, cubic when it shrinks it). The hulls are fs's
-own (:func:`fs_core.faces.prepare.landmark_mask`: faceswap's zones and raised brows, vertices at
-1/16 px where faceswap rounds them to whole pixels), so an edge pixel may differ.
+the frame (area when the crop enlarges the frame, cubic when it shrinks it). The hulls are
+:func:`fs_core.faces.prepare.landmark_mask`'s (faceswap's zones and raised brows), drawn as
+faceswap's maskers drew them: corners rounded to whole pixels, hard edges (fs's training masks
+keep 1/16 px corners and anti-aliased edges).
 """
 
 from __future__ import annotations
@@ -55,8 +56,11 @@ def landmark_mask_entries(landmarks: np.ndarray, kinds: Iterable[str]) -> dict[s
     interpolator = _inverse_interpolator(draw)
     entries = {}
     for kind in kinds:
-        drawn = landmark_mask(crop_points, DRAW_SIZE, kind)
-        small = cv2.resize(drawn, (STORED_SIZE, STORED_SIZE), interpolation=cv2.INTER_AREA)
+        drawn = landmark_mask(crop_points, DRAW_SIZE, kind, whole_pixels=True)
+        # scaled as floats and truncated, as faceswap scaled its float mask and cast it to uint8
+        small = cv2.resize(
+            drawn.astype(np.float32), (STORED_SIZE, STORED_SIZE), interpolation=cv2.INTER_AREA
+        ).astype(np.uint8)
         entries[kind] = mask_entry(small, stored, STORED_CENTERING, interpolator)
     return entries
 
