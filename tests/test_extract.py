@@ -9,8 +9,10 @@ Needs the ``extract`` extra (dlib and its models) and scikit-image; skipped with
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import sys
+import zlib
 from pathlib import Path
 
 import cv2
@@ -28,7 +30,8 @@ from fs_core.extract.run import ExtractRequest, extract  # noqa: E402
 from fs_core.faces import alignment as al  # noqa: E402
 from fs_core.faces.alignments_file import read_alignments, write_alignments  # noqa: E402
 from fs_core.faces.faceset import index_faceset  # noqa: E402
-from fs_core.faces.pngmeta import read_faceswap_metadata  # noqa: E402
+from fs_core.faces.pngmeta import read_faceswap_metadata, write_faceswap_png  # noqa: E402
+from fs_core.faces.prepare import PrepareSpec, landmark_mask, prepare_face  # noqa: E402
 from fs_core.faces.read import read_face  # noqa: E402
 
 FRAMES = 6
@@ -139,6 +142,106 @@ def test_faces_carry_faceswaps_header_and_train_as_a_face_set(frames, extracted)
     assert len(faceset) == FRAMES and faceset.has_features
 
 
+def _raw_fsa(path: Path) -> dict:
+    """The alignments file as stored (fs's reader drops the landmark masks, as faceswap does)."""
+    return pickle.loads(zlib.decompress(path.read_bytes()))["__data__"]
+
+
+def _overlap_error(mask: np.ndarray, truth: np.ndarray) -> float:
+    """Pixels where the two masks disagree (at half level), as a share of the true mask's."""
+    ours, theirs = mask > 127, truth > 127
+    return float(np.count_nonzero(ours != theirs)) / max(1, np.count_nonzero(theirs))
+
+
+def test_faces_store_faceswaps_landmark_masks_in_header_and_alignments(frames, extracted):
+    out, _summary = extracted
+    raw = _raw_fsa(frames / "alignments.fsa")
+    for index in range(FRAMES):
+        key = f"shot_{index:04d}.png"
+        header = read_faceswap_metadata(out / f"shot_{index:04d}_0.png")["alignments"]
+        (stored,) = raw[key]["faces"]
+        assert sorted(header["mask"]) == sorted(stored["mask"]) == ["components", "extended"]
+        landmarks = np.asarray(header["landmarks_xy"], np.float64)
+        frame = cv2.imread(str(frames / key))
+        for name, entry in header["mask"].items():
+            assert entry["stored_size"] == 128 and entry["stored_centering"] == "face"
+            assert entry["interpolator"] in (cv2.INTER_AREA, cv2.INTER_CUBIC)
+            # faceswap up to 3.0 (the only reader of these masks) holds 2x3 matrices in both
+            assert np.asarray(entry["affine_matrix"]).shape == (2, 3)
+            assert stored["mask"][name] == entry  # the same bytes and fields in both places
+            matrix = np.asarray(entry["affine_matrix"], np.float64)
+            # the matrix maps the frame into the face-centred 128 px crop, as faceswap's does
+            np.testing.assert_allclose(
+                matrix, al.aligned_matrix(landmarks, 256, "face") / 2, atol=1e-9
+            )
+            mask = np.frombuffer(zlib.decompress(entry["mask"]), np.uint8).reshape(128, 128)
+            # in its own space: the landmark mask fs trains with (anti-aliased, 1/16 px corners),
+            # drawn in the same 256 px crop and scaled down, within a few percent of pixels
+            drawn = landmark_mask(al.transform_points(landmarks, matrix * 2), 256, name)
+            truth = cv2.resize(drawn, (128, 128), interpolation=cv2.INTER_AREA)
+            assert _overlap_error(mask, truth) < 0.03, (key, name)
+            # warped back onto the frame as faceswap does: the mask drawn in the frame
+            full = cv2.warpAffine(
+                mask,
+                matrix,
+                (frame.shape[1], frame.shape[0]),
+                flags=cv2.WARP_INVERSE_MAP | entry["interpolator"],
+                borderMode=cv2.BORDER_CONSTANT,
+            )
+            side = max(frame.shape[:2])
+            in_frame = landmark_mask(landmarks, side, name)[: frame.shape[0], : frame.shape[1]]
+            assert _overlap_error(full, in_frame) < 0.04, (key, name)
+        assert np.count_nonzero(_decoded(header, "extended") > 127) > np.count_nonzero(
+            _decoded(header, "components") > 127
+        )  # it covers the forehead too
+
+
+def test_fs_trains_with_landmark_masks_drawn_not_the_stored_copies(frames, extracted, tmp_path):
+    """fs (like faceswap after 3.0) draws components/extended from the landmarks; a face that
+    carries stored copies trains exactly as the same face without them."""
+    out, _summary = extracted
+    path = out / "shot_0002_0.png"
+    header = read_faceswap_metadata(path)
+    record = read_face(path)
+    assert sorted(record.masks) == ["components", "extended"]
+    bare_path = tmp_path / path.name
+    bare = dict(header, alignments=dict(header["alignments"], mask={}))
+    write_faceswap_png(bare_path, record.image, bare)
+    plain = read_face(bare_path)
+    assert plain.masks == {}
+    for kind in ("components", "extended"):
+        spec = PrepareSpec(size=64, centering="face", mask_type=kind, mask_names=("face", "eye"))
+        with_stored, without = prepare_face(record, spec), prepare_face(plain, spec)
+        np.testing.assert_array_equal(with_stored.masks, without.masks)
+        np.testing.assert_array_equal(with_stored.image, without.image)
+
+
+def _decoded(header: dict, name: str) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(header["mask"][name]["mask"]), np.uint8)
+
+
+def test_M_picks_the_stored_masks_none_stores_none_and_a_bad_name_is_one_line(
+    frames, tmp_path, capsys
+):
+    work = _copy(frames, tmp_path)
+    args = ["extract", "-i", str(work), "-z", str(SIZE), "-N", "6", "--no-progress"]
+    one = tmp_path / "one"
+    assert main([*args, "-o", str(one), "-M", "extended", "-p", str(tmp_path / "one.fsa")]) == 0
+    header = read_faceswap_metadata(one / "shot_0000_0.png")["alignments"]
+    assert list(header["mask"]) == ["extended"]
+    assert list(_raw_fsa(tmp_path / "one.fsa")["shot_0000.png"]["faces"][0]["mask"]) == ["extended"]
+    bare = tmp_path / "bare"
+    assert main([*args, "-o", str(bare), "-M", "none", "-p", str(tmp_path / "bare.fsa")]) == 0
+    assert read_faceswap_metadata(bare / "shot_0000_0.png")["alignments"]["mask"] == {}
+    assert _raw_fsa(tmp_path / "bare.fsa")["shot_0000.png"]["faces"][0]["mask"] == {}
+    capsys.readouterr()
+    for bad in (["vgg-clear"], ["none", "extended"]):
+        out = tmp_path / "never"
+        assert main([*args, "-o", str(out), "-M", *bad]) == 1
+        _one_error_line(capsys, "-M/--masker", repr(bad[0]), "components, extended", "none")
+        assert not out.exists()
+
+
 def test_an_interrupted_extract_continues_and_writes_no_face_twice(frames, tmp_path, capsys):
     work = _copy(frames, tmp_path)
     out = tmp_path / "faces"
@@ -180,6 +283,10 @@ def test_an_interrupted_extract_continues_and_writes_no_face_twice(frames, tmp_p
         final.frames["shot_0000.png"].faces[0].thumb == fsa.frames["shot_0000.png"].faces[0].thumb
     )
     assert all(entry.faces[0].thumb for entry in final.frames.values())
+    # reading drops the landmark masks; the kept frames get them back, the same as first drawn
+    first = read_faceswap_metadata(out / "shot_0000_0.png")["alignments"]["mask"]
+    kept = _raw_fsa(work / "alignments.fsa")["shot_0000.png"]["faces"][0]["mask"]
+    assert kept == first and sorted(kept) == ["components", "extended"]
     assert existing.read_marker(out).complete
 
 

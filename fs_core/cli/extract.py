@@ -147,6 +147,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the face-recognition distance under which two faces are one person "
         "(default 0.6; lower is stricter)",
     )
+    add(
+        "-M",
+        "--masker",
+        dest="maskers",
+        nargs="+",
+        default=None,
+        metavar="MASK",
+        help="the landmark masks to store with each face, in its header and the alignments "
+        "file, as faceswap's extract stored them (faceswap up to 3.0 trains only with a stored "
+        "mask): components, extended (default: both), or none",
+    )
     add("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
@@ -156,9 +167,11 @@ def run(args: argparse.Namespace) -> int:
     from fs_core.extract.run import (  # noqa: PLC0415 (fs --help imports no extract code)
         ExtractRequest,
         extract,
+        maskers_from_flag,
         stage_shares,
     )
 
+    maskers = maskers_from_flag(args.maskers)
     request = ExtractRequest(
         input=Path(args.input_dir),
         output=Path(args.output_dir),
@@ -174,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         filters=tuple(Path(path) for path in args.filters),
         nfilters=tuple(Path(path) for path in args.nfilters),
         threshold=args.threshold,
+        maskers=maskers,
         progress=args.progress,
     )
     summary = extract(request, log=print)

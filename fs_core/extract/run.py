@@ -6,8 +6,11 @@ read.
 One frame at a time: decode (:mod:`fs_core.media.frames`), detect and place 68 landmarks (dlib,
 :mod:`fs_core.extract.models`), drop faces outside the size limits, cut the head-centred face
 (:func:`fs_core.faces.alignment.extract_face`, faceswap's geometry) and write it with its header
-(:mod:`fs_core.faces.header`). Faces carry no stored mask: the landmark masks (``components``,
-``extended``) are drawn from the landmarks when a face is trained or converted, as faceswap does.
+(:mod:`fs_core.faces.header`), with the landmark masks ``-M`` names (``components`` and
+``extended`` unless told otherwise) stored in the header and the alignments file as faceswap's
+extract stored them (:mod:`fs_core.faces.landmark_store`): faceswap up to 3.0 trains and converts
+only with a stored mask. fs, and later faceswap, draw these masks from the landmarks instead and
+do not read the stored copies.
 
 Resuming (:mod:`fs_core.extract.existing`): the alignments file is saved every
 :data:`SAVE_SECONDS`, on any stop and at the end, always after the faces it lists; running the
@@ -18,7 +21,7 @@ output folder.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,9 @@ from fs_core.faces.alignments_file import (
     write_alignments,
 )
 from fs_core.faces.header import face_file_name, face_header, fsa_face
+from fs_core.faces.landmark_store import landmark_mask_entries
 from fs_core.faces.pngmeta import write_faceswap_png
+from fs_core.faces.prepare import LANDMARK_MASKS
 from fs_core.faces.read import read_face
 from fs_core.media.frames import Frame, FrameSource, frame_number
 
@@ -45,6 +50,25 @@ from fs_core.media.frames import Frame, FrameSource, frame_number
 SAVE_SECONDS = 30.0
 #: faces are extracted as faceswap extracts them: head-centred, the whole crop
 CENTERING = "head"
+#: the masks ``-M`` can store with each face (faceswap's landmark maskers); all by default
+MASKERS: tuple[str, ...] = LANDMARK_MASKS
+
+
+def maskers_from_flag(names: Sequence[str] | None) -> tuple[str, ...]:
+    """The masks to store for ``-M NAME...``: all of :data:`MASKERS` when the flag is absent,
+    none for ``-M none``; a name fs cannot make is refused in one line that lists those it can."""
+    if names is None:
+        return MASKERS
+    lowered = [name.lower() for name in names]
+    if lowered == ["none"]:
+        return ()
+    unknown = [name for name, low in zip(names, lowered, strict=True) if low not in MASKERS]
+    if unknown:
+        raise FsUserError(
+            f"-M/--masker: fs cannot make the mask {', '.join(map(repr, unknown))}; it makes "
+            f"{', '.join(MASKERS)} (or -M none for no stored mask)"
+        )
+    return tuple(dict.fromkeys(lowered))
 
 
 @attrs.frozen
@@ -67,6 +91,7 @@ class ExtractRequest:
     filters: tuple[Path, ...] = ()
     nfilters: tuple[Path, ...] = ()
     threshold: float = 0.6
+    maskers: tuple[str, ...] = MASKERS
     progress: bool = True
 
     def settings(self) -> dict[str, Any]:
@@ -81,6 +106,7 @@ class ExtractRequest:
             "filters": sorted(str(path) for path in self.filters),
             "nfilters": sorted(str(path) for path in self.nfilters),
             "threshold": self.threshold,
+            "maskers": list(self.maskers),
         }
 
 
@@ -127,6 +153,7 @@ def check_request(request: ExtractRequest) -> None:
         raise FsUserError(f"--upsample must be 0 to 3, got {request.upsample}")
     if not 0.0 < request.threshold < 2.0:
         raise FsUserError(f"-l/--ref-threshold must be between 0 and 2, got {request.threshold}")
+    maskers_from_flag(request.maskers or ["none"])
     if request.output.exists() and not request.output.is_dir():
         raise FsUserError("the output exists and is not a folder", request.output)
     if request.input.is_dir() and existing.same_path(request.input, request.output):
@@ -190,7 +217,9 @@ def _earlier(run: _Run, resume: bool) -> set[str]:
         video = run.source.path if run.source.is_video else None
         stored = read_alignments(run.alignments, video=video)
         for key, record in stored.frames.items():
-            run.entries[key] = existing.entry_from_record(record)
+            run.entries[key] = _with_landmark_masks(
+                existing.entry_from_record(record), request.maskers
+            )
         done.update(stored.frames)
     run.on_disk = existing.faces_by_frame(request.output)
     if request.skip_faces:  # -e: a frame with a face in the folder is done
@@ -209,6 +238,17 @@ def _earlier(run: _Run, resume: bool) -> set[str]:
                 request.output,
             )
     return done
+
+
+def _with_landmark_masks(entry: dict[str, Any], maskers: Sequence[str]) -> dict[str, Any]:
+    """``entry`` with its faces' landmark masks put back: reading an alignments file drops them
+    (later faceswap ignores them), so a resumed run draws them again from the same landmarks."""
+    for face in entry["faces"]:
+        masks = landmark_mask_entries(np.asarray(face["landmarks_xy"], np.float32), maskers)
+        for name, mask in masks.items():
+            matrix = np.asarray(mask["affine_matrix"], np.float64)[:2]
+            face["mask"][name] = dict(mask, affine_matrix=matrix.tolist())
+    return entry
 
 
 def _entry_from_faces(faces: Mapping[int, existing.FaceFile]) -> dict[str, Any]:
@@ -292,9 +332,10 @@ class _Extractor:
         extract already wrote the same face; return its alignments entry."""
         request = self.request
         dims = (int(image.shape[0]), int(image.shape[1]))
-        header = face_header(landmarks, box, {}, key, index, dims, run.source.is_video)
-        # crop from the landmarks as stored (float32), as every reader of the header will
-        points = np.asarray(header["alignments"]["landmarks_xy"], np.float64)
+        # crop and draw the masks from the landmarks as stored (float32), as every reader will
+        points = np.asarray(np.asarray(landmarks, np.float32), np.float64)
+        masks = landmark_mask_entries(points, request.maskers)
+        header = face_header(landmarks, box, masks, key, index, dims, run.source.is_video)
         face, _matrix = al.extract_face(image, points, request.size, CENTERING, 1.0)
         earlier = run.on_disk.get(key, {}).get(index)
         same = earlier is not None and np.array_equal(

@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import zlib
 from pathlib import Path
 
 import cv2
@@ -37,7 +36,7 @@ import numpy as np
 from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.faces import alignment as al
-from fs_core.faces.alignments_file import write_alignments
+from fs_core.faces.alignments_file import mask_entry, write_alignments
 from fs_core.faces.header import face_header, fsa_face, landmark_box
 from fs_core.faces.pngmeta import encode_faceswap_png
 
@@ -374,12 +373,15 @@ def _light_and_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _stored_mask(
     outline: np.ndarray, landmarks: np.ndarray, offsets: dict, legacy: np.ndarray
-) -> tuple[bytes, np.ndarray]:
-    """The face-outline mask in face-centred 128 px space, zlib-compressed, with its matrix."""
+) -> dict:
+    """The face-outline mask in face-centred 128 px space, as faceswap's mask entry: compressed,
+    with its matrix and the interpolator faceswap picks from that matrix's scale."""
     matrix = al.aligned_matrix(landmarks, MASK_SIZE, "face", 1.0, offsets, legacy)
     mask = np.zeros((MASK_SIZE, MASK_SIZE), np.uint8)
     _poly(mask, al.transform_points(outline, matrix), 255)
-    return zlib.compress(mask.tobytes()), matrix
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    interpolator = int(cv2.INTER_LINEAR if scale < 1 else cv2.INTER_AREA)
+    return mask_entry(mask, matrix, "face", interpolator)
 
 
 def make_demo_face(
@@ -433,15 +435,7 @@ def _extract(
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=0,
     )
-    blob, mask_matrix = _stored_mask(outline, landmarks, offsets, legacy)
-    mask_scale = float(np.sqrt(abs(np.linalg.det(mask_matrix[:, :2]))))
-    mask = {
-        "mask": blob,
-        "affine_matrix": mask_matrix.tolist(),
-        "interpolator": int(cv2.INTER_LINEAR if mask_scale < 1 else cv2.INTER_AREA),
-        "stored_size": MASK_SIZE,
-        "stored_centering": "face",
-    }
+    mask = _stored_mask(outline, landmarks, offsets, legacy)
     metadata = face_header(
         landmarks,
         landmark_box(landmarks),

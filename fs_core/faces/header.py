@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fs_core.faces.alignments_file import CURRENT_VERSION, face_entry
+from fs_core.faces.alignments_file import CURRENT_VERSION, LEGACY_MASK_NAMES, face_entry
 
 THUMB_SIZE = 96  # faceswap's thumbnail in an alignments file: 96 px JPEG of the head crop
 THUMB_QUALITY = 60
@@ -84,13 +84,16 @@ def thumbnail(face: np.ndarray) -> bytes:
 
 def fsa_face(metadata: Mapping[str, Any], face: np.ndarray | None) -> dict[str, Any]:
     """The alignments-file entry of a face whose PNG header is ``metadata``: the same box,
-    landmarks and masks (their matrices 3x3, as faceswap writes them now) plus a thumbnail of
-    ``face`` (none when the face image is not at hand)."""
+    landmarks and masks plus a thumbnail of ``face`` (none when the face image is not at hand).
+    Mask matrices are 3x3, as faceswap writes them now, except those of the landmark masks
+    (``components``, ``extended``): only faceswap up to 3.0 reads those, and it wrote them 2x3."""
     align = metadata["alignments"]
     masks = {}
     for name, entry in align["mask"].items():
         matrix = np.asarray(entry["affine_matrix"], np.float64)
-        if matrix.shape == (2, 3):
+        if name in LEGACY_MASK_NAMES:
+            matrix = matrix[:2]
+        elif matrix.shape == (2, 3):
             matrix = np.vstack([matrix, [0.0, 0.0, 1.0]])
         masks[name] = dict(entry, affine_matrix=matrix.tolist())
     box = (align["x"], align["y"], align["w"], align["h"])

@@ -133,15 +133,23 @@ def _dilate(mask: np.ndarray, size: int, percent: float) -> np.ndarray:
     return op(mask, _ellipse(kernel), iterations=1)
 
 
-def _fill_hulls(size: int, landmarks: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
-    """uint8 (size, size) mask: the union of the filled, anti-aliased convex hulls of ``groups``."""
+def _fill_hulls(
+    size: int, landmarks: np.ndarray, groups: list[np.ndarray], whole_pixels: bool = False
+) -> np.ndarray:
+    """uint8 (size, size) mask: the union of the filled convex hulls of ``groups``, anti-aliased
+    with their corners at 1/16 px; or, with ``whole_pixels``, as faceswap's maskers drew them:
+    corners rounded to whole pixels and hard edges (cv2 does not anti-alias the float32 masks
+    faceswap draws into)."""
     mask = np.zeros((size, size), dtype=np.uint8)
-    shift = 4  # sub-pixel vertices: 1/16 px
+    shift = 0 if whole_pixels else 4  # sub-pixel vertices: 1/16 px
+    line = cv2.LINE_8 if whole_pixels else cv2.LINE_AA
     for indices in groups:
         points = np.asarray(landmarks[indices], dtype=np.float32)
+        if whole_pixels:
+            points = np.rint(points)
         hull = cv2.convexHull(points).reshape(-1, 2)
         fixed = np.rint(hull * (1 << shift)).astype(np.int32)
-        cv2.fillConvexPoly(mask, fixed, 255, lineType=cv2.LINE_AA, shift=shift)
+        cv2.fillConvexPoly(mask, fixed, 255, lineType=line, shift=shift)
     return mask
 
 
@@ -179,14 +187,23 @@ def _raise_brows(landmarks: np.ndarray) -> np.ndarray:
     return points
 
 
-def landmark_mask(landmarks: np.ndarray, size: int, kind: str, dilation: float = 0.0) -> np.ndarray:
+def landmark_mask(
+    landmarks: np.ndarray,
+    size: int,
+    kind: str,
+    dilation: float = 0.0,
+    whole_pixels: bool = False,
+) -> np.ndarray:
     """The ``components`` or ``extended`` mask (uint8 size x size) from crop-space landmarks (68
-    or 98 points, each with faceswap's hull zones for its layout)."""
+    or 98 points, each with faceswap's hull zones for its layout). ``whole_pixels`` draws the hulls
+    as faceswap's maskers did (whole-pixel corners, hard edges); by default they keep 1/16 px
+    corners and anti-aliased edges."""
     if kind not in LANDMARK_MASKS:
         raise ValueError(f"kind must be one of {LANDMARK_MASKS}, got {kind!r}")
     zones = al.MASK_ZONES_BY_COUNT[_feature_count(landmarks)]
     points = _raise_brows(landmarks) if kind == "extended" else np.asarray(landmarks)
-    mask = _fill_hulls(size, points, [_zone_indices(zone) for zone in zones.values()])
+    groups = [_zone_indices(zone) for zone in zones.values()]
+    mask = _fill_hulls(size, points, groups, whole_pixels)
     return _dilate(mask, size, dilation)
 
 
