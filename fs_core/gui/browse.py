@@ -30,7 +30,7 @@ THUMB_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 #: the largest image file a thumbnail is made from (a face image is far smaller)
 THUMB_MAX_BYTES = 32 * 1024 * 1024
 #: a thumbnail's longest side, in pixels
-THUMB_SIDE = 96
+THUMB_SIDE = 128
 THUMBNAILS = 6
 #: entries listed per folder; the rest are counted only
 MAX_ENTRIES = 500
