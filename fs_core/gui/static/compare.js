@@ -84,6 +84,8 @@ const view = {
     $("#cmp-last").addEventListener("change", () => this.load());
     $("#cmp-pick-list").addEventListener("change", () => {
       const names = $$("#cmp-pick-list input:checked").map((node) => node.value);
+      ticked.clear();
+      for (const name of names) ticked.add(name);
       window.location.hash = compareHash(names);
     });
     window.addEventListener("resize", () => {
@@ -94,6 +96,12 @@ const view = {
   open(query) {
     this.wire();
     const names = namesFrom(query);
+    if (!names.length && ticked.size) {
+      // the nav link, after ticking models in the list: show those
+      window.location.replace(compareHash(Array.from(ticked)));
+      return;
+    }
+    ticked.clear(); // the address is the selection; the list's ticks follow it
     for (const name of names) ticked.add(name);
     document.title = "Compare models · fs";
     const changed = names.join("\n") !== this.names.join("\n");
@@ -223,6 +231,7 @@ const view = {
 
   drawPreviews() {
     const box = $("#cmp-previews");
+    $("#cmp-previews-title").hidden = !this.entries.length;
     if (!this.entries.length) {
       box.replaceChildren();
       return;
