@@ -112,6 +112,11 @@ def test_a_symbolic_link_out_of_the_root_is_refused_saying_where_it_leads(client
     assert model.json()["error"].startswith(
         f"model folder 'far_model' is a symbolic link to {elsewhere / 'far_model'}, outside"
     )
+    form = {**form, "faces_a": "faces/A", "model_dir": "far_model"}
+    error = client.post("/api/train", headers=POST, json=form).json()["error"]
+    assert error.startswith(
+        f"model_dir 'far_model' is a symbolic link to {elsewhere / 'far_model'}"
+    )
     listed = {m["name"]: m for m in client.get("/api/models").json()["models"]}
     assert listed["far_model"]["state"] == "failed"
     assert "symbolic link" in listed["far_model"]["error"]

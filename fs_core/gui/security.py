@@ -121,16 +121,17 @@ def _check_component(name: str, what: str) -> None:
         raise FsUserError(f"{what} must be one folder name under the root, got {name!r}")
 
 
-def model_path(root: Path, name: str) -> Path:
-    """The folder of model ``name``: one folder name directly under ``root``, staying inside it."""
+def model_path(root: Path, name: str, what: str = "model folder") -> Path:
+    """The folder of model ``name``: one folder name directly under ``root``, staying inside it.
+    ``what`` names it in a refusal (the form says ``model_dir``, which the page shows by label)."""
     _check_component(name, "a model name")
     path = root / name
     resolved = path.resolve()
     base = root.resolve()
     if resolved.parent != base:
         if path.is_symlink():
-            raise FsUserError(_link_refusal(base, name, path, f"model folder '{name}'"))
-        raise FsUserError(f"model '{name}' leads outside the root folder")
+            raise FsUserError(_link_refusal(base, name, path, f"{what} '{name}'"))
+        raise FsUserError(f"{what} '{name}' leads outside the root folder")
     return path
 
 

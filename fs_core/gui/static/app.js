@@ -580,6 +580,11 @@ class ModelView {
       if (err.status === 404) {
         $("#m-sub").textContent = "Waiting for this model folder to appear…";
         stateBadge($("#m-state"), "new");
+      } else if (err.status === 400) { // a name the server refuses (a link out of the root)
+        $("#m-sub").textContent = "";
+        stateBadge($("#m-state"), "failed");
+        $("#m-error").hidden = false;
+        $("#m-error").textContent = err.message;
       } else {
         reportError(err);
       }
