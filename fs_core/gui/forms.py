@@ -174,7 +174,7 @@ def parse_train_form(data: Any, root: Path, installed: Installed) -> TrainForm:
             f"{', '.join(sorted(installed.models)) or 'none'})"
         )
     name = new_model_name(data["model_dir"])
-    folder = model_path(root, name)
+    folder = model_path(root, name, "model_dir")
     _existing_model(folder, model)
     faces_a, faces_b = _faces(root, data, "faces_a"), _faces(root, data, "faces_b")
     preset_file = None

@@ -18,6 +18,7 @@ from fs_core.folder.state import load_state
 from fs_core.gui.config_view import stored_config
 from fs_core.gui.installed import Installed
 from fs_core.gui.launch import Launcher, log_tail
+from fs_core.gui.security import model_path
 from fs_core.record import model_summary, previews, recent_messages, sessions_table
 from fs_core.record.convergence import recipe_summary
 
@@ -31,18 +32,33 @@ def summary(model_dir: Path) -> dict[str, Any]:
     try:
         return model_summary(model_dir)
     except FsUserError as error:
-        return {
-            "name": model_dir.name,
-            "model": None,
-            "iterations": 0,
-            "last_save": None,
-            "state": "failed",
-            "error": error.one_line(),
-            "trend": [],
-            "session": None,
-            "status": None,
-            "target": None,
-        }
+        return _failed(model_dir, error)
+
+
+def _failed(model_dir: Path, error: FsUserError) -> dict[str, Any]:
+    return {
+        "name": model_dir.name,
+        "model": None,
+        "iterations": 0,
+        "last_save": None,
+        "state": "failed",
+        "error": error.one_line(),
+        "trend": [],
+        "session": None,
+        "status": None,
+        "target": None,
+    }
+
+
+def _listed(root: Path, child: Path) -> dict[str, Any]:
+    """A model folder's summary; a symbolic link the server will not follow lists as failed with
+    the reason, so the list says why its page cannot open."""
+    if child.is_symlink():
+        try:
+            model_path(root, child.name)
+        except FsUserError as error:
+            return _failed(child, error)
+    return summary(child)
 
 
 def list_models(root: Path) -> list[dict[str, Any]]:
@@ -51,7 +67,7 @@ def list_models(root: Path) -> list[dict[str, Any]]:
     except OSError as error:
         raise FsUserError(f"cannot list the root folder: {error.strerror or error}", root) from None
     return [
-        summary(child)
+        _listed(root, child)
         for child in children
         if not child.name.startswith(".") and is_model_folder(child)
     ]

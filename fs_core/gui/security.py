@@ -11,6 +11,7 @@ checked to stay inside it.
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -120,13 +121,17 @@ def _check_component(name: str, what: str) -> None:
         raise FsUserError(f"{what} must be one folder name under the root, got {name!r}")
 
 
-def model_path(root: Path, name: str) -> Path:
-    """The folder of model ``name``: one folder name directly under ``root``, staying inside it."""
+def model_path(root: Path, name: str, what: str = "model folder") -> Path:
+    """The folder of model ``name``: one folder name directly under ``root``, staying inside it.
+    ``what`` names it in a refusal (the form says ``model_dir``, which the page shows by label)."""
     _check_component(name, "a model name")
     path = root / name
     resolved = path.resolve()
-    if resolved.parent != root.resolve():
-        raise FsUserError(f"model '{name}' leads outside the root folder")
+    base = root.resolve()
+    if resolved.parent != base:
+        if path.is_symlink():
+            raise FsUserError(_link_refusal(base, name, path, f"{what} '{name}'"))
+        raise FsUserError(f"{what} '{name}' leads outside the root folder")
     return path
 
 
@@ -156,9 +161,53 @@ def path_inside(root: Path, text: Any, what: str) -> Path:
         raise FsUserError(f"{what} must not contain '..': {text}")
     base = root.resolve()
     resolved = (base / path).resolve()
-    if resolved != base and base not in resolved.parents:
+    if not _inside(base, resolved):
+        link = first_link(base, path)
+        if link is not None:
+            raise FsUserError(_link_refusal(base, text.strip(), link, f"{what} {text.strip()}"))
         raise FsUserError(f"{what} is outside the root folder {base}: {text}")
     return resolved
+
+
+def _inside(base: Path, path: Path) -> bool:
+    return path == base or base in path.parents
+
+
+def first_link(base: Path, relative: Path) -> Path | None:
+    """The first symbolic link met walking ``relative`` down from ``base``, or None.
+
+    A path that resolves outside the root either names an absolute place or passes through a link;
+    the link is what a user needs to hear about, since the path they typed looks inside."""
+    if relative.is_absolute():
+        return None
+    current = base
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
+def _link_refusal(base: Path, text: str, link: Path, subject: str) -> str:
+    """One line saying that ``subject`` (typed as ``text``) passes through the symbolic link
+    ``link``, where the link leads, and how to serve both places: a wider ``--root``."""
+    target = link.resolve()
+    shown = link.relative_to(base).as_posix()
+    if shown == Path(text).as_posix().rstrip("/"):
+        where = f"is a symbolic link to {target}"
+    else:
+        where = f"is inside {shown}, a symbolic link to {target}"
+    if _inside(base, target):
+        return (
+            f"{subject} {where}, which is not directly under the root folder {base} "
+            "(a model folder must be)"
+        )
+    common = Path(os.path.commonpath([base, target]))
+    hint = f" (here: fs gui --root {common})" if common != Path(common.anchor) else ""
+    return (
+        f"{subject} {where}, outside the root folder {base}; start fs gui with --root set to "
+        f"a folder that holds both{hint}"
+    )
 
 
 def file_under(folder: Path, relpath: str, suffixes: tuple[str, ...]) -> Path:

@@ -2,6 +2,9 @@
 // Talks to the JSON API of fs_core/gui/app.py; the access token travels as the X-FS-Token header
 // (and as ?token= where a header cannot be set: EventSource, <img>, download links).
 
+import { compareTick, routeCompare } from "./compare.js";
+import { attachPicker } from "./picker.js";
+
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
@@ -260,11 +263,14 @@ function route() {
   let view = "models";
   if (parts[0] === "new") view = "new";
   else if (parts[0] === "model" && parts[1]) view = "model";
+  else if (parts[0] === "compare") view = "compare";
   else if (parts.length) view = "missing";
 
   for (const section of $$(".view")) section.hidden = section.id !== `view-${view}`;
   $("#nav-models").classList.toggle("current", view === "models" || view === "model");
   $("#nav-new").classList.toggle("current", view === "new");
+  $("#nav-compare").classList.toggle("current", view === "compare");
+  routeCompare(view === "compare" ? queryPart || "" : null);
 
   if (view !== "model" && app.model) {
     app.model.close();
@@ -337,6 +343,7 @@ function buildCard(name) {
   return el("article", { class: "card", "data-model": name },
     el("div", { class: "card-top" },
       el("h2", {}, el("a", { href, class: "card-link" }, name)),
+      compareTick(name),
       el("span", { class: "badge", "data-role": "state" })),
     el("p", { class: "card-sub", "data-role": "sub" }),
     el("p", { class: "error-line", "data-role": "error", hidden: true }),
@@ -573,6 +580,11 @@ class ModelView {
       if (err.status === 404) {
         $("#m-sub").textContent = "Waiting for this model folder to appear…";
         stateBadge($("#m-state"), "new");
+      } else if (err.status === 400) { // a name the server refuses (a link out of the root)
+        $("#m-sub").textContent = "";
+        stateBadge($("#m-state"), "failed");
+        $("#m-error").hidden = false;
+        $("#m-error").textContent = err.message;
       } else {
         reportError(err);
       }
@@ -1097,6 +1109,7 @@ const newForm = {
   full: "",
 
   init() {
+    for (const id of ["#f-faces-a", "#f-faces-b"]) attachPicker($(id), { kind: "folder" });
     $("#train-form").addEventListener("submit", (e) => {
       e.preventDefault();
       this.submit();
@@ -1348,3 +1361,6 @@ function start() {
 }
 
 start();
+
+// for the feature modules (compare.js, picker.js), which import them from here
+export { $, $$, api, el, fmt, withToken, modelPath, reportError, ema, makeChart, PALETTE, stateBadge };
