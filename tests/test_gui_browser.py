@@ -77,6 +77,7 @@ def server(root):
         port=port,
         log_level="warning",
         lifespan="off",
+        timeout_keep_alive=1,  # the browser's idle connection would hold the shutdown 5 s
     )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
