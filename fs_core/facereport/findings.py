@@ -22,14 +22,18 @@ GAP_B_RATIO = 0.25
 BLUR_RATIO = 0.35
 #: two faces are near-duplicates when their 256-bit pHashes differ in at most this many bits
 DUPLICATE_BITS = 14
+#: ... and their 4x4 colour thumbnails differ by at most this much (mean absolute, 0-255)
+DUPLICATE_COLOUR = 16.0
 #: the robust z-score (Iglewicz and Hoaglin's modified z) above which a face is an outlier
 OUTLIER_Z = 3.5
 #: alignment: faces are compared with the median shape of faces turned alike (yaw bins this wide,
 #: when a bin holds ALIGN_MIN_BIN faces; else with the whole set's median shape)
 ALIGN_YAW_BIN = 15.0
 ALIGN_MIN_BIN = 10
-#: identity: dlib's own threshold between two photographs of one person and of two people
-IDENTITY_DISTANCE = 0.6
+#: identity: a face is another person when its distance from the set's centre is an outlier
+#: (robust z above OUTLIER_Z) and at least this large (dlib's descriptors of one person's
+#: photographs lie within about 0.6 of each other, so within about 0.3 of their centre)
+IDENTITY_DISTANCE = 0.35
 #: set statistics (median, MAD) need at least this many faces
 MIN_FACES = 8
 
@@ -104,6 +108,16 @@ def hamming_pairs(hashes: np.ndarray, limit: int, block: int = 512) -> np.ndarra
     return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
 
 
+def same_colour(pairs: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """The ``pairs`` whose colour signatures (N, K) uint8 differ by at most
+    :data:`DUPLICATE_COLOUR` on average."""
+    colours = np.asarray(colours, np.float32)
+    if not len(pairs):
+        return pairs
+    diff = np.abs(colours[pairs[:, 0]] - colours[pairs[:, 1]]).mean(-1)
+    return pairs[diff <= DUPLICATE_COLOUR]
+
+
 def clusters(count: int, pairs: np.ndarray) -> list[list[int]]:
     """The groups of items joined by ``pairs`` (union-find; a chain of near pairs is one group),
     only groups of two or more, largest first, each in index order."""
@@ -162,9 +176,10 @@ def identity_distances(descriptors: np.ndarray) -> np.ndarray:
 
 
 def identity_outliers(distances: np.ndarray) -> np.ndarray:
-    """Indices of faces further than :data:`IDENTITY_DISTANCE` from the centre, furthest first."""
+    """Indices of faces whose distance from the centre is an outlier (robust z above
+    :data:`OUTLIER_Z`) and above :data:`IDENTITY_DISTANCE`, furthest first."""
     distances = np.asarray(distances, np.float64)
     if len(distances) < MIN_FACES:
         return np.zeros(0, np.int64)
-    found = np.flatnonzero(distances > IDENTITY_DISTANCE)
+    found = np.flatnonzero((distances > IDENTITY_DISTANCE) & (robust_z(distances) > OUTLIER_Z))
     return found[np.argsort(-distances[found], kind="stable")]

@@ -40,6 +40,9 @@ CENTRE_SHARE = 0.5
 HASH_SIDE = 16
 HASH_SOURCE = 64
 HASH_WORDS = HASH_SIDE * HASH_SIDE // 64
+#: the colour signature: the face shrunk to COLOUR_SIDE x COLOUR_SIDE colour pixels (the pHash is
+#: grey, so a red and a blue background of one brightness look alike to it)
+COLOUR_SIDE = 4
 
 
 class FaceMeasure(NamedTuple):
@@ -54,6 +57,7 @@ class FaceMeasure(NamedTuple):
     identity: np.ndarray | None
     error: str | None = None
     points: int = 0
+    colour: bytes = bytes(3 * COLOUR_SIDE * COLOUR_SIDE)
 
 
 def _failed(error: str) -> FaceMeasure:
@@ -118,14 +122,16 @@ class MeasureFace:
         metadata: dict = {}
         if data[:8].tobytes() == PNG_SIGNATURE:
             metadata = faceswap_metadata_from_bytes(data.tobytes(), path) or {}
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR if self.identity else cv2.IMREAD_GRAYSCALE)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
         if image is None:
             return _failed("not a readable image (OpenCV cannot decode it)")
         if image.shape[0] != image.shape[1]:
             return _failed(f"the image is {image.shape[1]}x{image.shape[0]}; faces are square")
-        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        interpolation = cv2.INTER_AREA if grey.shape[0] > WORK_SIZE else cv2.INTER_LINEAR
-        small = cv2.resize(grey, (WORK_SIZE, WORK_SIZE), interpolation=interpolation)
+        interpolation = cv2.INTER_AREA if image.shape[0] > WORK_SIZE else cv2.INTER_LINEAR
+        small_colour = cv2.resize(image, (WORK_SIZE, WORK_SIZE), interpolation=interpolation)
+        small = cv2.cvtColor(small_colour, cv2.COLOR_BGR2GRAY)
+        side = (COLOUR_SIDE, COLOUR_SIDE)
+        colour = cv2.resize(small_colour, side, interpolation=cv2.INTER_AREA).tobytes()
         landmarks = landmarks_from_metadata(metadata, path)
         pose = shape = identity = None
         points = 0 if landmarks is None else len(landmarks)
@@ -137,7 +143,7 @@ class MeasureFace:
                 centering = "legacy" if _legacy(metadata) else "head"
                 identity = _descriptor(image, landmarks.astype(np.float64), centering)
         return FaceMeasure(
-            sharpness(small), perceptual_hash(small), pose, shape, identity, None, points
+            sharpness(small), perceptual_hash(small), pose, shape, identity, None, points, colour
         )
 
 

@@ -102,7 +102,9 @@ def _side_findings(side: _Side, notes: list[str], identity: bool) -> list[dict]:
         [np.frombuffer(measures[i].phash, ">u8") for i in good], np.uint64
     ).reshape(-1, HASH_WORDS)
     groups = []
-    for members in fd.clusters(len(good), fd.hamming_pairs(hashes, fd.DUPLICATE_BITS)):
+    colours = np.array([np.frombuffer(measures[i].colour, np.uint8) for i in good])
+    pairs = fd.same_colour(fd.hamming_pairs(hashes, fd.DUPLICATE_BITS), colours)
+    for members in fd.clusters(len(good), pairs):
         first = hashes[members[0]]
         faces = [_face(paths[good[i]], np.bitwise_count(hashes[i] ^ first).sum(), "bits")
                  for i in members]
@@ -110,8 +112,8 @@ def _side_findings(side: _Side, notes: list[str], identity: bool) -> list[dict]:
     if groups:
         out.append(_finding(
             "duplicates", name, "Near-duplicates",
-            f"256-bit DCT perceptual hashes differ in at most {fd.DUPLICATE_BITS} bits "
-            "(value: bits from the group's first face); keep one or a few of each group", groups))
+            f"256-bit DCT perceptual hashes differ in at most {fd.DUPLICATE_BITS} bits and "
+            f"4x4 colour thumbnails by at most {fd.DUPLICATE_COLOUR:g} levels on average (value: bits from the group's first face); keep one or a few of each group", groups))
     posed = side.posed()
     if not posed:
         notes.append(f"{name}: no 68- or 98-point landmarks (plain crops or 4-point faces): "
@@ -137,8 +139,9 @@ def _side_findings(side: _Side, notes: list[str], identity: bool) -> list[dict]:
                 faces = [_face(paths[have[i]], distances[i]) for i in found]
                 out.append(_finding(
                     "identity", name, "Identity outliers",
-                    f"dlib face descriptor further than {fd.IDENTITY_DISTANCE:g} from the set's "
-                    "median descriptor: probably another person", [{"label": "", "faces": faces}]))
+                    f"dlib face descriptor's distance from the set's median descriptor above "
+                    f"{fd.IDENTITY_DISTANCE:g} and an outlier (robust z-score above "
+                    f"{fd.OUTLIER_Z:g}): probably another person", [{"label": "", "faces": faces}]))
     return out
 
 
