@@ -31,14 +31,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add = report.add_argument
     add("-A", "--input-A", dest="input_a", required=True, metavar="DIR", help="faces A")
     add("-B", "--input-B", dest="input_b", default=None, metavar="DIR", help="faces B")
-    add("-o", "--output", dest="output", default=None, metavar="REPORT.html",
-        help="write the HTML report here")
-    add("--json", dest="json_file", default=None, metavar="FILE",
-        help="write the findings as JSON here")
-    add("--identity", action="store_true",
+    add(
+        "-o",
+        "--output",
+        dest="output",
+        default=None,
+        metavar="REPORT.html",
+        help="write the HTML report here",
+    )
+    add(
+        "--json",
+        dest="json_file",
+        default=None,
+        metavar="FILE",
+        help="write the findings as JSON here",
+    )
+    add(
+        "--identity",
+        action="store_true",
         help="also find faces of another person (dlib; needs the extract extra; about 0.1 s "
-        "a face on a CPU core)")
-    report.set_defaults(func=run)
+        "a face on a CPU core)",
+    )
+    # the report uses no framework: skip the start-up's quiet TensorFlow import (seconds)
+    report.set_defaults(func=run, chooses_backend=True)
     parser.set_defaults(func=lambda args: _help(parser))
     return parser
 
@@ -61,10 +76,9 @@ def _writable(path: str | None, flag: str) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # noqa reasons: OpenCV and numpy load here, not for fs --help
-    from fs_core.atomic import atomic_write_bytes  # noqa: PLC0415 (see above)
-    from fs_core.facereport.html import add_thumbnails, render_html  # noqa: PLC0415 (see above)
-    from fs_core.facereport.report import build_report, summary_lines  # noqa: PLC0415 (see above)
+    from fs_core.atomic import atomic_write_bytes  # noqa: PLC0415 (fs --help loads no report)
+    from fs_core.facereport.html import add_thumbnails, render_html  # noqa: PLC0415 (OpenCV)
+    from fs_core.facereport.report import build_report, summary_lines  # noqa: PLC0415 (numpy)
 
     output = _writable(args.output, "-o")
     json_file = _writable(args.json_file, "--json")
@@ -80,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_bytes(output, render_html(report).encode("utf-8"))
         print(f"report written to {output}")
     if report["findings"]:
-        print("Move the faces listed out of the training folders (fs sort orders a folder by "
-              "blur, yaw or identity to review it by eye).")
+        print(
+            "Move the faces listed out of the training folders (fs sort orders a folder by "
+            "blur, yaw or identity to review it by eye)."
+        )
     return 0

@@ -151,7 +151,8 @@ def alignment_residuals(shapes: np.ndarray, yaws: np.ndarray) -> np.ndarray:
     out = np.empty(len(shapes))
     for value in np.unique(bins):
         members = bins == value
-        reference = np.median(shapes[members], axis=0) if members.sum() >= ALIGN_MIN_BIN else overall
+        enough = members.sum() >= ALIGN_MIN_BIN
+        reference = np.median(shapes[members], axis=0) if enough else overall
         out[members] = np.sqrt(((shapes[members] - reference) ** 2).sum(-1).mean(-1))
     return out
 

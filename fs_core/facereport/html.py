@@ -77,26 +77,40 @@ def heatmap_svg(pose: dict[str, Any], title: str) -> str:
             x, y = left + col * _CELL, top + row * _CELL
             count = int(counts[row, col])
             fill = _colour(count, peak)
-            tip = (f"yaw {yaw[col]:+.0f}..{yaw[col + 1]:+.0f}, pitch {pitch[row]:+.0f}.."
-                   f"{pitch[row + 1]:+.0f}: {count} faces")
-            parts.append(f'<rect x="{x}" y="{y}" width="{_CELL}" height="{_CELL}" '
-                         f'fill="{fill}" stroke="#fff"><title>{tip}</title></rect>')
+            tip = (
+                f"yaw {yaw[col]:+.0f}..{yaw[col + 1]:+.0f}, pitch {pitch[row]:+.0f}.."
+                f"{pitch[row + 1]:+.0f}: {count} faces"
+            )
+            parts.append(
+                f'<rect x="{x}" y="{y}" width="{_CELL}" height="{_CELL}" '
+                f'fill="{fill}" stroke="#fff"><title>{tip}</title></rect>'
+            )
             if count:
                 dark = count and fill != "#f4f5f7" and math.log1p(count) > 0.55 * math.log1p(peak)
-                parts.append(f'<text x="{x + _CELL / 2}" y="{y + _CELL / 2 + 4}" '
-                             f'class="hm-n{" hm-dark" if dark else ""}">{count}</text>')
+                parts.append(
+                    f'<text x="{x + _CELL / 2}" y="{y + _CELL / 2 + 4}" '
+                    f'class="hm-n{" hm-dark" if dark else ""}">{count}</text>'
+                )
     for row, col in gaps:
         x, y = left + col * _CELL, top + row * _CELL
-        parts.append(f'<rect x="{x + 1.5}" y="{y + 1.5}" width="{_CELL - 3}" '
-                     f'height="{_CELL - 3}" class="hm-gap"><title>gap</title></rect>')
+        parts.append(
+            f'<rect x="{x + 1.5}" y="{y + 1.5}" width="{_CELL - 3}" '
+            f'height="{_CELL - 3}" class="hm-gap"><title>gap</title></rect>'
+        )
     for col in range(0, cols + 1, 2):
-        parts.append(f'<text x="{left + col * _CELL}" y="{top + rows * _CELL + 14}" '
-                     f'class="hm-axis">{yaw[col]:+.0f}</text>')
+        parts.append(
+            f'<text x="{left + col * _CELL}" y="{top + rows * _CELL + 14}" '
+            f'class="hm-axis">{yaw[col]:+.0f}</text>'
+        )
     for row in range(0, rows + 1, 2):
-        parts.append(f'<text x="{left - 6}" y="{top + row * _CELL + 4}" '
-                     f'class="hm-axis hm-right">{pitch[row]:+.0f}</text>')
-    parts.append(f'<text x="{left + cols * _CELL / 2}" y="{height - 4}" class="hm-axis">'
-                 "yaw (deg) &#8594;</text>")
+        parts.append(
+            f'<text x="{left - 6}" y="{top + row * _CELL + 4}" '
+            f'class="hm-axis hm-right">{pitch[row]:+.0f}</text>'
+        )
+    parts.append(
+        f'<text x="{left + cols * _CELL / 2}" y="{height - 4}" class="hm-axis">'
+        "yaw (deg) &#8594;</text>"
+    )
     parts.append(f'<text x="{left - 6}" y="{top - 6}" class="hm-axis hm-right">pitch</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -144,29 +158,35 @@ background:#fff;border:1px solid #dde1e8;padding:8px}
 def _face_html(face: dict[str, Any]) -> str:
     name = html.escape(face["name"])
     value = face.get("error") or f"{face['value']:g} {face.get('unit', '')}".strip()
-    img = (f'<img src="{face["thumb"]}" alt="{name}" loading="lazy">' if face.get("thumb")
-           else "")
-    return (f'<figure title="{html.escape(face["path"])}">{img}<figcaption>{name}<br>'
-            f'<span class="muted">{html.escape(value)}</span></figcaption></figure>')
+    img = f'<img src="{face["thumb"]}" alt="{name}" loading="lazy">' if face.get("thumb") else ""
+    return (
+        f'<figure title="{html.escape(face["path"])}">{img}<figcaption>{name}<br>'
+        f'<span class="muted">{html.escape(value)}</span></figcaption></figure>'
+    )
 
 
 def _finding_html(finding: dict[str, Any]) -> str:
-    parts = [f'<section class="finding" data-kind="{finding["kind"]}">',
-             f"<h2>{finding['side']}: {html.escape(finding['title'])} "
-             f'<span class="muted">({finding["count"]})</span></h2>',
-             f'<p class="rule muted">{html.escape(finding["rule"])}</p>']
+    parts = [
+        f'<section class="finding" data-kind="{finding["kind"]}">',
+        f"<h2>{finding['side']}: {html.escape(finding['title'])} "
+        f'<span class="muted">({finding["count"]})</span></h2>',
+        f'<p class="rule muted">{html.escape(finding["rule"])}</p>',
+    ]
     unshown: list[str] = []
     for group in finding["groups"]:
         shown = [face for face in group["faces"] if face.get("thumb") or face.get("error")]
-        unshown += [face["path"] for face in group["faces"] if not (face.get("thumb")
-                                                                   or face.get("error"))]
+        unshown += [
+            face["path"] for face in group["faces"] if not (face.get("thumb") or face.get("error"))
+        ]
         if group.get("label"):
             parts.append(f'<div class="group-label">{html.escape(group["label"])}</div>')
         if shown:
             parts.append('<div class="faces">' + "".join(map(_face_html, shown)) + "</div>")
     if unshown:
-        parts.append(f'<details class="more"><summary>{len(unshown)} more, by name</summary>'
-                     f"<pre>{html.escape(chr(10).join(unshown))}</pre></details>")
+        parts.append(
+            f'<details class="more"><summary>{len(unshown)} more, by name</summary>'
+            f"<pre>{html.escape(chr(10).join(unshown))}</pre></details>"
+        )
     parts.append("</section>")
     return "".join(parts)
 
@@ -175,13 +195,16 @@ def render_html(report: dict[str, Any]) -> str:
     """The whole report page (thumbnails must have been added: :func:`add_thumbnails`)."""
     stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
     sides = "".join(
-        f'<li>{side["side"]}: <b>{side["count"]}</b> faces in {html.escape(side["folder"])}</li>'
+        f"<li>{side['side']}: <b>{side['count']}</b> faces in {html.escape(side['folder'])}</li>"
         for side in report["sides"]
     )
-    counts = "".join(
-        f'<li>{f["side"]} {html.escape(f["title"].lower())}: <b>{f["count"]}</b></li>'
-        for f in report["findings"]
-    ) or "<li>nothing found</li>"
+    counts = (
+        "".join(
+            f"<li>{f['side']} {html.escape(f['title'].lower())}: <b>{f['count']}</b></li>"
+            for f in report["findings"]
+        )
+        or "<li>nothing found</li>"
+    )
     maps = "".join(f'<div class="card">{svg}</div>' for svg in heatmaps(report))
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in report["notes"])
     body = "".join(_finding_html(finding) for finding in report["findings"])
@@ -192,9 +215,13 @@ def render_html(report: dict[str, Any]) -> str:
         f'<h1>Face-set report</h1><p class="muted small">fs faces report, {stamp}</p>'
         f'<ul class="counts">{sides}</ul>'
         f'<h2>Findings</h2><ul class="counts" id="summary">{counts}</ul>'
-        + (f'<h2>Pose coverage</h2><p class="muted small">Faces per pose cell (pitch relative '
-           f"to the set's median); cells outlined in red are gaps: poses A has and B lacks."
-           f'</p><div class="sides" id="heatmaps">{maps}</div>' if maps else "")
+        + (
+            f'<h2>Pose coverage</h2><p class="muted small">Faces per pose cell (pitch relative '
+            f"to the set's median); cells outlined in red are gaps: poses A has and B lacks."
+            f'</p><div class="sides" id="heatmaps">{maps}</div>'
+            if maps
+            else ""
+        )
         + body
         + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")
         + '<p class="muted small">To take faces out of a set, move the files listed into '

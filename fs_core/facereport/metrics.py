@@ -136,8 +136,9 @@ class MeasureFace:
         pose = shape = identity = None
         points = 0 if landmarks is None else len(landmarks)
         if landmarks is not None and points in al.FEATURE_COUNTS:
-            pose = pitch_yaw(landmarks)
-            shape = al.transform_points(al.to_68(landmarks), al.legacy_matrix(landmarks))
+            legacy = al.legacy_matrix(landmarks)
+            pose = pitch_yaw(landmarks, legacy)
+            shape = al.transform_points(al.to_68(landmarks), legacy)
             shape = shape.astype(np.float32)
             if self.identity:
                 centering = "legacy" if _legacy(metadata) else "head"

@@ -49,8 +49,14 @@ def _face(path: Path, value: float, unit: str = "") -> dict[str, Any]:
 
 def _finding(kind: str, side: str, title: str, rule: str, groups: list[dict]) -> dict[str, Any]:
     faces = sum(len(group["faces"]) for group in groups)
-    return {"kind": kind, "side": side, "title": title, "rule": rule, "groups": groups,
-            "count": faces if kind != "pose_gap" else len(groups)}
+    return {
+        "kind": kind,
+        "side": side,
+        "title": title,
+        "rule": rule,
+        "groups": groups,
+        "count": faces if kind != "pose_gap" else len(groups),
+    }
 
 
 class _Side:
@@ -81,43 +87,71 @@ def _side_findings(side: _Side, notes: list[str], identity: bool) -> list[dict]:
     name, paths, measures = side.side, side.paths, side.measures
     bad = [i for i, m in enumerate(measures) if m.error is not None]
     if bad:
-        groups = [{"label": "", "faces": [
-            dict(_face(paths[i], 0), error=measures[i].error) for i in bad]}]
-        out.append(_finding("unreadable", name, "Unreadable files",
-                            "the file could not be read as a square colour face", groups))
+        groups = [
+            {"label": "", "faces": [dict(_face(paths[i], 0), error=measures[i].error) for i in bad]}
+        ]
+        out.append(
+            _finding(
+                "unreadable",
+                name,
+                "Unreadable files",
+                "the file could not be read as a square colour face",
+                groups,
+            )
+        )
     good = side.good()
     if len(good) < fd.MIN_FACES:
-        notes.append(f"{name}: only {len(good)} readable faces; sharpness, alignment and "
-                     f"identity need at least {fd.MIN_FACES}")
+        notes.append(
+            f"{name}: only {len(good)} readable faces; sharpness, alignment and "
+            f"identity need at least {fd.MIN_FACES}"
+        )
     scores = np.array([measures[i].sharpness for i in good])
     blurred = fd.blurred(scores)
     if len(blurred):
         median = float(np.median(scores))
         faces = [_face(paths[good[i]], scores[i] / median, "x median") for i in blurred]
-        out.append(_finding(
-            "blurred", name, "Blurred faces",
-            f"sharpness (variance of the Laplacian of the face's centre) below "
-            f"{fd.BLUR_RATIO:g} x the set's median ({median:.1f})", [{"label": "", "faces": faces}]))
-    hashes = np.array(
-        [np.frombuffer(measures[i].phash, ">u8") for i in good], np.uint64
-    ).reshape(-1, HASH_WORDS)
+        out.append(
+            _finding(
+                "blurred",
+                name,
+                "Blurred faces",
+                f"sharpness (variance of the Laplacian of the face's centre) below "
+                f"{fd.BLUR_RATIO:g} x the set's median ({median:.1f})",
+                [{"label": "", "faces": faces}],
+            )
+        )
+    hashes = np.array([np.frombuffer(measures[i].phash, ">u8") for i in good], np.uint64).reshape(
+        -1, HASH_WORDS
+    )
     groups = []
     colours = np.array([np.frombuffer(measures[i].colour, np.uint8) for i in good])
     pairs = fd.same_colour(fd.hamming_pairs(hashes, fd.DUPLICATE_BITS), colours)
     for members in fd.clusters(len(good), pairs):
         first = hashes[members[0]]
-        faces = [_face(paths[good[i]], np.bitwise_count(hashes[i] ^ first).sum(), "bits")
-                 for i in members]
+        faces = [
+            _face(paths[good[i]], np.bitwise_count(hashes[i] ^ first).sum(), "bits")
+            for i in members
+        ]
         groups.append({"label": f"{len(members)} faces alike", "faces": faces})
     if groups:
-        out.append(_finding(
-            "duplicates", name, "Near-duplicates",
-            f"256-bit DCT perceptual hashes differ in at most {fd.DUPLICATE_BITS} bits and "
-            f"4x4 colour thumbnails by at most {fd.DUPLICATE_COLOUR:g} levels on average (value: bits from the group's first face); keep one or a few of each group", groups))
+        out.append(
+            _finding(
+                "duplicates",
+                name,
+                "Near-duplicates",
+                f"256-bit DCT perceptual hashes differ in at most {fd.DUPLICATE_BITS} bits and "
+                f"4x4 colour thumbnails by at most {fd.DUPLICATE_COLOUR:g} levels on "
+                "average (value: bits from the group's first face); keep one or a few of "
+                "each group",
+                groups,
+            )
+        )
     posed = side.posed()
     if not posed:
-        notes.append(f"{name}: no 68- or 98-point landmarks (plain crops or 4-point faces): "
-                     "pose coverage and alignment were not checked")
+        notes.append(
+            f"{name}: no 68- or 98-point landmarks (plain crops or 4-point faces): "
+            "pose coverage and alignment were not checked"
+        )
     elif len(posed) >= fd.MIN_FACES:
         shapes = np.stack([measures[i].shape for i in posed])  # type: ignore[misc]
         yaws = np.array([measures[i].pose[1] for i in posed])  # type: ignore[index]
@@ -125,11 +159,17 @@ def _side_findings(side: _Side, notes: list[str], identity: bool) -> list[dict]:
         found = fd.outliers(residuals)
         if len(found):
             faces = [_face(paths[posed[i]], residuals[i], "face widths") for i in found]
-            out.append(_finding(
-                "alignment", name, "Alignment outliers",
-                f"aligned landmarks far from the median shape of faces turned alike (robust "
-                f"z-score above {fd.OUTLIER_Z:g}); the landmarks may be on the wrong place or "
-                "not on a face", [{"label": "", "faces": faces}]))
+            out.append(
+                _finding(
+                    "alignment",
+                    name,
+                    "Alignment outliers",
+                    f"aligned landmarks far from the median shape of faces turned alike (robust "
+                    f"z-score above {fd.OUTLIER_Z:g}); the landmarks may be on the wrong place or "
+                    "not on a face",
+                    [{"label": "", "faces": faces}],
+                )
+            )
     if identity:
         have = [i for i in posed if measures[i].identity is not None]
         if len(have) >= fd.MIN_FACES:
@@ -137,11 +177,17 @@ def _side_findings(side: _Side, notes: list[str], identity: bool) -> list[dict]:
             found = fd.identity_outliers(distances)
             if len(found):
                 faces = [_face(paths[have[i]], distances[i]) for i in found]
-                out.append(_finding(
-                    "identity", name, "Identity outliers",
-                    f"dlib face descriptor's distance from the set's median descriptor above "
-                    f"{fd.IDENTITY_DISTANCE:g} and an outlier (robust z-score above "
-                    f"{fd.OUTLIER_Z:g}): probably another person", [{"label": "", "faces": faces}]))
+                out.append(
+                    _finding(
+                        "identity",
+                        name,
+                        "Identity outliers",
+                        f"dlib face descriptor's distance from the set's median descriptor above "
+                        f"{fd.IDENTITY_DISTANCE:g} and an outlier (robust z-score above "
+                        f"{fd.OUTLIER_Z:g}): probably another person",
+                        [{"label": "", "faces": faces}],
+                    )
+                )
     return out
 
 
@@ -149,8 +195,12 @@ def _pose(side: _Side) -> dict[str, Any] | None:
     posed = side.posed()
     if not posed:
         return None
-    return {"yaw_edges": list(fd.YAW_EDGES), "pitch_edges": list(fd.PITCH_EDGES),
-            "counts": fd.pose_histogram(side.poses()).tolist(), "gaps": []}
+    return {
+        "yaw_edges": list(fd.YAW_EDGES),
+        "pitch_edges": list(fd.PITCH_EDGES),
+        "counts": fd.pose_histogram(side.poses()).tolist(),
+        "gaps": [],
+    }
 
 
 def _gap_finding(a: _Side, b: _Side, pose_a: dict, pose_b: dict) -> dict | None:
@@ -165,17 +215,25 @@ def _gap_finding(a: _Side, b: _Side, pose_a: dict, pose_b: dict) -> dict | None:
     groups = []
     for row, col in gaps:
         members = [posed[k] for k in np.flatnonzero((cells[:, 0] == row) & (cells[:, 1] == col))]
-        label = (f"yaw {fd.YAW_EDGES[col]:+.0f}..{fd.YAW_EDGES[col + 1]:+.0f} deg, pitch "
-                 f"{fd.PITCH_EDGES[row]:+.0f}..{fd.PITCH_EDGES[row + 1]:+.0f} deg: "
-                 f"A {int(counts_a[row, col])} faces, B {int(counts_b[row, col])}")
-        faces = [_face(a.paths[i], a.measures[i].pose[1], "deg yaw")  # type: ignore[index]
-                 for i in members[:GAP_EXAMPLES]]
+        label = (
+            f"yaw {fd.YAW_EDGES[col]:+.0f}..{fd.YAW_EDGES[col + 1]:+.0f} deg, pitch "
+            f"{fd.PITCH_EDGES[row]:+.0f}..{fd.PITCH_EDGES[row + 1]:+.0f} deg: "
+            f"A {int(counts_a[row, col])} faces, B {int(counts_b[row, col])}"
+        )
+        faces = [
+            _face(a.paths[i], a.measures[i].pose[1], "deg yaw")  # type: ignore[index]
+            for i in members[:GAP_EXAMPLES]
+        ]
         groups.append({"label": label, "cell": [row, col], "faces": faces})
     return _finding(
-        "pose_gap", "B", "Pose gaps (A poses B lacks)",
+        "pose_gap",
+        "B",
+        "Pose gaps (A poses B lacks)",
         f"pose cells ({fd.YAW_EDGES[1] - fd.YAW_EDGES[0]:g} deg) where A has at least "
         f"{fd.GAP_MIN_A} faces and B's share of its faces is under {fd.GAP_B_RATIO:g} of A's: "
-        "the swap has no B face to learn these poses from (examples are A faces)", groups)
+        "the swap has no B face to learn these poses from (examples are A faces)",
+        groups,
+    )
 
 
 def build_report(
@@ -190,15 +248,22 @@ def build_report(
     ``progress(done, total)`` after each face; ``show_progress``: a tqdm bar on stderr."""
     if identity and not identity_available():
         raise FsUserError(
-            'identity outliers need dlib and its models: pip install "fs-core[extract]"')
+            'identity outliers need dlib and its models: pip install "fs-core[extract]"'
+        )
     started = time.perf_counter()
     sides = [_Side("A", Path(folder_a), list_images(folder_a))]
     if folder_b is not None:
         sides.append(_Side("B", Path(folder_b), list_images(folder_b)))
     total = sum(len(side.paths) for side in sides)
     done = 0
-    bar = tqdm(total=total, desc="Measuring faces", unit="face", file=sys.stderr,
-               disable=not show_progress, leave=False)
+    bar = tqdm(
+        total=total,
+        desc="Measuring faces",
+        unit="face",
+        file=sys.stderr,
+        disable=not show_progress,
+        leave=False,
+    )
 
     def step(count: int) -> None:
         nonlocal done
@@ -223,20 +288,33 @@ def build_report(
     for side in sides:
         found += _side_findings(side, notes, identity)
     if not identity:
-        notes.append("identity outliers were not checked: --identity adds them"
-                     + ("" if identity_available() else
-                        ' (it needs the extract extra: pip install "fs-core[extract]")'))
+        notes.append(
+            "identity outliers were not checked: --identity adds them"
+            + (
+                ""
+                if identity_available()
+                else ' (it needs the extract extra: pip install "fs-core[extract]")'
+            )
+        )
     return {
         "version": REPORT_VERSION,
         "sides": [
-            {"side": side.side, "folder": str(side.folder.resolve()), "count": len(side.paths),
-             "readable": len(side.good()), "with_landmarks": len(side.posed()), "pose": pose}
+            {
+                "side": side.side,
+                "folder": str(side.folder.resolve()),
+                "count": len(side.paths),
+                "readable": len(side.good()),
+                "with_landmarks": len(side.posed()),
+                "pose": pose,
+            }
             for side, pose in zip(sides, poses)
         ],
         "findings": found,
         "notes": notes,
-        "seconds": {"measure": round(measured - started, 3),
-                    "findings": round(time.perf_counter() - measured, 3)},
+        "seconds": {
+            "measure": round(measured - started, 3),
+            "findings": round(time.perf_counter() - measured, 3),
+        },
     }
 
 
@@ -244,8 +322,10 @@ def summary_lines(report: dict[str, Any], worst: int = 5) -> list[str]:
     """The text summary: each side's counts, each finding's count and its worst few names."""
     lines = []
     for side in report["sides"]:
-        lines.append(f"{side['side']}: {side['count']} faces in {side['folder']} "
-                     f"({side['with_landmarks']} with landmarks)")
+        lines.append(
+            f"{side['side']}: {side['count']} faces in {side['folder']} "
+            f"({side['with_landmarks']} with landmarks)"
+        )
     for item in report["findings"]:
         faces = [face for group in item["groups"] for face in group["faces"]]
         what = "cells" if item["kind"] == "pose_gap" else "faces"
