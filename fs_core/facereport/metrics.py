@@ -158,12 +158,13 @@ def measure_faces(
     paths: Sequence[Path],
     identity: bool = False,
     progress: Callable[[int], None] | None = None,
+    nice: int = 0,
 ) -> list[FaceMeasure]:
-    """Measure every face of ``paths`` (in worker processes for a large set), in order;
-    ``progress(n)`` is called after each face."""
+    """Measure every face of ``paths`` (in worker processes for a large set, ``nice`` lower in
+    CPU priority), in order; ``progress(n)`` is called after each face."""
     measure = MeasureFace(identity)
     results: Iterable[FaceMeasure] = (
-        map_in_processes(measure, [str(p) for p in paths], chunksize=64)
+        map_in_processes(measure, [str(p) for p in paths], chunksize=64, nice=nice)
         if use_processes(len(paths))
         else map(measure, paths)
     )

@@ -242,10 +242,13 @@ def build_report(
     identity: bool = False,
     progress: Progress | None = None,
     show_progress: bool = False,
+    nice: int = 0,
 ) -> dict[str, Any]:
     """The report of ``folder_a`` (and ``folder_b``): see the module docstring. ``identity``:
     also the identity outliers (needs the ``extract`` extra: FsUserError naming it otherwise);
-    ``progress(done, total)`` after each face; ``show_progress``: a tqdm bar on stderr."""
+    ``progress(done, total)`` after each face; ``show_progress``: a tqdm bar on stderr;
+    ``nice``: how much lower the worker processes' CPU priority is (a report made beside a
+    running trainer gives way to it)."""
     if identity and not identity_available():
         raise FsUserError(
             'identity outliers need dlib and its models: pip install "fs-core[extract]"'
@@ -274,7 +277,7 @@ def build_report(
 
     with bar:
         for side in sides:
-            side.measures = measure_faces(side.paths, identity, step)
+            side.measures = measure_faces(side.paths, identity, step, nice)
     measured = time.perf_counter()
     notes: list[str] = []
     found: list[dict] = []
@@ -289,7 +292,7 @@ def build_report(
         found += _side_findings(side, notes, identity)
     if not identity:
         notes.append(
-            "identity outliers were not checked: --identity adds them"
+            "identity outliers were not checked: fs faces report --identity adds them"
             + (
                 ""
                 if identity_available()

@@ -2,6 +2,8 @@
 // Talks to the JSON API of fs_core/gui/app.py; the access token travels as the X-FS-Token header
 // (and as ?token= where a header cannot be set: EventSource, <img>, download links).
 
+import { hideFaces, showFaces } from "./faces.js";
+
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
@@ -538,6 +540,7 @@ class ModelView {
 
   close() {
     this.closed = true;
+    hideFaces();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.statusTimer);
     if (this.source) this.source.close();
@@ -551,7 +554,7 @@ class ModelView {
   }
 
   showTab(tab) {
-    if (!["preview", "graph", "analysis", "messages", "settings"].includes(tab)) tab = "preview";
+    if (!["preview", "graph", "analysis", "messages", "settings", "faces"].includes(tab)) tab = "preview";
     this.tab = tab;
     for (const node of $$("[role=tab]")) {
       const on = node.dataset.tab === tab;
@@ -562,6 +565,7 @@ class ModelView {
     if (tab === "graph") this.loadGraph();
     if (tab === "settings") this.loadSettings();
     if (tab === "analysis" && this.sessionChart) this.resizeCharts();
+    if (tab === "faces") showFaces(this.name, api); else hideFaces();
   }
 
   async refresh() {
