@@ -157,7 +157,7 @@ background:#fff;border:1px solid #dde1e8;padding:8px}
 
 def _face_html(face: dict[str, Any]) -> str:
     name = html.escape(face["name"])
-    value = face.get("error") or f"{face['value']:g} {face.get('unit', '')}".strip()
+    value = face.get("error") or f"{face['value']:.3g} {face.get('unit', '')}".strip()
     img = f'<img src="{face["thumb"]}" alt="{name}" loading="lazy">' if face.get("thumb") else ""
     return (
         f'<figure title="{html.escape(face["path"])}">{img}<figcaption>{name}<br>'
@@ -200,7 +200,7 @@ def render_html(report: dict[str, Any]) -> str:
     )
     counts = (
         "".join(
-            f"<li>{f['side']} {html.escape(f['title'].lower())}: <b>{f['count']}</b></li>"
+            f"<li>{f['side']} {html.escape(f['title'])}: <b>{f['count']}</b></li>"
             for f in report["findings"]
         )
         or "<li>nothing found</li>"

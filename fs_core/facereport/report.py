@@ -127,11 +127,10 @@ def _side_findings(side: _Side, notes: list[str], identity: bool) -> list[dict]:
     colours = np.array([np.frombuffer(measures[i].colour, np.uint8) for i in good])
     pairs = fd.same_colour(fd.hamming_pairs(hashes, fd.DUPLICATE_BITS), colours)
     for members in fd.clusters(len(good), pairs):
-        first = hashes[members[0]]
-        faces = [
-            _face(paths[good[i]], np.bitwise_count(hashes[i] ^ first).sum(), "bits")
-            for i in members
-        ]
+        group = hashes[members]
+        distance = np.bitwise_count(group[:, None, :] ^ group[None, :, :]).sum(-1)
+        np.fill_diagonal(distance, 1 << 20)
+        faces = [_face(paths[good[i]], distance[k].min(), "bits") for k, i in enumerate(members)]
         groups.append({"label": f"{len(members)} faces alike", "faces": faces})
     if groups:
         out.append(
@@ -141,7 +140,7 @@ def _side_findings(side: _Side, notes: list[str], identity: bool) -> list[dict]:
                 "Near-duplicates",
                 f"256-bit DCT perceptual hashes differ in at most {fd.DUPLICATE_BITS} bits and "
                 f"4x4 colour thumbnails by at most {fd.DUPLICATE_COLOUR:g} levels on "
-                "average (value: bits from the group's first face); keep one or a few of "
+                "average (value: bits from the nearest face of its group); keep one or a few of "
                 "each group",
                 groups,
             )
@@ -334,7 +333,8 @@ def summary_lines(report: dict[str, Any], worst: int = 5) -> list[str]:
         what = "cells" if item["kind"] == "pose_gap" else "faces"
         if item["kind"] == "duplicates":
             what = f"faces in {len(item['groups'])} groups"
-        lines.append(f"{item['side']} {item['title'].lower()}: {item['count']} {what}")
+        title = item["title"][0].lower() + item["title"][1:]
+        lines.append(f"{item['side']} {title}: {item['count']} {what}")
         if item["kind"] == "pose_gap":
             lines += [f"  {group['label']}" for group in item["groups"][:worst]]
         else:

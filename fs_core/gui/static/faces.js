@@ -100,7 +100,7 @@ function render(view, data) {
 }
 
 function faceFigure(face) {
-  const caption = face.error || `${face.value} ${face.unit || ""}`.trim();
+  const caption = face.error || `${Number(face.value.toPrecision(3))} ${face.unit || ""}`.trim();
   return node("figure", { class: "face", title: face.path },
     face.thumb ? node("img", { src: face.thumb, alt: face.name, width: 72, height: 72 }) : null,
     node("figcaption", {}, node("span", { class: "face-name", text: face.name }), node("br"),
@@ -129,7 +129,7 @@ function findingNode(finding) {
 
 function reportNodes(report) {
   const out = [];
-  const counts = report.findings.map((f) => node("li", {}, `${f.side} ${f.title.toLowerCase()}: `, node("b", { text: String(f.count) })));
+  const counts = report.findings.map((f) => node("li", {}, `${f.side} ${f.title}: `, node("b", { text: String(f.count) })));
   out.push(node("ul", { class: "faces-counts", id: "faces-summary" },
     ...(counts.length ? counts : [node("li", { text: "Nothing found: the sets look clean." })])));
   if (report.heatmaps && report.heatmaps.length) {
