@@ -92,20 +92,23 @@ def blurred(scores: np.ndarray) -> np.ndarray:
     return found[np.argsort(scores[found], kind="stable")]
 
 
-def hamming_pairs(hashes: np.ndarray, limit: int, block: int = 512) -> np.ndarray:
+def hamming_pairs(hashes: np.ndarray, limit: int, block: int = 128) -> np.ndarray:
     """All pairs (i < j) of rows of ``hashes`` (N, W) uint64 that differ in at most ``limit`` bits:
-    int (P, 2). All pairs are compared, a block of rows at a time (XOR and a population count
-    over W words), which at 10,000 faces is about a second and needs no index."""
-    hashes = np.ascontiguousarray(hashes, np.uint64)
-    pairs = []
-    for start in range(0, len(hashes), block):
-        rows = hashes[start : start + block]
-        rest = hashes[start:]
-        distance = np.bitwise_count(rows[:, None, :] ^ rest[None, :, :]).sum(-1, dtype=np.int32)
+    int (P, 2). All pairs are compared, a block of rows against the rows from it on, one 64-bit
+    word at a time (XOR, population count, summed in uint16): at 10,000 faces under a
+    second, with no index to get wrong. Small blocks keep the work in the CPU's cache."""
+    words = np.ascontiguousarray(np.asarray(hashes, np.uint64).T)  # (W, N): one row per word
+    count = words.shape[1]
+    pairs = [np.zeros((0, 2), np.int64)]
+    for start in range(0, count, block):
+        stop = min(start + block, count)
+        distance = np.zeros((stop - start, count - start), np.uint16)
+        for word in words:
+            distance += np.bitwise_count(word[start:stop, None] ^ word[None, start:])
         i, j = np.nonzero(distance <= limit)
-        keep = j > i  # rest starts at row start: j > i is the upper triangle
+        keep = j > i  # both count from ``start``: j > i is the upper triangle
         pairs.append(np.stack([i[keep] + start, j[keep] + start], 1))
-    return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+    return np.concatenate(pairs)
 
 
 def same_colour(pairs: np.ndarray, colours: np.ndarray) -> np.ndarray:
