@@ -72,7 +72,7 @@ function folderLine(data) {
 
 function render(view, data) {
   const out = [];
-  const button = (label) => node("button", { type: "button", id: "faces-run", onclick: () => start(view) }, label);
+  const button = (label, primary = false) => node("button", { type: "button", id: "faces-run", class: primary ? "primary" : null, onclick: () => start(view) }, label);
   if (data.state === "unavailable") {
     out.push(node("div", { class: "empty" },
       node("p", { class: "empty-title", text: "No face folders to check." }),
@@ -83,7 +83,7 @@ function render(view, data) {
     out.push(node("div", { class: "empty" },
       node("p", { class: "empty-title", text: "Check the face sets this model trains on." }),
       node("p", { text: "The report finds what makes a swap fail: poses face A has and face B lacks, blurred faces, near-duplicates, badly placed landmarks." }),
-      button("Check the faces")));
+      button("Check the faces", true)));
   } else if (data.state === "running") {
     out.push(folderLine(data));
     const share = data.total ? Math.round((100 * data.done) / data.total) : 0;
