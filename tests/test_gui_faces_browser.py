@@ -59,7 +59,9 @@ def _severe_console(browser) -> list[str]:
     return [e["message"] for e in entries if e["level"] == "SEVERE"]
 
 
-def test_html_report_opens_offline_with_gaps_and_thumbnails(driver, root, tmp_path):  # noqa: F811
+def test_html_report_opens_offline_with_gaps_and_thumbnails(server, driver, root, tmp_path):  # noqa: F811
+    # ``server`` first: set up before the browser, it is stopped after the browser has quit,
+    # with no connection left open to wait for
     page = tmp_path / "report.html"
     argv = ["faces", "report", "-A", str(root / "faces" / "A"), "-B", str(root / "faces" / "B")]
     assert main([*argv, "-o", str(page)]) == 0
@@ -104,4 +106,3 @@ def test_faces_tab_makes_the_report_and_shows_it(driver, server, root):  # noqa:
     driver.get(f"{server}#/model/{MODEL}/faces")
     wait_for(driver, lambda d: d.find_elements("css selector", "#faces-stale"), 20, "stale note")
     assert _severe_console(driver) == []
-    driver.get("about:blank")  # closes the page's event stream, so the server stops at once
