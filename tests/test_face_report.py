@@ -178,6 +178,13 @@ def test_cli_refuses_an_output_in_a_missing_folder(sets, tmp_path, capsys):
     assert "-o: the folder to write into does not exist" in capsys.readouterr().err
 
 
+def test_identity_without_the_extract_extra_is_one_line(sets, capsys, monkeypatch):
+    monkeypatch.setattr("fs_core.facereport.report.identity_available", lambda: False)
+    assert main(["faces", "report", "-A", str(sets["plain"]), "--identity"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fs faces: error: ") and "fs-core[extract]" in err and "\n" not in err
+
+
 def test_unreadable_file_is_listed_not_fatal(sets, tmp_path):
     folder = tmp_path / "faces"
     shutil.copytree(sets["plain"], folder)

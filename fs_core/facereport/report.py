@@ -274,9 +274,10 @@ def build_report(
         if progress is not None:
             progress(done, total)
 
-    with bar:
-        for side in sides:
-            side.measures = measure_faces(side.paths, identity, step, nice)
+    with bar:  # both sides in one go: one set of worker processes, started once
+        measures = measure_faces([p for side in sides for p in side.paths], identity, step, nice)
+    for side in sides:
+        side.measures, measures = measures[: len(side.paths)], measures[len(side.paths) :]
     measured = time.perf_counter()
     notes: list[str] = []
     found: list[dict] = []
