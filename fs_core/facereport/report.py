@@ -82,112 +82,111 @@ class _Side:
         return poses
 
 
-def _side_findings(side: _Side, notes: list[str], identity: bool) -> list[dict]:
-    out: list[dict] = []
-    name, paths, measures = side.side, side.paths, side.measures
-    bad = [i for i, m in enumerate(measures) if m.error is not None]
-    if bad:
-        groups = [
-            {"label": "", "faces": [dict(_face(paths[i], 0), error=measures[i].error) for i in bad]}
-        ]
-        out.append(
-            _finding(
-                "unreadable",
-                name,
-                "Unreadable files",
-                "the file could not be read as a square colour face",
-                groups,
-            )
-        )
+def _one_group(faces: list[dict]) -> list[dict]:
+    return [{"label": "", "faces": faces}]
+
+
+def _unreadable(side: _Side) -> dict | None:
+    bad = [i for i, m in enumerate(side.measures) if m.error is not None]
+    if not bad:
+        return None
+    faces = [dict(_face(side.paths[i], 0), error=side.measures[i].error) for i in bad]
+    rule = "the file could not be read as a square colour face"
+    return _finding("unreadable", side.side, "Unreadable files", rule, _one_group(faces))
+
+
+def _blurred(side: _Side) -> dict | None:
     good = side.good()
-    if len(good) < fd.MIN_FACES:
-        notes.append(
-            f"{name}: only {len(good)} readable faces; sharpness, alignment and "
-            f"identity need at least {fd.MIN_FACES}"
-        )
-    scores = np.array([measures[i].sharpness for i in good])
-    blurred = fd.blurred(scores)
-    if len(blurred):
-        median = float(np.median(scores))
-        faces = [_face(paths[good[i]], scores[i] / median, "x median") for i in blurred]
-        out.append(
-            _finding(
-                "blurred",
-                name,
-                "Blurred faces",
-                f"sharpness (variance of the Laplacian of the face's centre) below "
-                f"{fd.BLUR_RATIO:g} x the set's median ({median:.1f})",
-                [{"label": "", "faces": faces}],
-            )
-        )
-    hashes = np.array([np.frombuffer(measures[i].phash, ">u8") for i in good], np.uint64).reshape(
-        -1, HASH_WORDS
+    scores = np.array([side.measures[i].sharpness for i in good])
+    found = fd.blurred(scores)
+    if not len(found):
+        return None
+    median = float(np.median(scores))
+    faces = [_face(side.paths[good[i]], scores[i] / median, "x median") for i in found]
+    rule = (
+        f"sharpness (variance of the Laplacian of the face's centre) below {fd.BLUR_RATIO:g} x "
+        f"the set's median ({median:.1f})"
     )
-    groups = []
-    colours = np.array([np.frombuffer(measures[i].colour, np.uint8) for i in good])
+    return _finding("blurred", side.side, "Blurred faces", rule, _one_group(faces))
+
+
+def _duplicates(side: _Side) -> dict | None:
+    good = side.good()
+    measures = [side.measures[i] for i in good]
+    hashes = np.array([np.frombuffer(m.phash, ">u8") for m in measures], np.uint64)
+    hashes = hashes.reshape(-1, HASH_WORDS)
+    colours = np.array([np.frombuffer(m.colour, np.uint8) for m in measures])
     pairs = fd.same_colour(fd.hamming_pairs(hashes, fd.DUPLICATE_BITS), colours)
+    groups = []
     for members in fd.clusters(len(good), pairs):
         group = hashes[members]
         distance = np.bitwise_count(group[:, None, :] ^ group[None, :, :]).sum(-1)
         np.fill_diagonal(distance, 1 << 20)
-        faces = [_face(paths[good[i]], distance[k].min(), "bits") for k, i in enumerate(members)]
+        faces = [
+            _face(side.paths[good[i]], distance[k].min(), "bits") for k, i in enumerate(members)
+        ]
         groups.append({"label": f"{len(members)} faces alike", "faces": faces})
-    if groups:
-        out.append(
-            _finding(
-                "duplicates",
-                name,
-                "Near-duplicates",
-                f"256-bit DCT perceptual hashes differ in at most {fd.DUPLICATE_BITS} bits and "
-                f"4x4 colour thumbnails by at most {fd.DUPLICATE_COLOUR:g} levels on "
-                "average (value: bits from the nearest face of its group); keep one or a few of "
-                "each group",
-                groups,
-            )
-        )
+    if not groups:
+        return None
+    rule = (
+        f"256-bit DCT perceptual hashes differ in at most {fd.DUPLICATE_BITS} bits and 4x4 "
+        f"colour thumbnails by at most {fd.DUPLICATE_COLOUR:g} levels on average (value: bits "
+        "from the nearest face of its group); keep one or a few of each group"
+    )
+    return _finding("duplicates", side.side, "Near-duplicates", rule, groups)
+
+
+def _alignment(side: _Side) -> dict | None:
     posed = side.posed()
-    if not posed:
+    if len(posed) < fd.MIN_FACES:
+        return None
+    shapes = np.stack([side.measures[i].shape for i in posed])  # type: ignore[misc]
+    yaws = np.array([side.measures[i].pose[1] for i in posed])  # type: ignore[index]
+    residuals = fd.alignment_residuals(shapes, yaws)
+    found = fd.outliers(residuals)
+    if not len(found):
+        return None
+    faces = [_face(side.paths[posed[i]], residuals[i], "face widths") for i in found]
+    rule = (
+        f"aligned landmarks far from the median shape of faces turned alike (robust z-score "
+        f"above {fd.OUTLIER_Z:g}); the landmarks may be on the wrong place or not on a face"
+    )
+    return _finding("alignment", side.side, "Alignment outliers", rule, _one_group(faces))
+
+
+def _identity(side: _Side) -> dict | None:
+    have = [i for i in side.posed() if side.measures[i].identity is not None]
+    if len(have) < fd.MIN_FACES:
+        return None
+    descriptors = np.stack([side.measures[i].identity for i in have])  # type: ignore[misc]
+    distances = fd.identity_distances(descriptors)
+    found = fd.identity_outliers(distances)
+    if not len(found):
+        return None
+    faces = [_face(side.paths[have[i]], distances[i]) for i in found]
+    rule = (
+        f"dlib face descriptor's distance from the set's median descriptor above "
+        f"{fd.IDENTITY_DISTANCE:g} and an outlier (robust z-score above {fd.OUTLIER_Z:g}): "
+        "probably another person"
+    )
+    return _finding("identity", side.side, "Identity outliers", rule, _one_group(faces))
+
+
+def _side_findings(side: _Side, notes: list[str], identity: bool) -> list[dict]:
+    """The findings of one side, in the order the report shows them; what could not be checked
+    goes to ``notes``."""
+    if len(side.good()) < fd.MIN_FACES:
         notes.append(
-            f"{name}: no 68- or 98-point landmarks (plain crops or 4-point faces): "
+            f"{side.side}: only {len(side.good())} readable faces; sharpness, alignment and "
+            f"identity need at least {fd.MIN_FACES}"
+        )
+    if not side.posed():
+        notes.append(
+            f"{side.side}: no 68- or 98-point landmarks (plain crops or 4-point faces): "
             "pose coverage and alignment were not checked"
         )
-    elif len(posed) >= fd.MIN_FACES:
-        shapes = np.stack([measures[i].shape for i in posed])  # type: ignore[misc]
-        yaws = np.array([measures[i].pose[1] for i in posed])  # type: ignore[index]
-        residuals = fd.alignment_residuals(shapes, yaws)
-        found = fd.outliers(residuals)
-        if len(found):
-            faces = [_face(paths[posed[i]], residuals[i], "face widths") for i in found]
-            out.append(
-                _finding(
-                    "alignment",
-                    name,
-                    "Alignment outliers",
-                    f"aligned landmarks far from the median shape of faces turned alike (robust "
-                    f"z-score above {fd.OUTLIER_Z:g}); the landmarks may be on the wrong place or "
-                    "not on a face",
-                    [{"label": "", "faces": faces}],
-                )
-            )
-    if identity:
-        have = [i for i in posed if measures[i].identity is not None]
-        if len(have) >= fd.MIN_FACES:
-            distances = fd.identity_distances(np.stack([measures[i].identity for i in have]))  # type: ignore[misc]
-            found = fd.identity_outliers(distances)
-            if len(found):
-                faces = [_face(paths[have[i]], distances[i]) for i in found]
-                out.append(
-                    _finding(
-                        "identity",
-                        name,
-                        "Identity outliers",
-                        f"dlib face descriptor's distance from the set's median descriptor above "
-                        f"{fd.IDENTITY_DISTANCE:g} and an outlier (robust z-score above "
-                        f"{fd.OUTLIER_Z:g}): probably another person",
-                        [{"label": "", "faces": faces}],
-                    )
-                )
-    return out
+    checks = [_unreadable, _blurred, _duplicates, _alignment] + ([_identity] if identity else [])
+    return [found for check in checks if (found := check(side)) is not None]
 
 
 def _pose(side: _Side) -> dict[str, Any] | None:
