@@ -1,6 +1,7 @@
 // fs gui: the Faces tab -- the face-set report of the folders the model last trained on
-// (routes in fs_core/gui/faces.py). The report runs in the background on the server; this polls
-// its progress while the tab is open, then draws the pose heat-maps side by side (SVG made by the
+// (routes in fs_core/gui/faces.py). The report runs in the background on the server, started when
+// the tab first opens and again when the folders changed; this polls its progress while the tab
+// is open, then draws the pose heat-maps side by side (SVG made by the
 // server from numbers) and each finding's faces with their thumbnails and file names.
 
 const POLL_MS = 1000;
@@ -30,7 +31,7 @@ function root() {
 /** Open (or refresh) the Faces tab for model `name`; `api` is the page's JSON request helper. */
 export function showFaces(name, api) {
   hideFaces();
-  current = { name, api, timer: null };
+  current = { name, api, timer: null, autoStarted: false };
   root().replaceChildren(node("p", { class: "muted", text: "Loading…" }));
   poll(current);
 }
@@ -53,6 +54,12 @@ async function poll(view) {
   if (view !== current) return;
   render(view, data);
   if (data.state === "running") view.timer = setTimeout(() => poll(view), POLL_MS);
+  // made on first opening, and made again when the folders changed since (once per opening:
+  // folders that keep changing do not restart it for ever)
+  else if (!view.autoStarted && (data.state === "none" || (data.state === "ready" && data.stale))) {
+    view.autoStarted = true;
+    start(view);
+  }
 }
 
 async function start(view) {
@@ -94,6 +101,7 @@ function render(view, data) {
     const head = node("div", { class: "toolbar" }, button(data.stale ? "Check again (faces changed)" : "Check again"));
     out.push(head, folderLine(data));
     if (data.stale) out.push(node("p", { class: "warn-line", id: "faces-stale", text: "The folders changed since this report was made." }));
+    if (data.error) out.push(node("p", { class: "error-line", text: `The last check failed: ${data.error}` }));
     out.push(...reportNodes(data.report));
   }
   root().replaceChildren(...out);
