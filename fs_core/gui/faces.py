@@ -32,7 +32,7 @@ from starlette.routing import Route
 from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.facereport.html import add_thumbnails, heatmaps
-from fs_core.facereport.report import build_report
+from fs_core.facereport.report import REPORT_VERSION, build_report
 from fs_core.folder.layout import record_dir
 from fs_core.gui.jsonout import JSON
 from fs_core.gui.launch import recorded_args
@@ -87,7 +87,10 @@ def _read_cache(model_dir: Path) -> dict[str, Any] | None:
         data = json.loads(cache_file(model_dir).read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and "report" in data else None
+    if not isinstance(data, dict) or not isinstance(data.get("report"), dict):
+        return None
+    # a report kept by another version of fs may lack what this page shows: made again
+    return data if data["report"].get("version") == REPORT_VERSION else None
 
 
 def make_report(folders: dict[str, Path], progress: Any = None) -> dict[str, Any]:
