@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "fs_core.cli.swap",
     "fs_core.cli.extract",
     "fs_core.cli.sort",
+    "fs_core.cli.faces",
     "fs_core.cli.convert",
     "fs_core.cli.export",
     "fs_core.cli.import_cmd",

@@ -68,9 +68,10 @@ def blur_scores(records: Sequence[FaceRecord]) -> np.ndarray:
     )
 
 
-def pitch_yaw(landmarks: np.ndarray) -> tuple[float, float]:
-    """(pitch, yaw) in degrees of the face at ``landmarks`` (frame pixels), from its pose."""
-    rotation, _translation = al.estimate_pose(landmarks)
+def pitch_yaw(landmarks: np.ndarray, matrix: np.ndarray | None = None) -> tuple[float, float]:
+    """(pitch, yaw) in degrees of the face at ``landmarks`` (frame pixels), from its pose;
+    ``matrix``: its legacy matrix, when the caller has it already."""
+    rotation, _translation = al.estimate_pose(landmarks, matrix)
     projection = np.zeros((3, 4))
     projection[:, :3] = cv2.Rodrigues(rotation)[0]
     euler = cv2.decomposeProjectionMatrix(projection)[-1]

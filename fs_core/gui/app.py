@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from fs_core.errors import FsUserError
 from fs_core.folder.layout import PREVIEWS_DIR, RECORD_DIR, previews_dir
-from fs_core.gui import browse, compare, forms, models
+from fs_core.gui import browse, compare, faces, forms, models
 from fs_core.gui.config_view import config_view
 from fs_core.gui.installed import LazyInstalled
 from fs_core.gui.jsonout import JSON
@@ -240,6 +240,7 @@ class Api:
             ),
             *browse.routes(self),
             *compare.routes(self),
+            *faces.routes(self),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False)),
         ]
 

@@ -4,6 +4,7 @@
 
 import { compareTick, routeCompare } from "./compare.js";
 import { attachPicker } from "./picker.js";
+import { hideFaces, showFaces } from "./faces.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
@@ -545,6 +546,7 @@ class ModelView {
 
   close() {
     this.closed = true;
+    hideFaces();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.statusTimer);
     if (this.source) this.source.close();
@@ -558,7 +560,7 @@ class ModelView {
   }
 
   showTab(tab) {
-    if (!["preview", "graph", "analysis", "messages", "settings"].includes(tab)) tab = "preview";
+    if (!["preview", "graph", "analysis", "messages", "settings", "faces"].includes(tab)) tab = "preview";
     this.tab = tab;
     for (const node of $$("[role=tab]")) {
       const on = node.dataset.tab === tab;
@@ -569,6 +571,7 @@ class ModelView {
     if (tab === "graph") this.loadGraph();
     if (tab === "settings") this.loadSettings();
     if (tab === "analysis" && this.sessionChart) this.resizeCharts();
+    if (tab === "faces") showFaces(this.name, api); else hideFaces();
   }
 
   async refresh() {
