@@ -2,6 +2,8 @@
 // Talks to the JSON API of fs_core/gui/app.py; the access token travels as the X-FS-Token header
 // (and as ?token= where a header cannot be set: EventSource, <img>, download links).
 
+import { JOB_VIEWS, jobsRoute } from "./jobs.js";
+
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
@@ -260,7 +262,7 @@ function route() {
   let view = "models";
   if (parts[0] === "new") view = "new";
   else if (parts[0] === "model" && parts[1]) view = "model";
-  else if (parts.length) view = "missing";
+  else if (parts.length) view = JOB_VIEWS.includes(parts[0]) ? parts[0] : "missing";
 
   for (const section of $$(".view")) section.hidden = section.id !== `view-${view}`;
   $("#nav-models").classList.toggle("current", view === "models" || view === "model");
@@ -291,6 +293,7 @@ function route() {
     document.title = "New training · fs";
     newForm.open(new URLSearchParams(queryPart || ""));
   }
+  jobsRoute(view, parts, new URLSearchParams(queryPart || ""));
   app.view = view;
 }
 
