@@ -90,10 +90,12 @@ def convert_options(data: Any, registry: Any) -> dict[str, Any]:
         if name in given and given[name] not in getattr(registry, kind):
             installed = ", ".join(sorted(getattr(registry, kind)))
             raise FsUserError(f"{name} {given[name]!r} is not installed (installed: {installed})")
-    try:
-        options = attrs.evolve(ConvertOptions(), **given)
-    except (ValueError, TypeError) as error:
-        raise FsUserError(f"bad convert option: {error}") from None
+    options = ConvertOptions()
+    for name, value in given.items():  # one at a time, so the message names the option
+        try:
+            options = attrs.evolve(options, **{name: value})
+        except (ValueError, TypeError) as error:
+            raise FsUserError(f"convert option {name}: {error}") from None
     return {name: getattr(options, name) for name in CONVERT_FIELDS}
 
 

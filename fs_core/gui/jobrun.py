@@ -39,8 +39,6 @@ def _write_json(path: Path, data: dict) -> None:
 
 def run(job_dir: Path) -> int:
     """Run the job of ``job_dir`` to its end; returns the command's exit code."""
-    job = json.loads((job_dir / JOB_FILE).read_text(encoding="utf-8"))
-    argv = [sys.executable, "-m", "fs_core", *job["argv"]]
     stopping: list[float] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -50,6 +48,8 @@ def run(job_dir: Path) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    job = json.loads((job_dir / JOB_FILE).read_text(encoding="utf-8"))
+    argv = [sys.executable, "-m", "fs_core", *job["argv"]]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(job_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(

@@ -157,6 +157,8 @@ class JobStore:
                 job["state"] = "running"
             elif not pid_text:
                 job["state"] = "starting"
+            elif (folder / CANCEL_FILE).exists():  # interrupted before it could record the end
+                job["state"] = "cancelled"
             else:
                 job["state"] = "failed"
                 job["error"] = "the job ended without recording a result (was it killed?)"
@@ -171,11 +173,15 @@ class JobStore:
         base = jobs_root(self.root)
         if not base.is_dir():
             return []
-        names = sorted(
-            (p.name for p in base.iterdir() if _JOB_ID.match(p.name) and (p / JOB_FILE).is_file()),
-            reverse=True,
-        )
-        return [self.state(base / name) for name in names[:LIST_LIMIT]]
+        found = []
+        for path in base.iterdir():
+            if _JOB_ID.match(path.name):
+                try:  # when the job was made (the name's time has whole seconds only)
+                    found.append((path.name[:15], (path / JOB_FILE).stat().st_mtime_ns, path))
+                except OSError:
+                    continue
+        found.sort(reverse=True)
+        return [self.state(path) for _, _, path in found[:LIST_LIMIT]]
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         folder = job_dir(self.root, job_id)

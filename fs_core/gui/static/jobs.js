@@ -170,6 +170,7 @@ const convert = {
     } catch (err) {
       showError($("#cv-error"), err.message);
     }
+    if (params.get("input")) $("#cv-input").value = params.get("input");
     if ($("#cv-input").value) this.inputChanged();
   },
 
