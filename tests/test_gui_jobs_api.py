@@ -121,7 +121,7 @@ GOOD = {"model": "saved", "input": "demo/clip"}
         ({"output": "/tmp/elsewhere"}, "outside the root"),
     ],
 )
-def test_each_bad_convert_form_is_refused_and_starts_nothing(client, root, no_launch, change, named):
+def test_each_bad_convert_form_is_refused_and_starts_nothing(client, no_launch, change, named):
     error = _one_line_400(client.post("/api/convert", json={**GOOD, **change}, headers=POST))
     assert named in error
     assert not no_launch and client.get("/api/jobs").json()["jobs"] == []
@@ -203,9 +203,7 @@ def test_a_job_records_its_end_and_serves_its_output(client, root):
     started = store.start("export", ["--version"], {"model": "saved", "output": str(output)})
     job = _wait_state(client, started["id"], ("done", "failed"))
     assert job["state"] == "done" and any("fs-core" in line for line in job["log"])
-    ranged = client.get(
-        f"/api/jobs/{job['id']}/files/made.onnx", headers={"Range": "bytes=10-19"}
-    )
+    ranged = client.get(f"/api/jobs/{job['id']}/files/made.onnx", headers={"Range": "bytes=10-19"})
     assert ranged.status_code == 206 and ranged.content == bytes(range(10, 20))
     download = client.get(f"/api/jobs/{job['id']}/download")
     assert download.content == output.read_bytes()
@@ -222,7 +220,10 @@ def test_a_job_records_its_end_and_serves_its_output(client, root):
     assert result["videos"] == ["clip_converted.mp4"] and result["images"] == ["a_000001.png"]
     assert _one_line_400(client.get(f"/api/jobs/{second['id']}/files/..%2F..%2Fsaved%2Fstate.toml"))
     archive = zipfile.ZipFile(io.BytesIO(client.get(f"/api/jobs/{second['id']}/download").content))
-    assert sorted(archive.namelist()) == ["frames_out/a_000001.png", "frames_out/clip_converted.mp4"]
+    assert sorted(archive.namelist()) == [
+        "frames_out/a_000001.png",
+        "frames_out/clip_converted.mp4",
+    ]
 
     # a new server (a reloaded page) lists both, newest first, with their state
     fresh = TestClient(create_app(root, TOKEN, require_token_for_reads=False), base_url=BASE)

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,8 @@ PID_FILE = "pid"
 PROGRESS_FILE = "progress.json"
 #: an argument starting with this names a file in the job's own folder (made by :meth:`start`)
 IN_JOB = "@job/"
+#: how long after its start a runner may not yet show its own command line
+STARTUP_SECONDS = 10.0
 #: jobs the list shows (newest first); older folders stay on disk
 LIST_LIMIT = 50
 _JOB_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-(convert|export|import)-[0-9a-f]{6}$")
@@ -59,9 +62,10 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _runner_alive(pid: int) -> bool:
+def _runner_alive(pid: int, pid_file: Path) -> bool:
     """Whether ``pid`` is still a job runner (not a pid the system has since given to another
-    program: where ``/proc`` exists, its command line is checked)."""
+    program: where ``/proc`` exists, its command line is checked, except in the first seconds,
+    when a runner just forked may still show the server's command line)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -77,7 +81,12 @@ def _runner_alive(pid: int) -> bool:
         return True
     if not text:  # a zombie: ended, not yet reaped
         return False
-    return b"fs_core.gui.jobrun" in text
+    if b"fs_core.gui.jobrun" in text:
+        return True
+    try:
+        return time.time() - pid_file.stat().st_mtime < STARTUP_SECONDS
+    except OSError:
+        return False
 
 
 class JobStore:
@@ -150,10 +159,9 @@ class JobStore:
                 job["state"] = "done" if result.get("rc") == 0 else "failed"
             job["ended"] = result.get("ended")
         else:
-            pid_text = (
-                (folder / PID_FILE).read_text().strip() if (folder / PID_FILE).is_file() else ""
-            )
-            if pid_text.isdigit() and _runner_alive(int(pid_text)):
+            pid_file = folder / PID_FILE
+            pid_text = pid_file.read_text().strip() if pid_file.is_file() else ""
+            if pid_text.isdigit() and _runner_alive(int(pid_text), pid_file):
                 job["state"] = "running"
             elif not pid_text:
                 job["state"] = "starting"
