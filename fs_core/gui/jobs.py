@@ -227,7 +227,7 @@ class JobStore:
         if target.is_file():
             return target
         temp = target.with_name(f".{target.name}.tmp")
-        with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED) as archive:
+        with zipfile.ZipFile(temp, "w", zipfile.ZIP_STORED) as archive:
             for path in sorted(source.rglob("*")):
                 if path.is_file() and not path.name.startswith("."):
                     archive.write(path, Path(source.name) / path.relative_to(source))

@@ -233,7 +233,7 @@ const convert = {
       slider.disabled = frames.count < 1;
       if (Number(slider.value) > Number(slider.max)) slider.value = slider.max;
       this.frameCaption();
-      this.schedulePreview(0);
+      this.schedulePreview();
     } catch (err) {
       info.classList.add("bad");
       info.textContent = err.message;
