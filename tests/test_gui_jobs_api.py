@@ -246,3 +246,20 @@ def test_a_running_job_is_cancelled_from_the_page(client, root):
     assert ended["state"] == "cancelled"
     error = _one_line_400(client.post(f"/api/jobs/{job['id']}/cancel", headers=POST))
     assert "cancelled, not running" in error
+
+
+def test_convert_progress_file_is_replaced_whole_and_throttled(tmp_path):
+    import json
+
+    from fs_core.cli.convert import progress_writer
+
+    path = tmp_path / "progress.json"
+    write = progress_writer(path, every=60.0)
+    write(0, 24)
+    assert json.loads(path.read_text())["done"] == 0
+    write(5, 24)  # within the interval: not rewritten
+    assert json.loads(path.read_text())["done"] == 0
+    write(24, 24)  # the last frame always is
+    data = json.loads(path.read_text())
+    assert (data["done"], data["total"]) == (24, 24) and data["seconds"] >= 0
+    assert [p.name for p in tmp_path.iterdir()] == ["progress.json"]

@@ -238,6 +238,12 @@ const convert = {
       info.classList.add("bad");
       info.textContent = err.message;
       slider.disabled = true;
+      this.ask += 1; // drop a preview of the previous input
+      this.frameCaption();
+      $("#cv-before").hidden = true;
+      $("#cv-after").hidden = true;
+      $("#cv-preview-state").className = "muted small";
+      $("#cv-preview-state").textContent = "Choose a model and an input to see a frame before and after the swap.";
     }
   },
 
