@@ -32,6 +32,8 @@ PREVIEWS_DIR = "previews"
 #: previews computed at once; a further request waits for one to finish (the page says so)
 MAX_RUNNING = 2
 _KEY_CHARS = frozenset("0123456789abcdef")
+#: options that change only how the whole output is written, not the swapped frame shown
+OUTPUT_ONLY = frozenset({"writer", "writer_format", "video_container", "output_scale"})
 
 
 def frame_list(path: Path) -> dict[str, Any]:
@@ -43,6 +45,13 @@ def frame_list(path: Path) -> dict[str, Any]:
         "width": source.info.width,
         "height": source.info.height,
     }
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
 
 
 def _model_stamp(model_dir: Path) -> str:
@@ -60,7 +69,8 @@ class FramePreviews:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._lock = threading.Lock()
-        self._running: dict[str, subprocess.Popen] = {}
+        #: key -> its fs convert (None while the frame is read, before the process starts)
+        self._running: dict[str, subprocess.Popen | None] = {}
 
     def folder(self, key: str) -> Path:
         if len(key) != 32 or not set(key) <= _KEY_CHARS:
@@ -69,17 +79,10 @@ class FramePreviews:
 
     def request(self, form: ConvertForm, index: int) -> dict[str, Any]:
         """The state of the preview of frame ``index`` with ``form``'s model and options,
-        starting its computation when it is neither cached nor under way."""
-        source = FrameSource(form.source.input)
-        keys = source.keys()
-        if not 0 <= index < len(keys):
-            raise FsUserError(f"frame must be from 0 to {len(keys) - 1}, got {index}")
-        _, frame_key, number = keys[index]
-        if number is None:
-            raise FsUserError(
-                f"frame {frame_key} has no number at the end of its name, so fs convert cannot "
-                "pick it alone (-R); rename the frames to end in digits for a preview"
-            )
+        starting its computation when it is neither cached nor under way. The page asks again
+        every second while it computes, so a cached or running answer reads no frame."""
+        if index < 0:
+            raise FsUserError(f"frame must be 0 or more, got {index}")
         ident = json.dumps(
             [
                 str(form.model_dir),
@@ -87,25 +90,47 @@ class FramePreviews:
                 str(form.source.input),
                 str(form.source.alignments),
                 index,
-                form.options,
+                {k: v for k, v in form.options.items() if k not in OUTPUT_ONLY},
             ],
             sort_keys=True,
         )
         key = hashlib.sha256(ident.encode()).hexdigest()[:32]
         folder = self.folder(key)
-        answer: dict[str, Any] = {"key": key, "frame": index, "name": frame_key}
+        answer: dict[str, Any] = {"key": key, "frame": index}
         with self._lock:
             done = self._finished(key, folder)
             if done is not None:
-                return {**answer, **done}
+                return {**answer, **done, "name": _read(folder / "name.txt")}
             if key in self._running:
-                return {**answer, "state": "computing"}
+                return {**answer, "state": "computing", "name": _read(folder / "name.txt")}
             if len(self._running) >= MAX_RUNNING:
-                return {**answer, "state": "busy"}
-            folder.mkdir(parents=True, exist_ok=True)
-            self._write_before(source, index, folder / "before.png")
-            self._start(key, folder, form, number)
-        return {**answer, "state": "computing"}
+                return {**answer, "state": "busy", "name": ""}
+            self._running[key] = None  # reserved while the frame is read (outside the lock)
+        try:
+            name = self._prepare(form, index, folder)
+        except BaseException:
+            with self._lock:
+                self._running.pop(key, None)
+            raise
+        return {**answer, "state": "computing", "name": name}
+
+    def _prepare(self, form: ConvertForm, index: int, folder: Path) -> str:
+        """Check the frame, write its "before" and start ``fs convert`` for its "after"."""
+        source = FrameSource(form.source.input)
+        keys = source.keys()
+        if index >= len(keys):
+            raise FsUserError(f"frame must be from 0 to {len(keys) - 1}, got {index}")
+        _, frame_key, number = keys[index]
+        if number is None:
+            raise FsUserError(
+                f"frame {frame_key} has no number at the end of its name, so fs convert cannot "
+                "pick it alone (-R); rename the frames to end in digits for a preview"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        self._write_before(source, index, folder / "before.png")
+        (folder / "name.txt").write_text(frame_key, encoding="utf-8")
+        self._start(folder.name, folder, form, number)
+        return frame_key
 
     def _finished(self, key: str, folder: Path) -> dict[str, Any] | None:
         if (folder / "after.png").is_file():
@@ -131,6 +156,7 @@ class FramePreviews:
         out = folder / "out"
         shutil.rmtree(out, ignore_errors=True)
         (folder / "error.txt").unlink(missing_ok=True)
+        # one PNG at the input's size, whatever output the convert itself will write
         options = {**form.options, "writer": "opencv", "writer_format": "png", "output_scale": 100}
         config = folder / "convert.toml"
         config.write_text(convert_toml(options), encoding="utf-8")
@@ -163,7 +189,8 @@ class FramePreviews:
                 start_new_session=True,
                 close_fds=True,
             )
-        self._running[key] = process
+        with self._lock:
+            self._running[key] = process
         threading.Thread(
             target=self._finish, args=(key, folder, process), name=f"preview-{key}", daemon=True
         ).start()
