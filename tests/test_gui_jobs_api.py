@@ -43,6 +43,8 @@ def root(tmp_path_factory) -> Path:
     model.mkdir()
     save_state(model, ModelState(model="lightweight", iterations=7))
     (folder / "faceswap_model").mkdir()
+    (folder / "faceswap_model" / "original.keras").write_bytes(b"")
+    (folder / "empty").mkdir()
     (folder / "taken").mkdir()
     (folder / "taken" / "file.txt").write_text("x")
     return folder
@@ -168,6 +170,7 @@ def test_export_without_tensorflow_says_so_in_one_line(client, no_launch, monkey
     [
         ({"input": "/etc", "name": "new"}, "outside the root"),
         ({"input": "nothing", "name": "new"}, "does not exist"),
+        ({"input": "empty", "name": "new"}, "no faceswap model (<name>.keras)"),
         ({"input": "faceswap_model", "name": "../up"}, "one folder name"),
         ({"input": "faceswap_model", "name": "taken"}, "already exists"),
         ({"input": "faceswap_model", "name": "-flag"}, "not a usable folder name"),

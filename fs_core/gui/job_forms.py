@@ -262,6 +262,8 @@ def parse_import(root: Path, data: Any) -> ImportForm:
     source = path_inside(root, form.get("input"), "faceswap model folder")
     if not source.is_dir():
         raise FsUserError(f"faceswap model folder does not exist: {form.get('input')}")
+    if not any(source.glob("*.keras")):  # said now rather than by a job that fails
+        raise FsUserError(f"no faceswap model (<name>.keras) in {form.get('input')}")
     name = new_model_name(form.get("name"))
     target = model_path(root, name)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
