@@ -456,7 +456,9 @@ const jobView = {
     download.hidden = false;
     if (job.kind === "export") {
       download.textContent = job.format === "savedmodel" ? "Download (.zip)" : "Download";
-      box.replaceChildren(el("p", { class: "muted" }, `Written to ${underRoot(job.output)}.`));
+      // fs export's closing line says how the consuming tool must cut the faces
+      const summary = (job.log || []).filter((line) => line.startsWith("Exported ")).pop();
+      box.replaceChildren(el("p", { class: "jb-summary" }, summary || `Written to ${underRoot(job.output)}.`));
       return;
     }
     download.textContent = "Download";
