@@ -226,7 +226,8 @@ class JobStore:
         target = job_dir(self.root, job_id) / f"{source.name}.zip"
         if target.is_file():
             return target
-        temp = target.with_name(f".{target.name}.tmp")
+        # two clicks at once write two temporary files, not one
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
         with zipfile.ZipFile(temp, "w", zipfile.ZIP_STORED) as archive:
             for path in sorted(source.rglob("*")):
                 if path.is_file() and not path.name.startswith("."):
