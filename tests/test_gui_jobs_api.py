@@ -102,6 +102,14 @@ def test_frames_of_an_input_and_its_alignments_beside_it(client):
     assert "'..'" in error
 
 
+def test_inputs_suggested_are_videos_and_folders_with_alignments(client, root):
+    (root / "videos").mkdir(exist_ok=True)
+    (root / "videos" / "talk.mp4").write_bytes(b"")
+    (root / ".hidden").mkdir(exist_ok=True)
+    (root / ".hidden" / "x.mp4").write_bytes(b"")
+    assert client.get("/api/convert/inputs").json()["inputs"] == ["demo/clip", "videos/talk.mp4"]
+
+
 GOOD = {"model": "saved", "input": "demo/clip"}
 
 

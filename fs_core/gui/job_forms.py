@@ -141,6 +141,38 @@ def convert_source(root: Path, data: dict[str, Any]) -> ConvertSource:
     return ConvertSource(source, alignments)
 
 
+#: how deep and how many convert inputs :func:`convert_inputs` looks for
+INPUT_SCAN_DEPTH = 3
+INPUT_SCAN_LIMIT = 200
+
+
+def convert_inputs(root: Path) -> list[str]:
+    """What the page suggests as a convert input: the video files, and the folders holding an
+    ``alignments.fsa``, up to :data:`INPUT_SCAN_DEPTH` folders below the root (hidden folders
+    and model folders skipped), at most :data:`INPUT_SCAN_LIMIT`, as paths relative to it."""
+    base = root.resolve()
+    found: list[str] = []
+    layer = [base]
+    for _ in range(INPUT_SCAN_DEPTH):
+        below: list[Path] = []
+        for folder in layer:
+            try:
+                entries = sorted(folder.iterdir())
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.startswith(".") or len(found) >= INPUT_SCAN_LIMIT:
+                    continue
+                if entry.is_dir() and not is_model_folder(entry):
+                    if default_alignments_path(entry).is_file():
+                        found.append(entry.relative_to(base).as_posix())
+                    below.append(entry)
+                elif entry.suffix.lower() in VIDEO_EXTENSIONS and entry.is_file():
+                    found.append(entry.relative_to(base).as_posix())
+        layer = below
+    return sorted(found)
+
+
 def _new_output(root: Path, text: Any, default: str, what: str) -> Path:
     """A new output path under the root (``default`` when not given); an existing folder must be
     empty, an existing file is refused."""

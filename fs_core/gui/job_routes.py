@@ -4,8 +4,9 @@ Routes only translate HTTP: forms are checked by :mod:`fs_core.gui.job_forms`, j
 read back by :mod:`fs_core.gui.jobs`, the slider's before/after frames made by
 :mod:`fs_core.gui.frame_preview`. :func:`routes` hooks them into the app.
 
-``GET /api/convert/options``, ``/api/convert/frames?input=``, ``/api/convert/preview/KEY/{before,
-after}.png``, ``/api/jobs``, ``/api/jobs/ID``, ``/api/jobs/ID/result`` (what a convert wrote),
+``GET /api/convert/options``, ``/api/convert/inputs``, ``/api/convert/frames?input=``,
+``/api/convert/preview/KEY/{before,after}.png``, ``/api/jobs``, ``/api/jobs/ID``,
+``/api/jobs/ID/result`` (what a convert wrote),
 ``/api/jobs/ID/files/PATH`` (one output file; ranges for a video), ``/api/jobs/ID/download``
 (the file, or a folder as a .zip); ``POST /api/convert``, ``/api/convert/preview``,
 ``/api/export``, ``/api/import``, ``/api/jobs/ID/cancel``.
@@ -90,6 +91,9 @@ class JobRoutes:
         info = frame_list(source.input)
         info["alignments"] = str(source.alignments.relative_to(self.root.resolve()))
         return JSON(info)
+
+    def inputs(self, request: Request) -> Response:
+        return JSON({"inputs": job_forms.convert_inputs(self.root)})
 
     def preview_image(self, request: Request) -> Response:
         try:
@@ -225,6 +229,7 @@ class JobRoutes:
         return [
             Route("/api/convert/options", self.options),
             Route("/api/convert/frames", self.frames),
+            Route("/api/convert/inputs", self.inputs),
             Route("/api/convert", self.convert, methods=["POST"]),
             Route("/api/convert/preview", self.preview, methods=["POST"]),
             Route("/api/convert/preview/{key:str}/{which:str}.png", self.preview_image),

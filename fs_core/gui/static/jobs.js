@@ -148,7 +148,8 @@ const convert = {
     this.wire();
     showError($("#cv-error"), "");
     try {
-      const [options, models] = await Promise.all([loadOptions(), request("api/models")]);
+      const [options, models, inputs] = await Promise.all([loadOptions(), request("api/models"), request("api/convert/inputs")]);
+      $("#cv-inputs").replaceChildren(...inputs.inputs.map((path) => el("option", { value: path })));
       const names = (models.models || []).map((m) => m.name);
       const chosen = params.get("model") || $("#cv-model").value || names[0];
       fill($("#cv-model"), names, chosen);
