@@ -9,6 +9,11 @@ without a flag (mask blending, colour plugin settings, writer settings) come fro
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,8 +173,39 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="CONFIG",
         help="config file whose [convert] section sets the options (flags win)",
     )
+    add(
+        "--progress-file",
+        dest="progress_file",
+        default=None,
+        help=argparse.SUPPRESS,  # for fs gui: frames done and total as JSON, rewritten as it goes
+    )
     parser.set_defaults(func=run)
     return parser
+
+
+def progress_writer(path: Path, every: float = 0.5) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback that keeps ``{"done", "total", "seconds"}`` in
+    ``path`` (replaced whole, at most every ``every`` seconds and at the last frame), so a watcher
+    such as ``fs gui`` reads the count without parsing a progress bar."""
+    started = time.monotonic()
+    last = [-every]
+    lock = threading.Lock()
+
+    def write(done: int, total: int) -> None:
+        now = time.monotonic()
+        with lock:
+            if done not in (0, total) and now - last[0] < every:
+                return
+            last[0] = now
+            data = {"done": done, "total": total, "seconds": round(now - started, 3)}
+            temp = path.with_name(f".{path.name}.tmp")
+            try:
+                temp.write_text(json.dumps(data), encoding="utf-8")
+                os.replace(temp, path)
+            except OSError:
+                pass  # a watcher's convenience: never worth stopping the convert
+
+    return write
 
 
 #: flag destination -> [convert] option it overrides
@@ -220,7 +256,11 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
     )
     result = convert(
-        request, options, registry, swapper_factory=_swapper(request, options, registry, args)
+        request,
+        options,
+        registry,
+        swapper_factory=_swapper(request, options, registry, args),
+        progress=progress_writer(Path(args.progress_file)) if args.progress_file else None,
     )
     where = ", ".join(str(path) for path in result.outputs) or str(request.output)
     rate = result.written / result.seconds if result.seconds > 0 else 0.0

@@ -580,9 +580,12 @@ def convert(
     swapper_factory: Callable[[], Any] | None = None,
     show_progress: bool = True,
     notify: Callable[[str], None] = print,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ConvertResult:
     """Run ``fs convert``. ``swapper_factory`` makes the swapper once every input has been
     checked (loading a model is the slow part); by default the model of ``request.model_dir``.
+    ``progress(done, total)`` hears of every frame written (from a writer thread), and once with
+    0 before the model loads, so a watcher knows the total early.
     """
     started = time.perf_counter()
     source = FrameSource(request.input)
@@ -594,13 +597,7 @@ def convert(
     check_landmark_masks(faces, str(getattr(options, "mask_type", "none")), path)
     keep = bool(getattr(options, "keep_unchanged", False))
 
-    writers = registry.convert_writers
-    name = getattr(options, "writer", "opencv")
-    if name not in writers:
-        raise FsUserError(
-            f"unknown writer {name!r}; installed writers: {', '.join(sorted(writers))}"
-        )
-    descriptor = writers[name]
+    descriptor = _writer_descriptor(registry, options)
     prepare_output(request.output, request.input)
     done = set(descriptor.done_keys(request.output, info, options) or ())
     jobs, counts = plan_frames(keys, faces, in_range, keep, done)
@@ -620,6 +617,8 @@ def convert(
             seconds=time.perf_counter() - started,
         )
 
+    if progress is not None:
+        progress(0, len(todo))
     if swapper_factory is None:
         swapper_factory = _model_swapper(request, options, registry)
     swapper = swapper_factory()
@@ -636,6 +635,8 @@ def convert(
         with lock:
             tally[action] = tally.get(action, 0) + 1
             bar.update(1)
+            if progress is not None:
+                progress(sum(tally.values()), len(todo))
 
     threads = request.jobs if request.jobs > 0 else min(4, os.cpu_count() or 1)
     try:
@@ -657,6 +658,16 @@ def convert(
         skipped_range=counts["skipped_range"],
         not_listed=counts["not_listed"],
     )
+
+
+def _writer_descriptor(registry: Any, options: Any) -> Any:
+    writers = registry.convert_writers
+    name = getattr(options, "writer", "opencv")
+    if name not in writers:
+        raise FsUserError(
+            f"unknown writer {name!r}; installed writers: {', '.join(sorted(writers))}"
+        )
+    return writers[name]
 
 
 def _model_swapper(request: ConvertRequest, options: Any, registry: Any) -> Callable[[], Any]:

@@ -5,6 +5,7 @@
 import { compareTick, routeCompare } from "./compare.js";
 import { attachPicker } from "./picker.js";
 import { hideFaces, showFaces } from "./faces.js";
+import { JOB_VIEWS, jobsRoute } from "./jobs.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
@@ -265,7 +266,7 @@ function route() {
   if (parts[0] === "new") view = "new";
   else if (parts[0] === "model" && parts[1]) view = "model";
   else if (parts[0] === "compare") view = "compare";
-  else if (parts.length) view = "missing";
+  else if (parts.length) view = JOB_VIEWS.includes(parts[0]) ? parts[0] : "missing";
 
   for (const section of $$(".view")) section.hidden = section.id !== `view-${view}`;
   $("#nav-models").classList.toggle("current", view === "models" || view === "model");
@@ -298,6 +299,7 @@ function route() {
     document.title = "New training · fs";
     newForm.open(new URLSearchParams(queryPart || ""));
   }
+  jobsRoute(view, parts, new URLSearchParams(queryPart || ""));
   app.view = view;
 }
 
