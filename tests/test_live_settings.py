@@ -7,6 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from test_record import (
+    _events,
+    _start_trainer,
+    _wait_for,
+    subprocess_env,  # noqa: F401 (a fixture, used by name)
+)
 from train_request import FAST, tiny_request
 
 from fs_core import hookimpl
@@ -269,3 +275,69 @@ def test_markers_come_from_settings_records(tmp_path):
     assert loss_series(Path(tmp_path))["markers"] == [
         {"iteration": 5, "label": "lr 5e-05 -> 2e-05"}
     ]
+
+
+# ---------------------------------------------------------------- a real trainer process
+
+
+def test_a_running_trainer_takes_changes_through_the_channel(
+    demo,
+    tmp_path,
+    subprocess_env,  # noqa: F811 (the fixture)
+):
+    import tiny_plugin
+
+    from fs_core.folder.state import load_state
+    from fs_core.plugin_manager import load_registry
+    from fs_core.record import is_training, send_command
+    from fs_core.training import set_settings
+
+    registry = load_registry(extra_plugins={"tiny_plugin": tiny_plugin})
+    model = tmp_path / "m"
+    proc = _start_trainer(demo, model, subprocess_env)
+    try:
+        _wait_for(proc, lambda: any(r["type"] == "progress" for r in _events(model)))
+        assert is_training(model)
+        now = set_settings.change(model, {"global.learning_rate": 2e-5}, registry)
+        assert now.answered and not now.failed, now.text
+        assert now.text.startswith("global.learning_rate 5e-05 -> 2e-05 at iteration")
+        assert now.text.endswith("applied now")
+        with pytest.raises(FsUserError, match="loss_weight_2"):  # refused before it is sent
+            set_settings.change(model, {"global.loss.loss_weight_2": 999}, registry)
+        ident = send_command(model, "set", changes={"global.loss.loss_weight_2": 999})
+        refused = set_settings.wait_for_answer(model, ident, 0, 60)
+        assert refused["status"] == "failed" and "loss_weight_2" in refused["detail"]
+
+        later = set_settings.change(model, {"global.loss.loss_weight_2": 50}, registry)
+        assert "after a rebuild" in later.text, later.text
+        _wait_for(
+            proc,
+            lambda: (
+                len([r for r in _events(model) if r["type"] == "progress" and r["session"] == 2])
+                > 0
+            ),
+        )
+        assert is_training(model)
+        send_command(model, "stop")
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    records = _events(model)
+    changes = [r for r in records if r["type"] == "settings"]
+    assert [(r["applies"], r["changes"][0]["key"]) for r in changes] == [
+        ("now", "global.learning_rate"),
+        ("rebuild", "global.loss.loss_weight_2"),
+    ]
+    ends = [r["reason"] for r in records if r["type"] == "end"]
+    assert ends == ["settings", "stopped"]
+    state = load_state(model)
+    first, second = state.sessions
+    assert [c["key"] for c in first["live_changes"]] == [
+        "global.learning_rate",
+        "global.loss.loss_weight_2",
+    ]
+    assert second["config"]["global"]["learning_rate"] == pytest.approx(2e-5)
+    assert second["config"]["global.loss"]["loss_weight_2"] == 50.0
+    assert state.iterations == first["iterations"] + second["iterations"]
