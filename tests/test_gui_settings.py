@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("starlette")
-pytest.importorskip("httpx")
-from starlette.testclient import TestClient
+with warnings.catch_warnings():  # Starlette 1.x suggests the httpx2 fork; httpx works the same
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 from fs_core.folder.state import save_state
 from fs_core.gui.app import create_app
