@@ -2,6 +2,8 @@
 // Talks to the JSON API of fs_core/gui/app.py; the access token travels as the X-FS-Token header
 // (and as ?token= where a header cannot be set: EventSource, <img>, download links).
 
+import { markersPlugin, renderLiveSettings } from "./settings.js";
+
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
@@ -440,7 +442,7 @@ function chartData(series, { smoothing = 0, mode = "smoothed", log = false, term
         value: (u, v) => fmt.loss(v) });
     }
   });
-  return { data, series: uSeries, log };
+  return { data, series: uSeries, log, markers: series.markers || [] };
 }
 
 function makeChart(target, built, height = 340, shown = null) {
@@ -459,6 +461,7 @@ function makeChart(target, built, height = 340, shown = null) {
     series: built.series,
     cursor: { drag: { x: true, y: false } },
     legend: { live: true },
+    plugins: [markersPlugin(built.markers || [])],
   };
   target.replaceChildren();
   return new uPlot(opts, built.data, target);
@@ -933,17 +936,8 @@ class ModelView {
       return;
     }
     box.replaceChildren(el("p", { class: "muted" }, "Loading…"));
-    let config;
-    try {
-      config = await api(`api/config?model=${encodeURIComponent(this.detail.model)}`);
-    } catch (err) {
-      box.replaceChildren(el("p", { class: "error-line" }, `Could not load the settings: ${err.message}`));
-      return;
-    }
-    if (this.closed) return;
     box.dataset.loaded = this.name;
-    const sections = withStoredValues(config.sections || {}, this.detail.config || {}, this.detail.locked || []);
-    renderOptions(box, sections, { readonly: true });
+    await renderLiveSettings(box, this.name, { api, el, modelPath });
   }
 
   // ---- buttons
