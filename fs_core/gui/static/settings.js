@@ -38,6 +38,7 @@ function inputFor(h, option, disabled) {
     input = h.el("input", { type: "text", id, disabled, spellcheck: "false" });
     input.value = value ?? "";
   }
+  if (value === null || value === undefined) input.placeholder = "not recorded: type a value to set it";
   input.dataset.key = option.key;
   input.dataset.original = input.type === "checkbox" ? String(input.checked) : input.value;
   return input;
