@@ -70,6 +70,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from fs_core.training import live, set_settings  # noqa: PLC0415 (TensorFlow: fs --help starts without it)
 
+    set_settings.check_model_dir(args.model_dir)
     if args.list:
         if args.settings or args.reset:
             raise FsUserError("--list changes nothing: give it alone")
