@@ -338,6 +338,6 @@ def answer_line(
         )
     if forgotten:
         lines.append(
-            f"forgot {', '.join(forgotten)} (the config file's value applies from the next start)"
+            f"forgot {', '.join(forgotten)} (the config file's value applies from the next session)"
         )
     return "; ".join(lines) or "nothing changed: those values are in force already"

@@ -111,17 +111,18 @@ export async function renderLiveSettings(box, name, h) {
   const bar = h.el("div", { class: "live-bar" }, apply, forget, message);
   box.replaceChildren(lead, bar, ...fieldsets);
 
-  const send = async (body, busy) => {
+  const send = async (body, busy, note = "") => {
     message.className = "action-msg";
     message.textContent = busy;
     apply.disabled = forget.disabled = true;
     try {
       const answer = await h.api(h.modelPath(name, "/settings"), { method: "POST", body });
-      message.textContent = answer.message;
+      const text = answer.message + note;
+      message.textContent = text;
       message.classList.add("ok");
       setTimeout(() => box.isConnected && renderLiveSettings(box, name, h).then(() => {
         const again = box.querySelector("#st-msg");
-        if (again) { again.textContent = answer.message; again.classList.add("ok"); }
+        if (again) { again.textContent = text; again.classList.add("ok"); }
       }), 400);
     } catch (err) {
       message.textContent = err.message;
@@ -140,7 +141,9 @@ export async function renderLiveSettings(box, name, h) {
       message.textContent = "Nothing changed: edit a setting first.";
       return;
     }
-    send({ changes }, view.training ? "Sending to the trainer…" : "Storing…");
+    const safe = Object.keys(changes).some((key) => SAFE_POINT.has(key));
+    send({ changes }, view.training ? "Sending to the trainer…" : "Storing…", safe && view.training
+      ? " Batch size and face folders apply at the next safe point: after a save, in a new session." : "");
   });
   forget.addEventListener("click", () => send({ reset: ["all"] }, "Forgetting…"));
 }
