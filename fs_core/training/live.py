@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from fs_core.config import Config
+from fs_core import backend
+from fs_core.config import CORE_SECTIONS, Config
 from fs_core.errors import FsUserError
 from fs_core.folder.live_settings import read_live_settings, write_live_settings
 from fs_core.training.plugin_backends import check_plugin_backends
@@ -183,8 +184,6 @@ def check_changes(
 
 def option_value(config: Config, key: str, model_name: str, config_class: type | None) -> Any:
     """The value of option ``"section.key"`` in ``config``."""
-    from fs_core.config import CORE_SECTIONS  # noqa: PLC0415 (kept beside its one use)
-
     table, _, name = key.rpartition(".")
     attr = next((a for t, a, _ in CORE_SECTIONS if t == table), None)
     if attr is not None:
@@ -225,8 +224,6 @@ def apply_between_iterations(session: TrainingSession, request: LoopRequest) -> 
     """Honour a ``settings`` request: check it again (all keys or none), make the in-place
     changes, record every change (session entry, ``settings.toml``) and, when one needs a new
     session, mark the session to end after this iteration (``running.rebuild_requested``)."""
-    from fs_core import backend  # noqa: PLC0415 (the backend is imported by then; keeps live light)
-
     running = session.running
     if session.distribution.worker_count > 1:
         raise FsUserError(

@@ -10,6 +10,8 @@ really trains with, answers in ``events.jsonl``; when none runs, it is stored in
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -48,8 +50,6 @@ class Outcome:
 def _model_name(model_dir: Path) -> str:
     if has_state(model_dir):
         return load_state(model_dir).model
-    import json  # noqa: PLC0415 (only for a model that was never saved)
-
     try:
         name = json.loads(trainer_file(model_dir).read_text(encoding="utf-8")).get("model")
     except (OSError, ValueError):
@@ -89,9 +89,6 @@ def current_values(model_dir: Path) -> dict[str, Any]:
 
 def _run_flags(model_dir: Path) -> dict[str, Any]:
     """``faces_a``, ``faces_b``, ``save_interval``, ``snapshot_interval`` of the last run."""
-    import argparse  # noqa: PLC0415 (only here)
-    import json  # noqa: PLC0415 (only here)
-
     try:
         argv = json.loads(trainer_file(model_dir).read_text(encoding="utf-8")).get("argv")
     except (OSError, ValueError):
