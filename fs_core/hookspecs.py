@@ -329,10 +329,12 @@ def fs_collapse(session: TrainingSession, event: Mapping[str, object]) -> None:
 @hookspec
 def fs_request_done(session: TrainingSession, request: LoopRequest) -> None:
     """The loop honoured a request a plugin made with ``session.running.ask(...)`` ("save",
-    "snapshot" or "stop", :mod:`fs_core.training.requests`): ``request.outcome`` is "done" or
-    "failed" (``request.error`` says why), ``request.iteration`` when it was honoured and, for a
-    snapshot, ``request.snapshot`` the folder's name. Every plugin is told; the one that asked
-    recognises its request (by identity, or by the ``asker`` it gave). A plugin never calls the
+    "snapshot", "stop" or "settings", :mod:`fs_core.training.requests`): ``request.outcome`` is
+    "done" or "failed" (``request.error`` says why), ``request.iteration`` when it was honoured,
+    for a snapshot ``request.snapshot`` the folder's name, and for settings ``request.applied``
+    (the changes made) and ``request.rebuild`` (the session ends for a new one). Every plugin
+    is told; the one that asked recognises its request (by identity, or by the ``asker`` it
+    gave). A plugin never calls the
     loop: it asks between iterations and is answered here.
 
     :param session: the run (:class:`fs_core.training.session.TrainingSession`).
