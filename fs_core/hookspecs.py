@@ -329,10 +329,12 @@ def fs_collapse(session: TrainingSession, event: Mapping[str, object]) -> None:
 @hookspec
 def fs_request_done(session: TrainingSession, request: LoopRequest) -> None:
     """The loop honoured a request a plugin made with ``session.running.ask(...)`` ("save",
-    "snapshot" or "stop", :mod:`fs_core.training.requests`): ``request.outcome`` is "done" or
-    "failed" (``request.error`` says why), ``request.iteration`` when it was honoured and, for a
-    snapshot, ``request.snapshot`` the folder's name. Every plugin is told; the one that asked
-    recognises its request (by identity, or by the ``asker`` it gave). A plugin never calls the
+    "snapshot", "stop" or "settings", :mod:`fs_core.training.requests`): ``request.outcome`` is
+    "done" or "failed" (``request.error`` says why), ``request.iteration`` when it was honoured,
+    for a snapshot ``request.snapshot`` the folder's name, and for settings ``request.applied``
+    (the changes made) and ``request.rebuild`` (the session ends for a new one). Every plugin
+    is told; the one that asked recognises its request (by identity, or by the ``asker`` it
+    gave). A plugin never calls the
     loop: it asks between iterations and is answered here.
 
     :param session: the run (:class:`fs_core.training.session.TrainingSession`).
@@ -355,18 +357,20 @@ def fs_request_done(session: TrainingSession, request: LoopRequest) -> None:
 @hookspec
 def fs_train_end(
     session: TrainingSession,
-    reason: Literal["done", "interrupted", "stopped", "nan", "error"],
+    reason: Literal["done", "interrupted", "stopped", "nan", "settings", "error"],
     error: str | None,
 ) -> None:
     """Training ended: ``reason`` is "done" (iterations reached), "interrupted" (Ctrl-C,
-    SIGTERM), "stopped" (a stop request), "nan" (NaN protection) or "error" (an exception, whose
-    one-line message is ``error``; it is raised again after this hook). It pairs with
+    SIGTERM), "stopped" (a stop request), "nan" (NaN protection), "settings" (a live change of
+    settings that needs a new session: the run goes on in one at once) or "error" (an exception,
+    whose one-line message is ``error``; it is raised again after this hook). It pairs with
     ``fs_train_start``: it runs however a started session ends, and not for a run that fails
     before training starts.
 
     :param session: the run (:class:`fs_core.training.session.TrainingSession`): model, config,
         state, request, ``print`` for messages.
-    :param reason: why it ended: "done", "interrupted", "stopped", "nan" or "error".
+    :param reason: why it ended: "done", "interrupted", "stopped", "nan", "settings" or
+        "error".
     :param error: the error's one-line message when ``reason`` is "error", else None.
 
     Example::

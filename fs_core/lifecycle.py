@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from fs_core.training.requests import LoopRequest
     from fs_core.training.session import TrainingSession
 
-EndReason = Literal["done", "interrupted", "stopped", "nan", "error"]
+EndReason = Literal["done", "interrupted", "stopped", "nan", "settings", "error"]
 
 
 @attrs.frozen

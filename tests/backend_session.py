@@ -3,10 +3,11 @@
 The backend tests start it in a subprocess with ``KERAS_BACKEND`` set (a process's backend is fixed
 when Keras is first imported): ``python backend_session.py SPEC.json``. The spec names the two face
 folders and a list of runs, each ``{"model_dir", "config", "iterations", "seed"}`` and optionally
-``"dump_optimizer"``: a ``.npz`` path where the optimizer's variables are written right after
-they are restored (before the first step), to compare a switch of backend exactly. With
-``"helpers"`` (a ``.npz`` path of inputs) it writes the backend's extension helpers' values of
-those inputs beside it (``*_out.npz``).
+``"live"`` (iteration -> settings changed live at it, as ``fs set`` would; the optimizer's rate
+at each iteration is printed as ``live rates {...}``) and ``"dump_optimizer"``: a ``.npz`` path
+where the optimizer's variables are written right after they are restored (before the first
+step), to compare a switch of backend exactly. With ``"helpers"`` (a ``.npz`` path of inputs) it
+writes the backend's extension helpers' values of those inputs beside it (``*_out.npz``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fs_core import hookimpl
 
 
 def _dump_optimizer_after_restore(path: str) -> None:
@@ -51,6 +54,24 @@ def _helpers(path: str) -> None:
     )
 
 
+class _LiveChanger:
+    """Asks the loop for live changes of settings at given iterations, as the record's ``set``
+    command does, and keeps the optimizer's rate at each iteration."""
+
+    def __init__(self, changes: dict[str, Any]) -> None:
+        self.changes = {int(at): values for at, values in changes.items()}
+        self.rates: dict[int, float] = {}
+
+    @hookimpl
+    def fs_iteration_end(self, session: Any, iteration: int) -> None:
+        import keras
+
+        rate = keras.ops.convert_to_numpy(session.optimizer.learning_rate)
+        self.rates[iteration] = float(rate)
+        if iteration in self.changes:
+            session.running.ask("settings", changes=self.changes.pop(iteration))
+
+
 def main(spec_path: str) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     import tiny_plugin
@@ -75,8 +96,15 @@ def main(spec_path: str) -> None:
             seed=run.get("seed", 0),
             save_interval=run.get("save_interval", 100),
         )
-        reason = run_train(request, registry, print)
+        changer = None
+        if run.get("live"):
+            changer = _LiveChanger(run["live"])
+        extra = {"live": changer} if changer is not None else {}
+        plugins = load_registry(extra_plugins={"tiny_plugin": tiny_plugin, **extra})
+        reason = run_train(request, plugins if extra else registry, print)
         print(f"run {run['model_dir']}: {reason}", flush=True)
+        if changer is not None:
+            print("live rates " + json.dumps(changer.rates), flush=True)
 
 
 if __name__ == "__main__":

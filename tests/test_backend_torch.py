@@ -267,3 +267,26 @@ def test_the_models_packs_convolution_knows_there_is_no_gpu(tmp_path):
         "print(_has_gpu(), ours._patches is not None, np.allclose(a, b, atol=1e-5))\n"
     )
     assert _on_torch(["-c", script], tmp_path).split() == ["False", "True", "True"]
+
+
+def test_live_changes_apply_in_place_and_in_a_new_session_on_torch(faces, tmp_path):
+    from fs_core.folder.state import load_state
+
+    config = _config(tmp_path, "live")
+    model = tmp_path / "m"
+    live = {"2": {"global.learning_rate": 2e-5}, "3": {"global.loss.loss_weight_2": 50}}
+    run = {"model_dir": str(model), "config": str(config), "iterations": 5, "live": live}
+    out = _sessions(tmp_path, faces, [run])
+    rates = json.loads(
+        next(line for line in out.splitlines() if line.startswith("live rates "))[11:]
+    )
+    assert rates["2"] == pytest.approx(5e-5) and rates["3"] == pytest.approx(2e-5)
+    state = load_state(model)
+    first, second = state.sessions
+    assert state.iterations == 5 and (first["iterations"], second["iterations"]) == (3, 2)
+    assert [c["key"] for c in first["live_changes"]] == [
+        "global.learning_rate",
+        "global.loss.loss_weight_2",
+    ]
+    assert second["config"]["global.loss"]["loss_weight_2"] == 50.0
+    assert rates["5"] == pytest.approx(2e-5)  # the new session keeps the changed rate

@@ -877,6 +877,35 @@ CASES += [
     ),
 ]
 
+
+def _set(*settings: str) -> Callable[[Ctx], list[str]]:
+    return lambda ctx: ["set", "-m", str(ctx.model), *settings]
+
+
+# fs set: the model folder is read (state, stored settings), the change checked, nothing written
+CASES += [
+    Case(
+        "set: missing model folder",
+        lambda ctx: ["set", "-m", str(ctx.tmp / "nope"), "global.learning_rate=2e-5"],
+        lambda ctx: ["nope"],
+    ),
+    Case(
+        "set: damaged state",
+        _set("global.learning_rate=2e-5"),
+        lambda ctx: ["state.toml"],
+        setup=lambda ctx: (ctx.model / "state.toml").write_text("[[["),
+    ),
+    Case("set: a locked option", _set("global.coverage=80"), lambda ctx: ["coverage", "locked"]),
+    Case("set: out of range", _set("global.learning_rate=1"), lambda ctx: ["learning_rate"]),
+    Case("set: not KEY=VALUE", _set("global.learning_rate"), lambda ctx: ["KEY=VALUE"]),
+    Case(
+        "set: damaged settings.toml",
+        _set("--list"),
+        lambda ctx: ["settings.toml"],
+        setup=lambda ctx: (ctx.model / "settings.toml").write_text("[[["),
+    ),
+]
+
 _EXPLICIT = {_command_of(case) for case in CASES}
 for _module in COMMANDS:
     _command = _module.rsplit(".", 1)[1].replace("_cmd", "").replace("_", "-")

@@ -45,6 +45,7 @@ from fs_core.record.files import encode, one_line, preview_names
 from fs_core.record.reader import process_start_time
 from fs_core.record.writer import RecordWriter, prune_previews, rounded
 from fs_core.training.holdout import latest
+from fs_core.training.live import answer_line
 from fs_core.training.requests import LoopRequest
 
 #: the largest share of the training time that drawing the previews of saves may take
@@ -64,8 +65,9 @@ def preview_due(
 
 
 PROGRESS_SECONDS = 0.5
-#: commands the loop does between iterations (asked as requests, answered when done)
-LOOP_COMMANDS = ("save", "snapshot", "stop")
+#: commands the loop does between iterations (asked as requests, answered when done), and the
+#: loop request each becomes
+LOOP_COMMANDS = {"save": "save", "snapshot": "snapshot", "stop": "stop", "set": "settings"}
 #: flags of ``fs train`` for the request's fields, to write the command that resumes this run
 _VALUE_FLAGS = (
     ("input_a", "-A", True),
@@ -287,7 +289,13 @@ class TrainerRecord:
             self._answer(request, "failed", request.detail)
             return
         if request.command in LOOP_COMMANDS:  # the loop does it after this iteration
-            self.asked[self.session.running.ask(request.command, asker=request)] = request
+            asked = self.session.running.ask(
+                LOOP_COMMANDS[request.command],
+                asker=request,
+                changes=request.changes,
+                forget=request.reset,
+            )
+            self.asked[asked] = request
             return
         iteration = self.session.state.iterations
         try:
@@ -323,6 +331,8 @@ class TrainerRecord:
         if done.outcome != "done":
             reason = one_line(done.error) if done.error is not None else "not done"
             self._answer(request, "failed", f"{done.action} at iteration {iteration}: {reason}")
+        elif done.action == "settings":
+            self._settings_done(request, done)
         elif done.action == "stop":
             self._answer(request, "done", f"stopping: saving at iteration {iteration} and exiting")
         elif done.action == "save":
@@ -331,6 +341,21 @@ class TrainerRecord:
             self._answer(
                 request, "done", f"saved and snapshot {done.snapshot} at iteration {iteration}"
             )
+
+    def _settings_done(self, request: Request, done: LoopRequest) -> None:
+        """A ``settings`` record for what changed (the GUI's graph marks it), then the answer."""
+        iteration = int(done.iteration or 0)
+        if done.applied or done.forget:
+            self.writer.write(
+                "settings",
+                iteration=iteration,
+                changes=[{"key": c.key, "old": c.old, "new": c.new} for c in done.applied],
+                applies="rebuild" if done.rebuild else "now",
+                forgot=list(done.forget),
+            )
+        self._answer(
+            request, "done", answer_line(done.applied, done.forget, iteration, done.rebuild)
+        )
 
     def _command_preview(self) -> str:
         iteration = self.session.state.iterations

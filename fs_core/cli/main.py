@@ -36,6 +36,7 @@ COMMANDS: tuple[str, ...] = (
     "fs_core.cli.export",
     "fs_core.cli.import_cmd",
     "fs_core.cli.restore",
+    "fs_core.cli.set_cmd",
     "fs_core.cli.analysis",
     "fs_core.cli.gui",
 )

@@ -5,6 +5,7 @@ moving a folder is a change here and nowhere else::
 
     MODEL_DIR/
         state.toml, weights.h5      the save (the model layer reads and writes their formats)
+        settings.toml               settings changed while training (fs set, the GUI)
         preview.png                 the last preview
         backups/<N>_iters/          backup generations (backups/state.toml + weights.h5 before them)
         logs/session_<N>/           TensorBoard event files, one folder per training session
@@ -29,6 +30,8 @@ STATE_FILE = "state.toml"
 WEIGHTS_FILE = "weights.h5"
 #: the last preview image
 PREVIEW_FILE = "preview.png"
+#: settings changed with ``fs set`` or the GUI, applied over the config file at every start
+LIVE_SETTINGS_FILE = "settings.toml"
 #: backup generations, ``<N>_iters`` each
 BACKUP_DIR = "backups"
 #: TensorBoard event files, one ``session_<N>`` folder per training session
@@ -70,6 +73,10 @@ def weights_file(model_dir: str | Path) -> Path:
 
 def preview_file(model_dir: str | Path) -> Path:
     return Path(model_dir) / PREVIEW_FILE
+
+
+def live_settings_file(model_dir: str | Path) -> Path:
+    return Path(model_dir) / LIVE_SETTINGS_FILE
 
 
 def has_state(model_dir: str | Path) -> bool:

@@ -19,6 +19,7 @@ from fs_core.gui.config_view import stored_config
 from fs_core.gui.installed import Installed
 from fs_core.gui.launch import Launcher, log_tail
 from fs_core.gui.security import model_path
+from fs_core.record import is_training as record_is_training
 from fs_core.record import model_summary, previews, recent_messages, sessions_table
 from fs_core.record.convergence import recipe_summary
 
@@ -74,8 +75,12 @@ def list_models(root: Path) -> list[dict[str, Any]]:
 
 
 def is_training(model_dir: Path, launcher: Launcher) -> bool:
-    """A trainer runs for this folder: one this server started, or one the record says is alive."""
-    return launcher.busy(model_dir) or summary(model_dir).get("state") == "training"
+    """A trainer runs for this folder: one this server started, or one the record (or the
+    folder's lock) says is alive."""
+    try:
+        return launcher.busy(model_dir) or record_is_training(model_dir)
+    except FsUserError:
+        return False
 
 
 def detail(model_dir: Path, installed: Installed) -> dict[str, Any]:

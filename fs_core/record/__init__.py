@@ -9,6 +9,7 @@ from fs_core.record.commands import send_command
 from fs_core.record.files import COMMANDS
 from fs_core.record.reader import (
     EventReader,
+    is_training,
     loss_series,
     model_summary,
     previews,
@@ -20,6 +21,7 @@ from fs_core.record.reader import (
 __all__ = [
     "COMMANDS",
     "EventReader",
+    "is_training",
     "loss_series",
     "model_summary",
     "previews",

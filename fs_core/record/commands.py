@@ -1,4 +1,5 @@
-"""The command channel: a tool asks a running trainer to stop, save, snapshot or preview.
+"""The command channel: a tool asks a running trainer to stop, save, snapshot, preview or change
+settings (``set``, whose request carries the changes as JSON values).
 
 A request is a small JSON file ``MODEL_DIR/record/commands/<id>.json`` written under a temporary
 name starting with "." and renamed into place, so the trainer never reads half of one. The trainer
@@ -13,7 +14,9 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -25,18 +28,34 @@ POLL_SECONDS = 0.5
 MAX_COMMAND_BYTES = 4096
 
 
-def send_command(model_dir: str | Path, command: str) -> str:
+def send_command(
+    model_dir: str | Path,
+    command: str,
+    changes: Mapping[str, Any] | None = None,
+    reset: Sequence[str] = (),
+) -> str:
     """Drop a ``command`` request for the trainer of ``model_dir``; returns its id.
 
-    Ids sort in the order they were sent. The trainer answers with a ``command`` record carrying
-    the same id in ``events.jsonl``."""
+    ``set`` carries ``changes`` ("section.key" -> value) and the stored settings to forget
+    (``reset``). Ids sort in the order they were sent. The trainer answers with a ``command``
+    record carrying the same id in ``events.jsonl``."""
     folder = commands_dir(model_dir)
     if command not in COMMANDS:
         raise FsUserError(f"unknown command '{command}' (commands: {', '.join(COMMANDS)})", folder)
     if not Path(model_dir).is_dir():
         raise FsUserError("the model folder does not exist", model_dir)
     ident = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
-    payload = json.dumps({"v": VERSION, "id": ident, "command": command, "time": time.time()})
+    body: dict[str, Any] = {"v": VERSION, "id": ident, "command": command, "time": time.time()}
+    if command == "set":
+        body.update(changes=dict(changes or {}), reset=list(reset))
+        problem = _settings_problem(body)
+        if problem:
+            raise FsUserError(problem)
+    payload = json.dumps(body)
+    if len(payload.encode("utf-8")) > MAX_COMMAND_BYTES:
+        raise FsUserError(
+            f"the request is larger than {MAX_COMMAND_BYTES} bytes: change fewer settings at once"
+        )
     temp = folder / f".{ident}.tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -59,6 +78,31 @@ class Request:
     command: str | None
     detail: str = ""
     mtime: float = 0.0
+    #: ``set``: the settings to change ("section.key" -> value) and the stored ones to forget
+    changes: Mapping[str, Any] = attrs.field(factory=dict)
+    reset: tuple[str, ...] = ()
+
+
+#: the JSON values a setting may take (a list of part names, say; never an object)
+_SCALARS = (str, int, float, bool)
+
+
+def _settings_problem(body: Mapping[str, Any]) -> str | None:
+    """Why a ``set`` request's ``changes`` and ``reset`` are not what the channel carries."""
+    changes, reset = body.get("changes", {}), body.get("reset", [])
+    if not isinstance(changes, dict) or not isinstance(reset, list):
+        return "set: 'changes' must be an object and 'reset' a list"
+    if not changes and not reset:
+        return "set: no settings to change or forget"
+    for key, value in changes.items():
+        if not isinstance(key, str) or not 0 < len(key) <= 200:
+            return "set: setting names must be strings"
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, _SCALARS) for item in items):
+            return f"set: '{one_line(key)[:80]}' must be a string, number, true/false or a list"
+    if not all(isinstance(key, str) and 0 < len(key) <= 200 for key in reset):
+        return "set: 'reset' must list setting names"
+    return None
 
 
 def parse_request(name: str, data: bytes, mtime: float = 0.0) -> Request:
@@ -87,6 +131,11 @@ def parse_request(name: str, data: bytes, mtime: float = 0.0) -> Request:
             f"(commands: {', '.join(COMMANDS)})",
             mtime,
         )
+    if command == "set":
+        problem = _settings_problem(body)
+        if problem:
+            return Request(ident, None, f"{name}: {problem}", mtime)
+        return Request(ident, command, "", mtime, dict(body["changes"]), tuple(body["reset"]))
     return Request(ident, command, "", mtime)
 
 

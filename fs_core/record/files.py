@@ -14,9 +14,19 @@ import math
 from typing import Any
 
 VERSION = 1
-COMMANDS = ("stop", "save", "snapshot", "preview")
-TYPES = ("session_start", "progress", "save", "preview", "message", "nan", "command", "end")
-END_REASONS = ("done", "interrupted", "stopped", "nan", "error")
+COMMANDS = ("stop", "save", "snapshot", "preview", "set")
+TYPES = (
+    "session_start",
+    "progress",
+    "save",
+    "preview",
+    "message",
+    "nan",
+    "command",
+    "settings",
+    "end",
+)
+END_REASONS = ("done", "interrupted", "stopped", "nan", "settings", "error")
 
 
 def encode(record: dict[str, Any]) -> bytes:

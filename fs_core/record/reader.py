@@ -26,6 +26,7 @@ import numpy as np
 
 from fs_core.folder.layout import (
     events_file,
+    lock_file,
     logs_dir,
     preview_relpath,
     previews_dir,
@@ -33,6 +34,7 @@ from fs_core.folder.layout import (
     state_file,
     trainer_file,
 )
+from fs_core.locking import exclusive_lock
 from fs_core.record.events import event_files, read_scalars
 from fs_core.record.files import type_marker
 
@@ -261,7 +263,12 @@ def model_summary(model_dir: Path) -> dict:
     if "save" in last:
         summary["last_save"] = _iso(last["save"].get("time"))
     summary["trend"] = _trend(path, size, records if whole else None)
-    if boundary is not None and boundary["type"] == "end" and boundary.get("session") == session:
+    if (
+        boundary is not None
+        and boundary["type"] == "end"
+        and boundary.get("session") == session
+        and not (boundary.get("reason") == "settings" and trainer_alive(trainer, path))
+    ):  # (a live change ended a session: the next one of the same run is starting)
         reason = boundary.get("reason")
         if reason in ("error", "nan"):
             summary["state"] = "failed"
@@ -282,6 +289,27 @@ def model_summary(model_dir: Path) -> dict:
             "its record: killed, or out of memory?"
         )
     return summary
+
+
+def is_training(model_dir: Path) -> bool:
+    """Whether a trainer runs on ``model_dir`` now: its record says so (the trainer is alive and
+    its session has not ended), or it holds the folder's lock while it starts."""
+    return model_summary(Path(model_dir)).get("state") == "training" or _lock_held(model_dir)
+
+
+def _lock_held(model_dir: Path) -> bool:
+    """Whether a run holds the model folder's lock (``fs_core.folder.model_files.training_lock``;
+    a trainer loading its faces holds it before it writes its record)."""
+    try:
+        handle = open(lock_file(model_dir), "rb")  # never creates it
+    except OSError:
+        return False
+    with handle:
+        try:
+            with exclusive_lock(handle) as free:
+                return not free
+        except OSError:
+            return False
 
 
 def _trend(path: Path, size: int, records: list[dict] | None) -> list[float]:
@@ -342,7 +370,13 @@ def loss_series(
     if len(iterations) > max(1, int(max_points)):
         iterations, terms = _buckets(iterations, counts, terms, max(1, int(max_points)))
     order = ["loss_a", "loss_b"] + sorted(n for n in terms if n not in ("loss_a", "loss_b"))
+    low = int(iterations.min()) if len(iterations) else None
     return {
+        "markers": [
+            m
+            for m in settings_markers(Path(model_dir), session)
+            if low is None or m["iteration"] >= low
+        ],
         "iterations": [int(i) for i in iterations],
         "terms": {
             name: [None if math.isnan(v) else round(float(v), 7) for v in terms[name]]
@@ -351,6 +385,43 @@ def loss_series(
         },
         "sessions": table,
     }
+
+
+#: short names of the settings most often changed, for the graph's markers
+_SHORT_NAMES = {"global.learning_rate": "lr", "batch_size": "batch"}
+
+
+def settings_markers(model_dir: Path, session: int | None = None) -> list[dict[str, Any]]:
+    """``[{"iteration", "label"}]``: where a live change of settings (a ``settings`` record)
+    was applied, e.g. ``"lr 5e-05 -> 2e-05"``, oldest first."""
+    try:
+        data = _whole_lines(events_file(model_dir).read_bytes())
+    except OSError:
+        return []
+    marker = type_marker("settings")
+    lines = b"\n".join(line for line in data.split(b"\n") if marker in line)
+    found = []
+    for record in parse_lines(lines):
+        if session is not None and record.get("session") != session:
+            continue
+        changes = [c for c in record.get("changes") or () if isinstance(c, dict)]
+        if not changes or not isinstance(record.get("iteration"), int):
+            continue
+        label = ", ".join(
+            f"{_short(str(c.get('key')))} {_short_value(c.get('old'))} -> "
+            f"{_short_value(c.get('new'))}"
+            for c in changes
+        )
+        found.append({"iteration": record["iteration"], "label": label})
+    return found
+
+
+def _short(key: str) -> str:
+    return _SHORT_NAMES.get(key, key.rpartition(".")[2])
+
+
+def _short_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _record_points(folder: Path, session: int | None) -> tuple | None:

@@ -22,15 +22,16 @@ from fs_core.errors import FsUserError
 from fs_core.folder import disk
 from fs_core.folder.snapshots import take_snapshot
 from fs_core.lifecycle import Lifecycle
-from fs_core.training import collapse
+from fs_core.training import collapse, live
 from fs_core.training.nan_recovery import roll_back
 from fs_core.training.requests import LastSnapshot, LoopRequest
 from fs_core.training.saving import save
 from fs_core.training.session import TrainingSession
 
 #: Why a training session stopped: it reached ``-i``; Ctrl-C or SIGTERM; a stop request (the
-#: GUI's stop button); a non-finite loss with no rollback left.
-StopReason = Literal["done", "interrupted", "stopped", "nan"]
+#: GUI's stop button); a non-finite loss with no rollback left; a live change of settings that
+#: needs a new session (the run goes on in one at once: :mod:`fs_core.training.run`).
+StopReason = Literal["done", "interrupted", "stopped", "nan", "settings"]
 
 
 @contextlib.contextmanager
@@ -107,6 +108,8 @@ def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Lifecycle) 
                 honour_requests(session, hook)
                 if session.stop_requested:
                     return "stopped"  # the exit save follows
+                if session.running.rebuild_requested:
+                    return "settings"  # the exit save follows, then a new session
                 snapshot_due = (
                     request.snapshot_interval
                     and session.state.iterations % request.snapshot_interval == 0
@@ -191,6 +194,10 @@ def _do(session: TrainingSession, request: LoopRequest, hook: Lifecycle) -> None
     iteration = session.state.iterations
     if request.action == "stop":
         session.running.stop_requested = True
+        request.outcome = "done"
+        return
+    if request.action == "settings":
+        live.apply_between_iterations(session, request)
         request.outcome = "done"
         return
     if not session.session_iterations:

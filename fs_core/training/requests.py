@@ -9,15 +9,20 @@ recognises its request (by identity, or by ``asker``). Requests are honoured in 
 * ``snapshot``: save now, then copy that save to a snapshot folder (unless this save already got
   one, from ``-I``); ``snapshot`` names it, None when the snapshot was skipped.
 * ``stop``: end the session after this iteration with the exit save (reason "stopped").
+* ``settings``: change settings (``changes``, checked again here) and forget stored ones
+  (``forget``) (:mod:`fs_core.training.live`); ``applied`` lists what changed and ``rebuild`` says
+  whether the session ends after this iteration (with its exit save, reason "settings") for the
+  run to go on in a new session with them.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import attrs
 
-Action = Literal["save", "snapshot", "stop"]
+Action = Literal["save", "snapshot", "stop", "settings"]
 Outcome = Literal["pending", "done", "failed"]
 
 
@@ -36,6 +41,13 @@ class LoopRequest:
     #: when ``outcome`` is "failed": the error that stopped it (the save's error, or a
     #: ValueError saying why the loop could not do it)
     error: Exception | None = None
+    #: ``settings``: "section.key" (or run setting) -> new value, and the stored keys to forget
+    changes: Mapping[str, Any] = attrs.field(factory=dict)
+    forget: tuple[str, ...] = ()
+    #: ``settings``, once honoured: the changes made (fs_core.training.live.Change), and whether
+    #: they need a new session
+    applied: tuple[Any, ...] = ()
+    rebuild: bool = False
 
 
 @attrs.frozen

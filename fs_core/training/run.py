@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -22,9 +22,11 @@ from fs_core import backend
 from fs_core.config import Config, load_config
 from fs_core.data.scan import FolderScan, start_scans
 from fs_core.errors import FsUserError
+from fs_core.folder.layout import live_settings_file
+from fs_core.folder.live_settings import read_live_settings
 from fs_core.folder.model_files import training_lock
 from fs_core.model.build import get_descriptor
-from fs_core.training import build, legs
+from fs_core.training import build, legs, live
 from fs_core.training.loop import StopReason, train
 from fs_core.training.plugin_backends import check_plugin_backends
 from fs_core.training.schedule import apply_settings, check_options
@@ -81,7 +83,14 @@ def _run_train(
         inputs = _load_inputs(request, registry)
         check_options(request.schedule, registry, request.model_name, inputs.config)
         _check_stage_backends(request, inputs)
-    scan_a, scan_b = scans or start_scans(request.input_a, request.input_b)
+    asked = (request.input_a, request.input_b)
+    stored = read_live_settings(request.model_dir).values
+    if stored:
+        inputs = inputs or _load_inputs(request, registry)
+        request = _with_stored(request, inputs, stored, notify)
+    if scans is None or (request.input_a, request.input_b) != asked:
+        scans = start_scans(request.input_a, request.input_b)
+    scan_a, scan_b = scans
     faces = {request.input_a: scan_a.result(), request.input_b: scan_b.result()}
     if request.distributed != "multi-worker":  # a worker's loader needs only its share
         build.check_sizes(faces[request.input_a], request.batch_size, "-A")
@@ -94,9 +103,58 @@ def _run_train(
     )
     with lock:
         if request.schedule is None:
-            return _train_unscheduled(request, _load_inputs(request, registry), notify, faces)
+            inputs = inputs or _load_inputs(request, registry)
+            return _train_unscheduled(request, inputs, notify, faces)
         assert inputs is not None
         return _train_schedule(request, inputs, notify, faces)
+
+
+def _with_stored(
+    request: TrainRequest, inputs: _Inputs, stored: Mapping[str, Any], notify: Callable[[str], None]
+) -> TrainRequest:
+    """The request with the settings changed while the model trained before (``settings.toml``),
+    checked as they were when they were set, and said in one line."""
+    try:
+        checked = live.check_changes(
+            stored,
+            registry=inputs.registry,
+            model_name=request.model_name,
+            config=inputs.config,
+            config_class=inputs.descriptor.config_class,
+            backend_name=backend.active_name(),
+        )
+    except FsUserError as error:
+        raise FsUserError(
+            f"{error.message}; change it with fs set, or forget the changed settings with "
+            f"fs set -m {request.model_dir} --reset all",
+            live_settings_file(request.model_dir),
+        ) from None
+    notify(live.describe_stored(checked, request.model_dir))
+    return live.with_live(request, checked)
+
+
+def _next_session(
+    request: TrainRequest, session: TrainingSession, remaining: int, faces: dict[str, Any]
+) -> TrainRequest:
+    """After a live change ended ``session`` (reason "settings"): the request the run goes on
+    with, as a schedule's next leg: the remaining iterations, the changed settings, no warm-up
+    left to redo, and the model that now exists. New face folders are scanned here."""
+    done = session.session_iterations
+    warmup = max(0, request.warmup - done) if request.warmup > done else 0
+    following = attrs.evolve(
+        request,
+        iterations=remaining,
+        warmup=warmup,
+        load_from=None,
+        from_pretrained=None,
+    )
+    following = live.with_live(following, session.running.live_settings)
+    for folder in (following.input_a, following.input_b):
+        if folder not in faces:
+            faces[folder] = start_scans(folder, folder)[0].result()
+    build.check_sizes(faces[following.input_a], following.batch_size, "faces_a")
+    build.check_sizes(faces[following.input_b], following.batch_size, "faces_b")
+    return following
 
 
 @attrs.frozen
@@ -141,14 +199,22 @@ def _train_unscheduled(
     notify: Callable[[str], None],
     faces: dict[str, Any],
 ) -> RunResult:
+    remaining = request.iterations
     while True:
         session = inputs.prepare(request, notify)
         try:
-            return _train_session(session, faces[request.input_a], faces[request.input_b])
+            result = _train_session(session, faces[request.input_a], faces[request.input_b])
         except backend.get().out_of_memory_errors():
             request = _smaller_batch_or_stop(session, request)
+            continue
         finally:
             session.distribution.close()
+        remaining -= session.session_iterations
+        if result != "settings":
+            return result
+        if remaining <= 0:
+            return "done"
+        request = _next_session(request, session, remaining, faces)
 
 
 def _train_schedule(
@@ -165,6 +231,8 @@ def _train_schedule(
     remaining, batch_cap = request.iterations, None
     while True:
         leg = legs.plan_leg(request, remaining, batch_cap)
+        if request.live_settings:  # changed while training: they win over the stage's
+            leg = attrs.evolve(leg, request=live.with_live(leg.request, request.live_settings))
         for folder in (leg.request.input_a, leg.request.input_b):
             if folder not in faces:  # a stage's faces_a / faces_b
                 faces[folder] = start_scans(folder, folder)[0].result()
@@ -178,8 +246,11 @@ def _train_schedule(
         finally:
             session.distribution.close()
         remaining -= session.session_iterations
-        if result != "done" or remaining <= 0:
-            return result
+        if result == "settings" and remaining > 0:  # the same leg goes on with the change
+            request = _next_session(request, session, remaining, faces)
+            continue
+        if result not in ("done", "settings") or remaining <= 0:
+            return "done" if result == "settings" else result
         # the next leg is planned from the model folder's state, which the chief has just saved:
         # a worker that read it sooner would train the finished leg's settings again
         session.distribution.barrier()

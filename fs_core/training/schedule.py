@@ -212,23 +212,9 @@ def check_options(schedule: Schedule, registry: Registry, model_name: str, confi
     for stage in schedule.stages:
         where = f"stage {stage.number} (at {stage.at})"
         for name, value in stage.settings.items():
-            if name in RUN_SETTINGS:
-                _check_run_setting(schedule.path, where, name, value)
-                continue
-            table, key = _split(name)
-            cls = _section_class(schedule.path, where, name, table, model_name, classes)
-            field = attrs.fields_dict(cls).get(key)
-            if field is None:
-                known = ", ".join(sorted(attrs.fields_dict(cls)))
-                raise _fail(
-                    schedule.path, where, f"'{name}': [{table}] has no option '{key}' ({known})"
-                )
-            if is_locked(field):
-                raise _fail(
-                    schedule.path,
-                    where,
-                    f"'{name}' is locked when the model is created and cannot change in a stage",
-                )
+            problem = setting_problem(name, value, model_name, classes)
+            if problem is not None:
+                raise _fail(schedule.path, where, problem)
         try:
             apply_settings(
                 Config(), schedule.settings_at(stage.at), model_name, classes.get(model_name)
@@ -237,36 +223,56 @@ def check_options(schedule: Schedule, registry: Registry, model_name: str, confi
             raise _fail(schedule.path, where, error.message) from None
 
 
+def setting_problem(
+    name: str, value: Any, model_name: str, classes: Mapping[str, type]
+) -> str | None:
+    """Why ``name`` cannot be set to ``value`` (None when it can, as far as the name and a run
+    setting's value go; an option's value is checked by :func:`apply_settings`): not an option
+    of ``model_name`` or the core, locked, or a run setting's bad value. Shared by schedules and
+    live changes (:mod:`fs_core.training.live`), so both refuse exactly the same things."""
+    if name in RUN_SETTINGS:
+        return _run_setting_problem(name, value)
+    table, key = _split(name)
+    cls = _section_class(name, table, model_name, classes)
+    if isinstance(cls, str):
+        return cls
+    field = attrs.fields_dict(cls).get(key)
+    if field is None:
+        known = ", ".join(sorted(attrs.fields_dict(cls)))
+        return f"'{name}': [{table}] has no option '{key}' ({known})"
+    if is_locked(field):
+        return f"'{name}' is locked when the model is created and cannot change"
+    return None
+
+
 def _section_class(
-    path: str, where: str, name: str, table: str, model_name: str, classes: Mapping[str, type]
-) -> type:
+    name: str, table: str, model_name: str, classes: Mapping[str, type]
+) -> type | str:
+    """The class of section ``table``, or why there is none."""
     if table in _TABLES:
         return next(cls for t, _, cls in CORE_SECTIONS if t == table)
     if table.startswith("model."):
         other = table.removeprefix("model.")
         if other != model_name:
-            raise _fail(
-                path, where, f"'{name}': this run trains model '{model_name}', not '{other}'"
-            )
+            return f"'{name}': this run trains model '{model_name}', not '{other}'"
         if model_name in classes:
             return classes[model_name]
-    raise _fail(
-        path,
-        where,
+    return (
         f"unknown option '{name}'; name options as \"section.key\" (sections: "
-        f"{', '.join(_TABLES)}, model.{model_name}) or use {', '.join(RUN_SETTINGS)}",
+        f"{', '.join(_TABLES)}, model.{model_name}) or use {', '.join(RUN_SETTINGS)}"
     )
 
 
-def _check_run_setting(path: str, where: str, name: str, value: Any) -> None:
+def _run_setting_problem(name: str, value: Any) -> str | None:
     if name == "batch_size":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
-            raise _fail(path, where, f"batch_size must be a whole number 1 to 256, got {value!r}")
-        return
+            return f"batch_size must be a whole number 1 to 256, got {value!r}"
+        return None
     if not isinstance(value, str) or not value:
-        raise _fail(path, where, f"{name} must be a folder of faces, got {value!r}")
+        return f"{name} must be a folder of faces, got {value!r}"
     if not Path(value).is_dir():
-        raise _fail(path, where, f"{name}: no folder '{value}'")
+        return f"{name}: no folder '{value}'"
+    return None
 
 
 def apply_settings(

@@ -29,6 +29,7 @@ from fs_core.model.state import ModelState
 from fs_core.model.weights import find_part_model, load_weights
 from fs_core.stash import Stash
 from fs_core.training import schedule
+from fs_core.training.live import option_settings
 from fs_core.training.plugin_backends import check_plugin_backends
 from fs_core.training.precision import (
     Policy,
@@ -95,11 +96,17 @@ class TrainRequest:
     #: the Keras backend fs train chose before importing Keras, and why (None: the caller's own,
     #: for fs run in-process); recorded in the session
     backend: BackendChoice | None = None
+    #: settings changed while training (fs set, the GUI; MODEL_DIR/settings.toml): the run
+    #: settings are in the fields above already (fs_core.training.live.with_live), the options
+    #: are applied over the config (and a schedule stage's) by prepare_session
+    live_settings: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
 class SessionSetup:
-    """What a session is built from: made once per session (per schedule leg), never changed.
+    """What a session is built from: made once per session (per schedule leg), never replaced;
+    only a live change (:mod:`fs_core.training.live`) updates, between iterations, the few
+    values of its config and request that the loop reads afresh.
 
     A session is built in a few steps (the model, then the faces, then the optimizer and the
     extensions, then the learning rate); each step makes a new setup from the last
@@ -153,11 +160,24 @@ class RunningState:
     last_snapshot: LastSnapshot | None = None
     #: free bytes on the model's disk while they are low (status line, record), else None
     disk_low_free: int | None = None
+    #: the live settings in force ("section.key" -> value), as the next session starts with them
+    live_settings: dict[str, Any] = attrs.field(factory=dict)
+    #: set by a live change that needs a new session: the loop ends with a save, reason "settings"
+    rebuild_requested: bool = False
 
-    def ask(self, action: Action, asker: object = None) -> LoopRequest:
-        """Ask the loop to save, snapshot or stop after the current iteration; the loop answers
-        through the ``fs_request_done`` hook (see :mod:`fs_core.training.requests`)."""
-        request = LoopRequest(action=action, asker=asker)
+    def ask(
+        self,
+        action: Action,
+        asker: object = None,
+        changes: Mapping[str, Any] | None = None,
+        forget: tuple[str, ...] = (),
+    ) -> LoopRequest:
+        """Ask the loop to save, snapshot, stop or change settings after the current iteration;
+        the loop answers through the ``fs_request_done`` hook (see
+        :mod:`fs_core.training.requests`)."""
+        request = LoopRequest(
+            action=action, asker=asker, changes=dict(changes or {}), forget=forget
+        )
         self.requests.append(request)
         return request
 
@@ -366,10 +386,9 @@ def prepare_session(
     else:
         config = copy.deepcopy(config)
     _apply_cli_switches(config, request)
-    if request.stage_options:
-        schedule.apply_settings(
-            config, request.stage_options, request.model_name, descriptor.config_class
-        )
+    # a schedule stage's options, then those changed while training (they win over both)
+    for settings in (request.stage_options, option_settings(request.live_settings)):
+        schedule.apply_settings(config, settings, request.model_name, descriptor.config_class)
     # a plugin that does not run on this backend stops the run here, before anything is built
     check_plugin_backends(registry, config, request.model_name, backend.active_name())
     distribution = start_distribution(request, config, notify)
@@ -412,7 +431,10 @@ def prepare_session(
         distribution=distribution,
         precision=precision,
     )
-    session = TrainingSession(setup, RunningState(model_state=state, print=notify))
+    running = RunningState(
+        model_state=state, print=notify, live_settings=dict(request.live_settings)
+    )
+    session = TrainingSession(setup, running)
     if stored is not None:
         load_weights(
             weights_file(request.model_dir),

@@ -6,6 +6,7 @@ import { compareTick, routeCompare } from "./compare.js";
 import { attachPicker } from "./picker.js";
 import { hideFaces, showFaces } from "./faces.js";
 import { JOB_VIEWS, jobsRoute } from "./jobs.js";
+import { markersPlugin, renderLiveSettings } from "./settings.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
@@ -450,7 +451,7 @@ function chartData(series, { smoothing = 0, mode = "smoothed", log = false, term
         value: (u, v) => fmt.loss(v) });
     }
   });
-  return { data, series: uSeries, log };
+  return { data, series: uSeries, log, markers: series.markers || [] };
 }
 
 function makeChart(target, built, height = 340, shown = null) {
@@ -469,6 +470,7 @@ function makeChart(target, built, height = 340, shown = null) {
     series: built.series,
     cursor: { drag: { x: true, y: false } },
     legend: { live: true },
+    plugins: [markersPlugin(built.markers || [])],
   };
   target.replaceChildren();
   return new uPlot(opts, built.data, target);
@@ -950,17 +952,8 @@ class ModelView {
       return;
     }
     box.replaceChildren(el("p", { class: "muted" }, "Loading…"));
-    let config;
-    try {
-      config = await api(`api/config?model=${encodeURIComponent(this.detail.model)}`);
-    } catch (err) {
-      box.replaceChildren(el("p", { class: "error-line" }, `Could not load the settings: ${err.message}`));
-      return;
-    }
-    if (this.closed) return;
     box.dataset.loaded = this.name;
-    const sections = withStoredValues(config.sections || {}, this.detail.config || {}, this.detail.locked || []);
-    renderOptions(box, sections, { readonly: true });
+    await renderLiveSettings(box, this.name, { api, el, modelPath });
   }
 
   // ---- buttons
