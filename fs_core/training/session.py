@@ -153,6 +153,9 @@ class RunningState:
     last_snapshot: LastSnapshot | None = None
     #: free bytes on the model's disk while they are low (status line, record), else None
     disk_low_free: int | None = None
+    #: each training face's loss (fs_core.training.face_losses.FaceLossTracker), or None: not
+    #: tracked this session
+    face_losses: Any = None
 
     def ask(self, action: Action, asker: object = None) -> LoopRequest:
         """Ask the loop to save, snapshot or stop after the current iteration; the loop answers
