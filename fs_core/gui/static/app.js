@@ -2,6 +2,8 @@
 // Talks to the JSON API of fs_core/gui/app.py; the access token travels as the X-FS-Token header
 // (and as ?token= where a header cannot be set: EventSource, <img>, download links).
 
+import { loadWorstFaces } from "./worst.js";
+
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
@@ -562,6 +564,7 @@ class ModelView {
     if (tab === "graph") this.loadGraph();
     if (tab === "settings") this.loadSettings();
     if (tab === "analysis" && this.sessionChart) this.resizeCharts();
+    if (tab === "analysis") loadWorstFaces(this.name, { api, withToken, el, fmt, modelPath });
   }
 
   async refresh() {
@@ -629,6 +632,7 @@ class ModelView {
     });
     source.addEventListener("save", () => {
       this.refresh();
+      if (this.tab === "analysis") loadWorstFaces(this.name, { api, withToken, el, fmt, modelPath });
       if (this.tab === "graph") this.loadGraph();
     });
     source.addEventListener("preview", () => this.refresh());
