@@ -176,3 +176,14 @@ def test_the_gui_lists_them_and_serves_only_their_images(trained, tmp_path):
     side = client.get("/api/models/model/worst-faces").json()["sides"]["a"]
     assert not side["inside_root"] and side["worst"][0]["image"] is None
     assert client.get(f"{faces}/a/{ODD}").status_code == 403
+
+
+def test_a_damaged_table_is_started_afresh(trained, registry, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(trained / "model", model)
+    (model / "record" / "face_losses.npz").write_bytes(b"not a table")
+    lines: list[str] = []
+    request = tiny_request([trained / "A", trained / "demo" / "B"], model, trained / "fast.ini")
+    assert run_train(request, registry, lines.append) == "done"
+    assert any(line.startswith("Per-face losses start afresh: ") for line in lines)
+    assert face_losses.read(model).sides["a"].seen.sum() == 3 * 2  # type: ignore[union-attr]

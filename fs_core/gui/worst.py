@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from fs_core.errors import FsUserError
 from fs_core.faces.faceset import IMAGE_SUFFIXES
+from fs_core.folder import layout
 from fs_core.gui.jsonout import JSON
 from fs_core.gui.security import path_inside
 from fs_core.record import face_losses
@@ -33,10 +34,10 @@ MAX_COUNT = 200
 MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
-def face_folder(root: Path, side: face_losses.SideFaceLosses) -> Path | None:
-    """The side's face folder when it is inside ``root`` (resolved), else None."""
+def _inside(root: Path, folder: str) -> Path | None:
+    """``folder`` resolved, when it is inside ``root``, else None."""
     try:
-        return path_inside(root, side.folder, "the face folder")
+        return path_inside(root, folder, "the face folder")
     except FsUserError:
         return None
 
@@ -49,7 +50,7 @@ def listing(model_dir: Path, root: Path, count: int) -> dict[str, Any]:
         return {"iteration": None, "sides": {}}
     sides = {}
     for name, side in table.sides.items():
-        folder = face_folder(root, side)
+        folder = _inside(root, side.folder)
         median = side.median()
         faces = []
         for face in face_losses.worst(side, count):
@@ -68,7 +69,35 @@ def listing(model_dir: Path, root: Path, count: int) -> dict[str, Any]:
     return {"iteration": table.iteration, "sides": sides}
 
 
-def face_file(model_dir: Path, root: Path, side_name: str, file_name: str) -> Path:
+class TableNames:
+    """Each model's face file names per side, read again only when its table file changed: a page
+    asks for a dozen thumbnails at once, and a large set's table takes a while to read."""
+
+    def __init__(self) -> None:
+        self._known: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+    def get(self, model_dir: Path) -> dict[str, tuple[str, frozenset[str]]]:
+        """Side -> (face folder as recorded, file names); empty when there is no table."""
+        path = layout.face_losses_file(model_dir)
+        try:
+            stat = path.stat()
+        except OSError:
+            return {}
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        known = self._known.get(path)
+        if known is None or known[0] != stamp:
+            table = face_losses.read(model_dir)
+            sides = {} if table is None else table.sides
+            names = {
+                name: (side.folder, frozenset(side.names.tolist())) for name, side in sides.items()
+            }
+            self._known[path] = known = (stamp, names)
+        return known[1]
+
+
+def face_file(
+    model_dir: Path, root: Path, side_name: str, file_name: str, names: TableNames
+) -> Path:
     """The image of one training face, or HTTPException: the name must be one the side's table
     lists, a plain file name with an image suffix, in a face folder inside the root."""
     if side_name not in face_losses.SIDES:
@@ -82,11 +111,10 @@ def face_file(model_dir: Path, root: Path, side_name: str, file_name: str) -> Pa
         or Path(file_name).suffix.lower() not in IMAGE_SUFFIXES
     ):
         raise HTTPException(400, f"not a face image name: {file_name!r}")
-    table = face_losses.read(model_dir)
-    side = table.sides.get(side_name) if table is not None else None
-    if side is None or file_name not in set(side.names.tolist()):
+    side = names.get(model_dir).get(side_name)
+    if side is None or file_name not in side[1]:
         raise HTTPException(404, f"no face {file_name!r} among side {side_name.upper()}'s faces")
-    folder = face_folder(root, side)
+    folder = _inside(root, side[0])
     if folder is None:
         raise HTTPException(403, "the face folder is outside the GUI's root folder")
     path = (folder / file_name).resolve()
@@ -97,6 +125,7 @@ def face_file(model_dir: Path, root: Path, side_name: str, file_name: str) -> Pa
 
 def routes(api: Api) -> list[Route]:
     """The two routes, on ``api``'s root and model folders."""
+    names = TableNames()
 
     def worst_faces(request: Request) -> Response:
         folder = api.model_dir(request)
@@ -107,7 +136,8 @@ def routes(api: Api) -> list[Route]:
 
     def face_image(request: Request) -> Response:
         folder = api.model_dir(request)
-        path = face_file(folder, api.root, request.path_params["side"], request.path_params["file"])
+        params = request.path_params
+        path = face_file(folder, api.root, params["side"], params["file"], names)
         return FileResponse(
             path,
             media_type=MEDIA_TYPES[path.suffix.lower()],

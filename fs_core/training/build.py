@@ -62,7 +62,11 @@ def face_loss_tracker(session: TrainingSession) -> FaceLossTracker | None:
             session.print(refusal)
         return None
     faces = {"a": session.faces_a, "b": session.faces_b}
-    return FaceLossTracker.for_faces(faces, session.model_dir)
+    try:
+        return FaceLossTracker.for_faces(faces, session.model_dir)
+    except FsUserError as error:  # a damaged table is no reason not to train: start a new one
+        session.print(f"Per-face losses start afresh: {error.one_line()}")
+        return FaceLossTracker.for_faces(faces)
 
 
 def make_composer(session: TrainingSession, faces_a: Any, faces_b: Any) -> LossComposer:

@@ -38,7 +38,7 @@ function sideBlock(side, info, h) {
       ? el("img", { src: h.withToken(face.image), alt: face.file, loading: "lazy", width: "96", height: "96" })
       : el("div", { class: "worst-noimg", title: "The face folder is outside the GUI's root folder" }, "no preview"),
     el("div", { class: "worst-name", title: face.file }, face.file),
-    el("div", { class: "worst-loss" }, `${fmt.loss(face.loss)} · ×${Number(face.ratio).toFixed(2)}`),
+    el("div", { class: "worst-loss" }, `${fmt.loss(face.loss)} · ×${face.ratio == null ? "–" : Number(face.ratio).toFixed(2)}`),
     el("div", { class: "worst-seen" }, `seen ${fmt.int(face.seen)}×`)));
   const blocks = [heading];
   if (!info.inside_root) blocks.push(el("p", { class: "hint" }, "Thumbnails are not shown: this face folder is outside the folder fs gui serves."));
