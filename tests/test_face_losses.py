@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 import warnings
 from pathlib import Path
 
@@ -26,6 +27,7 @@ with warnings.catch_warnings():  # Starlette 1.x suggests the httpx2 fork; httpx
 from fs_core.cli.main import main
 from fs_core.gui.app import create_app
 from fs_core.record import face_losses
+from fs_core.training.face_losses import tracking_refusal
 from fs_core.training.run import run_train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,3 +189,16 @@ def test_a_damaged_table_is_started_afresh(trained, registry, tmp_path):
     assert run_train(request, registry, lines.append) == "done"
     assert any(line.startswith("Per-face losses start afresh: ") for line in lines)
     assert face_losses.read(model).sides["a"].seen.sum() == 3 * 2  # type: ignore[union-attr]
+
+
+def test_tracking_is_off_by_option_and_under_other_strategies(trained, registry, tmp_path):
+    on = types.SimpleNamespace(track_face_loss=True, training_record=True)
+    assert tracking_refusal(on, "default") is None
+    assert "not tracked under -d mirrored" in str(tracking_refusal(on, "mirrored"))
+    without_record = types.SimpleNamespace(track_face_loss=True, training_record=False)
+    assert tracking_refusal(without_record, "default") == ""
+    config = tmp_path / "off.ini"
+    config.write_text("[global]\ntrack_face_loss = false\n" + FAST)
+    request = tiny_request([trained / "A", trained / "demo" / "B"], tmp_path / "m", config)
+    assert run_train(request, registry, lambda line: None) == "done"
+    assert (tmp_path / "m" / "state.toml").is_file() and face_losses.read(tmp_path / "m") is None
