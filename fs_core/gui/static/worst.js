@@ -3,20 +3,31 @@
 // app.js, so this module keeps the page's one way of requesting and building nodes.
 
 const COUNT = 12;
+let shownFor = null; // the model whose faces the section shows
+let asked = null; // the model asked for last: an older answer arriving late is dropped
 
 /** Fill #an-worst for model `name`; `h` is { api, withToken, el, fmt, modelPath }. */
 export async function loadWorstFaces(name, h) {
   const box = document.getElementById("an-worst-sides");
   const note = document.getElementById("an-worst-note");
   if (!box || !note) return;
+  asked = name;
+  if (shownFor !== name) {
+    shownFor = null;
+    note.textContent = "Loading…";
+    box.replaceChildren();
+  }
   let data;
   try {
     data = await h.api(h.modelPath(name, `/worst-faces?count=${COUNT}`));
   } catch (err) {
+    if (asked !== name) return;
     note.textContent = `Could not read the per-face losses: ${err.message}`;
     box.replaceChildren();
     return;
   }
+  if (asked !== name) return;
+  shownFor = name;
   const sides = Object.entries(data.sides || {});
   if (!sides.length) {
     note.textContent = "No per-face losses yet. Training writes them at each save (unless [global] track_face_loss is off).";
