@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fs_core.record import face_losses
+
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="JAX is not installed"
 )
@@ -141,6 +143,10 @@ def test_a_model_trains_saves_and_resumes_on_jax(demo, tmp_path):
     out = _train("jax", demo, model, 1)
     assert "Optimizer state restored" in out and "Stopped at iteration 3" in out
     assert tomllib.loads((model / "state.toml").read_text())["iterations"] == 3
+    # each face's loss came out of the jitted step and was carried over into the second run
+    table = face_losses.read(model)
+    assert table is not None and table.iteration == 3
+    assert [int(side.seen.sum()) for side in table.sides.values()] == [3 * 2, 3 * 2]
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ import pytest
 from train_request import FAST, tiny_request
 
 from fs_core.model.weights import read_group, read_weights
+from fs_core.record import face_losses
 from fs_core.record.events import event_files, read_scalars, text_values
 from fs_core.training.run import run_train
 
@@ -93,6 +94,10 @@ def test_trains_saves_and_resumes_and_its_tensorboard_files_are_read(faces, tmp_
     assert [step for step, _ in scalars["loss_a"]] == [1, 2, 3, 4]
     assert all(np.isfinite(value) for _, value in scalars["loss_b"])
     assert '"class_name"' in text_values(files, "model_config")[0]
+    # each face's loss came out of the torch step and was carried over into the second run
+    table = face_losses.read(model)
+    assert table is not None and table.iteration == 4
+    assert [int(side.seen.sum()) for side in table.sides.values()] == [4 * 2, 4 * 2]
 
 
 def test_switching_backend_between_sessions_keeps_every_weight_and_the_optimizer(

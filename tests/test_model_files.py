@@ -147,6 +147,8 @@ LAYOUT_NAMES = {
     "trainer.json",
     "trainer.log",
     "gui_config.toml",
+    "face_losses.npz",
+    "face_losses.json",
     "archived_",
     ".fs.lock",
 }

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from fs_core.atomic import atomic_write_bytes
+from fs_core.cli import worst_faces
 from fs_core.errors import FsUserError
 from fs_core.folder.layout import STATE_FILE, state_file
 from fs_core.folder.state import load_state
@@ -33,9 +34,10 @@ COLUMNS = ("id", "start", "end", "elapsed", "batch_size", "iterations", "example
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "analysis",
-        help="the training sessions table and a loss graph",
+        help="the training sessions table, a loss graph and the worst-reconstructed faces",
         description="Print a model's training sessions; optionally write them as CSV and a PNG "
-        "graph of loss A and B over iterations. Safe to run while the model trains.",
+        "graph of loss A and B over iterations, and the faces the model reconstructs worst. Safe "
+        "to run while the model trains.",
     )
     parser.add_argument(
         "-m",
@@ -69,6 +71,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="iterations --convergence looks back over (default 10000)",
     )
+    worst_faces.add_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -200,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
     if not state_file(folder).exists():
         raise FsUserError(f"no {STATE_FILE}: not an fs model folder (or not saved yet)", folder)
 
+    worst_faces.check_arguments(args.worst_faces, args.output)
     state = load_state(folder)
     rows = sessions_table(folder)
     if args.session is not None:
@@ -244,4 +248,6 @@ def run(args: argparse.Namespace) -> int:
             holdout_points(folder) if args.session is None else None,
         )
         print(f"Wrote {args.graph}")
+    if args.worst_faces is not None:
+        worst_faces.report(folder, args.worst_faces, args.output)
     return 0

@@ -211,6 +211,11 @@ class GlobalOptions:
         "messages) for fs gui and fs analysis, and take commands (stop, "
         "save, snapshot, preview) from its commands/ folder.",
     )
+    track_face_loss: bool = option(
+        True,
+        "Keep each training face's loss (a moving average over the times it is drawn) and write "
+        "the table into the record at each save, for fs analysis --worst-faces and the GUI.",
+    )
     # convert
     convert_batchsize: int = option(
         16, "Batch size when swapping faces with a trained model.", min=1, max=32

@@ -150,6 +150,11 @@ class BatchLoader:
             workers = default_loader_workers()
         self._prefetch = max(1, prefetch if prefetch is not None else 2 * workers)
         self._pending: collections.deque[Future] = collections.deque()
+        # which faces each pending batch holds, in step with _pending
+        self._pending_faces: collections.deque[dict[str, np.ndarray]] = collections.deque()
+        #: the face indices (into each side's face list) of the batch ``next()`` returned last,
+        #: in the batch's order: per-face losses are credited to these faces
+        self.last_faces: dict[str, np.ndarray] = {}
         self._executor = (
             ThreadPoolExecutor(workers, thread_name_prefix="fs-loader") if workers > 0 else None
         )
@@ -301,10 +306,15 @@ class BatchLoader:
                 cache.resume()
         self._served += 1
         if self._executor is None:
-            return self._build(*self._draw())
+            index, chosen, others = self._draw()
+            self.last_faces = chosen
+            return self._build(index, chosen, others)
         while len(self._pending) < self._prefetch:
-            self._pending.append(self._executor.submit(self._build, *self._draw()))
+            index, chosen, others = self._draw()
+            self._pending.append(self._executor.submit(self._build, index, chosen, others))
+            self._pending_faces.append(chosen)
         future = self._pending.popleft()
+        self.last_faces = self._pending_faces.popleft()
         try:
             return future.result()
         except BaseException:

@@ -19,6 +19,7 @@ import keras
 from keras import ops
 
 from fs_core import backend
+from fs_core.losses.compose import PER_FACE_KEYS, side_losses
 
 if TYPE_CHECKING:
     from fs_core.extensions.activate import ActiveExtensions
@@ -33,11 +34,14 @@ def make_extended_step(
     optimizer: keras.optimizers.Optimizer,
     active: ActiveExtensions,
     distribution: Any = None,
+    *,
+    per_face: bool = False,
 ) -> Callable[[dict], dict]:
     """The step on one device, or under a strategy whose backend runs extensions on several
     replicas (``-d ddp``; :func:`fs_core.extensions.activate.activate` refuses the others).
     There every loss differentiated is divided by the replica count, as the plain step's, so the
-    replicas' summed gradients are the global batch's mean."""
+    replicas' summed gradients are the global batch's mean. ``per_face``: the results also hold
+    each face's reconstruction loss, as the plain step's do (the extensions' terms not in it)."""
     replicas = distribution.replicas if distribution is not None else 1
     divisor = distribution.loss_divisor if distribution is not None else 1
     if replicas > 1:
@@ -53,8 +57,8 @@ def make_extended_step(
 
     def forward(batch: dict) -> tuple[Any, dict, dict]:
         view = view_of(batch)
-        loss_a, terms_a = composer.side_loss(view.outputs["a"], batch["a"])
-        loss_b, terms_b = composer.side_loss(view.outputs["b"], batch["b"])
+        loss_a, terms_a, faces_a = side_losses(composer, view.outputs["a"], batch["a"], per_face)
+        loss_b, terms_b, faces_b = side_losses(composer, view.outputs["b"], batch["b"], per_face)
         total = loss_a + loss_b
         reported: dict[str, Any] = {}
         own: dict[str, Any] = {}
@@ -73,6 +77,8 @@ def make_extended_step(
         result.update({f"a/{name}": value for name, value in terms_a.items()})
         result.update({f"b/{name}": value for name, value in terms_b.items()})
         result.update(reported)
+        if per_face:
+            result.update({PER_FACE_KEYS["a"]: faces_a, PER_FACE_KEYS["b"]: faces_b})
         if divisor > 1:  # gradients are summed over replicas: each adds its share of the mean
             total = total / divisor
             own = {name: value / divisor for name, value in own.items()}

@@ -10,7 +10,8 @@ moving a folder is a change here and nowhere else::
         backups/<N>_iters/          backup generations (backups/state.toml + weights.h5 before them)
         logs/session_<N>/           TensorBoard event files, one folder per training session
         record/                     the training record: events.jsonl, trainer.json, trainer.log,
-                                    gui_config.toml, previews/, commands/
+                                    gui_config.toml, face_losses.npz/.json, previews/,
+                                    commands/
         archived_<YYYYmmdd_HHMMSS>/ what ``fs restore`` replaced
         .fs.lock                    held by the trainer for a whole run
     MODEL_DIR_snapshot_<N>_iters/   snapshots, beside the folder
@@ -41,6 +42,9 @@ RECORD_DIR = "record"
 EVENTS_FILE = "events.jsonl"
 TRAINER_FILE = "trainer.json"
 TRAINER_LOG = "trainer.log"
+#: every training face's moving-average loss (NumPy .npz) and its readable summary (JSON)
+FACE_LOSSES_FILE = "face_losses.npz"
+FACE_LOSSES_SUMMARY = "face_losses.json"
 GUI_CONFIG_FILE = "gui_config.toml"
 PREVIEWS_DIR = "previews"
 COMMANDS_DIR = "commands"
@@ -174,6 +178,14 @@ def trainer_log(model_dir: str | Path) -> Path:
 
 def gui_config_file(model_dir: str | Path) -> Path:
     return record_dir(model_dir) / GUI_CONFIG_FILE
+
+
+def face_losses_file(model_dir: str | Path) -> Path:
+    return record_dir(model_dir) / FACE_LOSSES_FILE
+
+
+def face_losses_summary(model_dir: str | Path) -> Path:
+    return record_dir(model_dir) / FACE_LOSSES_SUMMARY
 
 
 def previews_dir(model_dir: str | Path) -> Path:

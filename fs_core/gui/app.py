@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from fs_core.errors import FsUserError
 from fs_core.folder.layout import PREVIEWS_DIR, RECORD_DIR, previews_dir
-from fs_core.gui import browse, compare, faces, forms, job_routes, models, settings
+from fs_core.gui import browse, compare, faces, forms, job_routes, models, settings, worst
 from fs_core.gui.config_view import config_view
 from fs_core.gui.installed import LazyInstalled
 from fs_core.gui.jsonout import JSON
@@ -234,6 +234,7 @@ class Api:
             Route("/api/models/{name:str}/files/{relpath:path}", self.file),
             Route("/api/models/{name:str}/restore", self.restore, methods=["POST"]),
             Route("/api/models/{name:str}/resume", self.resume, methods=["POST"]),
+            *worst.routes(self),
             *(
                 Route(f"/api/models/{{name:str}}/{c}", self.command, methods=["POST"])
                 for c in COMMANDS

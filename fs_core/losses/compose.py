@@ -27,6 +27,9 @@ from fs_core.config.sections import LossOptions, MaskOptions
 from fs_core.descriptors import LossDescriptor
 from fs_core.losses.selection import ActiveLoss, active_losses, check_masks, mask_names
 
+#: where a training step's results hold each face's loss, per side, when asked for
+PER_FACE_KEYS = {"a": "per_face/a", "b": "per_face/b"}
+
 
 class LossComposer:
     """Builds the per-side loss; construction validates the options (raises ``FsUserError``).
@@ -80,6 +83,21 @@ class LossComposer:
 
     def side_loss(self, outputs: Sequence[Any], side: Mapping) -> tuple[Any, dict[str, Any]]:
         """The side's total (scalar float32) and its terms by :attr:`term_names`."""
+        total, terms, _ = self._side(outputs, side, per_face=False)
+        return total, terms
+
+    def side_loss_per_face(
+        self, outputs: Sequence[Any], side: Mapping
+    ) -> tuple[Any, dict[str, Any], Any]:
+        """:meth:`side_loss` and each face's own total, shape (N,) float32: the same weighted
+        terms before the batch mean (their mean is the total, up to rounding). Made from the
+        per-face values the batch mean is taken of, so it costs a few additions, not a pass."""
+        total, terms, per_face = self._side(outputs, side, per_face=True)
+        return total, terms, per_face
+
+    def _side(
+        self, outputs: Sequence[Any], side: Mapping, per_face: bool
+    ) -> tuple[Any, dict[str, Any], Any]:
         expected = self._output_count + int(self._learn_mask)
         if len(outputs) != expected:
             mask = " + mask" if self._learn_mask else ""
@@ -89,6 +107,7 @@ class LossComposer:
             )
         targets = side["targets"]
         sums = {active.term: ops.zeros((), "float32") for active in self._active}
+        faces: Any = 0.0  # each face's weighted total, when asked for
         for index in range(self._output_count):
             pred = ops.cast(outputs[index], "float32")
             true = ops.cast(targets[index], "float32")
@@ -96,6 +115,8 @@ class LossComposer:
             for active in self._active:
                 per_item = self._per_item(active.descriptor, true, pred, masks)
                 sums[active.term] = sums[active.term] + ops.mean(per_item)
+                if per_face:
+                    faces = faces + per_item * active.weight
         terms: dict[str, Any] = {}
         total = ops.zeros((), "float32")
         for active in self._active:
@@ -104,9 +125,12 @@ class LossComposer:
             terms[f"{active.term}_weighted"] = weighted
             total = total + weighted
         if self._learn_mask:
-            terms["mask"] = self._learned_mask_loss(outputs[self._output_count], side)
+            error = self._learned_mask_error(outputs[self._output_count], side)
+            terms["mask"] = ops.mean(error)
             total = total + terms["mask"]
-        return total, terms
+            if per_face:
+                faces = faces + ops.mean(error, axis=(1, 2, 3))
+        return total, terms, (faces if per_face else None)
 
     @staticmethod
     def _mask(side: Mapping, name: str, index: int) -> Any:
@@ -142,11 +166,22 @@ class LossComposer:
             value = value + multiplier * ops.cast(descriptor(true * part, pred * part), "float32")
         return value
 
-    def _learned_mask_loss(self, predicted: Any, side: Mapping) -> Any:
+    def _learned_mask_error(self, predicted: Any, side: Mapping) -> Any:
+        """The learned mask's error per pixel, (N, H, W, 1)."""
         predicted = ops.cast(predicted, "float32")
         target = self._mask(side, "face", self._output_count - 1)
         if predicted.shape[1:3] != target.shape[1:3]:
             target = ops.image.resize(target, tuple(predicted.shape[1:3]), interpolation="bilinear")
         diff = predicted - target
-        error = ops.abs(diff) if self._mask_loss == "mae" else ops.square(diff)
-        return ops.mean(error)
+        return ops.abs(diff) if self._mask_loss == "mae" else ops.square(diff)
+
+
+def side_losses(
+    composer: LossComposer, outputs: Sequence[Any], side: Mapping, per_face: bool
+) -> tuple[Any, dict[str, Any], Any]:
+    """One side's total and terms, and each face's loss when ``per_face`` (else None): the
+    training steps' one call, with or without per-face losses."""
+    if per_face:
+        return composer.side_loss_per_face(outputs, side)
+    total, terms = composer.side_loss(outputs, side)
+    return total, terms, None

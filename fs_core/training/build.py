@@ -18,6 +18,7 @@ from fs_core.folder.model_files import save_model_files
 from fs_core.losses.compose import LossComposer
 from fs_core.model.weights import save_weights
 from fs_core.training import holdout
+from fs_core.training.face_losses import FaceLossTracker, tracking_refusal
 from fs_core.training.lr_finder import find_learning_rate
 from fs_core.training.optimizer import make_optimizer
 from fs_core.training.session import TrainingSession
@@ -50,6 +51,22 @@ def with_optimizer(session: TrainingSession, composer: LossComposer) -> Training
     """The session with its optimizer (state restored on resume), then its extensions."""
     session = session.with_setup(optimizer=make_optimizer(session))
     return session.with_setup(extensions=activate_extensions(session, composer))
+
+
+def face_loss_tracker(session: TrainingSession) -> FaceLossTracker | None:
+    """The session's per-face loss tables (carried on from the model's record), or None when
+    they are not tracked; why not is told when it is not the user's own choice."""
+    refusal = tracking_refusal(session.config.global_, session.distribution.name)
+    if refusal is not None:
+        if refusal:
+            session.print(refusal)
+        return None
+    faces = {"a": session.faces_a, "b": session.faces_b}
+    try:
+        return FaceLossTracker.for_faces(faces, session.model_dir)
+    except FsUserError as error:  # a damaged table is no reason not to train: start a new one
+        session.print(f"Per-face losses start afresh: {error.one_line()}")
+        return FaceLossTracker.for_faces(faces)
 
 
 def make_composer(session: TrainingSession, faces_a: Any, faces_b: Any) -> LossComposer:

@@ -23,6 +23,7 @@ from fs_core.folder import disk
 from fs_core.folder.snapshots import take_snapshot
 from fs_core.lifecycle import Lifecycle
 from fs_core.training import collapse, live
+from fs_core.training.face_losses import split_results
 from fs_core.training.nan_recovery import roll_back
 from fs_core.training.requests import LastSnapshot, LoopRequest
 from fs_core.training.saving import save
@@ -89,7 +90,8 @@ def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Lifecycle) 
             for local in range(1, request.iterations + 1):
                 warm_up(session)
                 batch = next(loader)
-                losses = _to_floats(step(batch))
+                results, per_face = split_results(step(batch))
+                losses = _to_floats(results)
                 session.state.iterations += 1
                 session.running.session_iterations += 1
                 disk.refresh(session)  # the low-space indication, at most every 30 s
@@ -101,6 +103,9 @@ def _iterate(session: TrainingSession, loader: Any, step: Any, hook: Lifecycle) 
                         continue
                 if collapse.watch(session, losses):
                     continue  # rolled back to the last backup
+                faces = getattr(loader, "last_faces", None)
+                if per_face is not None and faces and session.running.face_losses is not None:
+                    session.running.face_losses.update(faces, per_face, session.state.iterations)
                 session.loss_history.append(losses["loss_a"] + losses["loss_b"])
                 hook.fs_iteration_end(
                     session=session, iteration=session.state.iterations, losses=losses

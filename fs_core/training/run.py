@@ -290,6 +290,7 @@ def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> RunR
     loader = build.make_loader(session, composer)
     try:
         session = build.with_optimizer(session, composer)
+        session.running.face_losses = build.face_loss_tracker(session)
         step = make_train_step(
             session.model,
             composer,
@@ -297,6 +298,7 @@ def _train_session(session: TrainingSession, faces_a: Any, faces_b: Any) -> RunR
             session.built.outputs_per_side,
             distribution=session.distribution,
             extensions=session.extensions,
+            per_face=session.running.face_losses is not None,
         )
         source = build.set_learning_rate(session, loader, step)
         if source is None:

@@ -51,6 +51,8 @@ def save(session: TrainingSession, *, is_exit: bool, hook: Lifecycle) -> None:
             ),
         ),
     )
+    if session.running.face_losses is not None and session.is_chief:
+        session.running.face_losses.save(session.model_dir, state.iterations)
     backup = new_low and not first_record and backups.take_backup(session, float(average or 0.0))
     session.loss_history.clear()
     hook.fs_save(

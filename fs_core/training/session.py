@@ -164,6 +164,9 @@ class RunningState:
     live_settings: dict[str, Any] = attrs.field(factory=dict)
     #: set by a live change that needs a new session: the loop ends with a save, reason "settings"
     rebuild_requested: bool = False
+    #: each training face's loss (fs_core.training.face_losses.FaceLossTracker), or None: not
+    #: tracked this session
+    face_losses: Any = None
 
     def ask(
         self,

@@ -20,6 +20,7 @@ from keras import ops
 
 from fs_core import backend
 from fs_core.extensions.step import make_extended_step
+from fs_core.losses.compose import PER_FACE_KEYS, side_losses
 
 if TYPE_CHECKING:
     from fs_core.extensions.activate import ActiveExtensions
@@ -32,6 +33,7 @@ def make_train_step(
     outputs_per_side: int,
     distribution: Any = None,
     extensions: ActiveExtensions | None = None,
+    per_face: bool = False,
 ) -> Callable[[dict], dict]:
     """A callable taking a TrainingBatch and returning ``loss_a``, ``loss_b`` and the terms.
 
@@ -39,25 +41,35 @@ def make_train_step(
     whose scope created ``model`` and ``optimizer``. ``extensions`` (the session's
     :class:`fs_core.extensions.activate.ActiveExtensions`, or None): with them the step is
     :func:`fs_core.extensions.step.make_extended_step`'s; without (or with none on), this plain
-    one, unchanged.
+    one, unchanged. ``per_face``: the results also hold each face's loss, (N,) per side under
+    :data:`PER_FACE_KEYS` (one device only: under several replicas they would be averaged
+    across replicas like every other result, see :mod:`fs_core.training.face_losses`).
     """
     if distribution is not None:  # kept equal on every worker where the strategy does not
         distribution.share_state(model.non_trainable_variables)
     if extensions is not None and extensions.extensions:
-        return make_extended_step(model, composer, optimizer, extensions, distribution)
+        return make_extended_step(
+            model, composer, optimizer, extensions, distribution, per_face=per_face
+        )
     divisor = distribution.loss_divisor if distribution is not None else 1
 
     def forward(batch: dict) -> tuple[Any, dict]:
         outputs = model([batch["a"]["input"], batch["b"]["input"]], training=True)
         outputs = [ops.cast(o, "float32") for o in keras.tree.flatten(outputs)]
-        loss_a, terms_a = composer.side_loss(outputs[:outputs_per_side], batch["a"])
-        loss_b, terms_b = composer.side_loss(outputs[outputs_per_side:], batch["b"])
+        loss_a, terms_a, faces_a = side_losses(
+            composer, outputs[:outputs_per_side], batch["a"], per_face
+        )
+        loss_b, terms_b, faces_b = side_losses(
+            composer, outputs[outputs_per_side:], batch["b"], per_face
+        )
         total = loss_a + loss_b
         if divisor > 1:  # gradients are summed over replicas: each adds its share of the mean
             total = total / divisor
         result = {"loss_a": loss_a, "loss_b": loss_b}
         result.update({f"a/{name}": value for name, value in terms_a.items()})
         result.update({f"b/{name}": value for name, value in terms_b.items()})
+        if per_face:
+            result.update({PER_FACE_KEYS["a"]: faces_a, PER_FACE_KEYS["b"]: faces_b})
         return total, result
 
     return backend.get().compile_train_step(

@@ -7,6 +7,7 @@ import { attachPicker } from "./picker.js";
 import { hideFaces, showFaces } from "./faces.js";
 import { JOB_VIEWS, jobsRoute } from "./jobs.js";
 import { markersPlugin, renderLiveSettings } from "./settings.js";
+import { loadWorstFaces } from "./worst.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
@@ -576,6 +577,7 @@ class ModelView {
     if (tab === "settings") this.loadSettings();
     if (tab === "analysis" && this.sessionChart) this.resizeCharts();
     if (tab === "faces") showFaces(this.name, api); else hideFaces();
+    if (tab === "analysis") loadWorstFaces(this.name, { api, withToken, el, fmt, modelPath });
   }
 
   async refresh() {
@@ -648,6 +650,7 @@ class ModelView {
     });
     source.addEventListener("save", () => {
       this.refresh();
+      if (this.tab === "analysis") loadWorstFaces(this.name, { api, withToken, el, fmt, modelPath });
       if (this.tab === "graph") this.loadGraph();
     });
     source.addEventListener("preview", () => this.refresh());
