@@ -144,6 +144,13 @@ def test_convert_from_the_model_page_shows_the_swap_and_plays_the_video(driver, 
         lambda b: b.find_element(By.ID, "cv-model").get_attribute("value") == MODEL,
         message="the model chosen",
     )
+    # the input and the alignments fields offer the folder picker
+    names = [
+        e.accessible_name
+        for e in driver.find_elements(By.CSS_SELECTOR, "#cv-form button.picker-open")
+        if e.is_displayed()
+    ]
+    assert names == ["Browse for Video file or frames folder", "Browse for Alignments file"]
     driver.find_element(By.ID, "cv-input").send_keys("demo/clip")
     info = wait_for(
         driver,

@@ -2,6 +2,8 @@
 // the Convert/Export buttons of a model's page). Talks to the routes of fs_core/gui/job_routes.py.
 // Jobs live in files on the server, so everything here is re-read from it: a reload finds them.
 
+import { attachPicker } from "./picker.js";
+
 const $ = (sel, root = document) => root.querySelector(sel);
 
 /** The views this module draws (app.js routes #/convert, #/jobs and #/job/ID here). */
@@ -127,6 +129,8 @@ const convert = {
     if (this.wired) return;
     this.wired = true;
     const form = $("#cv-form");
+    attachPicker($("#cv-input"), { kind: "video-or-folder", title: "Choose a video, or a folder of frames" });
+    attachPicker($("#cv-alignments"), { kind: "file", title: "Choose the alignments file" });
     $("#cv-input").addEventListener("input", () => this.inputChanged());
     $("#cv-alignments").addEventListener("change", () => this.inputChanged());
     $("#cv-model").addEventListener("change", () => this.schedulePreview());
@@ -325,6 +329,7 @@ const jobsList = {
   wire() {
     if (this.wired) return;
     this.wired = true;
+    attachPicker($("#im-input"), { kind: "folder", title: "Choose the faceswap model folder" });
     $("#im-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       showError($("#im-error"), "");
