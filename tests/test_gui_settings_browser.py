@@ -1,5 +1,6 @@
-"""The Settings tab in a real browser: the learning rate of a running tiny trainer changed from
-the page, the trainer's answer shown, the record saying so, and the graph marking the change.
+"""The Settings tab in a real browser: a bad value refused in the page, then the learning rate of
+a running tiny trainer changed from the page, the trainer's answer shown, the record saying so,
+and the graph marking the change.
 
 One server (the browser module's fixture, with the tiny test model installed in it) and one
 trainer process; skipped as the other browser tests are without Chromium or selenium.
@@ -62,6 +63,21 @@ def test_the_learning_rate_changes_live_from_the_page(
         assert driver.find_element("css selector", "#live-global_coverage").get_attribute(
             "disabled"
         )
+        # a bad value: its one line in the page, nothing sent to the trainer
+        field.clear()
+        field.send_keys("9")
+        driver.find_element("id", "st-apply").click()
+        refusal = wait_for(
+            driver,
+            lambda b: (
+                "bad" in (b.find_element("id", "st-msg").get_attribute("class") or "")
+                and b.find_element("id", "st-msg").text
+            ),
+            20,
+            "the refusal in the page",
+        )
+        assert "global.learning_rate" in refusal and "at most" in refusal, refusal
+        assert not [r for r in _events(model) if r["type"] == "settings"]
         field.clear()
         field.send_keys("2e-5")
         driver.find_element("id", "st-apply").click()
