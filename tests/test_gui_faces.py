@@ -80,3 +80,18 @@ def test_folders_outside_the_root_are_refused(client):
     assert data["state"] == "unavailable" and "outside the root" in data["error"]
     response = client.post("/api/models/outside/faces/run", headers=POST)
     assert response.status_code == 400 and "outside the root" in response.json()["error"]
+
+
+def test_the_identity_check_is_asked_for_and_needs_the_extract_extra(client, root):
+    from fs_core.facereport.report import identity_available
+
+    available = identity_available()
+    assert client.get("/api/models/model/faces").json()["identity_available"] is available
+    answer = client.post("/api/models/model/faces/run?identity=1", headers=POST)
+    if not available:
+        assert answer.status_code == 400
+        assert 'pip install "fs-core[extract]"' in answer.json()["error"]
+        return
+    assert answer.status_code == 200, answer.text
+    notes = " ".join(_wait_ready(client, "model")["report"]["notes"])
+    assert "identity outliers were not checked" not in notes

@@ -32,7 +32,7 @@ from starlette.routing import Route
 from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.facereport.html import add_thumbnails, heatmaps
-from fs_core.facereport.report import REPORT_VERSION, build_report
+from fs_core.facereport.report import REPORT_VERSION, build_report, identity_available
 from fs_core.folder.layout import record_dir
 from fs_core.gui.jsonout import JSON
 from fs_core.gui.launch import recorded_args
@@ -93,9 +93,14 @@ def _read_cache(model_dir: Path) -> dict[str, Any] | None:
     return data if data["report"].get("version") == REPORT_VERSION else None
 
 
-def make_report(folders: dict[str, Path], progress: Any = None) -> dict[str, Any]:
-    """The report as the tab shows it: findings with thumbnails, and the heat-maps as SVG."""
-    report = build_report(folders["A"], folders.get("B"), progress=progress, nice=NICE)
+def make_report(
+    folders: dict[str, Path], progress: Any = None, identity: bool = False
+) -> dict[str, Any]:
+    """The report as the tab shows it: findings with thumbnails, and the heat-maps as SVG.
+    ``identity``: also the identity outliers (the extract extra; about 0.1 s a face)."""
+    report = build_report(
+        folders["A"], folders.get("B"), identity=identity, progress=progress, nice=NICE
+    )
     add_thumbnails(report)
     report["heatmaps"] = heatmaps(report)
     return report
@@ -115,8 +120,12 @@ class FaceReportJobs:
             job = self._jobs.get(model_dir)
             return dict(job) if job else None
 
-    def start(self, model_dir: Path) -> dict[str, Any]:
+    def start(self, model_dir: Path, identity: bool = False) -> dict[str, Any]:
         folders = face_folders(model_dir, self.root)
+        if identity and not identity_available():
+            raise FsUserError(
+                'the identity check needs dlib and its models: pip install "fs-core[extract]"'
+            )
         with self._lock:
             job = self._jobs.get(model_dir)
             if job and job["state"] == "running":
@@ -124,19 +133,24 @@ class FaceReportJobs:
             job = {"state": "running", "done": 0, "total": 0, "error": None}
             self._jobs[model_dir] = job
         thread = threading.Thread(
-            target=self._run, args=(model_dir, folders, job), name="face-report", daemon=True
+            target=self._run,
+            args=(model_dir, folders, job, identity),
+            name="face-report",
+            daemon=True,
         )
         thread.start()
         return dict(job)
 
-    def _run(self, model_dir: Path, folders: dict[str, Path], job: dict[str, Any]) -> None:
+    def _run(
+        self, model_dir: Path, folders: dict[str, Path], job: dict[str, Any], identity: bool
+    ) -> None:
         def progress(done: int, total: int) -> None:
             with self._lock:
                 job.update(done=done, total=total)
 
         try:
             key = signature(folders)
-            report = make_report(folders, progress)
+            report = make_report(folders, progress, identity)
             data = {
                 "signature": key,
                 "folders": {s: str(p) for s, p in folders.items()},
@@ -185,12 +199,17 @@ class FaceReportJobs:
 def routes(api: Any) -> list[Route]:
     """The Faces tab's routes on ``api`` (the server's :class:`~fs_core.gui.app.Api`)."""
     jobs = FaceReportJobs(api.root)
+    #: whether the extract extra is installed, looked up once (it imports dlib)
+    extra: list[bool] = []
 
     def status(request: Request) -> Response:
-        return JSON(jobs.status(api.model_dir(request)))
+        if not extra:
+            extra.append(identity_available())
+        return JSON({**jobs.status(api.model_dir(request)), "identity_available": extra[0]})
 
     def run(request: Request) -> Response:
-        return JSON(jobs.start(api.model_dir(request)))
+        identity = request.query_params.get("identity") in ("1", "true")
+        return JSON(jobs.start(api.model_dir(request), identity))
 
     return [
         Route("/api/models/{name:str}/faces", status),

@@ -64,7 +64,8 @@ async function poll(view) {
 
 async function start(view) {
   try {
-    await view.api(facesPath(view.name, "/run"), { method: "POST" });
+    const identity = document.getElementById("faces-identity")?.checked ? "?identity=1" : "";
+    await view.api(facesPath(view.name, `/run${identity}`), { method: "POST" });
   } catch (err) {
     root().replaceChildren(node("p", { class: "error-line", text: err.message }));
     return;
@@ -75,6 +76,16 @@ async function start(view) {
 function folderLine(data) {
   const sides = Object.entries(data.folders || {}).map(([side, path]) => `${side}: ${path}`);
   return node("p", { class: "muted small", id: "faces-folders", text: sides.join("   ·   ") });
+}
+
+/** The identity choice beside the run button: the check is slow (about 0.1 s a face), so it is
+ * asked for; without the extract extra, a line names it. */
+function identityChoice(data) {
+  if (!data.identity_available) {
+    return node("p", { class: "muted small", id: "faces-identity-note", text: 'Identity outliers (faces of another person) need the extract extra: pip install "fs-core[extract]".' });
+  }
+  const box = node("input", { type: "checkbox", id: "faces-identity" });
+  return node("label", { class: "small", for: "faces-identity" }, box, " Also look for faces of another person (identity; about 0.1 s a face)");
 }
 
 function render(view, data) {
@@ -90,7 +101,7 @@ function render(view, data) {
     out.push(node("div", { class: "empty" },
       node("p", { class: "empty-title", text: "Check the face sets this model trains on." }),
       node("p", { text: "The report finds what makes a swap fail: poses face A has and face B lacks, blurred faces, near-duplicates, badly placed landmarks." }),
-      button("Check the faces", true)));
+      button("Check the faces", true), identityChoice(data)));
   } else if (data.state === "running") {
     out.push(folderLine(data));
     const share = data.total ? Math.round((100 * data.done) / data.total) : 0;
@@ -98,7 +109,7 @@ function render(view, data) {
     const bar = node("div", { class: "progress faces-progress" }, node("div", { style: `width: ${share}%` }));
     out.push(bar);
   } else if (data.state === "ready") {
-    const head = node("div", { class: "toolbar" }, button(data.stale ? "Check again (faces changed)" : "Check again"));
+    const head = node("div", { class: "toolbar" }, button(data.stale ? "Check again (faces changed)" : "Check again"), identityChoice(data));
     out.push(head, folderLine(data));
     if (data.stale) out.push(node("p", { class: "warn-line", id: "faces-stale", text: "The folders changed since this report was made." }));
     if (data.error) out.push(node("p", { class: "error-line", text: `The last check failed: ${data.error}` }));
