@@ -1363,5 +1363,6 @@ function start() {
 
 start();
 
-// for the feature modules (compare.js, picker.js), which import them from here
-export { $, $$, api, el, fmt, withToken, modelPath, reportError, ema, makeChart, PALETTE, stateBadge };
+// for the feature modules (compare.js, picker.js, jobs.js, faces.js, settings.js), which import them
+// from here
+export { $, $$, api, el, fmt, withToken, modelPath, reportError, ema, makeChart, PALETTE, stateBadge, readOption };

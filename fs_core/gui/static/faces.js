@@ -4,21 +4,10 @@
 // is open, then draws the pose heat-maps side by side (SVG made by the
 // server from numbers) and each finding's faces with their thumbnails and file names.
 
+import { el as node } from "./app.js";
+
 const POLL_MS = 1000;
 let current = null; // { name, api, timer }: the model whose Faces tab is open
-
-function node(tag, attrs = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") element.className = value;
-    else if (key === "text") element.textContent = value;
-    else if (key.startsWith("on")) element.addEventListener(key.slice(2), value);
-    else element.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) element.append(child);
-  return element;
-}
 
 function facesPath(name, rest = "") {
   return `api/models/${encodeURIComponent(name)}/faces${rest}`;

@@ -2,63 +2,18 @@
 // the Convert/Export buttons of a model's page). Talks to the routes of fs_core/gui/job_routes.py.
 // Jobs live in files on the server, so everything here is re-read from it: a reload finds them.
 
+import { $, api, el, withToken } from "./app.js";
 import { attachPicker } from "./picker.js";
-
-const $ = (sel, root = document) => root.querySelector(sel);
 
 /** The views this module draws (app.js routes #/convert, #/jobs and #/job/ID here). */
 export const JOB_VIEWS = ["convert", "jobs", "job"];
 
-const TOKEN_KEY = "fs-gui-token"; // the key app.js keeps the access token under
 const STATE_LABEL = { running: "Running", starting: "Starting", done: "Done", failed: "Failed", cancelled: "Cancelled" };
 const KIND_LABEL = { convert: "Convert", export: "Export", import: "Import" };
 
-function token() {
-  return sessionStorage.getItem(TOKEN_KEY) || "";
-}
-
-function withToken(path) {
-  const t = token();
-  return t ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(t) : path;
-}
-
-async function request(path, body) {
-  const headers = { Accept: "application/json" };
-  if (token()) headers["X-FS-Token"] = token();
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let response;
-  try {
-    response = await fetch(path, {
-      method: body === undefined ? "GET" : "POST",
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
-    });
-  } catch (err) {
-    throw new Error("Cannot reach the fs gui program. Is it still running?");
-  }
-  let data = null;
-  try {
-    data = await response.json();
-  } catch (err) {
-    data = null;
-  }
-  if (!response.ok) throw new Error((data && data.error) || `${response.status} ${response.statusText}`);
-  return data;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
+/** GET ``path``, or POST ``body`` as JSON: app.js's api() (the token, one-line errors). */
+function request(path, body) {
+  return api(path, body === undefined ? {} : { method: "POST", body });
 }
 
 function showError(node, message) {

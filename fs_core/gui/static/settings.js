@@ -2,6 +2,8 @@
 // markers of those changes. Plain ES module imported by app.js, which lends it its helpers
 // (api: the token-carrying fetch, el: element builder, modelPath: a model's API path).
 
+import { readOption } from "./app.js";
+
 const RUN_HELP = {
   batch_size: "Faces per side per iteration (1-256).",
   faces_a: "Folder of faces A, inside the root.",
@@ -42,20 +44,6 @@ function inputFor(h, option, disabled) {
   input.dataset.key = option.key;
   input.dataset.original = input.type === "checkbox" ? String(input.checked) : input.value;
   return input;
-}
-
-function readInput(input) {
-  if (input.type === "checkbox") return input.checked;
-  if (input.tagName === "SELECT") return JSON.parse(input.value);
-  if (input.type === "number") return input.value === "" ? null : Number(input.value);
-  if (input.dataset.json) {
-    try {
-      return JSON.parse(input.value);
-    } catch (err) {
-      return input.value;
-    }
-  }
-  return input.value;
 }
 
 function changed(input) {
@@ -134,7 +122,7 @@ export async function renderLiveSettings(box, name, h) {
   apply.addEventListener("click", () => {
     const changes = {};
     for (const input of box.querySelectorAll("[data-key]")) {
-      if (!input.disabled && changed(input)) changes[input.dataset.key] = readInput(input);
+      if (!input.disabled && changed(input)) changes[input.dataset.key] = readOption(input);
     }
     if (!Object.keys(changes).length) {
       message.className = "action-msg";
