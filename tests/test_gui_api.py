@@ -23,7 +23,7 @@ with warnings.catch_warnings():  # Starlette 1.x suggests the httpx2 fork; httpx
 
 from fs_core.cli.main import main
 from fs_core.folder.state import save_state
-from fs_core.gui import launch
+from fs_core.gui import detached, launch
 from fs_core.gui.app import create_app
 from fs_core.model.state import ModelState
 
@@ -62,7 +62,7 @@ def no_launch(monkeypatch) -> list:
         attempts.append(args)
         raise AssertionError("a process was started")
 
-    monkeypatch.setattr(launch.subprocess, "Popen", refuse)
+    monkeypatch.setattr(detached.subprocess, "Popen", refuse)  # every start goes through it
     return attempts
 
 

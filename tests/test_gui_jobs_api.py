@@ -22,7 +22,7 @@ with warnings.catch_warnings():  # Starlette 1.x suggests the httpx2 fork; httpx
 
 from fs_core.config.convert import MASK_TYPES
 from fs_core.folder.state import save_state
-from fs_core.gui import frame_preview, job_forms, jobs
+from fs_core.gui import detached, job_forms, jobs
 from fs_core.gui.app import create_app
 from fs_core.model.state import ModelState
 
@@ -71,8 +71,7 @@ def no_launch(monkeypatch) -> list:
         attempts.append(args)
         raise AssertionError("a process was started")
 
-    monkeypatch.setattr(jobs.subprocess, "Popen", refuse)
-    monkeypatch.setattr(frame_preview.subprocess, "Popen", refuse)
+    monkeypatch.setattr(detached.subprocess, "Popen", refuse)  # every start goes through it
     return attempts
 
 

@@ -24,6 +24,7 @@ import cv2
 
 from fs_core.errors import FsUserError
 from fs_core.folder.layout import state_file
+from fs_core.gui.detached import start_detached
 from fs_core.gui.job_forms import ConvertForm, convert_toml
 from fs_core.gui.jobs import IMAGE_SUFFIXES, error_line, jobs_root
 from fs_core.media.frames import FrameSource
@@ -179,16 +180,7 @@ class FramePreviews:
             str(config),
         ]
         with open(folder / "log.txt", "wb") as log:
-            process = subprocess.Popen(
-                argv,
-                cwd=self.root,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
+            process = start_detached(argv, self.root, log)
         with self._lock:
             self._running[key] = process
         threading.Thread(

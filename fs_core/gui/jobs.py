@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fs_core.errors import FsUserError
+from fs_core.gui.detached import start_detached
 from fs_core.gui.jobrun import CANCEL_FILE, JOB_FILE, LOG_FILE, RESULT_FILE
 
 JOBS_DIR = ".fs-jobs"
@@ -127,15 +127,8 @@ class JobStore:
             try:
                 log.write(f"--- fs gui started: fs {' '.join(argv)}\n".encode())
                 log.flush()
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "fs_core.gui.jobrun", str(folder)],
-                    cwd=self.root,
-                    env=dict(os.environ, PYTHONUNBUFFERED="1"),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    close_fds=True,
+                process = start_detached(
+                    [sys.executable, "-m", "fs_core.gui.jobrun", str(folder)], self.root, log
                 )
             finally:
                 log.close()

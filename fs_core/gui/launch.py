@@ -31,6 +31,7 @@ from fs_core.folder.layout import (
     trainer_file,
     trainer_log,
 )
+from fs_core.gui.detached import start_detached
 from fs_core.gui.security import path_inside
 from fs_core.training.arguments import add_train_arguments
 
@@ -67,21 +68,11 @@ class Launcher:
         argv = [sys.executable, "-m", "fs_core", "train", *train_args]
         record = record_dir(model_dir)
         record.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(trainer_log(model_dir), "ab") as log:
             stamp = dt.datetime.now().astimezone().isoformat(timespec="seconds")
             log.write(f"--- {stamp} fs gui started: fs train {shlex.join(train_args)}\n".encode())
             log.flush()
-            process = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
+            process = start_detached(argv, cwd, log)
         with self._lock:
             self._running[model_dir.absolute()] = process
         threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
