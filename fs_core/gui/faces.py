@@ -35,13 +35,12 @@ from fs_core.facereport.html import add_thumbnails, heatmaps
 from fs_core.facereport.report import REPORT_VERSION, build_report, identity_available
 from fs_core.folder.layout import record_dir
 from fs_core.gui.jsonout import JSON
-from fs_core.gui.launch import recorded_args
 from fs_core.gui.security import path_inside
+from fs_core.training.arguments import recorded_train_args
 
 CACHE_NAME = "face-report.json"
 #: the report's worker processes give way to a trainer on the same cores
 NICE = 10
-_FLAGS = {"-A": "A", "--input-A": "A", "-B": "B", "--input-B": "B"}
 
 
 def cache_file(model_dir: Path) -> Path:
@@ -51,13 +50,8 @@ def cache_file(model_dir: Path) -> Path:
 def face_folders(model_dir: Path, root: Path) -> dict[str, Path]:
     """The face folders ({"A": path, "B": path}) of the model's last session; FsUserError when
     there is no recorded session or a folder is outside ``root``."""
-    args = recorded_args(model_dir)
-    found: dict[str, str] = {}
-    for index, arg in enumerate(args):
-        flag, _, value = arg.partition("=")
-        if flag in _FLAGS:
-            text = value or (args[index + 1] if index + 1 < len(args) else "")
-            found[_FLAGS[flag]] = text
+    args = recorded_train_args(model_dir)
+    found = {side: text for side, text in (("A", args.input_a), ("B", args.input_b)) if text}
     if "A" not in found:
         raise FsUserError("the last training session recorded no face folders")
     return {side: path_inside(root, text, f"face folder {side}") for side, text in found.items()}

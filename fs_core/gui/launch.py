@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shlex
 import subprocess
@@ -19,21 +18,18 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.folder.layout import (
-    RECORD_DIR,
-    TRAINER_FILE,
     gui_config_file,
     record_dir,
-    trainer_file,
     trainer_log,
 )
 from fs_core.gui.detached import start_detached
 from fs_core.gui.security import path_inside
-from fs_core.training.arguments import add_train_arguments
+from fs_core.training.arguments import recorded_train_argv, train_parser
 
 #: ``fs train`` options that name paths, which must stay inside the root
 PATH_OPTIONS = (
@@ -101,40 +97,6 @@ def write_config(model_dir: Path, text: str) -> Path:
     return path
 
 
-class _Parser(argparse.ArgumentParser):
-    """``fs train``'s parser, answering a bad argument list with FsUserError instead of exiting."""
-
-    def error(self, message: str) -> NoReturn:
-        raise FsUserError(f"the recorded arguments are not valid for fs train: {message}")
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise FsUserError("the recorded arguments are not a training run (help or version)")
-
-
-def _train_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="fs train")
-    add_train_arguments(parser)
-    return parser
-
-
-def recorded_args(model_dir: Path) -> list[str]:
-    """The ``fs train`` arguments of the last session, from ``record/trainer.json``."""
-    path = trainer_file(model_dir)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FsUserError(
-            f"model '{model_dir.name}' has no recorded training to resume "
-            f"({RECORD_DIR}/{TRAINER_FILE}); start it from the New training form"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise FsUserError(f"cannot read {RECORD_DIR}/{TRAINER_FILE}: {error}") from None
-    argv = data.get("argv") if isinstance(data, dict) else None
-    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
-        raise FsUserError(f"{RECORD_DIR}/{TRAINER_FILE} holds no argument list")
-    return argv[argv.index("train") + 1 :] if "train" in argv else list(argv)
-
-
 def _emit(action: argparse.Action, value: Any) -> list[str]:
     flag = max(action.option_strings, key=len)
     if action.nargs == 0:
@@ -148,8 +110,12 @@ def resume_args(model_dir: Path, root: Path, preset_files: Sequence[Path] = ()) 
     """The recorded arguments, re-read by ``fs train``'s parser and rebuilt from what it parsed:
     paths absolute (relative ones taken from the root) and inside the root (a config may also be
     an installed preset), the model folder this one; options that make no sense again dropped."""
-    parser = _train_parser()
-    parsed = parser.parse_args(recorded_args(model_dir))
+    parser = train_parser()
+    try:
+        argv = recorded_train_argv(model_dir)
+    except FsUserError as error:
+        raise FsUserError(f"{error.one_line()}; start it from the New training form") from None
+    parsed = parser.parse_args(argv)
     for dest in PATH_OPTIONS:
         value = getattr(parsed, dest, None)
         if value is None:

@@ -8,11 +8,13 @@ The timelapse flags' check lives here too: it checks flags, before any model or 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from fs_core.backend.choose import OPTION_VALUES as BACKEND_VALUES
 from fs_core.errors import FsUserError
+from fs_core.folder.layout import RECORD_DIR, TRAINER_FILE, trainer_file
 from fs_core.logs import LEVELS
 
 #: the timelapse's three flags: request attribute -> flag, as messages name them
@@ -247,3 +249,44 @@ def timelapse_wanted(request: Any) -> bool:
     if out.exists() and not out.is_dir():
         raise FsUserError("-z/--timelapse-output is a file, not a folder", out)
     return True
+
+
+class _RecordedParser(argparse.ArgumentParser):
+    """``fs train``'s parser, answering a bad argument list with FsUserError instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise FsUserError(f"the recorded arguments are not valid for fs train: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise FsUserError("the recorded arguments are not a training run (help or version)")
+
+
+def train_parser() -> argparse.ArgumentParser:
+    """``fs train``'s flags in a parser that raises FsUserError rather than exiting: for reading
+    arguments a program recorded, not a user's command line."""
+    parser = _RecordedParser(prog="fs train")
+    add_train_arguments(parser)
+    return parser
+
+
+def recorded_train_argv(model_dir: Path) -> list[str]:
+    """The ``fs train`` arguments of the model's last run, from ``record/trainer.json``;
+    FsUserError when there is none or it cannot be read."""
+    path = trainer_file(model_dir)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FsUserError(
+            f"model '{model_dir.name}' has no recorded training run ({RECORD_DIR}/{TRAINER_FILE})"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise FsUserError(f"cannot read {RECORD_DIR}/{TRAINER_FILE}: {error}") from None
+    argv = data.get("argv") if isinstance(data, dict) else None
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        raise FsUserError(f"{RECORD_DIR}/{TRAINER_FILE} holds no argument list")
+    return argv[argv.index("train") + 1 :] if "train" in argv else list(argv)
+
+
+def recorded_train_args(model_dir: Path) -> argparse.Namespace:
+    """The model's last run's arguments as ``fs train`` parsed them (FsUserError otherwise)."""
+    return train_parser().parse_args(recorded_train_argv(model_dir))

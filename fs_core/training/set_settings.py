@@ -10,7 +10,6 @@ really trains with, answers in ``events.jsonl``; when none runs, it is stored in
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,7 @@ from fs_core.folder.live_settings import LiveSettings, read_live_settings, write
 from fs_core.folder.state import load_state
 from fs_core.record import is_training, read_events, send_command
 from fs_core.training import live
-from fs_core.training.arguments import add_train_arguments
+from fs_core.training.arguments import recorded_train_args
 from fs_core.training.schedule import apply_settings
 
 if TYPE_CHECKING:
@@ -90,16 +89,8 @@ def current_values(model_dir: Path) -> dict[str, Any]:
 def _run_flags(model_dir: Path) -> dict[str, Any]:
     """``faces_a``, ``faces_b``, ``save_interval``, ``snapshot_interval`` of the last run."""
     try:
-        argv = json.loads(trainer_file(model_dir).read_text(encoding="utf-8")).get("argv")
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(argv, list) or argv[:1] != ["train"]:
-        return {}
-    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
-    add_train_arguments(parser)
-    try:
-        args, _ = parser.parse_known_args([str(a) for a in argv[1:]])
-    except (argparse.ArgumentError, SystemExit):
+        args = recorded_train_args(model_dir)
+    except FsUserError:
         return {}
     found = {
         "faces_a": args.input_a,
