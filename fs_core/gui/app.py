@@ -9,7 +9,6 @@ decided by :mod:`fs_core.gui.security` before any route runs.
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,28 +29,14 @@ from fs_core.gui.config_view import config_view
 from fs_core.gui.installed import LazyInstalled
 from fs_core.gui.jsonout import JSON
 from fs_core.gui.launch import Launcher, resume_args, write_config
+from fs_core.gui.params import int_param, json_body, safe_file_name
 from fs_core.gui.security import SecurityMiddleware, file_under, model_path
 from fs_core.gui.stream import model_events
 from fs_core.record import loss_series, send_command
 from fs_core.version import __version__
 
 STATIC_DIR = Path(__file__).parent / "static"
-#: the largest request body accepted (a form with a complete config text is far smaller)
-MAX_BODY_BYTES = 2 * 1024 * 1024
 COMMANDS = ("stop", "save", "snapshot", "preview")
-
-
-def _int_param(request: Request, key: str, low: int, high: int) -> int | None:
-    text = request.query_params.get(key)
-    if text in (None, ""):
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise FsUserError(f"{key} must be a whole number, got {text!r}") from None
-    if not low <= value <= high:
-        raise FsUserError(f"{key} must be from {low} to {high}, got {value}")
-    return value
 
 
 class Api:
@@ -79,16 +64,7 @@ class Api:
             raise HTTPException(409, f"model '{folder.name}' is training; stop it first")
 
     async def _json_body(self, request: Request) -> Any:
-        declared = request.headers.get("content-length", "0")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise FsUserError(f"the request is too large ({declared} bytes)")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise FsUserError(f"the request is too large ({len(body)} bytes)")
-        try:
-            return json.loads(body or b"null")
-        except ValueError:
-            raise FsUserError("the request body is not JSON") from None
+        return await json_body(request)
 
     # -- page ---------------------------------------------------------------------------------
 
@@ -120,9 +96,9 @@ class Api:
 
     def losses(self, request: Request) -> Response:
         folder = self.model_dir(request)
-        session = _int_param(request, "session", 1, 10**9)
-        last = _int_param(request, "last", 1, 10**12)
-        max_points = _int_param(request, "max_points", 2, 100_000)
+        session = int_param(request, "session", 1, 10**9)
+        last = int_param(request, "last", 1, 10**12)
+        max_points = int_param(request, "max_points", 2, 100_000)
         return JSON(
             loss_series(
                 folder,
@@ -158,7 +134,7 @@ class Api:
 
     def analysis_csv(self, request: Request) -> Response:
         folder = self.model_dir(request)
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in folder.name)
+        safe = safe_file_name(folder.name)
         return Response(
             models.sessions_csv(folder),
             media_type="text/csv",

@@ -14,7 +14,6 @@ read back by :mod:`fs_core.gui.jobs`, the slider's before/after frames made by
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +29,7 @@ from fs_core.gui import job_forms
 from fs_core.gui.frame_preview import FramePreviews, frame_list
 from fs_core.gui.jobs import IN_JOB, PROGRESS_FILE, JobStore, job_dir, result_files
 from fs_core.gui.jsonout import JSON
+from fs_core.gui.params import json_body, safe_file_name
 from fs_core.gui.security import path_inside
 
 #: a form is a few paths and options
@@ -41,17 +41,7 @@ class _Api(Protocol):
 
 
 async def _form(request: Request) -> Any:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise FsUserError(f"the request is too large ({len(body)} bytes)")
-    try:
-        return json.loads(body or b"null")
-    except ValueError:
-        raise FsUserError("the request body is not JSON") from None
-
-
-def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "download"
+    return await json_body(request, MAX_FORM_BYTES)
 
 
 class JobRoutes:
@@ -147,7 +137,7 @@ class JobRoutes:
             raise HTTPException(404, "the job's output is gone") from None
         return FileResponse(
             path,
-            filename=_safe_name(path.name),
+            filename=safe_file_name(path.name),
             content_disposition_type="attachment",
         )
 

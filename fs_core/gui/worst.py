@@ -22,6 +22,7 @@ from fs_core.errors import FsUserError
 from fs_core.faces.faceset import IMAGE_SUFFIXES
 from fs_core.folder import layout
 from fs_core.gui.jsonout import JSON
+from fs_core.gui.params import int_param
 from fs_core.gui.security import path_inside
 from fs_core.record import face_losses
 
@@ -129,10 +130,8 @@ def routes(api: Api) -> list[Route]:
 
     def worst_faces(request: Request) -> Response:
         folder = api.model_dir(request)
-        text = request.query_params.get("count") or str(DEFAULT_COUNT)
-        if not text.isdigit() or not 1 <= int(text) <= MAX_COUNT:
-            raise FsUserError(f"count must be a whole number from 1 to {MAX_COUNT}, got {text!r}")
-        return JSON(listing(folder, api.root, int(text)))
+        count = int_param(request, "count", 1, MAX_COUNT)
+        return JSON(listing(folder, api.root, DEFAULT_COUNT if count is None else count))
 
     def face_image(request: Request) -> Response:
         folder = api.model_dir(request)
