@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import cv2
 import numpy as np
 
 from fs_core.errors import FsUserError
 from fs_core.extract.models import FaceFinder, model_path, require_dlib, to_rgb
+from fs_core.faces import alignment as al
 from fs_core.faces.faceset import list_images
 from fs_core.media.frames import read_frame_file
 
@@ -56,6 +58,17 @@ def face_descriptor(network: Any, rgb: np.ndarray, landmarks: np.ndarray) -> np.
         [dlib.point(int(round(x)), int(round(y))) for x, y in points],
     )
     return np.array(network.compute_face_descriptor(rgb, shape), dtype=np.float64)
+
+
+def extracted_face_descriptor(
+    network: Any, image: np.ndarray, landmarks: np.ndarray, centering: str
+) -> np.ndarray:
+    """The descriptor of an extracted face (a BGR crop whose header holds the frame's
+    ``landmarks``, cut with ``centering``): the landmarks moved into the crop first."""
+    matrix = al.aligned_matrix(landmarks, image.shape[0], centering)
+    points = al.transform_points(al.to_68(landmarks), matrix)
+    rgb = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    return face_descriptor(network, rgb, points)
 
 
 @attrs.define

@@ -104,17 +104,15 @@ def _histograms(records: Sequence[FaceRecord]) -> np.ndarray:
 
 
 def _descriptors(records: Sequence[FaceRecord]) -> np.ndarray:
-    from fs_core.extract.identity import face_descriptor, recognition_network  # noqa: PLC0415 (needs the extract extra)
+    from fs_core.extract.identity import extracted_face_descriptor, recognition_network  # noqa: PLC0415 (needs the extract extra)
 
     network = recognition_network()
     out = []
     for record in records:
         assert record.landmarks is not None
-        size = record.image.shape[0]
-        matrix = al.aligned_matrix(record.landmarks, size, record.centering)
-        points = al.transform_points(al.to_68(record.landmarks), matrix)
-        rgb = np.ascontiguousarray(cv2.cvtColor(record.image, cv2.COLOR_BGR2RGB))
-        out.append(face_descriptor(network, rgb, points))
+        out.append(
+            extracted_face_descriptor(network, record.image, record.landmarks, record.centering)
+        )
     return np.array(out)
 
 

@@ -93,13 +93,10 @@ def _identity_network() -> Any:
 
 
 def _descriptor(image: np.ndarray, landmarks: np.ndarray, centering: str) -> np.ndarray:
-    from fs_core.extract.identity import face_descriptor  # noqa: PLC0415 (needs the extract extra)
+    from fs_core.extract.identity import extracted_face_descriptor  # noqa: PLC0415 (needs the extract extra)
 
-    size = image.shape[0]
-    matrix = al.aligned_matrix(landmarks, size, centering)
-    points = al.transform_points(al.to_68(landmarks), matrix)
-    rgb = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    return face_descriptor(_identity_network(), rgb, points).astype(np.float32)
+    network = _identity_network()
+    return extracted_face_descriptor(network, image, landmarks, centering).astype(np.float32)
 
 
 class MeasureFace:

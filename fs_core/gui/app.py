@@ -63,9 +63,6 @@ class Api:
         if models.is_training(folder, self.launcher):
             raise HTTPException(409, f"model '{folder.name}' is training; stop it first")
 
-    async def _json_body(self, request: Request) -> Any:
-        return await json_body(request)
-
     # -- page ---------------------------------------------------------------------------------
 
     def index(self, request: Request) -> Response:
@@ -153,7 +150,7 @@ class Api:
     # -- actions ------------------------------------------------------------------------------
 
     async def train(self, request: Request) -> Response:
-        data = await self._json_body(request)
+        data = await json_body(request)
         return JSON(await run_in_threadpool(self._train, data))
 
     def _train(self, data: Any) -> dict[str, Any]:

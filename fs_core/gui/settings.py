@@ -25,6 +25,7 @@ from fs_core.folder.live_settings import read_live_settings
 from fs_core.gui import models
 from fs_core.gui.config_view import config_view
 from fs_core.gui.jsonout import JSON
+from fs_core.gui.params import json_body
 from fs_core.gui.security import path_inside
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def routes(api: Api) -> list[Route]:
 
     async def change(request: Request) -> Response:
         folder = api.model_dir(request)
-        data = await api._json_body(request)
+        data = await json_body(request)
         return JSON(await run_in_threadpool(apply_change, api, folder, data))
 
     return [
