@@ -102,7 +102,10 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise FsUserError(f"'{item}': write KEY=VALUE, e.g. global.learning_rate=2e-5")
-        changes[key] = parse_value(value)
+        try:
+            changes[key] = parse_value(value)
+        except FsUserError as error:
+            raise FsUserError(f"'{key}': {error.one_line()}") from None
     return changes
 
 
