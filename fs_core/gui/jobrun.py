@@ -8,7 +8,8 @@ it was cancelled). A page reloaded later, or a new server, reads the job's state
 
 Cancelling sends SIGINT to the whole process group, so the command sees a Ctrl-C (``fs convert``
 then deletes a video it had begun); the runner only notes it, and ends the command for good if it
-has not stopped within :data:`GRACE_SECONDS`. Only the standard library is imported here.
+has not stopped within :data:`GRACE_SECONDS`. Only the standard library and fs_core.atomic
+(which needs nothing else) are imported here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from fs_core.atomic import atomic_write_bytes
+
 JOB_FILE = "job.json"
 LOG_FILE = "log.txt"
 RESULT_FILE = "result.json"
@@ -32,9 +35,7 @@ GRACE_SECONDS = 30.0
 
 
 def _write_json(path: Path, data: dict) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(temp, path)
+    atomic_write_bytes(path, json.dumps(data).encode("utf-8"))
 
 
 def run(job_dir: Path) -> int:

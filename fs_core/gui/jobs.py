@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fs_core.atomic import atomic_write_bytes
 from fs_core.errors import FsUserError
 from fs_core.gui.detached import start_detached
 from fs_core.gui.jobrun import CANCEL_FILE, JOB_FILE, LOG_FILE, RESULT_FILE
@@ -121,7 +122,8 @@ class JobStore:
             "argv": list(argv),
             "cwd": str(self.root),
         }
-        (folder / JOB_FILE).write_text(json.dumps(job, indent=1), encoding="utf-8")
+        # the list reads job.json while jobs start: never half of one
+        atomic_write_bytes(folder / JOB_FILE, json.dumps(job, indent=1).encode("utf-8"))
         with self._lock:
             log = open(folder / LOG_FILE, "ab")  # handed to the child, closed below
             try:
